@@ -1,0 +1,32 @@
+// Finding, reading and checking the model spec named on the command line.
+#pragma once
+
+#include "frontend/Graph.h"
+
+#include <optional>
+#include <string>
+
+namespace rnc {
+
+/// A spec that read and shape-checked cleanly.
+struct LoadedModel {
+  std::string file;   // the path actually read
+  spec::Graph graph;
+};
+
+/// `arg` is a path, or the name of a shipped model ("resnet50" finds
+/// models/resnet50.json). `inputFlag` is the --input value ("" if unset).
+/// On any error prints one line `<file>: <json path>: <reason>` to stderr and
+/// returns std::nullopt.
+std::optional<LoadedModel> loadModel(const std::string &arg,
+                                     const std::string &inputFlag);
+
+/// Writes `text` to `path` atomically (temporary file, then rename), or to
+/// stdout when path is "" or "-". Prints a one-line error and returns false
+/// on failure.
+bool writeOutput(const std::string &path, const std::string &text);
+
+/// Makes `text` printable on one line (escapes control characters).
+std::string oneLine(const std::string &text);
+
+} // namespace rnc
