@@ -1,0 +1,96 @@
+/* rnc_abi.h: the C ABI between a compiled model (.so) and the runtime.
+ *
+ * A model built by `rnc compile` exports exactly these symbols. The runtime
+ * (rnc-run) dlopens the .so, calls rnc_abi_version() first and refuses a
+ * mismatch with a one-line error naming the file and both versions; no other
+ * symbol is touched before that check. Every later change to this header that
+ * alters a signature or a struct layout bumps RNC_ABI_VERSION.
+ *
+ * Conventions: NCHW float32 activations; labels int32 in [0, num_classes);
+ * functions returning int give 0 on success and non-zero on failure, after
+ * which rnc_last_error() describes the failure in one line. No function
+ * aborts the process on bad arguments.
+ */
+#ifndef RNC_RUNTIME_RNC_ABI_H
+#define RNC_RUNTIME_RNC_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RNC_ABI_VERSION 1u
+
+/* What a tensor owned by the model is. */
+enum rnc_tensor_kind {
+  RNC_PARAM = 0,     /* trained parameter: conv/linear weight and bias, BN scale/shift */
+  RNC_BUFFER = 1,    /* state that is not trained: BN running mean/var */
+  RNC_OPTIMIZER = 2, /* optimizer state: "<param>.momentum_buffer" */
+};
+
+typedef struct rnc_tensor_info {
+  const char *name; /* state_dict name, e.g. "layer1.0.conv1.weight" */
+  int32_t kind;     /* enum rnc_tensor_kind */
+  int32_t rank;     /* 1..4 */
+  int64_t shape[4];
+  int64_t numel;
+} rnc_tensor_info;
+
+typedef struct rnc_model_info {
+  uint32_t abi_version;    /* == RNC_ABI_VERSION the .so was built with */
+  const char *rnc_version; /* rnc release that compiled it */
+  const char *model_name;  /* spec "name" */
+  const char *spec_hash;   /* hex SHA-256 of the canonical graph form */
+  const char *target;      /* "cpu" or "cuda" */
+  int32_t input_c, input_h, input_w;
+  int32_t num_classes;
+  int32_t max_batch;       /* compiled maximum; any batch in [1, max_batch] runs */
+  int32_t num_tensors;     /* entries reachable through rnc_tensor() */
+} rnc_model_info;
+
+typedef struct rnc_sgd {
+  float lr;
+  float momentum;     /* PyTorch semantics, dampening 0, no Nesterov */
+  float weight_decay; /* L2 added to the gradient of every RNC_PARAM */
+} rnc_sgd;
+
+typedef struct rnc_step_result {
+  float loss;      /* mean softmax cross-entropy over the batch */
+  int32_t correct; /* samples whose argmax equals the label */
+} rnc_step_result;
+
+typedef struct rnc_model rnc_model; /* opaque: parameters, state, workspace */
+
+uint32_t rnc_abi_version(void);
+const rnc_model_info *rnc_info(void);
+/* i in [0, num_tensors); NULL otherwise. */
+const rnc_tensor_info *rnc_tensor(int32_t i);
+
+/* Allocates everything a step needs for max_batch; NULL if out of memory. */
+rnc_model *rnc_create(void);
+void rnc_destroy(rnc_model *m);
+const char *rnc_last_error(const rnc_model *m);
+
+/* Initializes parameters (each with its `init` rule), zeroes optimizer state
+ * and resets BN buffers; deterministic for a given seed. */
+int rnc_init(rnc_model *m, uint64_t seed);
+
+/* One training step on `batch` samples: forward with BN batch statistics,
+ * loss, backward, BN running-statistics update, SGD update. */
+int rnc_train_step(rnc_model *m, const float *images, const int32_t *labels,
+                   int32_t batch, const rnc_sgd *opt, rnc_step_result *out);
+
+/* Inference (BN running statistics) into logits [batch, num_classes]. */
+int rnc_eval(rnc_model *m, const float *images, int32_t batch, float *logits);
+
+/* Copy a tensor out of / into the model by name; numel must match. */
+int rnc_read_tensor(rnc_model *m, const char *name, float *dst, int64_t numel);
+int rnc_write_tensor(rnc_model *m, const char *name, const float *src,
+                     int64_t numel);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RNC_RUNTIME_RNC_ABI_H */
