@@ -1,0 +1,278 @@
+// Shared plumbing of the rnc CPU kernels: checks, OpenMP helpers, SIMD vector types, per-thread scratch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace rnc::cpu {
+
+// ----------------------------------------------------------------------------
+// Fail-fast checks: one line with file and line, then abort. Used for runtime
+// arguments (batch size, pointers, labels); shapes are checked at compile time.
+
+[[noreturn]] inline void check_failed(const char* file, int line, const char* what) {
+  std::fprintf(stderr, "%s:%d: rnc kernel check failed: %s\n", file, line, what);
+  std::abort();
+}
+
+#define RNC_CHECK(cond, what)                                        \
+  do {                                                               \
+    if (!(cond)) ::rnc::cpu::check_failed(__FILE__, __LINE__, what); \
+  } while (0)
+
+#if defined(__GNUC__)
+#define RNC_RESTRICT __restrict__
+#define RNC_INLINE inline __attribute__((always_inline))
+#else
+#define RNC_RESTRICT
+#define RNC_INLINE inline
+#endif
+
+// ----------------------------------------------------------------------------
+// OpenMP helpers (everything still compiles and runs serially without -fopenmp).
+
+inline int max_threads() {
+#if defined(_OPENMP)
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline int thread_id() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+inline int num_threads() {
+#if defined(_OPENMP)
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// Static split of [0, n) into `parts` contiguous ranges; range `i` is [*lo, *hi).
+inline void split_range(long n, int parts, int i, long* lo, long* hi) {
+  long q = n / parts, r = n % parts;
+  *lo = i * q + (i < r ? i : r);
+  *hi = *lo + q + (i < r ? 1 : 0);
+}
+
+// Work below this many elements is not worth waking the thread team.
+inline constexpr long kParallelGrain = 1L << 15;
+
+// ----------------------------------------------------------------------------
+// SIMD: GCC/Clang vector extensions, as wide as the target allows. The same
+// code compiles to AVX-512, AVX2 or SSE2; the compiler contracts a*b+c to FMA
+// where the target has it (C++ mode contracts by default).
+
+#if defined(__AVX512F__)
+inline constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+inline constexpr int kVecBytes = 32;
+#else
+inline constexpr int kVecBytes = 16;
+#endif
+
+#if defined(__GNUC__)
+#define RNC_HAVE_VECTOR_EXT 1
+template <class T>
+struct Vec {
+  typedef T type __attribute__((vector_size(kVecBytes), aligned(alignof(T)), may_alias));
+  static constexpr int lanes = kVecBytes / int(sizeof(T));
+};
+template <class T>
+RNC_INLINE typename Vec<T>::type vload(const T* p) {
+  return *reinterpret_cast<const typename Vec<T>::type*>(p);
+}
+template <class T>
+RNC_INLINE void vstore(T* p, typename Vec<T>::type v) {
+  *reinterpret_cast<typename Vec<T>::type*>(p) = v;
+}
+template <class T>
+RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
+  return x - typename Vec<T>::type{};  // x - 0 folds to a plain broadcast (x + 0 would not: -0)
+}
+#else
+#define RNC_HAVE_VECTOR_EXT 0
+#endif
+
+// ----------------------------------------------------------------------------
+// Per-thread scratch: grow-only, 64-byte aligned, one buffer per slot. Kernels
+// use it for packed GEMM panels and im2col columns, so no workspace argument
+// is needed. Slots: see ScratchSlot below.
+
+class Scratch {
+ public:
+  static constexpr int kSlots = 5;
+  ~Scratch() {
+    for (auto& b : bufs_) std::free(b.ptr);
+  }
+  void* get(int slot, size_t bytes) {
+    Buf& b = bufs_[slot];
+    if (bytes > b.cap) {
+      std::free(b.ptr);
+      size_t cap = (bytes + 4095) & ~size_t(4095);
+      b.ptr = std::aligned_alloc(64, cap);
+      RNC_CHECK(b.ptr != nullptr, "out of memory for kernel scratch");
+      b.cap = cap;
+    }
+    return b.ptr;
+  }
+
+ private:
+  struct Buf {
+    void* ptr = nullptr;
+    size_t cap = 0;
+  };
+  Buf bufs_[kSlots];
+};
+
+template <class T>
+inline T* scratch(int slot, size_t count) {
+  thread_local Scratch s;
+  return static_cast<T*>(s.get(slot, count * sizeof(T)));
+}
+
+enum ScratchSlot : int { kSlotPackA = 0, kSlotPackB = 1, kSlotCol = 2, kSlotReduce = 3, kSlotWeight = 4 };
+
+}  // namespace rnc::cpu
+
+// ----------------------------------------------------------------------------
+// Reductions in a fixed order: 4 x lanes partial sums combined the same way on
+// every run, so results never depend on timing or thread count.
+
+namespace rnc::cpu {
+
+template <class T>
+RNC_INLINE T combine_lanes(T* part, int count) {
+  // Pairwise, fixed order.
+  for (int w = count / 2; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) part[i] += part[i + w];
+  return part[0];
+}
+
+// NS running sums over i in [0, n): `load.vec(acc, i)` adds the terms of
+// elements [i, i + lanes) into vector sums acc[0..NS), `load.scalar(acc, i)`
+// those of element i into scalar sums (the tail).
+template <class T, int NS, class Load>
+RNC_INLINE void reduce_n(long n, T* out, const Load& load) {
+#if RNC_HAVE_VECTOR_EXT
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes;
+  V acc[4][NS];
+  for (int u = 0; u < 4; ++u)
+    for (int s = 0; s < NS; ++s) acc[u][s] = V{};
+  const long main_end = n - n % (4 * L);
+  for (long i = 0; i < main_end; i += 4 * L)
+    for (int u = 0; u < 4; ++u) load.vec(acc[u], i + u * L);
+  T lanes[4 * L];
+  for (int s = 0; s < NS; ++s) {
+    for (int u = 0; u < 4; ++u)
+      for (int l = 0; l < L; ++l) lanes[u * L + l] = acc[u][s][l];
+    out[s] = combine_lanes(lanes, 4 * L);
+  }
+  T tail[NS] = {};
+  for (long i = main_end; i < n; ++i) load.scalar(tail, i);
+  for (int s = 0; s < NS; ++s) out[s] += tail[s];
+#else
+  for (int s = 0; s < NS; ++s) out[s] = T(0);
+  for (long i = 0; i < n; ++i) load.scalar(out, i);
+#endif
+}
+
+// sum_i x[i]
+template <class T>
+inline T reduce_sum(const T* x, long n) {
+  struct {
+    const T* x;
+#if RNC_HAVE_VECTOR_EXT
+    RNC_INLINE void vec(typename Vec<T>::type* a, long i) const { a[0] += vload(x + i); }
+#endif
+    RNC_INLINE void scalar(T* a, long i) const { a[0] += x[i]; }
+  } f{x};
+  T out[1];
+  reduce_n<T, 1>(n, out, f);
+  return out[0];
+}
+
+// sum_i x[i] and sum_i x[i]^2
+template <class T>
+inline void reduce_sum_sumsq(const T* x, long n, T* sum, T* sumsq) {
+  struct {
+    const T* x;
+#if RNC_HAVE_VECTOR_EXT
+    RNC_INLINE void vec(typename Vec<T>::type* a, long i) const {
+      auto v = vload(x + i);
+      a[0] += v;
+      a[1] += v * v;
+    }
+#endif
+    RNC_INLINE void scalar(T* a, long i) const {
+      a[0] += x[i];
+      a[1] += x[i] * x[i];
+    }
+  } f{x};
+  T out[2];
+  reduce_n<T, 2>(n, out, f);
+  *sum = out[0];
+  *sumsq = out[1];
+}
+
+// sum_i (x[i] - mean)^2
+template <class T>
+inline T reduce_sq_dev(const T* x, long n, T mean) {
+  struct {
+    const T* x;
+    T mean;
+#if RNC_HAVE_VECTOR_EXT
+    RNC_INLINE void vec(typename Vec<T>::type* a, long i) const {
+      auto d = vload(x + i) - mean;
+      a[0] += d * d;
+    }
+#endif
+    RNC_INLINE void scalar(T* a, long i) const { a[0] += (x[i] - mean) * (x[i] - mean); }
+  } f{x, mean};
+  T out[1];
+  reduce_n<T, 1>(n, out, f);
+  return out[0];
+}
+
+// sum_i dy[i] and sum_i dy[i] * (x[i] - mean)
+template <class T>
+inline void reduce_sum_dot_dev(const T* dy, const T* x, long n, T mean, T* sum_dy, T* sum_dy_dev) {
+  struct {
+    const T* dy;
+    const T* x;
+    T mean;
+#if RNC_HAVE_VECTOR_EXT
+    RNC_INLINE void vec(typename Vec<T>::type* a, long i) const {
+      auto g = vload(dy + i);
+      a[0] += g;
+      a[1] += g * (vload(x + i) - mean);
+    }
+#endif
+    RNC_INLINE void scalar(T* a, long i) const {
+      a[0] += dy[i];
+      a[1] += dy[i] * (x[i] - mean);
+    }
+  } f{dy, x, mean};
+  T out[2];
+  reduce_n<T, 2>(n, out, f);
+  *sum_dy = out[0];
+  *sum_dy_dev = out[1];
+}
+
+}  // namespace rnc::cpu

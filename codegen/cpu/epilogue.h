@@ -1,0 +1,58 @@
+// Epilogue functors: elementwise work fused into the store of conv, linear and batch-norm outputs.
+#pragma once
+
+#include "common.h"
+
+namespace rnc::cpu {
+
+// Contract: an epilogue is a copyable functor with
+//   T operator()(int n, int c, long idx, T v) const
+// called exactly once per output element after the kernel's own math (conv:
+// after the bias is added), with the image n, channel c (a linear layer's
+// output feature) and spatial index idx = oh*OW + ow (0 for rank-2 outputs).
+// The returned value is stored. Host-side parameters (pointers, strides) are
+// plain members filled in by the caller; operator() only reads them.
+
+struct NoEpilogue {
+  template <class T>
+  T operator()(int, int, long, T v) const {
+    return v;
+  }
+};
+
+struct ReluEpilogue {
+  template <class T>
+  T operator()(int, int, long, T v) const {
+    return v > T(0) ? v : T(0);
+  }
+};
+
+// v * scale[c] + shift[c] (batch norm in eval mode folded into a conv).
+template <class T>
+struct ChannelAffineEpilogue {
+  const T* scale;
+  const T* shift;
+  T operator()(int, int c, long, T v) const { return v * scale[c] + shift[c]; }
+};
+
+// v + residual[(n*channels + c)*plane + idx] (the shortcut of a residual block).
+template <class T>
+struct ResidualAddEpilogue {
+  const T* residual;
+  int channels;
+  long plane;
+  T operator()(int n, int c, long idx, T v) const { return v + residual[(long(n) * channels + c) * plane + idx]; }
+};
+
+// second(first(v)), e.g. Compose<ResidualAddEpilogue<float>, ReluEpilogue>.
+template <class First, class Second>
+struct Compose {
+  First first;
+  Second second;
+  template <class T>
+  T operator()(int n, int c, long idx, T v) const {
+    return second(n, c, idx, first(n, c, idx, v));
+  }
+};
+
+}  // namespace rnc::cpu
