@@ -1,4 +1,4 @@
-// Batch normalization over (N, H, W) per channel: training/eval forward, backward, running statistics (PyTorch semantics).
+// Batch norm per channel over (N, H, W): train/eval forward, backward, stats.
 #pragma once
 
 #include <algorithm>
@@ -9,7 +9,7 @@
 
 namespace rnc::cpu {
 
-// Compile-time shape: x [N, channels, plane] with plane = H*W (1 for rank-2 [N, C]).
+// Compile-time shape: x [N, channels, plane], plane = H*W (1 for rank 2).
 struct BatchNormShape {
   int channels = 0;
   long plane = 1;
@@ -20,44 +20,53 @@ struct BatchNormShape {
 // sums over `count` elements (e.g. from conv2d_forward_stats). var is clamped
 // at 0 against cancellation; it may be null.
 template <class T = float>
-void batch_norm_stats_from_sums(T* mean, T* inv_std, T* var, const T* sum, const T* sumsq, int channels, long count,
-                                T eps) {
+void batch_norm_stats_from_sums(T *mean, T *inv_std, T *var, const T *sum,
+                                const T *sumsq, int channels, long count,
+                                std::type_identity_t<T> eps) {
   for (int c = 0; c < channels; ++c) {
     double m = double(sum[c]) / count;
     double v = std::max(0.0, double(sumsq[c]) / count - m * m);
     mean[c] = T(m);
     inv_std[c] = T(1.0 / std::sqrt(v + double(eps)));
-    if (var) var[c] = T(v);
+    if (var)
+      var[c] = T(v);
   }
 }
 
-// running_mean = (1 - momentum) * running_mean + momentum * mean;
-// running_var  = (1 - momentum) * running_var + momentum * var * count/(count-1)
-// (var is the biased batch variance; PyTorch stores the unbiased one).
+// PyTorch's update, var being the biased batch variance over `count`:
+//   running_mean = (1 - momentum) * running_mean + momentum * mean
+//   running_var = (1 - momentum) * running_var
+//                 + momentum * var * count / (count - 1)   (unbiased)
 template <class T = float>
-void batch_norm_running_update(T* running_mean, T* running_var, const T* mean, const T* var, int channels, long count,
-                               T momentum) {
+void batch_norm_running_update(T *running_mean, T *running_var, const T *mean,
+                               const T *var, int channels, long count,
+                               std::type_identity_t<T> momentum) {
   T unbias = count > 1 ? T(double(count) / double(count - 1)) : T(1);
   for (int c = 0; c < channels; ++c) {
     running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
-    running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var[c] * unbias;
+    running_var[c] =
+        (T(1) - momentum) * running_var[c] + momentum * var[c] * unbias;
   }
 }
 
 // y = (x - mean[c]) * inv_std[c] * gamma[c] + beta[c], then epi(n, c, idx, y).
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
-void batch_norm_apply(T* y, const T* x, const T* mean, const T* inv_std, const T* gamma, const T* beta, int N,
-                      const Epilogue& epi = {}) {
-  static_assert(S.valid(), "rnc::cpu::batch_norm_apply: invalid BatchNormShape");
+void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,
+                      const T *gamma, const T *beta, int N,
+                      const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cpu::batch_norm_apply: invalid BatchNormShape");
   constexpr int C = S.channels;
   constexpr long P = S.plane;
-#pragma omp parallel for collapse(2) schedule(static) if (long(N) * C * P >= kParallelGrain)
+#pragma omp parallel for collapse(2)                                           \
+    schedule(static) if (long(N) * C * P >= kParallelGrain)
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c) {
       T scale = inv_std[c] * gamma[c], shift = beta[c] - mean[c] * scale;
-      const T* xp = x + (long(n) * C + c) * P;
-      T* yp = y + (long(n) * C + c) * P;
-      for (long i = 0; i < P; ++i) yp[i] = epi(n, c, i, xp[i] * scale + shift);
+      const T *xp = x + (long(n) * C + c) * P;
+      T *yp = y + (long(n) * C + c) * P;
+      for (long i = 0; i < P; ++i)
+        yp[i] = epi(n, c, i, xp[i] * scale + shift);
     }
 }
 
@@ -67,78 +76,104 @@ void batch_norm_apply(T* y, const T* x, const T* mean, const T* inv_std, const T
 // running_var are non-null they are updated as in PyTorch.
 // x, y [N, C, plane]; gamma, beta, save_*, running_* [C].
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
-void batch_norm_forward_train(T* y, T* save_mean, T* save_inv_std, T* running_mean, T* running_var, const T* x,
-                              const T* gamma, const T* beta, int N, T eps = T(1e-5), T momentum = T(0.1),
-                              const Epilogue& epi = {}) {
-  static_assert(S.valid(), "rnc::cpu::batch_norm_forward_train: invalid BatchNormShape");
+void batch_norm_forward_train(T *y, T *save_mean, T *save_inv_std,
+                              std::type_identity_t<T> *running_mean,
+                              std::type_identity_t<T> *running_var, const T *x,
+                              const T *gamma, const T *beta, int N,
+                              std::type_identity_t<T> eps = T(1e-5),
+                              std::type_identity_t<T> momentum = T(0.1),
+                              const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cpu::batch_norm_forward_train: invalid BatchNormShape");
   RNC_CHECK(N > 0 && y && save_mean && save_inv_std && x && gamma && beta,
             "batch_norm_forward_train: N > 0 and non-null pointers");
   constexpr int C = S.channels;
   constexpr long P = S.plane;
   const long count = long(N) * P;
-  T* var = scratch<T>(kSlotReduce, C);
+  T *var = scratch<T>(kSlotReduce, C);
   if constexpr (P == 1) {
-    // Rank 2: a channel is strided by C; sweep the batch, vectorized across channels.
-    for (int c = 0; c < C; ++c) save_mean[c] = T(0), var[c] = T(0);
+    // Rank 2: a channel is strided by C; sweep the batch, vectorized across
+    // channels.
+    for (int c = 0; c < C; ++c)
+      save_mean[c] = T(0), var[c] = T(0);
     for (int n = 0; n < N; ++n)
-      for (int c = 0; c < C; ++c) save_mean[c] += x[long(n) * C + c];
-    for (int c = 0; c < C; ++c) save_mean[c] /= T(count);
+      for (int c = 0; c < C; ++c)
+        save_mean[c] += x[long(n) * C + c];
+    for (int c = 0; c < C; ++c)
+      save_mean[c] /= T(count);
     for (int n = 0; n < N; ++n)
       for (int c = 0; c < C; ++c) {
         T d = x[long(n) * C + c] - save_mean[c];
         var[c] += d * d;
       }
-    for (int c = 0; c < C; ++c) var[c] /= T(count);
+    for (int c = 0; c < C; ++c)
+      var[c] /= T(count);
   } else {
 #pragma omp parallel for schedule(static) if (count * C >= kParallelGrain)
     for (int c = 0; c < C; ++c) {
       T s = 0;
-      for (int n = 0; n < N; ++n) s += reduce_sum(x + (long(n) * C + c) * P, P);
+      for (int n = 0; n < N; ++n)
+        s += reduce_sum(x + (long(n) * C + c) * P, P);
       T mean = s / T(count);
       T ss = 0;
-      for (int n = 0; n < N; ++n) ss += reduce_sq_dev(x + (long(n) * C + c) * P, P, mean);
+      for (int n = 0; n < N; ++n)
+        ss += reduce_sq_dev(x + (long(n) * C + c) * P, P, mean);
       save_mean[c] = mean;
       var[c] = ss / T(count);
     }
   }
-  for (int c = 0; c < C; ++c) save_inv_std[c] = T(1) / std::sqrt(var[c] + eps);
-  if (running_mean && running_var) batch_norm_running_update(running_mean, running_var, save_mean, var, C, count, momentum);
+  for (int c = 0; c < C; ++c)
+    save_inv_std[c] = T(1) / std::sqrt(var[c] + eps);
+  if (running_mean && running_var)
+    batch_norm_running_update(running_mean, running_var, save_mean, var, C,
+                              count, momentum);
   batch_norm_apply<S>(y, x, save_mean, save_inv_std, gamma, beta, N, epi);
 }
 
-// Eval forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta, then epi.
+// Eval forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma +
+// beta, then epi.
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
-void batch_norm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
-                             const T* running_var, int N, T eps = T(1e-5), const Epilogue& epi = {}) {
-  static_assert(S.valid(), "rnc::cpu::batch_norm_forward_eval: invalid BatchNormShape");
+void batch_norm_forward_eval(T *y, const T *x, const T *gamma, const T *beta,
+                             const T *running_mean, const T *running_var, int N,
+                             std::type_identity_t<T> eps = T(1e-5),
+                             const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cpu::batch_norm_forward_eval: invalid BatchNormShape");
   RNC_CHECK(N > 0 && y && x && gamma && beta && running_mean && running_var,
             "batch_norm_forward_eval: N > 0 and non-null pointers");
-  T* inv_std = scratch<T>(kSlotReduce, S.channels);
-  for (int c = 0; c < S.channels; ++c) inv_std[c] = T(1) / std::sqrt(running_var[c] + eps);
+  T *inv_std = scratch<T>(kSlotReduce, S.channels);
+  for (int c = 0; c < S.channels; ++c)
+    inv_std[c] = T(1) / std::sqrt(running_var[c] + eps);
   batch_norm_apply<S>(y, x, running_mean, inv_std, gamma, beta, N, epi);
 }
 
 // Backward of the training forward (batch statistics), writing all three:
-//   dbeta[c]  = sum dy,   dgamma[c] = sum dy * xhat,   xhat = (x - mean) * inv_std
-//   dx = gamma * inv_std * (dy - dbeta / m - xhat * dgamma / m),   m = N * plane
+//   xhat = (x - mean) * inv_std,   m = N * plane
+//   dbeta[c] = sum dy,   dgamma[c] = sum dy * xhat
+//   dx = gamma * inv_std * (dy - dbeta / m - xhat * dgamma / m)
 template <BatchNormShape S, class T = float>
-void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* save_mean,
-                         const T* save_inv_std, const T* gamma, int N) {
-  static_assert(S.valid(), "rnc::cpu::batch_norm_backward: invalid BatchNormShape");
-  RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean && save_inv_std && gamma,
+void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
+                         const T *save_mean, const T *save_inv_std,
+                         const T *gamma, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::batch_norm_backward: invalid BatchNormShape");
+  RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean &&
+                save_inv_std && gamma,
             "batch_norm_backward: N > 0 and non-null pointers");
   constexpr int C = S.channels;
   constexpr long P = S.plane;
   const long count = long(N) * P;
   if constexpr (P == 1) {
-    for (int c = 0; c < C; ++c) dbeta[c] = T(0), dgamma[c] = T(0);
+    for (int c = 0; c < C; ++c)
+      dbeta[c] = T(0), dgamma[c] = T(0);
     for (int n = 0; n < N; ++n)
       for (int c = 0; c < C; ++c) {
         long i = long(n) * C + c;
         dbeta[c] += dy[i];
         dgamma[c] += dy[i] * (x[i] - save_mean[c]);
       }
-    for (int c = 0; c < C; ++c) dgamma[c] *= save_inv_std[c];
+    for (int c = 0; c < C; ++c)
+      dgamma[c] *= save_inv_std[c];
   } else {
 #pragma omp parallel for schedule(static) if (count * C >= kParallelGrain)
     for (int c = 0; c < C; ++c) {
@@ -154,15 +189,17 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, co
       dgamma[c] = sdyd * save_inv_std[c];
     }
   }
-#pragma omp parallel for collapse(2) schedule(static) if (count * C >= kParallelGrain)
+#pragma omp parallel for collapse(2)                                           \
+    schedule(static) if (count * C >= kParallelGrain)
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c) {
       T inv = save_inv_std[c], mean = save_mean[c];
       T k = gamma[c] * inv;
       T mdb = dbeta[c] / T(count), mdg = dgamma[c] / T(count);
       long off = (long(n) * C + c) * P;
-      for (long i = 0; i < P; ++i) dx[off + i] = k * (dy[off + i] - mdb - (x[off + i] - mean) * inv * mdg);
+      for (long i = 0; i < P; ++i)
+        dx[off + i] = k * (dy[off + i] - mdb - (x[off + i] - mean) * inv * mdg);
     }
 }
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

@@ -1,4 +1,4 @@
-// Shared plumbing of the rnc CPU kernels: checks, OpenMP helpers, SIMD vector types, per-thread scratch.
+// Shared plumbing: checks, OpenMP helpers, SIMD types, scratch, reductions.
 #pragma once
 
 #include <cstddef>
@@ -18,14 +18,17 @@ namespace rnc::cpu {
 // Fail-fast checks: one line with file and line, then abort. Used for runtime
 // arguments (batch size, pointers, labels); shapes are checked at compile time.
 
-[[noreturn]] inline void check_failed(const char* file, int line, const char* what) {
-  std::fprintf(stderr, "%s:%d: rnc kernel check failed: %s\n", file, line, what);
+[[noreturn]] inline void check_failed(const char *file, int line,
+                                      const char *what) {
+  std::fprintf(stderr, "%s:%d: rnc kernel check failed: %s\n", file, line,
+               what);
   std::abort();
 }
 
-#define RNC_CHECK(cond, what)                                        \
-  do {                                                               \
-    if (!(cond)) ::rnc::cpu::check_failed(__FILE__, __LINE__, what); \
+#define RNC_CHECK(cond, what)                                                  \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      ::rnc::cpu::check_failed(__FILE__, __LINE__, what);                      \
   } while (0)
 
 #if defined(__GNUC__)
@@ -37,7 +40,7 @@ namespace rnc::cpu {
 #endif
 
 // ----------------------------------------------------------------------------
-// OpenMP helpers (everything still compiles and runs serially without -fopenmp).
+// OpenMP helpers (without -fopenmp everything compiles and runs serially).
 
 inline int max_threads() {
 #if defined(_OPENMP)
@@ -63,15 +66,16 @@ inline int num_threads() {
 #endif
 }
 
-// Static split of [0, n) into `parts` contiguous ranges; range `i` is [*lo, *hi).
-inline void split_range(long n, int parts, int i, long* lo, long* hi) {
+// Static split of [0, n) into `parts` contiguous ranges; range i: [*lo, *hi).
+inline void split_range(long n, int parts, int i, long *lo, long *hi) {
   long q = n / parts, r = n % parts;
   *lo = i * q + (i < r ? i : r);
   *hi = *lo + q + (i < r ? 1 : 0);
 }
 
-// Work below this many elements is not worth waking the thread team.
+// Work below this many elements (or flops) is not worth waking the thread team.
 inline constexpr long kParallelGrain = 1L << 15;
+inline constexpr double kParallelFlops = 4e6;
 
 // ----------------------------------------------------------------------------
 // SIMD: GCC/Clang vector extensions, as wide as the target allows. The same
@@ -88,22 +92,20 @@ inline constexpr int kVecBytes = 16;
 
 #if defined(__GNUC__)
 #define RNC_HAVE_VECTOR_EXT 1
-template <class T>
-struct Vec {
-  typedef T type __attribute__((vector_size(kVecBytes), aligned(alignof(T)), may_alias));
+template <class T> struct Vec {
+  typedef T type
+      __attribute__((vector_size(kVecBytes), aligned(alignof(T)), may_alias));
   static constexpr int lanes = kVecBytes / int(sizeof(T));
 };
-template <class T>
-RNC_INLINE typename Vec<T>::type vload(const T* p) {
-  return *reinterpret_cast<const typename Vec<T>::type*>(p);
+template <class T> RNC_INLINE typename Vec<T>::type vload(const T *p) {
+  return *reinterpret_cast<const typename Vec<T>::type *>(p);
 }
-template <class T>
-RNC_INLINE void vstore(T* p, typename Vec<T>::type v) {
-  *reinterpret_cast<typename Vec<T>::type*>(p) = v;
+template <class T> RNC_INLINE void vstore(T *p, typename Vec<T>::type v) {
+  *reinterpret_cast<typename Vec<T>::type *>(p) = v;
 }
-template <class T>
-RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
-  return x - typename Vec<T>::type{};  // x - 0 folds to a plain broadcast (x + 0 would not: -0)
+template <class T> RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
+  // x - 0 folds to a plain broadcast; x + 0 would not (-0 + 0 is +0).
+  return x - typename Vec<T>::type{};
 }
 #else
 #define RNC_HAVE_VECTOR_EXT 0
@@ -115,13 +117,14 @@ RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
 // is needed. Slots: see ScratchSlot below.
 
 class Scratch {
- public:
+public:
   static constexpr int kSlots = 5;
   ~Scratch() {
-    for (auto& b : bufs_) std::free(b.ptr);
+    for (auto &b : bufs_)
+      std::free(b.ptr);
   }
-  void* get(int slot, size_t bytes) {
-    Buf& b = bufs_[slot];
+  void *get(int slot, size_t bytes) {
+    Buf &b = bufs_[slot];
     if (bytes > b.cap) {
       std::free(b.ptr);
       size_t cap = (bytes + 4095) & ~size_t(4095);
@@ -132,35 +135,36 @@ class Scratch {
     return b.ptr;
   }
 
- private:
+private:
   struct Buf {
-    void* ptr = nullptr;
+    void *ptr = nullptr;
     size_t cap = 0;
   };
   Buf bufs_[kSlots];
 };
 
-template <class T>
-inline T* scratch(int slot, size_t count) {
+template <class T> inline T *scratch(int slot, size_t count) {
   thread_local Scratch s;
-  return static_cast<T*>(s.get(slot, count * sizeof(T)));
+  return static_cast<T *>(s.get(slot, count * sizeof(T)));
 }
 
-enum ScratchSlot : int { kSlotPackA = 0, kSlotPackB = 1, kSlotCol = 2, kSlotReduce = 3, kSlotWeight = 4 };
-
-}  // namespace rnc::cpu
+enum ScratchSlot : int {
+  kSlotPackA = 0,
+  kSlotPackB = 1,
+  kSlotCol = 2,
+  kSlotReduce = 3,
+  kSlotWeight = 4
+};
 
 // ----------------------------------------------------------------------------
 // Reductions in a fixed order: 4 x lanes partial sums combined the same way on
 // every run, so results never depend on timing or thread count.
 
-namespace rnc::cpu {
-
-template <class T>
-RNC_INLINE T combine_lanes(T* part, int count) {
+template <class T> RNC_INLINE T combine_lanes(T *part, int count) {
   // Pairwise, fixed order.
   for (int w = count / 2; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) part[i] += part[i + w];
+    for (int i = 0; i < w; ++i)
+      part[i] += part[i + w];
   return part[0];
 }
 
@@ -168,40 +172,48 @@ RNC_INLINE T combine_lanes(T* part, int count) {
 // elements [i, i + lanes) into vector sums acc[0..NS), `load.scalar(acc, i)`
 // those of element i into scalar sums (the tail).
 template <class T, int NS, class Load>
-RNC_INLINE void reduce_n(long n, T* out, const Load& load) {
+RNC_INLINE void reduce_n(long n, T *out, const Load &load) {
 #if RNC_HAVE_VECTOR_EXT
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::lanes;
   V acc[4][NS];
   for (int u = 0; u < 4; ++u)
-    for (int s = 0; s < NS; ++s) acc[u][s] = V{};
+    for (int s = 0; s < NS; ++s)
+      acc[u][s] = V{};
   const long main_end = n - n % (4 * L);
   for (long i = 0; i < main_end; i += 4 * L)
-    for (int u = 0; u < 4; ++u) load.vec(acc[u], i + u * L);
+    for (int u = 0; u < 4; ++u)
+      load.vec(acc[u], i + u * L);
   T lanes[4 * L];
   for (int s = 0; s < NS; ++s) {
     for (int u = 0; u < 4; ++u)
-      for (int l = 0; l < L; ++l) lanes[u * L + l] = acc[u][s][l];
+      for (int l = 0; l < L; ++l)
+        lanes[u * L + l] = acc[u][s][l];
     out[s] = combine_lanes(lanes, 4 * L);
   }
   T tail[NS] = {};
-  for (long i = main_end; i < n; ++i) load.scalar(tail, i);
-  for (int s = 0; s < NS; ++s) out[s] += tail[s];
+  for (long i = main_end; i < n; ++i)
+    load.scalar(tail, i);
+  for (int s = 0; s < NS; ++s)
+    out[s] += tail[s];
 #else
-  for (int s = 0; s < NS; ++s) out[s] = T(0);
-  for (long i = 0; i < n; ++i) load.scalar(out, i);
+  for (int s = 0; s < NS; ++s)
+    out[s] = T(0);
+  for (long i = 0; i < n; ++i)
+    load.scalar(out, i);
 #endif
 }
 
 // sum_i x[i]
-template <class T>
-inline T reduce_sum(const T* x, long n) {
+template <class T> inline T reduce_sum(const T *x, long n) {
   struct {
-    const T* x;
+    const T *x;
 #if RNC_HAVE_VECTOR_EXT
-    RNC_INLINE void vec(typename Vec<T>::type* a, long i) const { a[0] += vload(x + i); }
+    RNC_INLINE void vec(typename Vec<T>::type *a, long i) const {
+      a[0] += vload(x + i);
+    }
 #endif
-    RNC_INLINE void scalar(T* a, long i) const { a[0] += x[i]; }
+    RNC_INLINE void scalar(T *a, long i) const { a[0] += x[i]; }
   } f{x};
   T out[1];
   reduce_n<T, 1>(n, out, f);
@@ -210,17 +222,17 @@ inline T reduce_sum(const T* x, long n) {
 
 // sum_i x[i] and sum_i x[i]^2
 template <class T>
-inline void reduce_sum_sumsq(const T* x, long n, T* sum, T* sumsq) {
+inline void reduce_sum_sumsq(const T *x, long n, T *sum, T *sumsq) {
   struct {
-    const T* x;
+    const T *x;
 #if RNC_HAVE_VECTOR_EXT
-    RNC_INLINE void vec(typename Vec<T>::type* a, long i) const {
+    RNC_INLINE void vec(typename Vec<T>::type *a, long i) const {
       auto v = vload(x + i);
       a[0] += v;
       a[1] += v * v;
     }
 #endif
-    RNC_INLINE void scalar(T* a, long i) const {
+    RNC_INLINE void scalar(T *a, long i) const {
       a[0] += x[i];
       a[1] += x[i] * x[i];
     }
@@ -232,18 +244,19 @@ inline void reduce_sum_sumsq(const T* x, long n, T* sum, T* sumsq) {
 }
 
 // sum_i (x[i] - mean)^2
-template <class T>
-inline T reduce_sq_dev(const T* x, long n, T mean) {
+template <class T> inline T reduce_sq_dev(const T *x, long n, T mean) {
   struct {
-    const T* x;
+    const T *x;
     T mean;
 #if RNC_HAVE_VECTOR_EXT
-    RNC_INLINE void vec(typename Vec<T>::type* a, long i) const {
+    RNC_INLINE void vec(typename Vec<T>::type *a, long i) const {
       auto d = vload(x + i) - mean;
       a[0] += d * d;
     }
 #endif
-    RNC_INLINE void scalar(T* a, long i) const { a[0] += (x[i] - mean) * (x[i] - mean); }
+    RNC_INLINE void scalar(T *a, long i) const {
+      a[0] += (x[i] - mean) * (x[i] - mean);
+    }
   } f{x, mean};
   T out[1];
   reduce_n<T, 1>(n, out, f);
@@ -252,19 +265,20 @@ inline T reduce_sq_dev(const T* x, long n, T mean) {
 
 // sum_i dy[i] and sum_i dy[i] * (x[i] - mean)
 template <class T>
-inline void reduce_sum_dot_dev(const T* dy, const T* x, long n, T mean, T* sum_dy, T* sum_dy_dev) {
+inline void reduce_sum_dot_dev(const T *dy, const T *x, long n, T mean,
+                               T *sum_dy, T *sum_dy_dev) {
   struct {
-    const T* dy;
-    const T* x;
+    const T *dy;
+    const T *x;
     T mean;
 #if RNC_HAVE_VECTOR_EXT
-    RNC_INLINE void vec(typename Vec<T>::type* a, long i) const {
+    RNC_INLINE void vec(typename Vec<T>::type *a, long i) const {
       auto g = vload(dy + i);
       a[0] += g;
       a[1] += g * (vload(x + i) - mean);
     }
 #endif
-    RNC_INLINE void scalar(T* a, long i) const {
+    RNC_INLINE void scalar(T *a, long i) const {
       a[0] += dy[i];
       a[1] += dy[i] * (x[i] - mean);
     }
@@ -275,4 +289,4 @@ inline void reduce_sum_dot_dev(const T* dy, const T* x, long n, T mean, T* sum_d
   *sum_dy_dev = out[1];
 }
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

@@ -1,4 +1,4 @@
-// conv2d (NCHW, OIHW, stride/padding/dilation/groups) forward, BN-statistics forward and backward, on the packed GEMM.
+// conv2d forward (+ BN statistics) and backward on the packed GEMM.
 #pragma once
 
 #include <algorithm>
@@ -17,28 +17,33 @@ namespace detail {
 // (one group's) im2col matrix to dst[t * DStride]; x is [in_per_group, H, W].
 // Column p is output position (p / OW, p % OW); padding reads as zero.
 template <Conv2DShape S, int DStride, class T>
-RNC_INLINE void im2col_row(T* RNC_RESTRICT dst, const T* RNC_RESTRICT x, int c, int kh, int kw, long p_begin,
-                           int len) {
+RNC_INLINE void im2col_row(T *RNC_RESTRICT dst, const T *RNC_RESTRICT x, int c,
+                           int kh, int kw, long p_begin, int len) {
   constexpr int H = S.in_h, W = S.in_w, OW = S.out_w(), SW = S.stride_w;
   int oh = int(p_begin / OW), ow = int(p_begin % OW);
-  const T* xc = x + long(c) * H * W;
+  const T *xc = x + long(c) * H * W;
   int t = 0;
   while (t < len) {
     int seg = std::min(OW - ow, len - t);
-    T* d = dst + long(t) * DStride;
+    T *d = dst + long(t) * DStride;
     int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
     if (ih < 0 || ih >= H) {
-      for (int i = 0; i < seg; ++i) d[i * DStride] = T(0);
+      for (int i = 0; i < seg; ++i)
+        d[i * DStride] = T(0);
     } else {
-      const T* row = xc + long(ih) * W;
-      int iw0 = ow * SW - S.pad_w + kw * S.dilation_w;  // input column of i = 0; i-th is iw0 + i*SW
+      const T *row = xc + long(ih) * W;
+      // Input column of the i-th output: iw0 + i*SW.
+      int iw0 = ow * SW - S.pad_w + kw * S.dilation_w;
       int lo = iw0 >= 0 ? 0 : (-iw0 + SW - 1) / SW;
       int hi = iw0 >= W ? 0 : (W - iw0 + SW - 1) / SW;
       lo = std::min(lo, seg);
       hi = std::max(lo, std::min(hi, seg));
-      for (int i = 0; i < lo; ++i) d[i * DStride] = T(0);
-      for (int i = lo; i < hi; ++i) d[i * DStride] = row[iw0 + i * SW];
-      for (int i = hi; i < seg; ++i) d[i * DStride] = T(0);
+      for (int i = 0; i < lo; ++i)
+        d[i * DStride] = T(0);
+      for (int i = lo; i < hi; ++i)
+        d[i * DStride] = row[iw0 + i * SW];
+      for (int i = hi; i < seg; ++i)
+        d[i * DStride] = T(0);
     }
     t += seg;
     ow = 0;
@@ -50,24 +55,24 @@ RNC_INLINE void im2col_row(T* RNC_RESTRICT dst, const T* RNC_RESTRICT x, int c, 
 // consecutive images of one group side by side, [col_rows x nb*out_plane],
 // packed straight from the input (implicit im2col: no column buffer). GEMM
 // column j is image j / out_plane, output position j % out_plane.
-template <Conv2DShape S, class T>
-struct Im2colB {
-  const T* x;          // first image, first channel of group g: [in_per_group, H, W]
-  long image_stride;   // in_channels * in_plane
+template <Conv2DShape S, class T> struct Im2colB {
+  const T *x; // first image, first channel of group g: [in_per_group, H, W]
+  long image_stride; // in_channels * in_plane
 
   template <int NR>
-  void pack(T* RNC_RESTRICT dst, int p0, int kc, long j0, int nc) const {
+  void pack(T *RNC_RESTRICT dst, int p0, int kc, long j0, int nc) const {
     constexpr int KHW = S.kernel_h * S.kernel_w;
     constexpr long P = S.out_plane();
     struct Seg {
-      const T* image;
+      const T *image;
       long q;
       int t, len;
     } segs[NR + 1];
-    // Panel by panel: a panel's columns need only a few input rows, which stay in cache for all (c, kh, kw).
+    // Panel by panel: a panel's columns need only a few input rows, which stay
+    // in cache for all (c, kh, kw).
     for (int jp = 0; jp < nc; jp += NR) {
       int cols = std::min(NR, nc - jp);
-      int nseg = 0;  // the panel's columns, cut at image boundaries
+      int nseg = 0; // the panel's columns, cut at image boundaries
       for (int t = 0; t < cols;) {
         long j = j0 + jp + t;
         long n = j / P, q = j % P;
@@ -75,15 +80,18 @@ struct Im2colB {
         segs[nseg++] = Seg{x + n * image_stride, q, t, len};
         t += len;
       }
-      T* d = dst + long(jp) * kc;
+      T *d = dst + long(jp) * kc;
       int c = p0 / KHW, kh = p0 % KHW / S.kernel_w, kw = p0 % S.kernel_w;
       for (int p = 0; p < kc; ++p) {
         for (int s = 0; s < nseg; ++s)
-          im2col_row<S, 1>(d + p * NR + segs[s].t, segs[s].image, c, kh, kw, segs[s].q, segs[s].len);
-        for (int cc = cols; cc < NR; ++cc) d[p * NR + cc] = T(0);
+          im2col_row<S, 1>(d + p * NR + segs[s].t, segs[s].image, c, kh, kw,
+                           segs[s].q, segs[s].len);
+        for (int cc = cols; cc < NR; ++cc)
+          d[p * NR + cc] = T(0);
         if (++kw == S.kernel_w) {
           kw = 0;
-          if (++kh == S.kernel_h) kh = 0, ++c;
+          if (++kh == S.kernel_h)
+            kh = 0, ++c;
         }
       }
     }
@@ -92,61 +100,64 @@ struct Im2colB {
 
 // B operand of the weight gradient: im2col(X)^T stacked over the batch,
 // [N*out_plane x col_rows]; GEMM row k = n*out_plane + p.
-template <Conv2DShape S, class T>
-struct Im2colBatchTransB {
-  const T* x;          // image 0, first channel of group g
-  long image_stride;   // in_channels * in_plane
+template <Conv2DShape S, class T> struct Im2colBatchTransB {
+  const T *x;        // image 0, first channel of group g
+  long image_stride; // in_channels * in_plane
 
   template <int NR>
-  void pack(T* RNC_RESTRICT dst, int p0, int kc, long j0, int nc) const {
+  void pack(T *RNC_RESTRICT dst, int p0, int kc, long j0, int nc) const {
     constexpr long P = S.out_plane();
     constexpr int KHW = S.kernel_h * S.kernel_w;
     for (int jp = 0; jp < nc; jp += NR) {
       int cols = std::min(NR, nc - jp);
-      T* d = dst + long(jp) * kc;
+      T *d = dst + long(jp) * kc;
       for (int cc = 0; cc < cols; ++cc) {
         long j = j0 + jp + cc;
-        int c = int(j / KHW), kh = int(j % KHW) / S.kernel_w, kw = int(j % S.kernel_w);
+        int c = int(j / KHW), kh = int(j % KHW) / S.kernel_w,
+            kw = int(j % S.kernel_w);
         for (int t = 0; t < kc;) {
           long k = long(p0) + t;
           long n = k / P, p = k % P;
           int len = int(std::min<long>(P - p, kc - t));
-          im2col_row<S, NR>(d + long(t) * NR + cc, x + n * image_stride, c, kh, kw, p, len);
+          im2col_row<S, NR>(d + long(t) * NR + cc, x + n * image_stride, c, kh,
+                            kw, p, len);
           t += len;
         }
       }
       for (int cc = cols; cc < NR; ++cc)
-        for (int p = 0; p < kc; ++p) d[p * NR + cc] = T(0);
+        for (int p = 0; p < kc; ++p)
+          d[p * NR + cc] = T(0);
     }
   }
 };
 
 // A operand of the weight gradient: dY of one group stacked over the batch,
 // [rows x N*plane]; GEMM column k = n*plane + p.
-template <class T>
-struct BatchRowsA {
-  const T* y;          // image 0, first channel of group g
-  long image_stride;   // out_channels * plane
+template <class T> struct BatchRowsA {
+  const T *y;        // image 0, first channel of group g
+  long image_stride; // out_channels * plane
   long plane;
 
   template <int MR>
-  void pack(T* RNC_RESTRICT dst, int i0, int mc, int p0, int kc) const {
+  void pack(T *RNC_RESTRICT dst, int i0, int mc, int p0, int kc) const {
     for (int ip = 0; ip < mc; ip += MR) {
       int rows = std::min(MR, mc - ip);
-      T* d = dst + long(ip) * kc;
+      T *d = dst + long(ip) * kc;
       for (int r = 0; r < rows; ++r) {
-        const T* row = y + long(i0 + ip + r) * plane;
+        const T *row = y + long(i0 + ip + r) * plane;
         for (int t = 0; t < kc;) {
           long k = long(p0) + t;
           long n = k / plane, p = k % plane;
           int len = int(std::min<long>(plane - p, kc - t));
-          const T* s = row + n * image_stride + p;
-          for (int q = 0; q < len; ++q) d[long(t + q) * MR + r] = s[q];
+          const T *s = row + n * image_stride + p;
+          for (int q = 0; q < len; ++q)
+            d[long(t + q) * MR + r] = s[q];
           t += len;
         }
       }
       for (int r = rows; r < MR; ++r)
-        for (int p = 0; p < kc; ++p) d[p * MR + r] = T(0);
+        for (int p = 0; p < kc; ++p)
+          d[p * MR + r] = T(0);
     }
   }
 };
@@ -154,21 +165,25 @@ struct BatchRowsA {
 // dx[c, ih, iw] += dcol[(c, kh, kw), (oh, ow)] for one image and group; dcol
 // rows are ld apart.
 template <Conv2DShape S, class T>
-void col2im_add(T* RNC_RESTRICT dx, const T* RNC_RESTRICT dcol, long ld) {
-  constexpr int H = S.in_h, W = S.in_w, OH = S.out_h(), OW = S.out_w(), SW = S.stride_w;
+void col2im_add(T *RNC_RESTRICT dx, const T *RNC_RESTRICT dcol, long ld) {
+  constexpr int H = S.in_h, W = S.in_w, OH = S.out_h(), OW = S.out_w(),
+                SW = S.stride_w;
   for (int c = 0; c < S.in_per_group(); ++c)
     for (int kh = 0; kh < S.kernel_h; ++kh)
       for (int kw = 0; kw < S.kernel_w; ++kw) {
-        const T* src = dcol + (long(c * S.kernel_h + kh) * S.kernel_w + kw) * ld;
-        int iw0 = -S.pad_w + kw * S.dilation_w;  // input column of ow = 0
+        const T *src =
+            dcol + (long(c * S.kernel_h + kh) * S.kernel_w + kw) * ld;
+        int iw0 = -S.pad_w + kw * S.dilation_w; // input column of ow 0
         int lo = iw0 >= 0 ? 0 : (-iw0 + SW - 1) / SW;
         int hi = iw0 >= W ? 0 : std::min(OW, (W - iw0 + SW - 1) / SW);
         for (int oh = 0; oh < OH; ++oh) {
           int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
-          if (ih < 0 || ih >= H) continue;
-          T* xrow = dx + (long(c) * H + ih) * W;
-          const T* srow = src + long(oh) * OW;
-          for (int ow = lo; ow < hi; ++ow) xrow[iw0 + ow * SW] += srow[ow];
+          if (ih < 0 || ih >= H)
+            continue;
+          T *xrow = dx + (long(c) * H + ih) * W;
+          const T *srow = src + long(oh) * OW;
+          for (int ow = lo; ow < hi; ++ow)
+            xrow[iw0 + ow * SW] += srow[ow];
         }
       }
 }
@@ -176,15 +191,22 @@ void col2im_add(T* RNC_RESTRICT dx, const T* RNC_RESTRICT dcol, long ld) {
 // Runs task(t) for t in [0, count): across OpenMP threads when there are at
 // least as many tasks as threads (each task then runs its GEMM serially),
 // otherwise one after another with each GEMM split across the threads.
+// Tiny layers (under kParallelFlops in all) stay on the calling thread.
 template <class Task>
-void run_tasks(long count, const Task& task) {
+void run_tasks(long count, double flops, const Task &task) {
   int nt = max_threads();
-  if (nt > 1 && count >= nt) {
+  if (nt > 1 && count >= nt && flops >= kParallelFlops) {
 #pragma omp parallel for schedule(static)
-    for (long t = 0; t < count; ++t) task(t);
+    for (long t = 0; t < count; ++t)
+      task(t);
   } else {
-    for (long t = 0; t < count; ++t) task(t);
+    for (long t = 0; t < count; ++t)
+      task(t);
   }
+}
+
+template <Conv2DShape S> constexpr double conv_flops(int N) {
+  return 2.0 * N * S.out_channels * double(S.out_plane()) * S.col_rows();
 }
 
 // Small output planes (7x7, 14x14) make narrow GEMMs that waste most of an
@@ -195,14 +217,16 @@ void run_tasks(long count, const Task& task) {
 inline constexpr long kMinCols = 512;
 inline int batch_chunks(int N, long plane, int groups) {
   long want = (kMinCols + plane - 1) / plane;
-  if (want <= 1) return N;
+  if (want <= 1)
+    return N;
   int chunks = int(std::max<long>(1, N / want));
   int nt = max_threads();
-  if (long(chunks) * groups >= nt && groups % nt != 0) chunks = std::max(1, chunks - chunks % nt);
+  if (long(chunks) * groups >= nt && groups % nt != 0)
+    chunks = std::max(1, chunks - chunks % nt);
   return chunks;
 }
 
-inline void chunk_range(int N, int chunks, int i, int* n0, int* nb) {
+inline void chunk_range(int N, int chunks, int i, int *n0, int *nb) {
   *n0 = int(long(N) * i / chunks);
   *nb = int(long(N) * (i + 1) / chunks) - *n0;
 }
@@ -210,40 +234,51 @@ inline void chunk_range(int N, int chunks, int i, int* n0, int* nb) {
 // Images [n0, n0 + nb), group g of forward:
 // y_ng[out_per_group x plane] = W_g * im2col(x_ng) (+ bias), then the epilogue.
 template <Conv2DShape S, class T, class Epi>
-void conv2d_forward_task(T* y, const T* x, const T* w, const T* bias, int n0, int nb, int g, const Epi& epi) {
+void conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
+                         int nb, int g, const Epi &epi) {
   constexpr int Mg = S.out_per_group(), Kg = S.col_rows();
   constexpr long P = S.out_plane();
-  const T* xg = x + (long(n0) * S.in_channels + long(g) * S.in_per_group()) * S.in_plane();
-  const T* wg = w + long(g) * Mg * Kg;
+  const T *xg = x + (long(n0) * S.in_channels + long(g) * S.in_per_group()) *
+                        S.in_plane();
+  const T *wg = w + long(g) * Mg * Kg;
   const int c0 = g * Mg;
   const long ncols = nb * P;
-  // One image: straight into y. Several: into a [Mg x nb*P] buffer, copied out below.
-  T* out = nb == 1 ? y + (long(n0) * S.out_channels + c0) * P : scratch<T>(kSlotCol, size_t(Mg) * ncols);
-  auto run = [&](const auto& gepi) {
+  // One image: straight into y. Several: into a [Mg x nb*P] buffer first.
+  T *out = nb == 1 ? y + (long(n0) * S.out_channels + c0) * P
+                   : scratch<T>(kSlotCol, size_t(Mg) * ncols);
+  auto run = [&](const auto &gepi) {
     if (S.pointwise() && nb == 1)
-      gemm_packed<T>(Mg, P, Kg, T(1), MatrixA<T>{wg, Kg, false}, MatrixB<T>{xg, P, false}, T(0), out, ncols, gepi);
+      gemm_packed<T>(Mg, P, Kg, T(1), MatrixA<T>{wg, Kg, false},
+                     MatrixB<T>{xg, P, false}, T(0), out, ncols, gepi);
     else
       gemm_packed<T>(Mg, ncols, Kg, T(1), MatrixA<T>{wg, Kg, false},
-                     Im2colB<S, T>{xg, long(S.in_channels) * S.in_plane()}, T(0), out, ncols, gepi);
+                     Im2colB<S, T>{xg, long(S.in_channels) * S.in_plane()},
+                     T(0), out, ncols, gepi);
   };
   if (bias == nullptr && std::is_same_v<Epi, NoEpilogue>)
     run(GemmIdentity{});
   else if (bias == nullptr)
-    run([&](int i, long j, T v) { return epi(n0 + int(j / P), c0 + i, j % P, v); });
+    run([&](int i, long j, T v) {
+      return epi(n0 + int(j / P), c0 + i, j % P, v);
+    });
   else
-    run([&](int i, long j, T v) { return epi(n0 + int(j / P), c0 + i, j % P, v + bias[c0 + i]); });
+    run([&](int i, long j, T v) {
+      return epi(n0 + int(j / P), c0 + i, j % P, v + bias[c0 + i]);
+    });
   if (nb > 1)
     for (int k = 0; k < nb; ++k)
       for (int i = 0; i < Mg; ++i)
-        std::memcpy(y + (long(n0 + k) * S.out_channels + c0 + i) * P, out + i * ncols + k * P, P * sizeof(T));
+        std::memcpy(y + (long(n0 + k) * S.out_channels + c0 + i) * P,
+                    out + i * ncols + k * P, P * sizeof(T));
 }
 
 // Runs conv2d_forward_task over (chunk of images, group) pairs, or the direct
 // kernel over (image, group) pairs; then after(n0, nb, g) in the same task.
 template <Conv2DShape S, class T, class Epi, class After>
-void conv2d_forward_all(T* y, const T* x, const T* w, const T* bias, int N, const Epi& epi, const After& after) {
+void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
+                        const Epi &epi, const After &after) {
   if constexpr (use_direct_conv<S>()) {
-    run_tasks(long(N) * S.groups, [&](long t) {
+    run_tasks(long(N) * S.groups, conv_flops<S>(N), [&](long t) {
       int n = int(t / S.groups), g = int(t % S.groups);
       conv2d_direct_task<S>(y, x, w, bias, n, g, epi);
       after(n, 1, g);
@@ -251,7 +286,7 @@ void conv2d_forward_all(T* y, const T* x, const T* w, const T* bias, int N, cons
     return;
   }
   int chunks = batch_chunks(N, S.out_plane(), S.groups);
-  run_tasks(long(chunks) * S.groups, [&](long t) {
+  run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
     int n0, nb, g = int(t % S.groups);
     chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
     conv2d_forward_task<S>(y, x, w, bias, n0, nb, g, epi);
@@ -259,15 +294,17 @@ void conv2d_forward_all(T* y, const T* x, const T* w, const T* bias, int N, cons
   });
 }
 
-}  // namespace detail
+} // namespace detail
 
 // ----------------------------------------------------------------------------
 // Forward.
 // y [N, out_channels, out_h, out_w] = conv(x [N, in_channels, in_h, in_w],
-//   w [out_channels, in_channels/groups, kernel_h, kernel_w]) + bias [out_channels]
-// bias may be null. epi(n, c, idx, v) is applied to every output (after the bias).
+//     w [out_channels, in_channels/groups, kernel_h, kernel_w]) + bias [out_c]
+// bias may be null; epi(n, c, idx, v) is applied to every output after it.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_forward(T* y, const T* x, const T* w, const std::type_identity_t<T>* bias, int N, const Epilogue& epi = {}) {
+void conv2d_forward(T *y, const T *x, const T *w,
+                    const std::type_identity_t<T> *bias, int N,
+                    const Epilogue &epi = {}) {
   static_assert(S.valid(), "rnc::cpu::conv2d_forward: invalid Conv2DShape");
   RNC_CHECK(N > 0 && y && x && w, "conv2d_forward: N > 0 and non-null y, x, w");
   detail::conv2d_forward_all<S>(y, x, w, bias, N, epi, [](int, int, int) {});
@@ -277,20 +314,24 @@ void conv2d_forward(T* y, const T* x, const T* w, const std::type_identity_t<T>*
 // of the stored outputs over N, out_h, out_w (for fused batch-norm statistics).
 // Accumulated in T, per image, then over images in order: deterministic.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_forward_stats(T* y, T* channel_sum, T* channel_sumsq, const T* x, const T* w, const std::type_identity_t<T>* bias, int N,
-                          const Epilogue& epi = {}) {
-  static_assert(S.valid(), "rnc::cpu::conv2d_forward_stats: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && y && x && w && channel_sum && channel_sumsq, "conv2d_forward_stats: N > 0 and non-null pointers");
+void conv2d_forward_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
+                          const T *w, const std::type_identity_t<T> *bias,
+                          int N, const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cpu::conv2d_forward_stats: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && y && x && w && channel_sum && channel_sumsq,
+            "conv2d_forward_stats: N > 0 and non-null pointers");
   constexpr int C = S.out_channels, Mg = S.out_per_group();
   constexpr long P = S.out_plane();
-  T* part = scratch<T>(kSlotReduce, size_t(N) * C * 2);  // [N][C][sum, sumsq]
-  detail::conv2d_forward_all<S>(y, x, w, bias, N, epi, [&](int n0, int nb, int g) {
-    for (int n = n0; n < n0 + nb; ++n)
-      for (int c = g * Mg; c < (g + 1) * Mg; ++c) {
-        long nc = long(n) * C + c;
-        reduce_sum_sumsq(y + nc * P, P, &part[2 * nc], &part[2 * nc + 1]);
-      }
-  });
+  T *part = scratch<T>(kSlotReduce, size_t(N) * C * 2); // [N][C][sum, sumsq]
+  detail::conv2d_forward_all<S>(
+      y, x, w, bias, N, epi, [&](int n0, int nb, int g) {
+        for (int n = n0; n < n0 + nb; ++n)
+          for (int c = g * Mg; c < (g + 1) * Mg; ++c) {
+            long nc = long(n) * C + c;
+            reduce_sum_sumsq(y + nc * P, P, &part[2 * nc], &part[2 * nc + 1]);
+          }
+      });
   for (int c = 0; c < C; ++c) {
     T s = 0, ss = 0;
     for (int n = 0; n < N; ++n) {
@@ -310,81 +351,115 @@ void conv2d_forward_stats(T* y, T* channel_sum, T* channel_sumsq, const T* x, co
 // runs instead as the forward convolution of dy with the flipped, transposed
 // weights: same GEMM path, no column buffer, no scatter.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_data(T* dx, const T* dy, const T* w, int N) {
-  static_assert(S.valid(), "rnc::cpu::conv2d_backward_data: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && dx && dy && w, "conv2d_backward_data: N > 0 and non-null pointers");
-  constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(), Kg = S.col_rows();
+void conv2d_backward_data(T *dx, const T *dy, const T *w, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::conv2d_backward_data: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && dx && dy && w,
+            "conv2d_backward_data: N > 0 and non-null pointers");
+  constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
+                Kg = S.col_rows();
   constexpr int KH = S.kernel_h, KW = S.kernel_w;
   constexpr long P = S.out_plane();
-  if constexpr (S.stride_h == 1 && S.stride_w == 1 && S.pad_h <= S.dilation_h * (KH - 1) &&
+  if constexpr (S.stride_h == 1 && S.stride_w == 1 &&
+                S.pad_h <= S.dilation_h * (KH - 1) &&
                 S.pad_w <= S.dilation_w * (KW - 1)) {
-    constexpr Conv2DShape TS{.in_channels = S.out_channels, .out_channels = S.in_channels, .in_h = S.out_h(),
-                             .in_w = S.out_w(), .kernel_h = KH, .kernel_w = KW, .stride_h = 1, .stride_w = 1,
-                             .pad_h = S.dilation_h * (KH - 1) - S.pad_h, .pad_w = S.dilation_w * (KW - 1) - S.pad_w,
-                             .dilation_h = S.dilation_h, .dilation_w = S.dilation_w, .groups = S.groups};
+    constexpr Conv2DShape TS{.in_channels = S.out_channels,
+                             .out_channels = S.in_channels,
+                             .in_h = S.out_h(),
+                             .in_w = S.out_w(),
+                             .kernel_h = KH,
+                             .kernel_w = KW,
+                             .stride_h = 1,
+                             .stride_w = 1,
+                             .pad_h = S.dilation_h * (KH - 1) - S.pad_h,
+                             .pad_w = S.dilation_w * (KW - 1) - S.pad_w,
+                             .dilation_h = S.dilation_h,
+                             .dilation_w = S.dilation_w,
+                             .groups = S.groups};
     static_assert(TS.out_h() == S.in_h && TS.out_w() == S.in_w);
     // wt[g*Cg + c][o][kh][kw] = w[g*Mg + o][c][KH-1-kh][KW-1-kw]
-    T* wt = scratch<T>(kSlotWeight, size_t(S.weight_size()));
+    T *wt = scratch<T>(kSlotWeight, size_t(S.weight_size()));
     for (int g = 0; g < S.groups; ++g)
       for (int o = 0; o < Mg; ++o)
         for (int c = 0; c < Cg; ++c)
           for (int kh = 0; kh < KH; ++kh)
             for (int kw = 0; kw < KW; ++kw)
               wt[(((long(g) * Cg + c) * Mg + o) * KH + kh) * KW + kw] =
-                  w[(((long(g) * Mg + o) * Cg + c) * KH + KH - 1 - kh) * KW + KW - 1 - kw];
+                  w[(((long(g) * Mg + o) * Cg + c) * KH + KH - 1 - kh) * KW +
+                    KW - 1 - kw];
     conv2d_forward<TS, T>(dx, dy, wt, nullptr, N);
   } else {
-    // dy of consecutive images read as one wide matrix [out_per_group x nb*plane].
-    constexpr Conv2DShape YS{.in_channels = S.out_channels, .out_channels = S.out_channels, .in_h = S.out_h(),
+    // dy of consecutive images read as one matrix [out_per_group x nb*plane].
+    constexpr Conv2DShape YS{.in_channels = S.out_channels,
+                             .out_channels = S.out_channels,
+                             .in_h = S.out_h(),
                              .in_w = S.out_w()};
     int chunks = detail::batch_chunks(N, P, S.groups);
-    detail::run_tasks(long(chunks) * S.groups, [&](long t) {
-      int n0, nb, g = int(t % S.groups);
-      detail::chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
-      long ncols = nb * P;
-      const T* dyg = dy + (long(n0) * S.out_channels + long(g) * Mg) * P;
-      T* dcol = scratch<T>(kSlotCol, size_t(Kg) * ncols);
-      gemm_packed<T>(Kg, ncols, Mg, T(1), MatrixA<T>{w + long(g) * Mg * Kg, Kg, true},
-                     detail::Im2colB<YS, T>{dyg, long(S.out_channels) * P}, T(0), dcol, ncols);
-      for (int k = 0; k < nb; ++k) {
-        T* dxg = dx + (long(n0 + k) * S.in_channels + long(g) * Cg) * S.in_plane();
-        std::fill(dxg, dxg + long(Cg) * S.in_plane(), T(0));
-        detail::col2im_add<S>(dxg, dcol + k * P, ncols);
-      }
-    });
+    detail::run_tasks(
+        long(chunks) * S.groups, detail::conv_flops<S>(N), [&](long t) {
+          int n0, nb, g = int(t % S.groups);
+          detail::chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
+          long ncols = nb * P;
+          const T *dyg = dy + (long(n0) * S.out_channels + long(g) * Mg) * P;
+          T *dcol = scratch<T>(kSlotCol, size_t(Kg) * ncols);
+          gemm_packed<T>(Kg, ncols, Mg, T(1),
+                         MatrixA<T>{w + long(g) * Mg * Kg, Kg, true},
+                         detail::Im2colB<YS, T>{dyg, long(S.out_channels) * P},
+                         T(0), dcol, ncols);
+          for (int k = 0; k < nb; ++k) {
+            T *dxg = dx + (long(n0 + k) * S.in_channels + long(g) * Cg) *
+                              S.in_plane();
+            std::fill(dxg, dxg + long(Cg) * S.in_plane(), T(0));
+            detail::col2im_add<S>(dxg, dcol + k * P, ncols);
+          }
+        });
   }
 }
 
-// dw [out_channels, in_channels/groups, kernel_h, kernel_w] = sum over the batch
-// of dy_g * im2col(x_g)^T: one GEMM per group with K = N * out_plane.
+// dw [out_channels, in_channels/groups, kernel_h, kernel_w] = sum over the
+// batch of dy_g * im2col(x_g)^T: one GEMM per group with K = N * out_plane.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_weight(T* dw, const T* dy, const T* x, int N) {
-  static_assert(S.valid(), "rnc::cpu::conv2d_backward_weight: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && dw && dy && x, "conv2d_backward_weight: N > 0 and non-null pointers");
-  constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(), Kg = S.col_rows();
+void conv2d_backward_weight(T *dw, const T *dy, const T *x, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::conv2d_backward_weight: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && dw && dy && x,
+            "conv2d_backward_weight: N > 0 and non-null pointers");
+  constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
+                Kg = S.col_rows();
   constexpr long P = S.out_plane();
+  if constexpr (detail::use_direct_conv<S>()) {
+    detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
+      detail::conv2d_direct_backward_weight_group<S>(dw, dy, x, N, int(g));
+    });
+    return;
+  }
   long K = long(N) * P;
-  RNC_CHECK(K < (1L << 31), "conv2d_backward_weight: N * out_plane must fit in int");
-  detail::run_tasks(S.groups, [&](long g) {
+  RNC_CHECK(K < (1L << 31),
+            "conv2d_backward_weight: N * out_plane must fit in int");
+  detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
     detail::BatchRowsA<T> a{dy + g * Mg * P, long(S.out_channels) * P, P};
-    detail::Im2colBatchTransB<S, T> b{x + g * Cg * S.in_plane(), long(S.in_channels) * S.in_plane()};
+    detail::Im2colBatchTransB<S, T> b{x + g * Cg * S.in_plane(),
+                                      long(S.in_channels) * S.in_plane()};
     gemm_packed<T>(Mg, Kg, int(K), T(1), a, b, T(0), dw + g * Mg * Kg, Kg);
   });
 }
 
 // db [out_channels] = sum of dy over N, out_h, out_w.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_bias(T* db, const T* dy, int N) {
-  static_assert(S.valid(), "rnc::cpu::conv2d_backward_bias: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && db && dy, "conv2d_backward_bias: N > 0 and non-null pointers");
+void conv2d_backward_bias(T *db, const T *dy, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::conv2d_backward_bias: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && db && dy,
+            "conv2d_backward_bias: N > 0 and non-null pointers");
   constexpr int C = S.out_channels;
   constexpr long P = S.out_plane();
 #pragma omp parallel for schedule(static) if (long(N) * C * P >= kParallelGrain)
   for (int c = 0; c < C; ++c) {
     T s = 0;
-    for (int n = 0; n < N; ++n) s += reduce_sum(dy + (long(n) * C + c) * P, P);
+    for (int n = 0; n < N; ++n)
+      s += reduce_sum(dy + (long(n) * C + c) * P, P);
     db[c] = s;
   }
 }
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

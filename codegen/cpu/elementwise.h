@@ -1,4 +1,4 @@
-// Elementwise kernels on flat buffers: ReLU forward/backward, add, add+ReLU, accumulate.
+// Elementwise kernels: ReLU forward/backward, add, add+ReLU, accumulate.
 #pragma once
 
 #include "common.h"
@@ -8,8 +8,7 @@ namespace rnc::cpu {
 namespace detail {
 
 // f(i) for i in [0, n): split into contiguous per-thread ranges when large.
-template <class F>
-RNC_INLINE void for_range(long n, const F& f) {
+template <class F> RNC_INLINE void for_range(long n, const F &f) {
   if (n >= 4 * kParallelGrain && max_threads() > 1) {
 #pragma omp parallel
     {
@@ -22,37 +21,39 @@ RNC_INLINE void for_range(long n, const F& f) {
   }
 }
 
-}  // namespace detail
+} // namespace detail
 
 // y[i] = max(x[i], 0); y may alias x.
-template <class T = float>
-void relu_forward(T* y, const T* x, long n) {
+template <class T = float> void relu_forward(T *y, const T *x, long n) {
   detail::for_range(n, [&](long lo, long hi) {
-    for (long i = lo; i < hi; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+    for (long i = lo; i < hi; ++i)
+      y[i] = x[i] > T(0) ? x[i] : T(0);
   });
 }
 
 // dx[i] = dy[i] * (y[i] > 0). `y` is the forward output, or equally its input
 // (the same elements are positive). dx may alias dy. Writes dx.
 template <class T = float>
-void relu_backward(T* dx, const T* dy, const T* y, long n) {
+void relu_backward(T *dx, const T *dy, const T *y, long n) {
   detail::for_range(n, [&](long lo, long hi) {
-    for (long i = lo; i < hi; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+    for (long i = lo; i < hi; ++i)
+      dx[i] = y[i] > T(0) ? dy[i] : T(0);
   });
 }
 
 // y[i] = a[i] + b[i]; y may alias a or b. (Backward of add is a fan-out: the
 // caller hands dy to both inputs, summing with accumulate() where they meet.)
 template <class T = float>
-void add_forward(T* y, const T* a, const T* b, long n) {
+void add_forward(T *y, const T *a, const T *b, long n) {
   detail::for_range(n, [&](long lo, long hi) {
-    for (long i = lo; i < hi; ++i) y[i] = a[i] + b[i];
+    for (long i = lo; i < hi; ++i)
+      y[i] = a[i] + b[i];
   });
 }
 
 // y[i] = max(a[i] + b[i], 0): the end of a residual block.
 template <class T = float>
-void add_relu_forward(T* y, const T* a, const T* b, long n) {
+void add_relu_forward(T *y, const T *a, const T *b, long n) {
   detail::for_range(n, [&](long lo, long hi) {
     for (long i = lo; i < hi; ++i) {
       T v = a[i] + b[i];
@@ -62,11 +63,11 @@ void add_relu_forward(T* y, const T* a, const T* b, long n) {
 }
 
 // dst[i] += src[i].
-template <class T = float>
-void accumulate(T* dst, const T* src, long n) {
+template <class T = float> void accumulate(T *dst, const T *src, long n) {
   detail::for_range(n, [&](long lo, long hi) {
-    for (long i = lo; i < hi; ++i) dst[i] += src[i];
+    for (long i = lo; i < hi; ++i)
+      dst[i] += src[i];
   });
 }
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

@@ -1,4 +1,4 @@
-// Epilogue functors: elementwise work fused into the store of conv, linear and batch-norm outputs.
+// Epilogue functors fused into the stores of conv, linear and batch norm.
 #pragma once
 
 #include "common.h"
@@ -14,45 +14,39 @@ namespace rnc::cpu {
 // plain members filled in by the caller; operator() only reads them.
 
 struct NoEpilogue {
-  template <class T>
-  T operator()(int, int, long, T v) const {
-    return v;
-  }
+  template <class T> T operator()(int, int, long, T v) const { return v; }
 };
 
 struct ReluEpilogue {
-  template <class T>
-  T operator()(int, int, long, T v) const {
+  template <class T> T operator()(int, int, long, T v) const {
     return v > T(0) ? v : T(0);
   }
 };
 
 // v * scale[c] + shift[c] (batch norm in eval mode folded into a conv).
-template <class T>
-struct ChannelAffineEpilogue {
-  const T* scale;
-  const T* shift;
+template <class T> struct ChannelAffineEpilogue {
+  const T *scale;
+  const T *shift;
   T operator()(int, int c, long, T v) const { return v * scale[c] + shift[c]; }
 };
 
-// v + residual[(n*channels + c)*plane + idx] (the shortcut of a residual block).
-template <class T>
-struct ResidualAddEpilogue {
-  const T* residual;
+// v + residual[(n*channels + c)*plane + idx]: a residual block's shortcut.
+template <class T> struct ResidualAddEpilogue {
+  const T *residual;
   int channels;
   long plane;
-  T operator()(int n, int c, long idx, T v) const { return v + residual[(long(n) * channels + c) * plane + idx]; }
+  T operator()(int n, int c, long idx, T v) const {
+    return v + residual[(long(n) * channels + c) * plane + idx];
+  }
 };
 
 // second(first(v)), e.g. Compose<ResidualAddEpilogue<float>, ReluEpilogue>.
-template <class First, class Second>
-struct Compose {
+template <class First, class Second> struct Compose {
   First first;
   Second second;
-  template <class T>
-  T operator()(int n, int c, long idx, T v) const {
+  template <class T> T operator()(int n, int c, long idx, T v) const {
     return second(n, c, idx, first(n, c, idx, v));
   }
 };
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

@@ -1,4 +1,4 @@
-// Packed, cache-blocked GEMM (C = alpha*op(A)*op(B) + beta*C, row-major) with a SIMD micro-kernel and epilogues.
+// Packed, cache-blocked SIMD GEMM (row-major) with epilogue functors.
 #pragma once
 
 #include <algorithm>
@@ -13,29 +13,31 @@ namespace rnc::cpu {
 // linear) translate their own epilogue contract into this one.
 
 struct GemmIdentity {
-  template <class T>
-  T operator()(int /*i*/, long /*j*/, T v) const {
+  template <class T> T operator()(int /*i*/, long /*j*/, T v) const {
     return v;
   }
 };
 
 // ----------------------------------------------------------------------------
 // Blocking. Micro-tile MR x NR (NR = NV vectors), A block MC x KC in L2, B
-// block KC x NC in L3, one KC x NR micro-panel of B in L1.
+// block KC x NC in L3; a KC x NR micro-panel of B is reused across the A block.
+// Float on AVX-512: 8 x 48 (24 accumulators), KC 256, MC 96, NC 3072 (tuned
+// on Zen 4); on AVX2: 6 x 16 (12 accumulators). The RNC_GEMM_* macros exist
+// for tuning runs only.
 
-template <class T>
-struct GemmBlocking {
+#ifndef RNC_GEMM_NV
+#define RNC_GEMM_NV (kVecBytes == 64 ? 3 : 2)
+#define RNC_GEMM_MR (kVecBytes == 64 ? 8 : 6)
+#define RNC_GEMM_KC 256
+#define RNC_GEMM_MCB 12
+#define RNC_GEMM_NCB 64
+#endif
+
+template <class T> struct GemmBlocking {
 #if RNC_HAVE_VECTOR_EXT
   static constexpr int lanes = Vec<T>::lanes;
 #else
   static constexpr int lanes = 4;
-#endif
-#ifndef RNC_GEMM_NV  // the RNC_GEMM_* macros exist for tuning runs only
-#define RNC_GEMM_NV (kVecBytes == 64 ? 3 : 2)
-#define RNC_GEMM_MR (kVecBytes == 64 ? 8 : 6)  // 8x48 (AVX-512: 24 accumulators) or 6x16 (AVX2: 12)
-#define RNC_GEMM_KC 256
-#define RNC_GEMM_MCB 12
-#define RNC_GEMM_NCB 64
 #endif
   static constexpr int NV = RNC_GEMM_NV;
   static constexpr int NR = NV * lanes;
@@ -51,79 +53,84 @@ struct GemmBlocking {
 // MR values; B as NR-column panels, each `kc` groups of NR values. Rows or
 // columns past the edge are zero. conv.h adds an implicit-im2col B packer.
 
-// op(A) is M x K; stored row-major as M x K (trans = false) or K x M (trans = true).
-template <class T>
-struct MatrixA {
-  const T* a;
+// op(A) is M x K, stored row-major as M x K (trans false) or K x M (true).
+template <class T> struct MatrixA {
+  const T *a;
   long ld;
   bool trans;
 
   template <int MR>
-  void pack(T* RNC_RESTRICT dst, int i0, int mc, int p0, int kc) const {
+  void pack(T *RNC_RESTRICT dst, int i0, int mc, int p0, int kc) const {
     for (int ip = 0; ip < mc; ip += MR) {
       int rows = std::min(MR, mc - ip);
-      T* d = dst + long(ip) * kc;
+      T *d = dst + long(ip) * kc;
       if (trans) {
         for (int p = 0; p < kc; ++p) {
-          const T* s = a + long(p0 + p) * ld + i0 + ip;
-          for (int r = 0; r < rows; ++r) d[p * MR + r] = s[r];
-          for (int r = rows; r < MR; ++r) d[p * MR + r] = T(0);
+          const T *s = a + long(p0 + p) * ld + i0 + ip;
+          for (int r = 0; r < rows; ++r)
+            d[p * MR + r] = s[r];
+          for (int r = rows; r < MR; ++r)
+            d[p * MR + r] = T(0);
         }
       } else {
         for (int r = 0; r < rows; ++r) {
-          const T* s = a + long(i0 + ip + r) * ld + p0;
-          for (int p = 0; p < kc; ++p) d[p * MR + r] = s[p];
+          const T *s = a + long(i0 + ip + r) * ld + p0;
+          for (int p = 0; p < kc; ++p)
+            d[p * MR + r] = s[p];
         }
         for (int r = rows; r < MR; ++r)
-          for (int p = 0; p < kc; ++p) d[p * MR + r] = T(0);
+          for (int p = 0; p < kc; ++p)
+            d[p * MR + r] = T(0);
       }
     }
   }
 };
 
-// op(B) is K x N; stored row-major as K x N (trans = false) or N x K (trans = true).
-template <class T>
-struct MatrixB {
-  const T* b;
+// op(B) is K x N, stored row-major as K x N (trans false) or N x K (true).
+template <class T> struct MatrixB {
+  const T *b;
   long ld;
   bool trans;
 
   template <int NR>
-  void pack(T* RNC_RESTRICT dst, int p0, int kc, long j0, int nc) const {
+  void pack(T *RNC_RESTRICT dst, int p0, int kc, long j0, int nc) const {
     if (!trans) {
       // Row by row, so the source is read sequentially.
       for (int p = 0; p < kc; ++p) {
-        const T* s = b + long(p0 + p) * ld + j0;
+        const T *s = b + long(p0 + p) * ld + j0;
         for (int jp = 0; jp < nc; jp += NR) {
           int cols = std::min(NR, nc - jp);
-          T* d = dst + long(jp) * kc + long(p) * NR;
-          for (int c = 0; c < cols; ++c) d[c] = s[jp + c];
-          for (int c = cols; c < NR; ++c) d[c] = T(0);
+          T *d = dst + long(jp) * kc + long(p) * NR;
+          for (int c = 0; c < cols; ++c)
+            d[c] = s[jp + c];
+          for (int c = cols; c < NR; ++c)
+            d[c] = T(0);
         }
       }
       return;
     }
     for (int jp = 0; jp < nc; jp += NR) {
       int cols = std::min(NR, nc - jp);
-      T* d = dst + long(jp) * kc;
-      {
-        for (int c = 0; c < cols; ++c) {
-          const T* s = b + (j0 + jp + c) * ld + p0;
-          for (int p = 0; p < kc; ++p) d[p * NR + c] = s[p];
-        }
-        for (int c = cols; c < NR; ++c)
-          for (int p = 0; p < kc; ++p) d[p * NR + c] = T(0);
+      T *d = dst + long(jp) * kc;
+      for (int c = 0; c < cols; ++c) {
+        const T *s = b + (j0 + jp + c) * ld + p0;
+        for (int p = 0; p < kc; ++p)
+          d[p * NR + c] = s[p];
       }
+      for (int c = cols; c < NR; ++c)
+        for (int p = 0; p < kc; ++p)
+          d[p * NR + c] = T(0);
     }
   }
 };
 
 namespace detail {
 
-// Stores an MR x NR accumulator tile `acc` (row stride NR) into C:
-// C = alpha*acc + beta*C, only the valid mr x nr corner; C is not read when beta == 0.
+// Stores the valid mr x nr corner of an MR x NR tile `acc` (row stride NR)
+// into C as alpha*acc + beta*C; C is not read when beta == 0.
 template <class T, int MR, int NR>
-RNC_INLINE void store_tile_scalar(const T* acc, T* c, long ldc, T alpha, T beta, int mr, int nr) {
+RNC_INLINE void store_tile_scalar(const T *acc, T *c, long ldc, T alpha, T beta,
+                                  int mr, int nr) {
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j) {
       T v = alpha * acc[i * NR + j];
@@ -134,13 +141,15 @@ RNC_INLINE void store_tile_scalar(const T* acc, T* c, long ldc, T alpha, T beta,
 // Portable micro-kernel: plain loops, used when vector extensions are absent
 // and by gemm_plain().
 template <class T, int MR, int NR>
-inline void micro_kernel_plain(int kc, const T* RNC_RESTRICT a, const T* RNC_RESTRICT b, T* c, long ldc,
-                               T alpha, T beta, int mr, int nr) {
+inline void micro_kernel_plain(int kc, const T *RNC_RESTRICT a,
+                               const T *RNC_RESTRICT b, T *c, long ldc, T alpha,
+                               T beta, int mr, int nr) {
   T acc[MR * NR] = {};
   for (int p = 0; p < kc; ++p)
     for (int i = 0; i < MR; ++i) {
       T ai = a[p * MR + i];
-      for (int j = 0; j < NR; ++j) acc[i * NR + j] += ai * b[p * NR + j];
+      for (int j = 0; j < NR; ++j)
+        acc[i * NR + j] += ai * b[p * NR + j];
     }
   store_tile_scalar<T, MR, NR>(acc, c, ldc, alpha, beta, mr, nr);
 }
@@ -149,8 +158,9 @@ inline void micro_kernel_plain(int kc, const T* RNC_RESTRICT a, const T* RNC_RES
 // SIMD micro-kernel: MR x NV accumulator vectors held in registers; per k
 // step, NV loads of B and MR broadcasts of A feed MR*NV fused multiply-adds.
 template <class T, int MR, int NV>
-inline void micro_kernel_simd(int kc, const T* RNC_RESTRICT a, const T* RNC_RESTRICT b, T* c, long ldc,
-                              T alpha, T beta, int mr, int nr) {
+inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
+                              const T *RNC_RESTRICT b, T *c, long ldc, T alpha,
+                              T beta, int mr, int nr) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::lanes;
   constexpr int NR = NV * L;
@@ -158,16 +168,19 @@ inline void micro_kernel_simd(int kc, const T* RNC_RESTRICT a, const T* RNC_REST
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = V{};
+    for (int j = 0; j < NV; ++j)
+      acc[i][j] = V{};
   for (int p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = vload(b + p * NR + j * L);
+    for (int j = 0; j < NV; ++j)
+      bv[j] = vload(b + p * NR + j * L);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       V av = vbroadcast(a[p * MR + i]);
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];
+      for (int j = 0; j < NV; ++j)
+        acc[i][j] += av * bv[j];
     }
   }
   if (mr == MR && nr == NR) {
@@ -176,21 +189,23 @@ inline void micro_kernel_simd(int kc, const T* RNC_RESTRICT a, const T* RNC_REST
 #pragma GCC unroll 32
       for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) vstore(c + i * ldc + j * L, va * acc[i][j]);
+        for (int j = 0; j < NV; ++j)
+          vstore(c + i * ldc + j * L, va * acc[i][j]);
     } else {
       V vb = vbroadcast(beta);
 #pragma GCC unroll 32
       for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) {
-          T* cp = c + i * ldc + j * L;
+          T *cp = c + i * ldc + j * L;
           vstore(cp, va * acc[i][j] + vb * vload(cp));
         }
     }
   } else {
     alignas(64) T tile[MR * NR];
     for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NV; ++j) vstore(tile + i * NR + j * L, acc[i][j]);
+      for (int j = 0; j < NV; ++j)
+        vstore(tile + i * NR + j * L, acc[i][j]);
     store_tile_scalar<T, MR, NR>(tile, c, ldc, alpha, beta, mr, nr);
   }
 }
@@ -201,17 +216,19 @@ inline void micro_kernel_simd(int kc, const T* RNC_RESTRICT a, const T* RNC_REST
 // most KC independent of the rectangle, so every element of C sees the same
 // sequence of operations however the caller splits C among threads.
 template <class T, bool Plain, class PA, class PB, class Epi>
-void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K, T alpha, const PA& pa, const PB& pb,
-                T beta, T* C, long ldc, const Epi& epi) {
+void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
+                T alpha, const PA &pa, const PB &pb, T beta, T *C, long ldc,
+                const Epi &epi) {
   using B = GemmBlocking<T>;
   constexpr int MR = B::MR, NR = B::NR;
-  if (i_end <= i_begin || j_end <= j_begin) return;
+  if (i_end <= i_begin || j_end <= j_begin)
+    return;
   int nk = std::max(1, (K + B::KC - 1) / B::KC);
   int kc_max = (K + nk - 1) / nk;
   int mc_max = std::min(B::MC, (i_end - i_begin + MR - 1) / MR * MR);
   long nc_max = std::min<long>(B::NC, (j_end - j_begin + NR - 1) / NR * NR);
-  T* ap = scratch<T>(kSlotPackA, size_t(mc_max) * std::max(kc_max, 1));
-  T* bp = scratch<T>(kSlotPackB, size_t(nc_max) * std::max(kc_max, 1));
+  T *ap = scratch<T>(kSlotPackA, size_t(mc_max) * std::max(kc_max, 1));
+  T *bp = scratch<T>(kSlotPackB, size_t(nc_max) * std::max(kc_max, 1));
   constexpr bool kIdentity = std::is_same_v<Epi, GemmIdentity>;
 
   for (long jc = j_begin; jc < j_end; jc += B::NC) {
@@ -229,20 +246,23 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K, T alpha
           int nr = std::min(NR, nc - jr);
           for (int ir = 0; ir < mc; ir += MR) {
             int mr = std::min(MR, mc - ir);
-            T* c = C + long(ic + ir) * ldc + jc + jr;
+            T *c = C + long(ic + ir) * ldc + jc + jr;
 #if RNC_HAVE_VECTOR_EXT
             if constexpr (!Plain)
-              micro_kernel_simd<T, MR, B::NV>(kc, ap + long(ir) * kc, bp + long(jr) * kc, c, ldc, alpha, beta_k,
-                                              mr, nr);
+              micro_kernel_simd<T, MR, B::NV>(kc, ap + long(ir) * kc,
+                                              bp + long(jr) * kc, c, ldc, alpha,
+                                              beta_k, mr, nr);
             else
 #endif
-              micro_kernel_plain<T, MR, NR>(kc, ap + long(ir) * kc, bp + long(jr) * kc, c, ldc, alpha, beta_k, mr,
-                                            nr);
+              micro_kernel_plain<T, MR, NR>(kc, ap + long(ir) * kc,
+                                            bp + long(jr) * kc, c, ldc, alpha,
+                                            beta_k, mr, nr);
             if constexpr (!kIdentity) {
               if (last)
                 for (int i = 0; i < mr; ++i)
                   for (int j = 0; j < nr; ++j)
-                    c[i * ldc + j] = epi(ic + ir + i, jc + jr + j, c[i * ldc + j]);
+                    c[i * ldc + j] =
+                        epi(ic + ir + i, jc + jr + j, c[i * ldc + j]);
             }
           }
         }
@@ -251,7 +271,7 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K, T alpha
   }
 }
 
-}  // namespace detail
+} // namespace detail
 
 // ----------------------------------------------------------------------------
 // Driver: splits C among OpenMP threads along N in NR-wide strips (each
@@ -260,31 +280,39 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K, T alpha
 // busy. Runs single-threaded inside a parallel region or when small.
 // Results are bit-identical for any thread count.
 
-template <class T, bool Plain = false, class PA, class PB, class Epi = GemmIdentity>
-void gemm_packed(int M, long N, int K, T alpha, const PA& pa, const PB& pb, T beta, T* C, long ldc,
-                 const Epi& epi = {}) {
+template <class T, bool Plain = false, class PA, class PB,
+          class Epi = GemmIdentity>
+void gemm_packed(int M, long N, int K, T alpha, const PA &pa, const PB &pb,
+                 T beta, T *C, long ldc, const Epi &epi = {}) {
   using B = GemmBlocking<T>;
-  if (M <= 0 || N <= 0) return;
+  if (M <= 0 || N <= 0)
+    return;
   int nt = max_threads();
   double flops = 2.0 * M * double(N) * K;
-  if (flops < 2e6) nt = 1;
+  if (flops < kParallelFlops)
+    nt = 1;
   long n_strips = (N + B::NR - 1) / B::NR;
   long m_strips = (M + B::MR - 1) / B::MR;
-  bool split_n = M <= N ? n_strips >= nt || n_strips >= m_strips : m_strips < nt && n_strips > m_strips;
+  bool split_n = M <= N ? n_strips >= nt || n_strips >= m_strips
+                        : m_strips < nt && n_strips > m_strips;
   nt = int(std::min<long>(nt, split_n ? n_strips : m_strips));
   if (nt <= 1) {
-    detail::gemm_block<T, Plain>(0, M, 0, N, K, alpha, pa, pb, beta, C, ldc, epi);
+    detail::gemm_block<T, Plain>(0, M, 0, N, K, alpha, pa, pb, beta, C, ldc,
+                                 epi);
     return;
   }
 #pragma omp parallel num_threads(nt)
   {
     long lo, hi;
-    split_range(split_n ? n_strips : m_strips, num_threads(), thread_id(), &lo, &hi);
+    split_range(split_n ? n_strips : m_strips, num_threads(), thread_id(), &lo,
+                &hi);
     if (split_n)
-      detail::gemm_block<T, Plain>(0, M, lo * B::NR, std::min(N, hi * B::NR), K, alpha, pa, pb, beta, C, ldc, epi);
+      detail::gemm_block<T, Plain>(0, M, lo * B::NR, std::min(N, hi * B::NR), K,
+                                   alpha, pa, pb, beta, C, ldc, epi);
     else
-      detail::gemm_block<T, Plain>(int(lo * B::MR), int(std::min<long>(M, hi * B::MR)), 0, N, K, alpha, pa, pb,
-                                   beta, C, ldc, epi);
+      detail::gemm_block<T, Plain>(int(lo * B::MR),
+                                   int(std::min<long>(M, hi * B::MR)), 0, N, K,
+                                   alpha, pa, pb, beta, C, ldc, epi);
   }
 }
 
@@ -292,17 +320,22 @@ void gemm_packed(int M, long N, int K, T alpha, const PA& pa, const PB& pb, T be
 // op(A) = A (A is M x K, lda >= K) or A^T (A is K x M, lda >= M); likewise B.
 // C is not read when beta == 0. `epi(i, j, v)` is applied to each final value.
 template <class T = float, class Epi = GemmIdentity>
-void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, long lda, const T* B, long ldb,
-          T beta, T* C, long ldc, const Epi& epi = {}) {
-  gemm_packed<T>(M, N, K, alpha, MatrixA<T>{A, lda, trans_a}, MatrixB<T>{B, ldb, trans_b}, beta, C, ldc, epi);
+void gemm(bool trans_a, bool trans_b, int M, int N, int K,
+          std::type_identity_t<T> alpha, const T *A, long lda, const T *B,
+          long ldb, std::type_identity_t<T> beta, T *C, long ldc,
+          const Epi &epi = {}) {
+  gemm_packed<T>(M, N, K, alpha, MatrixA<T>{A, lda, trans_a},
+                 MatrixB<T>{B, ldb, trans_b}, beta, C, ldc, epi);
 }
 
-// Same contract, portable scalar micro-kernel (the fallback path, kept testable).
+// Same contract with the portable scalar micro-kernel (the fallback path).
 template <class T = float, class Epi = GemmIdentity>
-void gemm_plain(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, long lda, const T* B,
-                long ldb, T beta, T* C, long ldc, const Epi& epi = {}) {
-  gemm_packed<T, true>(M, N, K, alpha, MatrixA<T>{A, lda, trans_a}, MatrixB<T>{B, ldb, trans_b}, beta, C, ldc,
-                       epi);
+void gemm_plain(bool trans_a, bool trans_b, int M, int N, int K,
+                std::type_identity_t<T> alpha, const T *A, long lda, const T *B,
+                long ldb, std::type_identity_t<T> beta, T *C, long ldc,
+                const Epi &epi = {}) {
+  gemm_packed<T, true>(M, N, K, alpha, MatrixA<T>{A, lda, trans_a},
+                       MatrixB<T>{B, ldb, trans_b}, beta, C, ldc, epi);
 }
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

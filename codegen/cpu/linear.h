@@ -1,4 +1,4 @@
-// Fully connected layer y = x W^T + b (W [out, in], PyTorch layout): forward with epilogue, backward data/weight/bias.
+// Linear layer y = x W^T + b: forward, backward data/weight/bias.
 #pragma once
 
 #include "common.h"
@@ -15,7 +15,9 @@ struct LinearShape {
 // y [N, out] = x [N, in] * w[out, in]^T + b [out] (b may be null), then
 // epi(n, o, 0, v) on every output.
 template <LinearShape S, class T = float, class Epilogue = NoEpilogue>
-void linear_forward(T* y, const T* x, const T* w, const std::type_identity_t<T>* b, int N, const Epilogue& epi = {}) {
+void linear_forward(T *y, const T *x, const T *w,
+                    const std::type_identity_t<T> *b, int N,
+                    const Epilogue &epi = {}) {
   static_assert(S.valid(), "rnc::cpu::linear_forward: invalid LinearShape");
   RNC_CHECK(N > 0 && y && x && w, "linear_forward: N > 0 and non-null y, x, w");
   constexpr int K = S.in_features, M = S.out_features;
@@ -31,31 +33,39 @@ void linear_forward(T* y, const T* x, const T* w, const std::type_identity_t<T>*
 
 // dx [N, in] = dy [N, out] * w [out, in]. Writes dx.
 template <LinearShape S, class T = float>
-void linear_backward_data(T* dx, const T* dy, const T* w, int N) {
-  static_assert(S.valid(), "rnc::cpu::linear_backward_data: invalid LinearShape");
-  RNC_CHECK(N > 0 && dx && dy && w, "linear_backward_data: N > 0 and non-null pointers");
+void linear_backward_data(T *dx, const T *dy, const T *w, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::linear_backward_data: invalid LinearShape");
+  RNC_CHECK(N > 0 && dx && dy && w,
+            "linear_backward_data: N > 0 and non-null pointers");
   constexpr int K = S.in_features, M = S.out_features;
   gemm<T>(false, false, N, K, M, T(1), dy, M, w, K, T(0), dx, K);
 }
 
 // dw [out, in] = dy^T [out, N] * x [N, in]. Writes dw.
 template <LinearShape S, class T = float>
-void linear_backward_weight(T* dw, const T* dy, const T* x, int N) {
-  static_assert(S.valid(), "rnc::cpu::linear_backward_weight: invalid LinearShape");
-  RNC_CHECK(N > 0 && dw && dy && x, "linear_backward_weight: N > 0 and non-null pointers");
+void linear_backward_weight(T *dw, const T *dy, const T *x, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::linear_backward_weight: invalid LinearShape");
+  RNC_CHECK(N > 0 && dw && dy && x,
+            "linear_backward_weight: N > 0 and non-null pointers");
   constexpr int K = S.in_features, M = S.out_features;
   gemm<T>(true, false, M, K, N, T(1), dy, M, x, K, T(0), dw, K);
 }
 
 // db [out] = sum over the batch of dy [N, out]. Writes db.
 template <LinearShape S, class T = float>
-void linear_backward_bias(T* db, const T* dy, int N) {
-  static_assert(S.valid(), "rnc::cpu::linear_backward_bias: invalid LinearShape");
-  RNC_CHECK(N > 0 && db && dy, "linear_backward_bias: N > 0 and non-null pointers");
+void linear_backward_bias(T *db, const T *dy, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::linear_backward_bias: invalid LinearShape");
+  RNC_CHECK(N > 0 && db && dy,
+            "linear_backward_bias: N > 0 and non-null pointers");
   constexpr int M = S.out_features;
-  for (int o = 0; o < M; ++o) db[o] = T(0);
+  for (int o = 0; o < M; ++o)
+    db[o] = T(0);
   for (int n = 0; n < N; ++n)
-    for (int o = 0; o < M; ++o) db[o] += dy[long(n) * M + o];
+    for (int o = 0; o < M; ++o)
+      db[o] += dy[long(n) * M + o];
 }
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

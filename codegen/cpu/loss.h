@@ -1,4 +1,4 @@
-// Softmax cross-entropy over logits [N, classes] with int32 labels: mean loss, correct-prediction count, gradient.
+// Softmax cross-entropy with int32 labels: loss, accuracy, gradient.
 #pragma once
 
 #include <cmath>
@@ -12,53 +12,68 @@ namespace detail {
 
 // log(sum_j exp(z_j - max)) + max for one row, and the first argmax.
 template <int Classes, class T>
-RNC_INLINE double log_sum_exp(const T* z, int* argmax) {
+RNC_INLINE double log_sum_exp(const T *z, int *argmax) {
   int am = 0;
   for (int j = 1; j < Classes; ++j)
-    if (z[j] > z[am]) am = j;
+    if (z[j] > z[am])
+      am = j;
   double m = double(z[am]), s = 0;
-  for (int j = 0; j < Classes; ++j) s += std::exp(double(z[j]) - m);
-  if (argmax) *argmax = am;
+  for (int j = 0; j < Classes; ++j)
+    s += std::exp(double(z[j]) - m);
+  if (argmax)
+    *argmax = am;
   return std::log(s) + m;
 }
 
-}  // namespace detail
+} // namespace detail
 
 // loss = mean over n of -log softmax(logits[n])[labels[n]] (max-shifted, in
 // double); correct = number of rows whose first argmax equals the label.
 // Either output may be null. A label outside [0, Classes) is a fatal error.
 template <int Classes, class T = float>
-void softmax_cross_entropy_forward(T* loss, int* correct, const T* logits, const int32_t* labels, int N) {
-  static_assert(Classes > 0, "rnc::cpu::softmax_cross_entropy_forward: Classes > 0");
-  RNC_CHECK(N > 0 && logits && labels, "softmax_cross_entropy_forward: N > 0 and non-null pointers");
+void softmax_cross_entropy_forward(T *loss, int *correct, const T *logits,
+                                   const int32_t *labels, int N) {
+  static_assert(Classes > 0,
+                "rnc::cpu::softmax_cross_entropy_forward: Classes > 0");
+  RNC_CHECK(N > 0 && logits && labels,
+            "softmax_cross_entropy_forward: N > 0 and non-null pointers");
   double total = 0;
   int hits = 0;
   for (int n = 0; n < N; ++n) {
     int y = labels[n];
-    RNC_CHECK(y >= 0 && y < Classes, "softmax_cross_entropy_forward: label out of range");
-    const T* z = logits + long(n) * Classes;
+    RNC_CHECK(y >= 0 && y < Classes,
+              "softmax_cross_entropy_forward: label out of range");
+    const T *z = logits + long(n) * Classes;
     int am;
     total += detail::log_sum_exp<Classes>(z, &am) - double(z[y]);
     hits += am == y;
   }
-  if (loss) *loss = T(total / N);
-  if (correct) *correct = hits;
+  if (loss)
+    *loss = T(total / N);
+  if (correct)
+    *correct = hits;
 }
 
-// dlogits [N, classes] = dloss * (softmax(logits) - onehot(labels)) / N. Writes dlogits.
+// dlogits [N, classes] = dloss * (softmax(logits) - onehot(labels)) / N.
 template <int Classes, class T = float>
-void softmax_cross_entropy_backward(T* dlogits, const T* logits, const int32_t* labels, int N, T dloss = T(1)) {
-  static_assert(Classes > 0, "rnc::cpu::softmax_cross_entropy_backward: Classes > 0");
-  RNC_CHECK(N > 0 && dlogits && logits && labels, "softmax_cross_entropy_backward: N > 0 and non-null pointers");
+void softmax_cross_entropy_backward(T *dlogits, const T *logits,
+                                    const int32_t *labels, int N,
+                                    std::type_identity_t<T> dloss = T(1)) {
+  static_assert(Classes > 0,
+                "rnc::cpu::softmax_cross_entropy_backward: Classes > 0");
+  RNC_CHECK(N > 0 && dlogits && logits && labels,
+            "softmax_cross_entropy_backward: N > 0 and non-null pointers");
   double scale = double(dloss) / N;
   for (int n = 0; n < N; ++n) {
     int y = labels[n];
-    RNC_CHECK(y >= 0 && y < Classes, "softmax_cross_entropy_backward: label out of range");
-    const T* z = logits + long(n) * Classes;
-    T* d = dlogits + long(n) * Classes;
+    RNC_CHECK(y >= 0 && y < Classes,
+              "softmax_cross_entropy_backward: label out of range");
+    const T *z = logits + long(n) * Classes;
+    T *d = dlogits + long(n) * Classes;
     double lse = detail::log_sum_exp<Classes>(z, nullptr);
-    for (int j = 0; j < Classes; ++j) d[j] = T((std::exp(double(z[j]) - lse) - (j == y ? 1.0 : 0.0)) * scale);
+    for (int j = 0; j < Classes; ++j)
+      d[j] = T((std::exp(double(z[j]) - lse) - (j == y ? 1.0 : 0.0)) * scale);
   }
 }
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

@@ -1,4 +1,4 @@
-// Pooling (NCHW): max pool and average pool with padding (PyTorch floor mode), global average pool; forward and backward.
+// Max, average and global average pooling: forward and backward.
 #pragma once
 
 #include <algorithm>
@@ -16,14 +16,19 @@ struct Pool2DShape {
   int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   bool count_include_pad = true;
 
-  constexpr int out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
-  constexpr int out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
+  constexpr int out_h() const {
+    return (in_h + 2 * pad_h - kernel_h) / stride_h + 1;
+  }
+  constexpr int out_w() const {
+    return (in_w + 2 * pad_w - kernel_w) / stride_w + 1;
+  }
   constexpr long in_plane() const { return long(in_h) * in_w; }
   constexpr long out_plane() const { return long(out_h()) * out_w(); }
-  // PyTorch requires pad <= kernel/2, so no window lies entirely in the padding.
+  // PyTorch requires pad <= kernel/2: no window lies wholly in the padding.
   constexpr bool valid() const {
-    return channels > 0 && in_h > 0 && in_w > 0 && kernel_h > 0 && kernel_w > 0 && stride_h > 0 && stride_w > 0 &&
-           pad_h >= 0 && pad_w >= 0 && 2 * pad_h <= kernel_h && 2 * pad_w <= kernel_w &&
+    return channels > 0 && in_h > 0 && in_w > 0 && kernel_h > 0 &&
+           kernel_w > 0 && stride_h > 0 && stride_w > 0 && pad_h >= 0 &&
+           pad_w >= 0 && 2 * pad_h <= kernel_h && 2 * pad_w <= kernel_w &&
            in_h + 2 * pad_h >= kernel_h && in_w + 2 * pad_w >= kernel_w;
   }
 };
@@ -31,74 +36,99 @@ struct Pool2DShape {
 namespace detail {
 
 // Flat index (ih*W + iw) of the first maximum of output (oh, ow)'s window in
-// one plane; padding counts as -inf, NaN wins (as in PyTorch).
+// one plane; padding counts as -inf, a NaN wins (as in PyTorch). Windows
+// inside the plane take the fixed-size (unrolled) path.
 template <Pool2DShape S, class T>
-RNC_INLINE long max_pool_argmax(const T* x, int oh, int ow) {
+RNC_INLINE long max_pool_argmax(const T *x, int oh, int ow) {
+  constexpr int H = S.in_h, W = S.in_w, KH = S.kernel_h, KW = S.kernel_w;
   int h0 = oh * S.stride_h - S.pad_h, w0 = ow * S.stride_w - S.pad_w;
-  int hb = std::max(h0, 0), he = std::min(h0 + S.kernel_h, S.in_h);
-  int wb = std::max(w0, 0), we = std::min(w0 + S.kernel_w, S.in_w);
-  long best = long(hb) * S.in_w + wb;
+  auto better = [](T v, T m) { return v > m || (v != v && m == m); };
+  if (h0 >= 0 && w0 >= 0 && h0 + KH <= H && w0 + KW <= W) {
+    const T *base = x + long(h0) * W + w0;
+    int best = 0;
+    T m = base[0];
+    for (int kh = 0; kh < KH; ++kh)
+      for (int kw = 0; kw < KW; ++kw)
+        if (better(base[kh * W + kw], m)) {
+          m = base[kh * W + kw];
+          best = kh * W + kw;
+        }
+    return long(h0) * W + w0 + best;
+  }
+  int hb = std::max(h0, 0), he = std::min(h0 + KH, H);
+  int wb = std::max(w0, 0), we = std::min(w0 + KW, W);
+  long best = long(hb) * W + wb;
   T m = x[best];
   for (int ih = hb; ih < he; ++ih)
-    for (int iw = wb; iw < we; ++iw) {
-      T v = x[long(ih) * S.in_w + iw];
-      if (v > m || v != v) {
-        if (m != m) continue;  // keep the first NaN
-        m = v;
-        best = long(ih) * S.in_w + iw;
+    for (int iw = wb; iw < we; ++iw)
+      if (better(x[long(ih) * W + iw], m)) {
+        m = x[long(ih) * W + iw];
+        best = long(ih) * W + iw;
       }
-    }
   return best;
 }
 
 // Window [hb, he) x [wb, we) clipped to the input, and PyTorch's divisor.
 template <Pool2DShape S>
-RNC_INLINE int avg_pool_window(int oh, int ow, int* hb, int* he, int* wb, int* we) {
+RNC_INLINE int avg_pool_window(int oh, int ow, int *hb, int *he, int *wb,
+                               int *we) {
   int h0 = oh * S.stride_h - S.pad_h, w0 = ow * S.stride_w - S.pad_w;
-  int h1 = std::min(h0 + S.kernel_h, S.in_h + S.pad_h), w1 = std::min(w0 + S.kernel_w, S.in_w + S.pad_w);
+  int h1 = std::min(h0 + S.kernel_h, S.in_h + S.pad_h),
+      w1 = std::min(w0 + S.kernel_w, S.in_w + S.pad_w);
   int padded = (h1 - h0) * (w1 - w0);
-  *hb = std::max(h0, 0), *wb = std::max(w0, 0), *he = std::min(h1, S.in_h), *we = std::min(w1, S.in_w);
+  *hb = std::max(h0, 0), *wb = std::max(w0, 0), *he = std::min(h1, S.in_h),
+  *we = std::min(w1, S.in_w);
   return S.count_include_pad ? padded : (*he - *hb) * (*we - *wb);
 }
 
-template <class F>
-void for_each_plane(long planes, long work, const F& f) {
-  (void)work;  // unused without OpenMP
+template <class F> void for_each_plane(long planes, long work, const F &f) {
+  (void)work; // unused without OpenMP
 #pragma omp parallel for schedule(static) if (work >= kParallelGrain)
-  for (long p = 0; p < planes; ++p) f(p);
+  for (long p = 0; p < planes; ++p)
+    f(p);
 }
 
-}  // namespace detail
+} // namespace detail
 
 // ----------------------------------------------------------------------------
 // Max pool. y [N, C, OH, OW] = max over each window of x [N, C, H, W].
 template <Pool2DShape S, class T = float>
-void max_pool2d_forward(T* y, const T* x, int N) {
+void max_pool2d_forward(T *y, const T *x, int N) {
   static_assert(S.valid(), "rnc::cpu::max_pool2d_forward: invalid Pool2DShape");
   RNC_CHECK(N > 0 && y && x, "max_pool2d_forward: N > 0 and non-null pointers");
-  detail::for_each_plane(long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
-    const T* xp = x + p * S.in_plane();
-    T* yp = y + p * S.out_plane();
+  constexpr long in_plane = S.in_plane(), out_plane = S.out_plane();
+  auto plane = [&](long p) {
+    const T *xp = x + p * in_plane;
+    T *yp = y + p * out_plane;
     for (int oh = 0; oh < S.out_h(); ++oh)
-      for (int ow = 0; ow < S.out_w(); ++ow) yp[oh * S.out_w() + ow] = xp[detail::max_pool_argmax<S>(xp, oh, ow)];
-  });
+      for (int ow = 0; ow < S.out_w(); ++ow)
+        yp[oh * S.out_w() + ow] = xp[detail::max_pool_argmax<S>(xp, oh, ow)];
+  };
+  detail::for_each_plane(long(N) * S.channels, N * S.channels * in_plane,
+                         plane);
 }
 
 // dx = dy routed to the first maximum of each window; overlapping windows add.
 // The argmax is recomputed from the forward input x (no index buffer kept):
 // x is alive anyway in a ResNet (it is the saved ReLU output). Writes dx.
 template <Pool2DShape S, class T = float>
-void max_pool2d_backward(T* dx, const T* dy, const T* x, int N) {
-  static_assert(S.valid(), "rnc::cpu::max_pool2d_backward: invalid Pool2DShape");
-  RNC_CHECK(N > 0 && dx && dy && x, "max_pool2d_backward: N > 0 and non-null pointers");
-  detail::for_each_plane(long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
-    const T* xp = x + p * S.in_plane();
-    const T* dyp = dy + p * S.out_plane();
-    T* dxp = dx + p * S.in_plane();
-    std::fill(dxp, dxp + S.in_plane(), T(0));
+void max_pool2d_backward(T *dx, const T *dy, const T *x, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::max_pool2d_backward: invalid Pool2DShape");
+  RNC_CHECK(N > 0 && dx && dy && x,
+            "max_pool2d_backward: N > 0 and non-null pointers");
+  constexpr long in_plane = S.in_plane(), out_plane = S.out_plane();
+  auto plane = [&](long p) {
+    const T *xp = x + p * in_plane;
+    const T *dyp = dy + p * out_plane;
+    T *dxp = dx + p * in_plane;
+    std::fill(dxp, dxp + in_plane, T(0));
     for (int oh = 0; oh < S.out_h(); ++oh)
-      for (int ow = 0; ow < S.out_w(); ++ow) dxp[detail::max_pool_argmax<S>(xp, oh, ow)] += dyp[oh * S.out_w() + ow];
-  });
+      for (int ow = 0; ow < S.out_w(); ++ow)
+        dxp[detail::max_pool_argmax<S>(xp, oh, ow)] += dyp[oh * S.out_w() + ow];
+  };
+  detail::for_each_plane(long(N) * S.channels, N * S.channels * in_plane,
+                         plane);
 }
 
 // ----------------------------------------------------------------------------
@@ -106,63 +136,75 @@ void max_pool2d_backward(T* dx, const T* dy, const T* x, int N) {
 // (clipped to the padded input) with count_include_pad, else the number of
 // real input elements in the window.
 template <Pool2DShape S, class T = float>
-void avg_pool2d_forward(T* y, const T* x, int N) {
+void avg_pool2d_forward(T *y, const T *x, int N) {
   static_assert(S.valid(), "rnc::cpu::avg_pool2d_forward: invalid Pool2DShape");
   RNC_CHECK(N > 0 && y && x, "avg_pool2d_forward: N > 0 and non-null pointers");
-  detail::for_each_plane(long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
-    const T* xp = x + p * S.in_plane();
-    T* yp = y + p * S.out_plane();
-    for (int oh = 0; oh < S.out_h(); ++oh)
-      for (int ow = 0; ow < S.out_w(); ++ow) {
-        int hb, he, wb, we;
-        int div = detail::avg_pool_window<S>(oh, ow, &hb, &he, &wb, &we);
-        T s = 0;
-        for (int ih = hb; ih < he; ++ih)
-          for (int iw = wb; iw < we; ++iw) s += xp[long(ih) * S.in_w + iw];
-        yp[oh * S.out_w() + ow] = s / T(div);
-      }
-  });
+  detail::for_each_plane(
+      long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
+        const T *xp = x + p * S.in_plane();
+        T *yp = y + p * S.out_plane();
+        for (int oh = 0; oh < S.out_h(); ++oh)
+          for (int ow = 0; ow < S.out_w(); ++ow) {
+            int hb, he, wb, we;
+            int div = detail::avg_pool_window<S>(oh, ow, &hb, &he, &wb, &we);
+            T s = 0;
+            for (int ih = hb; ih < he; ++ih)
+              for (int iw = wb; iw < we; ++iw)
+                s += xp[long(ih) * S.in_w + iw];
+            yp[oh * S.out_w() + ow] = s / T(div);
+          }
+      });
 }
 
 // dx[window] += dy / divisor for every output. Writes dx.
 template <Pool2DShape S, class T = float>
-void avg_pool2d_backward(T* dx, const T* dy, int N) {
-  static_assert(S.valid(), "rnc::cpu::avg_pool2d_backward: invalid Pool2DShape");
-  RNC_CHECK(N > 0 && dx && dy, "avg_pool2d_backward: N > 0 and non-null pointers");
-  detail::for_each_plane(long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
-    const T* dyp = dy + p * S.out_plane();
-    T* dxp = dx + p * S.in_plane();
-    std::fill(dxp, dxp + S.in_plane(), T(0));
-    for (int oh = 0; oh < S.out_h(); ++oh)
-      for (int ow = 0; ow < S.out_w(); ++ow) {
-        int hb, he, wb, we;
-        int div = detail::avg_pool_window<S>(oh, ow, &hb, &he, &wb, &we);
-        T g = dyp[oh * S.out_w() + ow] / T(div);
-        for (int ih = hb; ih < he; ++ih)
-          for (int iw = wb; iw < we; ++iw) dxp[long(ih) * S.in_w + iw] += g;
-      }
-  });
+void avg_pool2d_backward(T *dx, const T *dy, int N) {
+  static_assert(S.valid(),
+                "rnc::cpu::avg_pool2d_backward: invalid Pool2DShape");
+  RNC_CHECK(N > 0 && dx && dy,
+            "avg_pool2d_backward: N > 0 and non-null pointers");
+  detail::for_each_plane(
+      long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
+        const T *dyp = dy + p * S.out_plane();
+        T *dxp = dx + p * S.in_plane();
+        std::fill(dxp, dxp + S.in_plane(), T(0));
+        for (int oh = 0; oh < S.out_h(); ++oh)
+          for (int ow = 0; ow < S.out_w(); ++ow) {
+            int hb, he, wb, we;
+            int div = detail::avg_pool_window<S>(oh, ow, &hb, &he, &wb, &we);
+            T g = dyp[oh * S.out_w() + ow] / T(div);
+            for (int ih = hb; ih < he; ++ih)
+              for (int iw = wb; iw < we; ++iw)
+                dxp[long(ih) * S.in_w + iw] += g;
+          }
+      });
 }
 
 // ----------------------------------------------------------------------------
 // Global average pool: y [N, C] = mean of x [N, C, plane] over the plane.
 template <int Channels, long Plane, class T = float>
-void global_avg_pool_forward(T* y, const T* x, int N) {
-  static_assert(Channels > 0 && Plane > 0, "rnc::cpu::global_avg_pool_forward: bad shape");
-  RNC_CHECK(N > 0 && y && x, "global_avg_pool_forward: N > 0 and non-null pointers");
-  detail::for_each_plane(long(N) * Channels, long(N) * Channels * Plane,
-                         [&](long p) { y[p] = reduce_sum(x + p * Plane, Plane) / T(Plane); });
+void global_avg_pool_forward(T *y, const T *x, int N) {
+  static_assert(Channels > 0 && Plane > 0,
+                "rnc::cpu::global_avg_pool_forward: bad shape");
+  RNC_CHECK(N > 0 && y && x,
+            "global_avg_pool_forward: N > 0 and non-null pointers");
+  detail::for_each_plane(
+      long(N) * Channels, long(N) * Channels * Plane,
+      [&](long p) { y[p] = reduce_sum(x + p * Plane, Plane) / T(Plane); });
 }
 
 // dx [N, C, plane] = dy [N, C] / plane, broadcast. Writes dx.
 template <int Channels, long Plane, class T = float>
-void global_avg_pool_backward(T* dx, const T* dy, int N) {
-  static_assert(Channels > 0 && Plane > 0, "rnc::cpu::global_avg_pool_backward: bad shape");
-  RNC_CHECK(N > 0 && dx && dy, "global_avg_pool_backward: N > 0 and non-null pointers");
-  detail::for_each_plane(long(N) * Channels, long(N) * Channels * Plane, [&](long p) {
-    T g = dy[p] / T(Plane);
-    std::fill(dx + p * Plane, dx + (p + 1) * Plane, g);
-  });
+void global_avg_pool_backward(T *dx, const T *dy, int N) {
+  static_assert(Channels > 0 && Plane > 0,
+                "rnc::cpu::global_avg_pool_backward: bad shape");
+  RNC_CHECK(N > 0 && dx && dy,
+            "global_avg_pool_backward: N > 0 and non-null pointers");
+  detail::for_each_plane(long(N) * Channels, long(N) * Channels * Plane,
+                         [&](long p) {
+                           T g = dy[p] / T(Plane);
+                           std::fill(dx + p * Plane, dx + (p + 1) * Plane, g);
+                         });
 }
 
-}  // namespace rnc::cpu
+} // namespace rnc::cpu

@@ -1,14 +1,14 @@
-// The rnc CPU kernel library: generated code includes this one header (namespace rnc::cpu).
+// The rnc CPU kernel library (rnc::cpu): generated code includes this.
 #pragma once
 
+#include "batchnorm.h"
 #include "common.h"
+#include "conv.h"
+#include "elementwise.h"
 #include "epilogue.h"
 #include "gemm.h"
-#include "conv.h"
-#include "batchnorm.h"
-#include "pool.h"
-#include "elementwise.h"
+#include "init.h"
 #include "linear.h"
 #include "loss.h"
 #include "optimizer.h"
-#include "init.h"
+#include "pool.h"

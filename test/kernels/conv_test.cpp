@@ -1,4 +1,4 @@
-// conv2d forward (+ fused statistics) against direct float64 loops; backward data/weight/bias against finite differences.
+// conv2d against direct float64 loops and finite differences.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -11,8 +11,10 @@ using rnc::cpu::Conv2DShape;
 
 // Direct convolution in float64: y[n, o, oh, ow] = b[o] + sum x * w.
 template <Conv2DShape S, class T>
-std::vector<double> conv_ref(const std::vector<T>& x, const std::vector<T>& w, const T* b, int N) {
-  constexpr int OH = S.out_h(), OW = S.out_w(), Cg = S.in_per_group(), Mg = S.out_per_group();
+std::vector<double> conv_ref(const std::vector<T> &x, const std::vector<T> &w,
+                             const T *b, int N) {
+  constexpr int OH = S.out_h(), OW = S.out_w(), Cg = S.in_per_group(),
+                Mg = S.out_per_group();
   std::vector<double> y(size_t(N) * S.out_channels * OH * OW);
   for (int n = 0; n < N; ++n)
     for (int o = 0; o < S.out_channels; ++o) {
@@ -25,9 +27,15 @@ std::vector<double> conv_ref(const std::vector<T>& x, const std::vector<T>& w, c
               for (int kw = 0; kw < S.kernel_w; ++kw) {
                 int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
                 int iw = ow * S.stride_w - S.pad_w + kw * S.dilation_w;
-                if (ih < 0 || ih >= S.in_h || iw < 0 || iw >= S.in_w) continue;
-                double xv = x[((size_t(n) * S.in_channels + g * Cg + c) * S.in_h + ih) * S.in_w + iw];
-                double wv = w[((size_t(o) * Cg + c) * S.kernel_h + kh) * S.kernel_w + kw];
+                if (ih < 0 || ih >= S.in_h || iw < 0 || iw >= S.in_w)
+                  continue;
+                double xv =
+                    x[((size_t(n) * S.in_channels + g * Cg + c) * S.in_h + ih) *
+                          S.in_w +
+                      iw];
+                double wv =
+                    w[((size_t(o) * Cg + c) * S.kernel_h + kh) * S.kernel_w +
+                      kw];
                 s += xv * wv;
               }
           y[((size_t(n) * S.out_channels + o) * OH + oh) * OW + ow] = s;
@@ -36,54 +44,60 @@ std::vector<double> conv_ref(const std::vector<T>& x, const std::vector<T>& w, c
   return y;
 }
 
-template <Conv2DShape S>
-size_t x_size(int N) {
+template <Conv2DShape S> size_t x_size(int N) {
   return size_t(N) * S.in_channels * S.in_plane();
 }
-template <Conv2DShape S>
-size_t y_size(int N) {
+template <Conv2DShape S> size_t y_size(int N) {
   return size_t(N) * S.out_channels * S.out_plane();
 }
 
-// Forward without and with bias, with a residual+ReLU epilogue, and the statistics variant.
-template <Conv2DShape S>
-void check_forward(int N, uint64_t seed) {
-  SCOPED_TRACE(testing::Message() << "C=" << S.in_channels << " O=" << S.out_channels << " " << S.in_h << "x"
-                                  << S.in_w << " k=" << S.kernel_h << "x" << S.kernel_w << " s=" << S.stride_h
-                                  << " p=" << S.pad_h << " d=" << S.dilation_h << " g=" << S.groups << " N=" << N);
+// Forward without and with bias, with a residual+ReLU epilogue, and the
+// statistics variant.
+template <Conv2DShape S> void check_forward(int N, uint64_t seed) {
+  SCOPED_TRACE(testing::Message()
+               << "C=" << S.in_channels << " O=" << S.out_channels << " "
+               << S.in_h << "x" << S.in_w << " k=" << S.kernel_h << "x"
+               << S.kernel_w << " s=" << S.stride_h << " p=" << S.pad_h
+               << " d=" << S.dilation_h << " g=" << S.groups << " N=" << N);
   auto x = kt::random_vec<float>(x_size<S>(N), seed);
   auto w = kt::random_vec<float>(S.weight_size(), seed + 1);
   auto b = kt::random_vec<float>(S.out_channels, seed + 2);
 
   auto y = kt::poisoned<float>(y_size<S>(N));
   rnc::cpu::conv2d_forward<S>(y.data(), x.data(), w.data(), nullptr, N);
-  EXPECT_LT(kt::rel_err(y, conv_ref<S>(x, w, (const float*)nullptr, N)), 1e-5) << "no bias";
+  EXPECT_LT(kt::rel_err(y, conv_ref<S>(x, w, (const float *)nullptr, N)), 1e-5)
+      << "no bias";
 
   auto ref = conv_ref<S>(x, w, b.data(), N);
   y = kt::poisoned<float>(y_size<S>(N));
   rnc::cpu::conv2d_forward<S>(y.data(), x.data(), w.data(), b.data(), N);
   EXPECT_LT(kt::rel_err(y, ref), 1e-5) << "bias";
 
-  // Epilogue: relu(conv + bias + residual), checking the (n, c, idx) it is handed.
+  // Epilogue: relu(conv + bias + residual), checking the (n, c, idx) it is
+  // handed.
   auto res = kt::random_vec<float>(y_size<S>(N), seed + 3);
-  using Epi = rnc::cpu::Compose<rnc::cpu::ResidualAddEpilogue<float>, rnc::cpu::ReluEpilogue>;
+  using Epi = rnc::cpu::Compose<rnc::cpu::ResidualAddEpilogue<float>,
+                                rnc::cpu::ReluEpilogue>;
   Epi epi{{res.data(), S.out_channels, S.out_plane()}, {}};
   y = kt::poisoned<float>(y_size<S>(N));
   rnc::cpu::conv2d_forward<S>(y.data(), x.data(), w.data(), b.data(), N, epi);
   std::vector<double> ref_epi(ref.size());
-  for (size_t i = 0; i < ref.size(); ++i) ref_epi[i] = std::max(0.0, ref[i] + res[i]);
+  for (size_t i = 0; i < ref.size(); ++i)
+    ref_epi[i] = std::max(0.0, ref[i] + res[i]);
   EXPECT_LT(kt::rel_err(y, ref_epi), 1e-5) << "epilogue";
 
   // Statistics of the stored output (here: after the epilogue).
   std::vector<float> sum(S.out_channels, NAN), sumsq(S.out_channels, NAN);
   y = kt::poisoned<float>(y_size<S>(N));
-  rnc::cpu::conv2d_forward_stats<S>(y.data(), sum.data(), sumsq.data(), x.data(), w.data(), b.data(), N, epi);
+  rnc::cpu::conv2d_forward_stats<S>(y.data(), sum.data(), sumsq.data(),
+                                    x.data(), w.data(), b.data(), N, epi);
   EXPECT_LT(kt::rel_err(y, ref_epi), 1e-5) << "stats: output";
   std::vector<double> rs(S.out_channels, 0.0), rss(S.out_channels, 0.0);
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < S.out_channels; ++c)
       for (long p = 0; p < S.out_plane(); ++p) {
-        double v = ref_epi[(size_t(n) * S.out_channels + c) * S.out_plane() + p];
+        double v =
+            ref_epi[(size_t(n) * S.out_channels + c) * S.out_plane() + p];
         rs[c] += v;
         rss[c] += v * v;
       }
@@ -93,60 +107,181 @@ void check_forward(int N, uint64_t seed) {
 
 TEST(Conv2D, ForwardMatchesReference) {
   // Generic 3x3, padding, batch 3.
-  check_forward<Conv2DShape{.in_channels = 8, .out_channels = 16, .in_h = 9, .in_w = 9, .kernel_h = 3, .kernel_w = 3,
-                            .pad_h = 1, .pad_w = 1}>(3, 1);
+  check_forward<Conv2DShape{.in_channels = 8,
+                            .out_channels = 16,
+                            .in_h = 9,
+                            .in_w = 9,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .pad_h = 1,
+                            .pad_w = 1}>(3, 1);
   // Stride 2, non-square input, batch 1.
-  check_forward<Conv2DShape{.in_channels = 5, .out_channels = 7, .in_h = 11, .in_w = 8, .kernel_h = 3, .kernel_w = 3,
-                            .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}>(1, 2);
+  check_forward<Conv2DShape{.in_channels = 5,
+                            .out_channels = 7,
+                            .in_h = 11,
+                            .in_w = 8,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .stride_h = 2,
+                            .stride_w = 2,
+                            .pad_h = 1,
+                            .pad_w = 1}>(1, 2);
   // Dilation 2.
-  check_forward<Conv2DShape{.in_channels = 6, .out_channels = 6, .in_h = 10, .in_w = 12, .kernel_h = 3, .kernel_w = 3,
-                            .pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2}>(2, 3);
+  check_forward<Conv2DShape{.in_channels = 6,
+                            .out_channels = 6,
+                            .in_h = 10,
+                            .in_w = 12,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .pad_h = 2,
+                            .pad_w = 2,
+                            .dilation_h = 2,
+                            .dilation_w = 2}>(2, 3);
   // Groups 2.
-  check_forward<Conv2DShape{.in_channels = 8, .out_channels = 12, .in_h = 7, .in_w = 7, .kernel_h = 3, .kernel_w = 3,
-                            .pad_h = 1, .pad_w = 1, .groups = 2}>(3, 4);
+  check_forward<Conv2DShape{.in_channels = 8,
+                            .out_channels = 12,
+                            .in_h = 7,
+                            .in_w = 7,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .pad_h = 1,
+                            .pad_w = 1,
+                            .groups = 2}>(3, 4);
   // Depthwise, stride 2.
-  check_forward<Conv2DShape{.in_channels = 8, .out_channels = 8, .in_h = 9, .in_w = 10, .kernel_h = 3, .kernel_w = 3,
-                            .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 8}>(2, 5);
+  check_forward<Conv2DShape{.in_channels = 8,
+                            .out_channels = 8,
+                            .in_h = 9,
+                            .in_w = 10,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .stride_h = 2,
+                            .stride_w = 2,
+                            .pad_h = 1,
+                            .pad_w = 1,
+                            .groups = 8}>(2, 5);
   // 1x1 stride 1 (no im2col).
-  check_forward<Conv2DShape{.in_channels = 16, .out_channels = 32, .in_h = 7, .in_w = 5, .kernel_h = 1, .kernel_w = 1}>(
-      3, 6);
+  check_forward<Conv2DShape{.in_channels = 16,
+                            .out_channels = 32,
+                            .in_h = 7,
+                            .in_w = 5,
+                            .kernel_h = 1,
+                            .kernel_w = 1}>(3, 6);
   // 1x1 with a plane of >= 512 outputs: one image per GEMM, read in place.
-  check_forward<Conv2DShape{.in_channels = 16, .out_channels = 8, .in_h = 24, .in_w = 24, .kernel_h = 1,
+  check_forward<Conv2DShape{.in_channels = 16,
+                            .out_channels = 8,
+                            .in_h = 24,
+                            .in_w = 24,
+                            .kernel_h = 1,
                             .kernel_w = 1}>(2, 12);
   // 1x1 stride 2 (ResNet downsample).
-  check_forward<Conv2DShape{.in_channels = 8, .out_channels = 16, .in_h = 9, .in_w = 9, .kernel_h = 1, .kernel_w = 1,
-                            .stride_h = 2, .stride_w = 2}>(2, 7);
+  check_forward<Conv2DShape{.in_channels = 8,
+                            .out_channels = 16,
+                            .in_h = 9,
+                            .in_w = 9,
+                            .kernel_h = 1,
+                            .kernel_w = 1,
+                            .stride_h = 2,
+                            .stride_w = 2}>(2, 7);
   // 7x7 stride 2 pad 3 stem, non-square.
-  check_forward<Conv2DShape{.in_channels = 3, .out_channels = 8, .in_h = 23, .in_w = 19, .kernel_h = 7, .kernel_w = 7,
-                            .stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}>(2, 8);
+  check_forward<Conv2DShape{.in_channels = 3,
+                            .out_channels = 8,
+                            .in_h = 23,
+                            .in_w = 19,
+                            .kernel_h = 7,
+                            .kernel_w = 7,
+                            .stride_h = 2,
+                            .stride_w = 2,
+                            .pad_h = 3,
+                            .pad_w = 3}>(2, 8);
   // Non-square kernel, unequal strides and padding, grouped 1x3.
-  check_forward<Conv2DShape{.in_channels = 4, .out_channels = 6, .in_h = 8, .in_w = 9, .kernel_h = 1, .kernel_w = 3,
-                            .stride_h = 1, .stride_w = 2, .pad_h = 0, .pad_w = 1, .groups = 2}>(3, 9);
+  check_forward<Conv2DShape{.in_channels = 4,
+                            .out_channels = 6,
+                            .in_h = 8,
+                            .in_w = 9,
+                            .kernel_h = 1,
+                            .kernel_w = 3,
+                            .stride_h = 1,
+                            .stride_w = 2,
+                            .pad_h = 0,
+                            .pad_w = 1,
+                            .groups = 2}>(3, 9);
+  // Grouped, stride 2 and dilation 2 together (direct kernel: phase-split
+  // columns).
+  check_forward<Conv2DShape{.in_channels = 4,
+                            .out_channels = 6,
+                            .in_h = 13,
+                            .in_w = 12,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .stride_h = 2,
+                            .stride_w = 2,
+                            .pad_h = 2,
+                            .pad_w = 2,
+                            .dilation_h = 2,
+                            .dilation_w = 2,
+                            .groups = 2}>(2, 13);
+  // Depthwise with rows wider than one register block (several chunks per
+  // output row).
+  check_forward<Conv2DShape{.in_channels = 3,
+                            .out_channels = 6,
+                            .in_h = 5,
+                            .in_w = 150,
+                            .kernel_h = 3,
+                            .kernel_w = 5,
+                            .pad_h = 1,
+                            .pad_w = 2,
+                            .groups = 3}>(1, 14);
+  // Grouped with more than 16 outputs per group (GEMM path).
+  check_forward<Conv2DShape{.in_channels = 6,
+                            .out_channels = 40,
+                            .in_h = 9,
+                            .in_w = 8,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .pad_h = 1,
+                            .pad_w = 1,
+                            .groups = 2}>(2, 15);
   // Large enough to cross every GEMM block edge (K > KC, M > MC, plane > NC).
-  check_forward<Conv2DShape{.in_channels = 40, .out_channels = 100, .in_h = 60, .in_w = 60, .kernel_h = 3,
-                            .kernel_w = 3, .pad_h = 1, .pad_w = 1}>(1, 10);
+  check_forward<Conv2DShape{.in_channels = 40,
+                            .out_channels = 100,
+                            .in_h = 60,
+                            .in_w = 60,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .pad_h = 1,
+                            .pad_w = 1}>(1, 10);
   // ResNeXt-like grouped 3x3 at a 7x7 plane.
-  check_forward<Conv2DShape{.in_channels = 64, .out_channels = 64, .in_h = 7, .in_w = 7, .kernel_h = 3, .kernel_w = 3,
-                            .pad_h = 1, .pad_w = 1, .groups = 16}>(3, 11);
+  check_forward<Conv2DShape{.in_channels = 64,
+                            .out_channels = 64,
+                            .in_h = 7,
+                            .in_w = 7,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .pad_h = 1,
+                            .pad_w = 1,
+                            .groups = 16}>(3, 11);
 }
 
 // Gradients of L = sum(r * conv(x, w) + b) by central differences in float64.
-template <Conv2DShape S>
-void check_backward(int N, uint64_t seed) {
-  SCOPED_TRACE(testing::Message() << "C=" << S.in_channels << " O=" << S.out_channels << " " << S.in_h << "x"
-                                  << S.in_w << " k=" << S.kernel_h << "x" << S.kernel_w << " s=" << S.stride_h
-                                  << " p=" << S.pad_h << " d=" << S.dilation_h << " g=" << S.groups << " N=" << N);
+template <Conv2DShape S> void check_backward(int N, uint64_t seed) {
+  SCOPED_TRACE(testing::Message()
+               << "C=" << S.in_channels << " O=" << S.out_channels << " "
+               << S.in_h << "x" << S.in_w << " k=" << S.kernel_h << "x"
+               << S.kernel_w << " s=" << S.stride_h << " p=" << S.pad_h
+               << " d=" << S.dilation_h << " g=" << S.groups << " N=" << N);
   auto x = kt::random_vec<double>(x_size<S>(N), seed);
   auto w = kt::random_vec<double>(S.weight_size(), seed + 1);
   auto b = kt::random_vec<double>(S.out_channels, seed + 2);
-  auto r = kt::random_vec<double>(y_size<S>(N), seed + 3);  // dL/dy
+  auto r = kt::random_vec<double>(y_size<S>(N), seed + 3); // dL/dy
   std::vector<double> y(y_size<S>(N));
   auto loss = [&] {
-    rnc::cpu::conv2d_forward<S, double>(y.data(), x.data(), w.data(), b.data(), N);
+    rnc::cpu::conv2d_forward<S, double>(y.data(), x.data(), w.data(), b.data(),
+                                        N);
     return kt::dot(r, y);
   };
 
-  auto dx = kt::poisoned<double>(x.size()), dw = kt::poisoned<double>(w.size()), db = kt::poisoned<double>(b.size());
+  auto dx = kt::poisoned<double>(x.size()), dw = kt::poisoned<double>(w.size()),
+       db = kt::poisoned<double>(b.size());
   rnc::cpu::conv2d_backward_data<S, double>(dx.data(), r.data(), w.data(), N);
   rnc::cpu::conv2d_backward_weight<S, double>(dw.data(), r.data(), x.data(), N);
   rnc::cpu::conv2d_backward_bias<S, double>(db.data(), r.data(), N);
@@ -156,39 +291,133 @@ void check_backward(int N, uint64_t seed) {
 }
 
 TEST(Conv2D, BackwardMatchesFiniteDifferences) {
-  check_backward<Conv2DShape{.in_channels = 3, .out_channels = 4, .in_h = 6, .in_w = 6, .kernel_h = 3, .kernel_w = 3,
-                             .pad_h = 1, .pad_w = 1}>(2, 21);
-  check_backward<Conv2DShape{.in_channels = 3, .out_channels = 5, .in_h = 7, .in_w = 6, .kernel_h = 3, .kernel_w = 3,
-                             .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}>(3, 22);
-  check_backward<Conv2DShape{.in_channels = 2, .out_channels = 3, .in_h = 8, .in_w = 7, .kernel_h = 3, .kernel_w = 3,
-                             .pad_h = 2, .pad_w = 2, .dilation_h = 2, .dilation_w = 2}>(2, 23);
-  check_backward<Conv2DShape{.in_channels = 4, .out_channels = 6, .in_h = 5, .in_w = 5, .kernel_h = 3, .kernel_w = 3,
-                             .pad_h = 1, .pad_w = 1, .groups = 2}>(2, 24);
-  check_backward<Conv2DShape{.in_channels = 4, .out_channels = 4, .in_h = 6, .in_w = 5, .kernel_h = 3, .kernel_w = 3,
-                             .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 4}>(2, 25);
-  check_backward<Conv2DShape{.in_channels = 6, .out_channels = 4, .in_h = 5, .in_w = 4, .kernel_h = 1, .kernel_w = 1}>(
-      3, 26);
-  check_backward<Conv2DShape{.in_channels = 4, .out_channels = 6, .in_h = 7, .in_w = 7, .kernel_h = 1, .kernel_w = 1,
-                             .stride_h = 2, .stride_w = 2}>(1, 27);
-  check_backward<Conv2DShape{.in_channels = 2, .out_channels = 3, .in_h = 9, .in_w = 8, .kernel_h = 5, .kernel_w = 3,
-                             .stride_h = 2, .stride_w = 1, .pad_h = 2, .pad_w = 0}>(2, 28);
-  // Planes of >= 512 outputs (one image per GEMM): strided (col2im) and 1x1 (transposed forward).
-  check_backward<Conv2DShape{.in_channels = 1, .out_channels = 2, .in_h = 50, .in_w = 50, .kernel_h = 3,
-                             .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}>(1, 29);
-  check_backward<Conv2DShape{.in_channels = 2, .out_channels = 3, .in_h = 24, .in_w = 24, .kernel_h = 1,
+  check_backward<Conv2DShape{.in_channels = 3,
+                             .out_channels = 4,
+                             .in_h = 6,
+                             .in_w = 6,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .pad_h = 1,
+                             .pad_w = 1}>(2, 21);
+  check_backward<Conv2DShape{.in_channels = 3,
+                             .out_channels = 5,
+                             .in_h = 7,
+                             .in_w = 6,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .stride_h = 2,
+                             .stride_w = 2,
+                             .pad_h = 1,
+                             .pad_w = 1}>(3, 22);
+  check_backward<Conv2DShape{.in_channels = 2,
+                             .out_channels = 3,
+                             .in_h = 8,
+                             .in_w = 7,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .pad_h = 2,
+                             .pad_w = 2,
+                             .dilation_h = 2,
+                             .dilation_w = 2}>(2, 23);
+  check_backward<Conv2DShape{.in_channels = 4,
+                             .out_channels = 6,
+                             .in_h = 5,
+                             .in_w = 5,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .pad_h = 1,
+                             .pad_w = 1,
+                             .groups = 2}>(2, 24);
+  check_backward<Conv2DShape{.in_channels = 4,
+                             .out_channels = 4,
+                             .in_h = 6,
+                             .in_w = 5,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .stride_h = 2,
+                             .stride_w = 2,
+                             .pad_h = 1,
+                             .pad_w = 1,
+                             .groups = 4}>(2, 25);
+  check_backward<Conv2DShape{.in_channels = 6,
+                             .out_channels = 4,
+                             .in_h = 5,
+                             .in_w = 4,
+                             .kernel_h = 1,
+                             .kernel_w = 1}>(3, 26);
+  check_backward<Conv2DShape{.in_channels = 4,
+                             .out_channels = 6,
+                             .in_h = 7,
+                             .in_w = 7,
+                             .kernel_h = 1,
+                             .kernel_w = 1,
+                             .stride_h = 2,
+                             .stride_w = 2}>(1, 27);
+  check_backward<Conv2DShape{.in_channels = 2,
+                             .out_channels = 3,
+                             .in_h = 9,
+                             .in_w = 8,
+                             .kernel_h = 5,
+                             .kernel_w = 3,
+                             .stride_h = 2,
+                             .stride_w = 1,
+                             .pad_h = 2,
+                             .pad_w = 0}>(2, 28);
+  check_backward<Conv2DShape{.in_channels = 4,
+                             .out_channels = 2,
+                             .in_h = 9,
+                             .in_w = 8,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .stride_h = 2,
+                             .stride_w = 2,
+                             .pad_h = 2,
+                             .pad_w = 2,
+                             .dilation_h = 2,
+                             .dilation_w = 2,
+                             .groups = 2}>(2, 31);
+  check_backward<Conv2DShape{.in_channels = 2,
+                             .out_channels = 36,
+                             .in_h = 5,
+                             .in_w = 5,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .pad_h = 1,
+                             .pad_w = 1,
+                             .groups = 2}>(1, 32);
+  // Planes of >= 512 outputs (one image per GEMM): strided (col2im) and 1x1
+  // (transposed forward).
+  check_backward<Conv2DShape{.in_channels = 1,
+                             .out_channels = 2,
+                             .in_h = 50,
+                             .in_w = 50,
+                             .kernel_h = 3,
+                             .kernel_w = 3,
+                             .stride_h = 2,
+                             .stride_w = 2,
+                             .pad_h = 1,
+                             .pad_w = 1}>(1, 29);
+  check_backward<Conv2DShape{.in_channels = 2,
+                             .out_channels = 3,
+                             .in_h = 24,
+                             .in_w = 24,
+                             .kernel_h = 1,
                              .kernel_w = 1}>(1, 30);
 }
 
-// Same results with one thread as with several (tasks and image chunks split differently).
-template <Conv2DShape S>
-void check_thread_invariance(int N) {
-  auto x = kt::random_vec<float>(x_size<S>(N), 31), w = kt::random_vec<float>(S.weight_size(), 32);
+// Same results with one thread as with several (tasks and image chunks split
+// differently).
+template <Conv2DShape S> void check_thread_invariance(int N) {
+  auto x = kt::random_vec<float>(x_size<S>(N), 31),
+       w = kt::random_vec<float>(S.weight_size(), 32);
   auto dy = kt::random_vec<float>(y_size<S>(N), 33);
   auto run = [&](int threads) {
     int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
-    std::vector<float> y(y_size<S>(N)), s(S.out_channels), ss(S.out_channels), dx(x.size()), dw(w.size());
-    rnc::cpu::conv2d_forward_stats<S>(y.data(), s.data(), ss.data(), x.data(), w.data(), nullptr, N);
+    std::vector<float> y(y_size<S>(N)), s(S.out_channels), ss(S.out_channels),
+        dx(x.size()), dw(w.size());
+    rnc::cpu::conv2d_forward_stats<S>(y.data(), s.data(), ss.data(), x.data(),
+                                      w.data(), nullptr, N);
     rnc::cpu::conv2d_backward_data<S>(dx.data(), dy.data(), w.data(), N);
     rnc::cpu::conv2d_backward_weight<S>(dw.data(), dy.data(), x.data(), N);
     omp_set_num_threads(saved);
@@ -205,13 +434,33 @@ void check_thread_invariance(int N) {
 }
 
 TEST(Conv2D, BitIdenticalForAnyThreadCount) {
-  check_thread_invariance<Conv2DShape{.in_channels = 16, .out_channels = 32, .in_h = 20, .in_w = 20, .kernel_h = 3,
-                                      .kernel_w = 3, .pad_h = 1, .pad_w = 1}>(3);
+  check_thread_invariance<Conv2DShape{.in_channels = 16,
+                                      .out_channels = 32,
+                                      .in_h = 20,
+                                      .in_w = 20,
+                                      .kernel_h = 3,
+                                      .kernel_w = 3,
+                                      .pad_h = 1,
+                                      .pad_w = 1}>(3);
   // 14x14 planes: 4 chunks of 3 images on 1 or 2 threads, 3 chunks of 4 on 3.
-  check_thread_invariance<Conv2DShape{.in_channels = 16, .out_channels = 24, .in_h = 14, .in_w = 14, .kernel_h = 3,
-                                      .kernel_w = 3, .pad_h = 1, .pad_w = 1}>(12);
-  check_thread_invariance<Conv2DShape{.in_channels = 8, .out_channels = 16, .in_h = 28, .in_w = 28, .kernel_h = 3,
-                                      .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}>(12);
+  check_thread_invariance<Conv2DShape{.in_channels = 16,
+                                      .out_channels = 24,
+                                      .in_h = 14,
+                                      .in_w = 14,
+                                      .kernel_h = 3,
+                                      .kernel_w = 3,
+                                      .pad_h = 1,
+                                      .pad_w = 1}>(12);
+  check_thread_invariance<Conv2DShape{.in_channels = 8,
+                                      .out_channels = 16,
+                                      .in_h = 28,
+                                      .in_w = 28,
+                                      .kernel_h = 3,
+                                      .kernel_w = 3,
+                                      .stride_h = 2,
+                                      .stride_w = 2,
+                                      .pad_h = 1,
+                                      .pad_w = 1}>(12);
 }
 
-}  // namespace
+} // namespace

@@ -1,4 +1,4 @@
-// Max/average/global-average pooling against float64 loops (forward) and finite differences (backward); max-pool ties.
+// Pooling against float64 loops and finite differences; max-pool ties.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,18 +11,16 @@ namespace {
 
 using rnc::cpu::Pool2DShape;
 
-template <Pool2DShape S>
-size_t in_size(int N) {
+template <Pool2DShape S> size_t in_size(int N) {
   return size_t(N) * S.channels * S.in_plane();
 }
-template <Pool2DShape S>
-size_t out_size(int N) {
+template <Pool2DShape S> size_t out_size(int N) {
   return size_t(N) * S.channels * S.out_plane();
 }
 
 // Reference pooling in float64, written from PyTorch's definition.
 template <Pool2DShape S, bool Max, class T>
-std::vector<double> pool_ref(const std::vector<T>& x, int N) {
+std::vector<double> pool_ref(const std::vector<T> &x, int N) {
   std::vector<double> y(out_size<S>(N));
   for (int p = 0; p < N * S.channels; ++p)
     for (int oh = 0; oh < S.out_h(); ++oh)
@@ -31,9 +29,12 @@ std::vector<double> pool_ref(const std::vector<T>& x, int N) {
         int real = 0, padded = 0;
         for (int kh = 0; kh < S.kernel_h; ++kh)
           for (int kw = 0; kw < S.kernel_w; ++kw) {
-            int ih = oh * S.stride_h - S.pad_h + kh, iw = ow * S.stride_w - S.pad_w + kw;
-            if (ih < S.in_h + S.pad_h && iw < S.in_w + S.pad_w) ++padded;
-            if (ih < 0 || ih >= S.in_h || iw < 0 || iw >= S.in_w) continue;
+            int ih = oh * S.stride_h - S.pad_h + kh,
+                iw = ow * S.stride_w - S.pad_w + kw;
+            if (ih < S.in_h + S.pad_h && iw < S.in_w + S.pad_w)
+              ++padded;
+            if (ih < 0 || ih >= S.in_h || iw < 0 || iw >= S.in_w)
+              continue;
             double v = x[size_t(p) * S.in_plane() + size_t(ih) * S.in_w + iw];
             m = std::max(m, v);
             s += v;
@@ -45,24 +46,28 @@ std::vector<double> pool_ref(const std::vector<T>& x, int N) {
   return y;
 }
 
-// Distinct values spaced far apart relative to the finite-difference step: no ties, no argmax flips.
+// Distinct values spaced far apart relative to the finite-difference step: no
+// ties, no argmax flips.
 std::vector<double> distinct_vec(size_t n, uint64_t seed) {
   std::vector<double> v(n);
   std::iota(v.begin(), v.end(), 1.0);
   auto r = kt::random_vec<double>(n, seed);
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), size_t(0));
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r[a] < r[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return r[a] < r[b]; });
   std::vector<double> out(n);
-  for (size_t i = 0; i < n; ++i) out[order[i]] = (v[i] - n / 2.0) * 0.01;
+  for (size_t i = 0; i < n; ++i)
+    out[order[i]] = (v[i] - n / 2.0) * 0.01;
   return out;
 }
 
-template <Pool2DShape S>
-void check_pool(int N, uint64_t seed) {
-  SCOPED_TRACE(testing::Message() << S.in_h << "x" << S.in_w << " k=" << S.kernel_h << "x" << S.kernel_w
-                                  << " s=" << S.stride_h << "x" << S.stride_w << " p=" << S.pad_h << "x" << S.pad_w
-                                  << " include_pad=" << S.count_include_pad << " N=" << N);
+template <Pool2DShape S> void check_pool(int N, uint64_t seed) {
+  SCOPED_TRACE(testing::Message()
+               << S.in_h << "x" << S.in_w << " k=" << S.kernel_h << "x"
+               << S.kernel_w << " s=" << S.stride_h << "x" << S.stride_w
+               << " p=" << S.pad_h << "x" << S.pad_w
+               << " include_pad=" << S.count_include_pad << " N=" << N);
   auto x = kt::random_vec<float>(in_size<S>(N), seed);
   auto y = kt::poisoned<float>(out_size<S>(N));
   rnc::cpu::max_pool2d_forward<S>(y.data(), x.data(), N);
@@ -85,38 +90,82 @@ void check_pool(int N, uint64_t seed) {
   };
   auto dx = kt::poisoned<double>(xd.size());
   rnc::cpu::max_pool2d_backward<S, double>(dx.data(), r.data(), xd.data(), N);
-  EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, max_loss, 1e-4)), 1e-6) << "max backward";
+  EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, max_loss, 1e-4)), 1e-6)
+      << "max backward";
   dx = kt::poisoned<double>(xd.size());
   rnc::cpu::avg_pool2d_backward<S, double>(dx.data(), r.data(), N);
-  EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, avg_loss)), 1e-6) << "avg backward";
+  EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, avg_loss)), 1e-6)
+      << "avg backward";
 }
 
 TEST(Pool2D, MatchesReference) {
   // ResNet stem max pool: 3x3, stride 2, pad 1.
-  check_pool<Pool2DShape{.channels = 3, .in_h = 12, .in_w = 11, .kernel_h = 3, .kernel_w = 3, .stride_h = 2,
-                         .stride_w = 2, .pad_h = 1, .pad_w = 1}>(2, 1);
-  check_pool<Pool2DShape{.channels = 2, .in_h = 8, .in_w = 6, .kernel_h = 2, .kernel_w = 2, .stride_h = 2,
+  check_pool<Pool2DShape{.channels = 3,
+                         .in_h = 12,
+                         .in_w = 11,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 2,
+                         .stride_w = 2,
+                         .pad_h = 1,
+                         .pad_w = 1}>(2, 1);
+  check_pool<Pool2DShape{.channels = 2,
+                         .in_h = 8,
+                         .in_w = 6,
+                         .kernel_h = 2,
+                         .kernel_w = 2,
+                         .stride_h = 2,
                          .stride_w = 2}>(3, 2);
   // Non-square window, overlapping, floor mode drops the ragged edge.
-  check_pool<Pool2DShape{.channels = 2, .in_h = 9, .in_w = 10, .kernel_h = 3, .kernel_w = 2, .stride_h = 2,
-                         .stride_w = 3, .pad_h = 1, .pad_w = 0}>(1, 3);
-  check_pool<Pool2DShape{.channels = 2, .in_h = 7, .in_w = 7, .kernel_h = 3, .kernel_w = 3, .stride_h = 1,
-                         .stride_w = 1, .pad_h = 1, .pad_w = 1, .count_include_pad = false}>(2, 4);
-  check_pool<Pool2DShape{.channels = 1, .in_h = 5, .in_w = 6, .kernel_h = 4, .kernel_w = 4, .stride_h = 2,
-                         .stride_w = 2, .pad_h = 2, .pad_w = 2, .count_include_pad = false}>(2, 5);
+  check_pool<Pool2DShape{.channels = 2,
+                         .in_h = 9,
+                         .in_w = 10,
+                         .kernel_h = 3,
+                         .kernel_w = 2,
+                         .stride_h = 2,
+                         .stride_w = 3,
+                         .pad_h = 1,
+                         .pad_w = 0}>(1, 3);
+  check_pool<Pool2DShape{.channels = 2,
+                         .in_h = 7,
+                         .in_w = 7,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_h = 1,
+                         .pad_w = 1,
+                         .count_include_pad = false}>(2, 4);
+  check_pool<Pool2DShape{.channels = 1,
+                         .in_h = 5,
+                         .in_w = 6,
+                         .kernel_h = 4,
+                         .kernel_w = 4,
+                         .stride_h = 2,
+                         .stride_w = 2,
+                         .pad_h = 2,
+                         .pad_w = 2,
+                         .count_include_pad = false}>(2, 5);
 }
 
 // Ties go to the first maximum in row-major window order, like PyTorch.
 TEST(Pool2D, MaxTiesGoToFirst) {
-  constexpr Pool2DShape S{.channels = 1, .in_h = 4, .in_w = 4, .kernel_h = 2, .kernel_w = 2, .stride_h = 2,
+  constexpr Pool2DShape S{.channels = 1,
+                          .in_h = 4,
+                          .in_w = 4,
+                          .kernel_h = 2,
+                          .kernel_w = 2,
+                          .stride_h = 2,
                           .stride_w = 2};
   std::vector<float> x(16, 1.0f), dy = {1, 2, 3, 4}, dx(16, NAN), y(4, NAN);
   rnc::cpu::max_pool2d_forward<S>(y.data(), x.data(), 1);
   rnc::cpu::max_pool2d_backward<S>(dx.data(), dy.data(), x.data(), 1);
   std::vector<float> want = {1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0};
   EXPECT_EQ(dx, want);
-  // Overlapping windows (3x3 stride 1 over a constant) share their first element.
-  constexpr Pool2DShape O{.channels = 1, .in_h = 3, .in_w = 4, .kernel_h = 3, .kernel_w = 3};
+  // Overlapping windows (3x3 stride 1 over a constant) share their first
+  // element.
+  constexpr Pool2DShape O{
+      .channels = 1, .in_h = 3, .in_w = 4, .kernel_h = 3, .kernel_w = 3};
   std::vector<float> xo(12, 2.0f), dyo = {1, 10}, dxo(12, NAN);
   rnc::cpu::max_pool2d_backward<O>(dxo.data(), dyo.data(), xo.data(), 1);
   std::vector<float> want_o = {1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -129,12 +178,14 @@ TEST(GlobalAvgPool, MatchesReference) {
   int N = 3;
   auto x = kt::random_vec<float>(size_t(N) * C * P, 41);
   std::vector<double> ref(size_t(N) * C, 0.0);
-  for (size_t i = 0; i < x.size(); ++i) ref[i / P] += x[i] / double(P);
+  for (size_t i = 0; i < x.size(); ++i)
+    ref[i / P] += x[i] / double(P);
   auto y = kt::poisoned<float>(size_t(N) * C);
   rnc::cpu::global_avg_pool_forward<C, P>(y.data(), x.data(), N);
   EXPECT_LT(kt::rel_err(y, ref), 1e-5);
 
-  auto xd = kt::random_vec<double>(size_t(N) * C * P, 42), r = kt::random_vec<double>(size_t(N) * C, 43);
+  auto xd = kt::random_vec<double>(size_t(N) * C * P, 42),
+       r = kt::random_vec<double>(size_t(N) * C, 43);
   std::vector<double> yd(size_t(N) * C);
   auto loss = [&] {
     rnc::cpu::global_avg_pool_forward<C, P, double>(yd.data(), xd.data(), N);
@@ -145,4 +196,4 @@ TEST(GlobalAvgPool, MatchesReference) {
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, loss)), 1e-6);
 }
 
-}  // namespace
+} // namespace
