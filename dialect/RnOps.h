@@ -32,6 +32,12 @@
 //   b.create<LinearOp>(loc, input, weight, bias);
 //   b.create<SoftmaxCrossEntropyOp>(loc, logits, labels);
 //
+// The training ops (RnTrainOps.td) are built by passes; those with an
+// explicit result type take it first, e.g.
+//   b.create<Conv2DGradInputOp>(loc, inputType, dy, weight, conv.getStrideAttr(),
+//                               conv.getPaddingAttr(), conv.getDilationAttr(),
+//                               conv.getGroupsAttr());
+//
 // Type inference reports bad operands or attributes as an error at `loc`,
 // after which the generated builders abort (report_fatal_error). A front end
 // that may see bad input checks shapes first, or calls
@@ -48,6 +54,8 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "dialect/RnDialect.h"
+
+#include "dialect/RnInterfaces.h.inc"
 
 #define GET_OP_CLASSES
 #include "dialect/RnOps.h.inc"

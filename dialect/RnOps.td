@@ -3,6 +3,7 @@
 #define RNC_DIALECT_RNOPS_TD
 
 include "dialect/RnDialect.td"
+include "dialect/RnInterfaces.td"
 include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/IR/CommonTypeConstraints.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
@@ -27,6 +28,9 @@ def Rn_Scalar : 0DTensorOf<[F32]>;
 class Rn_InferredOp<string mnemonic, list<Trait> traits = []>
     : Rn_Op<mnemonic, !listconcat([Pure, InferTypeOpAdaptor], traits)>;
 
+// Forward ops with a gradient rule (dialect/RnGradients.cpp).
+defvar Rn_Differentiable = DeclareOpInterfaceMethods<Rn_DifferentiableOpInterface>;
+
 //===----------------------------------------------------------------------===//
 // ParamOp
 //===----------------------------------------------------------------------===//
@@ -38,7 +42,9 @@ def Rn_ParamOp : Rn_Op<"param", [Pure]> {
     `init` says how it is initialized: one of `kaiming_normal`,
     `kaiming_uniform`, `zeros`, `ones`, `linear_weight`, `linear_bias`,
     `conv_bias`. A `buffer` is not trained (batch-norm running statistics);
-    every other param receives a gradient. The result type is spelled out
+    every other param receives a gradient, except an `optimizer` param
+    (optimizer state such as a momentum buffer, created by
+    `rnc-attach-optimizer`). The result type is spelled out
     and must be fully static.
 
     Example:
@@ -49,7 +55,8 @@ def Rn_ParamOp : Rn_Op<"param", [Pure]> {
     ```
   }];
 
-  let arguments = (ins StrAttr:$name, StrAttr:$init, UnitAttr:$buffer);
+  let arguments = (ins StrAttr:$name, StrAttr:$init, UnitAttr:$buffer,
+                       UnitAttr:$optimizer);
   let results = (outs Rn_Tensor:$result);
 
   let assemblyFormat = "$name attr-dict `:` type($result)";
@@ -65,7 +72,7 @@ def Rn_ParamOp : Rn_Op<"param", [Pure]> {
 // Conv2DOp
 //===----------------------------------------------------------------------===//
 
-def Rn_Conv2DOp : Rn_InferredOp<"conv2d"> {
+def Rn_Conv2DOp : Rn_InferredOp<"conv2d", [Rn_Differentiable]> {
   let summary = "2-D convolution (PyTorch nn.Conv2d)";
   let description = [{
     Convolves `input` [N, C, H, W] with `weight` [O, C/groups, KH, KW] and
@@ -153,7 +160,7 @@ def Rn_BatchNormOp : Rn_InferredOp<"batch_norm"> {
 // ReluOp
 //===----------------------------------------------------------------------===//
 
-def Rn_ReluOp : Rn_InferredOp<"relu"> {
+def Rn_ReluOp : Rn_InferredOp<"relu", [Rn_Differentiable]> {
   let summary = "elementwise max(x, 0)";
   let description = [{
     The result has the operand type.
@@ -175,7 +182,7 @@ def Rn_ReluOp : Rn_InferredOp<"relu"> {
 // AddOp
 //===----------------------------------------------------------------------===//
 
-def Rn_AddOp : Rn_InferredOp<"add"> {
+def Rn_AddOp : Rn_InferredOp<"add", [Rn_Differentiable]> {
   let summary = "elementwise sum (the residual connection)";
   let description = [{
     `lhs` and `rhs` must have the same shape; a dynamic batch dim is
@@ -198,7 +205,7 @@ def Rn_AddOp : Rn_InferredOp<"add"> {
 // MaxPool2DOp
 //===----------------------------------------------------------------------===//
 
-def Rn_MaxPool2DOp : Rn_InferredOp<"max_pool2d"> {
+def Rn_MaxPool2DOp : Rn_InferredOp<"max_pool2d", [Rn_Differentiable]> {
   let summary = "2-D max pooling (PyTorch nn.MaxPool2d, ceil_mode=False)";
   let description = [{
     Takes the maximum over `kernel` [kh, kw] windows of `input` [N, C, H, W].
@@ -231,7 +238,7 @@ def Rn_MaxPool2DOp : Rn_InferredOp<"max_pool2d"> {
 // AvgPool2DOp
 //===----------------------------------------------------------------------===//
 
-def Rn_AvgPool2DOp : Rn_InferredOp<"avg_pool2d"> {
+def Rn_AvgPool2DOp : Rn_InferredOp<"avg_pool2d", [Rn_Differentiable]> {
   let summary = "2-D average pooling (PyTorch nn.AvgPool2d, ceil_mode=False)";
   let description = [{
     Averages `kernel` [kh, kw] windows of `input` [N, C, H, W]. `stride`,
@@ -264,7 +271,7 @@ def Rn_AvgPool2DOp : Rn_InferredOp<"avg_pool2d"> {
 // GlobalAvgPoolOp
 //===----------------------------------------------------------------------===//
 
-def Rn_GlobalAvgPoolOp : Rn_InferredOp<"global_avg_pool"> {
+def Rn_GlobalAvgPoolOp : Rn_InferredOp<"global_avg_pool", [Rn_Differentiable]> {
   let summary = "mean over the spatial dims (nn.AdaptiveAvgPool2d(1))";
   let description = [{
     Maps [N, C, H, W] to [N, C, 1, 1].
@@ -287,7 +294,7 @@ def Rn_GlobalAvgPoolOp : Rn_InferredOp<"global_avg_pool"> {
 // FlattenOp
 //===----------------------------------------------------------------------===//
 
-def Rn_FlattenOp : Rn_InferredOp<"flatten"> {
+def Rn_FlattenOp : Rn_InferredOp<"flatten", [Rn_Differentiable]> {
   let summary = "collapses all dims after the batch (torch.flatten(x, 1))";
   let description = [{
     Maps [N, d1, ..., dk] (k >= 1) to [N, d1 * ... * dk].
@@ -310,7 +317,7 @@ def Rn_FlattenOp : Rn_InferredOp<"flatten"> {
 // LinearOp
 //===----------------------------------------------------------------------===//
 
-def Rn_LinearOp : Rn_InferredOp<"linear"> {
+def Rn_LinearOp : Rn_InferredOp<"linear", [Rn_Differentiable]> {
   let summary = "fully connected layer (PyTorch nn.Linear)";
   let description = [{
     Computes `input * weight^T + bias` for `input` [N, K], `weight` [M, K]
@@ -342,7 +349,7 @@ def Rn_LinearOp : Rn_InferredOp<"linear"> {
 // SoftmaxCrossEntropyOp
 //===----------------------------------------------------------------------===//
 
-def Rn_SoftmaxCrossEntropyOp : Rn_InferredOp<"softmax_cross_entropy"> {
+def Rn_SoftmaxCrossEntropyOp : Rn_InferredOp<"softmax_cross_entropy", [Rn_Differentiable]> {
   let summary = "mean softmax cross-entropy loss (nn.CrossEntropyLoss)";
   let description = [{
     For `logits` [N, K] and class indices `labels` [N] (i32, each in
@@ -366,5 +373,7 @@ def Rn_SoftmaxCrossEntropyOp : Rn_InferredOp<"softmax_cross_entropy"> {
   }];
   let hasVerifier = 1;
 }
+
+include "dialect/RnTrainOps.td"
 
 #endif // RNC_DIALECT_RNOPS_TD

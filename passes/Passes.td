@@ -46,4 +46,61 @@ def SpecializeBatch : Pass<"rnc-specialize-batch", "::mlir::func::FuncOp"> {
   ];
 }
 
+def BuildTrainingStep : Pass<"rnc-build-training-step", "::mlir::ModuleOp"> {
+  let summary = "Derive the forward part of a training step from @forward";
+  let description = [{
+    Clones `@forward(%x) -> logits` into
+    `@train_step(%x, %labels) -> (loss, correct)`: every `rn.batch_norm`
+    becomes `rn.batch_norm_train` (batch statistics) followed by
+    `rn.batch_norm_running_update` of its running-statistics buffers; the
+    logits feed `rn.softmax_cross_entropy` (the mean loss) and
+    `rn.count_correct`. `%labels` is a `tensor<Nxi32>` with the batch of `%x`.
+    `@forward` is left as it is.
+
+    The pass fails if the module has no `@forward`, if `@forward` does not
+    take one activation and return one [N, K] tensor, or if a
+    `@train_step` already exists (it does not transform twice).
+  }];
+}
+
+def Autodiff : Pass<"rnc-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Reverse-mode gradients of @train_step's loss";
+  let description = [{
+    Differentiates the first result of `@train_step` (a scalar loss) with
+    respect to every trained `rn.param` (not `buffer`, not `optimizer`), by
+    walking the function backwards and asking each op for its rule through
+    `DifferentiableOpInterface` (the pass names no op). Gradients of a value
+    used several times are summed with `rn.add`. Only values that depend on
+    a parameter get gradients (so none for the input image).
+
+    Each parameter's gradient is appended to the results of `@train_step`,
+    in the order the parameters appear, with the result attribute
+    `rn.grad_of = "<param name>"`. A parameter the loss does not depend on
+    gets no gradient. Fails on an op on the path from a parameter to the
+    loss that has no rule (e.g. an eval-mode `rn.batch_norm`), naming it.
+  }];
+}
+
+def AttachOptimizer : Pass<"rnc-attach-optimizer", "::mlir::ModuleOp"> {
+  let summary = "SGD with momentum and weight decay on every gradient result";
+  let description = [{
+    For every `@train_step` result carrying `rn.grad_of = "<name>"`, adds an
+    `optimizer` param `"<name>.momentum_buffer"` (zeros) and an
+    `rn.sgd_update` of the parameter, and removes the result. The run-time
+    hyperparameters become three `f32` arguments appended to `@train_step`
+    with the argument attribute `rn.hyper`: `"lr"`, `"momentum"`,
+    `"weight_decay"` (PyTorch's SGD: dampening 0, no Nesterov).
+    Does nothing to a function without gradient results.
+  }];
+}
+
+def BuildInference : Pass<"rnc-build-inference", "::mlir::ModuleOp"> {
+  let summary = "Derive @eval (batch norm with running statistics) from @forward";
+  let description = [{
+    Clones `@forward` into `@eval` with every `rn.batch_norm` in inference
+    mode (its `training` attribute removed), so it reads the running
+    statistics. Fails without `@forward` or if `@eval` exists.
+  }];
+}
+
 #endif // RNC_PASSES_PASSES_TD

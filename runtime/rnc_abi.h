@@ -27,6 +27,8 @@ enum rnc_tensor_kind {
   RNC_PARAM = 0,     /* trained parameter: conv/linear weight and bias, BN scale/shift */
   RNC_BUFFER = 1,    /* state that is not trained: BN running mean/var */
   RNC_OPTIMIZER = 2, /* optimizer state: "<param>.momentum_buffer" */
+  RNC_GRADIENT = 3,  /* "<param>.grad": d(loss)/d(param) of the last train
+                        step, before weight decay; read-only for users */
 };
 
 typedef struct rnc_tensor_info {

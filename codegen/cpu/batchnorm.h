@@ -49,6 +49,23 @@ void batch_norm_running_update(T *running_mean, T *running_var, const T *mean,
   }
 }
 
+// The same update from the saved inv_std = 1/sqrt(var + eps) of a training
+// forward (what rn.batch_norm_running_update carries): var = 1/inv_std^2 - eps.
+template <class T = float>
+void batch_norm_running_update_from_inv_std(T *running_mean, T *running_var,
+                                            const T *mean, const T *inv_std,
+                                            int channels, long count,
+                                            double eps,
+                                            std::type_identity_t<T> momentum) {
+  T *var = scratch<T>(kSlotReduce, channels);
+  for (int c = 0; c < channels; ++c) {
+    double s = double(inv_std[c]);
+    var[c] = T(std::max(0.0, 1.0 / (s * s) - eps));
+  }
+  batch_norm_running_update(running_mean, running_var, mean, var, channels,
+                            count, momentum);
+}
+
 // y = (x - mean[c]) * inv_std[c] * gamma[c] + beta[c], then epi(n, c, idx, y).
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
 void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,

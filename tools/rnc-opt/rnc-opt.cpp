@@ -7,9 +7,11 @@
 
 #include "dialect/RnOps.h"
 #include "passes/Passes.h"
+#include "passes/Pipeline.h"
 
 int main(int argc, char **argv) {
   mlir::rn::registerRncPasses();
+  mlir::rn::registerRncPipelines();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
 

@@ -2,6 +2,9 @@
 //   expand     family form -> explicit graph form (JSON)
 //   emit-mlir  spec -> `rn` dialect IR
 //   summary    per-layer table: output shapes, parameters, MACs
+//   compile    spec -> training IR -> C++ -> model.so
+#include "Compile.h"
+#include "Lower.h"
 #include "ModelInput.h"
 
 #include "dialect/RnOps.h"
@@ -37,30 +40,6 @@ void addModelOptions(CLI::App *cmd, CommonOptions &o) {
                   "Override the spec's input size, as CxHxW (e.g. 3x224x224)");
 }
 
-// Lowers a loaded model to verified `rn` IR; one-line errors on failure.
-mlir::OwningOpRef<mlir::ModuleOp> lower(mlir::MLIRContext &ctx,
-                                        const rnc::LoadedModel &m,
-                                        int64_t batch, bool bnTraining) {
-  ctx.loadDialect<mlir::rn::RnDialect, mlir::func::FuncDialect>();
-  mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &diag) {
-    std::string where;
-    if (auto name = llvm::dyn_cast<mlir::NameLoc>(diag.getLocation()))
-      where = fmt::format(" node '{}':", name.getName().str());
-    std::cerr << rnc::oneLine(fmt::format("{}:{} {}", m.file, where,
-                                          diag.str()))
-              << "\n";
-    return mlir::success();
-  });
-  rnc::EmitOptions opts;
-  opts.file = m.file;
-  opts.batch = batch;
-  opts.bnTraining = bnTraining;
-  auto module = rnc::emitModule(ctx, m.graph, opts);
-  if (failed(mlir::verify(*module)))
-    return nullptr;
-  return module;
-}
-
 int runExpand(const CommonOptions &o) {
   auto m = rnc::loadModel(o.model, o.input);
   if (!m)
@@ -76,7 +55,7 @@ int runEmitMlir(const CommonOptions &o, int64_t batch, bool bnTraining,
   if (!m)
     return 1;
   mlir::MLIRContext ctx;
-  auto module = lower(ctx, *m, batch, bnTraining);
+  auto module = rnc::lower(ctx, *m, batch, bnTraining);
   if (!module)
     return 1;
   std::string text;
@@ -94,7 +73,7 @@ int runSummary(const CommonOptions &o, int64_t batch, int depth) {
   if (!m)
     return 1;
   mlir::MLIRContext ctx;
-  auto module = lower(ctx, *m, /*batch=*/0, /*bnTraining=*/false);
+  auto module = rnc::lower(ctx, *m, /*batch=*/0, /*bnTraining=*/false);
   if (!module)
     return 1;
   rnc::Summary summary;
@@ -150,6 +129,12 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0, 8))
       ->capture_default_str();
 
+  rnc::CompileOptions compileOpts;
+  auto *compile = app.add_subcommand(
+      "compile", "Compile a model into a shared object that trains (C ABI "
+                 "of runtime/rnc_abi.h)");
+  rnc::addCompileOptions(compile, compileOpts);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -162,5 +147,7 @@ int main(int argc, char **argv) {
     return runEmitMlir(common, batch, bnTraining, locations);
   if (*summary)
     return runSummary(common, summaryBatch, depth);
+  if (*compile)
+    return rnc::runCompile(compileOpts);
   return 2;
 }

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Steady-state CPU training throughput (images/s) of a model compiled by
+`rnc compile`, beside JAX/XLA on the CPU training the same graph (`rnc expand`
+output) with the same SGD-with-momentum step on the same fixed random batch.
+
+Each side runs in its own child process (so neither's thread pool disturbs the
+other): `--warmup` steps untimed (XLA compiles here), then `--windows` timed
+windows of `--steps` steps each; the figure is the median window's images/s.
+Usage: bench/train_throughput.py [--configs a,b] [--warmup 2] [--windows 3] [--steps 2]
+"""
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+# name: (model, input CxHxW, batch)
+CONFIGS = {
+    "d2l_resnet18-28": ("d2l_resnet18", "1x28x28", 128),
+    "d2l_resnet18-96": ("d2l_resnet18", "1x96x96", 128),
+    "resnet50-224": ("resnet50", "3x224x224", 8),
+}
+SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+
+def fixed_batch(shape, classes, batch):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch,) + tuple(shape)).astype(np.float32)
+    return x, rng.integers(0, classes, batch).astype(np.int32)
+
+
+def timed(step, sync, batch, args):
+    """Runs warm-up then the windows; returns images/s per window."""
+    t0 = time.perf_counter()
+    for _ in range(args.warmup):
+        step()
+    sync()
+    warm = time.perf_counter() - t0
+    rates = []
+    for _ in range(args.windows):
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        sync()
+        rates.append(args.steps * batch / (time.perf_counter() - t0))
+    return {"rates": rates, "warmup_s": warm}
+
+
+def child_rnc(args):
+    from rnc_py import abi
+    with abi.Model(args.so) as m:
+        m.init(0)
+        x, y = fixed_batch(m.input_shape, m.num_classes, args.batch)
+        res = timed(lambda: m.train_step(x, y, **SGD), lambda: None, args.batch, args)
+        res["version"] = f"rnc {m.info['rnc_version']}"
+    return res
+
+
+def child_jax(args):
+    import jax
+    from rnc_py.jax_model import JaxModel
+    with open(args.graph) as f:
+        jm = JaxModel(json.load(f))
+    params, buffers = jm.init_params(0)
+    moms = {k: v * 0 for k, v in params.items()}
+    x, y = fixed_batch(jm.input_shape, jm.num_classes, args.batch)
+
+    def train(p, b, mo, x, y):
+        r = jm.train_step(p, b, mo, x, y, SGD["lr"], SGD["momentum"], SGD["weight_decay"])
+        return r["params"], r["buffers"], r["moms"], r["loss"]
+
+    train = jax.jit(train, donate_argnums=(0, 1, 2))
+    state = [jax.device_put(t) for t in (params, buffers, moms)] + [None]
+    x, y = jax.device_put(x), jax.device_put(y)
+
+    def step():
+        state[:] = train(state[0], state[1], state[2], x, y)
+
+    res = timed(step, lambda: jax.block_until_ready(state), args.batch, args)
+    res["version"] = f"jax {jax.__version__}"
+    return res
+
+
+def machine_info():
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {len(os.sched_getaffinity(0))} cores usable, {os.cpu_count()} online, {platform.system()} {platform.release()}"
+
+
+def run(cmd):
+    print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--configs", default=",".join(CONFIGS), help=f"comma list of: {', '.join(CONFIGS)}")
+    ap.add_argument("--batch", type=int, help="override every config's batch size")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--windows", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=2, help="steps per timed window")
+    ap.add_argument("--sides", default="rnc,jax")
+    ap.add_argument("--rnc", default=os.path.join(ROOT, "build/bin/rnc"))
+    ap.add_argument("--out-dir", help="compiled .so and graph files (default: a temp folder)")
+    ap.add_argument("--child", choices=["rnc", "jax"], help=argparse.SUPPRESS)
+    ap.add_argument("--so", help=argparse.SUPPRESS)
+    ap.add_argument("--graph", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child_rnc(args) if args.child == "rnc" else child_jax(args)))
+        return 0
+
+    out = args.out_dir or tempfile.mkdtemp(prefix="rnc-bench-")
+    os.makedirs(out, exist_ok=True)
+    sides = args.sides.split(",")
+    print(f"machine: {machine_info()}")
+    print(f"command: {' '.join(shlex.quote(a) for a in sys.argv)}")
+    print(f"timing: {args.warmup} warm-up steps, median of {args.windows} windows x {args.steps} steps; "
+          f"SGD {SGD}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}", flush=True)
+    rows = []
+    for name in args.configs.split(","):
+        model, chw, batch = CONFIGS[name]
+        batch = args.batch or batch
+        so, graph = os.path.join(out, f"{name}-b{batch}.so"), os.path.join(out, f"{name}.json")
+        with open(graph, "w") as f:
+            f.write(run([args.rnc, "expand", model, "--input", chw]))
+        if "rnc" in sides:
+            t0 = time.perf_counter()
+            run([args.rnc, "compile", model, "--input", chw, "--max-batch", str(batch), "-o", so])
+            print(f"  compiled in {time.perf_counter() - t0:.1f} s", flush=True)
+        res = {}
+        for side in sides:
+            cmd = [sys.executable, __file__, "--child", side, "--so", so, "--graph", graph,
+                   "--batch", str(batch), "--warmup", str(args.warmup), "--windows", str(args.windows),
+                   "--steps", str(args.steps)]
+            r = json.loads(run(cmd).strip().splitlines()[-1])
+            r["median"] = statistics.median(r["rates"])
+            res[side] = r
+            print(f"  {name} {r['version']}: {r['median']:.1f} images/s (windows "
+                  f"{', '.join(f'{v:.1f}' for v in r['rates'])}; warm-up {r['warmup_s']:.1f} s)", flush=True)
+        rows.append((name, model, chw, batch, res))
+
+    print("\n| config | model | input | batch | rnc images/s | JAX images/s | rnc/JAX |")
+    print("|---|---|---|---|---|---|---|")
+    for name, model, chw, batch, res in rows:
+        r, j = (res.get(s, {}).get("median") for s in ("rnc", "jax"))
+        ratio = f"{r / j:.2f}" if r and j else "-"
+        print(f"| {name} | {model} | {chw} | {batch} | {r or 0:.1f} | {j or 0:.1f} | {ratio} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

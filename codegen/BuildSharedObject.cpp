@@ -1,0 +1,127 @@
+// Runs the system C++ compiler on a generated model (BuildSharedObject.h).
+#include "codegen/BuildSharedObject.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdlib>
+#include <iostream>
+
+namespace rnc::codegen {
+
+namespace {
+
+std::string includeDir() {
+  if (const char *dir = std::getenv("RNC_INCLUDE_DIR"); dir && *dir)
+    return dir;
+  return RNC_SOURCE_DIR;
+}
+
+/// The first line of the compiler's output that mentions "error".
+std::string firstError(llvm::StringRef log) {
+  llvm::SmallVector<llvm::StringRef> lines;
+  log.split(lines, '\n');
+  for (llvm::StringRef l : lines)
+    if (l.contains("error"))
+      return l.trim().str();
+  return lines.empty() ? "" : lines.front().trim().str();
+}
+
+bool writeFile(const std::string &path, const std::string &text) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return false;
+  os << text;
+  os.close();
+  return !os.has_error();
+}
+
+} // namespace
+
+std::vector<std::string> defaultCompileFlags() {
+  return {"-std=c++20", "-O3",    "-march=native",
+          "-fopenmp",   "-fPIC",  "-shared",
+          "-fvisibility=hidden",  "-I" + includeDir()};
+}
+
+bool buildSharedObject(const std::string &source, const std::string &output,
+                       const BuildOptions &options, std::string &error) {
+  if (!options.keepSource.empty() && !writeFile(options.keepSource, source)) {
+    error = options.keepSource + ": cannot write the generated C++";
+    return false;
+  }
+  llvm::SmallString<128> dir;
+  if (llvm::sys::fs::createUniqueDirectory("rnc-build", dir)) {
+    error = "cannot create a temporary build directory";
+    return false;
+  }
+  std::string cpp = (dir + "/model.cpp").str();
+  std::string log = (dir + "/compiler.log").str();
+  auto cleanup = [&] {
+    llvm::sys::fs::remove(cpp);
+    llvm::sys::fs::remove(log);
+    llvm::sys::fs::remove(dir);
+  };
+  if (!writeFile(cpp, source)) {
+    error = cpp + ": cannot write the generated C++";
+    cleanup();
+    return false;
+  }
+
+  std::string compiler = options.compiler;
+  if (compiler.empty())
+    compiler = std::getenv("CXX") && *std::getenv("CXX") ? std::getenv("CXX")
+                                                         : "c++";
+  auto program = llvm::sys::findProgramByName(compiler);
+  if (!program) {
+    error = "C++ compiler '" + compiler +
+            "' not found (set CXX or pass --cxx; rnc needs g++ >= 12 or "
+            "clang++ >= 16)";
+    cleanup();
+    return false;
+  }
+  std::string temp =
+      output + ".tmp" + std::to_string(llvm::sys::Process::getProcessId());
+  std::vector<std::string> args = {*program};
+  for (const std::string &f : defaultCompileFlags())
+    args.push_back(f);
+  for (const std::string &f : options.flags)
+    args.push_back(f);
+  args.insert(args.end(), {cpp, "-o", temp});
+  std::vector<llvm::StringRef> argRefs(args.begin(), args.end());
+  if (options.verbose) {
+    for (const std::string &a : args)
+      std::cerr << a << " ";
+    std::cerr << "\n";
+  }
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, log, log};
+  std::string execError;
+  int rc = llvm::sys::ExecuteAndWait(*program, argRefs, std::nullopt,
+                                     redirects, 0, 0, &execError);
+  if (rc != 0) {
+    std::string text;
+    if (auto buf = llvm::MemoryBuffer::getFile(log))
+      text = (*buf)->getBuffer().str();
+    error = "the C++ compiler failed (" +
+            (execError.empty() ? "exit " + std::to_string(rc) : execError) +
+            "): " + firstError(text);
+    llvm::sys::fs::remove(temp);
+    cleanup();
+    return false;
+  }
+  cleanup();
+  if (std::error_code ec = llvm::sys::fs::rename(temp, output)) {
+    llvm::sys::fs::remove(temp);
+    error = output + ": cannot write (" + ec.message() + ")";
+    return false;
+  }
+  return true;
+}
+
+} // namespace rnc::codegen

@@ -1,0 +1,591 @@
+// C++ emission for the CPU target (EmitCpu.h).
+//
+// Each SSA value gets its own buffer: parameters, buffers and optimizer state
+// live in the state block S (StateLayout), every other tensor in the
+// workspace W, sized for the compiled maximum batch; flatten/unflatten are
+// views. Each op becomes one call of a codegen/cpu kernel whose shape is a
+// named constexpr at the top of the file. (The static memory plan and fused
+// kernels replace the one-buffer-per-value scheme in a later pass.)
+#include "codegen/EmitCpu.h"
+
+#include "codegen/StateLayout.h"
+#include "dialect/RnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cstdio>
+#include <map>
+
+using namespace mlir;
+
+namespace rnc::codegen {
+
+namespace {
+
+constexpr int64_t kAlignFloats = 16;
+
+/// A float literal that round-trips: "1e-05f".
+std::string floatLit(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9gf", v);
+  return buf;
+}
+
+/// A double literal that round-trips.
+std::string doubleLit(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string quoted(StringRef s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+RankedTensorType tensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+/// Elements per sample of an activation (all dims after the batch).
+int64_t perSample(RankedTensorType t) {
+  int64_t p = 1;
+  for (int64_t d : t.getShape().drop_front())
+    p *= d;
+  return p;
+}
+
+/// Named constexpr kernel shapes, deduplicated by their initializer.
+class ShapeTable {
+public:
+  std::string get(StringRef type, StringRef prefix, const std::string &init) {
+    std::string key = (type + init).str();
+    auto it = names.find(key);
+    if (it != names.end())
+      return it->second;
+    std::string name = llvm::formatv("k{0}{1}", prefix, names.size()).str();
+    names.insert({key, name});
+    defs.push_back(llvm::formatv("constexpr {0} {1}{2};", type, name, init));
+    return name;
+  }
+  const std::vector<std::string> &definitions() const { return defs; }
+
+private:
+  std::map<std::string, std::string> names;
+  std::vector<std::string> defs;
+};
+
+std::string convShape(ShapeTable &shapes, RankedTensorType in,
+                      RankedTensorType w, ArrayRef<int64_t> stride,
+                      ArrayRef<int64_t> pad, ArrayRef<int64_t> dil,
+                      int64_t groups) {
+  auto i = in.getShape(), k = w.getShape();
+  return shapes.get(
+      "Conv2DShape", "Conv",
+      llvm::formatv("{{.in_channels = {0}, .out_channels = {1}, .in_h = {2}, "
+                    ".in_w = {3}, .kernel_h = {4}, .kernel_w = {5}, "
+                    ".stride_h = {6}, .stride_w = {7}, .pad_h = {8}, "
+                    ".pad_w = {9}, .dilation_h = {10}, .dilation_w = {11}, "
+                    ".groups = {12}}",
+                    i[1], k[0], i[2], i[3], k[2], k[3], stride[0], stride[1],
+                    pad[0], pad[1], dil[0], dil[1], groups)
+          .str());
+}
+
+std::string bnShape(ShapeTable &shapes, RankedTensorType in) {
+  int64_t plane = in.getRank() == 4 ? in.getDimSize(2) * in.getDimSize(3) : 1;
+  return shapes.get(
+      "BatchNormShape", "Bn",
+      llvm::formatv("{{.channels = {0}, .plane = {1}}", in.getDimSize(1), plane)
+          .str());
+}
+
+std::string poolShape(ShapeTable &shapes, RankedTensorType in,
+                      ArrayRef<int64_t> kernel,
+                      std::optional<ArrayRef<int64_t>> strideOpt,
+                      ArrayRef<int64_t> pad, bool countIncludePad) {
+  ArrayRef<int64_t> stride = strideOpt.value_or(kernel);
+  return shapes.get(
+      "Pool2DShape", "Pool",
+      llvm::formatv("{{.channels = {0}, .in_h = {1}, .in_w = {2}, "
+                    ".kernel_h = {3}, .kernel_w = {4}, .stride_h = {5}, "
+                    ".stride_w = {6}, .pad_h = {7}, .pad_w = {8}, "
+                    ".count_include_pad = {9}}",
+                    in.getDimSize(1), in.getDimSize(2), in.getDimSize(3),
+                    kernel[0], kernel[1], stride[0], stride[1], pad[0], pad[1],
+                    countIncludePad ? "true" : "false")
+          .str());
+}
+
+std::string linearShape(ShapeTable &shapes, RankedTensorType w) {
+  return shapes.get("LinearShape", "Linear",
+                    llvm::formatv("{{.in_features = {0}, .out_features = {1}}",
+                                  w.getDimSize(1), w.getDimSize(0))
+                        .str());
+}
+
+/// Emits the body of one function: storage for every value, then one kernel
+/// call per op.
+class FunctionEmitter {
+public:
+  FunctionEmitter(const StateLayout &state, ShapeTable &shapes,
+                  int64_t maxBatch)
+      : state(state), shapes(shapes), maxBatch(maxBatch) {}
+
+  /// Emits `func` with the given C++ parameter names for its arguments.
+  LogicalResult emit(func::FuncOp func, ArrayRef<std::string> argNames,
+                     llvm::raw_ostream &os);
+  int64_t workFloats() const { return next; }
+
+private:
+  std::string &ptr(Value v) { return ptrs[v]; }
+  std::string use(Value v) { return ptrs.lookup(v); }
+  /// Gives `v` its own workspace buffer.
+  std::string allocate(Value v);
+  /// Number of elements of an activation or state tensor, as C++.
+  std::string count(Value v);
+  LogicalResult emitOp(Operation *op, llvm::raw_ostream &os);
+
+  const StateLayout &state;
+  ShapeTable &shapes;
+  int64_t maxBatch;
+  int64_t next = 0;
+  llvm::DenseMap<Value, std::string> ptrs;
+  llvm::DenseSet<Value> gradInState; // gradients computed in place in S
+};
+
+std::string FunctionEmitter::allocate(Value v) {
+  RankedTensorType t = tensorType(v);
+  int64_t floats = 1;
+  if (t.getRank() > 0)
+    floats = ShapedType::isDynamic(t.getDimSize(0)) ? maxBatch * perSample(t)
+                                                    : t.getNumElements();
+  std::string p = llvm::formatv("(W + {0})", next).str();
+  next += (floats + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+  return ptr(v) = p;
+}
+
+std::string FunctionEmitter::count(Value v) {
+  RankedTensorType t = tensorType(v);
+  if (t.getRank() > 0 && ShapedType::isDynamic(t.getDimSize(0)))
+    return llvm::formatv("long(N) * {0}", perSample(t)).str();
+  return std::to_string(t.getNumElements());
+}
+
+LogicalResult FunctionEmitter::emit(func::FuncOp func,
+                                    ArrayRef<std::string> argNames,
+                                    llvm::raw_ostream &os) {
+  Block &body = func.getBody().front();
+  for (auto [arg, name] : llvm::zip(body.getArguments(), argNames))
+    ptr(arg) = name;
+  // Parameters live in the state block; a gradient an update consumes is
+  // written straight into its "<param>.grad" slot.
+  for (Operation &op : body) {
+    if (auto p = dyn_cast<rn::ParamOp>(op))
+      ptr(p) = llvm::formatv("(S + {0})", state.lookup(p.getName())->offset);
+    if (auto u = dyn_cast<rn::SgdUpdateOp>(op)) {
+      Value g = u.getGrad();
+      Operation *def = g.getDefiningOp();
+      if (def && !isa<rn::ParamOp, rn::FlattenOp, rn::UnflattenOp>(def) &&
+          !gradInState.contains(g)) {
+        auto name = u.getParam().getDefiningOp<rn::ParamOp>().getName();
+        ptr(g) = llvm::formatv("(S + {0})",
+                               state.lookup((name + ".grad").str())->offset);
+        gradInState.insert(g);
+      }
+    }
+  }
+  for (Operation &op : body)
+    if (failed(emitOp(&op, os)))
+      return failure();
+  return success();
+}
+
+/// "layer1.0.conv1" from a NameLoc, for comments.
+std::string nodeName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  return "";
+}
+
+LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &os) {
+  if (isa<rn::ParamOp>(op))
+    return success();
+  std::string node = nodeName(op->getLoc());
+  os << "  // " << op->getName().getStringRef()
+     << (node.empty() ? "" : " (" + node + ")") << "\n";
+  for (Value r : op->getResults())
+    if (!ptrs.count(r) && !isa<rn::FlattenOp, rn::UnflattenOp>(op))
+      allocate(r);
+
+  auto line = [&](const llvm::formatv_object_base &text) {
+    os << "  " << text.str() << ";\n";
+    return success();
+  };
+  auto optional = [&](Value v) { return v ? use(v) : std::string("nullptr"); };
+
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](rn::Conv2DOp c) {
+        std::string s = convShape(shapes, tensorType(c.getInput()),
+                                  tensorType(c.getWeight()), c.getStride(),
+                                  c.getPadding(), c.getDilation(),
+                                  c.getGroups());
+        return line(llvm::formatv("conv2d_forward<{0}>({1}, {2}, {3}, {4}, N)",
+                                  s, use(c), use(c.getInput()),
+                                  use(c.getWeight()), optional(c.getBias())));
+      })
+      .Case([&](rn::Conv2DGradInputOp c) {
+        std::string s = convShape(shapes, tensorType(c.getInputGrad()),
+                                  tensorType(c.getWeight()), c.getStride(),
+                                  c.getPadding(), c.getDilation(),
+                                  c.getGroups());
+        return line(llvm::formatv("conv2d_backward_data<{0}>({1}, {2}, {3}, N)",
+                                  s, use(c), use(c.getResultGrad()),
+                                  use(c.getWeight())));
+      })
+      .Case([&](rn::Conv2DGradWeightOp c) {
+        std::string s = convShape(shapes, tensorType(c.getInput()),
+                                  tensorType(c.getWeightGrad()), c.getStride(),
+                                  c.getPadding(), c.getDilation(),
+                                  c.getGroups());
+        return line(
+            llvm::formatv("conv2d_backward_weight<{0}>({1}, {2}, {3}, N)", s,
+                          use(c), use(c.getResultGrad()), use(c.getInput())));
+      })
+      .Case([&](rn::BiasGradOp b) {
+        RankedTensorType dy = tensorType(b.getResultGrad());
+        if (dy.getRank() == 2)
+          return line(llvm::formatv(
+              "linear_backward_bias<{0}>({1}, {2}, N)",
+              shapes.get("LinearShape", "Linear",
+                         llvm::formatv("{{.in_features = 1, .out_features = {0}}",
+                                       dy.getDimSize(1))
+                             .str()),
+              use(b), use(b.getResultGrad())));
+        std::string s = shapes.get(
+            "Conv2DShape", "Conv",
+            llvm::formatv("{{.in_channels = {0}, .out_channels = {0}, "
+                          ".in_h = {1}, .in_w = {2}}",
+                          dy.getDimSize(1), dy.getDimSize(2), dy.getDimSize(3))
+                .str());
+        return line(llvm::formatv("conv2d_backward_bias<{0}>({1}, {2}, N)", s,
+                                  use(b), use(b.getResultGrad())));
+      })
+      .Case([&](rn::BatchNormOp b) {
+        if (b.getTraining())
+          return LogicalResult(
+              b.emitOpError("in training mode reached code generation; run "
+                            "rnc-build-training-step first"));
+        return line(llvm::formatv(
+            "batch_norm_forward_eval<{0}>({1}, {2}, {3}, {4}, {5}, {6}, N, "
+            "{7})",
+            bnShape(shapes, tensorType(b.getInput())), use(b),
+            use(b.getInput()), use(b.getScale()), use(b.getShift()),
+            use(b.getRunningMean()), use(b.getRunningVar()),
+            floatLit(b.getEpsilon().convertToDouble())));
+      })
+      .Case([&](rn::BatchNormTrainOp b) {
+        return line(llvm::formatv(
+            "batch_norm_forward_train<{0}>({1}, {2}, {3}, nullptr, nullptr, "
+            "{4}, {5}, {6}, N, {7})",
+            bnShape(shapes, tensorType(b.getInput())), use(b.getResult()),
+            use(b.getMean()), use(b.getInvStd()), use(b.getInput()),
+            use(b.getScale()), use(b.getShift()),
+            floatLit(b.getEpsilon().convertToDouble())));
+      })
+      .Case([&](rn::BatchNormRunningUpdateOp b) {
+        RankedTensorType in = tensorType(b.getInput());
+        return line(llvm::formatv(
+            "batch_norm_running_update_from_inv_std({0}, {1}, {2}, {3}, {4}, "
+            "{5} / {4}, {6}, {7})",
+            use(b.getRunningMean()), use(b.getRunningVar()), use(b.getMean()),
+            use(b.getInvStd()), in.getDimSize(1), count(b.getInput()),
+            doubleLit(b.getEpsilon().convertToDouble()),
+            floatLit(b.getMomentum().convertToDouble())));
+      })
+      .Case([&](rn::BatchNormGradOp b) {
+        return line(llvm::formatv(
+            "batch_norm_backward<{0}>({1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, "
+            "N)",
+            bnShape(shapes, tensorType(b.getInput())), use(b.getInputGrad()),
+            use(b.getScaleGrad()), use(b.getShiftGrad()),
+            use(b.getResultGrad()), use(b.getInput()), use(b.getMean()),
+            use(b.getInvStd()), use(b.getScale())));
+      })
+      .Case([&](rn::ReluOp r) {
+        return line(llvm::formatv("relu_forward({0}, {1}, {2})", use(r),
+                                  use(r.getInput()), count(r)));
+      })
+      .Case([&](rn::ReluGradOp r) {
+        return line(llvm::formatv("relu_backward({0}, {1}, {2}, {3})", use(r),
+                                  use(r.getResultGrad()), use(r.getResult()),
+                                  count(r)));
+      })
+      .Case([&](rn::AddOp a) {
+        return line(llvm::formatv("add_forward({0}, {1}, {2}, {3})", use(a),
+                                  use(a.getLhs()), use(a.getRhs()), count(a)));
+      })
+      .Case([&](rn::MaxPool2DOp p) {
+        return line(llvm::formatv(
+            "max_pool2d_forward<{0}>({1}, {2}, N)",
+            poolShape(shapes, tensorType(p.getInput()), p.getKernel(),
+                      p.getStride(), p.getPadding(), true),
+            use(p), use(p.getInput())));
+      })
+      .Case([&](rn::MaxPool2DGradOp p) {
+        return line(llvm::formatv(
+            "max_pool2d_backward<{0}>({1}, {2}, {3}, N)",
+            poolShape(shapes, tensorType(p.getInput()), p.getKernel(),
+                      p.getStride(), p.getPadding(), true),
+            use(p), use(p.getResultGrad()), use(p.getInput())));
+      })
+      .Case([&](rn::AvgPool2DOp p) {
+        return line(llvm::formatv(
+            "avg_pool2d_forward<{0}>({1}, {2}, N)",
+            poolShape(shapes, tensorType(p.getInput()), p.getKernel(),
+                      p.getStride(), p.getPadding(), p.getCountIncludePad()),
+            use(p), use(p.getInput())));
+      })
+      .Case([&](rn::AvgPool2DGradOp p) {
+        return line(llvm::formatv(
+            "avg_pool2d_backward<{0}>({1}, {2}, N)",
+            poolShape(shapes, tensorType(p.getInputGrad()), p.getKernel(),
+                      p.getStride(), p.getPadding(), p.getCountIncludePad()),
+            use(p), use(p.getResultGrad())));
+      })
+      .Case([&](rn::GlobalAvgPoolOp p) {
+        RankedTensorType in = tensorType(p.getInput());
+        return line(llvm::formatv(
+            "global_avg_pool_forward<{0}, {1}>({2}, {3}, N)", in.getDimSize(1),
+            in.getDimSize(2) * in.getDimSize(3), use(p), use(p.getInput())));
+      })
+      .Case([&](rn::GlobalAvgPoolGradOp p) {
+        RankedTensorType in = tensorType(p.getInputGrad());
+        return line(llvm::formatv(
+            "global_avg_pool_backward<{0}, {1}>({2}, {3}, N)",
+            in.getDimSize(1), in.getDimSize(2) * in.getDimSize(3), use(p),
+            use(p.getResultGrad())));
+      })
+      .Case<rn::FlattenOp, rn::UnflattenOp>([&](Operation *view) {
+        ptr(view->getResult(0)) = use(view->getOperand(0));
+        os << "  // (a view of the same buffer)\n";
+        return success();
+      })
+      .Case([&](rn::LinearOp l) {
+        return line(llvm::formatv(
+            "linear_forward<{0}>({1}, {2}, {3}, {4}, N)",
+            linearShape(shapes, tensorType(l.getWeight())), use(l),
+            use(l.getInput()), use(l.getWeight()), optional(l.getBias())));
+      })
+      .Case([&](rn::LinearGradInputOp l) {
+        return line(llvm::formatv(
+            "linear_backward_data<{0}>({1}, {2}, {3}, N)",
+            linearShape(shapes, tensorType(l.getWeight())), use(l),
+            use(l.getResultGrad()), use(l.getWeight())));
+      })
+      .Case([&](rn::LinearGradWeightOp l) {
+        return line(llvm::formatv(
+            "linear_backward_weight<{0}>({1}, {2}, {3}, N)",
+            linearShape(shapes, tensorType(l.getWeightGrad())), use(l),
+            use(l.getResultGrad()), use(l.getInput())));
+      })
+      .Case([&](rn::SoftmaxCrossEntropyOp s) {
+        return line(llvm::formatv(
+            "softmax_cross_entropy_forward<{0}>({1}, nullptr, {2}, {3}, N)",
+            tensorType(s.getLogits()).getDimSize(1), use(s),
+            use(s.getLogits()), use(s.getLabels())));
+      })
+      .Case([&](rn::CountCorrectOp s) {
+        return line(llvm::formatv(
+            "softmax_cross_entropy_forward<{0}, float>(nullptr, "
+            "reinterpret_cast<int *>({1}), {2}, {3}, N)",
+            tensorType(s.getLogits()).getDimSize(1), use(s),
+            use(s.getLogits()), use(s.getLabels())));
+      })
+      .Case([&](rn::SoftmaxCrossEntropyGradOp s) {
+        return line(llvm::formatv(
+            "softmax_cross_entropy_backward<{0}>({1}, {2}, {3}, N)",
+            tensorType(s.getLogits()).getDimSize(1), use(s),
+            use(s.getLogits()), use(s.getLabels())));
+      })
+      .Case([&](rn::SgdUpdateOp u) {
+        auto name = u.getParam().getDefiningOp<rn::ParamOp>().getName();
+        const StateTensor *grad = state.lookup((name + ".grad").str());
+        std::string slot = llvm::formatv("(S + {0})", grad->offset).str();
+        if (use(u.getGrad()) != slot)
+          line(llvm::formatv("std::memcpy({0}, {1}, sizeof(float) * {2})",
+                             slot, use(u.getGrad()), grad->numel));
+        return line(llvm::formatv(
+            "sgd_momentum_step({0}, {1}, {2}, {3}, {4}, {5}, {6})",
+            use(u.getParam()), use(u.getMomentumBuffer()), slot, grad->numel,
+            use(u.getLr()), use(u.getMomentum()), use(u.getWeightDecay())));
+      })
+      .Case([&](func::ReturnOp r) {
+        if (r.getNumOperands() == 2) // train_step: loss, correct
+          return line(llvm::formatv(
+              "*loss_out = *{0}; *correct_out = *reinterpret_cast<const "
+              "int32_t *>({1})",
+              use(r.getOperand(0)), use(r.getOperand(1))));
+        return line(llvm::formatv("std::memcpy(logits_out, {0}, sizeof(float) "
+                                  "* {1})",
+                                  use(r.getOperand(0)), count(r.getOperand(0))));
+      })
+      .Default([&](Operation *other) {
+        return LogicalResult(
+            other->emitOpError("has no CPU code generation rule"));
+      });
+}
+
+/// Checks that `func` exists with the argument and result kinds the ABI glue
+/// calls it with.
+func::FuncOp expectFunction(ModuleOp module, StringRef name,
+                            unsigned numArgs, unsigned numResults) {
+  auto func = module.lookupSymbol<func::FuncOp>(name);
+  if (!func || func.isExternal()) {
+    module.emitError() << "cpu codegen: expected a func @" << name
+                       << " (run the training pipeline first)";
+    return nullptr;
+  }
+  if (func.getNumArguments() != numArgs || func.getNumResults() != numResults) {
+    func.emitError() << "cpu codegen: expected @" << name << " to take "
+                     << numArgs << " arguments and return " << numResults
+                     << " values, got " << func.getFunctionType();
+    return nullptr;
+  }
+  for (BlockArgument arg : func.getArguments())
+    if (auto t = dyn_cast<RankedTensorType>(arg.getType());
+        t && t.getRank() > 0 && !ShapedType::isDynamic(t.getDimSize(0))) {
+      func.emitError() << "cpu codegen: expected a dynamic batch (the batch "
+                          "is a run-time value), got "
+                       << t;
+      return nullptr;
+    }
+  return func;
+}
+
+const char *kindName(TensorKind k) {
+  switch (k) {
+  case TensorKind::Param:
+    return "RNC_PARAM";
+  case TensorKind::Buffer:
+    return "RNC_BUFFER";
+  case TensorKind::Optimizer:
+    return "RNC_OPTIMIZER";
+  case TensorKind::Gradient:
+    return "RNC_GRADIENT";
+  }
+  return "RNC_PARAM";
+}
+
+/// The init() body: each parameter by its rule, keyed by its table index.
+void emitInit(const StateLayout &state, llvm::raw_ostream &os) {
+  os << "void init(float *S, uint64_t seed) {\n";
+  for (auto [i, t] : llvm::enumerate(state.tensors)) {
+    std::string p = llvm::formatv("S + {0}, {1}", t.offset, t.numel).str();
+    std::string call;
+    if (t.init == "kaiming_normal")
+      call = llvm::formatv("init_kaiming_normal_fan_out({0}, {1}, seed, {2})",
+                           p, t.fanOut, i);
+    else if (t.init == "kaiming_uniform" || t.init == "linear_weight")
+      call = llvm::formatv("init_kaiming_uniform_default({0}, {1}, seed, {2})",
+                           p, t.fanIn, i);
+    else if (t.init == "conv_bias" || t.init == "linear_bias")
+      call = llvm::formatv("init_bias_uniform({0}, {1}, seed, {2})", p,
+                           t.fanIn, i);
+    else if (t.init == "ones")
+      call = llvm::formatv("init_ones({0})", p);
+    else
+      continue; // zeros, gradients: the block is zeroed before init()
+    os << "  " << call << "; // " << t.name << "\n";
+  }
+  os << "}\n\n";
+}
+
+} // namespace
+
+LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
+                           llvm::raw_ostream &os) {
+  func::FuncOp step = expectFunction(module, "train_step", 5, 2);
+  func::FuncOp eval = expectFunction(module, "eval", 1, 1);
+  if (!step || !eval)
+    return failure();
+  FailureOr<StateLayout> state = planState(module);
+  if (failed(state))
+    return failure();
+
+  ShapeTable shapes;
+  std::string trainBody, evalBody;
+  llvm::raw_string_ostream trainOs(trainBody), evalOs(evalBody);
+  FunctionEmitter trainEmitter(*state, shapes, meta.maxBatch);
+  FunctionEmitter evalEmitter(*state, shapes, meta.maxBatch);
+  if (failed(trainEmitter.emit(
+          step, {"x", "labels", "lr", "momentum", "weight_decay"}, trainOs)) ||
+      failed(evalEmitter.emit(eval, {"x"}, evalOs)))
+    return failure();
+  int64_t workFloats =
+      std::max(trainEmitter.workFloats(), evalEmitter.workFloats());
+
+  RankedTensorType input = tensorType(eval.getArgument(0));
+  RankedTensorType logits = cast<RankedTensorType>(eval.getResultTypes()[0]);
+  if (input.getRank() != 4)
+    return eval.emitError("cpu codegen: expected an NCHW input, got ") << input;
+
+  os << "// Generated by rnc " << meta.rncVersion << " from model '"
+     << meta.name << "' (target cpu). Do not edit.\n"
+     << "// Spec hash " << meta.specHash << ".\n"
+     << "#include <cstring>\n\n"
+     << "#include \"codegen/cpu/rnc_cpu.h\"\n"
+     << "#include \"runtime/rnc_abi.h\"\n\n"
+     << "namespace gen {\nusing namespace rnc::cpu;\n\n";
+
+  os << "// State block: " << state->tensors.size() << " tensors, "
+     << state->totalFloats << " floats. Workspace: " << workFloats
+     << " floats for batch " << meta.maxBatch << ".\n";
+  os << "constexpr long kStateFloats = " << state->totalFloats << ";\n"
+     << "constexpr long kWorkFloats = " << workFloats << ";\n\n";
+  os << "const rnc_tensor_info kTensors[] = {\n";
+  for (const StateTensor &t : state->tensors) {
+    int64_t dims[4] = {0, 0, 0, 0};
+    for (auto [i, d] : llvm::enumerate(t.shape))
+      dims[i] = d;
+    os << llvm::formatv("    {{{0}, {1}, {2}, {{{3}, {4}, {5}, {6}}, {7}},\n",
+                        quoted(t.name), kindName(t.kind), t.shape.size(),
+                        dims[0], dims[1], dims[2], dims[3], t.numel);
+  }
+  os << "};\nconst long kOffsets[] = {";
+  for (const StateTensor &t : state->tensors)
+    os << t.offset << ", ";
+  os << "};\n\n";
+  os << llvm::formatv(
+      "const rnc_model_info kInfo = {{RNC_ABI_VERSION, {0}, {1}, {2}, {3}, "
+      "{4}, {5}, {6}, {7}, {8}, {9}};\n\n",
+      quoted(meta.rncVersion), quoted(meta.name), quoted(meta.specHash),
+      quoted(meta.target), input.getDimSize(1), input.getDimSize(2),
+      input.getDimSize(3), logits.getDimSize(1), meta.maxBatch,
+      state->tensors.size());
+
+  os << "// Kernel shapes (compile-time constants).\n";
+  for (const std::string &def : shapes.definitions())
+    os << def << "\n";
+  os << "\n";
+  emitInit(*state, os);
+  os << "void train_step(float *S, float *W, const float *x, const int32_t "
+        "*labels, int N, float lr, float momentum, float weight_decay, float "
+        "*loss_out, int32_t *correct_out) {\n"
+     << trainBody << "}\n\n"
+     << "void eval(float *S, float *W, const float *x, int N, float "
+        "*logits_out) {\n"
+     << evalBody << "}\n\n"
+     << "} // namespace gen\n\n#include \"codegen/cpu/model_abi.h\"\n";
+  return success();
+}
+
+} // namespace rnc::codegen

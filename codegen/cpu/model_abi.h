@@ -1,0 +1,175 @@
+// The C ABI (runtime/rnc_abi.h) of a model generated for the CPU target.
+//
+// Included once, at the end of a generated model.cpp, after the generated
+// namespace `gen` has defined:
+//   kInfo (rnc_model_info), kTensors[kInfo.num_tensors] (rnc_tensor_info),
+//   kOffsets[] (float offset of each tensor in the state block),
+//   kStateFloats, kWorkFloats (sizes of the state and workspace blocks),
+//   init(S, seed), train_step(S, W, x, labels, N, lr, momentum,
+//   weight_decay, &loss, &correct) and eval(S, W, x, N, logits).
+// Everything here checks its arguments and reports through rnc_last_error;
+// the kernels behind it may assume valid input.
+#pragma once
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "runtime/rnc_abi.h"
+
+#define RNC_EXPORT extern "C" __attribute__((visibility("default")))
+
+struct rnc_model {
+  float *state = nullptr; // parameters, buffers, optimizer state, gradients
+  float *work = nullptr;  // activations and gradients of one step
+  std::string error;
+};
+
+namespace gen_abi {
+
+inline float *alloc_floats(long n) {
+  // 64-byte aligned, rounded up as aligned_alloc requires.
+  size_t bytes = (size_t(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
+  void *p = std::aligned_alloc(64, bytes);
+  if (p)
+    std::memset(p, 0, bytes);
+  return static_cast<float *>(p);
+}
+
+inline int fail(rnc_model *m, std::string message) {
+  if (m)
+    m->error = std::move(message);
+  return 1;
+}
+
+inline int find_tensor(const char *name) {
+  if (!name)
+    return -1;
+  for (int i = 0; i < gen::kInfo.num_tensors; ++i)
+    if (std::strcmp(gen::kTensors[i].name, name) == 0)
+      return i;
+  return -1;
+}
+
+// Common checks of a step; 0 when the arguments are usable.
+inline int check_batch(rnc_model *m, const float *images, int32_t batch) {
+  if (!m)
+    return 1;
+  if (!images)
+    return fail(m, "images is null");
+  if (batch < 1 || batch > gen::kInfo.max_batch)
+    return fail(m, "batch " + std::to_string(batch) + " is outside [1, " +
+                       std::to_string(gen::kInfo.max_batch) +
+                       "] (the compiled --max-batch)");
+  return 0;
+}
+
+// Copies tensor `name` out to `dst` or in from `src` (the other is null).
+inline int copy_tensor(rnc_model *m, const char *name, int64_t numel,
+                       float *dst, const float *src) {
+  if (!m)
+    return 1;
+  int i = find_tensor(name);
+  if (i < 0)
+    return fail(m, std::string("no tensor named '") +
+                       (name ? name : "(null)") + "'");
+  const char *what = dst ? "destination" : "source";
+  if (!(dst || src) || numel != gen::kTensors[i].numel)
+    return fail(m, std::string("tensor '") + name + "' has " +
+                       std::to_string(gen::kTensors[i].numel) +
+                       " elements, the " + what + " " + std::to_string(numel));
+  float *slot = m->state + gen::kOffsets[i];
+  if (dst)
+    std::memcpy(dst, slot, size_t(numel) * sizeof(float));
+  else
+    std::memcpy(slot, src, size_t(numel) * sizeof(float));
+  return 0;
+}
+
+} // namespace gen_abi
+
+RNC_EXPORT uint32_t rnc_abi_version(void) { return RNC_ABI_VERSION; }
+
+RNC_EXPORT const rnc_model_info *rnc_info(void) { return &gen::kInfo; }
+
+RNC_EXPORT const rnc_tensor_info *rnc_tensor(int32_t i) {
+  return i >= 0 && i < gen::kInfo.num_tensors ? &gen::kTensors[i] : nullptr;
+}
+
+RNC_EXPORT rnc_model *rnc_create(void) {
+  rnc_model *m = new (std::nothrow) rnc_model;
+  if (!m)
+    return nullptr;
+  m->state = gen_abi::alloc_floats(gen::kStateFloats);
+  m->work = gen_abi::alloc_floats(gen::kWorkFloats);
+  if (!m->state || !m->work) {
+    std::free(m->state);
+    std::free(m->work);
+    delete m;
+    return nullptr;
+  }
+  return m;
+}
+
+RNC_EXPORT void rnc_destroy(rnc_model *m) {
+  if (!m)
+    return;
+  std::free(m->state);
+  std::free(m->work);
+  delete m;
+}
+
+RNC_EXPORT const char *rnc_last_error(const rnc_model *m) {
+  return m ? m->error.c_str() : "model is null";
+}
+
+RNC_EXPORT int rnc_init(rnc_model *m, uint64_t seed) {
+  if (!m)
+    return 1;
+  std::memset(m->state, 0, size_t(gen::kStateFloats) * sizeof(float));
+  gen::init(m->state, seed);
+  return 0;
+}
+
+RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
+                              const int32_t *labels, int32_t batch,
+                              const rnc_sgd *opt, rnc_step_result *out) {
+  if (gen_abi::check_batch(m, images, batch))
+    return 1;
+  if (!labels || !opt || !out)
+    return gen_abi::fail(m, "labels, opt and out must not be null");
+  if (!(std::isfinite(opt->lr) && std::isfinite(opt->momentum) &&
+        std::isfinite(opt->weight_decay)))
+    return gen_abi::fail(m, "lr, momentum and weight_decay must be finite");
+  for (int32_t i = 0; i < batch; ++i)
+    if (labels[i] < 0 || labels[i] >= gen::kInfo.num_classes)
+      return gen_abi::fail(m, "label " + std::to_string(labels[i]) +
+                                  " of sample " + std::to_string(i) +
+                                  " is outside [0, " +
+                                  std::to_string(gen::kInfo.num_classes) + ")");
+  gen::train_step(m->state, m->work, images, labels, batch, opt->lr,
+                  opt->momentum, opt->weight_decay, &out->loss, &out->correct);
+  return 0;
+}
+
+RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
+                        float *logits) {
+  if (gen_abi::check_batch(m, images, batch))
+    return 1;
+  if (!logits)
+    return gen_abi::fail(m, "logits is null");
+  gen::eval(m->state, m->work, images, batch, logits);
+  return 0;
+}
+
+RNC_EXPORT int rnc_read_tensor(rnc_model *m, const char *name, float *dst,
+                               int64_t numel) {
+  return gen_abi::copy_tensor(m, name, numel, dst, nullptr);
+}
+
+RNC_EXPORT int rnc_write_tensor(rnc_model *m, const char *name,
+                                const float *src, int64_t numel) {
+  return gen_abi::copy_tensor(m, name, numel, nullptr, src);
+}

@@ -1,0 +1,2 @@
+"""rnc_py: Python side of rnc: the ctypes wrapper of a compiled model.so
+(abi) and the JAX reference model built from the graph form (jax_model)."""

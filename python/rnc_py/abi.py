@@ -1,0 +1,152 @@
+"""ctypes wrapper of runtime/rnc_abi.h: loads a compiled model.so, checks its
+ABI version before touching any other symbol, and moves tensors in and out as
+numpy arrays. Every failing call raises RncError with rnc_last_error()."""
+import ctypes as C
+
+import numpy as np
+
+ABI_VERSION = 1
+PARAM, BUFFER, OPTIMIZER, GRADIENT = 0, 1, 2, 3
+KIND_NAMES = {PARAM: "param", BUFFER: "buffer", OPTIMIZER: "optimizer", GRADIENT: "gradient"}
+
+
+class RncError(RuntimeError):
+    pass
+
+
+class _TensorInfo(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("kind", C.c_int32), ("rank", C.c_int32),
+                ("shape", C.c_int64 * 4), ("numel", C.c_int64)]
+
+
+class _ModelInfo(C.Structure):
+    _fields_ = [("abi_version", C.c_uint32), ("rnc_version", C.c_char_p),
+                ("model_name", C.c_char_p), ("spec_hash", C.c_char_p), ("target", C.c_char_p),
+                ("input_c", C.c_int32), ("input_h", C.c_int32), ("input_w", C.c_int32),
+                ("num_classes", C.c_int32), ("max_batch", C.c_int32), ("num_tensors", C.c_int32)]
+
+
+class _Sgd(C.Structure):
+    _fields_ = [("lr", C.c_float), ("momentum", C.c_float), ("weight_decay", C.c_float)]
+
+
+class _StepResult(C.Structure):
+    _fields_ = [("loss", C.c_float), ("correct", C.c_int32)]
+
+
+_F32P = C.POINTER(C.c_float)
+_I32P = C.POINTER(C.c_int32)
+
+
+def _f32(a):
+    """A C-contiguous float32 copy (or view) of `a` and its data pointer."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    return a, a.ctypes.data_as(_F32P)
+
+
+class Model:
+    """One loaded model.so and one rnc_model instance created from it."""
+
+    def __init__(self, path):
+        self.path, self._m = str(path), None
+        lib = C.CDLL(self.path)
+        lib.rnc_abi_version.restype = C.c_uint32
+        version = lib.rnc_abi_version()
+        if version != ABI_VERSION:
+            raise RncError(f"{self.path}: ABI version {version}, this wrapper speaks {ABI_VERSION}")
+        lib.rnc_info.restype = C.POINTER(_ModelInfo)
+        lib.rnc_tensor.restype = C.POINTER(_TensorInfo)
+        lib.rnc_tensor.argtypes = [C.c_int32]
+        lib.rnc_create.restype = C.c_void_p
+        lib.rnc_destroy.argtypes = [C.c_void_p]
+        lib.rnc_last_error.restype = C.c_char_p
+        lib.rnc_last_error.argtypes = [C.c_void_p]
+        lib.rnc_init.argtypes = [C.c_void_p, C.c_uint64]
+        lib.rnc_train_step.argtypes = [C.c_void_p, _F32P, _I32P, C.c_int32,
+                                       C.POINTER(_Sgd), C.POINTER(_StepResult)]
+        lib.rnc_eval.argtypes = [C.c_void_p, _F32P, C.c_int32, _F32P]
+        lib.rnc_read_tensor.argtypes = [C.c_void_p, C.c_char_p, _F32P, C.c_int64]
+        lib.rnc_write_tensor.argtypes = [C.c_void_p, C.c_char_p, _F32P, C.c_int64]
+        self._lib = lib
+
+        i = lib.rnc_info().contents
+        self.info = {f: getattr(i, f) for f, _ in _ModelInfo._fields_}
+        for f in ("rnc_version", "model_name", "spec_hash", "target"):
+            self.info[f] = (self.info[f] or b"").decode()
+        self.input_shape = (i.input_c, i.input_h, i.input_w)
+        self.num_classes = i.num_classes
+        self.max_batch = i.max_batch
+        self.tensors = {}  # name -> (kind, shape), in the model's order
+        for k in range(i.num_tensors):
+            t = lib.rnc_tensor(k).contents
+            self.tensors[t.name.decode()] = (t.kind, tuple(t.shape[:t.rank]))
+
+        self._m = lib.rnc_create()
+        if not self._m:
+            raise RncError(f"{self.path}: rnc_create failed (out of memory?)")
+
+    def close(self):
+        if self._m:
+            self._lib.rnc_destroy(self._m)
+            self._m = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _check(self, rc, what):
+        if rc != 0:
+            msg = self._lib.rnc_last_error(self._m)
+            raise RncError(f"{self.path}: {what}: {msg.decode() if msg else 'unknown error'}")
+
+    def names(self, kind):
+        return [n for n, (k, _) in self.tensors.items() if k == kind]
+
+    def init(self, seed):
+        self._check(self._lib.rnc_init(self._m, seed), "rnc_init")
+
+    def read(self, name):
+        shape = self.tensors[name][1]
+        out = np.empty(shape, np.float32)
+        self._check(self._lib.rnc_read_tensor(self._m, name.encode(), out.ctypes.data_as(_F32P),
+                                              out.size), f"rnc_read_tensor {name}")
+        return out
+
+    def write(self, name, value):
+        value, ptr = _f32(value)
+        self._check(self._lib.rnc_write_tensor(self._m, name.encode(), ptr, value.size),
+                    f"rnc_write_tensor {name}")
+
+    def read_all(self, kind=None):
+        return {n: self.read(n) for n, (k, _) in self.tensors.items() if kind is None or k == kind}
+
+    def _images(self, images, batch=None):
+        images, ptr = _f32(images)
+        if images.ndim != 4 or images.shape[1:] != self.input_shape or (
+                batch is not None and batch != images.shape[0]):
+            raise RncError(f"{self.path}: images {images.shape}, expected "
+                           f"[{batch or 'N'}, {', '.join(map(str, self.input_shape))}]")
+        return images, ptr
+
+    def train_step(self, images, labels, lr, momentum=0.0, weight_decay=0.0):
+        """One SGD step on the batch; returns (mean loss, correct count)."""
+        labels = np.ascontiguousarray(labels, dtype=np.int32)
+        images, iptr = self._images(images, len(labels))
+        opt = _Sgd(lr, momentum, weight_decay)
+        res = _StepResult()
+        self._check(self._lib.rnc_train_step(self._m, iptr, labels.ctypes.data_as(_I32P),
+                                             len(labels), C.byref(opt), C.byref(res)),
+                    "rnc_train_step")
+        return res.loss, res.correct
+
+    def eval(self, images):
+        images, iptr = self._images(images)
+        logits = np.empty((images.shape[0], self.num_classes), np.float32)
+        self._check(self._lib.rnc_eval(self._m, iptr, images.shape[0], logits.ctypes.data_as(_F32P)),
+                    "rnc_eval")
+        return logits

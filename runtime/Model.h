@@ -1,0 +1,83 @@
+// Model: a compiled model .so loaded through the rnc ABI (runtime/rnc_abi.h).
+#pragma once
+
+#include "runtime/rnc_abi.h"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rnc {
+
+/// Anything wrong with a model file or reported by the model itself. what()
+/// is one line, starting with the model file, ready to print as it is.
+class ModelError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A model .so, opened and checked, holding at most one live instance.
+///
+///   Model m("model.so");          // dlopen, ABI version check, symbols
+///   m.create(); m.init(seed);
+///   rnc_step_result r = m.trainStep(x, y, batch, sgd);
+///
+/// The constructor calls rnc_abi_version() before touching any other symbol
+/// and refuses a mismatch. Every wrapper turns a non-zero return into a
+/// ModelError carrying rnc_last_error().
+class Model {
+public:
+  explicit Model(const std::string &path);
+  ~Model();
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+
+  const std::string &path() const { return path_; }
+  const rnc_model_info &info() const { return *info_; }
+  /// Every tensor the model owns, in rnc_tensor() order.
+  const std::vector<rnc_tensor_info> &tensors() const { return tensors_; }
+  /// The tensor called `name`, or nullptr.
+  const rnc_tensor_info *tensor(const std::string &name) const;
+
+  /// Allocates the instance (replacing an earlier one).
+  void create();
+  void init(uint64_t seed);
+  rnc_step_result trainStep(const float *images, const int32_t *labels,
+                            int32_t batch, const rnc_sgd &opt);
+  /// logits: [batch, num_classes].
+  void eval(const float *images, int32_t batch, float *logits);
+  std::vector<float> readTensor(const std::string &name);
+  void writeTensor(const std::string &name, const std::vector<float> &values);
+
+private:
+  // The symbols of the ABI after the version check.
+  struct Api {
+    decltype(&rnc_info) info;
+    decltype(&rnc_tensor) tensor;
+    decltype(&rnc_create) create;
+    decltype(&rnc_destroy) destroy;
+    decltype(&rnc_last_error) lastError;
+    decltype(&rnc_init) init;
+    decltype(&rnc_train_step) trainStep;
+    decltype(&rnc_eval) eval;
+    decltype(&rnc_read_tensor) readTensor;
+    decltype(&rnc_write_tensor) writeTensor;
+  };
+
+  void *symbol(const char *name) const;
+  void checkInfo();
+  rnc_model *live(const char *call) const;
+  // Throws ModelError for a non-zero `status` returned by `call`.
+  void check(int status, const char *call) const;
+  int64_t numelOf(const std::string &name) const;
+
+  std::string path_;
+  void *handle_ = nullptr;
+  Api api_{};
+  const rnc_model_info *info_ = nullptr;
+  std::vector<rnc_tensor_info> tensors_;
+  rnc_model *model_ = nullptr;
+};
+
+} // namespace rnc

@@ -1,0 +1,212 @@
+// Compiling a model spec with the rnc next to rnc-run, cached across runs.
+#include "ModelCache.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <spawn.h>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+extern char **environ;
+
+namespace rnc::run {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void fail(const std::string &what) {
+  throw std::runtime_error("rnc-run: " + what);
+}
+
+// The spec file: an existing path, or models/<name>.json for a bare name,
+// found the way `rnc` finds it (tools/rnc/ModelInput.cpp).
+std::string resolveSpec(const std::string &model) {
+  std::error_code ec;
+  if (fs::is_regular_file(model, ec))
+    return model;
+  if (model.find('/') == std::string::npos) {
+    std::string name = model;
+    if (fs::path(name).extension() != ".json")
+      name += ".json";
+    std::string shipped = std::string(RNC_MODELS_DIR) + "/" + name;
+    if (fs::is_regular_file(shipped, ec))
+      return shipped;
+    fail("no model '" + model + "': not a file, and no " + shipped);
+  }
+  fail(model + ": no such spec file");
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof())
+    throw std::runtime_error(path + ": read error");
+  return bytes;
+}
+
+// FNV-1a, 64 bits: a cache key, not a defence against collisions on purpose.
+struct Hash {
+  uint64_t h = 0xcbf29ce484222325ull;
+  void add(const std::string &s) {
+    for (unsigned char c : s + '\0')
+      h = (h ^ c) * 0x100000001b3ull;
+  }
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
+};
+
+std::string compilerPath() {
+  if (const char *env = std::getenv("RNC_COMPILER"); env && *env)
+    return env;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec)
+    fail("cannot find its own folder to locate rnc: " + ec.message());
+  return (self.parent_path() / "rnc").string();
+}
+
+fs::path cacheDir() {
+  const char *xdg = std::getenv("XDG_CACHE_HOME");
+  const char *home = std::getenv("HOME");
+  fs::path dir;
+  if (xdg && *xdg == '/')
+    dir = fs::path(xdg) / "rnc";
+  else if (home && *home)
+    dir = fs::path(home) / ".cache" / "rnc";
+  else
+    fail("no cache folder for compiled models: set XDG_CACHE_HOME or HOME");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw std::runtime_error(dir.string() + ": cannot create: " + ec.message());
+  return dir;
+}
+
+// Runs `argv` with stderr captured; returns the exit status (128 + signal
+// when killed) and the captured text in `err`.
+int runCapturingStderr(const std::vector<std::string> &argv, std::string &err) {
+  int fds[2];
+  if (::pipe(fds) != 0)
+    fail(std::string("cannot run rnc: pipe: ") + std::strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  std::vector<char *> args;
+  for (const std::string &a : argv)
+    args.push_back(const_cast<char *>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    fail(argv[0] + ": cannot run: " + std::strerror(rc));
+  }
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) != 0) {
+    if (n > 0)
+      err.append(buf, static_cast<size_t>(n));
+    else if (errno != EINTR)
+      break;
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+// The last non-empty line of `text`, for a one-line error.
+std::string lastLine(const std::string &text) {
+  size_t end = text.find_last_not_of("\r\n");
+  if (end == std::string::npos)
+    return "";
+  size_t begin = text.rfind('\n', end);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  return text.substr(begin, end + 1 - begin);
+}
+
+} // namespace
+
+std::string compiledModel(const CompileRequest &req) {
+  const std::string spec = resolveSpec(req.model);
+  const std::string name = fs::path(spec).stem().string();
+  const std::string rnc = compilerPath();
+  struct stat st;
+  if (::stat(rnc.c_str(), &st) != 0 || ::access(rnc.c_str(), X_OK) != 0)
+    fail("cannot compile " + name + ": no rnc at " + rnc +
+         " (rnc-run uses the rnc in its own folder, or $RNC_COMPILER)");
+
+  std::vector<std::string> flags = {"--max-batch", std::to_string(req.maxBatch)};
+  if (!req.input.empty())
+    flags.insert(flags.end(), {"--input", req.input});
+  Hash key;
+  key.add(readFile(spec));
+  key.add(RNC_VERSION);
+  key.add(std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) +
+          "." + std::to_string(st.st_mtim.tv_nsec));
+  for (const std::string &f : flags)
+    key.add(f);
+  const fs::path cached = cacheDir() / (name + "-" + key.hex() + ".so");
+  std::error_code ec;
+  if (fs::is_regular_file(cached, ec)) {
+    std::printf("rnc-run: using %s (cached build of %s)\n", cached.c_str(),
+                name.c_str());
+    return cached.string();
+  }
+
+  // Built under a temporary name and renamed, so that an interrupted or
+  // concurrent build never leaves a truncated .so under the cached name.
+  const std::string tmp = cached.string() + ".tmp." + std::to_string(::getpid()) + ".so";
+  std::vector<std::string> argv = {rnc, "compile", spec, "-o", tmp};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  std::printf("rnc-run: compiling %s (first run only) ...", name.c_str());
+  std::fflush(stdout);
+  const auto start = std::chrono::steady_clock::now();
+  std::string err;
+  int status = runCapturingStderr(argv, err);
+  if (status != 0 || !fs::is_regular_file(tmp, ec)) {
+    std::printf("\n");
+    fs::remove(tmp, ec);
+    std::string why = lastLine(err);
+    if (status != 0 && why.empty())
+      why = "rnc exited with status " + std::to_string(status);
+    else if (status == 0)
+      why = "rnc exited with status 0 but wrote no " + tmp;
+    fail("compiling " + name + " failed: " + why);
+  }
+  fs::rename(tmp, cached, ec);
+  if (ec) {
+    std::printf("\n");
+    std::string why = ec.message();
+    fs::remove(tmp, ec);
+    throw std::runtime_error(cached.string() + ": cannot write: " + why);
+  }
+  std::printf(" done in %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                  .count());
+  std::fflush(stdout);
+  std::fputs(err.c_str(), stderr); // the compiler's warnings, if any
+  return cached.string();
+}
+
+} // namespace rnc::run

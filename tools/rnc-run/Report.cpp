@@ -1,0 +1,91 @@
+// What `rnc-run train` prints while it runs and writes to --metrics.
+#include "Report.h"
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace rnc::run {
+
+namespace {
+
+template <class... Args>
+std::string format(const char *fmt, Args... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+
+} // namespace
+
+std::string formatEpoch(const EpochStats &s) {
+  return format("epoch %d/%d  loss %.3f  train acc %.1f%%  test acc %.1f%%  "
+                "%.0f img/s  %.1f s",
+                s.epoch, s.epochs, s.trainLoss, 100 * s.trainAcc,
+                100 * s.testAcc, s.imagesPerSec, s.seconds);
+}
+
+Progress::Progress() : tty_(::isatty(STDOUT_FILENO) == 1) {}
+
+void Progress::step(int epoch, int epochs, int64_t step, int64_t steps,
+                    double loss, double acc, double imagesPerSec) {
+  std::string line =
+      format("epoch %d/%d  step %lld/%lld  loss %.3f  train acc %.1f%%  "
+             "%.0f img/s",
+             epoch, epochs, static_cast<long long>(step),
+             static_cast<long long>(steps), loss, 100 * acc, imagesPerSec);
+  if (tty_) {
+    auto now = std::chrono::steady_clock::now();
+    if (step != steps && now - last_ < std::chrono::milliseconds(100))
+      return;
+    last_ = now;
+    // \033[K clears what a longer earlier line left behind.
+    std::fputs(("\r" + line + "\033[K").c_str(), stdout);
+    std::fflush(stdout);
+    dirty_ = true;
+    return;
+  }
+  // A line when the step crosses a tenth of the epoch; the last tenth is
+  // left to the epoch summary.
+  if (step < steps && step * 10 / steps != (step - 1) * 10 / steps) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  }
+}
+
+void Progress::endEpoch() {
+  if (dirty_)
+    std::fputs("\r\033[K", stdout);
+  dirty_ = false;
+}
+
+MetricsFile::MetricsFile(const std::string &path) : path_(path) {
+  if (path.empty())
+    return;
+  file_ = std::fopen(path.c_str(), "w");
+  if (!file_)
+    throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
+}
+
+MetricsFile::~MetricsFile() {
+  if (file_)
+    std::fclose(file_);
+}
+
+void MetricsFile::write(const EpochStats &s) {
+  if (!file_)
+    return;
+  // %.7g: about a float's precision. The values are finite (train() stops at a
+  // non-finite loss), so the line is valid JSON.
+  std::fprintf(file_,
+               "{\"epoch\": %d, \"train_loss\": %.7g, \"train_acc\": %.7g, "
+               "\"test_acc\": %.7g, \"images_per_sec\": %.7g, "
+               "\"seconds\": %.7g, \"lr\": %.7g}\n",
+               s.epoch, s.trainLoss, s.trainAcc, s.testAcc, s.imagesPerSec,
+               s.seconds, s.lr);
+  if (std::fflush(file_) != 0 || std::ferror(file_))
+    throw std::runtime_error(path_ + ": cannot write: " + std::strerror(errno));
+}
+
+} // namespace rnc::run

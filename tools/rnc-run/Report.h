@@ -1,0 +1,58 @@
+// What `rnc-run train` prints while it runs and writes to --metrics.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace rnc::run {
+
+/// The results of one epoch. Accuracies are fractions in [0, 1].
+struct EpochStats {
+  int epoch = 0; // 1-based
+  int epochs = 0;
+  double trainLoss = 0, trainAcc = 0, testAcc = 0;
+  double imagesPerSec = 0; // training images over training time
+  double seconds = 0;      // the whole epoch, evaluation included
+  double lr = 0;           // the lr of the epoch's first step
+};
+
+/// `epoch 3/10  loss 0.412  train acc 85.1%  test acc 86.0%  1234 img/s  48.6 s`
+std::string formatEpoch(const EpochStats &s);
+
+/// The progress of the current epoch on stdout: on a terminal one line
+/// rewritten in place (at most ~10 times a second), otherwise a plain line at
+/// every tenth of the epoch.
+class Progress {
+public:
+  Progress(); // detects whether stdout is a terminal
+  ~Progress() { endEpoch(); } // an error must not print after a half line
+  void step(int epoch, int epochs, int64_t step, int64_t steps, double loss,
+            double acc, double imagesPerSec);
+  /// Clears the in-place line before the epoch summary is printed.
+  void endEpoch();
+
+private:
+  bool tty_;
+  bool dirty_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+/// --metrics: one JSON object per epoch and line, flushed as soon as the
+/// epoch ends so that an interrupted run keeps its finished epochs.
+class MetricsFile {
+public:
+  /// Truncates `path`; "" writes nothing. Throws std::runtime_error.
+  explicit MetricsFile(const std::string &path);
+  ~MetricsFile();
+  MetricsFile(const MetricsFile &) = delete;
+  MetricsFile &operator=(const MetricsFile &) = delete;
+  void write(const EpochStats &s);
+
+private:
+  std::string path_;
+  std::FILE *file_ = nullptr;
+};
+
+} // namespace rnc::run

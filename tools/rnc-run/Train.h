@@ -1,0 +1,44 @@
+// The training loop of `rnc-run train`: epochs over Fashion-MNIST, evaluation, reporting.
+#pragma once
+
+#include "runtime/Model.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace rnc::run {
+
+/// The hyperparameters. The defaults are those of `rnc-run train MODEL.so`;
+/// the main job (MainJob.h) has its own.
+struct TrainOptions {
+  int epochs = 10;
+  int batchSize = 128;
+  float lr = 0.05f;
+  float momentum = 0.9f;
+  float weightDecay = 5e-4f;
+  std::string schedule = "constant"; // or "cosine", per step (learningRate)
+  uint64_t seed = 0;
+};
+
+/// Where data comes from and where results go; nothing here changes the
+/// trained weights except the limits.
+struct RunOptions {
+  std::string dataDir;
+  size_t trainLimit = 0; // 0: the whole split
+  size_t testLimit = 0;
+  std::string metricsFile; // "" for none
+  int threads = 1;         // data preprocessing threads
+};
+
+/// The lr of global step `step` (0-based) out of `totalSteps`: constant, or
+/// cosine annealing to 0 as torch's CosineAnnealingLR(T_max=totalSteps,
+/// eta_min=0) stepped once per batch.
+float learningRate(const TrainOptions &o, int64_t step, int64_t totalSteps);
+
+/// Creates and initializes the model, trains it for o.epochs epochs and
+/// evaluates it on the test split after each. Throws ModelError, DataError or
+/// std::runtime_error (one line each) on failure, including a non-finite loss.
+void train(Model &model, const TrainOptions &o, const RunOptions &r);
+
+} // namespace rnc::run

@@ -1,0 +1,144 @@
+// `rnc compile` (Compile.h).
+#include "Compile.h"
+
+#include "Lower.h"
+#include "ModelInput.h"
+
+#include "codegen/BuildSharedObject.h"
+#include "codegen/EmitCpu.h"
+#include "frontend/Spec.h"
+#include "passes/Pipeline.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/SHA256.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+
+namespace rnc {
+
+namespace {
+
+std::string specHash(const spec::Graph &graph) {
+  std::string canonical = spec::writeGraph(graph).dump();
+  auto digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(
+      reinterpret_cast<const uint8_t *>(canonical.data()), canonical.size()));
+  return llvm::toHex(digest, /*LowerCase=*/true);
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+} // namespace
+
+void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
+  cmd->add_option("model", o.model,
+                  "Model spec: a JSON file, or the name of a shipped model")
+      ->required();
+  cmd->add_option("-o,--output", o.output,
+                  "Shared object to write (default: <model name>.so)");
+  cmd->add_option("--input", o.input,
+                  "Override the spec's input size, as CxHxW (e.g. 1x96x96)");
+  cmd->add_option("--max-batch", o.maxBatch,
+                  "Largest batch a training or eval step accepts (smaller "
+                  "batches run without recompiling)")
+      ->check(CLI::Range(int64_t(1), int64_t(65536)))
+      ->capture_default_str();
+  cmd->add_option("--target", o.target, "Code generation target")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--emit", o.emit,
+                  "What to write: so (build the shared object), cpp (the "
+                  "generated C++) or ir (the final rn IR); cpp and ir go to "
+                  "stdout unless -o is given")
+      ->check(CLI::IsMember({"so", "cpp", "ir"}))
+      ->capture_default_str();
+  cmd->add_flag("--print-ir-after-all", o.printIrAfterAll,
+                "Print the IR after every pass (to stderr)");
+  cmd->add_option("--emit-cpp", o.emitCpp,
+                  "Also write the generated C++ to this file");
+  cmd->add_option("--cxx", o.cxx, "C++ compiler (default: $CXX, else c++)");
+  cmd->add_flag("-v,--verbose", o.verbose, "Print the compiler command");
+}
+
+int runCompile(const CompileOptions &o) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (o.target == "cuda") {
+    std::cerr << "rnc: error: --target cuda is not available yet; this rnc "
+                 "builds for the cpu target\n";
+    return 1;
+  }
+  auto m = loadModel(o.model, o.input);
+  if (!m)
+    return 1;
+  mlir::MLIRContext ctx;
+  ctx.disableMultithreading(); // IR printing needs it; the module is small
+  auto module = lower(ctx, *m, /*batch=*/0, /*bnTraining=*/false);
+  if (!module)
+    return 1;
+
+  OneLineDiagnostics diagnostics(ctx, m->file);
+  mlir::PassManager pm(&ctx);
+  if (o.printIrAfterAll)
+    pm.enableIRPrinting(
+        /*shouldPrintBeforePass=*/[](mlir::Pass *, mlir::Operation *) {
+          return false;
+        },
+        /*shouldPrintAfterPass=*/[](mlir::Pass *, mlir::Operation *) {
+          return true;
+        },
+        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false,
+        /*printAfterOnlyOnFailure=*/false, llvm::errs());
+  mlir::rn::buildTrainingPipeline(pm);
+  if (failed(pm.run(*module)))
+    return 1;
+
+  if (o.emit == "ir") {
+    std::string text;
+    llvm::raw_string_ostream irOs(text);
+    module->print(irOs);
+    irOs << "\n";
+    return writeOutput(o.output, irOs.str()) ? 0 : 1;
+  }
+
+  codegen::ModelMeta meta;
+  meta.name = m->graph.name;
+  meta.rncVersion = RNC_VERSION;
+  meta.specHash = specHash(m->graph);
+  meta.maxBatch = o.maxBatch;
+  std::string cpp;
+  llvm::raw_string_ostream os(cpp);
+  if (failed(codegen::emitCpuModel(*module, meta, os)))
+    return 1;
+  os.flush();
+  if (o.emit == "cpp")
+    return writeOutput(o.output, cpp) ? 0 : 1;
+  double frontSeconds = secondsSince(t0);
+
+  std::string output = o.output.empty() ? m->graph.name + ".so" : o.output;
+  std::cerr << fmt::format("rnc: building {} (cpu, input {}x{}x{}, max batch "
+                           "{}) -> {} ...\n",
+                           m->graph.name, m->graph.input[0], m->graph.input[1],
+                           m->graph.input[2], o.maxBatch, output);
+  codegen::BuildOptions build;
+  build.compiler = o.cxx;
+  build.keepSource = o.emitCpp;
+  build.verbose = o.verbose;
+  std::string error;
+  if (!codegen::buildSharedObject(cpp, output, build, error)) {
+    std::cerr << oneLine("rnc: error: " + m->file + ": " + error) << "\n";
+    return 1;
+  }
+  std::cerr << fmt::format("rnc: wrote {} in {:.1f} s (IR and C++ {:.2f} s)\n",
+                           output, secondsSince(t0), frontSeconds);
+  return 0;
+}
+
+} // namespace rnc
