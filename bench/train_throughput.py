@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shlex
 import statistics
 import subprocess
@@ -100,6 +101,16 @@ def machine_info():
     return f"{cpu}, {len(os.sched_getaffinity(0))} cores usable, {os.cpu_count()} online, {platform.system()} {platform.release()}"
 
 
+def cpu_seconds():
+    """Busy CPU seconds of the whole machine minus those of our children, so
+    that a difference shows how much else ran during a measurement."""
+    with open("/proc/stat") as f:
+        t = [int(v) for v in f.readline().split()[1:]]
+    busy = (sum(t[:8]) - t[3] - t[4]) / os.sysconf("SC_CLK_TCK")  # all but idle, iowait
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return busy - ru.ru_utime - ru.ru_stime
+
+
 def run(cmd):
     print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -146,11 +157,14 @@ def main():
             cmd = [sys.executable, __file__, "--child", side, "--so", so, "--graph", graph,
                    "--batch", str(batch), "--warmup", str(args.warmup), "--windows", str(args.windows),
                    "--steps", str(args.steps)]
+            before = cpu_seconds()
             r = json.loads(run(cmd).strip().splitlines()[-1])
+            other = cpu_seconds() - before
             r["median"] = statistics.median(r["rates"])
             res[side] = r
             print(f"  {name} {r['version']}: {r['median']:.1f} images/s (windows "
-                  f"{', '.join(f'{v:.1f}' for v in r['rates'])}; warm-up {r['warmup_s']:.1f} s)", flush=True)
+                  f"{', '.join(f'{v:.1f}' for v in r['rates'])}; warm-up {r['warmup_s']:.1f} s; "
+                  f"other processes used {other:.1f} core-s meanwhile)", flush=True)
         rows.append((name, model, chw, batch, res))
 
     print("\n| config | model | input | batch | rnc images/s | JAX images/s | rnc/JAX |")

@@ -79,7 +79,7 @@ bool buildSharedObject(const std::string &source, const std::string &output,
     compiler = std::getenv("CXX") && *std::getenv("CXX") ? std::getenv("CXX")
                                                          : "c++";
   auto program = llvm::sys::findProgramByName(compiler);
-  if (!program) {
+  if (!program || !llvm::sys::fs::can_execute(*program)) {
     error = "C++ compiler '" + compiler +
             "' not found (set CXX or pass --cxx; rnc needs g++ >= 12 or "
             "clang++ >= 16)";

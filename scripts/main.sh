@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build, and summarize ResNet-50 and
-# ResNet-18 (torchvision-equivalent specs from models/).
+# The main job: install what is missing, build, then train the default model
+# (models/fashion_resnet.json) on Fashion-MNIST with `rnc-run train`, which
+# compiles it on first use (cached under ~/.cache/rnc) and prints progress.
+# The per-epoch metrics go to build/main-job-metrics.jsonl.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
-"$root/build/bin/rnc" summary "$root/models/resnet50.json" --depth 2
-"$root/build/bin/rnc" summary "$root/models/resnet18.json"
+"$root/build/bin/rnc-run" train --metrics "$root/build/main-job-metrics.jsonl"

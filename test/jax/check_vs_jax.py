@@ -50,7 +50,7 @@ DEFAULT_MODELS = [os.path.join(ROOT, "test/jax/models", f) for f in (
 def rel_err(a, b, scale):
     """max|a-b| / max(max|b|, 0.1*scale, 1e-6); see the header."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape:
+    if a.shape != b.shape or not np.isfinite(a).all():
         return float("inf")
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 0.1 * scale, 1e-6))
 

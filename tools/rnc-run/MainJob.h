@@ -15,7 +15,7 @@ struct MainJob {
   int maxBatch = 128;
   TrainOptions train = [] {
     TrainOptions t;
-    t.epochs = 3;
+    t.epochs = 4;
     t.batchSize = 128;
     t.lr = 0.1f;
     t.momentum = 0.9f;
