@@ -1,15 +1,16 @@
 // C++ emission for the CPU target (EmitCpu.h).
 //
-// Each SSA value gets its own buffer: parameters, buffers and optimizer state
-// live in the state block S (StateLayout), every other tensor in the
-// workspace W, sized for the compiled maximum batch; flatten/unflatten are
-// views. Each op becomes one call of a codegen/cpu kernel whose shape is a
-// named constexpr at the top of the file. (The static memory plan and fused
-// kernels replace the one-buffer-per-value scheme in a later pass.)
+// Parameters, buffers, optimizer state and the gradients the updates consume
+// live in the state block S (StateLayout); every other tensor lives in the
+// workspace W at the offset rnc-plan-memory chose (without a plan, each
+// value gets its own buffer), sized for the compiled maximum batch;
+// flatten/unflatten are views. Each op becomes one call of a codegen/cpu
+// kernel whose shape is a named constexpr at the top of the file.
 #include "codegen/EmitCpu.h"
 
 #include "codegen/StateLayout.h"
 #include "dialect/RnOps.h"
+#include "dialect/Storage.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseSet.h"
@@ -157,12 +158,18 @@ private:
   const StateLayout &state;
   ShapeTable &shapes;
   int64_t maxBatch;
-  int64_t next = 0;
+  int64_t next = 0;     // workspace floats used so far (or planned)
+  bool planned = false; // offsets come from rnc-plan-memory
   llvm::DenseMap<Value, std::string> ptrs;
-  llvm::DenseSet<Value> gradInState; // gradients computed in place in S
 };
 
 std::string FunctionEmitter::allocate(Value v) {
+  if (planned) {
+    auto offsets = v.getDefiningOp()->getAttrOfType<DenseI64ArrayAttr>(
+        "rn.offsets");
+    int64_t at = offsets ? offsets[cast<OpResult>(v).getResultNumber()] : -1;
+    return ptr(v) = llvm::formatv("(W + {0})", at).str();
+  }
   RankedTensorType t = tensorType(v);
   int64_t floats = 1;
   if (t.getRank() > 0)
@@ -186,22 +193,19 @@ LogicalResult FunctionEmitter::emit(func::FuncOp func,
   Block &body = func.getBody().front();
   for (auto [arg, name] : llvm::zip(body.getArguments(), argNames))
     ptr(arg) = name;
+  if (auto arena = func->getAttrOfType<IntegerAttr>("rn.arena_floats")) {
+    planned = true;
+    next = arena.getInt();
+  }
   // Parameters live in the state block; a gradient an update consumes is
-  // written straight into its "<param>.grad" slot.
+  // written straight into its "<param>.grad" slot (dialect/Storage.h).
   for (Operation &op : body) {
     if (auto p = dyn_cast<rn::ParamOp>(op))
       ptr(p) = llvm::formatv("(S + {0})", state.lookup(p.getName())->offset);
-    if (auto u = dyn_cast<rn::SgdUpdateOp>(op)) {
-      Value g = u.getGrad();
-      Operation *def = g.getDefiningOp();
-      if (def && !isa<rn::ParamOp, rn::FlattenOp, rn::UnflattenOp>(def) &&
-          !gradInState.contains(g)) {
-        auto name = u.getParam().getDefiningOp<rn::ParamOp>().getName();
-        ptr(g) = llvm::formatv("(S + {0})",
-                               state.lookup((name + ".grad").str())->offset);
-        gradInState.insert(g);
-      }
-    }
+    for (Value r : op.getResults())
+      if (rn::ParamOp p = rn::stateGradientOf(r))
+        ptr(r) = llvm::formatv(
+            "(S + {0})", state.lookup((p.getName() + ".grad").str())->offset);
   }
   for (Operation &op : body)
     if (failed(emitOp(&op, os)))

@@ -103,4 +103,29 @@ def BuildInference : Pass<"rnc-build-inference", "::mlir::ModuleOp"> {
   }];
 }
 
+def PlanMemory : Pass<"rnc-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Static memory plan: one workspace arena, offsets by liveness";
+  let description = [{
+    Gives every value of every function that needs workspace (an op result
+    that is not an `rn.param`, not a view such as `rn.flatten`, and not a
+    gradient an `rn.sgd_update` consumes, which lives in the state block)
+    an offset in one arena, in floats. A value is live from the op that
+    defines it to its last use (uses through views count); two values share
+    memory only if their live ranges do not overlap, except that an
+    elementwise op (`rn.relu`, `rn.add`, `rn.relu_grad`) writes in place
+    into an operand whose last use it is. Offsets are 64-byte aligned and
+    chosen best-fit over the free blocks, in op order.
+
+    A batch dim that is dynamic is sized for `max-batch`. Each op with planned
+    results gets `rn.offsets` (one entry per result, -1 for none); each
+    function gets `rn.arena_floats` (the planned peak) and
+    `rn.unplanned_floats` (one buffer per tensor, for comparison).
+    Functions without a body are left alone.
+  }];
+  let options = [
+    Option<"maxBatch", "max-batch", "int64_t", /*default=*/"128",
+           "Batch size a dynamic batch dim is planned for (> 0)">
+  ];
+}
+
 #endif // RNC_PASSES_PASSES_TD

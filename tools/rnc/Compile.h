@@ -14,6 +14,7 @@ struct CompileOptions {
   std::string target = "cpu";
   int64_t maxBatch = 128;
   bool printIrAfterAll = false;
+  bool memoryPlan = true; // --no-memory-plan: one buffer per tensor
   std::string emit = "so"; // so | cpp | ir: what -o receives
   std::string emitCpp;  // also write the generated C++ here
   std::string cxx;      // C++ compiler ("" = $CXX or c++)
