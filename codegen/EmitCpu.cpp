@@ -145,6 +145,8 @@ public:
   LogicalResult emit(func::FuncOp func, ArrayRef<std::string> argNames,
                      llvm::raw_ostream &os);
   int64_t workFloats() const { return next; }
+  /// Channels of the widest fused BN (size of the g_sum/g_sumsq scratch).
+  int64_t maxStatChannels = 0;
 
 private:
   std::string &ptr(Value v) { return ptrs[v]; }
@@ -282,6 +284,40 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &os) {
                 .str());
         return line(llvm::formatv("conv2d_backward_bias<{0}>({1}, {2}, N)", s,
                                   use(b), use(b.getResultGrad())));
+      })
+      .Case([&](rn::Conv2DBatchNormTrainOp f) {
+        RankedTensorType out = tensorType(f.getConvResult());
+        int64_t channels = out.getDimSize(1);
+        maxStatChannels = std::max(maxStatChannels, channels);
+        std::string conv = convShape(shapes, tensorType(f.getInput()),
+                                     tensorType(f.getWeight()), f.getStride(),
+                                     f.getPadding(), f.getDilation(),
+                                     f.getGroups());
+        line(llvm::formatv("conv2d_forward_stats<{0}>({1}, g_sum, g_sumsq, "
+                           "{2}, {3}, {4}, N)",
+                           conv, use(f.getConvResult()), use(f.getInput()),
+                           use(f.getWeight()), optional(f.getBias())));
+        line(llvm::formatv("batch_norm_stats_from_sums({0}, {1}, "
+                           "static_cast<float *>(nullptr), g_sum, g_sumsq, "
+                           "{2}, {3} / {2}, {4})",
+                           use(f.getMean()), use(f.getInvStd()), channels,
+                           count(f.getConvResult()),
+                           floatLit(f.getEpsilon().convertToDouble())));
+        std::string epi = "NoEpilogue{}";
+        int64_t plane = out.getDimSize(2) * out.getDimSize(3);
+        if (Value r = f.getResidual())
+          epi = llvm::formatv("ResidualAddEpilogue<float>{{{0}, {1}, {2}}",
+                              use(r), channels, plane);
+        if (f.getRelu())
+          epi = f.getResidual()
+                    ? "Compose<ResidualAddEpilogue<float>, ReluEpilogue>{" +
+                          epi + ", {}}"
+                    : std::string("ReluEpilogue{}");
+        return line(llvm::formatv(
+            "batch_norm_apply<{0}>({1}, {2}, {3}, {4}, {5}, {6}, N, {7})",
+            bnShape(shapes, out), use(f.getResult()), use(f.getConvResult()),
+            use(f.getMean()), use(f.getInvStd()), use(f.getScale()),
+            use(f.getShift()), epi));
       })
       .Case([&](rn::BatchNormOp b) {
         if (b.getTraining())
@@ -576,6 +612,12 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
       input.getDimSize(3), logits.getDimSize(1), meta.maxBatch,
       state->tensors.size());
 
+  int64_t statChannels = std::max(
+      int64_t(1), std::max(trainEmitter.maxStatChannels,
+                           evalEmitter.maxStatChannels));
+  os << "// Per-channel sums of the fused conv + BN statistics.\n"
+     << "float g_sum[" << statChannels << "], g_sumsq[" << statChannels
+     << "];\n\n";
   os << "// Kernel shapes (compile-time constants).\n";
   for (const std::string &def : shapes.definitions())
     os << def << "\n";

@@ -34,6 +34,9 @@ Value weightOfBias(Value bias) {
       return conv.getWeight();
     if (auto fc = dyn_cast<rn::LinearOp>(user); fc && fc.getBias() == bias)
       return fc.getWeight();
+    if (auto f = dyn_cast<rn::Conv2DBatchNormTrainOp>(user);
+        f && f.getBias() == bias)
+      return f.getWeight();
   }
   return Value();
 }

@@ -346,3 +346,38 @@ LogicalResult SgdUpdateOp::verify() {
                          << " and " << getGrad().getType();
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Conv2DBatchNormTrainOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult Conv2DBatchNormTrainOp::verify() {
+  RankedTensorType in = getInput().getType(), w = getWeight().getType();
+  RankedTensorType conv = getConvResult().getType();
+  if (in.getDimSize(1) != w.getDimSize(1) * getGroups())
+    return emitOpError() << "expected input channels " << in.getDimSize(1)
+                         << " to be weight dim 1 x groups ("
+                         << w.getDimSize(1) * getGroups() << ")";
+  if (failed(checkForwardShape(*this,
+                               convResultShape(in.getShape(), w.getShape(),
+                                               getStride(), getPadding(),
+                                               getDilation()),
+                               conv, "the input and weight types")))
+    return failure();
+  if (getResult().getType() != conv)
+    return emitOpError() << "expected result of the conv_result type " << conv;
+  if (Value r = getResidual(); r && !sameActivationShape(
+                                     cast<RankedTensorType>(r.getType())
+                                         .getShape(),
+                                     conv.getShape()))
+    return emitOpError() << "expected residual of the conv_result shape, got "
+                         << r.getType();
+  if (!(getEpsilonAttr().getValueAsDouble() > 0))
+    return emitOpError("expected epsilon to be > 0");
+  SmallVector<std::pair<StringRef, Value>> vectors = {
+      {"scale", getScale()}, {"shift", getShift()},
+      {"mean", getMean()}, {"inv_std", getInvStd()}};
+  if (Value b = getBias())
+    vectors.push_back({"bias", b});
+  return verifyChannelVectors(*this, conv.getDimSize(1), vectors);
+}

@@ -300,6 +300,46 @@ def Rn_SoftmaxCrossEntropyGradOp : Rn_InferredOp<"softmax_cross_entropy_grad"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Fused ops (created by the fusion passes)
+//===----------------------------------------------------------------------===//
+
+def Rn_Conv2DBatchNormTrainOp : Rn_Op<"conv2d_bn_train",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "fused training forward: conv, BN statistics, BN apply, add, ReLU";
+  let description = [{
+    One kernel sequence for `conv2d -> batch_norm_train [-> add residual]
+    [-> relu]` (created by `rnc-fuse-conv-bn-train`): the convolution stores
+    `conv_result` (which the BN gradient reads) and accumulates the
+    per-channel sum and sum of squares in its epilogue; a small finalize
+    gives `mean` and `inv_std`; one more pass applies the normalization,
+    `scale` and `shift`, then adds `residual` if present and applies a ReLU
+    if `relu` is set, into `result`. Attributes as on `rn.conv2d` and
+    `rn.batch_norm_train`.
+
+    ```mlir
+    %conv, %y, %mean, %inv_std = rn.conv2d_bn_train %x, %w, %gamma, %beta, %res
+        {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>, relu}
+        : (tensor<?x64x56x56xf32>, tensor<64x64x3x3xf32>, tensor<64xf32>, tensor<64xf32>,
+           tensor<?x64x56x56xf32>) -> (tensor<?x64x56x56xf32>, tensor<?x64x56x56xf32>,
+           tensor<64xf32>, tensor<64xf32>)
+    ```
+  }];
+  let arguments = !con((ins Rn_Tensor4D:$input, Rn_Tensor4D:$weight,
+                            Optional<Rn_Tensor1D>:$bias, Rn_Tensor1D:$scale,
+                            Rn_Tensor1D:$shift,
+                            Optional<Rn_Tensor4D>:$residual),
+                       Rn_ConvArgs,
+                       (ins DefaultValuedAttr<F64Attr, "1e-5">:$epsilon,
+                            UnitAttr:$relu));
+  let results = (outs Rn_Tensor4D:$conv_result, Rn_Tensor4D:$result,
+                      Rn_Tensor1D:$mean, Rn_Tensor1D:$inv_std);
+  let assemblyFormat = [{
+    operands attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//
 

@@ -128,4 +128,25 @@ def PlanMemory : Pass<"rnc-plan-memory", "::mlir::ModuleOp"> {
   ];
 }
 
+def FuseConvBnTrain : Pass<"rnc-fuse-conv-bn-train", "::mlir::ModuleOp"> {
+  let summary = "Fuse conv2d -> batch_norm_train [-> add] [-> relu] in @train_step";
+  let description = [{
+    Training-forward fusion. Each `rn.batch_norm_train` whose input is an
+    `rn.conv2d` becomes, with that conv, one `rn.conv2d_bn_train`: the conv
+    accumulates the BN statistics in its epilogue (no separate pass over its
+    output), and the normalization is applied once, followed, when the
+    dataflow allows, by the residual `rn.add` and the `rn.relu` in the same
+    pass. The conv output stays materialized (the BN gradient reads it); the
+    BN output and the sum before the ReLU are not.
+
+    Does not fuse (and leaves the ops alone) when the conv output has a
+    forward user other than the BN (a conv feeding two blocks), and stops
+    the chain at a value with a second user: a BN output used twice keeps
+    its add and ReLU separate, and a sum used twice (a pre-activation
+    block's output) becomes the fused op's result with the ReLU left out. `rn.batch_norm_running_update` ops of a
+    fused BN move after the fused op. Runs on `@train_step` after autodiff
+    (backward ops keep reading the conv output and the saved statistics).
+  }];
+}
+
 #endif // RNC_PASSES_PASSES_TD

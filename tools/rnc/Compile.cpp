@@ -79,6 +79,9 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
                   "stdout unless -o is given")
       ->check(CLI::IsMember({"so", "cpp", "ir"}))
       ->capture_default_str();
+  cmd->add_flag("!--no-fusion", o.fusion,
+                "Keep every op a separate kernel (to measure or bisect the "
+                "fusion passes)");
   cmd->add_flag("!--no-memory-plan", o.memoryPlan,
                 "Give every tensor its own workspace buffer instead of "
                 "planning offsets by liveness (for measuring the plan)");
@@ -119,6 +122,8 @@ int runCompile(const CompileOptions &o) {
         /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false,
         /*printAfterOnlyOnFailure=*/false, llvm::errs());
   mlir::rn::buildTrainingPipeline(pm);
+  if (o.fusion)
+    pm.addPass(mlir::rn::createFuseConvBnTrain());
   if (o.memoryPlan)
     pm.addPass(mlir::rn::createPlanMemory({o.maxBatch}));
   if (failed(pm.run(*module)))
