@@ -319,6 +319,36 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &os) {
             use(f.getMean()), use(f.getInvStd()), use(f.getScale()),
             use(f.getShift()), epi));
       })
+      .Case([&](rn::Conv2DBatchNormEvalOp f) {
+        RankedTensorType out = tensorType(f.getResult());
+        int64_t channels = out.getDimSize(1);
+        maxStatChannels = std::max(maxStatChannels, channels);
+        line(llvm::formatv(
+            "batch_norm_fold_eval(g_sum, g_sumsq, {0}, {1}, {2}, {3}, {4}, "
+            "{5}, {6})",
+            use(f.getScale()), use(f.getShift()), use(f.getRunningMean()),
+            use(f.getRunningVar()),
+            f.getBias() ? use(f.getBias())
+                        : std::string("static_cast<const float *>(nullptr)"),
+            channels, doubleLit(f.getEpsilon().convertToDouble())));
+        std::string epi = "ChannelAffineEpilogue<float>{g_sum, g_sumsq}";
+        std::string type = "ChannelAffineEpilogue<float>";
+        if (Value r = f.getResidual()) {
+          epi = llvm::formatv("Compose<{0}, ResidualAddEpilogue<float>>{{{1}, "
+                              "{{{2}, {3}, {4}}}",
+                              type, epi, use(r), channels,
+                              out.getDimSize(2) * out.getDimSize(3));
+          type = "Compose<" + type + ", ResidualAddEpilogue<float>>";
+        }
+        if (f.getRelu())
+          epi = "Compose<" + type + ", ReluEpilogue>{" + epi + ", {}}";
+        return line(llvm::formatv(
+            "conv2d_forward<{0}>({1}, {2}, {3}, nullptr, N, {4})",
+            convShape(shapes, tensorType(f.getInput()),
+                      tensorType(f.getWeight()), f.getStride(),
+                      f.getPadding(), f.getDilation(), f.getGroups()),
+            use(f), use(f.getInput()), use(f.getWeight()), epi));
+      })
       .Case([&](rn::BatchNormOp b) {
         if (b.getTraining())
           return LogicalResult(

@@ -37,6 +37,9 @@ Value weightOfBias(Value bias) {
     if (auto f = dyn_cast<rn::Conv2DBatchNormTrainOp>(user);
         f && f.getBias() == bias)
       return f.getWeight();
+    if (auto f = dyn_cast<rn::Conv2DBatchNormEvalOp>(user);
+        f && f.getBias() == bias)
+      return f.getWeight();
   }
   return Value();
 }

@@ -381,3 +381,33 @@ LogicalResult Conv2DBatchNormTrainOp::verify() {
     vectors.push_back({"bias", b});
   return verifyChannelVectors(*this, conv.getDimSize(1), vectors);
 }
+
+LogicalResult Conv2DBatchNormEvalOp::verify() {
+  RankedTensorType in = getInput().getType(), w = getWeight().getType();
+  RankedTensorType out = getResult().getType();
+  if (in.getDimSize(1) != w.getDimSize(1) * getGroups())
+    return emitOpError() << "expected input channels " << in.getDimSize(1)
+                         << " to be weight dim 1 x groups ("
+                         << w.getDimSize(1) * getGroups() << ")";
+  if (failed(checkForwardShape(*this,
+                               convResultShape(in.getShape(), w.getShape(),
+                                               getStride(), getPadding(),
+                                               getDilation()),
+                               out, "the input and weight types")))
+    return failure();
+  if (Value r = getResidual();
+      r && !sameActivationShape(cast<RankedTensorType>(r.getType()).getShape(),
+                                out.getShape()))
+    return emitOpError() << "expected residual of the result shape, got "
+                         << r.getType();
+  if (!(getEpsilonAttr().getValueAsDouble() > 0))
+    return emitOpError("expected epsilon to be > 0");
+  SmallVector<std::pair<StringRef, Value>> vectors = {
+      {"scale", getScale()},
+      {"shift", getShift()},
+      {"running_mean", getRunningMean()},
+      {"running_var", getRunningVar()}};
+  if (Value b = getBias())
+    vectors.push_back({"bias", b});
+  return verifyChannelVectors(*this, out.getDimSize(1), vectors);
+}

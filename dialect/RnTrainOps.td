@@ -339,6 +339,32 @@ def Rn_Conv2DBatchNormTrainOp : Rn_Op<"conv2d_bn_train",
   let hasVerifier = 1;
 }
 
+def Rn_Conv2DBatchNormEvalOp : Rn_Op<"conv2d_bn_eval",
+    [Pure, AttrSizedOperandSegments]> {
+  let summary = "fused inference: conv with BN, add and ReLU in its epilogue";
+  let description = [{
+    `conv2d -> batch_norm (running statistics) [-> add residual] [-> relu]`
+    as one convolution (created by `rnc-fuse-conv-bn-eval`): its epilogue
+    applies `y * s + t` per channel with `s = scale / sqrt(running_var +
+    epsilon)` and `t = shift - running_mean * s` (plus `bias * s` if the conv
+    has a bias), computed from the live parameters at every run, then adds
+    `residual` and applies the ReLU if `relu` is set.
+  }];
+  let arguments = !con((ins Rn_Tensor4D:$input, Rn_Tensor4D:$weight,
+                            Optional<Rn_Tensor1D>:$bias, Rn_Tensor1D:$scale,
+                            Rn_Tensor1D:$shift, Rn_Tensor1D:$running_mean,
+                            Rn_Tensor1D:$running_var,
+                            Optional<Rn_Tensor4D>:$residual),
+                       Rn_ConvArgs,
+                       (ins DefaultValuedAttr<F64Attr, "1e-5">:$epsilon,
+                            UnitAttr:$relu));
+  let results = (outs Rn_Tensor4D:$result);
+  let assemblyFormat = [{
+    operands attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//

@@ -146,7 +146,36 @@ def FuseConvBnTrain : Pass<"rnc-fuse-conv-bn-train", "::mlir::ModuleOp"> {
     block's output) becomes the fused op's result with the ReLU left out. `rn.batch_norm_running_update` ops of a
     fused BN move after the fused op. Runs on `@train_step` after autodiff
     (backward ops keep reading the conv output and the saved statistics).
+
+    With `explain`, emits a remark per fused op saying what it absorbed and
+    one per BN, ReLU and add left alone saying why.
   }];
+  let options = [
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Emit a remark per fusion decision">
+  ];
+}
+
+def FuseConvBnEval : Pass<"rnc-fuse-conv-bn-eval", "::mlir::ModuleOp"> {
+  let summary = "Fold eval-mode BN (+ add, + ReLU) into the conv epilogue in @eval";
+  let description = [{
+    Inference fusion. `rn.conv2d -> rn.batch_norm (running statistics)
+    [-> rn.add] [-> rn.relu]` in `@eval` becomes one `rn.conv2d_bn_eval`:
+    the conv's epilogue applies the per-channel affine map of the BN, then
+    the residual add and the ReLU, so nothing between the conv and the
+    block output is materialized. The affine map is computed from the live
+    parameters (scale, shift, running mean and variance) every time the op
+    runs, never folded into a stale copy of the weights.
+
+    Does not fuse when the conv output has a second user (a conv feeding two
+    blocks) or when the BN is in training mode; stops the chain at a value
+    with a second user, as rnc-fuse-conv-bn-train does. With `explain`,
+    emits a remark per decision.
+  }];
+  let options = [
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Emit a remark per fusion decision">
+  ];
 }
 
 #endif // RNC_PASSES_PASSES_TD

@@ -66,6 +66,21 @@ void batch_norm_running_update_from_inv_std(T *running_mean, T *running_var,
                             count, momentum);
 }
 
+// Eval-mode BN as a per-channel affine map for a conv epilogue, from the live
+// parameters: scale = gamma / sqrt(var + eps), shift = beta - mean * scale,
+// plus bias * scale when the conv has a bias (it is folded in here).
+template <class T = float>
+void batch_norm_fold_eval(T *scale, T *shift, const T *gamma, const T *beta,
+                          const T *running_mean, const T *running_var,
+                          const T *bias, int channels, double eps) {
+  for (int c = 0; c < channels; ++c) {
+    double s = double(gamma[c]) / std::sqrt(double(running_var[c]) + eps);
+    double b = bias ? double(bias[c]) : 0.0;
+    scale[c] = T(s);
+    shift[c] = T(double(beta[c]) + (b - double(running_mean[c])) * s);
+  }
+}
+
 // y = (x - mean[c]) * inv_std[c] * gamma[c] + beta[c], then epi(n, c, idx, y).
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
 void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,

@@ -1,4 +1,13 @@
 // RUN: rnc-opt %s -split-input-file -rnc-fuse-conv-bn-train | FileCheck %s
+// RUN: rnc-opt %s -split-input-file -rnc-fuse-conv-bn-train=explain=true -o /dev/null 2>&1 | FileCheck %s --check-prefix=EXPLAIN
+
+// EXPLAIN: remark: fused: conv2d + batch_norm_train (statistics in the conv epilogue, one apply pass with add + relu as its epilogue)
+// EXPLAIN: remark: fused: conv2d + batch_norm_train (statistics in the conv epilogue, one apply pass with add as its epilogue)
+// EXPLAIN: remark: not fused: the fused output it reads is kept: its output has 2 users
+// EXPLAIN: remark: fused: conv2d + batch_norm_train (statistics in the conv epilogue, one apply pass)
+// EXPLAIN: remark: not fused: the fused output it reads is kept: its output has 2 users
+// EXPLAIN: remark: not fused: the conv output also feeds rn.add (a second block)
+// EXPLAIN: remark: not fused: its input comes from an argument, not a conv
 
 // A basic block's end: conv -> BN -> add(shortcut) -> ReLU is one fused op.
 // The running update moves after it and reads the fused statistics; the

@@ -82,6 +82,9 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
   cmd->add_flag("!--no-fusion", o.fusion,
                 "Keep every op a separate kernel (to measure or bisect the "
                 "fusion passes)");
+  cmd->add_flag("--explain-fusion", o.explainFusion,
+                "Print one line per fused kernel (what it absorbed) and per "
+                "BN, ReLU and add left alone (why)");
   cmd->add_flag("!--no-memory-plan", o.memoryPlan,
                 "Give every tensor its own workspace buffer instead of "
                 "planning offsets by liveness (for measuring the plan)");
@@ -122,8 +125,10 @@ int runCompile(const CompileOptions &o) {
         /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false,
         /*printAfterOnlyOnFailure=*/false, llvm::errs());
   mlir::rn::buildTrainingPipeline(pm);
-  if (o.fusion)
-    pm.addPass(mlir::rn::createFuseConvBnTrain());
+  if (o.fusion) {
+    pm.addPass(mlir::rn::createFuseConvBnTrain({o.explainFusion}));
+    pm.addPass(mlir::rn::createFuseConvBnEval({o.explainFusion}));
+  }
   if (o.memoryPlan)
     pm.addPass(mlir::rn::createPlanMemory({o.maxBatch}));
   if (failed(pm.run(*module)))

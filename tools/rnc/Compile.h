@@ -16,6 +16,7 @@ struct CompileOptions {
   bool printIrAfterAll = false;
   bool memoryPlan = true; // --no-memory-plan: one buffer per tensor
   bool fusion = true;     // --no-fusion: every op its own kernel
+  bool explainFusion = false;
   std::string emit = "so"; // so | cpp | ir: what -o receives
   std::string emitCpp;  // also write the generated C++ here
   std::string cxx;      // C++ compiler ("" = $CXX or c++)
