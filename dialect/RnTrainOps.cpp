@@ -92,6 +92,34 @@ LogicalResult verifyStateOperand(Operation *op, StringRef what, Value value,
   return success();
 }
 
+/// The checks the fused conv + BN ops share: the conv shape rule on `out`,
+/// the residual's shape, epsilon, and the per-channel vectors.
+template <typename FusedOp>
+LogicalResult verifyFusedConv(FusedOp op, RankedTensorType out,
+                              SmallVector<std::pair<StringRef, Value>> vectors) {
+  RankedTensorType in = op.getInput().getType(), w = op.getWeight().getType();
+  if (in.getDimSize(1) != w.getDimSize(1) * op.getGroups())
+    return op.emitOpError() << "expected input channels " << in.getDimSize(1)
+                            << " to be weight dim 1 x groups ("
+                            << w.getDimSize(1) * op.getGroups() << ")";
+  if (failed(checkForwardShape(op,
+                               convResultShape(in.getShape(), w.getShape(),
+                                               op.getStride(), op.getPadding(),
+                                               op.getDilation()),
+                               out, "the input and weight types")))
+    return failure();
+  if (Value r = op.getResidual();
+      r && !sameActivationShape(cast<RankedTensorType>(r.getType()).getShape(),
+                                out.getShape()))
+    return op.emitOpError() << "expected residual of the output shape, got "
+                            << r.getType();
+  if (!(op.getEpsilonAttr().getValueAsDouble() > 0))
+    return op.emitOpError("expected epsilon to be > 0");
+  if (Value b = op.getBias())
+    vectors.push_back({"bias", b});
+  return verifyChannelVectors(op, out.getDimSize(1), vectors);
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -352,62 +380,20 @@ LogicalResult SgdUpdateOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult Conv2DBatchNormTrainOp::verify() {
-  RankedTensorType in = getInput().getType(), w = getWeight().getType();
   RankedTensorType conv = getConvResult().getType();
-  if (in.getDimSize(1) != w.getDimSize(1) * getGroups())
-    return emitOpError() << "expected input channels " << in.getDimSize(1)
-                         << " to be weight dim 1 x groups ("
-                         << w.getDimSize(1) * getGroups() << ")";
-  if (failed(checkForwardShape(*this,
-                               convResultShape(in.getShape(), w.getShape(),
-                                               getStride(), getPadding(),
-                                               getDilation()),
-                               conv, "the input and weight types")))
-    return failure();
   if (getResult().getType() != conv)
     return emitOpError() << "expected result of the conv_result type " << conv;
-  if (Value r = getResidual(); r && !sameActivationShape(
-                                     cast<RankedTensorType>(r.getType())
-                                         .getShape(),
-                                     conv.getShape()))
-    return emitOpError() << "expected residual of the conv_result shape, got "
-                         << r.getType();
-  if (!(getEpsilonAttr().getValueAsDouble() > 0))
-    return emitOpError("expected epsilon to be > 0");
-  SmallVector<std::pair<StringRef, Value>> vectors = {
-      {"scale", getScale()}, {"shift", getShift()},
-      {"mean", getMean()}, {"inv_std", getInvStd()}};
-  if (Value b = getBias())
-    vectors.push_back({"bias", b});
-  return verifyChannelVectors(*this, conv.getDimSize(1), vectors);
+  return verifyFusedConv(*this, conv,
+                         {{"scale", getScale()},
+                          {"shift", getShift()},
+                          {"mean", getMean()},
+                          {"inv_std", getInvStd()}});
 }
 
 LogicalResult Conv2DBatchNormEvalOp::verify() {
-  RankedTensorType in = getInput().getType(), w = getWeight().getType();
-  RankedTensorType out = getResult().getType();
-  if (in.getDimSize(1) != w.getDimSize(1) * getGroups())
-    return emitOpError() << "expected input channels " << in.getDimSize(1)
-                         << " to be weight dim 1 x groups ("
-                         << w.getDimSize(1) * getGroups() << ")";
-  if (failed(checkForwardShape(*this,
-                               convResultShape(in.getShape(), w.getShape(),
-                                               getStride(), getPadding(),
-                                               getDilation()),
-                               out, "the input and weight types")))
-    return failure();
-  if (Value r = getResidual();
-      r && !sameActivationShape(cast<RankedTensorType>(r.getType()).getShape(),
-                                out.getShape()))
-    return emitOpError() << "expected residual of the result shape, got "
-                         << r.getType();
-  if (!(getEpsilonAttr().getValueAsDouble() > 0))
-    return emitOpError("expected epsilon to be > 0");
-  SmallVector<std::pair<StringRef, Value>> vectors = {
-      {"scale", getScale()},
-      {"shift", getShift()},
-      {"running_mean", getRunningMean()},
-      {"running_var", getRunningVar()}};
-  if (Value b = getBias())
-    vectors.push_back({"bias", b});
-  return verifyChannelVectors(*this, out.getDimSize(1), vectors);
+  return verifyFusedConv(*this, getResult().getType(),
+                         {{"scale", getScale()},
+                          {"shift", getShift()},
+                          {"running_mean", getRunningMean()},
+                          {"running_var", getRunningVar()}});
 }

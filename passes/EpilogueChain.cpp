@@ -59,6 +59,21 @@ EpilogueChain matchEpilogue(Operation *head, Value value) {
 
 namespace mlir::rn {
 
+void replaceChain(const EpilogueChain &c, Value fusedOut, Operation *bn,
+                  Operation *conv, FusionRemarks &remarks) {
+  c.out().replaceAllUsesWith(fusedOut);
+  for (Operation *user : fusedOut.getUsers())
+    if (isa<ReluOp, AddOp>(user))
+      remarks.skipped(user, "the fused output it reads is kept: " +
+                                c.stopReason);
+  if (c.relu)
+    c.relu->erase();
+  if (c.add)
+    c.add->erase();
+  bn->erase();
+  conv->erase();
+}
+
 void FusionRemarks::finish(func::FuncOp func) {
   if (!enabled)
     return;

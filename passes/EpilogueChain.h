@@ -29,6 +29,14 @@ struct EpilogueChain {
   std::string stopReason;
 };
 
+class FusionRemarks;
+
+/// Finishes a fusion: `fusedOut` replaces the chain's output, users of it
+/// that are a ReLU or an add get a "kept" remark, and the absorbed ops
+/// (`c`'s add and ReLU, then `bn` and `conv`) are erased.
+void replaceChain(const EpilogueChain &c, Value fusedOut, Operation *bn,
+                  Operation *conv, FusionRemarks &remarks);
+
 /// Follows `value` (a BN output, result 0 of `head`) through an add and a
 /// ReLU, absorbing each only if the value before it has that op as its only
 /// user.

@@ -43,22 +43,12 @@ void fuse(BatchNormOp bn, FusionRemarks &remarks) {
       bn.getRunningVar(), c.residual, conv.getStrideAttr(),
       conv.getPaddingAttr(), conv.getDilationAttr(), conv.getGroupsAttr(),
       bn.getEpsilonAttr(), c.relu ? b.getUnitAttr() : UnitAttr());
-  c.out().replaceAllUsesWith(fused.getResult());
   std::string tail = c.describe();
   remarks.fused(fused, "conv2d + batch_norm (running statistics folded into "
                        "the conv epilogue" +
                            (tail.empty() ? std::string(")")
                                          : ", then " + tail + ")"));
-  for (Operation *user : fused.getResult().getUsers())
-    if (isa<ReluOp, AddOp>(user))
-      remarks.skipped(user, "the fused output it reads is kept: " +
-                                c.stopReason);
-  if (c.relu)
-    c.relu.erase();
-  if (c.add)
-    c.add.erase();
-  bn.erase();
-  conv.erase();
+  replaceChain(c, fused.getResult(), bn, conv, remarks);
 }
 
 class FuseConvBnEval : public rn::impl::FuseConvBnEvalBase<FuseConvBnEval> {

@@ -57,8 +57,6 @@ void fuse(BatchNormTrainOp bn, FusionRemarks &remarks) {
   for (Operation *user : llvm::make_early_inc_range(bn.getMean().getUsers()))
     if (isa<BatchNormRunningUpdateOp>(user))
       user->moveAfter(fused);
-  Value out = c.out();
-  out.replaceAllUsesWith(fused.getResult());
   bn.getMean().replaceAllUsesWith(fused.getMean());
   bn.getInvStd().replaceAllUsesWith(fused.getInvStd());
   conv.getResult().replaceAllUsesWith(fused.getConvResult());
@@ -67,16 +65,7 @@ void fuse(BatchNormTrainOp bn, FusionRemarks &remarks) {
                        "epilogue, one apply pass" +
                            (tail.empty() ? std::string(")")
                                          : " with " + tail + " as its epilogue)"));
-  for (Operation *user : fused.getResult().getUsers())
-    if (isa<ReluOp, AddOp>(user))
-      remarks.skipped(user, "the fused output it reads is kept: " +
-                                c.stopReason);
-  if (c.relu)
-    c.relu.erase();
-  if (c.add)
-    c.add.erase();
-  bn.erase();
-  conv.erase();
+  replaceChain(c, fused.getResult(), bn, conv, remarks);
 }
 
 class FuseConvBnTrain : public rn::impl::FuseConvBnTrainBase<FuseConvBnTrain> {
