@@ -145,6 +145,8 @@ public:
   LogicalResult emit(func::FuncOp func, ArrayRef<std::string> argNames,
                      llvm::raw_ostream &os);
   int64_t workFloats() const { return next; }
+  /// Kernel calls emitted (copies of results to the caller excluded).
+  int kernelCalls() const { return kernels - 1; }
   /// Channels of the widest fused BN (size of the g_sum/g_sumsq scratch).
   int64_t maxStatChannels = 0;
 
@@ -162,6 +164,7 @@ private:
   int64_t maxBatch;
   int64_t next = 0;     // workspace floats used so far (or planned)
   bool planned = false; // offsets come from rnc-plan-memory
+  int kernels = 0;
   llvm::DenseMap<Value, std::string> ptrs;
 };
 
@@ -234,6 +237,7 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &os) {
 
   auto line = [&](const llvm::formatv_object_base &text) {
     os << "  " << text.str() << ";\n";
+    ++kernels;
     return success();
   };
   auto optional = [&](Value v) { return v ? use(v) : std::string("nullptr"); };
@@ -582,7 +586,7 @@ void emitInit(const StateLayout &state, llvm::raw_ostream &os) {
 } // namespace
 
 LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
-                           llvm::raw_ostream &os) {
+                           llvm::raw_ostream &os, CpuModelStats *stats) {
   func::FuncOp step = expectFunction(module, "train_step", 5, 2);
   func::FuncOp eval = expectFunction(module, "eval", 1, 1);
   if (!step || !eval)
@@ -603,6 +607,12 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
   int64_t workFloats =
       std::max(trainEmitter.workFloats(), evalEmitter.workFloats());
 
+  if (stats) {
+    stats->trainKernels = trainEmitter.kernelCalls();
+    stats->evalKernels = evalEmitter.kernelCalls();
+    stats->workspaceFloats = workFloats;
+    stats->stateFloats = state->totalFloats;
+  }
   RankedTensorType input = tensorType(eval.getArgument(0));
   RankedTensorType logits = cast<RankedTensorType>(eval.getResultTypes()[0]);
   if (input.getRank() != 4)
@@ -616,6 +626,9 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
      << "#include \"runtime/rnc_abi.h\"\n\n"
      << "namespace gen {\nusing namespace rnc::cpu;\n\n";
 
+  os << "// Kernel calls: " << trainEmitter.kernelCalls()
+     << " per training step, " << evalEmitter.kernelCalls()
+     << " per eval batch.\n";
   os << "// State block: " << state->tensors.size() << " tensors, "
      << state->totalFloats << " floats. Workspace: " << workFloats
      << " floats for batch " << meta.maxBatch << ".\n";

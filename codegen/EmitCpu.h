@@ -20,12 +20,21 @@ struct ModelMeta {
   int64_t maxBatch = 128; // largest batch a step accepts
 };
 
+/// What the generated code does, for reports and benchmarks.
+struct CpuModelStats {
+  int trainKernels = 0;   // kernel calls in one training step
+  int evalKernels = 0;    // kernel calls in one eval batch
+  int64_t workspaceFloats = 0;
+  int64_t stateFloats = 0;
+};
+
 /// Writes the C++ translation unit of `module` to `os`. Fails with a
 /// diagnostic (on the op) if the module is not in the expected final form:
 /// functions @train_step(x, labels, lr, momentum, weight_decay) -> (loss,
 /// correct) and @eval(x) -> logits, every activation with a dynamic batch.
 mlir::LogicalResult emitCpuModel(mlir::ModuleOp module, const ModelMeta &meta,
-                                 llvm::raw_ostream &os);
+                                 llvm::raw_ostream &os,
+                                 CpuModelStats *stats = nullptr);
 
 } // namespace rnc::codegen
 

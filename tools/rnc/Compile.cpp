@@ -151,8 +151,13 @@ int runCompile(const CompileOptions &o) {
   meta.maxBatch = o.maxBatch;
   std::string cpp;
   llvm::raw_string_ostream os(cpp);
-  if (failed(codegen::emitCpuModel(*module, meta, os)))
+  codegen::CpuModelStats stats;
+  if (failed(codegen::emitCpuModel(*module, meta, os, &stats)))
     return 1;
+  std::cerr << fmt::format("rnc: code: {} kernel calls per training step, {} "
+                           "per eval batch{}\n",
+                           stats.trainKernels, stats.evalKernels,
+                           o.fusion ? "" : " (no fusion)");
   os.flush();
   if (o.emit == "cpp")
     return writeOutput(o.output, cpp) ? 0 : 1;
