@@ -25,7 +25,8 @@ then differs from float64 by ~1e-6 * G, which the floor turns into ~1e-5, while
 a wrong formula still gives rel_err ~1 on any tensor bigger than ~1e-4 * G.
 One line per (model, quantity) with the largest error and its tensor, then a
 summary; the exit status is 1 on any failure.
-Usage: check_vs_jax.py [--rnc build/bin/rnc] [--out-dir DIR] [MODEL.json ...]
+Usage: check_vs_jax.py [--rnc build/bin/rnc] [--out-dir DIR]
+                       [--compile-arg=--no-fusion ...] [MODEL.json ...]
 """
 import argparse
 import os
@@ -88,7 +89,8 @@ def check_model(spec, args, rep):
     jm = JaxModel(graph, dtype=np.float64 if args.x64 else np.float32)
     so = os.path.join(args.out_dir, name + ".so")
     t0 = time.time()
-    r = subprocess.run([args.rnc, "compile", spec, "-o", so, "--max-batch", str(MAX_BATCH)],
+    r = subprocess.run([args.rnc, "compile", spec, "-o", so, "--max-batch", str(MAX_BATCH)]
+                       + args.compile_arg,
                        capture_output=True, text=True)
     if r.returncode != 0:
         rep.line(name, "compile", False, f"rnc compile exit {r.returncode}: {r.stderr.strip()[-400:]}")
@@ -160,6 +162,8 @@ def main():
     ap.add_argument("--rnc", default=os.path.join(ROOT, "build/bin/rnc"))
     ap.add_argument("--out-dir", help="where the compiled .so files go (default: a temp folder)")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--compile-arg", action="append", default=[],
+                    help="extra `rnc compile` flag, e.g. --compile-arg=--no-fusion (repeatable)")
     ap.add_argument("--x64", action="store_true", help="run the JAX reference in float64")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per tensor")
     args = ap.parse_args()
