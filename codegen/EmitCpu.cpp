@@ -394,6 +394,15 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &os) {
             use(b.getResultGrad()), use(b.getInput()), use(b.getMean()),
             use(b.getInvStd()), use(b.getScale())));
       })
+      .Case([&](rn::BatchNormReluGradOp b) {
+        return line(llvm::formatv(
+            "batch_norm_relu_backward<{0}>({1}, {2}, {3}, {4}, {5}, {6}, {7}, "
+            "{8}, {9}, N)",
+            bnShape(shapes, tensorType(b.getInput())), use(b.getInputGrad()),
+            use(b.getScaleGrad()), use(b.getShiftGrad()),
+            use(b.getResultGrad()), use(b.getReluResult()), use(b.getInput()),
+            use(b.getMean()), use(b.getInvStd()), use(b.getScale())));
+      })
       .Case([&](rn::ReluOp r) {
         return line(llvm::formatv("relu_forward({0}, {1}, {2})", use(r),
                                   use(r.getInput()), count(r)));

@@ -184,10 +184,12 @@ LogicalResult CountCorrectOp::inferReturnTypes(MLIRContext *ctx,
 // Gradient ops
 //===----------------------------------------------------------------------===//
 
-LogicalResult BatchNormGradOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
-    SmallVectorImpl<Type> &types) {
-  OpErrors err(loc, getOperationName());
+/// Result types of a BN gradient op: the input's type and two [C] vectors.
+template <typename OpT>
+LogicalResult inferBatchNormGradTypes(std::optional<Location> loc,
+                                      typename OpT::Adaptor adaptor,
+                                      SmallVectorImpl<Type> &types) {
+  OpErrors err(loc, OpT::getOperationName());
   FailureOr<RankedTensorType> input =
       checkActivation(err, "input", adaptor.getInput().getType(), {2, 4},
                       "2 [N, C] or 4 [N, C, H, W]");
@@ -200,6 +202,18 @@ LogicalResult BatchNormGradOp::inferReturnTypes(
       RankedTensorType::get({input->getDimSize(1)}, input->getElementType());
   types.append({*input, vec, vec});
   return success();
+}
+
+LogicalResult BatchNormGradOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &types) {
+  return inferBatchNormGradTypes<BatchNormGradOp>(loc, adaptor, types);
+}
+
+LogicalResult BatchNormReluGradOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &types) {
+  return inferBatchNormGradTypes<BatchNormReluGradOp>(loc, adaptor, types);
 }
 
 LogicalResult Conv2DGradInputOp::verify() {

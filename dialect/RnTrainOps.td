@@ -365,6 +365,33 @@ def Rn_Conv2DBatchNormEvalOp : Rn_Op<"conv2d_bn_eval",
   let hasVerifier = 1;
 }
 
+def Rn_BatchNormReluGradOp : Rn_InferredOp<"batch_norm_relu_grad"> {
+  let summary = "fused backward of relu(batch_norm_train(x)): mask + BN gradient";
+  let description = [{
+    `rn.relu_grad %dy, %relu_result` followed by `rn.batch_norm_grad` as one
+    op (created by `rnc-fuse-relu-bn-grad`): the ReLU mask is applied to the
+    result gradient on the fly, in the BN reductions and in the input
+    gradient pass, so the masked gradient is never stored.
+
+    ```mlir
+    %dx, %dgamma, %dbeta = rn.batch_norm_relu_grad %dy, %r, %x, %mean, %inv_std, %gamma
+        : tensor<?x64x56x56xf32>, tensor<?x64x56x56xf32>, tensor<?x64x56x56xf32>,
+          tensor<64xf32>, tensor<64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins Rn_Tensor2DOr4D:$result_grad,
+                       Rn_Tensor2DOr4D:$relu_result, Rn_Tensor2DOr4D:$input,
+                       Rn_Tensor1D:$mean, Rn_Tensor1D:$inv_std,
+                       Rn_Tensor1D:$scale);
+  let results = (outs Rn_Tensor2DOr4D:$input_grad, Rn_Tensor1D:$scale_grad,
+                      Rn_Tensor1D:$shift_grad);
+  let assemblyFormat = [{
+    $result_grad `,` $relu_result `,` $input `,` $mean `,` $inv_std `,` $scale
+    attr-dict `:` type($result_grad) `,` type($relu_result) `,` type($input)
+    `,` type($mean) `,` type($inv_std) `,` type($scale)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//

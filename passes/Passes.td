@@ -178,4 +178,24 @@ def FuseConvBnEval : Pass<"rnc-fuse-conv-bn-eval", "::mlir::ModuleOp"> {
   ];
 }
 
+def FuseReluBnGrad : Pass<"rnc-fuse-relu-bn-grad", "::mlir::ModuleOp"> {
+  let summary = "Fuse relu_grad into the following batch_norm_grad (backward)";
+  let description = [{
+    Training-backward fusion. An `rn.batch_norm_grad` whose result gradient
+    is an `rn.relu_grad` with no other user becomes one
+    `rn.batch_norm_relu_grad`: the ReLU mask is applied while the BN
+    reductions and the input gradient read the gradient, so the masked
+    gradient is never stored. This is every ReLU that directly follows a BN
+    inside a block.
+
+    Does not fuse a `rn.relu_grad` whose result has other users: the ReLU at
+    a block's output, whose gradient fans out to the residual branch and the
+    shortcut. With `explain`, emits a remark per `rn.relu_grad`.
+  }];
+  let options = [
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Emit a remark per fusion decision">
+  ];
+}
+
 #endif // RNC_PASSES_PASSES_TD

@@ -183,10 +183,13 @@ void batch_norm_forward_eval(T *y, const T *x, const T *gamma, const T *beta,
 //   xhat = (x - mean) * inv_std,   m = N * plane
 //   dbeta[c] = sum dy,   dgamma[c] = sum dy * xhat
 //   dx = gamma * inv_std * (dy - dbeta / m - xhat * dgamma / m)
-template <BatchNormShape S, class T = float>
-void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
-                         const T *save_mean, const T *save_inv_std,
-                         const T *gamma, int N) {
+namespace detail {
+
+template <BatchNormShape S, class T>
+void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
+                              const T *relu_out, const T *x,
+                              const T *save_mean, const T *save_inv_std,
+                              const T *gamma, int N) {
   static_assert(S.valid(),
                 "rnc::cpu::batch_norm_backward: invalid BatchNormShape");
   RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean &&
@@ -201,8 +204,9 @@ void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
     for (int n = 0; n < N; ++n)
       for (int c = 0; c < C; ++c) {
         long i = long(n) * C + c;
-        dbeta[c] += dy[i];
-        dgamma[c] += dy[i] * (x[i] - save_mean[c]);
+        T g = relu_out && !(relu_out[i] > T(0)) ? T(0) : dy[i];
+        dbeta[c] += g;
+        dgamma[c] += g * (x[i] - save_mean[c]);
       }
     for (int c = 0; c < C; ++c)
       dgamma[c] *= save_inv_std[c];
@@ -213,7 +217,11 @@ void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
       for (int n = 0; n < N; ++n) {
         T a, b;
         long off = (long(n) * C + c) * P;
-        reduce_sum_dot_dev(dy + off, x + off, P, save_mean[c], &a, &b);
+        if (relu_out)
+          reduce_sum_dot_dev_masked(dy + off, relu_out + off, x + off, P,
+                                    save_mean[c], &a, &b);
+        else
+          reduce_sum_dot_dev(dy + off, x + off, P, save_mean[c], &a, &b);
         sdy += a;
         sdyd += b;
       }
@@ -229,9 +237,41 @@ void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
       T k = gamma[c] * inv;
       T mdb = dbeta[c] / T(count), mdg = dgamma[c] / T(count);
       long off = (long(n) * C + c) * P;
-      for (long i = 0; i < P; ++i)
-        dx[off + i] = k * (dy[off + i] - mdb - (x[off + i] - mean) * inv * mdg);
+      if (relu_out) {
+        const T *y = relu_out + off;
+        for (long i = 0; i < P; ++i) {
+          T g = y[i] > T(0) ? dy[off + i] : T(0);
+          dx[off + i] = k * (g - mdb - (x[off + i] - mean) * inv * mdg);
+        }
+      } else {
+        for (long i = 0; i < P; ++i)
+          dx[off + i] =
+              k * (dy[off + i] - mdb - (x[off + i] - mean) * inv * mdg);
+      }
     }
+}
+
+} // namespace detail
+
+template <BatchNormShape S, class T = float>
+void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
+                         const T *save_mean, const T *save_inv_std,
+                         const T *gamma, int N) {
+  detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, nullptr, x,
+                                         save_mean, save_inv_std, gamma, N);
+}
+
+// The backward of relu(batch_norm_train(x)) given the gradient dy of the
+// ReLU's output `relu_out`: batch_norm_backward of relu_backward(dy,
+// relu_out), without storing the masked gradient.
+template <BatchNormShape S, class T = float>
+void batch_norm_relu_backward(T *dx, T *dgamma, T *dbeta, const T *dy,
+                              const T *relu_out, const T *x,
+                              const T *save_mean, const T *save_inv_std,
+                              const T *gamma, int N) {
+  RNC_CHECK(relu_out != nullptr, "batch_norm_relu_backward: relu_out is null");
+  detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, relu_out, x,
+                                         save_mean, save_inv_std, gamma, N);
 }
 
 } // namespace rnc::cpu

@@ -289,4 +289,36 @@ inline void reduce_sum_dot_dev(const T *dy, const T *x, long n, T mean,
   *sum_dy_dev = out[1];
 }
 
+// The same sums with dy masked by a ReLU: dy[i] counts only where
+// relu_out[i] > 0 (the ReLU's gradient, fused into the BN backward).
+template <class T>
+inline void reduce_sum_dot_dev_masked(const T *dy, const T *relu_out,
+                                      const T *x, long n, T mean, T *sum_dy,
+                                      T *sum_dy_dev) {
+  struct {
+    const T *dy;
+    const T *y;
+    const T *x;
+    T mean;
+#if RNC_HAVE_VECTOR_EXT
+    RNC_INLINE void vec(typename Vec<T>::type *a, long i) const {
+      using V = typename Vec<T>::type;
+      V zero = {};
+      V g = vload(y + i) > zero ? vload(dy + i) : zero;
+      a[0] += g;
+      a[1] += g * (vload(x + i) - mean);
+    }
+#endif
+    RNC_INLINE void scalar(T *a, long i) const {
+      T g = y[i] > T(0) ? dy[i] : T(0);
+      a[0] += g;
+      a[1] += g * (x[i] - mean);
+    }
+  } f{dy, relu_out, x, mean};
+  T out[2];
+  reduce_n<T, 2>(n, out, f);
+  *sum_dy = out[0];
+  *sum_dy_dev = out[1];
+}
+
 } // namespace rnc::cpu

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "codegen/cpu/batchnorm.h"
+#include "codegen/cpu/elementwise.h"
 #include "test_util.h"
 
 namespace {
@@ -145,6 +146,45 @@ TEST(BatchNorm, BackwardMatchesFiniteDifferences) {
   check_backward<BatchNormShape{.channels = 2, .plane = 3 * 3}>(1, 13);
   check_backward<BatchNormShape{.channels = 2, .plane = 40}>(
       3, 14); // plane > 4 lanes x 8: vector path
+}
+
+// The fused ReLU + BN backward equals relu_backward then batch_norm_backward
+// (same math, the mask applied on the fly), in float64 to 1e-12.
+template <BatchNormShape S> void check_relu_backward(int N, uint64_t seed) {
+  SCOPED_TRACE(testing::Message()
+               << "C=" << S.channels << " plane=" << S.plane << " N=" << N);
+  size_t size = size_t(N) * S.channels * S.plane;
+  auto x = kt::random_vec<double>(size, seed, -1.0, 1.0);
+  auto relu_out = kt::random_vec<double>(size, seed + 1, -1.0, 1.0);
+  for (double &v : relu_out)
+    v = v > 0 ? v : 0.0; // a ReLU output: half the entries are 0
+  auto dy = kt::random_vec<double>(size, seed + 2, -1.0, 1.0);
+  auto gamma = kt::random_vec<double>(S.channels, seed + 3, 0.5, 1.5);
+  auto mean = kt::random_vec<double>(S.channels, seed + 4, -0.2, 0.2);
+  auto inv_std = kt::random_vec<double>(S.channels, seed + 5, 0.5, 2.0);
+  std::vector<double> masked(size), dx1(size), dx2(size), dg1(S.channels),
+      dg2(S.channels), db1(S.channels), db2(S.channels);
+  rnc::cpu::relu_backward(masked.data(), dy.data(), relu_out.data(),
+                          long(size));
+  rnc::cpu::batch_norm_backward<S>(dx1.data(), dg1.data(), db1.data(),
+                                   masked.data(), x.data(), mean.data(),
+                                   inv_std.data(), gamma.data(), N);
+  rnc::cpu::batch_norm_relu_backward<S>(dx2.data(), dg2.data(), db2.data(),
+                                        dy.data(), relu_out.data(), x.data(),
+                                        mean.data(), inv_std.data(),
+                                        gamma.data(), N);
+  for (size_t i = 0; i < size; ++i)
+    EXPECT_NEAR(dx1[i], dx2[i], 1e-12) << "dx " << i;
+  for (int c = 0; c < S.channels; ++c) {
+    EXPECT_NEAR(dg1[c], dg2[c], 1e-12) << "dgamma " << c;
+    EXPECT_NEAR(db1[c], db2[c], 1e-12) << "dbeta " << c;
+  }
+}
+
+TEST(BatchNorm, ReluBackwardEqualsSeparateKernels) {
+  check_relu_backward<BatchNormShape{.channels = 3, .plane = 5 * 4}>(2, 21);
+  check_relu_backward<BatchNormShape{.channels = 4, .plane = 1}>(6, 22);
+  check_relu_backward<BatchNormShape{.channels = 2, .plane = 40}>(3, 23);
 }
 
 } // namespace
