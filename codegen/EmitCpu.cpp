@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -138,8 +139,9 @@ std::string linearShape(ShapeTable &shapes, RankedTensorType w) {
 class FunctionEmitter {
 public:
   FunctionEmitter(const StateLayout &state, ShapeTable &shapes,
-                  int64_t maxBatch)
-      : state(state), shapes(shapes), maxBatch(maxBatch) {}
+                  int64_t maxBatch, std::vector<std::string> &profileNames)
+      : profileNames(profileNames), state(state), shapes(shapes),
+        maxBatch(maxBatch) {}
 
   /// Emits `func` with the given C++ parameter names for its arguments.
   LogicalResult emit(func::FuncOp func, ArrayRef<std::string> argNames,
@@ -147,6 +149,9 @@ public:
   int64_t workFloats() const { return next; }
   /// Kernel calls emitted (copies of results to the caller excluded).
   int kernelCalls() const { return kernels - 1; }
+  /// "rn.conv2d (layer1.0.conv1)" per timed op, in OpTimer index order
+  /// (shared by the functions of a model).
+  std::vector<std::string> &profileNames;
   /// Channels of the widest fused BN (size of the g_sum/g_sumsq scratch).
   int64_t maxStatChannels = 0;
 
@@ -225,12 +230,27 @@ std::string nodeName(Location loc) {
   return "";
 }
 
-LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &os) {
+LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &out) {
   if (isa<rn::ParamOp>(op))
     return success();
   std::string node = nodeName(op->getLoc());
-  os << "  // " << op->getName().getStringRef()
-     << (node.empty() ? "" : " (" + node + ")") << "\n";
+  std::string label = op->getName().getStringRef().str() +
+                      (node.empty() ? "" : " (" + node + ")");
+  out << "  // " << label << "\n";
+  // The op's calls, timed as one entry of the profile (RNC_PROFILE=1).
+  std::string code;
+  llvm::raw_string_ostream os(code);
+  int kernelsBefore = kernels;
+  auto finish = llvm::make_scope_exit([&] {
+    os.flush();
+    if (kernels == kernelsBefore || isa<func::ReturnOp>(op)) {
+      out << code;
+      return;
+    }
+    out << "  { OpTimer timer_(" << profileNames.size() + 1 << ");\n"
+        << code << "  }\n";
+    profileNames.push_back(label);
+  });
   for (Value r : op->getResults())
     if (!ptrs.count(r) && !isa<rn::FlattenOp, rn::UnflattenOp>(op))
       allocate(r);
@@ -607,8 +627,9 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
   ShapeTable shapes;
   std::string trainBody, evalBody;
   llvm::raw_string_ostream trainOs(trainBody), evalOs(evalBody);
-  FunctionEmitter trainEmitter(*state, shapes, meta.maxBatch);
-  FunctionEmitter evalEmitter(*state, shapes, meta.maxBatch);
+  std::vector<std::string> profileNames;
+  FunctionEmitter trainEmitter(*state, shapes, meta.maxBatch, profileNames);
+  FunctionEmitter evalEmitter(*state, shapes, meta.maxBatch, profileNames);
   if (failed(trainEmitter.emit(
           step, {"x", "labels", "lr", "momentum", "weight_decay"}, trainOs)) ||
       failed(evalEmitter.emit(eval, {"x"}, evalOs)))
@@ -631,6 +652,7 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
      << meta.name << "' (target cpu). Do not edit.\n"
      << "// Spec hash " << meta.specHash << ".\n"
      << "#include <cstring>\n\n"
+     << "#include \"codegen/cpu/profile.h\"\n"
      << "#include \"codegen/cpu/rnc_cpu.h\"\n"
      << "#include \"runtime/rnc_abi.h\"\n\n"
      << "namespace gen {\nusing namespace rnc::cpu;\n\n";
@@ -667,6 +689,13 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
   int64_t statChannels = std::max(
       int64_t(1), std::max(trainEmitter.maxStatChannels,
                            evalEmitter.maxStatChannels));
+  os << "// Per-op wall time when RNC_PROFILE is set (codegen/cpu/profile.h).\n"
+     << "const char *const kOpNames[] = {\n    \"\",\n";
+  for (const std::string &name : profileNames)
+    os << "    " << quoted(name) << ",\n";
+  os << "};\nconstexpr int kNumOps = " << profileNames.size() << ";\n"
+     << "double g_op_seconds[kNumOps + 1];\nlong g_op_calls[kNumOps + 1];\n"
+     << "using OpTimer = rnc::cpu::OpTimer<g_op_seconds, g_op_calls>;\n\n";
   os << "// Per-channel sums of the fused conv + BN statistics.\n"
      << "float g_sum[" << statChannels << "], g_sumsq[" << statChannels
      << "];\n\n";

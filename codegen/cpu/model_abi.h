@@ -6,7 +6,8 @@
 //   kOffsets[] (float offset of each tensor in the state block),
 //   kStateFloats, kWorkFloats (sizes of the state and workspace blocks),
 //   init(S, seed), train_step(S, W, x, labels, N, lr, momentum,
-//   weight_decay, &loss, &correct) and eval(S, W, x, N, logits).
+//   weight_decay, &loss, &correct) and eval(S, W, x, N, logits),
+//   and the profile tables kOpNames, g_op_seconds, g_op_calls, kNumOps.
 // Everything here checks its arguments and reports through rnc_last_error;
 // the kernels behind it may assume valid input.
 #pragma once
@@ -99,6 +100,8 @@ RNC_EXPORT const rnc_tensor_info *rnc_tensor(int32_t i) {
 }
 
 RNC_EXPORT rnc_model *rnc_create(void) {
+  const char *profile = std::getenv("RNC_PROFILE");
+  rnc::cpu::profiling() = profile && *profile && std::strcmp(profile, "0");
   rnc_model *m = new (std::nothrow) rnc_model;
   if (!m)
     return nullptr;
@@ -116,6 +119,9 @@ RNC_EXPORT rnc_model *rnc_create(void) {
 RNC_EXPORT void rnc_destroy(rnc_model *m) {
   if (!m)
     return;
+  if (rnc::cpu::profiling())
+    rnc::cpu::print_profile(gen::kOpNames, gen::g_op_seconds,
+                            gen::g_op_calls, gen::kNumOps + 1, stderr);
   std::free(m->state);
   std::free(m->work);
   delete m;
