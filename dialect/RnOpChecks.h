@@ -105,6 +105,19 @@ inline FailureOr<RankedTensorType> checkParam(const OpErrors &err, StringRef wha
   return ranked;
 }
 
+/// Type inference of an op whose result has the type of one activation
+/// operand (`what`, checked as by checkActivation).
+inline LogicalResult inferSameAsActivation(const OpErrors &err, StringRef what,
+                                           Type type, ArrayRef<int64_t> ranks,
+                                           StringRef layout,
+                                           SmallVectorImpl<Type> &types) {
+  FailureOr<RankedTensorType> t = checkActivation(err, what, type, ranks, layout);
+  if (failed(t))
+    return failure();
+  types.push_back(*t);
+  return success();
+}
+
 /// Checks an [h, w] attribute named `name`: two values (described by
 /// `layout`), each at least `min`.
 inline LogicalResult checkPair(const OpErrors &err, StringRef name,

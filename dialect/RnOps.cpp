@@ -170,14 +170,9 @@ LogicalResult BatchNormOp::inferReturnTypes(MLIRContext *,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &types) {
-  OpErrors err(loc, getOperationName());
-  FailureOr<RankedTensorType> input =
-      checkActivation(err, "input", adaptor.getInput().getType(), {2, 4},
-                      "2 [N, C] or 4 [N, C, H, W]");
-  if (failed(input))
-    return failure();
-  types.push_back(*input);
-  return success();
+  return inferSameAsActivation(OpErrors(loc, getOperationName()), "input",
+                               adaptor.getInput().getType(), {2, 4},
+                               "2 [N, C] or 4 [N, C, H, W]", types);
 }
 
 LogicalResult BatchNormOp::verify() {
@@ -207,13 +202,8 @@ LogicalResult ReluOp::inferReturnTypes(MLIRContext *,
                                        std::optional<Location> loc,
                                        Adaptor adaptor,
                                        SmallVectorImpl<Type> &types) {
-  OpErrors err(loc, getOperationName());
-  FailureOr<RankedTensorType> input =
-      checkActivation(err, "input", adaptor.getInput().getType(), {}, "");
-  if (failed(input))
-    return failure();
-  types.push_back(*input);
-  return success();
+  return inferSameAsActivation(OpErrors(loc, getOperationName()), "input",
+                               adaptor.getInput().getType(), {}, "", types);
 }
 
 //===----------------------------------------------------------------------===//

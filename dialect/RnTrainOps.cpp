@@ -278,13 +278,9 @@ LogicalResult ReluGradOp::inferReturnTypes(MLIRContext *,
 LogicalResult MaxPool2DGradOp::inferReturnTypes(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &types) {
-  OpErrors err(loc, getOperationName());
-  FailureOr<RankedTensorType> input = checkActivation(
-      err, "input", adaptor.getInput().getType(), {4}, "4 [N, C, H, W]");
-  if (failed(input))
-    return failure();
-  types.push_back(*input);
-  return success();
+  return inferSameAsActivation(OpErrors(loc, getOperationName()), "input",
+                               adaptor.getInput().getType(), {4},
+                               "4 [N, C, H, W]", types);
 }
 
 LogicalResult MaxPool2DGradOp::verify() {
@@ -362,13 +358,9 @@ LogicalResult LinearGradWeightOp::inferReturnTypes(
 LogicalResult SoftmaxCrossEntropyGradOp::inferReturnTypes(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &types) {
-  OpErrors err(loc, getOperationName());
-  FailureOr<RankedTensorType> logits = checkActivation(
-      err, "logits", adaptor.getLogits().getType(), {2}, "2 [N, K]");
-  if (failed(logits))
-    return failure();
-  types.push_back(*logits);
-  return success();
+  return inferSameAsActivation(OpErrors(loc, getOperationName()), "logits",
+                               adaptor.getLogits().getType(), {2}, "2 [N, K]",
+                               types);
 }
 
 //===----------------------------------------------------------------------===//
