@@ -281,6 +281,24 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &out) {
                                   s, use(c), use(c.getResultGrad()),
                                   use(c.getWeight())));
       })
+      .Case([&](rn::Conv2DGradInputFanInOp c) {
+        RankedTensorType in = tensorType(c.getInputGrad());
+        std::string s = convShape(shapes, in, tensorType(c.getWeight()),
+                                  c.getStride(), c.getPadding(),
+                                  c.getDilation(), c.getGroups());
+        std::string layout = llvm::formatv(
+            "{0}, {1}", in.getDimSize(1), in.getDimSize(2) * in.getDimSize(3));
+        // Aggregate deduction (C++20) spells the epilogue types.
+        std::string epi = llvm::formatv("ResidualAddEpilogue<float>{{{0}, {1}}",
+                                        use(c.getAddend()), layout);
+        if (Value r = c.getReluResult())
+          epi = llvm::formatv("Compose{{{0}, ReluMaskEpilogue<float>{{{1}, "
+                              "{2}}}",
+                              epi, use(r), layout);
+        return line(llvm::formatv(
+            "conv2d_backward_data<{0}>({1}, {2}, {3}, N, {4})", s, use(c),
+            use(c.getResultGrad()), use(c.getWeight()), epi));
+      })
       .Case([&](rn::Conv2DGradWeightOp c) {
         std::string s = convShape(shapes, tensorType(c.getInput()),
                                   tensorType(c.getWeightGrad()), c.getStride(),

@@ -216,17 +216,36 @@ LogicalResult BatchNormReluGradOp::inferReturnTypes(
   return inferBatchNormGradTypes<BatchNormReluGradOp>(loc, adaptor, types);
 }
 
-LogicalResult Conv2DGradInputOp::verify() {
-  ArrayRef<int64_t> w = getWeight().getType().getShape();
-  ArrayRef<int64_t> in = getInputGrad().getType().getShape();
-  if (in[1] != w[1] * getGroups())
-    return emitOpError() << "expected input channels " << in[1]
-                         << " to be weight dim 1 x groups ("
-                         << w[1] * getGroups() << ")";
+namespace {
+// Conv2DGradInputOp and its fused form: the spelled-out input type must give
+// result_grad's shape under the forward rule.
+template <class GradInputOp> LogicalResult verifyGradInput(GradInputOp op) {
+  ArrayRef<int64_t> w = op.getWeight().getType().getShape();
+  ArrayRef<int64_t> in = op.getInputGrad().getType().getShape();
+  if (in[1] != w[1] * op.getGroups())
+    return op.emitOpError() << "expected input channels " << in[1]
+                            << " to be weight dim 1 x groups ("
+                            << w[1] * op.getGroups() << ")";
   return checkForwardShape(
-      *this,
-      convResultShape(in, w, getStride(), getPadding(), getDilation()),
-      getResultGrad().getType(), "the input type");
+      op,
+      convResultShape(in, w, op.getStride(), op.getPadding(),
+                      op.getDilation()),
+      op.getResultGrad().getType(), "the input type");
+}
+} // namespace
+
+LogicalResult Conv2DGradInputOp::verify() { return verifyGradInput(*this); }
+
+LogicalResult Conv2DGradInputFanInOp::verify() {
+  ArrayRef<int64_t> in = getInputGrad().getType().getShape();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"addend", getAddend()},
+                         {"relu_result", getReluResult()}})
+    if (v && !sameActivationShape(
+                 cast<RankedTensorType>(v.getType()).getShape(), in))
+      return emitOpError() << "expected " << name
+                           << " of the input gradient's shape, got "
+                           << v.getType();
+  return verifyGradInput(*this);
 }
 
 LogicalResult Conv2DGradWeightOp::verify() {

@@ -392,6 +392,33 @@ def Rn_BatchNormReluGradOp : Rn_InferredOp<"batch_norm_relu_grad"> {
   }];
 }
 
+def Rn_Conv2DGradInputFanInOp : Rn_GradOp<"conv2d_grad_input_fanin"> {
+  let summary = "fused backward: conv input gradient + gradient fan-in [+ ReLU mask]";
+  let description = [{
+    `rn.conv2d_grad_input -> rn.add %other [-> rn.relu_grad %relu_result]` as
+    one kernel (created by `rnc-fuse-grad-fan-in`): where a block output fans
+    out to a branch and a shortcut, its gradient is the sum of both paths;
+    the transposed convolution adds `addend` (the other path's gradient) and
+    applies the ReLU mask `relu_result > 0` in its epilogue, so neither the
+    convolution's own gradient nor the unmasked sum is stored. Attributes as
+    on `rn.conv2d_grad_input`; the input type is spelled out.
+
+    ```mlir
+    %dx = rn.conv2d_grad_input_fanin %dy, %w, %other, %r {padding = array<i64: 1, 1>}
+        : (tensor<?x64x56x56xf32>, tensor<64x64x3x3xf32>, tensor<?x64x56x56xf32>,
+           tensor<?x64x56x56xf32>) -> tensor<?x64x56x56xf32>
+    ```
+  }];
+  let arguments = !con((ins Rn_Tensor4D:$result_grad, Rn_Tensor4D:$weight,
+                            Rn_Tensor4D:$addend,
+                            Optional<Rn_Tensor4D>:$relu_result),
+                       Rn_ConvArgs);
+  let results = (outs Rn_Tensor4D:$input_grad);
+  let assemblyFormat = [{
+    operands attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//

@@ -83,9 +83,9 @@ void FusionRemarks::finish(func::FuncOp func) {
     // not fusion candidates of these passes.
     if (isa<SoftmaxCrossEntropyGradOp>(op)) {
       backward = true;
-      op->emitRemark() << "backward pass: see rnc-fuse-relu-bn-grad for the "
-                          "ReLU masks; gradient sums and conv gradients run "
-                          "as separate kernels";
+      op->emitRemark() << "backward pass: see rnc-fuse-grad-fan-in for the "
+                          "gradient sums and rnc-fuse-relu-bn-grad for the "
+                          "ReLU masks";
     }
     if (backward || !isa<BatchNormOp, BatchNormTrainOp, ReluOp, AddOp>(op))
       return;

@@ -198,4 +198,29 @@ def FuseReluBnGrad : Pass<"rnc-fuse-relu-bn-grad", "::mlir::ModuleOp"> {
   ];
 }
 
+def FuseGradFanIn : Pass<"rnc-fuse-grad-fan-in", "::mlir::ModuleOp"> {
+  let summary = "Fuse the gradient fan-in add (and ReLU mask) into a conv input gradient";
+  let description = [{
+    Training-backward fusion. Where a block output fans out to the next
+    block's branch and its shortcut, autodiff sums the two gradients with an
+    `rn.add` and the block's output ReLU masks the sum with `rn.relu_grad`.
+    An `rn.conv2d_grad_input` whose only user is such an add becomes one
+    `rn.conv2d_grad_input_fanin` that adds the other gradient, and applies the
+    mask when the add's only user is an `rn.relu_grad`, in the transposed
+    convolution's epilogue.
+
+    Does not fuse: a conv input gradient with other users (the unsummed
+    gradient is needed), an add with no such operand, or a ReLU mask on a sum
+    that has other users (then only the add is absorbed). A `rn.relu_grad`
+    whose only user is an `rn.batch_norm_grad` is left to
+    `rnc-fuse-relu-bn-grad`, which keeps the masked gradient out of memory
+    altogether; run this pass first. With `explain`, emits a remark per fused
+    kernel and per gradient add left alone.
+  }];
+  let options = [
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Emit a remark per fusion decision">
+  ];
+}
+
 #endif // RNC_PASSES_PASSES_TD

@@ -346,12 +346,16 @@ void conv2d_forward_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
 // ----------------------------------------------------------------------------
 // Backward. All three write (do not accumulate into) their output.
 
-// dx [N, in_channels, in_h, in_w] = col2im(W_g^T dy_g) per image and group.
+// dx [N, in_channels, in_h, in_w] = col2im(W_g^T dy_g) per image and group,
+// then epi(n, c, idx, v) on every element (e.g. a residual gradient added and
+// a ReLU mask: rn.conv2d_grad_input_fanin). Tensors the epilogue reads must
+// not alias dx (the GEMM path stores partial sums before the epilogue runs).
 // Stride 1 with pad <= dilation*(kernel-1) (3x3 pad 1, every 1x1 stride 1)
 // runs instead as the forward convolution of dy with the flipped, transposed
 // weights: same GEMM path, no column buffer, no scatter.
-template <Conv2DShape S, class T = float>
-void conv2d_backward_data(T *dx, const T *dy, const T *w, int N) {
+template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
+void conv2d_backward_data(T *dx, const T *dy, const T *w, int N,
+                          const Epilogue &epi = {}) {
   static_assert(S.valid(),
                 "rnc::cpu::conv2d_backward_data: invalid Conv2DShape");
   RNC_CHECK(N > 0 && dx && dy && w,
@@ -387,7 +391,7 @@ void conv2d_backward_data(T *dx, const T *dy, const T *w, int N) {
               wt[(((long(g) * Cg + c) * Mg + o) * KH + kh) * KW + kw] =
                   w[(((long(g) * Mg + o) * Cg + c) * KH + KH - 1 - kh) * KW +
                     KW - 1 - kw];
-    conv2d_forward<TS, T>(dx, dy, wt, nullptr, N);
+    conv2d_forward<TS, T>(dx, dy, wt, nullptr, N, epi);
   } else {
     // dy of consecutive images read as one matrix [out_per_group x nb*plane].
     constexpr Conv2DShape YS{.in_channels = S.out_channels,
@@ -406,11 +410,17 @@ void conv2d_backward_data(T *dx, const T *dy, const T *w, int N) {
                          MatrixA<T>{w + long(g) * Mg * Kg, Kg, true},
                          detail::Im2colB<YS, T>{dyg, long(S.out_channels) * P},
                          T(0), dcol, ncols);
+          constexpr long plane = S.in_plane();
           for (int k = 0; k < nb; ++k) {
-            T *dxg = dx + (long(n0 + k) * S.in_channels + long(g) * Cg) *
-                              S.in_plane();
-            std::fill(dxg, dxg + long(Cg) * S.in_plane(), T(0));
+            T *dxg = dx + (long(n0 + k) * S.in_channels + long(g) * Cg) * plane;
+            std::fill(dxg, dxg + Cg * plane, T(0));
             detail::col2im_add<S>(dxg, dcol + k * P, ncols);
+            // The epilogue runs on the image while it is still in cache.
+            if constexpr (!std::is_same_v<Epilogue, NoEpilogue>)
+              for (int c = 0; c < Cg; ++c)
+                for (long i = 0; i < plane; ++i)
+                  dxg[c * plane + i] =
+                      epi(n0 + k, g * Cg + c, i, dxg[c * plane + i]);
           }
         });
   }

@@ -40,6 +40,18 @@ template <class T> struct ResidualAddEpilogue {
   }
 };
 
+// v where relu_result[(n*channels + c)*plane + idx] > 0, else 0: the
+// gradient of a ReLU given its output (rn.relu_grad as an epilogue).
+template <class T> struct ReluMaskEpilogue {
+  const T *relu_result;
+  int channels;
+  long plane;
+  T operator()(int n, int c, long idx, T v) const {
+    return relu_result[(long(n) * channels + c) * plane + idx] > T(0) ? v
+                                                                      : T(0);
+  }
+};
+
 // second(first(v)), e.g. Compose<ResidualAddEpilogue<float>, ReluEpilogue>.
 template <class First, class Second> struct Compose {
   First first;

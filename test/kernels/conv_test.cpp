@@ -463,4 +463,64 @@ TEST(Conv2D, BitIdenticalForAnyThreadCount) {
                                       .pad_w = 1}>(12);
 }
 
+// conv2d_backward_data with a fan-in epilogue (residual gradient added, ReLU
+// mask) equals the plain kernel followed by the add and the mask, bit for bit:
+// the epilogue sees the same final sums (rn.conv2d_grad_input_fanin).
+template <Conv2DShape S> void check_backward_data_epilogue(int N) {
+  SCOPED_TRACE(testing::Message() << "C=" << S.in_channels
+                                  << " O=" << S.out_channels << " s="
+                                  << S.stride_h << " g=" << S.groups);
+  auto w = kt::random_vec<float>(S.weight_size(), 41);
+  auto dy = kt::random_vec<float>(y_size<S>(N), 42);
+  auto addend = kt::random_vec<float>(x_size<S>(N), 43);
+  auto relu = kt::random_vec<float>(x_size<S>(N), 44); // about half <= 0
+  std::vector<float> want(x_size<S>(N));
+  rnc::cpu::conv2d_backward_data<S>(want.data(), dy.data(), w.data(), N);
+  for (size_t i = 0; i < want.size(); ++i)
+    want[i] = relu[i] > 0 ? want[i] + addend[i] : 0.0f;
+  constexpr long plane = S.in_plane();
+  auto got = kt::poisoned<float>(want.size());
+  rnc::cpu::conv2d_backward_data<S>(
+      got.data(), dy.data(), w.data(), N,
+      rnc::cpu::Compose{
+          rnc::cpu::ResidualAddEpilogue<float>{addend.data(), S.in_channels,
+                                               plane},
+          rnc::cpu::ReluMaskEpilogue<float>{relu.data(), S.in_channels,
+                                            plane}});
+  EXPECT_EQ(got, want);
+}
+
+TEST(Conv2D, BackwardDataFanInEpilogue) {
+  // Stride 1: the transposed forward GEMM path, K = 64*9 over several blocks.
+  check_backward_data_epilogue<Conv2DShape{.in_channels = 16,
+                                           .out_channels = 64,
+                                           .in_h = 10,
+                                           .in_w = 10,
+                                           .kernel_h = 3,
+                                           .kernel_w = 3,
+                                           .pad_h = 1,
+                                           .pad_w = 1}>(3);
+  // Strided and grouped: the col2im path.
+  check_backward_data_epilogue<Conv2DShape{.in_channels = 8,
+                                           .out_channels = 12,
+                                           .in_h = 9,
+                                           .in_w = 9,
+                                           .kernel_h = 3,
+                                           .kernel_w = 3,
+                                           .stride_h = 2,
+                                           .stride_w = 2,
+                                           .pad_h = 1,
+                                           .pad_w = 1,
+                                           .groups = 4}>(5);
+  // 1x1 stride 2 (a downsampling shortcut), small planes chunked.
+  check_backward_data_epilogue<Conv2DShape{.in_channels = 16,
+                                           .out_channels = 32,
+                                           .in_h = 8,
+                                           .in_w = 8,
+                                           .kernel_h = 1,
+                                           .kernel_w = 1,
+                                           .stride_h = 2,
+                                           .stride_w = 2}>(6);
+}
+
 } // namespace

@@ -128,6 +128,7 @@ int runCompile(const CompileOptions &o) {
   if (o.fusion) {
     pm.addPass(mlir::rn::createFuseConvBnTrain({o.explainFusion}));
     pm.addPass(mlir::rn::createFuseConvBnEval({o.explainFusion}));
+    pm.addPass(mlir::rn::createFuseGradFanIn({o.explainFusion}));
     pm.addPass(mlir::rn::createFuseReluBnGrad({o.explainFusion}));
   }
   if (o.memoryPlan)

@@ -8,6 +8,22 @@ func.func @conv_grad_input_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<4x4x3x3xf3
 
 // -----
 
+func.func @conv_grad_input_fanin_addend(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %a: tensor<?x4x6x6xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_fanin' op expected addend of the input gradient's shape, got 'tensor<?x4x6x6xf32>'}}
+  %0 = rn.conv2d_grad_input_fanin %dy, %w, %a {padding = array<i64: 0, 0>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_fanin_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, %a: tensor<?x4x8x8xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_fanin' op expected the result gradient 'tensor<?x4x8x8xf32>' to have the shape [?, 4, 6, 6] that the forward op gives for the input type}}
+  %0 = rn.conv2d_grad_input_fanin %dy, %w, %a, %a : (tensor<?x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  return
+}
+
+// -----
+
 func.func @conv_grad_weight_groups(%dy: tensor<?x4x8x8xf32>, %x: tensor<?x4x8x8xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_weight' op expected input channels 4 to be weight dim 1 x groups (8)}}
   %0 = rn.conv2d_grad_weight %dy, %x {padding = array<i64: 1, 1>, groups = 2 : i64} : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32> -> tensor<4x4x3x3xf32>

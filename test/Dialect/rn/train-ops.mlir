@@ -20,6 +20,8 @@ func.func @training_ops(%x: tensor<?x4x8x8xf32>, %dy: tensor<?x4x8x8xf32>,
   %dx, %dg, %db = rn.batch_norm_grad %dy, %x, %mean, %istd, %g : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   // CHECK: rn.conv2d_grad_input {{.*}} {groups = 2 : i64, padding = array<i64: 1, 1>} : tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32> -> tensor<?x4x8x8xf32>
   %di = rn.conv2d_grad_input %dy, %w {groups = 2 : i64, padding = array<i64: 1, 1>} : tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32> -> tensor<?x4x8x8xf32>
+  // CHECK: rn.conv2d_grad_input_fanin {{.*}} {groups = 2 : i64, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  %df = rn.conv2d_grad_input_fanin %dy, %w, %x, %x {groups = 2 : i64, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
   // CHECK: rn.conv2d_grad_weight {{.*}} -> tensor<4x2x3x3xf32>
   %dw = rn.conv2d_grad_weight %dy, %x {groups = 2 : i64, padding = array<i64: 1, 1>} : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32> -> tensor<4x2x3x3xf32>
   // CHECK: rn.bias_grad %{{.*}} : tensor<?x4x8x8xf32>
