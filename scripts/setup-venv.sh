@@ -7,7 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${1:-$root/build/venv}"
 jax_version=0.7.2
 numpy_version=2.3.5
-want="jax==$jax_version jaxlib==$jax_version numpy==$numpy_version"
+safetensors_version=0.8.0
+want="jax==$jax_version jaxlib==$jax_version numpy==$numpy_version safetensors==$safetensors_version"
 
 check='import importlib.metadata as m, sys
 want = dict(p.split("==") for p in sys.argv[1:])
@@ -27,6 +28,7 @@ if [ ! -x "$dir/bin/python" ]; then
 fi
 echo "setup-venv: installing $want into $dir"
 "$dir/bin/python" -m pip install -q --disable-pip-version-check \
-  "jax[cpu]==$jax_version" "numpy==$numpy_version"
+  "jax[cpu]==$jax_version" "numpy==$numpy_version" \
+  "safetensors==$safetensors_version"
 "$dir/bin/python" -c "$check" $want || { echo "setup-venv: $dir lacks $want after pip" >&2; exit 1; }
 echo "setup-venv: done"

@@ -28,13 +28,34 @@ std::string formatEpoch(const EpochStats &s) {
 
 Progress::Progress() : tty_(::isatty(STDOUT_FILENO) == 1) {}
 
+// 75 s -> "1:15", 3725 s -> "1:02:05".
+std::string hms(double seconds) {
+  long s = seconds > 0 && seconds < 1e7 ? long(seconds + 0.5) : 0;
+  if (s >= 3600)
+    return format("%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  return format("%ld:%02ld", s / 60, s % 60);
+}
+
 void Progress::step(int epoch, int epochs, int64_t step, int64_t steps,
-                    double loss, double acc, double imagesPerSec) {
-  std::string line =
-      format("epoch %d/%d  step %lld/%lld  loss %.3f  train acc %.1f%%  "
-             "%.0f img/s",
-             epoch, epochs, static_cast<long long>(step),
-             static_cast<long long>(steps), loss, 100 * acc, imagesPerSec);
+                    double loss, double acc, double imagesPerSec,
+                    double etaSeconds) {
+  std::string stats = format("loss %.3f  train acc %.1f%%  %.0f img/s  ETA %s",
+                             loss, 100 * acc, imagesPerSec,
+                             hms(etaSeconds).c_str());
+  std::string line;
+  if (tty_) {
+    constexpr int kWidth = 20;
+    int filled = steps > 0 ? int(kWidth * step / steps) : kWidth;
+    line = format("epoch %d/%d [%s%s] %lld/%lld  ", epoch, epochs,
+                  std::string(filled, '#').c_str(),
+                  std::string(kWidth - filled, '.').c_str(),
+                  static_cast<long long>(step), static_cast<long long>(steps)) +
+           stats;
+  } else {
+    line = format("epoch %d/%d  step %lld/%lld  ", epoch, epochs,
+                  static_cast<long long>(step), static_cast<long long>(steps)) +
+           stats;
+  }
   if (tty_) {
     auto now = std::chrono::steady_clock::now();
     if (step != steps && now - last_ < std::chrono::milliseconds(100))

@@ -21,15 +21,17 @@ struct EpochStats {
 /// `epoch 3/10  loss 0.412  train acc 85.1%  test acc 86.0%  1234 img/s  48.6 s`
 std::string formatEpoch(const EpochStats &s);
 
-/// The progress of the current epoch on stdout: on a terminal one line
-/// rewritten in place (at most ~10 times a second), otherwise a plain line at
-/// every tenth of the epoch.
+/// The progress of the current epoch on stdout: on a terminal a bar, one
+/// line rewritten in place (at most ~10 times a second), otherwise a plain
+/// line at every tenth of the epoch (CI logs, pipes). Both show the running
+/// loss, accuracy, images/s and the ETA of the whole run's training.
+///   epoch 2/4 [#########.........] 212/469  loss 0.412  acc 85.1%  1234 img/s  ETA 3:05
 class Progress {
 public:
   Progress(); // detects whether stdout is a terminal
   ~Progress() { endEpoch(); } // an error must not print after a half line
   void step(int epoch, int epochs, int64_t step, int64_t steps, double loss,
-            double acc, double imagesPerSec);
+            double acc, double imagesPerSec, double etaSeconds);
   /// Clears the in-place line before the epoch summary is printed.
   void endEpoch();
 

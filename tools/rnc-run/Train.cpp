@@ -1,6 +1,9 @@
 // The training loop of `rnc-run train` (see Train.h).
 #include "Train.h"
 
+#include "Checkpoint.h"
+#include "Evaluate.h"
+#include "Plot.h"
 #include "Report.h"
 
 #include "runtime/data/Dataset.h"
@@ -52,29 +55,6 @@ void checkFits(const Model &model, const TrainOptions &o) {
         "recompile with --max-batch " + std::to_string(o.batchSize));
 }
 
-// Test accuracy: argmax of the logits, in batches of max_batch.
-double evaluate(Model &model, const data::FashionMnist &test,
-                data::LoaderOptions lo, std::vector<float> &x,
-                std::vector<int32_t> &y) {
-  const rnc_model_info &info = model.info();
-  lo.batchSize = info.max_batch;
-  lo.shuffle = false;
-  data::Loader loader(test, lo);
-  x.resize(loader.batchFloats());
-  y.resize(static_cast<size_t>(lo.batchSize));
-  std::vector<float> logits(static_cast<size_t>(info.max_batch) *
-                            info.num_classes);
-  size_t correct = 0;
-  while (size_t b = loader.next(x.data(), y.data())) {
-    model.eval(x.data(), static_cast<int32_t>(b), logits.data());
-    for (size_t i = 0; i < b; ++i) {
-      const float *row = logits.data() + i * info.num_classes;
-      correct += std::max_element(row, row + info.num_classes) - row == y[i];
-    }
-  }
-  return loader.size() ? static_cast<double>(correct) / loader.size() : 0.0;
-}
-
 } // namespace
 
 float learningRate(const TrainOptions &o, int64_t step, int64_t totalSteps) {
@@ -85,10 +65,30 @@ float learningRate(const TrainOptions &o, int64_t step, int64_t totalSteps) {
                             (1.0 + std::cos(pi * step / totalSteps)));
 }
 
-void train(Model &model, const TrainOptions &o, const RunOptions &r) {
+void train(Model &model, const TrainOptions &o, const RunOptions &r,
+           const Checkpoint *resume) {
   checkFits(model, o);
-  MetricsFile metrics(r.metricsFile); // fail on a bad path before any work
   const rnc_model_info &info = model.info();
+  TrainState state;
+  if (resume) {
+    state = resume->state();
+    if (state.epoch >= o.epochs)
+      throw std::runtime_error(
+          "rnc-run: the checkpoint has already trained " +
+          std::to_string(state.epoch) + " of " + std::to_string(o.epochs) +
+          " epochs; give --epochs above " + std::to_string(state.epoch) +
+          " to train on");
+  }
+  state.options = o;
+  state.trainLimit = r.trainLimit;
+  state.testLimit = r.testLimit;
+  // Fail on a bad path before any work; a resumed run rewrites the epochs
+  // it already has.
+  MetricsFile metrics(r.metricsFile);
+  for (EpochStats s : state.history) {
+    s.epochs = o.epochs;
+    metrics.write(s);
+  }
 
   data::FashionMnist trainSet = data::FashionMnist::load(r.dataDir, data::Split::Train);
   data::FashionMnist testSet = data::FashionMnist::load(r.dataDir, data::Split::Test);
@@ -120,11 +120,19 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r) {
 
   model.create();
   model.init(o.seed);
+  std::string lastGood; // the newest checkpoint on disk, for error messages
+  if (resume) {
+    resume->apply(model);
+    lastGood = "the checkpoint " + resume->path() + " (epoch " +
+               std::to_string(state.epoch) + ") is kept";
+    std::printf("resume %s: %s\n", resume->path().c_str(),
+                resume->describe().c_str());
+  }
   std::vector<float> x(loader.batchFloats());
   std::vector<int32_t> y(static_cast<size_t>(o.batchSize));
   Progress progress;
-  int64_t globalStep = 0;
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+  int64_t &globalStep = state.step;
+  for (int epoch = state.epoch + 1; epoch <= o.epochs; ++epoch) {
     const Clock::time_point start = Clock::now();
     EpochStats s;
     s.epoch = epoch;
@@ -145,25 +153,62 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r) {
         throw std::runtime_error(
             "rnc-run: step " + std::to_string(globalStep) + " (epoch " +
             std::to_string(epoch) + "): loss is " +
-            (std::isnan(res.loss) ? "nan" : "inf") + "; lower --lr (now " + shortNumber(sgd.lr) +
-            ") or check the model");
+            (std::isnan(res.loss) ? "nan" : "inf") + "; lower --lr (now " +
+            shortNumber(sgd.lr) + ") or check the model" +
+            (lastGood.empty() ? "" : "; " + lastGood));
       lossSum += static_cast<double>(res.loss) * b;
       correct += static_cast<size_t>(res.correct);
       seen += b;
       progress.step(epoch, o.epochs, step, steps, lossSum / seen,
                     static_cast<double>(correct) / seen,
-                    seen / secondsSince(start));
+                    seen / secondsSince(start),
+                    // training time left at this epoch's pace so far
+                    secondsSince(start) / step * (totalSteps - globalStep));
     }
     const double trainSeconds = secondsSince(start);
     s.trainLoss = seen ? lossSum / seen : 0.0;
     s.trainAcc = seen ? static_cast<double>(correct) / seen : 0.0;
     s.imagesPerSec = trainSeconds > 0 ? seen / trainSeconds : 0.0;
-    s.testAcc = evaluate(model, testSet, testOptions, x, y);
+    s.testAcc = evaluate(model, testSet, testOptions).fraction();
     s.seconds = secondsSince(start);
     progress.endEpoch();
     std::printf("%s\n", formatEpoch(s).c_str());
     std::fflush(stdout);
     metrics.write(s);
+    state.epoch = epoch;
+    state.history.push_back(s);
+    if (!r.checkpointFile.empty()) {
+      bool best = s.testAcc > state.bestTestAcc;
+      if (best)
+        state.bestTestAcc = s.testAcc;
+      saveCheckpoint(r.checkpointFile, model, state);
+      lastGood = "the checkpoint " + r.checkpointFile + " (epoch " +
+                 std::to_string(epoch) + ") is kept";
+      std::string line = "saved  " + r.checkpointFile;
+      if (best) {
+        std::string bestPath = bestCheckpointPath(r.checkpointFile);
+        saveCheckpoint(bestPath, model, state);
+        line += " and " + bestPath + " (best test acc so far)";
+      }
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    }
+    if (epoch == r.stopAfter && epoch < o.epochs) {
+      std::printf("stopped after epoch %d (--stop-after)%s\n", epoch,
+                  r.checkpointFile.empty()
+                      ? ""
+                      : ("; go on with --resume " + r.checkpointFile).c_str());
+      break;
+    }
+  }
+  if (!r.metricsFile.empty()) {
+    std::vector<PlotPoint> points;
+    for (const EpochStats &s : state.history)
+      points.push_back({s.epoch, s.trainLoss, s.trainAcc, s.testAcc});
+    std::string plot = plotPathFor(r.metricsFile);
+    writeTrainingPlot(plot, points,
+                      std::string(info.model_name) + " on Fashion-MNIST");
+    std::printf("plot   %s\n", plot.c_str());
   }
 }
 

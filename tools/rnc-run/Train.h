@@ -27,18 +27,26 @@ struct RunOptions {
   std::string dataDir;
   size_t trainLimit = 0; // 0: the whole split
   size_t testLimit = 0;
-  std::string metricsFile; // "" for none
+  std::string metricsFile; // "" for none; the plot goes next to it
   int threads = 1;         // data preprocessing threads
+  std::string checkpointFile; // "" for none: saved every epoch, and the best
+                              // by test accuracy to bestCheckpointPath()
+  int stopAfter = 0;          // stop after this epoch (0: train all epochs)
 };
+
+class Checkpoint;
 
 /// The lr of global step `step` (0-based) out of `totalSteps`: constant, or
 /// cosine annealing to 0 as torch's CosineAnnealingLR(T_max=totalSteps,
 /// eta_min=0) stepped once per batch.
 float learningRate(const TrainOptions &o, int64_t step, int64_t totalSteps);
 
-/// Creates and initializes the model, trains it for o.epochs epochs and
-/// evaluates it on the test split after each. Throws ModelError, DataError or
-/// std::runtime_error (one line each) on failure, including a non-finite loss.
-void train(Model &model, const TrainOptions &o, const RunOptions &r);
+/// Creates and initializes the model (or loads `resume`, a checkpoint read
+/// in Resume mode, and goes on after its epoch), trains it up to o.epochs
+/// epochs and evaluates it on the test split after each. Throws ModelError,
+/// DataError, CheckpointError or std::runtime_error (one line each) on
+/// failure, including a non-finite loss.
+void train(Model &model, const TrainOptions &o, const RunOptions &r,
+           const Checkpoint *resume = nullptr);
 
 } // namespace rnc::run

@@ -2,12 +2,18 @@
 //   rnc-run train MODEL.so [flags]   train a compiled model
 //   rnc-run train [--model NAME]     the main job: compile (cached) and train
 //   rnc-run                          the same as `rnc-run train`
+//   rnc-run eval [MODEL.so] --checkpoint FILE          test accuracy per class
+//   rnc-run predict [MODEL.so] --checkpoint FILE IMG.. top classes of images
+#include "Checkpoint.h"
+#include "Evaluate.h"
+#include "Images.h"
 #include "MainJob.h"
 #include "ModelCache.h"
 #include "Train.h"
 
 #include "runtime/Model.h"
 #include "runtime/data/Dataset.h"
+#include "runtime/data/Transform.h"
 
 #include <CLI/CLI.hpp>
 
@@ -98,7 +104,43 @@ struct TrainCommand {
   TrainOptions given;
   std::vector<Tuned> tuned;
   rnc::run::RunOptions run;
+  std::string resume;               // --resume
+  CLI::Option *trainLimit = nullptr; // to tell whether they were given
+  CLI::Option *testLimit = nullptr;
 };
+
+// The .so to run: MODEL.so when given, else the main job's model (or
+// --model) compiled once and cached.
+std::string modelFile(const std::string &so, const std::string &name,
+                      int maxBatch) {
+  const MainJob job;
+  if (!so.empty() && !name.empty())
+    throw std::runtime_error("rnc-run: give MODEL.so or --model, not both");
+  if (!so.empty())
+    return so;
+  rnc::run::CompileRequest req;
+  req.model = name.empty() ? job.model : name;
+  req.input = job.input;
+  req.maxBatch = std::max(job.maxBatch, maxBatch);
+  return rnc::run::compiledModel(req);
+}
+
+// --model: the main job's model to use when no MODEL.so is given.
+void addModelOption(CLI::App *cmd, std::string &name) {
+  cmd->add_option("--model", name,
+                  "Without MODEL.so: the spec to compile (cached), a file or "
+                  "a model name from models/")
+      ->type_name("NAME")
+      ->default_str(MainJob().model);
+}
+
+void addDataOption(CLI::App *cmd, std::string &dataDir) {
+  dataDir = rnc::data::FashionMnist::kDebianDir;
+  cmd->add_option("--data", dataDir, "Folder of the Fashion-MNIST IDX files")
+      ->type_name("DIR")
+      ->envname("RNC_DATA")
+      ->capture_default_str();
+}
 
 void addTrain(CLI::App *cmd, TrainCommand &t) {
   const MainJob job;
@@ -108,11 +150,9 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
                   "cache it under ${XDG_CACHE_HOME:-~/.cache}/rnc/ and train it "
                   "with the main job's defaults")
       ->type_name("");
-  cmd->add_option("--model", t.modelName,
-                  "Without MODEL.so: the spec to compile and train, a file or "
-                  "a model name from models/")
-      ->type_name("NAME")
-      ->default_str(job.model);
+  auto &r = t.run;
+  addModelOption(cmd, t.modelName);
+  addDataOption(cmd, r.dataDir);
   auto &g = t.given;
   addTuned(cmd, t.tuned, g, "--epochs", &TrainOptions::epochs, "Epochs to train")
       ->check(CLI::Range(1, 1000000));
@@ -133,18 +173,12 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
   addTuned(cmd, t.tuned, g, "--seed", &TrainOptions::seed,
            "Seed of the initial weights and of every epoch's shuffle")
       ->check(Count);
-  auto &r = t.run;
-  r.dataDir = rnc::data::FashionMnist::kDebianDir;
-  cmd->add_option("--data", r.dataDir,
-                  "Folder of the Fashion-MNIST IDX files")
-      ->type_name("DIR")
-      ->envname("RNC_DATA")
-      ->capture_default_str();
-  cmd->add_option("--train-limit", r.trainLimit,
-                  "Train on the first N training images only (0: all)")
-      ->check(Count)
-      ->capture_default_str();
-  cmd->add_option("--test-limit", r.testLimit,
+  t.trainLimit = cmd->add_option("--train-limit", r.trainLimit,
+                                 "Train on the first N training images only "
+                                 "(0: all)")
+                     ->check(Count)
+                     ->capture_default_str();
+  t.testLimit = cmd->add_option("--test-limit", r.testLimit,
                   "Evaluate on the first N test images only (0: all)")
       ->check(Count)
       ->capture_default_str();
@@ -152,6 +186,22 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
                   "Write one JSON object per epoch and line to FILE: epoch, "
                   "train_loss, train_acc, test_acc, images_per_sec, seconds, lr")
       ->type_name("FILE");
+  cmd->add_option("--checkpoint", r.checkpointFile,
+                  "Save a checkpoint (safetensors: weights with torchvision's "
+                  "names, optimizer, BN statistics, epoch, RNG) to FILE after "
+                  "every epoch, atomically, and the best by test accuracy to "
+                  "FILE with .best before .safetensors")
+      ->type_name("FILE");
+  cmd->add_option("--resume", t.resume,
+                  "Go on from a checkpoint with its hyperparameters and limits (flags "
+                  "given override them) and its next epoch: the same losses "
+                  "and weights as an uninterrupted run. Keeps saving to it "
+                  "unless --checkpoint is given")
+      ->type_name("FILE");
+  cmd->add_option("--stop-after", r.stopAfter,
+                  "Stop after this epoch as if interrupted (resume later)")
+      ->type_name("EPOCH")
+      ->check(CLI::Range(1, 1000000));
   cmd->add_option("--threads", r.threads,
                   "Threads preprocessing data (the model's own threads follow "
                   "OMP_NUM_THREADS)")
@@ -161,22 +211,116 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
 
 int runTrain(TrainCommand &t) {
   const MainJob job;
-  if (!t.modelSo.empty() && !t.modelName.empty())
-    throw std::runtime_error("rnc-run: give MODEL.so or --model, not both");
   TrainOptions o = t.modelSo.empty() ? job.train : TrainOptions{};
   for (const Tuned &k : t.tuned)
     if (k.option->count() > 0)
       k.copy(o, t.given);
-  std::string so = t.modelSo;
-  if (so.empty()) {
-    rnc::run::CompileRequest req;
-    req.model = t.modelName.empty() ? job.model : t.modelName;
-    req.input = job.input;
-    req.maxBatch = std::max(job.maxBatch, o.batchSize);
-    so = rnc::run::compiledModel(req);
+  rnc::Model model(modelFile(t.modelSo, t.modelName, o.batchSize));
+  if (t.resume.empty()) {
+    rnc::run::train(model, o, t.run);
+    return 0;
   }
-  rnc::Model model(so);
-  rnc::run::train(model, o, t.run);
+  // Everything is checked before anything is written.
+  rnc::run::Checkpoint ck(t.resume, model, rnc::run::LoadMode::Resume);
+  o = ck.state().options;
+  for (const Tuned &k : t.tuned)
+    if (k.option->count() > 0)
+      k.copy(o, t.given);
+  if (t.trainLimit->count() == 0)
+    t.run.trainLimit = ck.state().trainLimit;
+  if (t.testLimit->count() == 0)
+    t.run.testLimit = ck.state().testLimit;
+  if (t.run.checkpointFile.empty())
+    t.run.checkpointFile = t.resume;
+  rnc::run::train(model, o, t.run, &ck);
+  return 0;
+}
+
+struct EvalCommand {
+  std::string modelSo, modelName, dataDir, checkpoint;
+  size_t testLimit = 0;
+  int threads = 1;
+};
+
+int runEval(const EvalCommand &e) {
+  rnc::Model model(modelFile(e.modelSo, e.modelName, 0));
+  rnc::run::Checkpoint ck(e.checkpoint, model, rnc::run::LoadMode::Weights);
+  rnc::data::FashionMnist test =
+      rnc::data::FashionMnist::load(e.dataDir, rnc::data::Split::Test);
+  model.create();
+  ck.apply(model);
+  const rnc_model_info &info = model.info();
+  rnc::data::LoaderOptions lo;
+  lo.height = info.input_h;
+  lo.width = info.input_w;
+  lo.limit = e.testLimit;
+  lo.threads = e.threads;
+  rnc::run::Accuracy a = rnc::run::evaluate(model, test, lo);
+  std::printf("model       %s (%s)\ncheckpoint  %s: %s\n", info.model_name,
+              model.path().c_str(), e.checkpoint.c_str(),
+              ck.describe().c_str());
+  std::printf("test accuracy %.2f%% (%zu / %zu)\n\n%s", 100 * a.fraction(),
+              a.correct, a.total, a.table().c_str());
+  return 0;
+}
+
+struct PredictCommand {
+  std::vector<std::string> files; // [MODEL.so] INPUT...
+  std::string modelName, checkpoint;
+  int top = 3;
+  size_t limit = 10;
+};
+
+int runPredict(const PredictCommand &p) {
+  std::vector<std::string> inputs = p.files;
+  std::string so;
+  if (!inputs.empty() && inputs[0].size() > 3 &&
+      inputs[0].compare(inputs[0].size() - 3, 3, ".so") == 0) {
+    so = inputs[0];
+    inputs.erase(inputs.begin());
+  }
+  if (inputs.empty())
+    throw std::runtime_error("rnc-run predict: no image given (a PNG or an "
+                             "IDX images file; see --help)");
+  rnc::Model model(modelFile(so, p.modelName, 0));
+  rnc::run::Checkpoint ck(p.checkpoint, model, rnc::run::LoadMode::Weights);
+  std::vector<rnc::run::GrayImage> images;
+  for (const std::string &in : inputs)
+    for (auto &img : rnc::run::readImages(in, p.limit))
+      images.push_back(std::move(img));
+  model.create();
+  ck.apply(model);
+  const rnc_model_info &info = model.info();
+  const auto &names = rnc::data::FashionMnist::classNames();
+  std::vector<float> x(size_t(info.input_h) * info.input_w);
+  std::vector<float> logits(info.num_classes);
+  for (const rnc::run::GrayImage &img : images) {
+    // The training preprocessing: bilinear resize, then normalize.
+    rnc::data::Preprocess pre{rnc::data::ResizePlan(img.height, img.width,
+                                                    info.input_h, info.input_w)};
+    pre(img.pixels.data(), x.data());
+    model.eval(x.data(), 1, logits.data());
+    // Softmax, then the top classes.
+    float peak = *std::max_element(logits.begin(), logits.end());
+    std::vector<std::pair<double, int>> prob;
+    double sum = 0;
+    for (int c = 0; c < info.num_classes; ++c)
+      sum += std::exp(double(logits[c]) - peak);
+    for (int c = 0; c < info.num_classes; ++c)
+      prob.push_back({std::exp(double(logits[c]) - peak) / sum, c});
+    std::sort(prob.begin(), prob.end(),
+              [](auto a, auto b) { return a.first > b.first; });
+    std::printf("%s:", img.name.c_str());
+    for (int k = 0; k < std::min(p.top, info.num_classes); ++k) {
+      int c = prob[k].second;
+      std::printf("%s %s %.1f%%", k ? "," : "",
+                  c < rnc::data::FashionMnist::kClasses
+                      ? names[c]
+                      : ("class " + std::to_string(c)).c_str(),
+                  100 * prob[k].first);
+    }
+    std::printf("\n");
+  }
   return 0;
 }
 
@@ -198,11 +342,59 @@ int run(int argc, char **argv) {
   train->footer("Defaults shown as `A; main job B`: A with a MODEL.so, B for "
                 "the main job.\nErrors: one line on stderr, exit status 1 "
                 "(or CLI11's status for a bad flag).");
+
+  EvalCommand e;
+  CLI::App *eval = app.add_subcommand(
+      "eval", "Test accuracy of a checkpoint, overall and per class");
+  eval->add_option("MODEL.so", e.modelSo,
+                   "The compiled model (default: the main job's, cached)")
+      ->type_name("");
+  addModelOption(eval, e.modelName);
+  addDataOption(eval, e.dataDir);
+  eval->add_option("--checkpoint", e.checkpoint,
+                   "Weights to test: an rnc checkpoint, or a safetensors file "
+                   "of the same tensor names (e.g. from PyTorch)")
+      ->type_name("FILE")
+      ->required();
+  eval->add_option("--test-limit", e.testLimit,
+                   "Test on the first N test images only (0: all)")
+      ->check(Count)
+      ->capture_default_str();
+  eval->add_option("--threads", e.threads, "Threads preprocessing data")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+
+  PredictCommand p;
+  CLI::App *predict = app.add_subcommand(
+      "predict", "Classify images: the top classes with probabilities");
+  predict
+      ->add_option("FILES", p.files,
+                   "[MODEL.so] then images: PNG files (any size and color, "
+                   "converted to gray and resized; Fashion-MNIST is a light "
+                   "object on black) or IDX image files such as "
+                   "t10k-images-idx3-ubyte.gz")
+      ->type_name("")
+      ->required();
+  addModelOption(predict, p.modelName);
+  predict->add_option("--checkpoint", p.checkpoint, "Weights to use")
+      ->type_name("FILE")
+      ->required();
+  predict->add_option("--top", p.top, "Classes to show per image")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  predict->add_option("--limit", p.limit,
+                      "Images to classify from each IDX file (0: all)")
+      ->check(Count)
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
     return app.exit(e);
   }
+  if (eval->parsed())
+    return runEval(e);
+  if (predict->parsed())
+    return runPredict(p);
   return runTrain(t); // `train`, or no subcommand at all
 }
 
