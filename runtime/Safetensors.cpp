@@ -1,6 +1,8 @@
 // Safetensors: the file format, read and written (see Safetensors.h).
 #include "runtime/Safetensors.h"
 
+#include "runtime/AtomicFile.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -129,27 +131,6 @@ SafeTensor decode(const std::string &path, const std::string &name,
   return t;
 }
 
-// Writes all of [p, p + n) to fd.
-bool writeAll(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= size_t(w);
-  }
-  return true;
-}
-
-std::string folderOf(const std::string &path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos)
-    return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 } // namespace
 
 int64_t SafeTensor::numel() const {
@@ -231,52 +212,35 @@ void writeSafetensors(const std::string &path, const SafetensorsFile &file) {
   for (int i = 0; i < 8; ++i)
     len[i] = char(uint64_t(text.size()) >> (8 * i) & 0xff);
 
-  const std::string partial = path + ".partial";
-  int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                  0644);
-  if (fd < 0)
-    fail(partial, sysError("cannot write checkpoint"));
-  bool ok = writeAll(fd, len, 8) && writeAll(fd, text.data(), text.size());
   const char *delay = std::getenv("RNC_CHECKPOINT_WRITE_DELAY_MS");
-  uint64_t written = 0;
-  for (const auto &[name, t] : file.tensors) {
-    if (!ok)
-      break;
-    const char *p = t.isInt ? reinterpret_cast<const char *>(t.ints.data())
-                            : reinterpret_cast<const char *>(t.values.data());
-    size_t bytes = size_t(t.numel()) * (t.isInt ? 8 : 4);
-    // Test hook (see the header): pause inside the tensor that spans the
-    // middle of the data.
-    if (delay && written <= offset / 2 && written + bytes > offset / 2) {
-      ok = ok && writeAll(fd, p, bytes / 2);
-      std::this_thread::sleep_for(
-          std::chrono::milliseconds(std::atoi(delay)));
-      ok = ok && writeAll(fd, p + bytes / 2, bytes - bytes / 2);
-    } else {
-      ok = ok && writeAll(fd, p, bytes);
+  auto body = [&](int fd) {
+    if (!writeAll(fd, len, 8) || !writeAll(fd, text.data(), text.size()))
+      return false;
+    uint64_t written = 0;
+    for (const auto &[name, t] : file.tensors) {
+      const char *p = t.isInt ? reinterpret_cast<const char *>(t.ints.data())
+                              : reinterpret_cast<const char *>(t.values.data());
+      size_t bytes = size_t(t.numel()) * (t.isInt ? 8 : 4);
+      // Test hook (see the header): pause inside the tensor that spans the
+      // middle of the data.
+      if (delay && written <= offset / 2 && written + bytes > offset / 2) {
+        if (!writeAll(fd, p, bytes / 2))
+          return false;
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::atoi(delay)));
+        if (!writeAll(fd, p + bytes / 2, bytes - bytes / 2))
+          return false;
+      } else if (!writeAll(fd, p, bytes)) {
+        return false;
+      }
+      written += bytes;
     }
-    written += bytes;
-  }
-  ok = ok && ::fsync(fd) == 0;
-  std::string error = ok ? "" : sysError("cannot write checkpoint");
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    error = sysError("cannot write checkpoint");
-  }
-  if (!ok) {
-    ::unlink(partial.c_str());
-    fail(partial, error);
-  }
-  if (::rename(partial.c_str(), path.c_str()) != 0) {
-    error = sysError("cannot rename the finished checkpoint into place");
-    ::unlink(partial.c_str());
-    fail(path, error);
-  }
-  // The rename itself reaches the disk with the folder's metadata.
-  int dir = ::open(folderOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
+    return true;
+  };
+  try {
+    writeFileAtomically(path, "checkpoint", body);
+  } catch (const std::runtime_error &e) {
+    throw CheckpointError(e.what());
   }
 }
 

@@ -11,6 +11,8 @@
 // whose decimal point is the C locale's "." (rnc-run never calls setlocale).
 #include "Plot.h"
 
+#include "runtime/AtomicFile.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -137,28 +139,6 @@ Pt legendCorner(const std::vector<std::vector<Pt>> &lines) {
   return best;
 }
 
-/// Writes `text` to `path` through a temporary file in the same folder and a
-/// rename, which replaces the file at once.
-void writeAtomically(const std::string &path, const std::string &text) {
-  auto fail = [&](int err) {
-    throw std::runtime_error(path + ": cannot write plot: " + std::strerror(err));
-  };
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f)
-    fail(errno);
-  int err = 0;
-  if (std::fwrite(text.data(), 1, text.size(), f) != text.size())
-    err = errno ? errno : EIO;
-  if (std::fclose(f) != 0 && !err)
-    err = errno;
-  if (!err && std::rename(tmp.c_str(), path.c_str()) != 0)
-    err = errno;
-  if (err) {
-    std::remove(tmp.c_str());
-    fail(err);
-  }
-}
 
 } // namespace
 
@@ -286,7 +266,9 @@ void writeTrainingPlot(const std::string &path, const std::vector<PlotPoint> &po
   }
   svg += "</g>\n</svg>\n";
 
-  writeAtomically(path, svg);
+  writeFileAtomically(path, "plot", [&](int fd) {
+    return writeAll(fd, svg.data(), svg.size());
+  });
 }
 
 std::string plotPathFor(const std::string &metricsPath) {
