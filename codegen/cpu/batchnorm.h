@@ -5,16 +5,10 @@
 #include <cmath>
 
 #include "common.h"
+#include "conv_shape.h"
 #include "epilogue.h"
 
 namespace rnc::cpu {
-
-// Compile-time shape: x [N, channels, plane], plane = H*W (1 for rank 2).
-struct BatchNormShape {
-  int channels = 0;
-  long plane = 1;
-  constexpr bool valid() const { return channels > 0 && plane > 0; }
-};
 
 // mean[c], var[c] (biased) and inv_std[c] = 1/sqrt(var + eps) from per-channel
 // sums over `count` elements (e.g. from conv2d_forward_stats). var is clamped

@@ -2,15 +2,11 @@
 #pragma once
 
 #include "common.h"
+#include "conv_shape.h"
 #include "epilogue.h"
 #include "gemm.h"
 
 namespace rnc::cpu {
-
-struct LinearShape {
-  int in_features = 0, out_features = 0;
-  constexpr bool valid() const { return in_features > 0 && out_features > 0; }
-};
 
 // y [N, out] = x [N, in] * w[out, in]^T + b [out] (b may be null), then
 // epi(n, o, 0, v) on every output.

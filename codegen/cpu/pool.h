@@ -5,33 +5,9 @@
 #include <limits>
 
 #include "common.h"
+#include "conv_shape.h"
 
 namespace rnc::cpu {
-
-// Compile-time shape of a 2-D pooling window over x [N, channels, in_h, in_w];
-// output [N, channels, out_h(), out_w()] (floor mode, no dilation).
-// count_include_pad only matters for average pooling (PyTorch's default: true).
-struct Pool2DShape {
-  int channels = 0, in_h = 0, in_w = 0, kernel_h = 1, kernel_w = 1;
-  int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
-  bool count_include_pad = true;
-
-  constexpr int out_h() const {
-    return (in_h + 2 * pad_h - kernel_h) / stride_h + 1;
-  }
-  constexpr int out_w() const {
-    return (in_w + 2 * pad_w - kernel_w) / stride_w + 1;
-  }
-  constexpr long in_plane() const { return long(in_h) * in_w; }
-  constexpr long out_plane() const { return long(out_h()) * out_w(); }
-  // PyTorch requires pad <= kernel/2: no window lies wholly in the padding.
-  constexpr bool valid() const {
-    return channels > 0 && in_h > 0 && in_w > 0 && kernel_h > 0 &&
-           kernel_w > 0 && stride_h > 0 && stride_w > 0 && pad_h >= 0 &&
-           pad_w >= 0 && 2 * pad_h <= kernel_h && 2 * pad_w <= kernel_w &&
-           in_h + 2 * pad_h >= kernel_h && in_w + 2 * pad_w >= kernel_w;
-  }
-};
 
 namespace detail {
 
