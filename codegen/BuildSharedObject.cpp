@@ -50,6 +50,29 @@ std::vector<std::string> defaultCompileFlags() {
           "-fvisibility=hidden",  "-I" + includeDir()};
 }
 
+std::vector<std::string> cudaCompileFlags(const std::vector<std::string> &archs) {
+  std::vector<std::string> flags = {
+      "-std=c++20", "-O3", "--expt-relaxed-constexpr", "-lineinfo",
+      "-Xcompiler=-fPIC,-fvisibility=hidden,-fopenmp", "-shared", "-lgomp",
+      "-I" + includeDir()};
+  for (const std::string &a : archs)
+    flags.push_back("-gencode=arch=compute_" + a + ",code=sm_" + a);
+  if (!archs.empty())
+    flags.push_back("-gencode=arch=compute_" + archs.back() +
+                    ",code=compute_" + archs.back());
+  return flags;
+}
+
+std::string nvccPath() {
+  if (const char *env = std::getenv("RNC_NVCC"); env && *env)
+    return env;
+  if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/nvcc"))
+    return "/usr/local/cuda/bin/nvcc";
+  if (auto found = llvm::sys::findProgramByName("nvcc"))
+    return *found;
+  return "";
+}
+
 bool buildSharedObject(const std::string &source, const std::string &output,
                        const BuildOptions &options, std::string &error) {
   if (!options.keepSource.empty() && !writeFile(options.keepSource, source)) {
@@ -61,7 +84,7 @@ bool buildSharedObject(const std::string &source, const std::string &output,
     error = "cannot create a temporary build directory";
     return false;
   }
-  std::string cpp = (dir + "/model.cpp").str();
+  std::string cpp = (dir + (options.cuda ? "/model.cu" : "/model.cpp")).str();
   std::string log = (dir + "/compiler.log").str();
   auto cleanup = [&] {
     llvm::sys::fs::remove(cpp);
@@ -75,21 +98,32 @@ bool buildSharedObject(const std::string &source, const std::string &output,
   }
 
   std::string compiler = options.compiler;
+  if (options.cuda && compiler.empty())
+    compiler = nvccPath();
+  if (options.cuda && compiler.empty()) {
+    error = "nvcc not found (looked at $RNC_NVCC, /usr/local/cuda/bin/nvcc "
+            "and PATH); --target cuda needs the CUDA toolkit";
+    cleanup();
+    return false;
+  }
   if (compiler.empty())
     compiler = std::getenv("CXX") && *std::getenv("CXX") ? std::getenv("CXX")
                                                          : "c++";
   auto program = llvm::sys::findProgramByName(compiler);
   if (!program || !llvm::sys::fs::can_execute(*program)) {
-    error = "C++ compiler '" + compiler +
-            "' not found (set CXX or pass --cxx; rnc needs g++ >= 12 or "
-            "clang++ >= 16)";
+    error = options.cuda ? "nvcc '" + compiler + "' cannot be run"
+                         : "C++ compiler '" + compiler +
+                               "' not found (set CXX or pass --cxx; rnc "
+                               "needs g++ >= 12 or clang++ >= 16)";
     cleanup();
     return false;
   }
   std::string temp =
       output + ".tmp" + std::to_string(llvm::sys::Process::getProcessId());
   std::vector<std::string> args = {*program};
-  for (const std::string &f : defaultCompileFlags())
+  for (const std::string &f : options.cuda
+                                   ? cudaCompileFlags(options.cudaArchs)
+                                   : defaultCompileFlags())
     args.push_back(f);
   for (const std::string &f : options.flags)
     args.push_back(f);
@@ -108,7 +142,8 @@ bool buildSharedObject(const std::string &source, const std::string &output,
     std::string text;
     if (auto buf = llvm::MemoryBuffer::getFile(log))
       text = (*buf)->getBuffer().str();
-    error = "the C++ compiler failed (" +
+    error = std::string(options.cuda ? "nvcc" : "the C++ compiler") +
+            " failed (" +
             (execError.empty() ? "exit " + std::to_string(rc) : execError) +
             "): " + firstError(text);
     llvm::sys::fs::remove(temp);

@@ -1,4 +1,5 @@
-// Builds generated C++ into a shared object with the system compiler.
+// Builds generated code into a shared object: C++ with the system compiler
+// (target cpu), CUDA C++ with nvcc (target cuda).
 #ifndef RNC_CODEGEN_BUILDSHAREDOBJECT_H
 #define RNC_CODEGEN_BUILDSHAREDOBJECT_H
 
@@ -8,7 +9,10 @@
 namespace rnc::codegen {
 
 struct BuildOptions {
-  std::string compiler;            // "" = $CXX, else c++
+  bool cuda = false;               // nvcc instead of the C++ compiler
+  std::string compiler;            // "" = $CXX, else c++ (cuda: the nvcc
+                                   // of nvccPath())
+  std::vector<std::string> cudaArchs = {"80", "90a"}; // sm_XX to build for
   std::vector<std::string> flags;  // appended after the default flags
   std::string keepSource;          // if set, also write the C++ here
   bool verbose = false;            // print the compiler command
@@ -18,6 +22,15 @@ struct BuildOptions {
 /// -fvisibility=hidden and the include path of rnc's kernel headers
 /// ($RNC_INCLUDE_DIR, else the source tree rnc was built from).
 std::vector<std::string> defaultCompileFlags();
+
+/// nvcc's flags for `archs` (e.g. "80", "90a"): -std=c++20 -O3, one
+/// -gencode per arch (SASS, plus PTX of the newest for later GPUs), host code
+/// as the C++ flags build it, and rnc's include path.
+std::vector<std::string> cudaCompileFlags(const std::vector<std::string> &archs);
+
+/// The nvcc to use: $RNC_NVCC, else /usr/local/cuda/bin/nvcc, else nvcc on
+/// PATH; "" when none exists.
+std::string nvccPath();
 
 /// Compiles `source` into `output`, atomically: the object is built under a
 /// temporary name next to `output` and renamed, so a failed or interrupted

@@ -36,6 +36,11 @@ std::string floatLit(double v) {
   return buf;
 }
 
+/// RNC_CUDA_PRECISION for a --precision name (codegen/cuda/common.cuh).
+int cudaPrecisionMacro(StringRef precision) {
+  return precision == "fp32" ? 0 : precision == "tf32" ? 1 : 2;
+}
+
 /// A double literal that round-trips.
 std::string doubleLit(double v) {
   char buf[40];
@@ -139,9 +144,10 @@ std::string linearShape(ShapeTable &shapes, RankedTensorType w) {
 class FunctionEmitter {
 public:
   FunctionEmitter(const StateLayout &state, ShapeTable &shapes,
-                  int64_t maxBatch, std::vector<std::string> &profileNames)
+                  int64_t maxBatch, std::vector<std::string> &profileNames,
+                  bool cuda)
       : profileNames(profileNames), state(state), shapes(shapes),
-        maxBatch(maxBatch) {}
+        maxBatch(maxBatch), cuda(cuda) {}
 
   /// Emits `func` with the given C++ parameter names for its arguments.
   LogicalResult emit(func::FuncOp func, ArrayRef<std::string> argNames,
@@ -154,6 +160,9 @@ public:
   std::vector<std::string> &profileNames;
   /// Channels of the widest fused BN (size of the g_sum/g_sumsq scratch).
   int64_t maxStatChannels = 0;
+  /// CUDA: the parameters the one optimizer launch updates, as SgdTensor
+  /// initializers {param, momentum, grad, numel} (offsets in S).
+  std::vector<std::string> sgdTable;
 
 private:
   std::string &ptr(Value v) { return ptrs[v]; }
@@ -167,6 +176,7 @@ private:
   const StateLayout &state;
   ShapeTable &shapes;
   int64_t maxBatch;
+  bool cuda; // target cuda: device pointers, one graph per step
   int64_t next = 0;     // workspace floats used so far (or planned)
   bool planned = false; // offsets come from rnc-plan-memory
   int kernels = 0;
@@ -243,7 +253,7 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &out) {
   int kernelsBefore = kernels;
   auto finish = llvm::make_scope_exit([&] {
     os.flush();
-    if (kernels == kernelsBefore || isa<func::ReturnOp>(op)) {
+    if (cuda || kernels == kernelsBefore || isa<func::ReturnOp>(op)) {
       out << code;
       return;
     }
@@ -298,6 +308,30 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &out) {
         return line(llvm::formatv(
             "conv2d_backward_data<{0}>({1}, {2}, {3}, N, {4})", s, use(c),
             use(c.getResultGrad()), use(c.getWeight()), epi));
+      })
+      .Case([&](rn::Conv2DGradInputBnReduceOp c) {
+        RankedTensorType in = tensorType(c.getInputGrad());
+        std::string s = convShape(shapes, in, tensorType(c.getWeight()),
+                                  c.getStride(), c.getPadding(),
+                                  c.getDilation(), c.getGroups());
+        std::string layout = llvm::formatv(
+            "{0}, {1}", in.getDimSize(1), in.getDimSize(2) * in.getDimSize(3));
+        // As for rn.conv2d_grad_input_fanin: the add, then the mask.
+        std::string epi = "NoEpilogue{}";
+        if (Value a = c.getAddend())
+          epi = llvm::formatv("ResidualAddEpilogue<float>{{{0}, {1}}", use(a),
+                              layout);
+        if (Value r = c.getReluResult()) {
+          std::string mask = llvm::formatv(
+              "ReluMaskEpilogue<float>{{{0}, {1}}", use(r), layout);
+          epi = c.getAddend() ? "Compose{" + epi + ", " + mask + "}" : mask;
+        }
+        return line(llvm::formatv(
+            "conv2d_backward_data_bn_sums<{0}>({1}, {2}, {3}, {4}, {5}, {6}, "
+            "{7}, N, {8})",
+            s, use(c.getInputGrad()), use(c.getGradSum()),
+            use(c.getGradDevSum()), use(c.getResultGrad()), use(c.getWeight()),
+            use(c.getBnInput()), use(c.getBnMean()), epi));
       })
       .Case([&](rn::Conv2DGradWeightOp c) {
         std::string s = convShape(shapes, tensorType(c.getInput()),
@@ -441,6 +475,16 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &out) {
             use(b.getResultGrad()), use(b.getReluResult()), use(b.getInput()),
             use(b.getMean()), use(b.getInvStd()), use(b.getScale())));
       })
+      .Case([&](rn::BatchNormGradFromSumsOp b) {
+        return line(llvm::formatv(
+            "batch_norm_backward_from_sums<{0}>({1}, {2}, {3}, {4}, {5}, {6}, "
+            "{7}, {8}, {9}, {10}, N)",
+            bnShape(shapes, tensorType(b.getInput())), use(b.getInputGrad()),
+            use(b.getScaleGrad()), use(b.getShiftGrad()),
+            use(b.getResultGrad()), use(b.getInput()), use(b.getMean()),
+            use(b.getInvStd()), use(b.getScale()), use(b.getGradSum()),
+            use(b.getGradDevSum())));
+      })
       .Case([&](rn::ReluOp r) {
         return line(llvm::formatv("relu_forward({0}, {1}, {2})", use(r),
                                   use(r.getInput()), count(r)));
@@ -496,6 +540,16 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &out) {
             use(p.getResultGrad())));
       })
       .Case<rn::FlattenOp, rn::UnflattenOp>([&](Operation *view) {
+        // NCHW and NHWC agree only where H = W = 1.
+        RankedTensorType a = tensorType(view->getOperand(0)),
+                         b = tensorType(view->getResult(0));
+        RankedTensorType image = a.getRank() == 4 ? a : b;
+        if (cuda && image.getRank() == 4 &&
+            image.getDimSize(2) * image.getDimSize(3) != 1)
+          return LogicalResult(view->emitOpError(
+              "cuda codegen: a view between [N, C, H, W] with H*W > 1 and "
+              "[N, C*H*W] is not supported (activations are NHWC on the "
+              "GPU); pool to 1x1 first"));
         ptr(view->getResult(0)) = use(view->getOperand(0));
         os << "  // (a view of the same buffer)\n";
         return success();
@@ -542,14 +596,38 @@ LogicalResult FunctionEmitter::emitOp(Operation *op, llvm::raw_ostream &out) {
         const StateTensor *grad = state.lookup((name + ".grad").str());
         std::string slot = llvm::formatv("(S + {0})", grad->offset).str();
         if (use(u.getGrad()) != slot)
-          line(llvm::formatv("std::memcpy({0}, {1}, sizeof(float) * {2})",
+          line(llvm::formatv(cuda ? "copy_floats({0}, {1}, {2})"
+                                  : "std::memcpy({0}, {1}, sizeof(float) * {2})",
                              slot, use(u.getGrad()), grad->numel));
+        if (cuda) {
+          // Every update runs in one launch where the step returns.
+          auto buf = u.getMomentumBuffer().getDefiningOp<rn::ParamOp>();
+          sgdTable.push_back(llvm::formatv(
+              "{{{0}, {1}, {2}, {3}}", state.lookup(name)->offset,
+              state.lookup(buf.getName())->offset, grad->offset, grad->numel));
+          return success();
+        }
         return line(llvm::formatv(
             "sgd_momentum_step({0}, {1}, {2}, {3}, {4}, {5}, {6})",
             use(u.getParam()), use(u.getMomentumBuffer()), slot, grad->numel,
             use(u.getLr()), use(u.getMomentum()), use(u.getWeightDecay())));
       })
       .Case([&](func::ReturnOp r) {
+        if (cuda && r.getNumOperands() == 2) {
+          if (!sgdTable.empty())
+            line(llvm::formatv("sgd_momentum_step_all<{0}>(S, kSgdTable, "
+                               "hyper)",
+                               sgdTable.size()));
+          line(llvm::formatv("copy_floats(loss_out, {0}, 1)",
+                             use(r.getOperand(0))));
+          return line(llvm::formatv(
+              "copy_floats(reinterpret_cast<float *>(correct_out), {0}, 1)",
+              use(r.getOperand(1))));
+        }
+        if (cuda)
+          return line(llvm::formatv("copy_floats(logits_out, {0}, {1})",
+                                    use(r.getOperand(0)),
+                                    count(r.getOperand(0))));
         if (r.getNumOperands() == 2) // train_step: loss, correct
           return line(llvm::formatv(
               "*loss_out = *{0}; *correct_out = *reinterpret_cast<const "
@@ -607,8 +685,7 @@ const char *kindName(TensorKind k) {
 }
 
 /// The init() body: each parameter by its rule, keyed by its table index.
-void emitInit(const StateLayout &state, llvm::raw_ostream &os) {
-  os << "void init(float *S, uint64_t seed) {\n";
+void emitInitBody(const StateLayout &state, llvm::raw_ostream &os) {
   for (auto [i, t] : llvm::enumerate(state.tensors)) {
     std::string p = llvm::formatv("S + {0}, {1}", t.offset, t.numel).str();
     std::string call;
@@ -627,13 +704,49 @@ void emitInit(const StateLayout &state, llvm::raw_ostream &os) {
       continue; // zeros, gradients: the block is zeroed before init()
     os << "  " << call << "; // " << t.name << "\n";
   }
-  os << "}\n\n";
+}
+
+/// CPU: the profile tables (RNC_PROFILE=1) and the fused-BN scratch.
+void emitCpuTables(llvm::raw_ostream &os,
+                   const std::vector<std::string> &profileNames,
+                   int64_t statChannels) {
+  os << "// Per-op wall time when RNC_PROFILE is set (codegen/cpu/profile.h).\n"
+     << "const char *const kOpNames[] = {\n    \"\",\n";
+  for (const std::string &name : profileNames)
+    os << "    " << quoted(name) << ",\n";
+  os << "};\nconstexpr int kNumOps = " << profileNames.size() << ";\n"
+     << "double g_op_seconds[kNumOps + 1];\nlong g_op_calls[kNumOps + 1];\n"
+     << "using OpTimer = rnc::cpu::OpTimer<g_op_seconds, g_op_calls>;\n\n";
+  os << "// Per-channel sums of the fused conv + BN statistics.\n"
+     << "float g_sum[" << statChannels << "], g_sumsq[" << statChannels
+     << "];\n\n";
+}
+
+/// CUDA: the optimizer's table and the fused-BN scratch (device memory the
+/// glue allocates in rnc_create).
+void emitCudaTail(llvm::raw_ostream &os, const FunctionEmitter &train,
+                  int64_t statChannels) {
+  os << "// The parameters rnc::cuda::sgd_momentum_step_all updates in one "
+        "launch:\n// {param, momentum buffer, gradient, numel}, offsets in "
+        "the state block.\n";
+  size_t n = std::max<size_t>(1, train.sgdTable.size());
+  os << "constexpr SgdTable<" << n << "> kSgdTable = {{\n";
+  for (const std::string &row : train.sgdTable)
+    os << "    " << row << ",\n";
+  os << "}};\n\n";
+  os << "// Per-channel sums of the fused conv + BN statistics (device).\n"
+     << "constexpr int kStatChannels = " << statChannels << ";\n"
+     << "float *g_sum = nullptr, *g_sumsq = nullptr;\n\n";
 }
 
 } // namespace
 
-LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
-                           llvm::raw_ostream &os, CpuModelStats *stats) {
+LogicalResult emitModel(ModuleOp module, const ModelMeta &meta,
+                        llvm::raw_ostream &os, ModelStats *stats) {
+  const bool cuda = meta.target == "cuda";
+  if (!cuda && meta.target != "cpu")
+    return module.emitError() << "codegen: unknown target '" << meta.target
+                              << "' (expected cpu or cuda)";
   func::FuncOp step = expectFunction(module, "train_step", 5, 2);
   func::FuncOp eval = expectFunction(module, "eval", 1, 1);
   if (!step || !eval)
@@ -646,8 +759,10 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
   std::string trainBody, evalBody;
   llvm::raw_string_ostream trainOs(trainBody), evalOs(evalBody);
   std::vector<std::string> profileNames;
-  FunctionEmitter trainEmitter(*state, shapes, meta.maxBatch, profileNames);
-  FunctionEmitter evalEmitter(*state, shapes, meta.maxBatch, profileNames);
+  FunctionEmitter trainEmitter(*state, shapes, meta.maxBatch, profileNames,
+                               cuda);
+  FunctionEmitter evalEmitter(*state, shapes, meta.maxBatch, profileNames,
+                              cuda);
   if (failed(trainEmitter.emit(
           step, {"x", "labels", "lr", "momentum", "weight_decay"}, trainOs)) ||
       failed(evalEmitter.emit(eval, {"x"}, evalOs)))
@@ -667,13 +782,25 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
     return eval.emitError("cpu codegen: expected an NCHW input, got ") << input;
 
   os << "// Generated by rnc " << meta.rncVersion << " from model '"
-     << meta.name << "' (target cpu). Do not edit.\n"
-     << "// Spec hash " << meta.specHash << ".\n"
-     << "#include <cstring>\n\n"
-     << "#include \"codegen/cpu/profile.h\"\n"
-     << "#include \"codegen/cpu/rnc_cpu.h\"\n"
-     << "#include \"runtime/rnc_abi.h\"\n\n"
-     << "namespace gen {\nusing namespace rnc::cpu;\n\n";
+     << meta.name << "' (target " << meta.target
+     << (cuda ? ", precision " + meta.precision : std::string())
+     << "). Do not edit.\n"
+     << "// Spec hash " << meta.specHash << ".\n";
+  if (cuda)
+    os << "#ifndef RNC_CUDA_PRECISION\n#define RNC_CUDA_PRECISION "
+       << cudaPrecisionMacro(meta.precision) << " // " << meta.precision
+       << "\n#endif\n"
+       << "#include <cstring>\n\n"
+       << "#include \"codegen/cpu/init.h\"\n"
+       << "#include \"codegen/cuda/rnc_cuda.cuh\"\n"
+       << "#include \"runtime/rnc_abi.h\"\n\n"
+       << "namespace gen {\nusing namespace rnc::cuda;\n\n";
+  else
+    os << "#include <cstring>\n\n"
+       << "#include \"codegen/cpu/profile.h\"\n"
+       << "#include \"codegen/cpu/rnc_cpu.h\"\n"
+       << "#include \"runtime/rnc_abi.h\"\n\n"
+       << "namespace gen {\nusing namespace rnc::cpu;\n\n";
 
   os << "// Kernel calls: " << trainEmitter.kernelCalls()
      << " per training step, " << evalEmitter.kernelCalls()
@@ -707,21 +834,32 @@ LogicalResult emitCpuModel(ModuleOp module, const ModelMeta &meta,
   int64_t statChannels = std::max(
       int64_t(1), std::max(trainEmitter.maxStatChannels,
                            evalEmitter.maxStatChannels));
-  os << "// Per-op wall time when RNC_PROFILE is set (codegen/cpu/profile.h).\n"
-     << "const char *const kOpNames[] = {\n    \"\",\n";
-  for (const std::string &name : profileNames)
-    os << "    " << quoted(name) << ",\n";
-  os << "};\nconstexpr int kNumOps = " << profileNames.size() << ";\n"
-     << "double g_op_seconds[kNumOps + 1];\nlong g_op_calls[kNumOps + 1];\n"
-     << "using OpTimer = rnc::cpu::OpTimer<g_op_seconds, g_op_calls>;\n\n";
-  os << "// Per-channel sums of the fused conv + BN statistics.\n"
-     << "float g_sum[" << statChannels << "], g_sumsq[" << statChannels
-     << "];\n\n";
+  if (cuda)
+    emitCudaTail(os, trainEmitter, statChannels);
+  else
+    emitCpuTables(os, profileNames, statChannels);
   os << "// Kernel shapes (compile-time constants).\n";
   for (const std::string &def : shapes.definitions())
     os << def << "\n";
   os << "\n";
-  emitInit(*state, os);
+  if (cuda) {
+    os << "void init(float *S, uint64_t seed) {\n  using namespace rnc::cpu;"
+          " // on the host\n";
+    emitInitBody(*state, os);
+    os << "}\n\n"
+       << "void train_step(float *S, float *W, const float *x, const int32_t "
+          "*labels, int N, const float *hyper, float *loss_out, int32_t "
+          "*correct_out) {\n"
+       << trainBody << "}\n\n"
+       << "void eval(float *S, float *W, const float *x, int N, float "
+          "*logits_out) {\n"
+       << evalBody << "}\n\n"
+       << "} // namespace gen\n\n#include \"codegen/cuda/model_abi.cuh\"\n";
+    return success();
+  }
+  os << "void init(float *S, uint64_t seed) {\n";
+  emitInitBody(*state, os);
+  os << "}\n\n";
   os << "void train_step(float *S, float *W, const float *x, const int32_t "
         "*labels, int N, float lr, float momentum, float weight_decay, float "
         "*loss_out, int32_t *correct_out) {\n"

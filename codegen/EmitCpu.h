@@ -1,7 +1,11 @@
-// The CPU target: translates the final `rn` module (@train_step after
-// rnc-attach-optimizer, @eval) into one C++ file that instantiates the
-// kernel templates of codegen/cpu/ with constant shapes and exports the C ABI
-// of runtime/rnc_abi.h (through codegen/cpu/model_abi.h).
+// Code generation for both targets: translates the final `rn` module
+// (@train_step after rnc-attach-optimizer, @eval) into one source file that
+// instantiates kernel templates with constant shapes and exports the C ABI
+// of runtime/rnc_abi.h.
+// - cpu: C++ over codegen/cpu/ (glue codegen/cpu/model_abi.h);
+// - cuda: CUDA C++ over codegen/cuda/ (glue codegen/cuda/model_abi.cuh):
+//   the same op-by-op calls on device pointers, activations NHWC, every
+//   optimizer update in one launch; the glue captures each step as a graph.
 #ifndef RNC_CODEGEN_EMITCPU_H
 #define RNC_CODEGEN_EMITCPU_H
 
@@ -16,12 +20,13 @@ struct ModelMeta {
   std::string name;       // spec name
   std::string rncVersion; // rnc release
   std::string specHash;   // hex SHA-256 of the canonical graph form
-  std::string target = "cpu";
+  std::string target = "cpu";    // cpu | cuda
+  std::string precision = "bf16"; // cuda: fp32 | tf32 | bf16
   int64_t maxBatch = 128; // largest batch a step accepts
 };
 
 /// What the generated code does, for reports and benchmarks.
-struct CpuModelStats {
+struct ModelStats {
   int trainKernels = 0;   // kernel calls in one training step
   int evalKernels = 0;    // kernel calls in one eval batch
   int64_t workspaceFloats = 0;
@@ -32,9 +37,9 @@ struct CpuModelStats {
 /// diagnostic (on the op) if the module is not in the expected final form:
 /// functions @train_step(x, labels, lr, momentum, weight_decay) -> (loss,
 /// correct) and @eval(x) -> logits, every activation with a dynamic batch.
-mlir::LogicalResult emitCpuModel(mlir::ModuleOp module, const ModelMeta &meta,
-                                 llvm::raw_ostream &os,
-                                 CpuModelStats *stats = nullptr);
+mlir::LogicalResult emitModel(mlir::ModuleOp module, const ModelMeta &meta,
+                              llvm::raw_ostream &os,
+                              ModelStats *stats = nullptr);
 
 } // namespace rnc::codegen
 

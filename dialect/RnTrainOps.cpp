@@ -216,6 +216,21 @@ LogicalResult BatchNormReluGradOp::inferReturnTypes(
   return inferBatchNormGradTypes<BatchNormReluGradOp>(loc, adaptor, types);
 }
 
+LogicalResult BatchNormGradFromSumsOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &types) {
+  return inferBatchNormGradTypes<BatchNormGradFromSumsOp>(loc, adaptor, types);
+}
+
+LogicalResult BatchNormGradFromSumsOp::verify() {
+  return verifyChannelVectors(*this, getInput().getType().getDimSize(1),
+                              {{"mean", getMean()},
+                               {"inv_std", getInvStd()},
+                               {"scale", getScale()},
+                               {"grad_sum", getGradSum()},
+                               {"grad_dev_sum", getGradDevSum()}});
+}
+
 namespace {
 // Conv2DGradInputOp and its fused form: the spelled-out input type must give
 // result_grad's shape under the forward rule.
@@ -246,6 +261,25 @@ LogicalResult Conv2DGradInputFanInOp::verify() {
                            << " of the input gradient's shape, got "
                            << v.getType();
   return verifyGradInput(*this);
+}
+
+LogicalResult Conv2DGradInputBnReduceOp::verify() {
+  RankedTensorType in = getInputGrad().getType();
+  for (auto [name, v] : {std::pair<StringRef, Value>{"addend", getAddend()},
+                         {"relu_result", getReluResult()},
+                         {"bn_input", getBnInput()}})
+    if (v && !sameActivationShape(
+                 cast<RankedTensorType>(v.getType()).getShape(),
+                 in.getShape()))
+      return emitOpError() << "expected " << name
+                           << " of the input gradient's shape, got "
+                           << v.getType();
+  if (failed(verifyGradInput(*this)))
+    return failure();
+  return verifyChannelVectors(*this, in.getDimSize(1),
+                              {{"bn_mean", getBnMean()},
+                               {"grad_sum", getGradSum()},
+                               {"grad_dev_sum", getGradDevSum()}});
 }
 
 LogicalResult Conv2DGradWeightOp::verify() {

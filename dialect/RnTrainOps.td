@@ -419,6 +419,92 @@ def Rn_Conv2DGradInputFanInOp : Rn_GradOp<"conv2d_grad_input_fanin"> {
   }];
 }
 
+def Rn_Conv2DGradInputBnReduceOp : Rn_GradOp<"conv2d_grad_input_bn_reduce",
+    [AttrSizedOperandSegments]> {
+  let summary = "fused backward: conv input gradient [+ fan-in] [+ ReLU mask] + BN gradient sums";
+  let description = [{
+    The input gradient of a convolution whose result is the incoming
+    gradient of a training batch norm (created by `rnc-fuse-bn-grad-reduce`
+    from `rn.conv2d_grad_input` or `rn.conv2d_grad_input_fanin` and the
+    `rn.batch_norm_grad` or `rn.batch_norm_relu_grad` that reads it). With
+    `t` the transposed convolution of `result_grad` with `weight`
+    (attributes as on `rn.conv2d_grad_input`; the input type is spelled
+    out), every element of `input_grad` is
+
+        g = t + addend                          (addend absent: g = t)
+        g = relu_result > 0 ? g : 0             (only with relu_result)
+
+    and, per channel c of `input_grad` (the BN's channels), over N, H, W:
+
+        grad_sum[c]     = sum g
+        grad_dev_sum[c] = sum g * (bn_input - bn_mean[c])
+
+    `bn_input` and `bn_mean` are the BN's saved input and batch mean. The
+    sums are accumulated while the convolution's output is in cache (the
+    CPU kernel: per image and channel, then over images in order); they are
+    what `rn.batch_norm_grad_from_sums` needs, so the BN gradient never
+    reads `input_grad` twice. `input_grad` is stored, masked: the BN
+    gradient reads it, and so may other users (a block output's masked
+    gradient also flows into its shortcut).
+
+    ```mlir
+    %g, %sum, %dev = rn.conv2d_grad_input_bn_reduce %dy, %w, %r, %x, %mean
+        {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>}
+        : (tensor<?x64x56x56xf32>, tensor<64x64x3x3xf32>, tensor<?x64x56x56xf32>,
+           tensor<?x64x56x56xf32>, tensor<64xf32>)
+        -> (tensor<?x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>)
+    ```
+  }];
+  let arguments = !con((ins Rn_Tensor4D:$result_grad, Rn_Tensor4D:$weight,
+                            Optional<Rn_Tensor4D>:$addend,
+                            Optional<Rn_Tensor4D>:$relu_result,
+                            Rn_Tensor4D:$bn_input, Rn_Tensor1D:$bn_mean),
+                       Rn_ConvArgs);
+  let results = (outs Rn_Tensor4D:$input_grad, Rn_Tensor1D:$grad_sum,
+                      Rn_Tensor1D:$grad_dev_sum);
+  let assemblyFormat = [{
+    operands attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Rn_BatchNormGradFromSumsOp : Rn_InferredOp<"batch_norm_grad_from_sums"> {
+  let summary = "BN gradient from the per-channel sums of its result gradient";
+  let description = [{
+    `rn.batch_norm_grad` with its reductions already done (by
+    `rn.conv2d_grad_input_bn_reduce`, created together by
+    `rnc-fuse-bn-grad-reduce`): given the result gradient `g` (masked, if a
+    ReLU followed the BN), the saved `input` x, `mean`, `inv_std`, the
+    `scale` gamma and the sums `grad_sum` = sum g and `grad_dev_sum` =
+    sum g * (x - mean) per channel over N, H, W, with m = N * H * W:
+
+        shift_grad[c] = grad_sum[c]
+        scale_grad[c] = grad_dev_sum[c] * inv_std[c]
+        input_grad    = gamma[c] * inv_std[c] * (g - shift_grad[c] / m
+                          - (x - mean[c]) * inv_std[c] * scale_grad[c] / m)
+
+    One pass over g and x.
+
+    ```mlir
+    %dx, %dgamma, %dbeta = rn.batch_norm_grad_from_sums %g, %x, %mean, %inv_std, %gamma, %sum, %dev
+        : tensor<?x64x56x56xf32>, tensor<?x64x56x56xf32>, tensor<64xf32>,
+          tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins Rn_Tensor4D:$result_grad, Rn_Tensor4D:$input,
+                       Rn_Tensor1D:$mean, Rn_Tensor1D:$inv_std,
+                       Rn_Tensor1D:$scale, Rn_Tensor1D:$grad_sum,
+                       Rn_Tensor1D:$grad_dev_sum);
+  let results = (outs Rn_Tensor4D:$input_grad, Rn_Tensor1D:$scale_grad,
+                      Rn_Tensor1D:$shift_grad);
+  let assemblyFormat = [{
+    $result_grad `,` $input `,` $mean `,` $inv_std `,` $scale `,` $grad_sum
+    `,` $grad_dev_sum attr-dict `:` type($result_grad) `,` type($input) `,`
+    type($mean) `,` type($inv_std) `,` type($scale) `,` type($grad_sum) `,`
+    type($grad_dev_sum)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//

@@ -84,8 +84,9 @@ void FusionRemarks::finish(func::FuncOp func) {
     if (isa<SoftmaxCrossEntropyGradOp>(op)) {
       backward = true;
       op->emitRemark() << "backward pass: see rnc-fuse-grad-fan-in for the "
-                          "gradient sums and rnc-fuse-relu-bn-grad for the "
-                          "ReLU masks";
+                          "gradient sums, rnc-fuse-relu-bn-grad for the "
+                          "ReLU masks and rnc-fuse-bn-grad-reduce for the "
+                          "BN gradients";
     }
     if (backward || !isa<BatchNormOp, BatchNormTrainOp, ReluOp, AddOp>(op))
       return;

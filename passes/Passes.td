@@ -223,4 +223,65 @@ def FuseGradFanIn : Pass<"rnc-fuse-grad-fan-in", "::mlir::ModuleOp"> {
   ];
 }
 
+def FuseBnGradReduce : Pass<"rnc-fuse-bn-grad-reduce", "::mlir::ModuleOp"> {
+  let summary = "Move the BN backward reductions into the conv input gradient's epilogue";
+  let description = [{
+    Training-backward fusion. A training batch norm's gradient needs two
+    per-channel sums of its incoming gradient g: sum g and
+    sum g * (x - mean). Where g is the input gradient of a convolution
+    (`rn.conv2d_grad_input`, or `rn.conv2d_grad_input_fanin` with the fan-in
+    add and the block output's ReLU mask), the convolution computes both
+    sums while each image of g is still in cache: the pair becomes one
+    `rn.conv2d_grad_input_bn_reduce`, which writes g and the sums, and one
+    `rn.batch_norm_grad_from_sums`, which writes dx, dgamma and dbeta in a
+    single pass. The mask of an `rn.batch_norm_relu_grad` moves into the
+    convolution's epilogue, so g is stored masked. Grouped convolutions fuse
+    like dense ones.
+
+    Before (the ReLU between a block's BN and its next conv, after
+    `rnc-fuse-relu-bn-grad`):
+
+    ```mlir
+    %g = rn.conv2d_grad_input %dy, %w {padding = array<i64: 1, 1>}
+        : tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32> -> tensor<?x4x6x6xf32>
+    %dx, %dgamma, %dbeta = rn.batch_norm_relu_grad %g, %r, %x, %mean, %inv_std, %gamma
+        : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>,
+          tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %g, %sum, %dev = rn.conv2d_grad_input_bn_reduce %dy, %w, %r, %x, %mean
+        {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>}
+        : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>,
+           tensor<?x4x6x6xf32>, tensor<4xf32>)
+        -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
+    %dx, %dgamma, %dbeta = rn.batch_norm_grad_from_sums %g, %x, %mean, %inv_std, %gamma, %sum, %dev
+        : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>,
+          tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+    ```
+
+    Fuses an `rn.batch_norm_grad` or `rn.batch_norm_relu_grad` of
+    `@train_step` whose result gradient is such a conv input gradient, when:
+    the BN's input and mean are computed before the convolution (the fused
+    op reads them); the stored gradient stays what its other users read (a
+    conv gradient with other users keeps its value: it fuses with a
+    `rn.batch_norm_grad`, whose gradient it already is, but not with the mask
+    of a `rn.batch_norm_relu_grad`, nor a fan-in op that already applies a
+    mask); and no other BN's reductions already went into that convolution
+    (a projection block's output gradient feeds two BNs, the branch's last
+    and the shortcut's; the first in op order is fused).
+
+    Runs after `rnc-fuse-grad-fan-in` and `rnc-fuse-relu-bn-grad` and takes
+    their fused ops as input (their mask moves once more, into the conv).
+    With `explain`, emits a remark per fused pair and one per BN gradient
+    left alone, saying why.
+  }];
+  let options = [
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Emit a remark per fusion decision">
+  ];
+}
+
 #endif // RNC_PASSES_PASSES_TD

@@ -1,6 +1,8 @@
 // Model: loading a compiled model .so and calling it through the rnc ABI.
 #include "runtime/Model.h"
 
+#include "runtime/Device.h"
+
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
@@ -142,9 +144,14 @@ void Model::create() {
     model_ = nullptr;
   }
   model_ = api_.create();
-  if (!model_)
-    throw ModelError(path_ + ": rnc_create failed: out of memory for batch " +
-                     std::to_string(info_->max_batch));
+  if (model_)
+    return;
+  if (std::string(info_->target) == "cuda" && !probeGpu().present)
+    throw ModelError(path_ + ": compiled for cuda, but there is no CUDA GPU "
+                     "here (" + probeGpu().reason + ")");
+  throw ModelError(path_ + ": rnc_create failed: out of " +
+                   (std::string(info_->target) == "cuda" ? "GPU " : "") +
+                   "memory for batch " + std::to_string(info_->max_batch));
 }
 
 void Model::init(uint64_t seed) { check(api_.init(live("rnc_init"), seed), "rnc_init"); }

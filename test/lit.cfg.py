@@ -42,3 +42,18 @@ if os.path.exists(os.path.join(config.rnc_tools_dir, "rnc")):
 config.substitutions.append(
     ("%models", os.path.join(config.rnc_src_root, "models"))
 )
+
+# `nvcc`: the CUDA toolkit rnc compile --target cuda builds with.
+# `cuda-gpu`: the NVIDIA driver sees a GPU (tests that run CUDA models).
+if os.path.exists("/usr/local/cuda/bin/nvcc") or os.environ.get("RNC_NVCC"):
+    config.available_features.add("nvcc")
+try:
+    import ctypes
+
+    _cuda = ctypes.CDLL("libcuda.so.1")
+    _count = ctypes.c_int(0)
+    if _cuda.cuInit(0) == 0 and _cuda.cuDeviceGetCount(ctypes.byref(_count)) == 0 \
+            and _count.value > 0:
+        config.available_features.add("cuda-gpu")
+except OSError:
+    pass

@@ -179,6 +179,38 @@ void batch_norm_forward_eval(T *y, const T *x, const T *gamma, const T *beta,
 //   dx = gamma * inv_std * (dy - dbeta / m - xhat * dgamma / m)
 namespace detail {
 
+// The input-gradient pass of the backward, from dgamma and dbeta: one read
+// of dy (masked where relu_out <= 0 if relu_out is non-null) and x.
+template <BatchNormShape S, class T>
+void batch_norm_backward_input(T *dx, const T *dy, const T *relu_out,
+                               const T *x, const T *save_mean,
+                               const T *save_inv_std, const T *gamma,
+                               const T *dgamma, const T *dbeta, int N) {
+  constexpr int C = S.channels;
+  constexpr long P = S.plane;
+  const long count = long(N) * P;
+#pragma omp parallel for collapse(2)                                           \
+    schedule(static) if (count * C >= kParallelGrain)
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c) {
+      T inv = save_inv_std[c], mean = save_mean[c];
+      T k = gamma[c] * inv;
+      T mdb = dbeta[c] / T(count), mdg = dgamma[c] / T(count);
+      long off = (long(n) * C + c) * P;
+      if (relu_out) {
+        const T *y = relu_out + off;
+        for (long i = 0; i < P; ++i) {
+          T g = y[i] > T(0) ? dy[off + i] : T(0);
+          dx[off + i] = k * (g - mdb - (x[off + i] - mean) * inv * mdg);
+        }
+      } else {
+        for (long i = 0; i < P; ++i)
+          dx[off + i] =
+              k * (dy[off + i] - mdb - (x[off + i] - mean) * inv * mdg);
+      }
+    }
+}
+
 template <BatchNormShape S, class T>
 void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
                               const T *relu_out, const T *x,
@@ -223,26 +255,8 @@ void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
       dgamma[c] = sdyd * save_inv_std[c];
     }
   }
-#pragma omp parallel for collapse(2)                                           \
-    schedule(static) if (count * C >= kParallelGrain)
-  for (int n = 0; n < N; ++n)
-    for (int c = 0; c < C; ++c) {
-      T inv = save_inv_std[c], mean = save_mean[c];
-      T k = gamma[c] * inv;
-      T mdb = dbeta[c] / T(count), mdg = dgamma[c] / T(count);
-      long off = (long(n) * C + c) * P;
-      if (relu_out) {
-        const T *y = relu_out + off;
-        for (long i = 0; i < P; ++i) {
-          T g = y[i] > T(0) ? dy[off + i] : T(0);
-          dx[off + i] = k * (g - mdb - (x[off + i] - mean) * inv * mdg);
-        }
-      } else {
-        for (long i = 0; i < P; ++i)
-          dx[off + i] =
-              k * (dy[off + i] - mdb - (x[off + i] - mean) * inv * mdg);
-      }
-    }
+  batch_norm_backward_input<S>(dx, dy, relu_out, x, save_mean, save_inv_std,
+                               gamma, dgamma, dbeta, N);
 }
 
 } // namespace detail
@@ -266,6 +280,35 @@ void batch_norm_relu_backward(T *dx, T *dgamma, T *dbeta, const T *dy,
   RNC_CHECK(relu_out != nullptr, "batch_norm_relu_backward: relu_out is null");
   detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, relu_out, x,
                                          save_mean, save_inv_std, gamma, N);
+}
+
+// The backward of the training forward when the reductions are done
+// (rn.batch_norm_grad_from_sums): grad_sum[c] = sum dy and grad_dev_sum[c] =
+// sum dy * (x - mean[c]) over N * plane, e.g. from
+// conv2d_backward_data_bn_sums while it wrote dy (already masked by the ReLU,
+// if one followed the BN). Writes dbeta = grad_sum, dgamma = grad_dev_sum *
+// inv_std and dx as batch_norm_backward does, in one pass over dy and x: for
+// sums reduced in batch_norm_backward's order the results are the same bits.
+// dbeta and dgamma may alias grad_sum and grad_dev_sum.
+template <BatchNormShape S, class T = float>
+void batch_norm_backward_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
+                                   const T *x, const T *save_mean,
+                                   const T *save_inv_std, const T *gamma,
+                                   const T *grad_sum, const T *grad_dev_sum,
+                                   int N) {
+  static_assert(S.valid(), "rnc::cpu::batch_norm_backward_from_sums: invalid "
+                           "BatchNormShape");
+  RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean &&
+                save_inv_std && gamma && grad_sum && grad_dev_sum,
+            "batch_norm_backward_from_sums: N > 0 and non-null pointers");
+  for (int c = 0; c < S.channels; ++c) {
+    T s = grad_sum[c], sd = grad_dev_sum[c];
+    dbeta[c] = s;
+    dgamma[c] = sd * save_inv_std[c];
+  }
+  detail::batch_norm_backward_input<S, T>(
+      dx, dy, static_cast<const T *>(nullptr), x, save_mean, save_inv_std,
+      gamma, dgamma, dbeta, N);
 }
 
 } // namespace rnc::cpu

@@ -346,20 +346,14 @@ void conv2d_forward_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
 // ----------------------------------------------------------------------------
 // Backward. All three write (do not accumulate into) their output.
 
-// dx [N, in_channels, in_h, in_w] = col2im(W_g^T dy_g) per image and group,
-// then epi(n, c, idx, v) on every element (e.g. a residual gradient added and
-// a ReLU mask: rn.conv2d_grad_input_fanin). Tensors the epilogue reads must
-// not alias dx (the GEMM path stores partial sums before the epilogue runs).
-// Stride 1 with pad <= dilation*(kernel-1) (3x3 pad 1, every 1x1 stride 1)
-// runs instead as the forward convolution of dy with the flipped, transposed
-// weights: same GEMM path, no column buffer, no scatter.
-template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_backward_data(T *dx, const T *dy, const T *w, int N,
-                          const Epilogue &epi = {}) {
-  static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_data: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && dx && dy && w,
-            "conv2d_backward_data: N > 0 and non-null pointers");
+namespace detail {
+
+// The two paths of conv2d_backward_data (below). after(n0, nb, g) runs in the
+// task that wrote images [n0, n0 + nb) of group g of dx, after the epilogue,
+// while they are in cache (as in conv2d_forward_all).
+template <Conv2DShape S, class T, class Epilogue, class After>
+void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
+                              const Epilogue &epi, const After &after) {
   constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
                 Kg = S.col_rows();
   constexpr int KH = S.kernel_h, KW = S.kernel_w;
@@ -391,38 +385,100 @@ void conv2d_backward_data(T *dx, const T *dy, const T *w, int N,
               wt[(((long(g) * Cg + c) * Mg + o) * KH + kh) * KW + kw] =
                   w[(((long(g) * Mg + o) * Cg + c) * KH + KH - 1 - kh) * KW +
                     KW - 1 - kw];
-    conv2d_forward<TS, T>(dx, dy, wt, nullptr, N, epi);
+    // Group g of the transposed convolution writes input channels
+    // [g*Cg, (g+1)*Cg): the same (n0, nb, g) as the col2im path.
+    conv2d_forward_all<TS>(dx, dy, wt, static_cast<const T *>(nullptr), N, epi,
+                           after);
   } else {
     // dy of consecutive images read as one matrix [out_per_group x nb*plane].
     constexpr Conv2DShape YS{.in_channels = S.out_channels,
                              .out_channels = S.out_channels,
                              .in_h = S.out_h(),
                              .in_w = S.out_w()};
-    int chunks = detail::batch_chunks(N, P, S.groups);
-    detail::run_tasks(
-        long(chunks) * S.groups, detail::conv_flops<S>(N), [&](long t) {
-          int n0, nb, g = int(t % S.groups);
-          detail::chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
-          long ncols = nb * P;
-          const T *dyg = dy + (long(n0) * S.out_channels + long(g) * Mg) * P;
-          T *dcol = scratch<T>(kSlotCol, size_t(Kg) * ncols);
-          gemm_packed<T>(Kg, ncols, Mg, T(1),
-                         MatrixA<T>{w + long(g) * Mg * Kg, Kg, true},
-                         detail::Im2colB<YS, T>{dyg, long(S.out_channels) * P},
-                         T(0), dcol, ncols);
-          constexpr long plane = S.in_plane();
-          for (int k = 0; k < nb; ++k) {
-            T *dxg = dx + (long(n0 + k) * S.in_channels + long(g) * Cg) * plane;
-            std::fill(dxg, dxg + Cg * plane, T(0));
-            detail::col2im_add<S>(dxg, dcol + k * P, ncols);
-            // The epilogue runs on the image while it is still in cache.
-            if constexpr (!std::is_same_v<Epilogue, NoEpilogue>)
-              for (int c = 0; c < Cg; ++c)
-                for (long i = 0; i < plane; ++i)
-                  dxg[c * plane + i] =
-                      epi(n0 + k, g * Cg + c, i, dxg[c * plane + i]);
+    int chunks = batch_chunks(N, P, S.groups);
+    run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
+      int n0, nb, g = int(t % S.groups);
+      chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
+      long ncols = nb * P;
+      const T *dyg = dy + (long(n0) * S.out_channels + long(g) * Mg) * P;
+      T *dcol = scratch<T>(kSlotCol, size_t(Kg) * ncols);
+      gemm_packed<T>(
+          Kg, ncols, Mg, T(1), MatrixA<T>{w + long(g) * Mg * Kg, Kg, true},
+          Im2colB<YS, T>{dyg, long(S.out_channels) * P}, T(0), dcol, ncols);
+      constexpr long plane = S.in_plane();
+      for (int k = 0; k < nb; ++k) {
+        T *dxg = dx + (long(n0 + k) * S.in_channels + long(g) * Cg) * plane;
+        std::fill(dxg, dxg + Cg * plane, T(0));
+        col2im_add<S>(dxg, dcol + k * P, ncols);
+        // The epilogue and after() run on the image while it is in cache.
+        if constexpr (!std::is_same_v<Epilogue, NoEpilogue>)
+          for (int c = 0; c < Cg; ++c)
+            for (long i = 0; i < plane; ++i)
+              dxg[c * plane + i] =
+                  epi(n0 + k, g * Cg + c, i, dxg[c * plane + i]);
+        after(n0 + k, 1, g);
+      }
+    });
+  }
+}
+
+} // namespace detail
+
+// dx [N, in_channels, in_h, in_w] = col2im(W_g^T dy_g) per image and group,
+// then epi(n, c, idx, v) on every element (e.g. a residual gradient added and
+// a ReLU mask: rn.conv2d_grad_input_fanin). Tensors the epilogue reads must
+// not alias dx (the GEMM path stores partial sums before the epilogue runs).
+// Stride 1 with pad <= dilation*(kernel-1) (3x3 pad 1, every 1x1 stride 1)
+// runs instead as the forward convolution of dy with the flipped, transposed
+// weights: same GEMM path, no column buffer, no scatter.
+template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
+void conv2d_backward_data(T *dx, const T *dy, const T *w, int N,
+                          const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cpu::conv2d_backward_data: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && dx && dy && w,
+            "conv2d_backward_data: N > 0 and non-null pointers");
+  detail::conv2d_backward_data_all<S>(dx, dy, w, N, epi, [](int, int, int) {});
+}
+
+// conv2d_backward_data whose stored gradient g = dx (after the epilogue) is
+// the incoming gradient of a training batch norm with saved input x and
+// batch mean: also writes, per input channel c, over N, in_h, in_w,
+//   grad_sum[c] = sum g,   grad_dev_sum[c] = sum g * (x - mean[c])
+// (rn.conv2d_grad_input_bn_reduce; batch_norm_backward_from_sums takes them).
+// Reduced per image and channel as each image is written, then over images
+// in order: the order of batch_norm_backward's own reductions, so the sums
+// are the same bits, for any thread count. x must not alias dx.
+template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
+void conv2d_backward_data_bn_sums(T *dx, T *grad_sum, T *grad_dev_sum,
+                                  const T *dy, const T *w, const T *x,
+                                  const T *mean, int N,
+                                  const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cpu::conv2d_backward_data_bn_sums: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && dx && dy && w && x && mean && grad_sum && grad_dev_sum,
+            "conv2d_backward_data_bn_sums: N > 0 and non-null pointers");
+  constexpr int C = S.in_channels, Cg = S.in_per_group();
+  constexpr long P = S.in_plane();
+  // [N][C][sum, dev_sum]
+  T *part = scratch<T>(kSlotReduce, size_t(N) * C * 2);
+  detail::conv2d_backward_data_all<S>(
+      dx, dy, w, N, epi, [&](int n0, int nb, int g) {
+        for (int n = n0; n < n0 + nb; ++n)
+          for (int c = g * Cg; c < (g + 1) * Cg; ++c) {
+            long nc = long(n) * C + c;
+            reduce_sum_dot_dev(dx + nc * P, x + nc * P, P, mean[c],
+                               &part[2 * nc], &part[2 * nc + 1]);
           }
-        });
+      });
+  for (int c = 0; c < C; ++c) {
+    T s = 0, sd = 0;
+    for (int n = 0; n < N; ++n) {
+      s += part[2 * (long(n) * C + c)];
+      sd += part[2 * (long(n) * C + c) + 1];
+    }
+    grad_sum[c] = s;
+    grad_dev_sum[c] = sd;
   }
 }
 

@@ -5,8 +5,7 @@
 #include <cstdint>
 
 #include "common.h"
-#include "conv.h"
-#include "linear.h"
+#include "conv_shape.h"
 
 namespace rnc::cpu {
 

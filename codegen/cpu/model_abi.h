@@ -28,6 +28,8 @@ struct rnc_model {
   std::string error;
 };
 
+#include "codegen/abi_checks.h"
+
 namespace gen_abi {
 
 inline float *alloc_floats(long n) {
@@ -39,48 +41,12 @@ inline float *alloc_floats(long n) {
   return static_cast<float *>(p);
 }
 
-inline int fail(rnc_model *m, std::string message) {
-  if (m)
-    m->error = std::move(message);
-  return 1;
-}
-
-inline int find_tensor(const char *name) {
-  if (!name)
-    return -1;
-  for (int i = 0; i < gen::kInfo.num_tensors; ++i)
-    if (std::strcmp(gen::kTensors[i].name, name) == 0)
-      return i;
-  return -1;
-}
-
-// Common checks of a step; 0 when the arguments are usable.
-inline int check_batch(rnc_model *m, const float *images, int32_t batch) {
-  if (!m)
-    return 1;
-  if (!images)
-    return fail(m, "images is null");
-  if (batch < 1 || batch > gen::kInfo.max_batch)
-    return fail(m, "batch " + std::to_string(batch) + " is outside [1, " +
-                       std::to_string(gen::kInfo.max_batch) +
-                       "] (the compiled --max-batch)");
-  return 0;
-}
-
 // Copies tensor `name` out to `dst` or in from `src` (the other is null).
 inline int copy_tensor(rnc_model *m, const char *name, int64_t numel,
                        float *dst, const float *src) {
-  if (!m)
-    return 1;
-  int i = find_tensor(name);
+  int i = check_tensor(m, name, numel, dst, src);
   if (i < 0)
-    return fail(m, std::string("no tensor named '") +
-                       (name ? name : "(null)") + "'");
-  const char *what = dst ? "destination" : "source";
-  if (!(dst || src) || numel != gen::kTensors[i].numel)
-    return fail(m, std::string("tensor '") + name + "' has " +
-                       std::to_string(gen::kTensors[i].numel) +
-                       " elements, the " + what + " " + std::to_string(numel));
+    return 1;
   float *slot = m->state + gen::kOffsets[i];
   if (dst)
     std::memcpy(dst, slot, size_t(numel) * sizeof(float));
@@ -142,19 +108,8 @@ RNC_EXPORT int rnc_init(rnc_model *m, uint64_t seed) {
 RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
                               const int32_t *labels, int32_t batch,
                               const rnc_sgd *opt, rnc_step_result *out) {
-  if (gen_abi::check_batch(m, images, batch))
+  if (gen_abi::check_train_step(m, images, labels, batch, opt, out))
     return 1;
-  if (!labels || !opt || !out)
-    return gen_abi::fail(m, "labels, opt and out must not be null");
-  if (!(std::isfinite(opt->lr) && std::isfinite(opt->momentum) &&
-        std::isfinite(opt->weight_decay)))
-    return gen_abi::fail(m, "lr, momentum and weight_decay must be finite");
-  for (int32_t i = 0; i < batch; ++i)
-    if (labels[i] < 0 || labels[i] >= gen::kInfo.num_classes)
-      return gen_abi::fail(m, "label " + std::to_string(labels[i]) +
-                                  " of sample " + std::to_string(i) +
-                                  " is outside [0, " +
-                                  std::to_string(gen::kInfo.num_classes) + ")");
   gen::train_step(m->state, m->work, images, labels, batch, opt->lr,
                   opt->momentum, opt->weight_decay, &out->loss, &out->correct);
   return 0;

@@ -10,6 +10,10 @@
 // model for another ABI; FAKE_OMIT_EVAL leaves rnc_eval out.
 #include "runtime/rnc_abi.h"
 
+#ifndef FAKE_TARGET
+#define FAKE_TARGET "cpu" // rnc_model_info::target
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -28,7 +32,7 @@ constexpr int kC = 1, kH = 12, kW = 12, kIn = kC * kH * kW, kClasses = 10;
 constexpr int kMaxBatch = 128;
 
 const rnc_model_info kInfo = {FAKE_ABI_VERSION, "0.0.0-fake", "fake_softmax",
-                              "0", "cpu", kC, kH, kW, kClasses, kMaxBatch, 6};
+                              "0", FAKE_TARGET, kC, kH, kW, kClasses, kMaxBatch, 6};
 
 const rnc_tensor_info kTensors[] = {
     {"fc.weight", RNC_PARAM, 2, {kClasses, kIn, 0, 0}, kClasses * kIn},

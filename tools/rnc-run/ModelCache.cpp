@@ -159,6 +159,8 @@ std::string compiledModel(const CompileRequest &req) {
   std::vector<std::string> flags = {"--max-batch", std::to_string(req.maxBatch)};
   if (!req.input.empty())
     flags.insert(flags.end(), {"--input", req.input});
+  if (req.target != "cpu")
+    flags.insert(flags.end(), {"--target", req.target});
   Hash key;
   key.add(readFile(spec));
   key.add(RNC_VERSION);
@@ -179,7 +181,8 @@ std::string compiledModel(const CompileRequest &req) {
   const std::string tmp = cached.string() + ".tmp." + std::to_string(::getpid()) + ".so";
   std::vector<std::string> argv = {rnc, "compile", spec, "-o", tmp};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  std::printf("rnc-run: compiling %s (first run only) ...", name.c_str());
+  std::printf("rnc-run: compiling %s%s (first run only) ...", name.c_str(),
+              req.target == "cuda" ? " for cuda (nvcc takes minutes)" : "");
   std::fflush(stdout);
   const auto start = std::chrono::steady_clock::now();
   std::string err;

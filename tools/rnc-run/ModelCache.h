@@ -9,6 +9,7 @@ struct CompileRequest {
   std::string model; // a spec path, or a model name found in models/
   std::string input; // `rnc compile --input`, "" for none
   int maxBatch = 0;  // `rnc compile --max-batch`
+  std::string target = "cpu"; // `rnc compile --target` (cuda: bf16)
 };
 
 /// The path of a model .so built from `req`: taken from the cache

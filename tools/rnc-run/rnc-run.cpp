@@ -11,6 +11,7 @@
 #include "ModelCache.h"
 #include "Train.h"
 
+#include "runtime/Device.h"
 #include "runtime/Model.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/Transform.h"
@@ -105,24 +106,66 @@ struct TrainCommand {
   std::vector<Tuned> tuned;
   rnc::run::RunOptions run;
   std::string resume;               // --resume
+  std::string device = "auto";      // --device
   CLI::Option *trainLimit = nullptr; // to tell whether they were given
   CLI::Option *testLimit = nullptr;
 };
 
+// --device: the target a model runs on. cpu and cuda insist; auto takes the
+// GPU when one is present (and MODEL.so's own target when one is given).
+std::string deviceTarget(const std::string &device, const std::string &so) {
+  const rnc::GpuProbe &gpu = rnc::probeGpu();
+  if (device == "cuda" && !gpu.present)
+    throw std::runtime_error("rnc-run: error: --device cuda: no CUDA GPU "
+                             "here (" + gpu.reason + ")");
+  if (device != "auto" || !so.empty())
+    return device;
+  if (gpu.present)
+    std::printf("rnc-run: device: cuda (%s)\n", gpu.name.c_str());
+  return gpu.present ? "cuda" : "cpu";
+}
+
+// Refuses a MODEL.so built for another target than --device asks for.
+void checkDevice(const rnc::Model &model, const std::string &device) {
+  const std::string target = model.info().target;
+  if (device != "auto" && device != target)
+    throw std::runtime_error(
+        model.path() + ": compiled for " + target + ", but --device " +
+        device + " was asked for (compile it with `rnc compile --target " +
+        device + "`)");
+  if (target == "cuda" && !rnc::probeGpu().present)
+    throw std::runtime_error(model.path() + ": compiled for cuda, but there "
+                             "is no CUDA GPU here (" +
+                             rnc::probeGpu().reason + ")");
+}
+
 // The .so to run: MODEL.so when given, else the main job's model (or
-// --model) compiled once and cached.
+// --model) compiled once for the device's target and cached.
 std::string modelFile(const std::string &so, const std::string &name,
-                      int maxBatch) {
+                      int maxBatch, const std::string &device) {
   const MainJob job;
   if (!so.empty() && !name.empty())
     throw std::runtime_error("rnc-run: give MODEL.so or --model, not both");
+  std::string target = deviceTarget(device, so);
   if (!so.empty())
     return so;
   rnc::run::CompileRequest req;
   req.model = name.empty() ? job.model : name;
   req.input = job.input;
   req.maxBatch = std::max(job.maxBatch, maxBatch);
+  req.target = target;
   return rnc::run::compiledModel(req);
+}
+
+// --device, for every command that runs a model.
+void addDeviceOption(CLI::App *cmd, std::string &device) {
+  cmd->add_option("--device", device,
+                  "Where to run: cuda (an NVIDIA GPU; the model is compiled "
+                  "with --target cuda), cpu, or auto (the GPU when there is "
+                  "one). With MODEL.so, its target decides and --device "
+                  "checks it")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
 }
 
 // --model: the main job's model to use when no MODEL.so is given.
@@ -152,6 +195,7 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
       ->type_name("");
   auto &r = t.run;
   addModelOption(cmd, t.modelName);
+  addDeviceOption(cmd, t.device);
   addDataOption(cmd, r.dataDir);
   auto &g = t.given;
   addTuned(cmd, t.tuned, g, "--epochs", &TrainOptions::epochs, "Epochs to train")
@@ -215,7 +259,8 @@ int runTrain(TrainCommand &t) {
   for (const Tuned &k : t.tuned)
     if (k.option->count() > 0)
       k.copy(o, t.given);
-  rnc::Model model(modelFile(t.modelSo, t.modelName, o.batchSize));
+  rnc::Model model(modelFile(t.modelSo, t.modelName, o.batchSize, t.device));
+  checkDevice(model, t.device);
   if (t.resume.empty()) {
     rnc::run::train(model, o, t.run);
     return 0;
@@ -237,13 +282,14 @@ int runTrain(TrainCommand &t) {
 }
 
 struct EvalCommand {
-  std::string modelSo, modelName, dataDir, checkpoint;
+  std::string modelSo, modelName, dataDir, checkpoint, device = "auto";
   size_t testLimit = 0;
   int threads = 1;
 };
 
 int runEval(const EvalCommand &e) {
-  rnc::Model model(modelFile(e.modelSo, e.modelName, 0));
+  rnc::Model model(modelFile(e.modelSo, e.modelName, 0, e.device));
+  checkDevice(model, e.device);
   rnc::run::Checkpoint ck(e.checkpoint, model, rnc::run::LoadMode::Weights);
   rnc::data::FashionMnist test =
       rnc::data::FashionMnist::load(e.dataDir, rnc::data::Split::Test);
@@ -266,7 +312,7 @@ int runEval(const EvalCommand &e) {
 
 struct PredictCommand {
   std::vector<std::string> files; // [MODEL.so] INPUT...
-  std::string modelName, checkpoint;
+  std::string modelName, checkpoint, device = "auto";
   int top = 3;
   size_t limit = 10;
 };
@@ -282,7 +328,8 @@ int runPredict(const PredictCommand &p) {
   if (inputs.empty())
     throw std::runtime_error("rnc-run predict: no image given (a PNG or an "
                              "IDX images file; see --help)");
-  rnc::Model model(modelFile(so, p.modelName, 0));
+  rnc::Model model(modelFile(so, p.modelName, 0, p.device));
+  checkDevice(model, p.device);
   rnc::run::Checkpoint ck(p.checkpoint, model, rnc::run::LoadMode::Weights);
   std::vector<rnc::run::GrayImage> images;
   for (const std::string &in : inputs)
@@ -350,6 +397,7 @@ int run(int argc, char **argv) {
                    "The compiled model (default: the main job's, cached)")
       ->type_name("");
   addModelOption(eval, e.modelName);
+  addDeviceOption(eval, e.device);
   addDataOption(eval, e.dataDir);
   eval->add_option("--checkpoint", e.checkpoint,
                    "Weights to test: an rnc checkpoint, or a safetensors file "
@@ -376,6 +424,7 @@ int run(int argc, char **argv) {
       ->type_name("")
       ->required();
   addModelOption(predict, p.modelName);
+  addDeviceOption(predict, p.device);
   predict->add_option("--checkpoint", p.checkpoint, "Weights to use")
       ->type_name("FILE")
       ->required();

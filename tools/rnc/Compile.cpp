@@ -70,8 +70,21 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
                   "batches run without recompiling)")
       ->check(CLI::Range(int64_t(1), int64_t(65536)))
       ->capture_default_str();
-  cmd->add_option("--target", o.target, "Code generation target")
+  cmd->add_option("--target", o.target,
+                  "Code generation target: cpu (C++, runs everywhere) or cuda "
+                  "(CUDA kernels built with nvcc; trains on an NVIDIA GPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--precision", o.precision,
+                  "cuda: arithmetic of the convolutions and linear layers: "
+                  "bf16 (tensor cores, the default), tf32 (tensor cores) or "
+                  "fp32 (no tensor cores); accumulation, master weights and "
+                  "BN statistics are fp32 in every case. The cpu target is "
+                  "fp32 only")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  cmd->add_option("--cuda-arch", o.cudaArch,
+                  "cuda: GPU architectures to build for, comma-separated "
+                  "sm numbers (80 = A100, 90a = H100)")
       ->capture_default_str();
   cmd->add_option("--emit", o.emit,
                   "What to write: so (build the shared object), cpp (the "
@@ -93,14 +106,34 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
   cmd->add_option("--emit-cpp", o.emitCpp,
                   "Also write the generated C++ to this file");
   cmd->add_option("--cxx", o.cxx, "C++ compiler (default: $CXX, else c++)");
+  cmd->add_option("--nvcc", o.nvcc,
+                  "cuda: nvcc to use (default: $RNC_NVCC, else "
+                  "/usr/local/cuda/bin/nvcc, else nvcc on PATH)");
   cmd->add_flag("-v,--verbose", o.verbose, "Print the compiler command");
 }
 
 int runCompile(const CompileOptions &o) {
   auto t0 = std::chrono::steady_clock::now();
-  if (o.target == "cuda") {
-    std::cerr << "rnc: error: --target cuda is not available yet; this rnc "
-                 "builds for the cpu target\n";
+  const bool cuda = o.target == "cuda";
+  if (!cuda && !o.precision.empty() && o.precision != "fp32") {
+    std::cerr << "rnc: error: --precision " << o.precision
+              << " needs --target cuda (the cpu target computes in fp32)\n";
+    return 1;
+  }
+  std::vector<std::string> archs;
+  for (llvm::StringRef a : llvm::split(o.cudaArch, ','))
+    if (!a.trim().empty()) {
+      llvm::StringRef digits = a.trim();
+      digits.consume_back("a"); // arch-specific features (sm_90a)
+      if (digits.empty() || !llvm::all_of(digits, llvm::isDigit)) {
+        std::cerr << "rnc: error: --cuda-arch: '" << a.trim().str()
+                  << "' is not an sm number such as 80 or 90a\n";
+        return 1;
+      }
+      archs.push_back(a.trim().str());
+    }
+  if (cuda && archs.empty()) {
+    std::cerr << "rnc: error: --cuda-arch: no architecture given\n";
     return 1;
   }
   auto m = loadModel(o.model, o.input);
@@ -130,6 +163,7 @@ int runCompile(const CompileOptions &o) {
     pm.addPass(mlir::rn::createFuseConvBnEval({o.explainFusion}));
     pm.addPass(mlir::rn::createFuseGradFanIn({o.explainFusion}));
     pm.addPass(mlir::rn::createFuseReluBnGrad({o.explainFusion}));
+    pm.addPass(mlir::rn::createFuseBnGradReduce({o.explainFusion}));
   }
   if (o.memoryPlan)
     pm.addPass(mlir::rn::createPlanMemory({o.maxBatch}));
@@ -151,10 +185,12 @@ int runCompile(const CompileOptions &o) {
   meta.rncVersion = RNC_VERSION;
   meta.specHash = specHash(m->graph);
   meta.maxBatch = o.maxBatch;
+  meta.target = o.target;
+  meta.precision = cuda ? (o.precision.empty() ? "bf16" : o.precision) : "fp32";
   std::string cpp;
   llvm::raw_string_ostream os(cpp);
-  codegen::CpuModelStats stats;
-  if (failed(codegen::emitCpuModel(*module, meta, os, &stats)))
+  codegen::ModelStats stats;
+  if (failed(codegen::emitModel(*module, meta, os, &stats)))
     return 1;
   std::cerr << fmt::format("rnc: code: {} kernel calls per training step, {} "
                            "per eval batch{}\n",
@@ -166,12 +202,19 @@ int runCompile(const CompileOptions &o) {
   double frontSeconds = secondsSince(t0);
 
   std::string output = o.output.empty() ? m->graph.name + ".so" : o.output;
-  std::cerr << fmt::format("rnc: building {} (cpu, input {}x{}x{}, max batch "
-                           "{}) -> {} ...\n",
-                           m->graph.name, m->graph.input[0], m->graph.input[1],
-                           m->graph.input[2], o.maxBatch, output);
+  std::string targetText =
+      cuda ? fmt::format("cuda {}, sm_{}", meta.precision,
+                         llvm::join(archs, "/sm_"))
+           : std::string("cpu");
+  std::cerr << fmt::format("rnc: building {} ({}, input {}x{}x{}, max batch "
+                           "{}) -> {} ...{}\n",
+                           m->graph.name, targetText, m->graph.input[0],
+                           m->graph.input[1], m->graph.input[2], o.maxBatch,
+                           output, cuda ? " (nvcc takes a few minutes)" : "");
   codegen::BuildOptions build;
-  build.compiler = o.cxx;
+  build.cuda = cuda;
+  build.cudaArchs = archs;
+  build.compiler = cuda ? o.nvcc : o.cxx;
   build.keepSource = o.emitCpp;
   build.verbose = o.verbose;
   std::string error;
@@ -179,7 +222,7 @@ int runCompile(const CompileOptions &o) {
     std::cerr << oneLine("rnc: error: " + m->file + ": " + error) << "\n";
     return 1;
   }
-  std::cerr << fmt::format("rnc: wrote {} in {:.1f} s (IR and C++ {:.2f} s)\n",
+  std::cerr << fmt::format("rnc: wrote {} in {:.1f} s (IR and code {:.2f} s)\n",
                            output, secondsSince(t0), frontSeconds);
   return 0;
 }

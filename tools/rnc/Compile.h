@@ -12,6 +12,8 @@ struct CompileOptions {
   std::string input;
   std::string output;
   std::string target = "cpu";
+  std::string precision;   // cuda: fp32 | tf32 | bf16 ("" = bf16)
+  std::string cudaArch = "80,90a"; // sm_XX list for nvcc
   int64_t maxBatch = 128;
   bool printIrAfterAll = false;
   bool memoryPlan = true; // --no-memory-plan: one buffer per tensor
@@ -20,6 +22,7 @@ struct CompileOptions {
   std::string emit = "so"; // so | cpp | ir: what -o receives
   std::string emitCpp;  // also write the generated C++ here
   std::string cxx;      // C++ compiler ("" = $CXX or c++)
+  std::string nvcc;     // CUDA compiler ("" = $RNC_NVCC or the toolkit's)
   bool verbose = false;
 };
 

@@ -24,6 +24,94 @@ func.func @conv_grad_input_fanin_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<4x4x
 
 // -----
 
+func.func @conv_grad_input_bn_reduce_input(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x6x6xf32>, %m: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected bn_input of the input gradient's shape, got 'tensor<?x4x6x6xf32>'}}
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_bn_reduce_relu(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %r: tensor<?x4x6x6xf32>, %m: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected relu_result of the input gradient's shape, got 'tensor<?x4x6x6xf32>'}}
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %r, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_bn_reduce_addend(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %a: tensor<?x8x8x8xf32>, %m: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected addend of the input gradient's shape, got 'tensor<?x8x8x8xf32>'}}
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %a, %x, %m {operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x8x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_bn_reduce_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected the result gradient 'tensor<?x4x8x8xf32>' to have the shape [?, 4, 6, 6] that the forward op gives for the input type}}
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_bn_reduce_groups(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected input channels 4 to be weight dim 1 x groups (8)}}
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_bn_reduce_mean(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<3xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected bn_mean of shape [4] (input channels), got 'tensor<3xf32>'}}
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<3xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_bn_reduce_sum(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected grad_sum of shape [4] (input channels), got 'tensor<8xf32>'}}
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<8xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @conv_grad_input_bn_reduce_dev_sum(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected grad_dev_sum of shape [4] (input channels), got 'tensor<2xf32>'}}
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<2xf32>)
+  return
+}
+
+// -----
+
+func.func @bn_grad_from_sums_match(%g: tensor<?x4x6x6xf32>, %x: tensor<?x4x8x8xf32>, %v: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.batch_norm_grad_from_sums' op expected result_grad 'tensor<?x4x6x6xf32>' to match the input 'tensor<?x4x8x8xf32>'}}
+  %0:3 = rn.batch_norm_grad_from_sums %g, %x, %v, %v, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @bn_grad_from_sums_vectors(%x: tensor<?x4x8x8xf32>, %v: tensor<4xf32>, %s: tensor<3xf32>) {
+  // expected-error@+1 {{'rn.batch_norm_grad_from_sums' op expected grad_dev_sum of shape [4] (input channels), got 'tensor<3xf32>'}}
+  %0:3 = rn.batch_norm_grad_from_sums %x, %x, %v, %v, %v, %v, %s : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @bn_grad_from_sums_rank(%x: tensor<?x4xf32>, %v: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.batch_norm_grad_from_sums' op operand #0 must be 4D tensor of 32-bit float values, but got 'tensor<?x4xf32>'}}
+  %0:3 = rn.batch_norm_grad_from_sums %x, %x, %v, %v, %v, %v, %v : tensor<?x4xf32>, tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
 func.func @conv_grad_weight_groups(%dy: tensor<?x4x8x8xf32>, %x: tensor<?x4x8x8xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_weight' op expected input channels 4 to be weight dim 1 x groups (8)}}
   %0 = rn.conv2d_grad_weight %dy, %x {padding = array<i64: 1, 1>, groups = 2 : i64} : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32> -> tensor<4x4x3x3xf32>

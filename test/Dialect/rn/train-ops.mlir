@@ -22,6 +22,12 @@ func.func @training_ops(%x: tensor<?x4x8x8xf32>, %dy: tensor<?x4x8x8xf32>,
   %di = rn.conv2d_grad_input %dy, %w {groups = 2 : i64, padding = array<i64: 1, 1>} : tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32> -> tensor<?x4x8x8xf32>
   // CHECK: rn.conv2d_grad_input_fanin {{.*}} {groups = 2 : i64, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
   %df = rn.conv2d_grad_input_fanin %dy, %w, %x, %x {groups = 2 : i64, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  // CHECK: rn.conv2d_grad_input_bn_reduce {{.*}} {groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1>, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %dr1, %s1, %sd1 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %x, %x, %mean {groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1>, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  // CHECK: rn.conv2d_grad_input_bn_reduce {{.*}} {groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %dr2, %s2, %sd2 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %mean {groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  // CHECK: rn.batch_norm_grad_from_sums {{.*}} : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  %dx3, %dg3, %db3 = rn.batch_norm_grad_from_sums %dr1, %x, %mean, %istd, %g, %s1, %sd1 : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   // CHECK: rn.conv2d_grad_weight {{.*}} -> tensor<4x2x3x3xf32>
   %dw = rn.conv2d_grad_weight %dy, %x {groups = 2 : i64, padding = array<i64: 1, 1>} : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32> -> tensor<4x2x3x3xf32>
   // CHECK: rn.bias_grad %{{.*}} : tensor<?x4x8x8xf32>

@@ -1,0 +1,86 @@
+// Argument checks of the C ABI (runtime/rnc_abi.h), shared by the glue of
+// every target (codegen/cpu/model_abi.h, codegen/cuda/model_abi.cuh).
+//
+// Included by the glue after the generated namespace `gen` has defined kInfo
+// and kTensors, and after the target has defined `struct rnc_model` with a
+// `std::string error` member. Every check returns 0 when the arguments are
+// usable, else sets the model's error to one line and returns 1.
+#pragma once
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "runtime/rnc_abi.h"
+
+namespace gen_abi {
+
+inline int fail(rnc_model *m, std::string message) {
+  if (m)
+    m->error = std::move(message);
+  return 1;
+}
+
+inline int find_tensor(const char *name) {
+  if (!name)
+    return -1;
+  for (int i = 0; i < gen::kInfo.num_tensors; ++i)
+    if (std::strcmp(gen::kTensors[i].name, name) == 0)
+      return i;
+  return -1;
+}
+
+// A step's images and batch size.
+inline int check_batch(rnc_model *m, const float *images, int32_t batch) {
+  if (!m)
+    return 1;
+  if (!images)
+    return fail(m, "images is null");
+  if (batch < 1 || batch > gen::kInfo.max_batch)
+    return fail(m, "batch " + std::to_string(batch) + " is outside [1, " +
+                       std::to_string(gen::kInfo.max_batch) +
+                       "] (the compiled --max-batch)");
+  return 0;
+}
+
+// A training step's arguments.
+inline int check_train_step(rnc_model *m, const float *images,
+                            const int32_t *labels, int32_t batch,
+                            const rnc_sgd *opt, const rnc_step_result *out) {
+  if (check_batch(m, images, batch))
+    return 1;
+  if (!labels || !opt || !out)
+    return fail(m, "labels, opt and out must not be null");
+  if (!(std::isfinite(opt->lr) && std::isfinite(opt->momentum) &&
+        std::isfinite(opt->weight_decay)))
+    return fail(m, "lr, momentum and weight_decay must be finite");
+  for (int32_t i = 0; i < batch; ++i)
+    if (labels[i] < 0 || labels[i] >= gen::kInfo.num_classes)
+      return fail(m, "label " + std::to_string(labels[i]) + " of sample " +
+                         std::to_string(i) + " is outside [0, " +
+                         std::to_string(gen::kInfo.num_classes) + ")");
+  return 0;
+}
+
+// The tensor a read (dst) or write (src) names; -1 after fail() when the
+// name is unknown or numel does not match.
+inline int check_tensor(rnc_model *m, const char *name, int64_t numel,
+                        const float *dst, const float *src) {
+  if (!m)
+    return -1;
+  int i = find_tensor(name);
+  if (i < 0) {
+    fail(m, std::string("no tensor named '") + (name ? name : "(null)") + "'");
+    return -1;
+  }
+  const char *what = dst ? "destination" : "source";
+  if (!(dst || src) || numel != gen::kTensors[i].numel) {
+    fail(m, std::string("tensor '") + name + "' has " +
+                std::to_string(gen::kTensors[i].numel) + " elements, the " +
+                what + " " + std::to_string(numel));
+    return -1;
+  }
+  return i;
+}
+
+} // namespace gen_abi
