@@ -135,6 +135,7 @@ int run_graph(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs, int N,
   auto found = graphs.find(N);
   if (found == graphs.end()) {
     rnc::cuda::set_stream(m->stream);
+    rnc::cuda::last_launch_error(); // forget errors of earlier captures
     if (cuda_ok(m,
                 cudaStreamBeginCapture(m->stream,
                                        cudaStreamCaptureModeThreadLocal),
@@ -142,7 +143,12 @@ int run_graph(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs, int N,
       return 1;
     enqueue();
     cudaGraph_t graph = nullptr;
-    cudaError_t launched = cudaGetLastError(); // a failed kernel launch
+    // A launcher that refused its arguments launched nothing: its error is
+    // recorded in last_launch_error(), besides cudaGetLastError()'s.
+    cudaError_t refused = rnc::cuda::last_launch_error();
+    cudaError_t launched = cudaGetLastError();
+    if (launched == cudaSuccess)
+      launched = refused;
     cudaError_t ended = cudaStreamEndCapture(m->stream, &graph);
     if (cuda_ok(m, launched, what) ||
         cuda_ok(m, ended, "cudaStreamEndCapture"))

@@ -1,0 +1,421 @@
+// Batch norm per channel over (N, H, W) of NHWC tensors: statistics, the
+// fused-path pieces, train/eval forward and backward.
+#pragma once
+
+#include <cmath>
+
+#include "common.cuh"
+#include "epilogue.cuh"
+#include "reduce.cuh"
+
+namespace rnc::cuda {
+
+namespace detail {
+
+// ----------------------------------------------------------------------------
+// Kernels
+
+// Per-channel kernels: one thread per channel.
+template <class T>
+__global__ void bn_stats_from_sums_kernel(float *mean, float *inv_std,
+                                          float *var, const float *sum,
+                                          const float *sumsq, int channels,
+                                          long count, float eps) {
+  const int c = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c >= channels)
+    return;
+  const double m = double(sum[c]) / double(count);
+  const double v = fmax(0.0, double(sumsq[c]) / double(count) - m * m);
+  mean[c] = float(m);
+  inv_std[c] = float(1.0 / sqrt(v + double(eps)));
+  if (var)
+    var[c] = float(v);
+}
+
+// PyTorch's running update with the biased batch variance `var`:
+//   rm = (1 - momentum) rm + momentum mean
+//   rv = (1 - momentum) rv + momentum var count / (count - 1)
+__device__ __forceinline__ void
+bn_running_update(float *running_mean, float *running_var, int c, float mean,
+                  float var, float unbias, float momentum) {
+  running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+  running_var[c] = (1.0f - momentum) * running_var[c] + momentum * var * unbias;
+}
+
+template <class T>
+__global__ void
+bn_running_update_from_inv_std_kernel(float *running_mean, float *running_var,
+                                      const float *mean, const float *inv_std,
+                                      int channels, float unbias, double eps,
+                                      float momentum) {
+  const int c = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c >= channels)
+    return;
+  const double s = double(inv_std[c]);
+  const float var = float(fmax(0.0, 1.0 / (s * s) - eps));
+  bn_running_update(running_mean, running_var, c, mean[c], var, unbias,
+                    momentum);
+}
+
+template <class T>
+__global__ void bn_fold_eval_kernel(float *scale, float *shift,
+                                    const float *gamma, const float *beta,
+                                    const float *running_mean,
+                                    const float *running_var, const float *bias,
+                                    int channels, double eps) {
+  const int c = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c >= channels)
+    return;
+  const double s = double(gamma[c]) / sqrt(double(running_var[c]) + eps);
+  const double b = bias ? double(bias[c]) : 0.0;
+  scale[c] = float(s);
+  shift[c] = float(double(beta[c]) + (b - double(running_mean[c])) * s);
+}
+
+// Training forward, after the sums: mean = sum / count.
+template <class T>
+__global__ void bn_mean_finalize_kernel(float *mean, int channels,
+                                        float count) {
+  const int c = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c < channels)
+    mean[c] = mean[c] / count;
+}
+
+// Training forward, after the squared deviations (accumulated in inv_std):
+// var = ssd / count, inv_std = 1/sqrt(var + eps), running update if asked.
+template <class T>
+__global__ void bn_var_finalize_kernel(float *inv_std, const float *mean,
+                                       float *running_mean, float *running_var,
+                                       int channels, float count, float eps,
+                                       float unbias, float momentum) {
+  const int c = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c >= channels)
+    return;
+  const float var = inv_std[c] / count;
+  inv_std[c] = 1.0f / sqrtf(var + eps);
+  if (running_mean && running_var)
+    bn_running_update(running_mean, running_var, c, mean[c], var, unbias,
+                      momentum);
+}
+
+// Backward, after the sums: dgamma = sum dy (x - mean) * inv_std.
+template <class T>
+__global__ void bn_dgamma_finalize_kernel(float *dgamma, const float *inv_std,
+                                          int channels) {
+  const int c = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c < channels)
+    dgamma[c] = dgamma[c] * inv_std[c];
+}
+
+// y[i] = epi(n, c, q, x[i] * scale + shift), scale = inv_std[c] * gamma[c],
+// shift = beta[c] - mean[c] * scale; element i = (n*P + q)*C + c. With
+// FromVar, `inv` holds running variances and inv_std = 1/sqrt(var + eps).
+template <int C, long P, bool FromVar, class Epi>
+__global__ void bn_apply_kernel(float *y, const float *x, const float *mean,
+                                const float *inv, const float *gamma,
+                                const float *beta, long total, float eps,
+                                Epi epi) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += long(gridDim.x) * blockDim.x) {
+    const int c = int(i % C);
+    const long row = i / C;
+    const int n = int(row / P);
+    const long q = row - long(n) * P;
+    const float inv_std =
+        FromVar ? 1.0f / sqrtf(__ldg(inv + c) + eps) : __ldg(inv + c);
+    const float scale = inv_std * __ldg(gamma + c);
+    const float shift = __ldg(beta + c) - __ldg(mean + c) * scale;
+    y[i] = epi(n, c, q, x[i] * scale + shift);
+  }
+}
+
+// The per-channel sums of the backward: {g, g * (x - mean)} with g = dy, or
+// dy masked by relu_out > 0.
+template <int C, bool Relu> struct BnBackwardSums {
+  const float *dy, *relu_out, *x, *mean;
+  __device__ void operator()(long r, int c, float (&acc)[2]) const {
+    const long i = r * C + c;
+    const float g = Relu && !(relu_out[i] > 0.0f) ? 0.0f : dy[i];
+    acc[0] += g;
+    acc[1] += g * (x[i] - mean[c]);
+  }
+};
+
+// Sum of x, then of (x - mean)^2, per channel.
+template <int C> struct BnSum {
+  const float *x;
+  __device__ void operator()(long r, int c, float (&acc)[1]) const {
+    acc[0] += x[r * C + c];
+  }
+};
+template <int C> struct BnSquaredDeviation {
+  const float *x, *mean;
+  __device__ void operator()(long r, int c, float (&acc)[1]) const {
+    const float d = x[r * C + c] - mean[c];
+    acc[0] += d * d;
+  }
+};
+
+// dx = gamma inv_std (g - dbeta/count - (x - mean) inv_std dgamma/count).
+template <int C, bool Relu>
+__global__ void
+bn_backward_dx_kernel(float *dx, const float *dy, const float *relu_out,
+                      const float *x, const float *mean, const float *inv_std,
+                      const float *gamma, const float *dgamma,
+                      const float *dbeta, long total, float count) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += long(gridDim.x) * blockDim.x) {
+    const int c = int(i % C);
+    const float inv = __ldg(inv_std + c), mu = __ldg(mean + c);
+    const float k = __ldg(gamma + c) * inv;
+    const float mdb = __ldg(dbeta + c) / count, mdg = __ldg(dgamma + c) / count;
+    const float g = Relu && !(relu_out[i] > 0.0f) ? 0.0f : dy[i];
+    dx[i] = k * (g - mdb - (x[i] - mu) * inv * mdg);
+  }
+}
+
+inline unsigned channel_blocks(int channels) {
+  return unsigned(ceil_div(channels > 0 ? channels : 1, 128));
+}
+
+inline float unbias_factor(long count) {
+  return count > 1 ? float(double(count) / double(count - 1)) : 1.0f;
+}
+
+template <BatchNormShape S, bool Relu>
+void bn_backward_launch(float *dx, float *dgamma, float *dbeta, const float *dy,
+                        const float *relu_out, const float *x,
+                        const float *mean, const float *inv_std,
+                        const float *gamma, int N) {
+  constexpr int C = S.channels;
+  const long rows = long(N) * S.plane;
+  cudaStream_t stream = current_stream();
+  launch_channel_sums<C, 2>(BnBackwardSums<C, Relu>{dy, relu_out, x, mean},
+                            dbeta, dgamma, rows);
+  bn_dgamma_finalize_kernel<float>
+      <<<channel_blocks(C), 128, 0, stream>>>(dgamma, inv_std, C);
+  after_launch();
+  const long total = rows * C;
+  bn_backward_dx_kernel<C, Relu>
+      <<<element_blocks(total), kElementThreads, 0, stream>>>(
+          dx, dy, relu_out, x, mean, inv_std, gamma, dgamma, dbeta, total,
+          float(rows));
+  after_launch();
+}
+
+// dbeta = grad_sum, dgamma = grad_dev_sum * inv_std (one thread per channel).
+template <int C>
+__global__ void bn_grads_from_sums_kernel(float *dgamma, float *dbeta,
+                                          const float *grad_sum,
+                                          const float *grad_dev_sum,
+                                          const float *inv_std) {
+  const int c = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c < C) {
+    const float s = grad_sum[c], sd = grad_dev_sum[c];
+    dbeta[c] = s;
+    dgamma[c] = sd * inv_std[c];
+  }
+}
+
+} // namespace detail
+
+// ----------------------------------------------------------------------------
+// Launchers. Activations x, y, dx, dy are NHWC [N, plane, channels] (rank 2:
+// [N, channels], plane 1); every per-channel array has `channels` floats.
+
+// mean[c], inv_std[c] = 1/sqrt(var + eps) and var[c] (biased; may be null)
+// from per-channel sums over `count` elements, in double; var clamped at 0.
+template <class T = float>
+void batch_norm_stats_from_sums(T *mean, T *inv_std, T *var, const T *sum,
+                                const T *sumsq, int channels, long count,
+                                std::type_identity_t<T> eps) {
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_stats_from_sums");
+  if (!detail::check_args(mean && inv_std && sum && sumsq && channels > 0 &&
+                          count > 0))
+    return;
+  detail::bn_stats_from_sums_kernel<float>
+      <<<detail::channel_blocks(channels), 128, 0, current_stream()>>>(
+          mean, inv_std, var, sum, sumsq, channels, count, eps);
+  detail::after_launch();
+}
+
+// PyTorch's running-statistics update from the saved inv_std of a training
+// forward: var = max(0, 1/inv_std^2 - eps) (double), unbiased by
+// count/(count-1).
+template <class T = float>
+void batch_norm_running_update_from_inv_std(T *running_mean, T *running_var,
+                                            const T *mean, const T *inv_std,
+                                            int channels, long count,
+                                            double eps,
+                                            std::type_identity_t<T> momentum) {
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_running_update_from_inv_std");
+  if (!detail::check_args(running_mean && running_var && mean && inv_std &&
+                          channels > 0 && count > 0))
+    return;
+  detail::bn_running_update_from_inv_std_kernel<float>
+      <<<detail::channel_blocks(channels), 128, 0, current_stream()>>>(
+          running_mean, running_var, mean, inv_std, channels,
+          detail::unbias_factor(count), eps, momentum);
+  detail::after_launch();
+}
+
+// Eval BN as a per-channel affine map (for ChannelAffineEpilogue):
+// scale = gamma / sqrt(running_var + eps), shift = beta + (bias - mean) scale
+// (bias may be null), in double.
+template <class T = float>
+void batch_norm_fold_eval(T *scale, T *shift, const T *gamma, const T *beta,
+                          const T *running_mean, const T *running_var,
+                          const T *bias, int channels, double eps) {
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_fold_eval");
+  if (!detail::check_args(scale && shift && gamma && beta && running_mean &&
+                          running_var && channels > 0))
+    return;
+  detail::bn_fold_eval_kernel<float>
+      <<<detail::channel_blocks(channels), 128, 0, current_stream()>>>(
+          scale, shift, gamma, beta, running_mean, running_var, bias, channels,
+          eps);
+  detail::after_launch();
+}
+
+// y = (x - mean[c]) * inv_std[c] * gamma[c] + beta[c], then epi(n, c, idx, y).
+template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
+void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,
+                      const T *gamma, const T *beta, int N,
+                      const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cuda::batch_norm_apply: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_apply");
+  if (!detail::check_args(N > 0 && y && x && mean && inv_std && gamma && beta))
+    return;
+  const long total = long(N) * S.plane * S.channels;
+  detail::bn_apply_kernel<S.channels, S.plane, false, Epilogue>
+      <<<detail::element_blocks(total), detail::kElementThreads, 0,
+         current_stream()>>>(y, x, mean, inv_std, gamma, beta, total, 0.0f,
+                             epi);
+  detail::after_launch();
+}
+
+// Training forward: batch mean, then biased variance from squared deviations
+// (two passes, as on the CPU); writes save_mean and save_inv_std, updates the
+// running statistics when both are non-null, then normalizes.
+template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
+void batch_norm_forward_train(T *y, T *save_mean, T *save_inv_std,
+                              std::type_identity_t<T> *running_mean,
+                              std::type_identity_t<T> *running_var, const T *x,
+                              const T *gamma, const T *beta, int N,
+                              std::type_identity_t<T> eps = T(1e-5),
+                              std::type_identity_t<T> momentum = T(0.1),
+                              const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cuda::batch_norm_forward_train: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_forward_train");
+  if (!detail::check_args(N > 0 && y && save_mean && save_inv_std && x &&
+                          gamma && beta))
+    return;
+  constexpr int C = S.channels;
+  const long rows = long(N) * S.plane;
+  cudaStream_t stream = current_stream();
+  // save_mean and save_inv_std hold the running sums in between.
+  detail::launch_channel_sums<C, 1>(detail::BnSum<C>{x}, save_mean, nullptr,
+                                    rows);
+  detail::bn_mean_finalize_kernel<float>
+      <<<detail::channel_blocks(C), 128, 0, stream>>>(save_mean, C,
+                                                      float(rows));
+  detail::after_launch();
+  detail::launch_channel_sums<C, 1>(detail::BnSquaredDeviation<C>{x, save_mean},
+                                    save_inv_std, nullptr, rows);
+  detail::bn_var_finalize_kernel<float>
+      <<<detail::channel_blocks(C), 128, 0, stream>>>(
+          save_inv_std, save_mean, running_mean, running_var, C, float(rows),
+          eps, detail::unbias_factor(rows), momentum);
+  detail::after_launch();
+  batch_norm_apply<S>(y, x, save_mean, save_inv_std, gamma, beta, N, epi);
+}
+
+// Eval forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma +
+// beta, then epi.
+template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
+void batch_norm_forward_eval(T *y, const T *x, const T *gamma, const T *beta,
+                             const T *running_mean, const T *running_var, int N,
+                             std::type_identity_t<T> eps = T(1e-5),
+                             const Epilogue &epi = {}) {
+  static_assert(S.valid(),
+                "rnc::cuda::batch_norm_forward_eval: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_forward_eval");
+  if (!detail::check_args(N > 0 && y && x && gamma && beta && running_mean &&
+                          running_var))
+    return;
+  const long total = long(N) * S.plane * S.channels;
+  detail::bn_apply_kernel<S.channels, S.plane, true, Epilogue>
+      <<<detail::element_blocks(total), detail::kElementThreads, 0,
+         current_stream()>>>(y, x, running_mean, running_var, gamma, beta,
+                             total, eps, epi);
+  detail::after_launch();
+}
+
+// Backward of the training forward (batch statistics), writing all three:
+//   dbeta = sum dy, dgamma = sum dy (x - mean) inv_std,
+//   dx = gamma inv_std (dy - dbeta/m - (x - mean) inv_std dgamma/m), m =
+//   N*plane.
+template <BatchNormShape S, class T = float>
+void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
+                         const T *save_mean, const T *save_inv_std,
+                         const T *gamma, int N) {
+  static_assert(S.valid(),
+                "rnc::cuda::batch_norm_backward: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_backward");
+  if (!detail::check_args(N > 0 && dx && dgamma && dbeta && dy && x &&
+                          save_mean && save_inv_std && gamma))
+    return;
+  detail::bn_backward_launch<S, false>(dx, dgamma, dbeta, dy, nullptr, x,
+                                       save_mean, save_inv_std, gamma, N);
+}
+
+// The backward of relu(batch_norm_train(x)) given the gradient dy of the
+// ReLU's output relu_out: batch_norm_backward of dy masked by relu_out > 0.
+template <BatchNormShape S, class T = float>
+void batch_norm_relu_backward(T *dx, T *dgamma, T *dbeta, const T *dy,
+                              const T *relu_out, const T *x, const T *save_mean,
+                              const T *save_inv_std, const T *gamma, int N) {
+  static_assert(S.valid(),
+                "rnc::cuda::batch_norm_relu_backward: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_relu_backward");
+  if (!detail::check_args(N > 0 && dx && dgamma && dbeta && dy && relu_out &&
+                          x && save_mean && save_inv_std && gamma))
+    return;
+  detail::bn_backward_launch<S, true>(dx, dgamma, dbeta, dy, relu_out, x,
+                                      save_mean, save_inv_std, gamma, N);
+}
+
+// batch_norm_backward given the sums conv2d_backward_data_bn_sums took while
+// it wrote dy (rn.batch_norm_grad_from_sums): dbeta = grad_sum, dgamma =
+// grad_dev_sum * inv_std, then dx in one pass over dy and x. dbeta and dgamma
+// may alias grad_sum and grad_dev_sum.
+template <BatchNormShape S, class T = float>
+void batch_norm_backward_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
+                                   const T *x, const T *save_mean,
+                                   const T *save_inv_std, const T *gamma,
+                                   const T *grad_sum, const T *grad_dev_sum,
+                                   int N) {
+  static_assert(S.valid(), "rnc::cuda::batch_norm_backward_from_sums: "
+                           "invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_backward_from_sums");
+  if (!detail::check_args(N > 0 && dx && dgamma && dbeta && dy && x &&
+                          save_mean && save_inv_std && gamma && grad_sum &&
+                          grad_dev_sum))
+    return;
+  constexpr int C = S.channels;
+  const long rows = long(N) * S.plane, total = rows * C;
+  cudaStream_t stream = current_stream();
+  detail::bn_grads_from_sums_kernel<C>
+      <<<detail::channel_blocks(C), 128, 0, stream>>>(
+          dgamma, dbeta, grad_sum, grad_dev_sum, save_inv_std);
+  detail::after_launch();
+  detail::bn_backward_dx_kernel<C, false>
+      <<<detail::element_blocks(total), detail::kElementThreads, 0, stream>>>(
+          dx, dy, nullptr, x, save_mean, save_inv_std, gamma, dgamma, dbeta,
+          total, float(rows));
+  detail::after_launch();
+}
+
+} // namespace rnc::cuda

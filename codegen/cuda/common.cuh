@@ -1,0 +1,176 @@
+// Shared plumbing of the CUDA kernels: stream, error recording, precision
+// selection, index helpers and warp/block reductions.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include <cuda_runtime.h>
+
+#include "codegen/shapes.h"
+
+// Operand precision of the convolution and linear GEMMs (activations stay
+// fp32 in memory; operands are converted while staged into shared memory and
+// accumulated in fp32):
+//   0: fp32, SIMT FMA (no tensor cores)
+//   1: tf32 tensor cores (wmma m16n16k8)
+//   2: bf16 tensor cores (wmma m16n16k16), the default
+#ifndef RNC_CUDA_PRECISION
+#define RNC_CUDA_PRECISION 2
+#endif
+#if RNC_CUDA_PRECISION < 0 || RNC_CUDA_PRECISION > 2
+#error "RNC_CUDA_PRECISION must be 0 (fp32), 1 (tf32) or 2 (bf16)"
+#endif
+
+namespace rnc::cuda {
+
+using rnc::BatchNormShape;
+using rnc::Conv2DShape;
+using rnc::LinearShape;
+using rnc::Pool2DShape;
+
+// ----------------------------------------------------------------------------
+// The stream every launcher enqueues on (default: the legacy stream 0). The
+// glue sets it once, e.g. to the stream it captures a CUDA graph from.
+
+inline cudaStream_t &current_stream() {
+  static cudaStream_t stream = nullptr;
+  return stream;
+}
+
+inline void set_stream(cudaStream_t stream) { current_stream() = stream; }
+
+// ----------------------------------------------------------------------------
+// Errors. Launchers never abort and never synchronize: a bad argument (N <= 0,
+// a null pointer, a misaligned pointer where a kernel loads float4) skips the
+// launch and is recorded; a failed launch is recorded too. The first error
+// since the last call is returned (and cleared) by last_launch_error(), which
+// also clears the runtime's own last error.
+
+namespace detail {
+
+inline cudaError_t &recorded_error() {
+  static cudaError_t error = cudaSuccess;
+  return error;
+}
+
+inline void record(cudaError_t e) {
+  if (e != cudaSuccess && recorded_error() == cudaSuccess)
+    recorded_error() = e;
+}
+
+// After every kernel launch: a launch error stays visible to
+// cudaGetLastError() as well (peek does not clear it).
+inline void after_launch() { record(cudaPeekAtLastError()); }
+
+// Argument check of a launcher; false (and recorded) when it fails.
+inline bool check_args(bool ok) {
+  if (!ok)
+    record(cudaErrorInvalidValue);
+  return ok;
+}
+
+inline bool aligned16(const void *p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0;
+}
+
+// Pointers a kernel reads or writes as float4 must be 16-byte aligned (every
+// tensor of the state block and the workspace is 64-byte aligned).
+inline bool check_aligned(bool ok) {
+  if (!ok)
+    record(cudaErrorMisalignedAddress);
+  return ok;
+}
+
+} // namespace detail
+
+inline cudaError_t last_launch_error() {
+  cudaError_t mine = detail::recorded_error();
+  detail::recorded_error() = cudaSuccess;
+  cudaError_t runtime = cudaGetLastError();
+  return mine != cudaSuccess ? mine : runtime;
+}
+
+namespace detail {
+
+// ----------------------------------------------------------------------------
+// Index helpers (host and device, so they can be checked on the host).
+
+__host__ __device__ constexpr long ceil_div(long a, long b) {
+  return (a + b - 1) / b;
+}
+__host__ __device__ constexpr long min_l(long a, long b) {
+  return a < b ? a : b;
+}
+__host__ __device__ constexpr long max_l(long a, long b) {
+  return a > b ? a : b;
+}
+
+// Blocks the launchers aim for when they split a reduction: enough to fill
+// an A100 (108 SMs) or an H100 (132 SMs) several times over. A constant, so
+// no launcher queries the device (nothing but enqueues happens under graph
+// capture).
+inline constexpr long kTargetBlocks = 1024;
+
+// Threads and grid of an elementwise kernel over n items (grid-stride loop).
+inline constexpr int kElementThreads = 256;
+inline unsigned element_blocks(long n) {
+  long b = ceil_div(n > 0 ? n : 1, kElementThreads);
+  return unsigned(min_l(b, 65536L));
+}
+
+// Read-only load through the texture path on the device; a plain load on
+// the host (problem accessors are __host__ __device__ so the host can
+// emulate a kernel's index math: test/cuda/igemm_emulation_test.cu).
+template <class T> __host__ __device__ __forceinline__ T ldg(const T *p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+__host__ __device__ __forceinline__ void atomic_add(float *p, float v) {
+#ifdef __CUDA_ARCH__
+  atomicAdd(p, v);
+#else
+  *p += v;
+#endif
+}
+
+// ----------------------------------------------------------------------------
+// Reductions.
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ int warp_sum(int v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// A value as a type. nvcc cannot generate host stubs for __global__
+// templates whose template argument is an object of class type (a shape
+// struct): kernels take the shape wrapped in a type instead, e.g.
+// kernel<ShapeOf<S>>, and read it back as Shape::value.
+template <auto V> struct ShapeOf { static constexpr auto value = V; };
+
+} // namespace detail
+
+// Every kernel computes in float: T is accepted only for source
+// compatibility with the CPU library's signatures (`<S, float>`).
+#define RNC_CUDA_FLOAT_ONLY(T, name)                                           \
+  static_assert(std::is_same_v<T, float>,                                      \
+                "rnc::cuda::" name ": only float is supported")
+
+} // namespace rnc::cuda

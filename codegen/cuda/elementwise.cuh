@@ -1,0 +1,154 @@
+// Elementwise kernels on flat buffers: ReLU forward/backward, add, add+ReLU,
+// accumulate, device copies, and the NCHW <-> NHWC transposes of the inputs.
+#pragma once
+
+#include "common.cuh"
+
+namespace rnc::cuda {
+
+namespace detail {
+
+// ----------------------------------------------------------------------------
+// Kernels (grid-stride loops over n elements)
+
+template <class T>
+__global__ void relu_forward_kernel(T *y, const T *x, long n) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += long(gridDim.x) * blockDim.x) {
+    const T v = x[i];
+    y[i] = v > T(0) ? v : T(0);
+  }
+}
+
+template <class T>
+__global__ void relu_backward_kernel(T *dx, const T *dy, const T *y, long n) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += long(gridDim.x) * blockDim.x)
+    dx[i] = y[i] > T(0) ? dy[i] : T(0);
+}
+
+template <class T, bool Relu>
+__global__ void add_kernel(T *y, const T *a, const T *b, long n) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += long(gridDim.x) * blockDim.x) {
+    const T v = a[i] + b[i];
+    y[i] = Relu ? (v > T(0) ? v : T(0)) : v;
+  }
+}
+
+// dst [N, HW, C] from src [N, C, HW]; thread i writes dst[i] (coalesced
+// writes; the reads are strided by HW).
+template <class T>
+__global__ void nchw_to_nhwc_kernel(T *dst, const T *src, int C, long HW,
+                                    long total) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += long(gridDim.x) * blockDim.x) {
+    const int c = int(i % C);
+    const long row = i / C; // n*HW + p
+    const long n = row / HW, p = row - n * HW;
+    dst[i] = src[(n * C + c) * HW + p];
+  }
+}
+
+// dst [N, C, HW] from src [N, HW, C].
+template <class T>
+__global__ void nhwc_to_nchw_kernel(T *dst, const T *src, int C, long HW,
+                                    long total) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += long(gridDim.x) * blockDim.x) {
+    const long p = i % HW;
+    const long nc = i / HW; // n*C + c
+    const long n = nc / C, c = nc - n * C;
+    dst[i] = src[(n * HW + p) * C + c];
+  }
+}
+
+} // namespace detail
+
+// ----------------------------------------------------------------------------
+// Launchers (n <= 0 enqueues nothing).
+
+// y[i] = max(x[i], 0); y may alias x.
+template <class T = float> void relu_forward(T *y, const T *x, long n) {
+  RNC_CUDA_FLOAT_ONLY(T, "relu_forward");
+  if (n <= 0 || !detail::check_args(y && x))
+    return;
+  detail::relu_forward_kernel<T>
+      <<<detail::element_blocks(n), detail::kElementThreads, 0,
+         current_stream()>>>(y, x, n);
+  detail::after_launch();
+}
+
+// dx[i] = dy[i] where y[i] > 0, else 0 (y: the forward output or input); dx
+// may alias dy.
+template <class T = float>
+void relu_backward(T *dx, const T *dy, const T *y, long n) {
+  RNC_CUDA_FLOAT_ONLY(T, "relu_backward");
+  if (n <= 0 || !detail::check_args(dx && dy && y))
+    return;
+  detail::relu_backward_kernel<T>
+      <<<detail::element_blocks(n), detail::kElementThreads, 0,
+         current_stream()>>>(dx, dy, y, n);
+  detail::after_launch();
+}
+
+// y[i] = a[i] + b[i]; y may alias a or b.
+template <class T = float>
+void add_forward(T *y, const T *a, const T *b, long n) {
+  RNC_CUDA_FLOAT_ONLY(T, "add_forward");
+  if (n <= 0 || !detail::check_args(y && a && b))
+    return;
+  detail::add_kernel<T, false>
+      <<<detail::element_blocks(n), detail::kElementThreads, 0,
+         current_stream()>>>(y, a, b, n);
+  detail::after_launch();
+}
+
+// y[i] = max(a[i] + b[i], 0).
+template <class T = float>
+void add_relu_forward(T *y, const T *a, const T *b, long n) {
+  RNC_CUDA_FLOAT_ONLY(T, "add_relu_forward");
+  if (n <= 0 || !detail::check_args(y && a && b))
+    return;
+  detail::add_kernel<T, true>
+      <<<detail::element_blocks(n), detail::kElementThreads, 0,
+         current_stream()>>>(y, a, b, n);
+  detail::after_launch();
+}
+
+// dst[i] += src[i].
+template <class T = float> void accumulate(T *dst, const T *src, long n) {
+  add_forward<T>(dst, dst, src, n);
+}
+
+// dst[0, n) = src[0, n), device to device, asynchronous.
+inline void copy_floats(float *dst, const float *src, long n) {
+  if (n <= 0 || !detail::check_args(dst && src))
+    return;
+  detail::record(cudaMemcpyAsync(dst, src, sizeof(float) * size_t(n),
+                                 cudaMemcpyDeviceToDevice, current_stream()));
+}
+
+// dst [N, HW, C] (NHWC) = src [N, C, HW] (NCHW): the input images.
+inline void nchw_to_nhwc(float *dst, const float *src, int N, int C, long HW) {
+  if (!detail::check_args(dst && src && N > 0 && C > 0 && HW > 0))
+    return;
+  const long total = long(N) * C * HW;
+  detail::nchw_to_nhwc_kernel<float>
+      <<<detail::element_blocks(total), detail::kElementThreads, 0,
+         current_stream()>>>(dst, src, C, HW, total);
+  detail::after_launch();
+}
+
+// dst [N, C, HW] (NCHW) = src [N, HW, C] (NHWC).
+inline void nhwc_to_nchw(float *dst, const float *src, int N, int C, long HW) {
+  if (!detail::check_args(dst && src && N > 0 && C > 0 && HW > 0))
+    return;
+  const long total = long(N) * C * HW;
+  detail::nhwc_to_nchw_kernel<float>
+      <<<detail::element_blocks(total), detail::kElementThreads, 0,
+         current_stream()>>>(dst, src, C, HW, total);
+  detail::after_launch();
+}
+
+} // namespace rnc::cuda

@@ -1,0 +1,457 @@
+// The implicit-GEMM engine behind every convolution and linear layer: block
+// tiles staged through shared memory (operands converted to the precision
+// RNC_CUDA_PRECISION selects), wmma tensor cores or SIMT FMA with fp32
+// accumulation, then one pass over the finished tile in shared memory that
+// hands each value to the problem's store (bias, epilogue, statistics).
+//
+// A problem ("Op") describes, per group g, C[M x kN] = A[M x K] * B[K x kN]
+// with element accessors instead of matrices:
+//   static constexpr int kGroups, kN;           // groups (grid z), columns
+//   static constexpr bool kAAlongK, kBAlongK;   // fast direction of the loads
+//   static constexpr bool kAVec, kBVec;         // 4 consecutive elements along
+//                                               // that direction are one
+//                                               // aligned float4 in memory
+//   static constexpr bool kStats;               // per-column sums wanted
+//   float  a(g, m, k), b(g, k, n);              // 0 outside the problem
+//   float4 a4(g, m, k), b4(g, k, n);            // only called when k.Vec
+//   float  store(g, m, n, v);                   // returns the stored value
+//   float  second_stat(g, m, n, v);             // only when kStats: the
+//                                               // term of the second sum
+//                                               // (v*v for BN statistics)
+//   void   add_stats(g, n, sum, second);        // only when kStats
+// The engine masks m >= M, n >= kN and k outside [k_begin, k_end); the Op
+// masks what only it knows (convolution padding, stride phases).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <mma.h>
+
+#include "common.cuh"
+
+namespace rnc::cuda::detail {
+
+namespace wmma = nvcuda::wmma;
+
+// ----------------------------------------------------------------------------
+// Precision policy: the element type of the staged tiles, the tile depth BK,
+// the MMA depth, and the conversion done while staging.
+
+#if RNC_CUDA_PRECISION == 2
+using MmaElem = __nv_bfloat16;
+inline constexpr int kTileK = 32;
+inline constexpr int kMmaK = 16;
+__host__ __device__ __forceinline__ MmaElem to_mma(float v) {
+  return __float2bfloat16_rn(v);
+}
+#elif RNC_CUDA_PRECISION == 1
+using MmaElem = float;
+inline constexpr int kTileK = 16;
+inline constexpr int kMmaK = 8;
+// Round to nearest tf32 once, while staging (the MMA would truncate). The
+// host (emulation only) keeps fp32.
+__host__ __device__ __forceinline__ MmaElem to_mma(float v) {
+#ifdef __CUDA_ARCH__
+  return wmma::__float_to_tf32(v);
+#else
+  return v;
+#endif
+}
+#else
+using MmaElem = float;
+inline constexpr int kTileK = 16;
+inline constexpr int kMmaK = 1;
+__host__ __device__ __forceinline__ MmaElem to_mma(float v) { return v; }
+#endif
+
+inline constexpr bool kTensorCores = RNC_CUDA_PRECISION != 0;
+// 16 bytes of padding per shared-memory row: rows of a wmma fragment then
+// fall into different banks, and every row stays 16-byte aligned.
+inline constexpr int kSmemPad = 16 / int(sizeof(MmaElem));
+
+// ----------------------------------------------------------------------------
+// Block tile: BM x BN outputs, WarpsM x WarpsN warps of WM x WN each, BK
+// deep slices of the reduction.
+
+template <int BM_, int BN_, int WarpsM, int WarpsN, int BK_ = kTileK>
+struct TileCfg {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_;
+  static constexpr int kWarpsM = WarpsM, kWarpsN = WarpsN;
+  static constexpr int WM = BM / WarpsM, WN = BN / WarpsN;
+  static constexpr int kThreads = 32 * WarpsM * WarpsN;
+  static constexpr int LDC = BN + 4; // floats per row of the output tile
+  static_assert(BM % WarpsM == 0 && BN % WarpsN == 0 && WM % 16 == 0 &&
+                    WN % 16 == 0,
+                "warp tiles are multiples of 16x16");
+  static_assert(kThreads % BN == 0,
+                "the store pass gives every thread one column");
+  static_assert(BK % kMmaK == 0 && BK % 4 == 0, "BK is whole MMA steps");
+};
+
+// Slice depth: 16 when the whole reduction fits (a 3x3 stem on one input
+// channel has K = 9), else the precision's kTileK.
+template <int K> inline constexpr int kSliceFor = K <= 16 ? 16 : kTileK;
+
+// Forward and backward-data tiles, by the number of columns (channels per
+// group) and the reduction depth K: 128 x 64 with 8 warps, or narrower for
+// small groups.
+template <int Cols, int K>
+using ColsCfg = std::conditional_t<
+    (Cols > 32), TileCfg<128, 64, 4, 2, kSliceFor<K>>,
+    std::conditional_t<(Cols > 16), TileCfg<128, 32, 4, 1, kSliceFor<K>>,
+                       TileCfg<128, 16, 4, 1, kSliceFor<K>>>>;
+
+// Weight-gradient tiles, by the number of rows (output channels per group);
+// the long K (N * out_plane) is split across blocks instead.
+template <int Rows>
+using RowsCfg =
+    std::conditional_t<(Rows > 32), TileCfg<64, 64, 2, 2>,
+                       std::conditional_t<(Rows > 16), TileCfg<32, 64, 1, 4>,
+                                          TileCfg<16, 64, 1, 4>>>;
+
+// ----------------------------------------------------------------------------
+// Staging of one operand tile: BK (k) x D (m for A, n for B). Each thread
+// fetches its elements from global memory into registers (already converted),
+// then commits them to one of two shared-memory buffers. Consecutive threads
+// take consecutive elements along the fast direction (k if AlongK, else d),
+// four at a time when the Op allows float4 loads. The shared layout follows
+// the load direction, so commits are contiguous:
+//   AlongK:  [D][BK + pad]  (k contiguous)
+//   !AlongK: [BK][D + pad]  (d contiguous)
+
+template <int N> struct alignas(N * sizeof(MmaElem)) ElemVec { MmaElem e[N]; };
+
+template <class Cfg, int D, bool AlongK, bool WantVec> struct Stager {
+  static constexpr int BK = Cfg::BK, kThreads = Cfg::kThreads;
+  static constexpr bool kAlongK = AlongK;
+  // float4 loads only when the tile splits into whole quads per thread.
+  static constexpr bool kVec = WantVec && (BK * D) % (4 * kThreads) == 0;
+  static constexpr int V = kVec ? 4 : 1;
+  static_assert((BK * D) % (V * kThreads) == 0,
+                "operand tile does not split evenly over the threads");
+  static constexpr int kLoads = BK * D / (V * kThreads);
+  static constexpr int LD = AlongK ? BK + kSmemPad : D + kSmemPad;
+  static constexpr int kElems = AlongK ? D * LD : BK * LD; // one buffer
+
+  __host__ __device__ static constexpr int offset(int k, int d) {
+    return AlongK ? d * LD + k : k * LD + d;
+  }
+
+  // Tile coordinates of the first element of load i of thread t; its V
+  // elements follow along the fast direction.
+  __host__ __device__ static constexpr void coords(int t, int i, int &k,
+                                                   int &d) {
+    int q = t + i * kThreads;
+    if constexpr (AlongK) {
+      k = q % (BK / V) * V;
+      d = q / (BK / V);
+    } else {
+      d = q % (D / V) * V;
+      k = q / (D / V);
+    }
+  }
+
+  MmaElem reg[kLoads * V];
+
+  // Thread t's part of the tile whose corner is (k0, d0); elements with
+  // k >= kend or d >= dend are zero. get1(k, d) -> float, get4(k, d) ->
+  // float4.
+  template <class Get1, class Get4>
+  __host__ __device__ __forceinline__ void
+  fetch(int t, int k0, int d0, int kend, int dend, const Get1 &get1,
+        const Get4 &get4) {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      int k, d;
+      coords(t, i, k, d);
+      const int gk = k0 + k, gd = d0 + d;
+      if constexpr (V == 1) {
+        reg[i] = to_mma(gk < kend && gd < dend ? get1(gk, gd) : 0.0f);
+      } else {
+        float v[4];
+        const bool whole = AlongK ? (gk + 3 < kend && gd < dend)
+                                  : (gk < kend && gd + 3 < dend);
+        if (whole) {
+          const float4 q = get4(gk, gd);
+          v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+        } else {
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const int kk = AlongK ? gk + j : gk, dd = AlongK ? gd : gd + j;
+            v[j] = kk < kend && dd < dend ? get1(kk, dd) : 0.0f;
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          reg[i * 4 + j] = to_mma(v[j]);
+      }
+    }
+  }
+
+  __host__ __device__ __forceinline__ void commit(int t, MmaElem *s) const {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      int k, d;
+      coords(t, i, k, d);
+      if constexpr (V == 1) {
+        s[offset(k, d)] = reg[i];
+      } else {
+        // offset is a multiple of 4 elements (k or d is, and so is LD).
+        ElemVec<4> q;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          q.e[j] = reg[i * 4 + j];
+        *reinterpret_cast<ElemVec<4> *>(s + offset(k, d)) = q;
+      }
+    }
+  }
+};
+
+// ----------------------------------------------------------------------------
+// Warp-level multiply of one staged BK slice: tensor cores (wmma) or SIMT.
+
+#if RNC_CUDA_PRECISION != 0
+template <class Cfg, class SA, class SB> struct WarpMma {
+  static constexpr int FM = Cfg::WM / 16, FN = Cfg::WN / 16;
+#if RNC_CUDA_PRECISION == 2
+  using FragElem = __nv_bfloat16;
+#else
+  using FragElem = wmma::precision::tf32;
+#endif
+  // A tile [m][k] is row-major A; [k][m] is column-major A. B tile [n][k] is
+  // column-major B; [k][n] is row-major B.
+  using ALayout =
+      std::conditional_t<SA::kAlongK, wmma::row_major, wmma::col_major>;
+  using BLayout =
+      std::conditional_t<SB::kAlongK, wmma::col_major, wmma::row_major>;
+
+  wmma::fragment<wmma::accumulator, 16, 16, kMmaK, float> acc[FM][FN];
+
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j)
+        wmma::fill_fragment(acc[i][j], 0.0f);
+  }
+
+  __device__ __forceinline__ void step(const MmaElem *As, const MmaElem *Bs,
+                                       int wm0, int wn0) {
+#pragma unroll
+    for (int kk = 0; kk < Cfg::BK; kk += kMmaK) {
+      wmma::fragment<wmma::matrix_a, 16, 16, kMmaK, FragElem, ALayout> a[FM];
+      wmma::fragment<wmma::matrix_b, 16, 16, kMmaK, FragElem, BLayout> b[FN];
+#pragma unroll
+      for (int i = 0; i < FM; ++i)
+        wmma::load_matrix_sync(a[i], As + SA::offset(kk, wm0 + i * 16), SA::LD);
+#pragma unroll
+      for (int j = 0; j < FN; ++j)
+        wmma::load_matrix_sync(b[j], Bs + SB::offset(kk, wn0 + j * 16), SB::LD);
+#pragma unroll
+      for (int i = 0; i < FM; ++i)
+#pragma unroll
+        for (int j = 0; j < FN; ++j)
+          wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+    }
+  }
+
+  // Writes the warp's WM x WN results into the row-major output tile.
+  __device__ __forceinline__ void store(float *Cs, int wm0, int wn0) {
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j)
+        wmma::store_matrix_sync(Cs + (wm0 + i * 16) * Cfg::LDC + wn0 + j * 16,
+                                acc[i][j], Cfg::LDC, wmma::mem_row_major);
+  }
+};
+#endif
+
+// SIMT: the 32 lanes of a warp as 8 (rows) x 4 (columns); lane (lm, ln) owns
+// rows wm0 + lm*TM + [0, TM) and columns wn0 + ln*TN + [0, TN).
+template <class Cfg, class SA, class SB> struct WarpFma {
+  static constexpr int TM = Cfg::WM / 8, TN = Cfg::WN / 4;
+  float acc[TM][TN];
+
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        acc[i][j] = 0.0f;
+  }
+
+  __device__ __forceinline__ void step(const MmaElem *As, const MmaElem *Bs,
+                                       int wm0, int wn0) {
+    const int lane = threadIdx.x % 32;
+    const int mr = wm0 + lane / 4 * TM, nc = wn0 + lane % 4 * TN;
+#pragma unroll 4
+    for (int k = 0; k < Cfg::BK; ++k) {
+      float a[TM], b[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+        a[i] = float(As[SA::offset(k, mr + i)]);
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        b[j] = float(Bs[SB::offset(k, nc + j)]);
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j)
+          acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+  }
+
+  __device__ __forceinline__ void store(float *Cs, int wm0, int wn0) {
+    const int lane = threadIdx.x % 32;
+    const int mr = wm0 + lane / 4 * TM, nc = wn0 + lane % 4 * TN;
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        Cs[(mr + i) * Cfg::LDC + nc + j] = acc[i][j];
+  }
+};
+
+template <class Cfg, class SA, class SB>
+#if RNC_CUDA_PRECISION != 0
+using WarpMath = WarpMma<Cfg, SA, SB>;
+#else
+using WarpMath = WarpFma<Cfg, SA, SB>;
+#endif
+
+// ----------------------------------------------------------------------------
+// The store pass of thread t over the finished BM x BN tile Cs (row-major,
+// LDC floats per row): t owns column t % BN and rows t / BN, + kThreads/BN,
+// ..., so a warp stores consecutive columns (channels, contiguous in NHWC).
+// Adds the stored values of its column to sum and sumsq when Op::kStats.
+template <class Op, class Cfg>
+__host__ __device__ __forceinline__ void
+store_tile_column(const Op &op, const float *Cs, int t, int g, int m0, int n0,
+                  int M, float &sum, float &sumsq) {
+  constexpr int kRowStep = Cfg::kThreads / Cfg::BN;
+  const int col = t % Cfg::BN;
+  const int n = n0 + col;
+  if (n >= Op::kN)
+    return;
+  for (int r = t / Cfg::BN; r < Cfg::BM; r += kRowStep) {
+    const int m = m0 + r;
+    if (m >= M)
+      break;
+    const float v = op.store(g, m, n, Cs[r * Cfg::LDC + col]);
+    if constexpr (Op::kStats) {
+      sum += v;
+      sumsq += op.second_stat(g, m, n, v);
+    }
+  }
+}
+
+// Grid of a GEMM of M rows in `splits` K slices: x = M tiles, y = kN tiles,
+// z = split * kGroups + group.
+template <class Op, class Cfg> inline dim3 igemm_grid(int M, int splits) {
+  return dim3(unsigned(ceil_div(M, Cfg::BM)),
+              unsigned(ceil_div(Op::kN, Cfg::BN)),
+              unsigned(Op::kGroups * splits));
+}
+
+// ----------------------------------------------------------------------------
+// The kernel. Grid: x = M tiles, y = kN tiles, z = split * kGroups + group.
+// Split s covers k in [s * k_split, min(K, (s + 1) * k_split)); k_split is a
+// multiple of BK (or >= K).
+
+template <class Op, class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads)
+    igemm_kernel(const Op op, int M, int K, int k_split) {
+  using SA = Stager<Cfg, Cfg::BM, Op::kAAlongK, Op::kAVec>;
+  using SB = Stager<Cfg, Cfg::BN, Op::kBAlongK, Op::kBVec>;
+  constexpr int BK = Cfg::BK;
+  constexpr int kMainBytes =
+      2 * (SA::kElems + SB::kElems) * int(sizeof(MmaElem));
+  constexpr int kTileBytes = Cfg::BM * Cfg::LDC * int(sizeof(float));
+  __shared__ __align__(128) unsigned char
+      smem[kMainBytes > kTileBytes ? kMainBytes : kTileBytes];
+  __shared__ float stats[2][Op::kStats ? Cfg::BN : 1];
+
+  MmaElem *const As = reinterpret_cast<MmaElem *>(smem);
+  MmaElem *const Bs = As + 2 * SA::kElems;
+  const int g = int(blockIdx.z) % Op::kGroups;
+  const int split = int(blockIdx.z) / Op::kGroups;
+  const int m0 = int(blockIdx.x) * Cfg::BM, n0 = int(blockIdx.y) * Cfg::BN;
+  const int k_begin = split * k_split;
+  const int k_end = int(min_l(K, long(k_begin) + k_split));
+  const int warp = int(threadIdx.x) / 32;
+  const int wm0 = warp / Cfg::kWarpsN * Cfg::WM;
+  const int wn0 = warp % Cfg::kWarpsN * Cfg::WN;
+
+  const int t = int(threadIdx.x);
+  if constexpr (Op::kStats)
+    if (t < Cfg::BN)
+      stats[0][t] = stats[1][t] = 0.0f;
+
+  auto a1 = [&](int k, int m) { return op.a(g, m, k); };
+  auto a4 = [&](int k, int m) { return op.a4(g, m, k); };
+  auto b1 = [&](int k, int n) { return op.b(g, k, n); };
+  auto b4 = [&](int k, int n) { return op.b4(g, k, n); };
+
+  SA sa;
+  SB sb;
+  WarpMath<Cfg, SA, SB> math;
+  math.zero();
+  const int slices = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
+  if (slices > 0) {
+    sa.fetch(t, k_begin, m0, k_end, M, a1, a4);
+    sb.fetch(t, k_begin, n0, k_end, Op::kN, b1, b4);
+    sa.commit(t, As);
+    sb.commit(t, Bs);
+    __syncthreads();
+    // Double buffer: the next slice is loaded into registers while this one
+    // is multiplied, then committed to the other buffer. One barrier per
+    // slice: it both publishes the commit and retires the reads of `cur`.
+    for (int s = 0; s < slices; ++s) {
+      const int cur = s & 1;
+      const bool more = s + 1 < slices;
+      if (more) {
+        const int k = k_begin + (s + 1) * BK;
+        sa.fetch(t, k, m0, k_end, M, a1, a4);
+        sb.fetch(t, k, n0, k_end, Op::kN, b1, b4);
+      }
+      math.step(As + cur * SA::kElems, Bs + cur * SB::kElems, wm0, wn0);
+      if (more) {
+        sa.commit(t, As + (cur ^ 1) * SA::kElems);
+        sb.commit(t, Bs + (cur ^ 1) * SB::kElems);
+      }
+      __syncthreads();
+    }
+  }
+
+  // The staging buffers are free (the loop ended with a barrier): reuse them
+  // for the output tile, then store it.
+  float *const Cs = reinterpret_cast<float *>(smem);
+  math.store(Cs, wm0, wn0);
+  __syncthreads();
+  float sum = 0.0f, sumsq = 0.0f;
+  store_tile_column<Op, Cfg>(op, Cs, t, g, m0, n0, M, sum, sumsq);
+  if constexpr (Op::kStats) {
+    // The kThreads/BN partial sums of each column, then one global atomic
+    // per column and block.
+    const int col = t % Cfg::BN;
+    if (n0 + col < Op::kN) {
+      atomicAdd(&stats[0][col], sum);
+      atomicAdd(&stats[1][col], sumsq);
+    }
+    __syncthreads();
+    if (t < Cfg::BN && n0 + t < Op::kN)
+      op.add_stats(g, n0 + t, stats[0][t], stats[1][t]);
+  }
+}
+
+// Enqueues one implicit GEMM: M rows, K deep, split into `splits` slices of
+// k_split (splits == 1: k_split = K).
+template <class Op, class Cfg>
+void launch_igemm(const Op &op, int M, int K, int splits, int k_split) {
+  const dim3 grid = igemm_grid<Op, Cfg>(M, splits);
+  igemm_kernel<Op, Cfg>
+      <<<grid, Cfg::kThreads, 0, current_stream()>>>(op, M, K, k_split);
+  after_launch();
+}
+
+} // namespace rnc::cuda::detail
