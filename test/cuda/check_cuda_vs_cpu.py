@@ -19,7 +19,7 @@ by about 2^-10 and 2^-7 relative, compounded over the depth of the net.
 
 --train: trains d2l_resnet18 (the main job: 96x96, batch 128, 4 epochs) on
 the GPU with rnc-run and requires the final test accuracy to reach the cpu
-run's (92.6% recorded in README.md) within 1.5 points.
+run's (92.5% recorded in README.md) within 1.5 points.
 
 Without a CUDA GPU it prints one line starting with SKIPPED and exits 77
 (ctest reports the test as skipped, never as passed).
@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 3e-2}
 # name: (input, max batch, ragged batch)
 MODELS = {"tiny": ("1x12x12", 16, 5), "d2l_resnext18": ("1x32x32", 16, 7)}
-CPU_ACCURACY = 0.926  # README.md: the main job on the cpu, 4 epochs
+CPU_ACCURACY = 0.925  # README.md: the main job on the cpu, 4 epochs
 SGD = dict(lr=0.05, momentum=0.9, weight_decay=5e-4)
 
 
