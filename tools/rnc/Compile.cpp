@@ -5,7 +5,7 @@
 #include "ModelInput.h"
 
 #include "codegen/BuildSharedObject.h"
-#include "codegen/EmitCpu.h"
+#include "codegen/EmitModel.h"
 #include "frontend/Spec.h"
 #include "passes/Passes.h"
 #include "passes/Pipeline.h"

@@ -6,8 +6,8 @@
 // - cuda: CUDA C++ over codegen/cuda/ (glue codegen/cuda/model_abi.cuh):
 //   the same op-by-op calls on device pointers, activations NHWC, every
 //   optimizer update in one launch; the glue captures each step as a graph.
-#ifndef RNC_CODEGEN_EMITCPU_H
-#define RNC_CODEGEN_EMITCPU_H
+#ifndef RNC_CODEGEN_EMITMODEL_H
+#define RNC_CODEGEN_EMITMODEL_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/raw_ostream.h"
@@ -43,4 +43,4 @@ mlir::LogicalResult emitModel(mlir::ModuleOp module, const ModelMeta &meta,
 
 } // namespace rnc::codegen
 
-#endif // RNC_CODEGEN_EMITCPU_H
+#endif // RNC_CODEGEN_EMITMODEL_H

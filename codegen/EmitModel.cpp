@@ -1,12 +1,13 @@
-// C++ emission for the CPU target (EmitCpu.h).
+// Source emission for the cpu and cuda targets (EmitModel.h).
 //
 // Parameters, buffers, optimizer state and the gradients the updates consume
 // live in the state block S (StateLayout); every other tensor lives in the
 // workspace W at the offset rnc-plan-memory chose (without a plan, each
 // value gets its own buffer), sized for the compiled maximum batch;
-// flatten/unflatten are views. Each op becomes one call of a codegen/cpu
-// kernel whose shape is a named constexpr at the top of the file.
-#include "codegen/EmitCpu.h"
+// flatten/unflatten are views. Each op becomes one call of a codegen/cpu (or
+// codegen/cuda) kernel whose shape is a named constexpr at the top of the
+// file; the few target differences are marked `cuda`.
+#include "codegen/EmitModel.h"
 
 #include "codegen/StateLayout.h"
 #include "dialect/RnOps.h"
