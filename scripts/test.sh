@@ -6,4 +6,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 cd "$root/build"
-ctest --output-on-failure -j "${RNC_JOBS:-$(nproc)}"
+status=0
+ctest --output-on-failure -j "${RNC_JOBS:-$(nproc)}" || status=$?
+# Skipped tests (the GPU ones without a GPU) say why, here, not only in the log.
+grep -h "^SKIPPED" Testing/Temporary/LastTest*.log 2>/dev/null | sort -u \
+  | sed 's/^/test.sh: /' || true
+exit "$status"
