@@ -2,6 +2,7 @@
 # -*- Python -*-
 
 import os
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -47,13 +48,8 @@ config.substitutions.append(
 # `cuda-gpu`: the NVIDIA driver sees a GPU (tests that run CUDA models).
 if os.path.exists("/usr/local/cuda/bin/nvcc") or os.environ.get("RNC_NVCC"):
     config.available_features.add("nvcc")
-try:
-    import ctypes
+sys.path.insert(0, os.path.join(config.rnc_src_root, "python"))
+from rnc_py.gpu import gpu_reason  # noqa: E402
 
-    _cuda = ctypes.CDLL("libcuda.so.1")
-    _count = ctypes.c_int(0)
-    if _cuda.cuInit(0) == 0 and _cuda.cuDeviceGetCount(ctypes.byref(_count)) == 0 \
-            and _count.value > 0:
-        config.available_features.add("cuda-gpu")
-except OSError:
-    pass
+if gpu_reason() is None:
+    config.available_features.add("cuda-gpu")

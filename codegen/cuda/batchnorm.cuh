@@ -182,6 +182,20 @@ inline float unbias_factor(long count) {
   return count > 1 ? float(double(count) / double(count - 1)) : 1.0f;
 }
 
+// The dx pass of every BN backward, once dgamma and dbeta are final.
+template <BatchNormShape S, bool Relu>
+void bn_backward_dx_launch(float *dx, const float *dy, const float *relu_out,
+                           const float *x, const float *mean,
+                           const float *inv_std, const float *gamma,
+                           const float *dgamma, const float *dbeta, int N) {
+  const long rows = long(N) * S.plane, total = rows * S.channels;
+  bn_backward_dx_kernel<S.channels, Relu>
+      <<<element_blocks(total), kElementThreads, 0, current_stream()>>>(
+          dx, dy, relu_out, x, mean, inv_std, gamma, dgamma, dbeta, total,
+          float(rows));
+  after_launch();
+}
+
 template <BatchNormShape S, bool Relu>
 void bn_backward_launch(float *dx, float *dgamma, float *dbeta, const float *dy,
                         const float *relu_out, const float *x,
@@ -195,12 +209,8 @@ void bn_backward_launch(float *dx, float *dgamma, float *dbeta, const float *dy,
   bn_dgamma_finalize_kernel<float>
       <<<channel_blocks(C), 128, 0, stream>>>(dgamma, inv_std, C);
   after_launch();
-  const long total = rows * C;
-  bn_backward_dx_kernel<C, Relu>
-      <<<element_blocks(total), kElementThreads, 0, stream>>>(
-          dx, dy, relu_out, x, mean, inv_std, gamma, dgamma, dbeta, total,
-          float(rows));
-  after_launch();
+  bn_backward_dx_launch<S, Relu>(dx, dy, relu_out, x, mean, inv_std, gamma,
+                                 dgamma, dbeta, N);
 }
 
 // dbeta = grad_sum, dgamma = grad_dev_sum * inv_std (one thread per channel).
@@ -404,18 +414,13 @@ void batch_norm_backward_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
                           save_mean && save_inv_std && gamma && grad_sum &&
                           grad_dev_sum))
     return;
-  constexpr int C = S.channels;
-  const long rows = long(N) * S.plane, total = rows * C;
-  cudaStream_t stream = current_stream();
-  detail::bn_grads_from_sums_kernel<C>
-      <<<detail::channel_blocks(C), 128, 0, stream>>>(
+  detail::bn_grads_from_sums_kernel<S.channels>
+      <<<detail::channel_blocks(S.channels), 128, 0, current_stream()>>>(
           dgamma, dbeta, grad_sum, grad_dev_sum, save_inv_std);
   detail::after_launch();
-  detail::bn_backward_dx_kernel<C, false>
-      <<<detail::element_blocks(total), detail::kElementThreads, 0, stream>>>(
-          dx, dy, nullptr, x, save_mean, save_inv_std, gamma, dgamma, dbeta,
-          total, float(rows));
-  detail::after_launch();
+  detail::bn_backward_dx_launch<S, false>(dx, dy, nullptr, x, save_mean,
+                                          save_inv_std, gamma, dgamma, dbeta,
+                                          N);
 }
 
 } // namespace rnc::cuda

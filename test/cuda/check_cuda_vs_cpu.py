@@ -25,7 +25,6 @@ Without a CUDA GPU it prints one line starting with SKIPPED and exits 77
 (ctest reports the test as skipped, never as passed).
 """
 import argparse
-import ctypes
 import json
 import os
 import subprocess
@@ -39,21 +38,6 @@ TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 3e-2}
 MODELS = {"tiny": ("1x12x12", 16, 5), "d2l_resnext18": ("1x32x32", 16, 7)}
 CPU_ACCURACY = 0.925  # README.md: the main job on the cpu, 4 epochs
 SGD = dict(lr=0.05, momentum=0.9, weight_decay=5e-4)
-
-
-def gpu_reason():
-    """None when the driver sees a GPU, else why not."""
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return "no NVIDIA driver: libcuda.so.1 not found"
-    count = ctypes.c_int(0)
-    if cuda.cuInit(0) != 0:
-        return "cuInit failed"
-    rc = cuda.cuDeviceGetCount(ctypes.byref(count))
-    if rc != 0 or count.value < 1:
-        return "the driver sees no GPU"
-    return None
 
 
 def compile_model(rnc, name, target, precision, out_dir, input_, max_batch):
@@ -156,6 +140,7 @@ def main():
     ap.add_argument("--precisions", default="fp32,tf32,bf16")
     ap.add_argument("--train", action="store_true")
     args = ap.parse_args()
+    from rnc_py.gpu import gpu_reason
     why = gpu_reason()
     if why:
         print(f"SKIPPED: no CUDA GPU ({why}); the cuda target's numerics were NOT checked")
