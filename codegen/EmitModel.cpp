@@ -4,8 +4,8 @@
 // live in the state block S (StateLayout); every other tensor lives in the
 // workspace W at the offset rnc-plan-memory chose (without a plan, each
 // value gets its own buffer), sized for the compiled maximum batch;
-// flatten/unflatten are views. Each op becomes one call of a codegen/cpu (or
-// codegen/cuda) kernel whose shape is a named constexpr at the top of the
+// flatten/unflatten are views. Each op becomes one call of a kernels/cpu (or
+// kernels/cuda) kernel whose shape is a named constexpr at the top of the
 // file; the few target differences are marked `cuda`.
 #include "codegen/EmitModel.h"
 
@@ -37,7 +37,7 @@ std::string floatLit(double v) {
   return buf;
 }
 
-/// RNC_CUDA_PRECISION for a --precision name (codegen/cuda/common.cuh).
+/// RNC_CUDA_PRECISION for a --precision name (kernels/cuda/common.cuh).
 int cudaPrecisionMacro(StringRef precision) {
   return precision == "fp32" ? 0 : precision == "tf32" ? 1 : 2;
 }
@@ -81,7 +81,8 @@ public:
       return it->second;
     std::string name = llvm::formatv("k{0}{1}", prefix, names.size()).str();
     names.insert({key, name});
-    defs.push_back(llvm::formatv("constexpr {0} {1}{2};", type, name, init));
+    defs.push_back(
+        llvm::formatv("constexpr rnc::{0} {1}{2};", type, name, init));
     return name;
   }
   const std::vector<std::string> &definitions() const { return defs; }
@@ -711,7 +712,7 @@ void emitInitBody(const StateLayout &state, llvm::raw_ostream &os) {
 void emitCpuTables(llvm::raw_ostream &os,
                    const std::vector<std::string> &profileNames,
                    int64_t statChannels) {
-  os << "// Per-op wall time when RNC_PROFILE is set (codegen/cpu/profile.h).\n"
+  os << "// Per-op wall time when RNC_PROFILE is set (kernels/cpu/profile.h).\n"
      << "const char *const kOpNames[] = {\n    \"\",\n";
   for (const std::string &name : profileNames)
     os << "    " << quoted(name) << ",\n";
@@ -792,14 +793,15 @@ LogicalResult emitModel(ModuleOp module, const ModelMeta &meta,
        << cudaPrecisionMacro(meta.precision) << " // " << meta.precision
        << "\n#endif\n"
        << "#include <cstring>\n\n"
-       << "#include \"codegen/cpu/init.h\"\n"
-       << "#include \"codegen/cuda/rnc_cuda.cuh\"\n"
+       << "#include \"kernels/init.h\"\n"
+       << "#include \"kernels/cuda/rnc_cuda.cuh\"\n"
        << "#include \"runtime/rnc_abi.h\"\n\n"
        << "namespace gen {\nusing namespace rnc::cuda;\n\n";
   else
     os << "#include <cstring>\n\n"
-       << "#include \"codegen/cpu/profile.h\"\n"
-       << "#include \"codegen/cpu/rnc_cpu.h\"\n"
+       << "#include \"kernels/cpu/profile.h\"\n"
+       << "#include \"kernels/init.h\"\n"
+       << "#include \"kernels/cpu/rnc_cpu.h\"\n"
        << "#include \"runtime/rnc_abi.h\"\n\n"
        << "namespace gen {\nusing namespace rnc::cpu;\n\n";
 
@@ -844,7 +846,7 @@ LogicalResult emitModel(ModuleOp module, const ModelMeta &meta,
     os << def << "\n";
   os << "\n";
   if (cuda) {
-    os << "void init(float *S, uint64_t seed) {\n  using namespace rnc::cpu;"
+    os << "void init(float *S, uint64_t seed) {\n  using namespace rnc::init;"
           " // on the host\n";
     emitInitBody(*state, os);
     os << "}\n\n"
@@ -855,10 +857,10 @@ LogicalResult emitModel(ModuleOp module, const ModelMeta &meta,
        << "void eval(float *S, float *W, const float *x, int N, float "
           "*logits_out) {\n"
        << evalBody << "}\n\n"
-       << "} // namespace gen\n\n#include \"codegen/cuda/model_abi.cuh\"\n";
+       << "} // namespace gen\n\n#include \"kernels/cuda/model_abi.cuh\"\n";
     return success();
   }
-  os << "void init(float *S, uint64_t seed) {\n";
+  os << "void init(float *S, uint64_t seed) {\n  using namespace rnc::init;\n";
   emitInitBody(*state, os);
   os << "}\n\n";
   os << "void train_step(float *S, float *W, const float *x, const int32_t "
@@ -868,7 +870,7 @@ LogicalResult emitModel(ModuleOp module, const ModelMeta &meta,
      << "void eval(float *S, float *W, const float *x, int N, float "
         "*logits_out) {\n"
      << evalBody << "}\n\n"
-     << "} // namespace gen\n\n#include \"codegen/cpu/model_abi.h\"\n";
+     << "} // namespace gen\n\n#include \"kernels/cpu/model_abi.h\"\n";
   return success();
 }
 

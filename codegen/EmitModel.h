@@ -2,8 +2,8 @@
 // (@train_step after rnc-attach-optimizer, @eval) into one source file that
 // instantiates kernel templates with constant shapes and exports the C ABI
 // of runtime/rnc_abi.h.
-// - cpu: C++ over codegen/cpu/ (glue codegen/cpu/model_abi.h);
-// - cuda: CUDA C++ over codegen/cuda/ (glue codegen/cuda/model_abi.cuh):
+// - cpu: C++ over kernels/cpu/ (glue kernels/cpu/model_abi.h);
+// - cuda: CUDA C++ over kernels/cuda/ (glue kernels/cuda/model_abi.cuh):
 //   the same op-by-op calls on device pointers, activations NHWC, every
 //   optimizer update in one launch; the glue captures each step as a graph.
 #ifndef RNC_CODEGEN_EMITMODEL_H

@@ -1,7 +1,7 @@
-// Runs the implicit-GEMM engine of codegen/cuda on the host, one emulated
+// Runs the implicit-GEMM engine of kernels/cuda on the host, one emulated
 // thread at a time, and compares the convolutions (forward with bias,
 // epilogue and BN statistics; backward data with the fan-in epilogue;
-// backward weight with its K split) with the CPU kernels of codegen/cpu.
+// backward weight with its K split) with the CPU kernels of kernels/cpu.
 //
 // What this checks without a GPU: every index computation of the problems in
 // conv.cuh (padding, strides, dilation, groups, NHWC/KCRS addressing, the
@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "codegen/cpu/rnc_cpu.h"
-#include "codegen/cuda/rnc_cuda.cuh"
+#include "kernels/cpu/rnc_cpu.h"
+#include "kernels/cuda/rnc_cuda.cuh"
 #include "test/cuda/test_util.h"
 
 namespace cu = rnc::cuda;

@@ -1,5 +1,5 @@
-// GPU numerics test of codegen/cuda: every launcher on random inputs against
-// the CPU kernels of codegen/cpu (NCHW; inputs and outputs transposed), one
+// GPU numerics test of kernels/cuda: every launcher on random inputs against
+// the CPU kernels of kernels/cpu (NCHW; inputs and outputs transposed), one
 // line per compared tensor with its largest difference. Exit status: 0 all
 // pass, 1 a failure, 77 no GPU (one line "SKIPPED: no CUDA GPU (...)").
 //
@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "codegen/cpu/rnc_cpu.h"
-#include "codegen/cuda/rnc_cuda.cuh"
+#include "kernels/cpu/rnc_cpu.h"
+#include "kernels/cuda/rnc_cuda.cuh"
 #include "test/cuda/test_util.h"
 
 namespace cu = rnc::cuda;

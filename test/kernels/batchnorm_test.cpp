@@ -1,13 +1,13 @@
 // batch_norm against float64 loops and finite differences.
 #include <gtest/gtest.h>
 
-#include "codegen/cpu/batchnorm.h"
-#include "codegen/cpu/elementwise.h"
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/elementwise.h"
 #include "test_util.h"
 
 namespace {
 
-using rnc::cpu::BatchNormShape;
+using rnc::BatchNormShape;
 
 struct RefStats {
   std::vector<double> mean, var; // biased variance

@@ -4,15 +4,15 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
-#include "codegen/cpu/batchnorm.h"
-#include "codegen/cpu/conv.h"
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/conv.h"
 #include "test_util.h"
 
 namespace {
 
-using rnc::cpu::BatchNormShape;
+using rnc::BatchNormShape;
 using rnc::cpu::Compose;
-using rnc::cpu::Conv2DShape;
+using rnc::Conv2DShape;
 using rnc::cpu::NoEpilogue;
 using rnc::cpu::ReluMaskEpilogue;
 using rnc::cpu::ResidualAddEpilogue;

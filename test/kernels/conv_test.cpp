@@ -2,12 +2,12 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
-#include "codegen/cpu/conv.h"
+#include "kernels/cpu/conv.h"
 #include "test_util.h"
 
 namespace {
 
-using rnc::cpu::Conv2DShape;
+using rnc::Conv2DShape;
 
 // Direct convolution in float64: y[n, o, oh, ow] = b[o] + sum x * w.
 template <Conv2DShape S, class T>

@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <vector>
 
-#include "codegen/cpu/rnc_cpu.h"
+#include "kernels/cpu/rnc_cpu.h"
 
 namespace {
 
-using rnc::cpu::Conv2DShape;
+using rnc::Conv2DShape;
 
 double now_s() {
   using clock = std::chrono::steady_clock;

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
-#include "codegen/cpu/gemm.h"
+#include "kernels/cpu/gemm.h"
 #include "test_util.h"
 
 namespace {

@@ -1,14 +1,14 @@
 // ReLU, add, linear and softmax cross-entropy against references.
 #include <gtest/gtest.h>
 
-#include "codegen/cpu/elementwise.h"
-#include "codegen/cpu/linear.h"
-#include "codegen/cpu/loss.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/loss.h"
 #include "test_util.h"
 
 namespace {
 
-using rnc::cpu::LinearShape;
+using rnc::LinearShape;
 
 TEST(Elementwise, ReluAddAccumulate) {
   for (long n : {1L, 37L, 300000L}) { // the last one runs multi-threaded

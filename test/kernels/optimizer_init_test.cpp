@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "codegen/cpu/init.h"
-#include "codegen/cpu/optimizer.h"
+#include "kernels/init.h"
+#include "kernels/cpu/optimizer.h"
 #include "test_util.h"
 
 namespace {
@@ -54,20 +54,20 @@ void moments(const std::vector<T> &v, double *mean, double *std) {
 TEST(Init, KaimingNormalStatistics) {
   // torchvision ResNet conv: kaiming_normal_(mode='fan_out',
   // nonlinearity='relu').
-  constexpr rnc::cpu::Conv2DShape S{.in_channels = 64,
+  constexpr rnc::Conv2DShape S{.in_channels = 64,
                                     .out_channels = 128,
                                     .in_h = 8,
                                     .in_w = 8,
                                     .kernel_h = 3,
                                     .kernel_w = 3};
-  static_assert(rnc::cpu::fan_out(S) == 128 * 9 &&
-                rnc::cpu::fan_in(S) == 64 * 9);
+  static_assert(rnc::init::fan_out(S) == 128 * 9 &&
+                rnc::init::fan_in(S) == 64 * 9);
   std::vector<float> w(S.weight_size() * 4); // ~300k samples
-  rnc::cpu::init_kaiming_normal_fan_out(w.data(), long(w.size()),
-                                        rnc::cpu::fan_out(S), 42, 0);
+  rnc::init::init_kaiming_normal_fan_out(w.data(), long(w.size()),
+                                        rnc::init::fan_out(S), 42, 0);
   double mean, std;
   moments(w, &mean, &std);
-  double want = std::sqrt(2.0 / rnc::cpu::fan_out(S));
+  double want = std::sqrt(2.0 / rnc::init::fan_out(S));
   EXPECT_NEAR(mean, 0.0, 0.01 * want);
   EXPECT_NEAR(std, want, 0.01 * want);
   // Tails of a normal: about 0.27% beyond 3 sigma.
@@ -78,11 +78,11 @@ TEST(Init, KaimingNormalStatistics) {
 }
 
 TEST(Init, UniformDefaultsAndBias) {
-  constexpr rnc::cpu::LinearShape L{.in_features = 512, .out_features = 1000};
+  constexpr rnc::LinearShape L{.in_features = 512, .out_features = 1000};
   std::vector<float> w(512 * 1000), b(1000);
-  rnc::cpu::init_kaiming_uniform_default(w.data(), long(w.size()),
-                                         rnc::cpu::fan_in(L), 7, 1);
-  rnc::cpu::init_bias_uniform(b.data(), long(b.size()), rnc::cpu::fan_in(L), 7,
+  rnc::init::init_kaiming_uniform_default(w.data(), long(w.size()),
+                                         rnc::init::fan_in(L), 7, 1);
+  rnc::init::init_bias_uniform(b.data(), long(b.size()), rnc::init::fan_in(L), 7,
                               2);
   double bound = 1.0 / std::sqrt(512.0), mean, std;
   for (float x : w)
@@ -93,8 +93,8 @@ TEST(Init, UniformDefaultsAndBias) {
   EXPECT_NEAR(mean, 0.0, 0.01 * bound);
   EXPECT_NEAR(std, bound / std::sqrt(3.0), 0.01 * bound);
   std::vector<float> z(5, NAN), o(5, NAN);
-  rnc::cpu::init_zeros(z.data(), 5);
-  rnc::cpu::init_ones(o.data(), 5);
+  rnc::init::init_zeros(z.data(), 5);
+  rnc::init::init_ones(o.data(), 5);
   EXPECT_EQ(z, std::vector<float>(5, 0.0f));
   EXPECT_EQ(o, std::vector<float>(5, 1.0f));
 }
@@ -105,7 +105,7 @@ TEST(Init, DeterministicAndSeeded) {
     int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
     std::vector<float> w(n);
-    rnc::cpu::init_kaiming_normal_fan_out(w.data(), n, 576, seed, index);
+    rnc::init::init_kaiming_normal_fan_out(w.data(), n, 576, seed, index);
     omp_set_num_threads(saved);
     return w;
   };

@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <numeric>
 
-#include "codegen/cpu/pool.h"
+#include "kernels/cpu/pool.h"
 #include "test_util.h"
 
 namespace {
 
-using rnc::cpu::Pool2DShape;
+using rnc::Pool2DShape;
 
 template <Pool2DShape S> size_t in_size(int N) {
   return size_t(N) * S.channels * S.in_plane();

@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include "codegen/cpu/init.h"
+#include "kernels/init.h"
 
 namespace kt {
 
@@ -15,9 +15,9 @@ template <class T = float>
 std::vector<T> random_vec(size_t n, uint64_t seed, double lo = -1.0,
                           double hi = 1.0) {
   std::vector<T> v(n);
-  uint64_t key = rnc::cpu::rng_key(seed, 12345);
+  uint64_t key = rnc::init::rng_key(seed, 12345);
   for (size_t i = 0; i < n; ++i) {
-    double u = lo + (hi - lo) * rnc::cpu::rng_uniform01(key, i);
+    double u = lo + (hi - lo) * rnc::init::rng_uniform01(key, i);
     if (u == 0.0)
       u = 0.5 * (hi - lo) / 1024;
     v[i] = T(u);

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "common.h"
-#include "conv_shape.h"
+#include "kernels/shapes.h"
 
 namespace rnc::cpu::detail {
 

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "common.h"
-#include "conv_shape.h"
+#include "kernels/shapes.h"
 
 namespace rnc::cpu {
 

@@ -68,7 +68,7 @@ struct rnc_model {
   std::string error;
 };
 
-#include "codegen/abi_checks.h"
+#include "kernels/abi_checks.h"
 
 namespace gen_abi {
 

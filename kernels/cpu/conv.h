@@ -5,7 +5,7 @@
 
 #include "common.h"
 #include "conv_direct.h"
-#include "conv_shape.h"
+#include "kernels/shapes.h"
 #include "epilogue.h"
 #include "gemm.h"
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "common.h"
-#include "conv_shape.h"
+#include "kernels/shapes.h"
 #include "epilogue.h"
 #include "gemm.h"
 

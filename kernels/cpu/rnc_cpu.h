@@ -7,7 +7,6 @@
 #include "elementwise.h"
 #include "epilogue.h"
 #include "gemm.h"
-#include "init.h"
 #include "linear.h"
 #include "loss.h"
 #include "optimizer.h"

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "common.h"
-#include "conv_shape.h"
+#include "kernels/shapes.h"
 #include "epilogue.h"
 
 namespace rnc::cpu {

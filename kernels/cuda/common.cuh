@@ -7,7 +7,7 @@
 
 #include <cuda_runtime.h>
 
-#include "codegen/shapes.h"
+#include "kernels/shapes.h"
 
 // Operand precision of the convolution and linear GEMMs (activations stay
 // fp32 in memory; operands are converted while staged into shared memory and
@@ -23,11 +23,6 @@
 #endif
 
 namespace rnc::cuda {
-
-using rnc::BatchNormShape;
-using rnc::Conv2DShape;
-using rnc::LinearShape;
-using rnc::Pool2DShape;
 
 // ----------------------------------------------------------------------------
 // The stream every launcher enqueues on (default: the legacy stream 0). The

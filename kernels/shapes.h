@@ -1,4 +1,4 @@
-// Compile-time kernel shapes shared by every target (codegen/cpu, codegen/cuda).
+// Compile-time kernel shapes shared by every target (kernels/cpu, kernels/cuda).
 //
 // Generated code names one constexpr value of these structs per distinct
 // kernel shape and passes it as a template argument, so every loop bound of a

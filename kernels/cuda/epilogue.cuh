@@ -1,5 +1,5 @@
 // Epilogue functors fused into the stores of conv, linear and batch norm
-// (the CUDA twins of codegen/cpu/epilogue.h, indexing NHWC).
+// (the CUDA twins of kernels/cpu/epilogue.h, indexing NHWC).
 #pragma once
 
 #include <type_traits>

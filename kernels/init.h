@@ -1,13 +1,19 @@
-// Parameter init (PyTorch schemes) from a counter-based RNG.
+// Parameter init (PyTorch schemes) from a counter-based RNG: host code that
+// both targets run (the cuda target initializes on the host and uploads), so
+// a seed gives the same weights on every target.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
-#include "common.h"
-#include "conv_shape.h"
+#include <type_traits>
 
-namespace rnc::cpu {
+#include "kernels/shapes.h"
+
+namespace rnc::init {
+
+// Tensors at least this large are filled by OpenMP threads.
+constexpr long kInitParallelGrain = 1L << 15;
 
 // ----------------------------------------------------------------------------
 // RNG. Draw k of parameter `index` under `seed` is mix(key + (k+1)*golden),
@@ -53,7 +59,7 @@ constexpr long fan_out(const LinearShape &s) { return s.out_features; }
 
 namespace detail {
 template <class T, class F> void init_fill(T *w, long n, const F &f) {
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+#pragma omp parallel for schedule(static) if (n >= kInitParallelGrain)
   for (long i = 0; i < n; ++i)
     w[i] = T(f(uint64_t(i)));
 }
@@ -115,4 +121,4 @@ template <class T = float> void init_ones(T *w, long n) {
   init_constant(w, n, T(1));
 }
 
-} // namespace rnc::cpu
+} // namespace rnc::init

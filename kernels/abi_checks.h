@@ -1,5 +1,5 @@
 // Argument checks of the C ABI (runtime/rnc_abi.h), shared by the glue of
-// every target (codegen/cpu/model_abi.h, codegen/cuda/model_abi.cuh).
+// every target (kernels/cpu/model_abi.h, kernels/cuda/model_abi.cuh).
 //
 // Included by the glue after the generated namespace `gen` has defined kInfo
 // and kTensors, and after the target has defined `struct rnc_model` with a
