@@ -53,7 +53,8 @@ json statsToJson(const EpochStats &s) {
   return {{"epoch", s.epoch},         {"train_loss", s.trainLoss},
           {"train_acc", s.trainAcc},  {"test_acc", s.testAcc},
           {"images_per_sec", s.imagesPerSec},
-          {"seconds", s.seconds},     {"lr", s.lr}};
+          {"seconds", s.seconds},     {"lr", s.lr},
+          {"data_wait", s.dataWait}};
 }
 
 EpochStats statsFromJson(const json &j, int epochs) {
@@ -66,6 +67,7 @@ EpochStats statsFromJson(const json &j, int epochs) {
   s.imagesPerSec = j.at("images_per_sec").get<double>();
   s.seconds = j.at("seconds").get<double>();
   s.lr = j.at("lr").get<double>();
+  s.dataWait = j.value("data_wait", 0.0); // absent before issue 17
   return s;
 }
 
@@ -78,8 +80,18 @@ json optionsToJson(const TrainOptions &o, size_t trainLimit,
           {"weight_decay", o.weightDecay},
           {"lr_schedule", o.schedule},
           {"seed", o.seed},
+          {"crop_padding", o.augment.cropPadding},
+          {"hflip", o.augment.hflip},
+          {"random_erasing", o.augment.erasing},
           {"train_limit", trainLimit},
           {"test_limit", testLimit}};
+}
+
+json dataToJson(const TrainState &s) {
+  return {{"format", s.dataFormat},
+          {"classes", s.classes},
+          {"mean", s.mean},
+          {"std", s.std}};
 }
 
 } // namespace
@@ -160,6 +172,10 @@ Checkpoint::Checkpoint(const std::string &path, const Model &model,
     to.weightDecay = o.at("weight_decay").get<float>();
     to.schedule = o.at("lr_schedule").get<std::string>();
     to.seed = o.at("seed").get<uint64_t>();
+    // Checkpoints from before augmentation existed trained without it.
+    to.augment.cropPadding = o.value("crop_padding", 0);
+    to.augment.hflip = o.value("hflip", false);
+    to.augment.erasing = o.value("random_erasing", 0.0f);
     state_.trainLimit = o.at("train_limit").get<size_t>();
     state_.testLimit = o.at("test_limit").get<size_t>();
     state_.epoch = std::stoi(metaOr("epoch"));
@@ -167,6 +183,13 @@ Checkpoint::Checkpoint(const std::string &path, const Model &model,
     state_.bestTestAcc = std::stod(metaOr("best_test_acc"));
     for (const json &e : json::parse(metaOr("history")))
       state_.history.push_back(statsFromJson(e, to.epochs));
+    if (!metaOr("data").empty()) {
+      json d = json::parse(metaOr("data"));
+      state_.dataFormat = d.at("format").get<std::string>();
+      state_.classes = d.at("classes").get<std::vector<std::string>>();
+      state_.mean = d.at("mean").get<std::vector<float>>();
+      state_.std = d.at("std").get<std::vector<float>>();
+    }
   } catch (const std::exception &e) {
     fail(std::string("corrupt rnc metadata: ") + e.what());
   }
@@ -241,10 +264,13 @@ void saveCheckpoint(const std::string &path, Model &model,
                                .dump()},
       {"history", history.dump()},
       {"best_test_acc", best},
-      // The data order of epoch e is a pure function of (seed, e): the seed
-      // and the epoch are the whole random state of a run.
+      {"data", dataToJson(state).dump()},
+      // The data order of epoch e is a pure function of (seed, e), and the
+      // augmentation of image i in epoch e of (seed, e, i): the seed and
+      // the epoch are the whole random state of a run.
       {"rng", "shuffle(seed=" + std::to_string(state.options.seed) +
-                  ", next_epoch=" + std::to_string(state.epoch) + ")"},
+                  ", next_epoch=" + std::to_string(state.epoch) +
+                  "), augment(seed, epoch, image)"},
   };
   writeSafetensors(path, file);
 }

@@ -1,6 +1,8 @@
 // Compiling a model spec with the rnc next to rnc-run, cached across runs.
 #include "ModelCache.h"
 
+#include "runtime/CacheDir.h"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -79,16 +81,11 @@ std::string compilerPath() {
   return (self.parent_path() / "rnc").string();
 }
 
-fs::path cacheDir() {
-  const char *xdg = std::getenv("XDG_CACHE_HOME");
-  const char *home = std::getenv("HOME");
-  fs::path dir;
-  if (xdg && *xdg == '/')
-    dir = fs::path(xdg) / "rnc";
-  else if (home && *home)
-    dir = fs::path(home) / ".cache" / "rnc";
-  else
+fs::path modelCacheDir() {
+  const std::string base = rnc::cacheDir();
+  if (base.empty())
     fail("no cache folder for compiled models: set XDG_CACHE_HOME or HOME");
+  fs::path dir = base;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
@@ -168,7 +165,7 @@ std::string compiledModel(const CompileRequest &req) {
           "." + std::to_string(st.st_mtim.tv_nsec));
   for (const std::string &f : flags)
     key.add(f);
-  const fs::path cached = cacheDir() / (name + "-" + key.hex() + ".so");
+  const fs::path cached = modelCacheDir() / (name + "-" + key.hex() + ".so");
   std::error_code ec;
   if (fs::is_regular_file(cached, ec)) {
     std::printf("rnc-run: using %s (cached build of %s)\n", cached.c_str(),
