@@ -128,19 +128,20 @@ ScanResult scan(const ImageSet &set, int threads, bool stopAtFirstBad,
   if (r.images == 0)
     return r;
   r.channels = total.rgb > 0 ? 3 : 1;
-  const double pixelsPerImage =
-      static_cast<double>(set.shape().height) * set.shape().width;
-  const double count = pixelsPerImage * static_cast<double>(r.images);
+  // Population variance from exact integers: (n q - s^2) / n^2, where
+  // n q and s^2 fit in 128 bits for any data set rnc can hold.
+  const u128 count = static_cast<u128>(set.shape().height) *
+                     static_cast<u128>(set.shape().width) * r.images;
   for (int c = 0; c < r.channels; ++c) {
     u128 s = total.sum[3], q = total.squares[3];
     if (r.channels == 3) {
       s += total.sum[c];
       q += total.squares[c];
     }
-    double mean = static_cast<double>(s) / count / 255.0;
-    double meanSquare = static_cast<double>(q) / count / (255.0 * 255.0);
-    r.mean.push_back(mean);
-    r.std.push_back(std::sqrt(std::max(0.0, meanSquare - mean * mean)));
+    const double n = static_cast<double>(count);
+    r.mean.push_back(static_cast<double>(s) / n / 255.0);
+    const u128 spread = count * q - s * s; // >= 0 (Cauchy-Schwarz)
+    r.std.push_back(std::sqrt(static_cast<double>(spread) / (n * n)) / 255.0);
   }
   return r;
 }
