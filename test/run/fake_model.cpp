@@ -7,7 +7,8 @@
 //   RNC_FAKE_LOG=FILE        append "train <batch> lr <lr>" per step and
 //                            "eval <batch>" per eval call to FILE
 // Compile definitions: FAKE_ABI_VERSION (default RNC_ABI_VERSION) builds a
-// model for another ABI; FAKE_OMIT_EVAL leaves rnc_eval out.
+// model for another ABI; FAKE_OMIT_EVAL leaves rnc_eval out; FAKE_CHANNELS
+// (default 1) the input channels.
 #include "runtime/rnc_abi.h"
 
 #ifndef FAKE_TARGET
@@ -25,10 +26,13 @@
 #ifndef FAKE_ABI_VERSION
 #define FAKE_ABI_VERSION RNC_ABI_VERSION
 #endif
+#ifndef FAKE_CHANNELS
+#define FAKE_CHANNELS 1
+#endif
 
 namespace {
 
-constexpr int kC = 1, kH = 12, kW = 12, kIn = kC * kH * kW, kClasses = 10;
+constexpr int kC = FAKE_CHANNELS, kH = 12, kW = 12, kIn = kC * kH * kW, kClasses = 10;
 constexpr int kMaxBatch = 128;
 
 const rnc_model_info kInfo = {FAKE_ABI_VERSION, "0.0.0-fake", "fake_softmax",

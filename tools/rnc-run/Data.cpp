@@ -98,9 +98,9 @@ std::vector<float> perChannel(const std::vector<float> &v, int channels,
   if (v.size() != static_cast<size_t>(channels))
     throw std::runtime_error(std::string("rnc-run: ") + flag + ": " +
                              std::to_string(v.size()) + " values for " +
-                             std::to_string(channels) +
-                             " input channels (give 1 or " +
-                             std::to_string(channels) + ")");
+                             std::to_string(channels) + " input channel" +
+                             (channels == 1 ? "" : "s") +
+                             " (give one value, or one per channel)");
   return v;
 }
 
