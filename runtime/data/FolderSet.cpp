@@ -55,8 +55,8 @@ bool hidden(const fs::path &p) {
 
 // The sub-folders of `dir` (following symbolic links), hidden ones left out,
 // in byte order. Problems with `dir` itself throw; an entry that cannot be
-// examined is reported to `bad`.
-std::vector<std::string> subfolders(const fs::path &dir, BadData &bad) {
+// examined is not a class, and is reported to `bad` when given.
+std::vector<std::string> subfolders(const fs::path &dir, BadData *bad) {
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   if (ec)
@@ -70,7 +70,8 @@ std::vector<std::string> subfolders(const fs::path &dir, BadData &bad) {
     std::error_code sec;
     fs::file_status st = fs::status(it->path(), sec);
     if (sec) {
-      bad.report(it->path().string(), "cannot read: " + sec.message());
+      if (bad)
+        bad->report(it->path().string(), "cannot read: " + sec.message());
       continue;
     }
     if (fs::is_directory(st))
@@ -167,10 +168,10 @@ fs::path splitFolder(const std::string &root, Split split) {
 
 } // namespace
 
-std::vector<std::string> folderClassNames(const std::string &root) {
-  BadData strict;
+std::vector<std::string> folderClassNames(const std::string &root,
+                                          BadData *bad) {
   fs::path train = splitFolder(root, Split::Train);
-  std::vector<std::string> names = subfolders(train, strict);
+  std::vector<std::string> names = subfolders(train, bad);
   if (names.empty())
     throw DataError(train.string(), "no class folders (expected " +
                                         train.string() + "/<class>/<image>)");
@@ -181,7 +182,8 @@ std::unique_ptr<ImageSet> openFolder(const std::string &root, Split split,
                                      int height, int width, BadData &bad,
                                      const std::vector<std::string> *trainClasses) {
   std::vector<std::string> classes =
-      trainClasses ? *trainClasses : folderClassNames(root);
+      trainClasses && split == Split::Test ? *trainClasses
+                                           : folderClassNames(root, &bad);
   fs::path dir = splitFolder(root, split);
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
@@ -196,7 +198,7 @@ std::unique_ptr<ImageSet> openFolder(const std::string &root, Split split,
 
   std::vector<std::vector<Entry>> perClass(classes.size());
   std::vector<std::string> folders =
-      split == Split::Train ? classes : subfolders(dir, bad);
+      split == Split::Train ? classes : subfolders(dir, &bad);
   if (folders.empty())
     throw DataError(dir.string(), "no class folders (expected " +
                                       dir.string() + "/<class>/<image>)");

@@ -72,7 +72,10 @@ std::unique_ptr<ImageSet> openFolder(const std::string &root, Split split,
                                      const std::vector<std::string> *trainClasses);
 std::vector<std::string> idxClassNames(const std::string &dir);
 std::vector<std::string> cifarClassNames(const std::string &root, bool cifar100);
-std::vector<std::string> folderClassNames(const std::string &root);
+/// The train/ subfolders; entries that cannot be read are no class (and
+/// are reported to `bad` when given).
+std::vector<std::string> folderClassNames(const std::string &root,
+                                          BadData *bad = nullptr);
 
 /// `<path>@<size>:<mtime ns>`, or `<path>@missing`: a cheap identity of a
 /// file's contents for fingerprints.
