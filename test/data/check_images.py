@@ -258,7 +258,8 @@ def check_runs(a):
     shutil.rmtree(cache, ignore_errors=True)
 
     def train(model, data, *extra):
-        return run(a.rnc_run, "train", model, "--data", data, "--epochs", "1",
+        epochs = [] if "--epochs" in extra else ["--epochs", "1"]
+        return run(a.rnc_run, "train", model, "--data", data, *epochs,
                    "--batch-size", "8", *extra, env=env)
 
     ck = os.path.join(a.out_dir, "rgb.safetensors")
@@ -270,9 +271,19 @@ def check_runs(a):
           "rnc-run trains on an image folder (checks its 33 images once)")
     if p.returncode:
         print(p.stdout, p.stderr)
-    p = train(fake_rgb, tree)
-    check(p.returncode == 0 and "checking" not in p.stdout,
+    m1, m2 = (os.path.join(a.out_dir, "m%d.jsonl" % i) for i in (1, 2))
+    p = train(fake_rgb, tree, "--metrics", m1, "--epochs", "2")
+    check(p.returncode == 0 and "checking" not in p.stdout and
+          "train cached in memory" in p.stdout,
           "the second run uses the cached scan (no 'checking' line)")
+    p = train(fake_rgb, tree, "--metrics", m2, "--epochs", "2", "--cache-mb", "0",
+              "--threads", "5")
+    losses = [[[json.loads(l)[k] for k in ("train_loss", "test_acc")]
+               for l in open(m)] for m in (m1, m2)]
+    check(p.returncode == 0 and "train streamed from disk" in p.stdout and
+          losses[0] == losses[1],
+          "streamed from disk (--cache-mb 0) with 5 threads: the same losses "
+          "as cached in memory with 2")
     os.utime(os.path.join(tree, "train", "cat", "a.jpg"), (1, 1))
     p = train(fake_rgb, tree)
     check(p.returncode == 0 and "checking the 33 images" in p.stdout,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <stdexcept>
 
@@ -156,8 +157,12 @@ RunData openData(const DataFlags &f, const Model &model, Need need,
   }
   std::unique_ptr<data::ImageSet> test = open(data::Split::Test, &d.classes);
   d.formatName = test->formatName();
-  const std::string testWhat = folder ? root + "/" + "val or test"
-                                      : f.dir + " (test split)";
+  std::error_code ec;
+  const std::string testWhat =
+      folder ? root + (std::filesystem::is_directory(root + "/val", ec)
+                           ? "/val"
+                           : "/test")
+             : f.dir + " (test split)";
   data::ScanResult testScan = check(*test, testWhat, folder, false, f,
                                     d.skipped);
   d.test = std::move(test);
