@@ -8,6 +8,7 @@
 // directly in train/ or val/. The images are interleaved across classes
 // (the first of each class, then the second of each, ...), so that the
 // first N images (--train-limit N) cover every class.
+#include "runtime/CacheDir.h"
 #include "runtime/data/DataError.h"
 #include "runtime/data/Decode.h"
 #include "runtime/data/Formats.h"
@@ -16,7 +17,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 
@@ -31,21 +31,6 @@ constexpr int kMaxDepth = 32;
 struct Entry {
   std::string path;
   int32_t label;
-};
-
-// FNV-1a, 64 bits, over everything that identifies the files.
-struct Fnv {
-  uint64_t h = 0xcbf29ce484222325ull;
-  void add(const std::string &s) {
-    for (unsigned char c : s + '\n')
-      h = (h ^ c) * 0x100000001b3ull;
-  }
-  std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx",
-                  static_cast<unsigned long long>(h));
-    return buf;
-  }
 };
 
 bool hidden(const fs::path &p) {
@@ -224,7 +209,7 @@ std::unique_ptr<ImageSet> openFolder(const std::string &root, Split split,
 
   // Interleave the classes; fingerprint every file by name, size and time.
   std::vector<Entry> entries;
-  Fnv hash;
+  CacheKey hash; // over every file's name, size and time
   for (size_t r = 0;; ++r) {
     bool any = false;
     for (auto &list : perClass) {

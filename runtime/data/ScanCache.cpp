@@ -6,7 +6,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,15 +17,6 @@ namespace {
 using json = nlohmann::json;
 constexpr int kVersion = 1;
 
-std::string fnv(const std::string &s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s)
-    h = (h ^ c) * 0x100000001b3ull;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 } // namespace
 
 std::string scanCacheDir() {
@@ -35,7 +25,9 @@ std::string scanCacheDir() {
 }
 
 std::string scanCachePath(const std::string &fingerprint) {
-  return scanCacheDir() + "/scan-" + fnv(fingerprint) + ".json";
+  CacheKey key;
+  key.add(fingerprint);
+  return scanCacheDir() + "/scan-" + key.hex() + ".json";
 }
 
 std::optional<ScanResult> readScanCache(const std::string &fingerprint) {

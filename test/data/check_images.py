@@ -31,26 +31,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 from PIL import Image
 
-failures = []
-
-
-def check(ok, what):
-    print(("ok    " if ok else "FAIL  ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def run(*args, env=None):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([str(a) for a in args], capture_output=True,
-                          text=True, env=e)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "python"))
+from rnc_py.checks import check, run, summary  # noqa: E402
 
 
 # ---- the reference pipeline (Pillow + torchvision's arithmetic) ----
@@ -443,8 +431,7 @@ def main():
     check_cifar(a)
     check_runs(a)
 
-    print("%d checks failed" % len(failures) if failures else "all checks passed")
-    return 1 if failures else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -57,20 +57,6 @@ std::string readFile(const std::string &path) {
   return bytes;
 }
 
-// FNV-1a, 64 bits: a cache key, not a defence against collisions on purpose.
-struct Hash {
-  uint64_t h = 0xcbf29ce484222325ull;
-  void add(const std::string &s) {
-    for (unsigned char c : s + '\0')
-      h = (h ^ c) * 0x100000001b3ull;
-  }
-  std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return buf;
-  }
-};
-
 std::string compilerPath() {
   if (const char *env = std::getenv("RNC_COMPILER"); env && *env)
     return env;
@@ -158,7 +144,7 @@ std::string compiledModel(const CompileRequest &req) {
     flags.insert(flags.end(), {"--input", req.input});
   if (req.target != "cpu")
     flags.insert(flags.end(), {"--target", req.target});
-  Hash key;
+  rnc::CacheKey key;
   key.add(readFile(spec));
   key.add(RNC_VERSION);
   key.add(std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) +
