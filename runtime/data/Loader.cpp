@@ -131,6 +131,9 @@ void Loader::workerLoop() {
     } catch (const PrepareError &e) {
       error = e.error;
       errorAt = e.position;
+    } catch (...) { // out of memory: fail the batch, not the process
+      error = std::current_exception();
+      errorAt = t.begin;
     }
     lock.lock();
     --active_;
