@@ -287,7 +287,8 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
            "constant, or cosine annealing to 0 over all steps (per step)")
       ->check(CLI::IsMember({"constant", "cosine"}));
   addTuned(cmd, t.tuned, g, "--seed", &TrainOptions::seed,
-           "Seed of the initial weights and of every epoch's shuffle")
+           "Seed of the initial weights, of every epoch's shuffle and of "
+           "the augmentation")
       ->check(Count);
   t.trainLimit = cmd->add_option("--train-limit", r.trainLimit,
                                  "Train on the first N training images only "
