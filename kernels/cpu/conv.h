@@ -302,11 +302,10 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
 //     w [out_channels, in_channels/groups, kernel_h, kernel_w]) + bias [out_c]
 // bias may be null; epi(n, c, idx, v) is applied to every output after it.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_forward(T *y, const T *x, const T *w,
-                    const std::type_identity_t<T> *bias, int N,
-                    const Epilogue &epi = {}) {
-  static_assert(S.valid(), "rnc::cpu::conv2d_forward: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && y && x && w, "conv2d_forward: N > 0 and non-null y, x, w");
+void conv2d(T *y, const T *x, const T *w, const std::type_identity_t<T> *bias,
+            int N, const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cpu::conv2d: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && y && x && w, "conv2d: N > 0 and non-null y, x, w");
   detail::conv2d_forward_all<S>(y, x, w, bias, N, epi, [](int, int, int) {});
 }
 
@@ -314,13 +313,13 @@ void conv2d_forward(T *y, const T *x, const T *w,
 // of the stored outputs over N, out_h, out_w (for fused batch-norm statistics).
 // Accumulated in T, per image, then over images in order: deterministic.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_forward_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
-                          const T *w, const std::type_identity_t<T> *bias,
-                          int N, const Epilogue &epi = {}) {
+void conv2d_bn_train_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
+                           const T *w, const std::type_identity_t<T> *bias,
+                           int N, const Epilogue &epi = {}) {
   static_assert(S.valid(),
-                "rnc::cpu::conv2d_forward_stats: invalid Conv2DShape");
+                "rnc::cpu::conv2d_bn_train_stats: invalid Conv2DShape");
   RNC_CHECK(N > 0 && y && x && w && channel_sum && channel_sumsq,
-            "conv2d_forward_stats: N > 0 and non-null pointers");
+            "conv2d_bn_train_stats: N > 0 and non-null pointers");
   constexpr int C = S.out_channels, Mg = S.out_per_group();
   constexpr long P = S.out_plane();
   T *part = scratch<T>(kSlotReduce, size_t(N) * C * 2); // [N][C][sum, sumsq]
@@ -348,7 +347,7 @@ void conv2d_forward_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
 
 namespace detail {
 
-// The two paths of conv2d_backward_data (below). after(n0, nb, g) runs in the
+// The two paths of conv2d_grad_input (below). after(n0, nb, g) runs in the
 // task that wrote images [n0, n0 + nb) of group g of dx, after the epilogue,
 // while they are in cache (as in conv2d_forward_all).
 template <Conv2DShape S, class T, class Epilogue, class After>
@@ -432,32 +431,31 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
 // runs instead as the forward convolution of dy with the flipped, transposed
 // weights: same GEMM path, no column buffer, no scatter.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_backward_data(T *dx, const T *dy, const T *w, int N,
-                          const Epilogue &epi = {}) {
-  static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_data: invalid Conv2DShape");
+void conv2d_grad_input(T *dx, const T *dy, const T *w, int N,
+                       const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cpu::conv2d_grad_input: invalid Conv2DShape");
   RNC_CHECK(N > 0 && dx && dy && w,
-            "conv2d_backward_data: N > 0 and non-null pointers");
+            "conv2d_grad_input: N > 0 and non-null pointers");
   detail::conv2d_backward_data_all<S>(dx, dy, w, N, epi, [](int, int, int) {});
 }
 
-// conv2d_backward_data whose stored gradient g = dx (after the epilogue) is
+// conv2d_grad_input whose stored gradient g = dx (after the epilogue) is
 // the incoming gradient of a training batch norm with saved input x and
 // batch mean: also writes, per input channel c, over N, in_h, in_w,
 //   grad_sum[c] = sum g,   grad_dev_sum[c] = sum g * (x - mean[c])
-// (rn.conv2d_grad_input_bn_reduce; batch_norm_backward_from_sums takes them).
+// (rn.conv2d_grad_input_bn_reduce; batch_norm_grad_from_sums takes them).
 // Reduced per image and channel as each image is written, then over images
-// in order: the order of batch_norm_backward's own reductions, so the sums
+// in order: the order of batch_norm_grad's own reductions, so the sums
 // are the same bits, for any thread count. x must not alias dx.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_backward_data_bn_sums(T *dx, T *grad_sum, T *grad_dev_sum,
-                                  const T *dy, const T *w, const T *x,
-                                  const T *mean, int N,
-                                  const Epilogue &epi = {}) {
+void conv2d_grad_input_bn_reduce(T *dx, T *grad_sum, T *grad_dev_sum,
+                                 const T *dy, const T *w, const T *x,
+                                 const T *mean, int N,
+                                 const Epilogue &epi = {}) {
   static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_data_bn_sums: invalid Conv2DShape");
+                "rnc::cpu::conv2d_grad_input_bn_reduce: invalid Conv2DShape");
   RNC_CHECK(N > 0 && dx && dy && w && x && mean && grad_sum && grad_dev_sum,
-            "conv2d_backward_data_bn_sums: N > 0 and non-null pointers");
+            "conv2d_grad_input_bn_reduce: N > 0 and non-null pointers");
   constexpr int C = S.in_channels, Cg = S.in_per_group();
   constexpr long P = S.in_plane();
   // [N][C][sum, dev_sum]
@@ -485,11 +483,10 @@ void conv2d_backward_data_bn_sums(T *dx, T *grad_sum, T *grad_dev_sum,
 // dw [out_channels, in_channels/groups, kernel_h, kernel_w] = sum over the
 // batch of dy_g * im2col(x_g)^T: one GEMM per group with K = N * out_plane.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_weight(T *dw, const T *dy, const T *x, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_weight: invalid Conv2DShape");
+void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cpu::conv2d_grad_weight: invalid Conv2DShape");
   RNC_CHECK(N > 0 && dw && dy && x,
-            "conv2d_backward_weight: N > 0 and non-null pointers");
+            "conv2d_grad_weight: N > 0 and non-null pointers");
   constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
                 Kg = S.col_rows();
   constexpr long P = S.out_plane();
@@ -501,7 +498,7 @@ void conv2d_backward_weight(T *dw, const T *dy, const T *x, int N) {
   }
   long K = long(N) * P;
   RNC_CHECK(K < (1L << 31),
-            "conv2d_backward_weight: N * out_plane must fit in int");
+            "conv2d_grad_weight: N * out_plane must fit in int");
   detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
     detail::BatchRowsA<T> a{dy + g * Mg * P, long(S.out_channels) * P, P};
     detail::Im2colBatchTransB<S, T> b{x + g * Cg * S.in_plane(),
@@ -512,11 +509,9 @@ void conv2d_backward_weight(T *dw, const T *dy, const T *x, int N) {
 
 // db [out_channels] = sum of dy over N, out_h, out_w.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_bias(T *db, const T *dy, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_bias: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && db && dy,
-            "conv2d_backward_bias: N > 0 and non-null pointers");
+void conv2d_bias_grad(T *db, const T *dy, int N) {
+  static_assert(S.valid(), "rnc::cpu::conv2d_bias_grad: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && db && dy, "conv2d_bias_grad: N > 0 and non-null pointers");
   constexpr int C = S.out_channels;
   constexpr long P = S.out_plane();
 #pragma omp parallel for schedule(static) if (long(N) * C * P >= kParallelGrain)

@@ -69,9 +69,9 @@ template <class F> void for_each_plane(long planes, long work, const F &f) {
 // ----------------------------------------------------------------------------
 // Max pool. y [N, C, OH, OW] = max over each window of x [N, C, H, W].
 template <Pool2DShape S, class T = float>
-void max_pool2d_forward(T *y, const T *x, int N) {
-  static_assert(S.valid(), "rnc::cpu::max_pool2d_forward: invalid Pool2DShape");
-  RNC_CHECK(N > 0 && y && x, "max_pool2d_forward: N > 0 and non-null pointers");
+void max_pool2d(T *y, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cpu::max_pool2d: invalid Pool2DShape");
+  RNC_CHECK(N > 0 && y && x, "max_pool2d: N > 0 and non-null pointers");
   constexpr long in_plane = S.in_plane(), out_plane = S.out_plane();
   auto plane = [&](long p) {
     const T *xp = x + p * in_plane;
@@ -88,11 +88,10 @@ void max_pool2d_forward(T *y, const T *x, int N) {
 // The argmax is recomputed from the forward input x (no index buffer kept):
 // x is alive anyway in a ResNet (it is the saved ReLU output). Writes dx.
 template <Pool2DShape S, class T = float>
-void max_pool2d_backward(T *dx, const T *dy, const T *x, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::max_pool2d_backward: invalid Pool2DShape");
+void max_pool2d_grad(T *dx, const T *dy, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cpu::max_pool2d_grad: invalid Pool2DShape");
   RNC_CHECK(N > 0 && dx && dy && x,
-            "max_pool2d_backward: N > 0 and non-null pointers");
+            "max_pool2d_grad: N > 0 and non-null pointers");
   constexpr long in_plane = S.in_plane(), out_plane = S.out_plane();
   auto plane = [&](long p) {
     const T *xp = x + p * in_plane;
@@ -112,9 +111,9 @@ void max_pool2d_backward(T *dx, const T *dy, const T *x, int N) {
 // (clipped to the padded input) with count_include_pad, else the number of
 // real input elements in the window.
 template <Pool2DShape S, class T = float>
-void avg_pool2d_forward(T *y, const T *x, int N) {
-  static_assert(S.valid(), "rnc::cpu::avg_pool2d_forward: invalid Pool2DShape");
-  RNC_CHECK(N > 0 && y && x, "avg_pool2d_forward: N > 0 and non-null pointers");
+void avg_pool2d(T *y, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cpu::avg_pool2d: invalid Pool2DShape");
+  RNC_CHECK(N > 0 && y && x, "avg_pool2d: N > 0 and non-null pointers");
   detail::for_each_plane(
       long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
         const T *xp = x + p * S.in_plane();
@@ -134,11 +133,9 @@ void avg_pool2d_forward(T *y, const T *x, int N) {
 
 // dx[window] += dy / divisor for every output. Writes dx.
 template <Pool2DShape S, class T = float>
-void avg_pool2d_backward(T *dx, const T *dy, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::avg_pool2d_backward: invalid Pool2DShape");
-  RNC_CHECK(N > 0 && dx && dy,
-            "avg_pool2d_backward: N > 0 and non-null pointers");
+void avg_pool2d_grad(T *dx, const T *dy, int N) {
+  static_assert(S.valid(), "rnc::cpu::avg_pool2d_grad: invalid Pool2DShape");
+  RNC_CHECK(N > 0 && dx && dy, "avg_pool2d_grad: N > 0 and non-null pointers");
   detail::for_each_plane(
       long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
         const T *dyp = dy + p * S.out_plane();
@@ -159,11 +156,10 @@ void avg_pool2d_backward(T *dx, const T *dy, int N) {
 // ----------------------------------------------------------------------------
 // Global average pool: y [N, C] = mean of x [N, C, plane] over the plane.
 template <int Channels, long Plane, class T = float>
-void global_avg_pool_forward(T *y, const T *x, int N) {
+void global_avg_pool(T *y, const T *x, int N) {
   static_assert(Channels > 0 && Plane > 0,
-                "rnc::cpu::global_avg_pool_forward: bad shape");
-  RNC_CHECK(N > 0 && y && x,
-            "global_avg_pool_forward: N > 0 and non-null pointers");
+                "rnc::cpu::global_avg_pool: bad shape");
+  RNC_CHECK(N > 0 && y && x, "global_avg_pool: N > 0 and non-null pointers");
   detail::for_each_plane(
       long(N) * Channels, long(N) * Channels * Plane,
       [&](long p) { y[p] = reduce_sum(x + p * Plane, Plane) / T(Plane); });
@@ -171,11 +167,11 @@ void global_avg_pool_forward(T *y, const T *x, int N) {
 
 // dx [N, C, plane] = dy [N, C] / plane, broadcast. Writes dx.
 template <int Channels, long Plane, class T = float>
-void global_avg_pool_backward(T *dx, const T *dy, int N) {
+void global_avg_pool_grad(T *dx, const T *dy, int N) {
   static_assert(Channels > 0 && Plane > 0,
-                "rnc::cpu::global_avg_pool_backward: bad shape");
+                "rnc::cpu::global_avg_pool_grad: bad shape");
   RNC_CHECK(N > 0 && dx && dy,
-            "global_avg_pool_backward: N > 0 and non-null pointers");
+            "global_avg_pool_grad: N > 0 and non-null pointers");
   detail::for_each_plane(long(N) * Channels, long(N) * Channels * Plane,
                          [&](long p) {
                            T g = dy[p] / T(Plane);
