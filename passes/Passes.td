@@ -252,8 +252,8 @@ def FuseBnGradReduce : Pass<"rnc-fuse-bn-grad-reduce", "::mlir::ModuleOp"> {
     After:
 
     ```mlir
-    %g, %sum, %dev = rn.conv2d_grad_input_bn_reduce %dy, %w, %r, %x, %mean
-        {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>}
+    %g, %sum, %dev = rn.conv2d_grad_input_bn_reduce %dy, %w relu_result %r
+        bn_input %x bn_mean %mean {padding = array<i64: 1, 1>}
         : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>,
            tensor<?x4x6x6xf32>, tensor<4xf32>)
         -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)

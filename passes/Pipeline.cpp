@@ -14,11 +14,33 @@ void buildTrainingPipeline(OpPassManager &pm) {
   pm.addPass(createBuildInference());
 }
 
+void buildCompilePipeline(OpPassManager &pm,
+                          const CompilePipelineOptions &options) {
+  buildTrainingPipeline(pm);
+  if (options.fusion) {
+    // Forward fusions first (they decide which BN statistics come from a
+    // conv epilogue), then the backward ones, each reading the last's IR.
+    bool explain = options.explainFusion;
+    pm.addPass(createFuseConvBnTrain({explain}));
+    pm.addPass(createFuseConvBnEval({explain}));
+    pm.addPass(createFuseGradFanIn({explain}));
+    pm.addPass(createFuseReluBnGrad({explain}));
+    pm.addPass(createFuseBnGradReduce({explain}));
+  }
+  if (options.memoryPlan)
+    pm.addPass(createPlanMemory({options.maxBatch}));
+}
+
 void registerRncPipelines() {
   PassPipelineRegistration<>(
       "rnc-training-pipeline",
       "@forward -> @train_step (loss, autodiff, SGD) and @eval",
       buildTrainingPipeline);
+  PassPipelineRegistration<CompilePipelineOptions>(
+      "rnc-compile-pipeline",
+      "What `rnc compile` runs: the training pipeline, the fusion passes "
+      "and the memory plan",
+      buildCompilePipeline);
 }
 
 } // namespace mlir::rn

@@ -9,7 +9,7 @@
 // CHECK: %[[T:.*]] = rn.param "bn.bias"
 // CHECK: %[[M:.*]] = rn.param "bn.running_mean"
 // CHECK: %[[V:.*]] = rn.param "bn.running_var"
-// CHECK: %[[Y:.*]] = rn.conv2d_bn_eval %arg0, %[[W]], %[[S]], %[[T]], %[[M]], %[[V]], %arg0 {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 1, 1>, padding = array<i64: 1, 1>, relu}
+// CHECK: %[[Y:.*]] = rn.conv2d_bn_eval %arg0, %[[W]] scale %[[S]] shift %[[T]] running_mean %[[M]] running_var %[[V]] residual %arg0 {padding = array<i64: 1, 1>, relu}
 // CHECK-NEXT: return %[[Y]]
 // EXPLAIN: remark: fused: conv2d + batch_norm (running statistics folded into the conv epilogue, then add + relu)
 func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {

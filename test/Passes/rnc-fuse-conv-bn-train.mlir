@@ -13,7 +13,7 @@
 // The running update moves after it and reads the fused statistics; the
 // backward ops read the conv output (result 0) and the ReLU output (1).
 // CHECK-LABEL: func.func @train_step
-// CHECK: %[[C:[a-z_0-9]+]], %[[Y:[a-z_0-9]+]], %[[M:[a-z_0-9]+]], %[[I:[a-z_0-9]+]] = rn.conv2d_bn_train %arg0, %{{.*}}, %{{.*}}, %{{.*}}, %arg0 {epsilon = 1.000000e-03 : f64, operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>, relu}
+// CHECK: %[[C:[a-z_0-9]+]], %[[Y:[a-z_0-9]+]], %[[M:[a-z_0-9]+]], %[[I:[a-z_0-9]+]] = rn.conv2d_bn_train %arg0, %{{.*}} scale %{{.*}} shift %{{.*}} residual %arg0 {epsilon = 1.000000e-03 : f64, padding = array<i64: 1, 1>, relu}
 // CHECK-NEXT: rn.batch_norm_running_update %{{.*}}, %{{.*}}, %[[M]], %[[I]], %[[C]] :
 // CHECK-NOT: rn.conv2d %
 // CHECK-NOT: rn.batch_norm_train

@@ -157,16 +157,12 @@ int runCompile(const CompileOptions &o) {
         },
         /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false,
         /*printAfterOnlyOnFailure=*/false, llvm::errs());
-  mlir::rn::buildTrainingPipeline(pm);
-  if (o.fusion) {
-    pm.addPass(mlir::rn::createFuseConvBnTrain({o.explainFusion}));
-    pm.addPass(mlir::rn::createFuseConvBnEval({o.explainFusion}));
-    pm.addPass(mlir::rn::createFuseGradFanIn({o.explainFusion}));
-    pm.addPass(mlir::rn::createFuseReluBnGrad({o.explainFusion}));
-    pm.addPass(mlir::rn::createFuseBnGradReduce({o.explainFusion}));
-  }
-  if (o.memoryPlan)
-    pm.addPass(mlir::rn::createPlanMemory({o.maxBatch}));
+  mlir::rn::CompilePipelineOptions pipeline;
+  pipeline.fusion = o.fusion;
+  pipeline.explainFusion = o.explainFusion;
+  pipeline.memoryPlan = o.memoryPlan;
+  pipeline.maxBatch = o.maxBatch;
+  mlir::rn::buildCompilePipeline(pm, pipeline);
   if (failed(pm.run(*module)))
     return 1;
   if (o.memoryPlan)
