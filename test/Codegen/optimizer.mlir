@@ -9,7 +9,7 @@
 // slot needs no copy; one that is not (here: the same gradient feeds two
 // updates) is copied into the slot first.
 
-// CUDA: constexpr SgdTable<2> kSgdTable = {{
+// CUDA: constexpr SgdTable<2> kSgdTable = {{[{][{]}}
 // CUDA-NEXT: {0, 32, 64, 4},
 // CUDA-NEXT: {16, 48, 80, 4},
 // CUDA-LABEL: void train_step(
