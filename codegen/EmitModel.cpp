@@ -7,6 +7,7 @@
 #include "codegen/FunctionEmitter.h"
 #include "codegen/StateLayout.h"
 #include "codegen/Target.h"
+#include "dialect/FunctionRoles.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -17,18 +18,19 @@ namespace rnc::codegen {
 
 namespace {
 
-/// Checks that `func` exists with the argument and result kinds the ABI glue
-/// calls it with.
-func::FuncOp expectFunction(ModuleOp module, StringRef name, unsigned numArgs,
-                            unsigned numResults) {
-  auto func = module.lookupSymbol<func::FuncOp>(name);
+/// The function with `role`, checked to have the argument and result kinds
+/// the ABI glue calls it with.
+func::FuncOp expectFunction(ModuleOp module, rn::FunctionRole role,
+                            unsigned numArgs, unsigned numResults) {
+  StringRef name = rn::roleName(role);
+  auto func = rn::lookupFunction(module, role);
   if (!func || func.isExternal()) {
-    module.emitError() << "codegen: expected a func @" << name
-                       << " (run the training pipeline first)";
+    module.emitError() << "codegen: expected a func with rn.role = \""
+                       << name << "\" (run the training pipeline first)";
     return nullptr;
   }
   if (func.getNumArguments() != numArgs || func.getNumResults() != numResults) {
-    func.emitError() << "codegen: expected @" << name << " to take "
+    func.emitError() << "codegen: expected the " << name << " function to take "
                      << numArgs << " arguments and return " << numResults
                      << " values, got " << func.getFunctionType();
     return nullptr;
@@ -119,8 +121,8 @@ LogicalResult emitModel(ModuleOp module, const ModelMeta &meta,
   if (!target)
     return module.emitError() << "codegen: unknown target '" << meta.target
                               << "' (expected cpu or cuda)";
-  func::FuncOp step = expectFunction(module, "train_step", 5, 2);
-  func::FuncOp eval = expectFunction(module, "eval", 1, 1);
+  func::FuncOp step = expectFunction(module, rn::FunctionRole::TrainStep, 5, 2);
+  func::FuncOp eval = expectFunction(module, rn::FunctionRole::Eval, 1, 1);
   if (!step || !eval)
     return failure();
   RankedTensorType input = cast<RankedTensorType>(eval.getArgumentTypes()[0]);

@@ -1,6 +1,7 @@
 // Per-layer parameters, output shapes and MACs from `rn` IR (see Summary.h).
 #include "frontend/Summary.h"
 
+#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -75,9 +76,9 @@ std::string shapeList(const std::vector<int64_t> &shape) {
 } // namespace
 
 bool summarize(ModuleOp module, int64_t batch, int depth, Summary &out) {
-  auto func = module.lookupSymbol<func::FuncOp>("forward");
+  auto func = mlir::rn::lookupFunction(module, mlir::rn::FunctionRole::Forward);
   if (!func) {
-    module.emitError("no func.func @forward to summarize");
+    module.emitError("no func.func with rn.role = \"forward\" to summarize");
     return false;
   }
   if (auto model = module->getAttrOfType<StringAttr>("rn.model"))

@@ -3,6 +3,7 @@
 // (DifferentiableOpInterface, dialect/RnGradients.cpp); this pass only
 // decides which values need gradients, walks the body backwards and sums
 // the gradients of values with several users.
+#include "dialect/FunctionRoles.h"
 #include "passes/Passes.h"
 
 #include "dialect/RnOps.h"
@@ -42,10 +43,11 @@ class Autodiff : public rn::impl::AutodiffBase<Autodiff> {
 public:
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto step = module.lookupSymbol<func::FuncOp>("train_step");
+    auto step = lookupFunction(module, FunctionRole::TrainStep);
     if (!step || step.isExternal()) {
-      module.emitError("rnc-autodiff: expected a func @train_step with a body "
-                       "(run rnc-build-training-step first)");
+      module.emitError("rnc-autodiff: expected a func with rn.role = "
+                       "\"train_step\" and a body (run "
+                       "rnc-build-training-step first)");
       return signalPassFailure();
     }
     if (failed(differentiate(step)))

@@ -21,11 +21,12 @@ void buildCompilePipeline(OpPassManager &pm,
     // Forward fusions first (they decide which BN statistics come from a
     // conv epilogue), then the backward ones, each reading the last's IR.
     bool explain = options.explainFusion;
-    pm.addPass(createFuseConvBnTrain({explain}));
-    pm.addPass(createFuseConvBnEval({explain}));
-    pm.addPass(createFuseGradFanIn({explain}));
-    pm.addPass(createFuseReluBnGrad({explain}));
-    pm.addPass(createFuseBnGradReduce({explain}));
+    OpPassManager &funcs = pm.nest<func::FuncOp>();
+    funcs.addPass(createFuseConvBnTrain({explain}));
+    funcs.addPass(createFuseConvBnEval({explain}));
+    funcs.addPass(createFuseGradFanIn({explain}));
+    funcs.addPass(createFuseReluBnGrad({explain}));
+    funcs.addPass(createFuseBnGradReduce({explain}));
   }
   if (options.memoryPlan)
     pm.addPass(createPlanMemory({options.maxBatch}));

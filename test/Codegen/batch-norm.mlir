@@ -14,7 +14,7 @@
 // CHECK-LABEL: void eval(
 // CHECK: batch_norm<kBn0>({{.*}}, x, [[G]], [[B]], [[RM]], [[RV]], N, 1e-05f);
 module {
-  func.func @train_step(%x: tensor<?x4x2x2xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) {
+  func.func @train_step(%x: tensor<?x4x2x2xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
     %g = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
     %b = rn.param "bn.bias" {init = "zeros"} : tensor<4xf32>
     %rm = rn.param "bn.running_mean" {buffer, init = "zeros"} : tensor<4xf32>
@@ -33,7 +33,7 @@ module {
     %dx2, %dg2, %db2 = rn.batch_norm_grad %dy, %x, %mean, %istd, %g : tensor<?x4x2x2xf32>, tensor<?x4x2x2xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
     return %loss, %ok : tensor<f32>, tensor<i32>
   }
-  func.func @eval(%x: tensor<?x4x2x2xf32>) -> tensor<?x4xf32> {
+  func.func @eval(%x: tensor<?x4x2x2xf32>) -> tensor<?x4xf32> attributes {rn.role = "eval"} {
     %g = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
     %b = rn.param "bn.bias" {init = "zeros"} : tensor<4xf32>
     %rm = rn.param "bn.running_mean" {buffer, init = "zeros"} : tensor<4xf32>

@@ -25,7 +25,7 @@
 // CHECK: conv2d_bn_eval_fold(g_sum, g_sumsq, {{.*}}, static_cast<const float *>(nullptr), 4, 1.0000000000000001e-05);
 // CHECK-NEXT: conv2d<kConv0>({{.*}}, x, (S + 0), nullptr, N, Compose<Compose<ChannelAffineEpilogue<float>, ResidualAddEpilogue<float>>, ReluEpilogue>{Compose<ChannelAffineEpilogue<float>, ResidualAddEpilogue<float>>{ChannelAffineEpilogue<float>{g_sum, g_sumsq}, ResidualAddEpilogue<float>{x, 4, 4}}, ReluEpilogue{}});
 module {
-  func.func @train_step(%x: tensor<?x4x2x2xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) {
+  func.func @train_step(%x: tensor<?x4x2x2xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
     %w = rn.param "c.weight" {init = "kaiming_normal"} : tensor<4x4x3x3xf32>
     %g = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
     %b = rn.param "bn.bias" {init = "zeros"} : tensor<4xf32>
@@ -45,7 +45,7 @@ module {
     %dx, %dgamma, %dbeta = rn.batch_norm_grad_from_sums %dg, %c, %mean, %istd, %g, %sum, %dev : tensor<?x4x2x2xf32>, tensor<?x4x2x2xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
     return %loss, %ok : tensor<f32>, tensor<i32>
   }
-  func.func @eval(%x: tensor<?x4x2x2xf32>) -> tensor<?x4xf32> {
+  func.func @eval(%x: tensor<?x4x2x2xf32>) -> tensor<?x4xf32> attributes {rn.role = "eval"} {
     %w = rn.param "c.weight" {init = "kaiming_normal"} : tensor<4x4x3x3xf32>
     %g = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
     %b = rn.param "bn.bias" {init = "zeros"} : tensor<4xf32>

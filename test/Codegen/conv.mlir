@@ -23,7 +23,7 @@
 // CHECK: conv2d<kConv0>(
 // CHECK: conv2d<kConv1>(
 module {
-  func.func @train_step(%x: tensor<?x2x4x4xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) {
+  func.func @train_step(%x: tensor<?x2x4x4xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
     %w1 = rn.param "c1.weight" {init = "kaiming_normal"} : tensor<4x2x3x3xf32>
     %m1 = rn.param "c1.weight.momentum_buffer" {init = "zeros", optimizer} : tensor<4x2x3x3xf32>
     %w2 = rn.param "c2.weight" {init = "kaiming_normal"} : tensor<10x4x2x2xf32>
@@ -46,7 +46,7 @@ module {
     rn.sgd_update %b2, %mb, %db2, %lr, %mom, %wd : tensor<10xf32>, tensor<10xf32>, tensor<10xf32>
     return %loss, %ok : tensor<f32>, tensor<i32>
   }
-  func.func @eval(%x: tensor<?x2x4x4xf32>) -> tensor<?x10xf32> {
+  func.func @eval(%x: tensor<?x2x4x4xf32>) -> tensor<?x10xf32> attributes {rn.role = "eval"} {
     %w1 = rn.param "c1.weight" {init = "kaiming_normal"} : tensor<4x2x3x3xf32>
     %w2 = rn.param "c2.weight" {init = "kaiming_normal"} : tensor<10x4x2x2xf32>
     %b2 = rn.param "c2.bias" {init = "conv_bias"} : tensor<10xf32>

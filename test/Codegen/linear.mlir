@@ -22,7 +22,7 @@
 // CPU: std::memcpy(logits_out, {{.*}}, sizeof(float) * long(N) * 3);
 // CUDA: copy_floats(logits_out, {{.*}}, long(N) * 3);
 module {
-  func.func @train_step(%x: tensor<?x8x1x1xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) {
+  func.func @train_step(%x: tensor<?x8x1x1xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
     %w = rn.param "fc.weight" {init = "linear_weight"} : tensor<3x8xf32>
     %b = rn.param "fc.bias" {init = "linear_bias"} : tensor<3xf32>
     %g = rn.global_avg_pool %x : tensor<?x8x1x1xf32>
@@ -38,7 +38,7 @@ module {
     %dx = rn.global_avg_pool_grad %dg : tensor<?x8x1x1xf32> -> tensor<?x8x1x1xf32>
     return %loss, %ok : tensor<f32>, tensor<i32>
   }
-  func.func @eval(%x: tensor<?x8x1x1xf32>) -> tensor<?x3xf32> {
+  func.func @eval(%x: tensor<?x8x1x1xf32>) -> tensor<?x3xf32> attributes {rn.role = "eval"} {
     %w = rn.param "fc.weight" {init = "linear_weight"} : tensor<3x8xf32>
     %b = rn.param "fc.bias" {init = "linear_bias"} : tensor<3xf32>
     %f = rn.flatten %x : tensor<?x8x1x1xf32>

@@ -15,7 +15,7 @@
 // CUDA-NEXT: copy_floats(loss_out, [[L]], 1);
 // CUDA-NEXT: copy_floats(reinterpret_cast<float *>(correct_out), [[C]], 1);
 module {
-  func.func @train_step(%x: tensor<?x5x1x1xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) {
+  func.func @train_step(%x: tensor<?x5x1x1xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
     %g = rn.global_avg_pool %x : tensor<?x5x1x1xf32>
     %f = rn.flatten %g : tensor<?x5x1x1xf32>
     %loss = rn.softmax_cross_entropy %f, %labels : tensor<?x5xf32>, tensor<?xi32>
@@ -23,7 +23,7 @@ module {
     %df = rn.softmax_cross_entropy_grad %f, %labels : tensor<?x5xf32>, tensor<?xi32>
     return %loss, %ok : tensor<f32>, tensor<i32>
   }
-  func.func @eval(%x: tensor<?x5x1x1xf32>) -> tensor<?x5xf32> {
+  func.func @eval(%x: tensor<?x5x1x1xf32>) -> tensor<?x5xf32> attributes {rn.role = "eval"} {
     %f = rn.flatten %x : tensor<?x5x1x1xf32>
     return %f : tensor<?x5xf32>
   }

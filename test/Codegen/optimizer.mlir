@@ -22,7 +22,7 @@
 // CPU: std::memcpy((S + 80), (S + 64), sizeof(float) * 4);
 // CPU-NEXT: sgd_update((S + 16), (S + 48), (S + 80), 4, lr, momentum, weight_decay);
 module {
-  func.func @train_step(%x: tensor<?x4x1x1xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) {
+  func.func @train_step(%x: tensor<?x4x1x1xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
     %a = rn.param "a" {init = "ones"} : tensor<4xf32>
     %am = rn.param "a.momentum_buffer" {init = "zeros", optimizer} : tensor<4xf32>
     %b = rn.param "b" {init = "ones"} : tensor<4xf32>
@@ -37,7 +37,7 @@ module {
     rn.sgd_update %b, %bm, %g, %lr, %mom, %wd : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
     return %loss, %ok : tensor<f32>, tensor<i32>
   }
-  func.func @eval(%x: tensor<?x4x1x1xf32>) -> tensor<?x4xf32> {
+  func.func @eval(%x: tensor<?x4x1x1xf32>) -> tensor<?x4xf32> attributes {rn.role = "eval"} {
     %f = rn.flatten %x : tensor<?x4x1x1xf32>
     return %f : tensor<?x4xf32>
   }

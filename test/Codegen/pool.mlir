@@ -15,7 +15,7 @@
 // CHECK: avg_pool2d_grad<kPool1>([[DM:\(W \+ [0-9]+\)]], [[DA]], N);
 // CHECK: max_pool2d_grad<kPool0>({{.*}}, [[DM]], x, N);
 module {
-  func.func @train_step(%x: tensor<?x2x8x8xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) {
+  func.func @train_step(%x: tensor<?x2x8x8xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
     %m = rn.max_pool2d %x {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1>, stride = array<i64: 2, 2>} : tensor<?x2x8x8xf32>
     %a = rn.avg_pool2d %m {kernel = array<i64: 2, 2>, count_include_pad = false} : tensor<?x2x4x4xf32>
     %g = rn.global_avg_pool %a : tensor<?x2x2x2xf32>
@@ -29,7 +29,7 @@ module {
     %dx = rn.max_pool2d_grad %dm, %x {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1>, stride = array<i64: 2, 2>} : tensor<?x2x4x4xf32>, tensor<?x2x8x8xf32>
     return %loss, %ok : tensor<f32>, tensor<i32>
   }
-  func.func @eval(%x: tensor<?x2x8x8xf32>) -> tensor<?x2xf32> {
+  func.func @eval(%x: tensor<?x2x8x8xf32>) -> tensor<?x2xf32> attributes {rn.role = "eval"} {
     %g = rn.global_avg_pool %x : tensor<?x2x8x8xf32>
     %f = rn.flatten %g : tensor<?x2x1x1xf32>
     return %f : tensor<?x2xf32>

@@ -13,7 +13,7 @@
 // EXPLAIN: remark: fused: conv2d_grad_input + batch_norm_relu_grad (the BN's per-channel sums and its ReLU mask in the transposed convolution's epilogue; dx, dgamma, dbeta from the sums in one pass)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %r: tensor<?x4x6x6xf32>,
                       %x: tensor<?x4x6x6xf32>, %mean: tensor<4xf32>, %istd: tensor<4xf32>,
-                      %gamma: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>) {
+                      %gamma: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>) attributes {rn.role = "train_step"} {
   %g = rn.conv2d_grad_input %dy, %w {padding = array<i64: 1, 1>} : tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32> -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_relu_grad %g, %r, %x, %mean, %istd, %gamma : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx, %dg, %db : tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>
@@ -33,7 +33,7 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %r: ten
 // EXPLAIN: remark: fused: conv2d_grad_input_fanin + batch_norm_grad (the BN's per-channel sums in the transposed convolution's epilogue; dx, dgamma, dbeta from the sums in one pass)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short: tensor<?x4x6x6xf32>,
                       %r: tensor<?x4x6x6xf32>, %x: tensor<?x4x6x6xf32>, %mean: tensor<4xf32>,
-                      %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> {
+                      %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %m = rn.conv2d_grad_input_fanin %dy, %w addend %short relu_result %r : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_grad %m, %x, %mean, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   %sum = rn.add %dx, %m : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
@@ -48,7 +48,7 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short:
 // CHECK: rn.batch_norm_grad_from_sums %[[G]], %arg2, %arg3, %arg4, %arg4, %[[S]], %[[D]]
 // EXPLAIN: remark: fused: conv2d_grad_input + batch_norm_grad (the BN's per-channel sums in the transposed convolution's epilogue; dx, dgamma, dbeta from the sums in one pass)
 func.func @train_step(%dy: tensor<?x4x3x3xf32>, %w: tensor<4x2x3x3xf32>, %x: tensor<?x4x6x6xf32>,
-                      %mean: tensor<4xf32>, %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> {
+                      %mean: tensor<4xf32>, %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %g = rn.conv2d_grad_input %dy, %w {groups = 2 : i64, padding = array<i64: 1, 1>, stride = array<i64: 2, 2>} : tensor<?x4x3x3xf32>, tensor<4x2x3x3xf32> -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_grad %g, %x, %mean, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx : tensor<?x4x6x6xf32>
@@ -63,7 +63,7 @@ func.func @train_step(%dy: tensor<?x4x3x3xf32>, %w: tensor<4x2x3x3xf32>, %x: ten
 // CHECK: rn.batch_norm_grad_from_sums %[[G]], %arg4, %arg5, %arg5, %arg5, %[[S]], %[[D]]
 // EXPLAIN: remark: fused: conv2d_grad_input_fanin + batch_norm_relu_grad (the BN's per-channel sums and its ReLU mask in the transposed convolution's epilogue; dx, dgamma, dbeta from the sums in one pass)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short: tensor<?x4x6x6xf32>,
-                      %r: tensor<?x4x6x6xf32>, %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> {
+                      %r: tensor<?x4x6x6xf32>, %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %s = rn.conv2d_grad_input_fanin %dy, %w addend %short : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_relu_grad %s, %r, %x, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx : tensor<?x4x6x6xf32>
@@ -81,7 +81,7 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short:
 // EXPLAIN: remark: not fused: the conv input gradient it reads already carries the reductions of another BN gradient (the output gradient of a projection block feeds the branch and the shortcut BN)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short: tensor<?x4x6x6xf32>,
                       %r: tensor<?x4x6x6xf32>, %x3: tensor<?x4x6x6xf32>, %mean: tensor<4xf32>,
-                      %xd: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) {
+                      %xd: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) attributes {rn.role = "train_step"} {
   %m = rn.conv2d_grad_input_fanin %dy, %w addend %short relu_result %r : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
   %dx3, %dg3, %db3 = rn.batch_norm_grad %m, %x3, %mean, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   %dxd, %dgd, %dbd = rn.batch_norm_grad %m, %xd, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
@@ -98,7 +98,7 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short:
 // CHECK-NOT: rn.conv2d_grad_input_bn_reduce
 // EXPLAIN: remark: not fused: the conv input gradient has other users that read it unmasked (the BN's ReLU mask cannot move into the convolution)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %r: tensor<?x4x6x6xf32>,
-                      %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) {
+                      %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) attributes {rn.role = "train_step"} {
   %g = rn.conv2d_grad_input %dy, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32> -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_relu_grad %g, %r, %x, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx, %g : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
@@ -117,7 +117,7 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %r: ten
 // EXPLAIN: remark: not fused: its input is not computed before the conv input gradient
 // EXPLAIN: remark: not fused: its mean is not computed before the conv input gradient
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %a: tensor<?x4x6x6xf32>,
-                      %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) {
+                      %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) attributes {rn.role = "train_step"} {
   %g = rn.conv2d_grad_input %dy, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32> -> tensor<?x4x6x6xf32>
   %x = rn.relu %a : tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_grad %g, %x, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
@@ -143,7 +143,7 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %a: ten
 // EXPLAIN: remark: not fused: its result gradient is a function argument
 // EXPLAIN: remark: not fused: its result gradient is already masked by another ReLU
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %x: tensor<?x4x12x12xf32>, %w: tensor<4x4x1x1xf32>,
-                      %v: tensor<4xf32>) -> (tensor<?x4x12x12xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) {
+                      %v: tensor<4xf32>) -> (tensor<?x4x12x12xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) attributes {rn.role = "train_step"} {
   %p = rn.max_pool2d_grad %dy, %x {kernel = array<i64: 2, 2>} : tensor<?x4x6x6xf32>, tensor<?x4x12x12xf32>
   %dx, %dg, %db = rn.batch_norm_relu_grad %p, %x, %x, %v, %v, %v : tensor<?x4x12x12xf32>, tensor<?x4x12x12xf32>, tensor<?x4x12x12xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   %dx2, %dg2, %db2 = rn.batch_norm_grad %dy, %dy, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>

@@ -4,6 +4,7 @@
 #include "Lower.h"
 #include "ModelInput.h"
 
+#include "dialect/FunctionRoles.h"
 #include "codegen/BuildSharedObject.h"
 #include "codegen/EmitModel.h"
 #include "frontend/Spec.h"
@@ -40,7 +41,8 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
 /// Prints the planned workspace peak of the training step beside the
 /// one-buffer-per-tensor total.
 void reportMemoryPlan(mlir::ModuleOp module, int64_t maxBatch) {
-  auto step = module.lookupSymbol<mlir::func::FuncOp>("train_step");
+  auto step =
+      mlir::rn::lookupFunction(module, mlir::rn::FunctionRole::TrainStep);
   if (!step)
     return;
   auto planned = step->getAttrOfType<mlir::IntegerAttr>("rn.arena_floats");
