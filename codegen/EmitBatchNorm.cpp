@@ -65,48 +65,42 @@ LogicalResult emit(rn::BatchNormRunningUpdateOp b, OpEmitter &e) {
   return success();
 }
 
+/// The three outputs and the incoming gradient every BN gradient form
+/// starts with.
+template <class Op>
+KernelCall bnGradCall(llvm::StringRef kernel, Op b, OpEmitter &e) {
+  return KernelCall(kernel)
+      .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
+      .arg(e.use(b.getInputGrad()))
+      .arg(e.use(b.getScaleGrad()))
+      .arg(e.use(b.getShiftGrad()))
+      .arg(e.use(b.getResultGrad()));
+}
+
+/// What the forward pass saved: the BN input, its batch statistics, gamma.
+template <class Op> KernelCall &savedForward(KernelCall &c, Op b, OpEmitter &e) {
+  return c.arg(e.use(b.getInput()))
+      .arg(e.use(b.getMean()))
+      .arg(e.use(b.getInvStd()))
+      .arg(e.use(b.getScale()));
+}
+
 LogicalResult emit(rn::BatchNormGradOp b, OpEmitter &e) {
-  e.call(KernelCall("batch_norm_grad")
-             .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
-             .arg(e.use(b.getInputGrad()))
-             .arg(e.use(b.getScaleGrad()))
-             .arg(e.use(b.getShiftGrad()))
-             .arg(e.use(b.getResultGrad()))
-             .arg(e.use(b.getInput()))
-             .arg(e.use(b.getMean()))
-             .arg(e.use(b.getInvStd()))
-             .arg(e.use(b.getScale()))
-             .batch());
+  KernelCall c = bnGradCall("batch_norm_grad", b, e);
+  e.call(savedForward(c, b, e).batch());
   return success();
 }
 
 LogicalResult emit(rn::BatchNormReluGradOp b, OpEmitter &e) {
-  e.call(KernelCall("batch_norm_relu_grad")
-             .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
-             .arg(e.use(b.getInputGrad()))
-             .arg(e.use(b.getScaleGrad()))
-             .arg(e.use(b.getShiftGrad()))
-             .arg(e.use(b.getResultGrad()))
-             .arg(e.use(b.getReluResult()))
-             .arg(e.use(b.getInput()))
-             .arg(e.use(b.getMean()))
-             .arg(e.use(b.getInvStd()))
-             .arg(e.use(b.getScale()))
-             .batch());
+  KernelCall c = bnGradCall("batch_norm_relu_grad", b, e);
+  c.arg(e.use(b.getReluResult()));
+  e.call(savedForward(c, b, e).batch());
   return success();
 }
 
 LogicalResult emit(rn::BatchNormGradFromSumsOp b, OpEmitter &e) {
-  e.call(KernelCall("batch_norm_grad_from_sums")
-             .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
-             .arg(e.use(b.getInputGrad()))
-             .arg(e.use(b.getScaleGrad()))
-             .arg(e.use(b.getShiftGrad()))
-             .arg(e.use(b.getResultGrad()))
-             .arg(e.use(b.getInput()))
-             .arg(e.use(b.getMean()))
-             .arg(e.use(b.getInvStd()))
-             .arg(e.use(b.getScale()))
+  KernelCall c = bnGradCall("batch_norm_grad_from_sums", b, e);
+  e.call(savedForward(c, b, e)
              .arg(e.use(b.getGradSum()))
              .arg(e.use(b.getGradDevSum()))
              .batch());
