@@ -44,6 +44,12 @@ B=""         # the unpacked bundle, once found
 
 note() { echo "$*" | tee -a "$SUMMARY"; }
 row() { ROWS+=("$(printf '%-10s %-8s %5ss  %s' "$1" "$2" "$3" "$4")"); }
+# row_from STAGE STATUS T0 LOG DETAIL: a SKIPPED stage shows why instead.
+row_from() {
+  local detail=$5
+  [ "$2" = SKIPPED ] && detail=$(grep -h -m1 '^SKIPPED' "$4" | cut -c1-90)
+  row "$1" "$2" $((SECONDS - $3)) "$detail"
+}
 
 # run_step CAP LOG CMD...: CMD under `timeout`, at most CAP seconds and never
 # past the deadline, appending to LOG; sets RC (124: timed out or no time).
@@ -105,6 +111,7 @@ EOF
   if [ -n "$B" ]; then
     local f
     for f in "$B"/bin/* "$B"/lib/*.so "$B"/so/*.so; do
+      [ -e "$f" ] || continue
       if ldd "$f" 2>&1 | grep -q 'not found'; then
         note "  ldd $f: $(ldd "$f" | grep 'not found' | tr -s ' \t' ' ' | tr '\n' ';')"
         missing=1
@@ -115,6 +122,8 @@ EOF
       note "  retrying with the bundle's lib/ (libgomp) on LD_LIBRARY_PATH"
       missing=0
       for f in "$B"/bin/* "$B"/lib/*.so "$B"/so/*.so; do
+        [ -e "$f" ] || continue
+      [ -e "$f" ] || continue
         ldd "$f" 2>&1 | grep -q 'not found' && { note "  still missing: $f"; missing=1; }
       done
     fi
@@ -141,13 +150,13 @@ stage_kernels() {
   local t0=$SECONDS log="$OUT/kernels.log" rcs=() p detail=""
   for p in fp32 tf32 bf16; do
     echo "=== kernels $p" >>"$log"
-    run_step 40 "$log" "$B/bin/kernels-test-$p" --case-timeout 30
+    run_step 35 "$log" "$B/bin/kernels-test-$p" --case-timeout 30
     rcs+=("$RC")
     detail+="$p $(grep -h 'checks failed' "$log" | tail -1 | cut -d' ' -f1-3 | sed 's/ checks//;s/ of /\//') "
   done
   note "== kernels: every launcher against the CPU kernels (failing checks and crashed cases)"
   grep -hE '^(FAIL|CRASH)|^=== kernels|checks failed|^SKIPPED' "$log" | head -60 | tee -a "$SUMMARY" >/dev/null
-  row kernels "$(status_of "${rcs[@]}")" $((SECONDS - t0)) "failed/checks: $detail"
+  row_from kernels "$(status_of "${rcs[@]}")" "$t0" "$log" "failed/checks: $detail"
 }
 
 stage_sanitizer() {
@@ -162,7 +171,7 @@ stage_sanitizer() {
   # Small cases of every kernel family, in one process (--no-fork).
   local cases=("conv 5->7" "g32 N=3" "batch_norm C=10" "max_pool2d C=32" "avg_pool2d"
                "linear 512->10" "softmax_cross_entropy K=10" "elementwise" "sgd")
-  local caps=(memcheck:30 racecheck:30 synccheck:15)
+  local caps=(memcheck:25 racecheck:25 synccheck:15)
   for tool in "${caps[@]}"; do
     echo "=== compute-sanitizer --tool ${tool%%:*}" >>"$log"
     run_step "${tool##*:}" "$log" compute-sanitizer --tool "${tool%%:*}" --print-limit 20 \
@@ -178,39 +187,39 @@ stage_sanitizer() {
 stage_steps() {
   precheck steps || return
   local t0=$SECONDS log="$OUT/steps.log" rcs=()
-  run_step 45 "$log" python3 test/cuda/check_cuda_vs_cpu.py --so-dir "$B/so" --out-dir /tmp/rnc-vs-cpu \
+  run_step 35 "$log" python3 test/cuda/check_cuda_vs_cpu.py --so-dir "$B/so" --out-dir /tmp/rnc-vs-cpu \
     --models tiny,d2l_resnext18 --precisions fp32,tf32,bf16
   rcs+=("$RC")
-  run_step 40 "$log" python3 test/cuda/check_cuda_vs_cpu.py --so-dir "$B/so" --out-dir /tmp/rnc-vs-cpu \
+  run_step 45 "$log" python3 test/cuda/check_cuda_vs_cpu.py --so-dir "$B/so" --out-dir /tmp/rnc-vs-cpu \
     --models resnet50 --precisions bf16,fp32
   rcs+=("$RC")
   note "== steps: whole training steps (3, one ragged) against the cpu target"
   grep -hE 'tolerance|^    |^SKIPPED|Error|error:' "$log" | head -40 | tee -a "$SUMMARY" >/dev/null
-  row steps "$(status_of "${rcs[@]}")" $((SECONDS - t0)) \
+  row_from steps "$(status_of "${rcs[@]}")" "$t0" "$log" \
     "$(grep -c 'tolerance' "$log") model/precision pairs, $(grep -c ': ok;' "$log") ok"
 }
 
 stage_convs() {
   precheck convs || return
   local t0=$SECONDS log="$OUT/convs.log" rcs=()
-  run_step 45 "$log" python3 test/cuda/check_rn50_convs.py --lib "$B/lib/rn50-convs-bf16.so" --batch 256
+  run_step 40 "$log" python3 test/cuda/check_rn50_convs.py --lib "$B/lib/rn50-convs-bf16.so" --batch 256
   rcs+=("$RC")
   run_step 20 "$log" python3 test/cuda/check_rn50_convs.py --lib "$B/lib/rn50-convs-fp32.so" --batch 256 --no-time
   rcs+=("$RC")
   note "== convs: the 23 ResNet-50 convolution shapes at batch 256 against cuDNN (bf16 timed, fp32 checked)"
   grep -hE '^FAIL|convolutions of one|shapes in|^SKIPPED|^  ' "$log" | head -40 | tee -a "$SUMMARY" >/dev/null
-  row convs "$(status_of "${rcs[@]}")" $((SECONDS - t0)) \
+  row_from convs "$(status_of "${rcs[@]}")" "$t0" "$log" \
     "$(grep -h 'shapes in' "$log" | sed 's/ in [0-9]* s//' | tr '\n' ';')"
 }
 
 stage_bench() {
   precheck bench || return
   local t0=$SECONDS log="$OUT/bench.log"
-  run_step 80 "$log" python3 bench/gpu_train.py --rnc-so-dir "$B/bench" --configs resnet50-224 \
+  run_step 70 "$log" python3 bench/gpu_train.py --rnc-so-dir "$B/bench" --configs resnet50-224 \
     --sides rnc,eager --warmup 3 --windows 3 --steps 10 --peak-reps 5 --json "$OUT/bench.json"
   note "== bench: resnet50 training images/s, rnc bf16 (batch on the GPU) vs PyTorch eager (channels_last, AMP bf16)"
   grep -hE '^measured|^\| |images/s \(windows|not measured|^SKIPPED' "$log" | tee -a "$SUMMARY" >/dev/null
-  row bench "$(status_of "$RC")" $((SECONDS - t0)) \
+  row_from bench "$(status_of "$RC")" "$t0" "$log" \
     "$(grep -h '^| resnet50' "$log" | awk -F'|' '{gsub(/ /,"",$5); gsub(/ /,"",$6); gsub(/ /,"",$8); print "rnc " $5 " img/s, eager " $6 ", ratio " $8}')"
 }
 
@@ -222,7 +231,7 @@ stage_mainjob() {
   cat /tmp/rnc-main-job/main-job-cuda.jsonl >>"$log" 2>/dev/null
   note "== mainjob: rnc-run train on the GPU (fashion_resnet, 4 epochs), against the cpu run's 92.5%"
   grep -hE 'main job|^SKIPPED|error' "$log" | tail -5 | tee -a "$SUMMARY" >/dev/null
-  row mainjob "$(status_of "$RC")" $((SECONDS - t0)) \
+  row_from mainjob "$(status_of "$RC")" "$t0" "$log" \
     "$(grep -ho 'test accuracy [0-9.]*% after [0-9]* epochs in [0-9.]* s' "$log" | tail -1)"
 }
 
@@ -235,7 +244,7 @@ stage_figures() {
   note "== figures: training images/s, rnc bf16 (batch on the GPU) vs PyTorch eager; ceilings"
   grep -hE '^(host|GPU|driver|torch|measured)|^\| |images/s \(windows|not measured|^SKIPPED' "$log" \
     | tee -a "$SUMMARY" >/dev/null
-  row figures "$(status_of "$RC")" $((SECONDS - t0)) "$(grep -c '^| [a-z]' "$log") configs measured"
+  row_from figures "$(status_of "$RC")" "$t0" "$log" "$(grep -c '^| [a-z]' "$log") configs measured"
 }
 
 # --------------------------------------------------------------------------
