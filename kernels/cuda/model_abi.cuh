@@ -31,6 +31,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -227,6 +228,47 @@ int run_graph(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs, int N,
   return cuda_ok(m, cudaStreamSynchronize(m->stream), what, kSyncHint);
 }
 
+// One training step of batch N as a graph (run_graph): the upload of the
+// pinned images and labels and NCHW -> NHWC (unless `upload` is false: the
+// batch of the last step is still on the device), {lr, momentum,
+// weight_decay}, the generated step, the download of loss and correct.
+inline int run_step(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs,
+                    int N, const rnc_sgd *opt, rnc_step_result *out,
+                    bool upload, const char *what) {
+  m->pinned->hyper[0] = opt->lr;
+  m->pinned->hyper[1] = opt->momentum;
+  m->pinned->hyper[2] = opt->weight_decay;
+  auto enqueue = [m, N, upload] {
+    gen::g_sum = m->stats; // this model's scratch, baked into the graph
+    gen::g_sumsq = m->stats + gen::kStatChannels;
+    cudaStream_t s = m->stream;
+    const DeviceIo &io = m->io;
+    if (upload) {
+      cudaMemcpyAsync(io.images_nchw, m->pinned_images,
+                      sizeof(float) * N * image_floats(),
+                      cudaMemcpyHostToDevice, s);
+      cudaMemcpyAsync(io.labels, m->pinned_labels, sizeof(int32_t) * N,
+                      cudaMemcpyHostToDevice, s);
+    }
+    cudaMemcpyAsync(io.hyper, m->pinned->hyper, sizeof(float) * 3,
+                    cudaMemcpyHostToDevice, s);
+    if (upload)
+      rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
+                              long(gen::kInfo.input_h) * gen::kInfo.input_w);
+    gen::train_step(m->state, m->work, io.images, io.labels, N, io.hyper,
+                    io.loss, io.correct);
+    cudaMemcpyAsync(&m->pinned->loss, io.loss, sizeof(float),
+                    cudaMemcpyDeviceToHost, s);
+    cudaMemcpyAsync(&m->pinned->correct, io.correct, sizeof(int32_t),
+                    cudaMemcpyDeviceToHost, s);
+  };
+  if (run_graph(m, graphs, N, enqueue, what))
+    return 1;
+  out->loss = m->pinned->loss;
+  out->correct = m->pinned->correct;
+  return 0;
+}
+
 } // namespace gen_abi
 
 RNC_EXPORT uint32_t rnc_abi_version(void) { return RNC_ABI_VERSION; }
@@ -318,39 +360,14 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
                               const rnc_sgd *opt, rnc_step_result *out) {
   if (gen_abi::check_train_step(m, images, labels, batch, opt, out))
     return 1;
-  const long n = batch * gen_abi::image_floats();
-  std::memcpy(m->pinned_images, images, sizeof(float) * n);
+  std::memcpy(m->pinned_images, images,
+              sizeof(float) * batch * gen_abi::image_floats());
   std::memcpy(m->pinned_labels, labels, sizeof(int32_t) * batch);
-  m->pinned->hyper[0] = opt->lr;
-  m->pinned->hyper[1] = opt->momentum;
-  m->pinned->hyper[2] = opt->weight_decay;
-  const int N = batch;
-  auto enqueue = [m, N, n] {
-    gen::g_sum = m->stats; // this model's scratch, baked into the graph
-    gen::g_sumsq = m->stats + gen::kStatChannels;
-    cudaStream_t s = m->stream;
-    const gen_abi::DeviceIo &io = m->io;
-    cudaMemcpyAsync(io.images_nchw, m->pinned_images, sizeof(float) * n,
-                    cudaMemcpyHostToDevice, s);
-    cudaMemcpyAsync(io.labels, m->pinned_labels, sizeof(int32_t) * N,
-                    cudaMemcpyHostToDevice, s);
-    cudaMemcpyAsync(io.hyper, m->pinned->hyper, sizeof(float) * 3,
-                    cudaMemcpyHostToDevice, s);
-    rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
-                            long(gen::kInfo.input_h) * gen::kInfo.input_w);
-    gen::train_step(m->state, m->work, io.images, io.labels, N, io.hyper,
-                    io.loss, io.correct);
-    cudaMemcpyAsync(&m->pinned->loss, io.loss, sizeof(float),
-                    cudaMemcpyDeviceToHost, s);
-    cudaMemcpyAsync(&m->pinned->correct, io.correct, sizeof(int32_t),
-                    cudaMemcpyDeviceToHost, s);
-  };
   m->uploaded_batch = 0;
-  if (gen_abi::run_graph(m, m->train_graphs, N, enqueue, "rnc_train_step"))
+  if (gen_abi::run_step(m, m->train_graphs, batch, opt, out, /*upload=*/true,
+                        "rnc_train_step"))
     return 1;
-  m->uploaded_batch = N;
-  out->loss = m->pinned->loss;
-  out->correct = m->pinned->correct;
+  m->uploaded_batch = batch;
   return 0;
 }
 
@@ -426,33 +443,14 @@ RNC_EXPORT int rnc_cuda_repeat_step(rnc_model *m, int32_t batch,
     return 1;
   if (!opt || !out)
     return gen_abi::fail(m, "opt and out must not be null");
+  if (!(std::isfinite(opt->lr) && std::isfinite(opt->momentum) &&
+        std::isfinite(opt->weight_decay)))
+    return gen_abi::fail(m, "lr, momentum and weight_decay must be finite");
   if (m->uploaded_batch == 0 || batch != m->uploaded_batch)
     return gen_abi::fail(
         m, "rnc_cuda_repeat_step: batch " + std::to_string(batch) +
                " is not the one the last rnc_train_step uploaded (" +
                std::to_string(m->uploaded_batch) + ")");
-  m->pinned->hyper[0] = opt->lr;
-  m->pinned->hyper[1] = opt->momentum;
-  m->pinned->hyper[2] = opt->weight_decay;
-  const int N = batch;
-  auto enqueue = [m, N] {
-    gen::g_sum = m->stats;
-    gen::g_sumsq = m->stats + gen::kStatChannels;
-    cudaStream_t s = m->stream;
-    const gen_abi::DeviceIo &io = m->io;
-    cudaMemcpyAsync(io.hyper, m->pinned->hyper, sizeof(float) * 3,
-                    cudaMemcpyHostToDevice, s);
-    gen::train_step(m->state, m->work, io.images, io.labels, N, io.hyper,
-                    io.loss, io.correct);
-    cudaMemcpyAsync(&m->pinned->loss, io.loss, sizeof(float),
-                    cudaMemcpyDeviceToHost, s);
-    cudaMemcpyAsync(&m->pinned->correct, io.correct, sizeof(int32_t),
-                    cudaMemcpyDeviceToHost, s);
-  };
-  if (gen_abi::run_graph(m, m->repeat_graphs, N, enqueue,
-                         "rnc_cuda_repeat_step"))
-    return 1;
-  out->loss = m->pinned->loss;
-  out->correct = m->pinned->correct;
-  return 0;
+  return gen_abi::run_step(m, m->repeat_graphs, batch, opt, out,
+                           /*upload=*/false, "rnc_cuda_repeat_step");
 }
