@@ -44,8 +44,8 @@ bool writeFile(const std::string &path, const std::string &text) {
 
 } // namespace
 
-std::vector<std::string> defaultCompileFlags() {
-  return {"-std=c++20", "-O3",    "-march=native",
+std::vector<std::string> defaultCompileFlags(const std::string &march) {
+  return {"-std=c++20", "-O3",    "-march=" + march,
           "-fopenmp",   "-fPIC",  "-shared",
           "-fvisibility=hidden",  "-I" + includeDir()};
 }
@@ -123,7 +123,7 @@ bool buildSharedObject(const std::string &source, const std::string &output,
   std::vector<std::string> args = {*program};
   for (const std::string &f : options.cuda
                                    ? cudaCompileFlags(options.cudaArchs)
-                                   : defaultCompileFlags())
+                                   : defaultCompileFlags(options.march))
     args.push_back(f);
   for (const std::string &f : options.flags)
     args.push_back(f);

@@ -13,15 +13,16 @@ struct BuildOptions {
   std::string compiler;            // "" = $CXX, else c++ (cuda: the nvcc
                                    // of nvccPath())
   std::vector<std::string> cudaArchs = {"80", "90a"}; // sm_XX to build for
+  std::string march = "native";    // cpu: -march (the CPU to build for)
   std::vector<std::string> flags;  // appended after the default flags
   std::string keepSource;          // if set, also write the C++ here
   bool verbose = false;            // print the compiler command
 };
 
-/// The default flags: -std=c++20 -O3 -march=native -fopenmp -fPIC -shared
+/// The default flags: -std=c++20 -O3 -march=<march> -fopenmp -fPIC -shared
 /// -fvisibility=hidden and the include path of rnc's kernel headers
 /// ($RNC_INCLUDE_DIR, else the source tree rnc was built from).
-std::vector<std::string> defaultCompileFlags();
+std::vector<std::string> defaultCompileFlags(const std::string &march);
 
 /// nvcc's flags for `archs` (e.g. "80", "90a"): -std=c++20 -O3, one
 /// -gencode per arch (SASS, plus PTX of the newest for later GPUs), host code

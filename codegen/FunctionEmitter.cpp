@@ -118,15 +118,23 @@ LogicalResult FunctionEmitter::emitOp(Operation *op) {
     return success();
   std::string label = opLabel(op);
   comment(label);
-  if (auto ret = dyn_cast<func::ReturnOp>(op))
-    return emitReturn(ret);
+  os.flush();
+  size_t start = code.size();
+  int kernelsBefore = kernels;
+  if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+    if (failed(emitReturn(ret)))
+      return failure();
+    // Where the return launches work (cuda: the batched SGD update, the
+    // copies of the results), it is timed and checked as one op too.
+    if (target.batchesUpdates())
+      profile(start, label + (ret.getNumOperands() == 2 ? " (SGD update, loss)"
+                                                        : " (logits)"));
+    return success();
+  }
   for (Value r : op->getResults())
     if (!ptrs.count(r) && !isa<rn::FlattenOp, rn::UnflattenOp>(op))
       allocate(r);
 
-  os.flush();
-  size_t start = code.size();
-  int kernelsBefore = kernels;
   std::optional<LogicalResult> done;
   for (auto family : {emitConvOp, emitBatchNormOp, emitPoolOp, emitLinearOp,
                       emitLossOp, emitElementwiseOp, emitOptimizerOp})
@@ -137,16 +145,22 @@ LogicalResult FunctionEmitter::emitOp(Operation *op) {
                              << target.name() << ")";
   if (failed(*done))
     return failure();
-  // The op's calls, timed as one entry of the profile (RNC_PROFILE=1).
-  os.flush();
-  if (target.profilesOps() && kernels != kernelsBefore) {
-    std::string calls = code.substr(start);
-    code.resize(start);
-    os << "  { OpTimer timer_(" << profileNames.size() + 1 << ");\n"
-       << calls << "  }\n";
-    profileNames.push_back(label);
-  }
+  if (kernels != kernelsBefore)
+    profile(start, label);
   return success();
+}
+
+// The op's calls, timed as one entry of the profile (RNC_PROFILE=1; cuda:
+// also checked one by one with RNC_CUDA_SYNC=1, kernels/cuda/debug.cuh).
+void FunctionEmitter::profile(size_t start, const std::string &label) {
+  os.flush();
+  if (!target.profilesOps() || code.size() == start)
+    return;
+  std::string calls = code.substr(start);
+  code.resize(start);
+  os << "  { OpTimer timer_(" << profileNames.size() + 1 << ");\n" << calls
+     << "  }\n";
+  profileNames.push_back(label);
 }
 
 } // namespace rnc::codegen

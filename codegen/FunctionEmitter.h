@@ -107,6 +107,9 @@ public:
 private:
   mlir::LogicalResult emitOp(mlir::Operation *op);
   mlir::LogicalResult emitReturn(mlir::func::ReturnOp ret);
+  /// Wraps the code emitted since `start` in an OpTimer scope named `label`
+  /// (when the target profiles ops).
+  void profile(size_t start, const std::string &label);
   /// Gives `v` its workspace buffer.
   void allocate(mlir::Value v);
 

@@ -49,6 +49,21 @@ void emitEval(const EmittedModel &model, llvm::raw_ostream &os) {
      << model.evalBody << "}\n\n";
 }
 
+/// The op names and per-op times of OpTimer (kernels/cpu/profile.h; cuda:
+/// kernels/cuda/debug.cuh, which also checks each op with RNC_CUDA_SYNC=1).
+void emitOpTables(const EmittedModel &model, llvm::StringRef ns,
+                  llvm::raw_ostream &os) {
+  os << "// Per-op wall time when RNC_PROFILE is set (kernels/" << ns
+     << (ns == "cpu" ? "/profile.h" : "/debug.cuh") << ").\n"
+     << "const char *const kOpNames[] = {\n    \"\",\n";
+  for (const std::string &name : model.profileNames)
+    os << "    " << cppStringLiteral(name) << ",\n";
+  os << "};\nconstexpr int kNumOps = " << model.profileNames.size() << ";\n"
+     << "double g_op_seconds[kNumOps + 1];\nlong g_op_calls[kNumOps + 1];\n"
+     << "using OpTimer = rnc::" << ns
+     << "::OpTimer<g_op_seconds, g_op_calls>;\n\n";
+}
+
 class CpuTarget final : public Target {
 public:
   llvm::StringRef name() const override { return "cpu"; }
@@ -80,15 +95,7 @@ public:
   }
   void emitTables(const EmittedModel &model,
                   llvm::raw_ostream &os) const override {
-    os << "// Per-op wall time when RNC_PROFILE is set "
-          "(kernels/cpu/profile.h).\n"
-       << "const char *const kOpNames[] = {\n    \"\",\n";
-    for (const std::string &name : model.profileNames)
-      os << "    " << cppStringLiteral(name) << ",\n";
-    os << "};\nconstexpr int kNumOps = " << model.profileNames.size()
-       << ";\n"
-       << "double g_op_seconds[kNumOps + 1];\nlong g_op_calls[kNumOps + 1];\n"
-       << "using OpTimer = rnc::cpu::OpTimer<g_op_seconds, g_op_calls>;\n\n";
+    emitOpTables(model, "cpu", os);
     os << "// Per-channel sums of the fused conv + BN statistics.\n"
        << "float g_sum[" << model.statChannels << "], g_sumsq["
        << model.statChannels << "];\n\n";
@@ -110,7 +117,7 @@ public:
   llvm::StringRef name() const override { return "cuda"; }
   bool nhwcActivations() const override { return true; }
   bool batchesUpdates() const override { return true; }
-  bool profilesOps() const override { return false; }
+  bool profilesOps() const override { return true; }
   std::string copyFloats(llvm::StringRef dst, llvm::StringRef src,
                          llvm::StringRef n) const override {
     return llvm::formatv("copy_floats({0}, {1}, {2})", dst, src, n);
@@ -138,6 +145,7 @@ public:
   }
   void emitTables(const EmittedModel &model,
                   llvm::raw_ostream &os) const override {
+    emitOpTables(model, "cuda", os);
     os << "// The parameters rnc::cuda::sgd_update_all updates in one "
           "launch:\n// {param, momentum buffer, gradient, numel}, offsets in "
           "the state block.\n";

@@ -42,7 +42,8 @@ public:
   /// Every SGD update of a step runs in one launch where the step returns
   /// (kernels/cuda/optimizer.cuh), instead of one call per parameter.
   virtual bool batchesUpdates() const = 0;
-  /// Each op's calls are timed as one RNC_PROFILE entry (an OpTimer scope).
+  /// Each op's calls are timed as one RNC_PROFILE entry (an OpTimer scope;
+  /// cuda: also checked op by op with RNC_CUDA_SYNC=1).
   virtual bool profilesOps() const = 0;
   /// C++ that copies `n` floats from `src` to `dst` (the target's memory).
   virtual std::string copyFloats(llvm::StringRef dst, llvm::StringRef src,

@@ -4,12 +4,14 @@
 // The convolution family: each op becomes a call of the kernel of the same
 // name (kernels/cpu/conv.h, kernels/cuda/conv.cuh) with its shape as a
 // constexpr template argument; rn.bias_grad of a conv calls conv2d_bias_grad.
+// On both targets each op's calls sit in an OpTimer scope (RNC_PROFILE; cuda:
+// RNC_CUDA_SYNC too).
 
 // CHECK: constexpr rnc::Conv2DShape kConv0{.in_channels = 2, .out_channels = 4, .in_h = 4, .in_w = 4, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .dilation_h = 1, .dilation_w = 1, .groups = 1};
 // CHECK: constexpr rnc::Conv2DShape kConv1{.in_channels = 4, .out_channels = 10, .in_h = 2, .in_w = 2, .kernel_h = 2, .kernel_w = 2,
 // CHECK-LABEL: void train_step(
 // CHECK: // rn.conv2d
-// CPU-NEXT: { OpTimer timer_(1);
+// CHECK-NEXT: { OpTimer timer_(1);
 // CHECK-NEXT: conv2d<kConv0>([[H:\(W \+ [0-9]+\)]], x, [[W1:\(S \+ 0\)]], nullptr, N);
 // CHECK: conv2d<kConv1>([[Y:\(W \+ [0-9]+\)]], [[H]], [[W2:\(S \+ [0-9]+\)]], [[B2:\(S \+ [0-9]+\)]], N);
 // CHECK: conv2d_grad_input<kConv1>([[DH:\(W \+ [0-9]+\)]], [[DY:\(W \+ [0-9]+\)]], [[W2]], N);

@@ -15,6 +15,7 @@
 // CUDA-LABEL: void train_step(
 // CUDA: copy_floats((S + 80), (S + 64), 4);
 // CUDA: // func.return
+// CUDA-NEXT: { OpTimer timer_({{[0-9]+}});
 // CUDA-NEXT: sgd_update_all<2>(S, kSgdTable, hyper);
 
 // CPU-LABEL: void train_step(

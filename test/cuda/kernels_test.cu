@@ -1,7 +1,17 @@
 // GPU numerics test of kernels/cuda: every launcher on random inputs against
 // the CPU kernels of kernels/cpu (NCHW; inputs and outputs transposed), one
-// line per compared tensor with its largest difference. Exit status: 0 all
-// pass, 1 a failure, 77 no GPU (one line "SKIPPED: no CUDA GPU (...)").
+// line per compared tensor with its largest difference.
+//
+//   kernels_test [--list] [--no-fork] [--case-timeout S] [FILTER...]
+//
+// The checks are grouped in cases (one launcher family on one shape: "conv
+// 64->64 56x56 k3x3 s1 p1 g1 N=4", "batch_norm C=10 P=49 N=37", ...);
+// FILTERs pick the cases whose name contains one of them. A case that
+// faults, hangs past --case-timeout (default 120 s) or dies is one CRASH
+// line and the cases after it still run (test/cuda/case_runner.h);
+// --no-fork runs them all in one process (for compute-sanitizer).
+// Exit status: 0 all pass, 1 a failure, 77 no GPU (one line "SKIPPED: no
+// CUDA GPU (...)"), 2 bad arguments.
 //
 // Tolerances (normwise relative error ||gpu - cpu|| / ||cpu||):
 //   convolution and linear GEMMs: fp32 1e-5, tf32 5e-3, bf16 1.5e-2
@@ -18,6 +28,7 @@
 
 #include "kernels/cpu/rnc_cpu.h"
 #include "kernels/cuda/rnc_cuda.cuh"
+#include "test/cuda/case_runner.h"
 #include "test/cuda/test_util.h"
 
 namespace cu = rnc::cuda;
@@ -78,8 +89,10 @@ void expect_clean(ct::Report &report, const std::string &what) {
     std::printf("     %s: sync %s, launch %s\n", what.c_str(),
                 cudaGetErrorString(sync), cudaGetErrorString(launch));
   report.expect(what + ": no CUDA error", ok);
-  if (sync != cudaSuccess)
-    std::exit(1); // the context is gone
+  if (sync != cudaSuccess) { // the context is gone: the next child goes on
+    std::fflush(stdout);
+    std::exit(ct::kContextLost);
+  }
 }
 
 template <Conv2DShape S> std::string conv_name() {
@@ -830,9 +843,79 @@ constexpr Pool2DShape kAvgPoolEx{.channels = 32,
 constexpr LinearShape kFc{.in_features = 512, .out_features = 10};
 constexpr LinearShape kFcWide{.in_features = 2048, .out_features = 1000};
 
-} // namespace
+// ----------------------------------------------------------------------------
+// The cases, in order. A name must say which launchers and which shape.
 
-int main() {
+using ct::Case;
+
+template <Conv2DShape S> Case conv_case(int N) {
+  return {conv_name<S>() + " N=" + std::to_string(N),
+          [N](ct::Report &r) { test_conv<S>(r, N); }};
+}
+template <BatchNormShape S> Case bn_case(int N) {
+  return {"batch_norm C=" + std::to_string(S.channels) +
+              " P=" + std::to_string(S.plane) + " N=" + std::to_string(N),
+          [N](ct::Report &r) { test_batch_norm<S>(r, N); }};
+}
+template <Pool2DShape S> Case pool_case(int N, bool max) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%s_pool2d C=%d %dx%d k%d s%d p%d%s N=%d",
+                max ? "max" : "avg", S.channels, S.in_h, S.in_w, S.kernel_h,
+                S.stride_h, S.pad_h,
+                !max && !S.count_include_pad ? " exclude-pad" : "", N);
+  return {buf, [N, max](ct::Report &r) { test_pool<S>(r, N, max); }};
+}
+
+std::vector<Case> all_cases() {
+  return {
+      conv_case<kStemRgb>(2),
+      conv_case<kStemGray>(3),
+      conv_case<kStem3x3>(5),
+      conv_case<k3x3>(4),
+      conv_case<k3x3s2>(3),
+      conv_case<k1x1>(3),
+      conv_case<k1x1s2>(5),
+      conv_case<kDeep>(9),
+      conv_case<kGrouped4>(3),
+      conv_case<kGrouped8s2>(4),
+      conv_case<kOdd>(7),
+      bn_case<kBn>(4),
+      bn_case<kBnOdd>(37),
+      bn_case<kBnRank2>(33),
+      pool_case<kMaxPool>(3, true),
+      pool_case<kMaxPool2>(5, true),
+      pool_case<kAvgPool>(3, false),
+      pool_case<kAvgPoolEx>(3, false),
+      {"global_avg_pool C=512 P=49 N=6",
+       [](ct::Report &r) { test_global_pool<512, 49>(r, 6); }},
+      {"global_avg_pool C=64 P=1 N=5",
+       [](ct::Report &r) { test_global_pool<64, 1>(r, 5); }},
+      {"linear 512->10 N=37", [](ct::Report &r) { test_linear<kFc>(r, 37); }},
+      {"linear 2048->1000 N=16",
+       [](ct::Report &r) { test_linear<kFcWide>(r, 16); }},
+      {"softmax_cross_entropy K=10 N=129",
+       [](ct::Report &r) { test_loss<10>(r, 129); }},
+      {"softmax_cross_entropy K=1000 N=33",
+       [](ct::Report &r) { test_loss<1000>(r, 33); }},
+      {"elementwise and layout", test_elementwise},
+      {"sgd_update_all", test_sgd},
+      {"graph capture and replay", test_graph},
+      {"argument errors",
+       [](ct::Report &r) {
+         // A bad argument is recorded, not fatal, and nothing is launched.
+         cu::relu<float>(nullptr, nullptr, 10);
+         r.expect("a null pointer is reported by last_launch_error()",
+                  cu::last_launch_error() == cudaErrorInvalidValue);
+         r.expect("last_launch_error() clears",
+                  cu::last_launch_error() == cudaSuccess);
+       }},
+  };
+}
+
+// The GPU, once; the stream every case launches on.
+cudaStream_t g_stream = nullptr;
+
+int begin(bool first) {
   int devices = 0;
   cudaError_t e = cudaGetDeviceCount(&devices);
   if (e != cudaSuccess || devices == 0) {
@@ -841,52 +924,24 @@ int main() {
                 cudaGetErrorString(e != cudaSuccess ? e : cudaErrorNoDevice));
     return 77;
   }
-  cudaDeviceProp prop;
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("rnc::cuda kernels on %s (sm_%d%d), RNC_CUDA_PRECISION=%d\n",
-              prop.name, prop.major, prop.minor, RNC_CUDA_PRECISION);
-  cudaStream_t stream;
-  CUDA_CHECK(cudaStreamCreate(&stream));
-  cu::set_stream(stream);
+  if (first) {
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    std::printf("rnc::cuda kernels on %s (sm_%d%d), RNC_CUDA_PRECISION=%d\n",
+                prop.name, prop.major, prop.minor, RNC_CUDA_PRECISION);
+  }
+  CUDA_CHECK(cudaStreamCreate(&g_stream));
+  cu::set_stream(g_stream);
+  return 0;
+}
 
-  ct::Report report;
-  test_conv<kStemRgb>(report, 2);
-  test_conv<kStemGray>(report, 3);
-  test_conv<kStem3x3>(report, 5);
-  test_conv<k3x3>(report, 4);
-  test_conv<k3x3s2>(report, 3);
-  test_conv<k1x1>(report, 3);
-  test_conv<k1x1s2>(report, 5);
-  test_conv<kDeep>(report, 9);
-  test_conv<kGrouped4>(report, 3);
-  test_conv<kGrouped8s2>(report, 4);
-  test_conv<kOdd>(report, 7);
-  test_batch_norm<kBn>(report, 4);
-  test_batch_norm<kBnOdd>(report, 37);
-  test_batch_norm<kBnRank2>(report, 33);
-  test_pool<kMaxPool>(report, 3, true);
-  test_pool<kMaxPool2>(report, 5, true);
-  test_pool<kAvgPool>(report, 3, false);
-  test_pool<kAvgPoolEx>(report, 3, false);
-  test_global_pool<512, 49>(report, 6);
-  test_global_pool<64, 1>(report, 5);
-  test_linear<kFc>(report, 37);
-  test_linear<kFcWide>(report, 16);
-  test_loss<10>(report, 129);
-  test_loss<1000>(report, 33);
-  test_elementwise(report);
-  test_sgd(report);
-  test_graph(report);
-
-  // A bad argument is recorded, not fatal, and nothing is launched.
-  cu::relu<float>(nullptr, nullptr, 10);
-  report.expect("a null pointer is reported by last_launch_error()",
-                cu::last_launch_error() == cudaErrorInvalidValue);
-  report.expect("last_launch_error() clears",
-                cu::last_launch_error() == cudaSuccess);
-
+void end() {
   cu::set_stream(nullptr);
-  CUDA_CHECK(cudaStreamDestroy(stream));
-  std::printf("%d of %d checks failed\n", report.failures, report.checks);
-  return report.failures == 0 ? 0 : 1;
+  CUDA_CHECK(cudaStreamDestroy(g_stream));
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  return ct::case_main(argc, argv, all_cases(), {begin, end});
 }

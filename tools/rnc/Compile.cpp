@@ -88,6 +88,12 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
                   "cuda: GPU architectures to build for, comma-separated "
                   "sm numbers (80 = A100, 90a = H100)")
       ->capture_default_str();
+  cmd->add_option("--march", o.march,
+                  "cpu: the x86 CPU to build for, as the C++ compiler's "
+                  "-march: native (this machine's, the default), x86-64-v3 "
+                  "(AVX2, FMA: most x86 CPUs since 2015; for a .so that runs "
+                  "elsewhere), x86-64-v4 (AVX-512), or a CPU name")
+      ->type_name("CPU");
   cmd->add_option("--emit", o.emit,
                   "What to write: so (build the shared object), cpp (the "
                   "generated C++) or ir (the final rn IR); cpp and ir go to "
@@ -134,6 +140,20 @@ int runCompile(const CompileOptions &o) {
       }
       archs.push_back(a.trim().str());
     }
+  if (!o.march.empty()) {
+    if (cuda) {
+      std::cerr << "rnc: error: --march applies to --target cpu (the cuda "
+                   "target's host code is built for any x86-64)\n";
+      return 1;
+    }
+    if (!llvm::all_of(o.march, [](char c) {
+          return llvm::isAlnum(c) || c == '-' || c == '_' || c == '.';
+        })) {
+      std::cerr << "rnc: error: --march: '" << oneLine(o.march)
+                << "' is not a CPU name such as native or x86-64-v3\n";
+      return 1;
+    }
+  }
   if (cuda && archs.empty()) {
     std::cerr << "rnc: error: --cuda-arch: no architecture given\n";
     return 1;
@@ -203,7 +223,8 @@ int runCompile(const CompileOptions &o) {
   std::string targetText =
       cuda ? fmt::format("cuda {}, sm_{}", meta.precision,
                          llvm::join(archs, "/sm_"))
-           : std::string("cpu");
+           : "cpu, -march=" + (o.march.empty() ? std::string("native")
+                                                : o.march);
   std::cerr << fmt::format("rnc: building {} ({}, input {}x{}x{}, max batch "
                            "{}) -> {} ...{}\n",
                            m->graph.name, targetText, m->graph.input[0],
@@ -212,6 +233,8 @@ int runCompile(const CompileOptions &o) {
   codegen::BuildOptions build;
   build.cuda = cuda;
   build.cudaArchs = archs;
+  if (!o.march.empty())
+    build.march = o.march;
   build.compiler = cuda ? o.nvcc : o.cxx;
   build.keepSource = o.emitCpp;
   build.verbose = o.verbose;
