@@ -123,7 +123,6 @@ EOF
       missing=0
       for f in "$B"/bin/* "$B"/lib/*.so "$B"/so/*.so; do
         [ -e "$f" ] || continue
-      [ -e "$f" ] || continue
         ldd "$f" 2>&1 | grep -q 'not found' && { note "  still missing: $f"; missing=1; }
       done
     fi
