@@ -34,6 +34,13 @@ Graph readSpec(const nlohmann::json &doc,
 Graph readSpecText(const std::string &text,
                    const std::optional<Shape> &inputOverride = std::nullopt);
 
+/// The "name" of a spec ("model" when absent), checked: it becomes a file
+/// name and text in generated code, so only 1 to kMaxModelName letters,
+/// digits, '.', '_' and '-', starting with a letter, digit or '_'. Throws
+/// SpecError at the "name" path otherwise.
+constexpr size_t kMaxModelName = 64;
+std::string readModelName(const JsonCursor &root);
+
 /// Expands a family-form document (one that has "stages") to a graph.
 Graph expandFamily(const JsonCursor &root);
 /// Reads a graph-form document (one that has "nodes").
