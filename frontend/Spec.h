@@ -22,6 +22,9 @@ struct Limits {
   static constexpr int64_t kMaxStages = 64;
   static constexpr size_t kMaxNodes = 100000;
   static constexpr int64_t kMaxClasses = 1 << 20;
+  /// Elements of one tensor (an activation per image, a weight): 2^40, 4 TiB
+  /// of floats. Keeps every size computed from shapes inside 64 bits.
+  static constexpr int64_t kMaxTensorElements = int64_t(1) << 40;
 };
 
 /// Reads a spec document of either form. `inputOverride` replaces the spec's

@@ -1,6 +1,7 @@
 // OutputFile: checks, locks and atomic writes of rnc's outputs (see OutputFile.h).
 #include "runtime/OutputFile.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -108,6 +109,12 @@ void syncFolder(const std::string &path) {
 }
 
 } // namespace
+
+bool isNullDevice(const std::string &path) {
+  struct stat st, null;
+  return ::stat(path.c_str(), &st) == 0 && S_ISCHR(st.st_mode) &&
+         ::stat("/dev/null", &null) == 0 && st.st_rdev == null.st_rdev;
+}
 
 bool writeAll(int fd, const void *data, size_t n) {
   const char *p = static_cast<const char *>(data);
@@ -247,6 +254,12 @@ void OutputSet::addOutput(const std::string &path, const std::string &what,
 }
 
 std::string OutputSet::claim() {
+  // Output to /dev/null is discarded, so it is no file to check or lock.
+  outputs_.erase(std::remove_if(outputs_.begin(), outputs_.end(),
+                                [](const Entry &o) {
+                                  return isNullDevice(o.path);
+                                }),
+                 outputs_.end());
   for (size_t i = 0; i < outputs_.size(); ++i) {
     const Entry &o = outputs_[i];
     auto fail = [&](const std::string &why) {
@@ -259,9 +272,9 @@ std::string OutputSet::claim() {
       if (!(o.mayBe == in.path) && isOrIsInside(o.path, in.path))
         return fail(isFolder(in.path)
                         ? "it is inside " + in.what + " (" + in.path +
-                              "), an input; give a file elsewhere"
+                              "); give a file elsewhere"
                         : "it is " + in.what + " (" + in.path +
-                              "), an input; give another file");
+                              "); give another file");
     for (size_t j = 0; j < i; ++j)
       if (isOrIsInside(o.path, outputs_[j].path))
         return fail("it is also " + outputs_[j].what +
@@ -324,6 +337,8 @@ std::string tryWriteFileAtomically(const std::string &path,
     return path + ": cannot write" + (what.empty() ? "" : " " + what) + ": " +
            why;
   };
+  if (isNullDevice(path))
+    return "";
   std::string temp;
   int fd = -1;
   for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {

@@ -5,6 +5,7 @@
 // socket or folder, its folder must exist and be writable, it must be none
 // of the inputs (nor inside an input folder) nor another output, and no
 // other rnc process may be writing it (a lock, held until the set is gone).
+// /dev/null is the one exception: output there is discarded.
 // Every write then goes to a unique temporary name next to the output, is
 // fsync'ed and renamed over it: a reader, a crash or a kill sees the old or
 // the new contents whole, and nothing is truncated before the new contents
@@ -22,6 +23,10 @@ namespace rnc {
 /// be a regular file (not a symbolic link, device, FIFO, socket or folder);
 /// the folder it is in must exist and be writable.
 std::string outputPathProblem(const std::string &path);
+
+/// True when `path` is /dev/null (or another name of that device). Output
+/// there is discarded: it is the one device rnc "writes".
+bool isNullDevice(const std::string &path);
 
 /// True when `path` is the file `input` (the same device and inode, or the
 /// same absolute path), or lies inside `input` when that is a folder.

@@ -80,6 +80,7 @@ int runSummary(const CommonOptions &o, int64_t batch, int depth) {
   auto module = rnc::lower(ctx, *m, /*batch=*/0, /*bnTraining=*/false);
   if (!module)
     return 1;
+  rnc::OneLineDiagnostics diagnostics(ctx, m->file);
   rnc::Summary summary;
   if (!rnc::summarize(*module, batch, depth, summary))
     return 1;
