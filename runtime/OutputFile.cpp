@@ -245,19 +245,20 @@ OutputSet::~OutputSet() = default;
 
 void OutputSet::addInput(const std::string &path, const std::string &what) {
   if (!path.empty())
-    inputs_.push_back({path, what, ""});
+    inputs_.push_back({path, what, "", false});
 }
 
 void OutputSet::addOutput(const std::string &path, const std::string &what,
-                          const std::string &mayBeInput) {
-  outputs_.push_back({path, what, mayBeInput});
+                          const std::string &mayBeInput, bool discardable) {
+  outputs_.push_back({path, what, mayBeInput, discardable});
 }
 
 std::string OutputSet::claim() {
-  // Output to /dev/null is discarded, so it is no file to check or lock.
+  // Output to /dev/null, where allowed, is discarded: no file to check or
+  // lock.
   outputs_.erase(std::remove_if(outputs_.begin(), outputs_.end(),
                                 [](const Entry &o) {
-                                  return isNullDevice(o.path);
+                                  return o.discardable && isNullDevice(o.path);
                                 }),
                  outputs_.end());
   for (size_t i = 0; i < outputs_.size(); ++i) {

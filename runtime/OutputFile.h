@@ -5,7 +5,8 @@
 // socket or folder, its folder must exist and be writable, it must be none
 // of the inputs (nor inside an input folder) nor another output, and no
 // other rnc process may be writing it (a lock, held until the set is gone).
-// /dev/null is the one exception: output there is discarded.
+// /dev/null is the one exception, where a command allows it: output there
+// is discarded.
 // Every write then goes to a unique temporary name next to the output, is
 // fsync'ed and renamed over it: a reader, a crash or a kill sees the old or
 // the new contents whole, and nothing is truncated before the new contents
@@ -45,9 +46,12 @@ public:
   void addInput(const std::string &path, const std::string &what);
   /// A file the command writes; `what` names the flag ("--metrics").
   /// `mayBeInput` is the one input it may be (--checkpoint = --resume: the
-  /// file is read whole before it is rewritten).
+  /// file is read whole before it is rewritten). A `discardable` output may
+  /// be /dev/null (text a user may throw away: rnc -o, rnc-opt -o); other
+  /// outputs there are refused like any device (a checkpoint's .best file
+  /// would otherwise land in /dev).
   void addOutput(const std::string &path, const std::string &what,
-                 const std::string &mayBeInput = "");
+                 const std::string &mayBeInput = "", bool discardable = false);
   /// Checks every output and takes its lock; removes temporary files that
   /// writers killed earlier left next to it. Returns "" or a one-line error
   /// naming the file, the flag and the reason.
@@ -61,6 +65,7 @@ public:
 private:
   struct Entry {
     std::string path, what, mayBe;
+    bool discardable = false;
   };
   struct Lock;
   std::vector<Entry> inputs_, outputs_;

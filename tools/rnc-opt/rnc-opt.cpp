@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
   if (output != "-") {
     if (input != "-")
       files.addInput(input, "the input");
-    files.addOutput(output, "-o");
+    files.addOutput(output, "-o", "", /*discardable=*/true);
     if (std::string why = files.claim(); !why.empty())
       return fail(why);
   }

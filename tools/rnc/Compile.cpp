@@ -169,10 +169,12 @@ int runCompile(const CompileOptions &o) {
       o.output.empty() && o.emit == "so" ? m->graph.name + ".so" : o.output;
   OutputSet files;
   files.addInput(m->file, "the model spec");
+  // Text may go to /dev/null; the shared object may not (it is renamed
+  // into place).
   if (o.emit == "so" || !(output.empty() || output == "-"))
-    files.addOutput(output, "-o");
+    files.addOutput(output, "-o", "", /*discardable=*/o.emit != "so");
   if (o.emit == "so" && !o.emitCpp.empty())
-    files.addOutput(o.emitCpp, "--emit-cpp");
+    files.addOutput(o.emitCpp, "--emit-cpp", "", /*discardable=*/true);
   if (std::string error = files.claim(); !error.empty()) {
     std::cerr << oneLine("rnc: error: " + error) << "\n";
     return 1;

@@ -82,7 +82,7 @@ bool claimOutput(OutputSet &files, const std::string &path,
   if (path.empty() || path == "-")
     return true;
   files.addInput(specFile, "the model spec");
-  files.addOutput(path, flag);
+  files.addOutput(path, flag, "", /*discardable=*/true);
   std::string error = files.claim();
   if (!error.empty())
     std::cerr << oneLine("rnc: error: " + error) << "\n";
