@@ -40,7 +40,7 @@ int openInputFile(const std::string &path, uint64_t maxBytes,
     return -1;
   }
   if (!S_ISREG(st.st_mode)) {
-    error = S_ISDIR(st.st_mode)    ? "is a folder, not a file"
+    error = S_ISDIR(st.st_mode)    ? "is a directory, not a file"
             : S_ISCHR(st.st_mode)  ? "not a regular file (a character device)"
             : S_ISBLK(st.st_mode)  ? "not a regular file (a block device)"
             : S_ISFIFO(st.st_mode) ? "not a regular file (a FIFO)"

@@ -37,7 +37,7 @@ const char *kindOf(mode_t mode) {
   if (S_ISLNK(mode))
     return "a symbolic link";
   if (S_ISDIR(mode))
-    return "a folder";
+    return "a directory";
   if (S_ISCHR(mode))
     return "a character device";
   if (S_ISBLK(mode))
@@ -134,7 +134,7 @@ std::string outputPathProblem(const std::string &path) {
   if (path.empty())
     return "an empty file name";
   if (path.back() == '/')
-    return "a folder name, not a file name";
+    return "a directory name, not a file name";
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (S_ISLNK(st.st_mode))

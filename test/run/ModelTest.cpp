@@ -178,7 +178,7 @@ TEST(Model, RefusesFilesThatAreNotRegular) {
             fifo + ": cannot open: not a regular file (a FIFO)");
   ::unlink(fifo.c_str());
   EXPECT_EQ(errorOf([&] { Model m(scratch()); }),
-            scratch() + ": cannot open: is a folder, not a file");
+            scratch() + ": cannot open: is a directory, not a file");
 }
 
 // The checked copy is what runs: rewriting the file in place afterwards

@@ -101,7 +101,8 @@ int runCapturingOutput(const std::vector<std::string> &argv,
                        const std::string &log,
                        const std::vector<std::string> &cleanup,
                        std::string &err) {
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
   if (fd < 0)
     fail(log + ": cannot write: " + std::strerror(errno));
   auto removeAll = [&] {
