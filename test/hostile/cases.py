@@ -634,7 +634,7 @@ func.func @block(%x: tensor<?x4xf32>) -> tensor<?x10xf32> {
   %y = rn.linear %x, %w : tensor<?x4xf32>, tensor<10x4xf32>
   return %y : tensor<?x10xf32>
 }
-func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x10xf32> {
+func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x10xf32> attributes {rn.role = "forward"} {
   %y = func.call @block(%x) : (tensor<?x4xf32>) -> tensor<?x10xf32>
   return %y : tensor<?x10xf32>
 }
