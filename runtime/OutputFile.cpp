@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -100,6 +101,64 @@ bool isFolder(const std::string &path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// Files to remove when a signal ends the process (locks, temporary files of
+// a write in progress), so that Ctrl-C leaves nothing behind. The handler
+// only calls unlink, signal and raise (async-signal-safe) on paths copied
+// here beforehand.
+class SignalCleanup {
+public:
+  static SignalCleanup &get() {
+    static SignalCleanup instance;
+    return instance;
+  }
+  // A slot for `path`, or -1 when all are taken (the file then stays, and
+  // the next writer of that output removes it).
+  int add(const std::string &path) {
+    install();
+    if (path.size() >= PATH_MAX)
+      return -1;
+    for (int i = 0; i < kSlots; ++i)
+      if (!used_[i]) {
+        std::memcpy(paths_[i], path.c_str(), path.size() + 1);
+        used_[i] = 1;
+        return i;
+      }
+    return -1;
+  }
+  void remove(int slot) {
+    if (slot >= 0)
+      used_[slot] = 0;
+  }
+
+private:
+  static constexpr int kSlots = 32;
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+  static void onSignal(int sig) {
+    SignalCleanup &c = get();
+    for (int i = 0; i < kSlots; ++i)
+      if (c.used_[i])
+        ::unlink(c.paths_[i]);
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+  }
+  // Only where the signal's action is still the default: a handler the
+  // program set, or "ignore" (nohup), is left alone.
+  void install() {
+    if (installed_)
+      return;
+    installed_ = true;
+    for (int sig : kSignals) {
+      struct sigaction old;
+      if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+        ::signal(sig, onSignal);
+    }
+  }
+  char paths_[kSlots][PATH_MAX] = {};
+  volatile sig_atomic_t used_[kSlots] = {};
+  bool installed_ = false;
+};
+
 void syncFolder(const std::string &path) {
   int dir = ::open(folderOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
@@ -180,11 +239,13 @@ bool isOrIsInside(const std::string &path, const std::string &input) {
 struct OutputSet::Lock {
   std::string path;
   int fd = -1;
+  int cleanupSlot = -1;
   ~Lock() {
     if (fd >= 0) {
       ::unlink(path.c_str());
       ::close(fd);
     }
+    SignalCleanup::get().remove(cleanupSlot);
   }
 
   // "" when taken, else the reason.
@@ -228,6 +289,7 @@ struct OutputSet::Lock {
                         std::to_string(::getpid()) + "\n";
       if (::ftruncate(fd, 0) != 0 || !writeAll(fd, tag.data(), tag.size()))
         return release(path + ": " + std::strerror(errno));
+      cleanupSlot = SignalCleanup::get().add(path);
       return "";
     }
     return path + ": the lock file keeps being replaced";
@@ -351,6 +413,12 @@ std::string tryWriteFileAtomically(const std::string &path,
   }
   if (fd < 0)
     return message("no free temporary name next to it");
+  // Removed if a signal ends the process during the write; after the
+  // rename the name is gone and the unlink finds nothing.
+  struct Forget {
+    int slot;
+    ~Forget() { SignalCleanup::get().remove(slot); }
+  } forget{SignalCleanup::get().add(temp)};
   int err = 0;
   errno = 0;
   if (!write(fd) || ::fsync(fd) != 0)

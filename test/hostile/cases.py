@@ -252,6 +252,54 @@ def concurrent_checkpoint(env, argv, folder, run_env):
     return problems
 
 
+def model_cut_while_training(env, argv, folder, run_env):
+    """The model file cut short in place while rnc-run trains it (a `cp`
+    over it): the run goes on with the copy it checked and loaded."""
+    proc = subprocess.Popen(argv, cwd=folder, env=run_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    with open(os.path.join(folder, "m.so"), "r+b") as f:
+        f.truncate(3000)
+    time.sleep(2.0)
+    problems = []
+    if proc.poll() is not None:
+        problems.append("rnc-run ended (status %d) after its model file was "
+                        "cut: %s" % (proc.returncode,
+                                     proc.stderr.read().decode()[-500:]))
+    else:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return problems
+
+
+def train_interrupted(env, argv, folder, run_env):
+    """Ctrl-C (SIGINT) during training, in the middle of a checkpoint save:
+    rnc-run dies of the signal, the checkpoint on disk is the previous
+    whole one, and neither its lock nor the temporary file stays behind."""
+    slow = dict(run_env, RNC_CHECKPOINT_WRITE_DELAY_MS="2000")
+    proc = subprocess.Popen(argv, cwd=folder, env=slow,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = os.path.join(folder, "c.st")
+    deadline = time.time() + 60
+    # The first save completes; interrupt the second halfway.
+    while time.time() < deadline and not os.path.exists(ckpt):
+        time.sleep(0.05)
+    while time.time() < deadline and not any(
+            n.startswith("c.st.partial.") for n in os.listdir(folder)):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    problems = []
+    if proc.returncode != -signal.SIGINT:
+        problems.append("rnc-run ended with %d, expected death by SIGINT" %
+                        proc.returncode)
+    header, _ = read_st(ckpt)
+    if header["__metadata__"]["epoch"] != "1":
+        problems.append("c.st is not the whole epoch-1 checkpoint")
+    return problems
+
+
 def compile_killed(env, argv, folder, run_env):
     """SIGTERM to `rnc compile` while the C++ compiler runs: the compiler's
     whole process group ends, its build folder and temporary output go, and
@@ -370,6 +418,10 @@ CASES = [
       setup=[fake(), write("c.st.partial.99999.0", "left by a killed run")],
       outputs=["c.st", "c.st.best", "c.st.partial.99999.0"],
       checks=[no_file(r"partial|lock")]),
+    C("train-interrupted-during-save", RUN,
+      ["train", "m.so", "--checkpoint", "c.st", "--epochs", "5"] + D, None,
+      setup=[fake()], custom=train_interrupted, outputs=["c.st", "c.st.best"],
+      checks=[no_file(r"partial|lock")]),
     C("train-writes-only-its-outputs", RUN,
       ["train", "m.so", "--checkpoint", "c.st", "--metrics", "m.jsonl"] + QUICK,
       None, status=0, lines=0, setup=[fake()],
@@ -393,6 +445,8 @@ CASES = [
     C("model-is-dev-zero", RUN, ["train", "zero"] + QUICK,
       r"^zero: cannot open: not a regular file \(a character device\)$",
       setup=[device("zero", "zero")]),
+    C("model-cut-while-training", RUN, ["train", "m.so", "--epochs", "100000"] + D,
+      None, setup=[fake()], custom=model_cut_while_training, outputs=["m.so"]),
     C("predict-rgb-model-gray-image", RUN,
       ["predict", "rgb.so", "--checkpoint", "w.st", "i.png"],
       r"^rgb\.so: takes 3-channel input but a gray image has 1 channel; compile it with --input 1x12x12$",
