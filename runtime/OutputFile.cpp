@@ -266,15 +266,15 @@ struct OutputSet::Lock {
         return release(path + " exists and is not an rnc lock file; "
                               "remove it if no rnc process runs");
       if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        // "rnc lock pid 1234": the owner, when it has written it yet.
         std::string owner = n > 0 ? std::string(text) : "";
         while (!owner.empty() && owner.back() == '\n')
           owner.pop_back();
-        return release(
-            "another process is writing it (" +
-            (owner.empty() ? std::string("lock ") + path
-                           : owner.substr(std::strlen(kLockTag) + 1) +
-                                 " holds " + path) +
-            ")");
+        size_t tag = std::strlen(kLockTag) + 1;
+        return release("another process is writing it (" +
+                       (owner.size() > tag ? owner.substr(tag) + " holds "
+                                           : std::string("lock ")) +
+                       path + ")");
       }
       // The lock file may have been removed by its previous owner between
       // our open and flock; then lock the new one.
