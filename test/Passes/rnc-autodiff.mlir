@@ -79,12 +79,9 @@ func.func @train_step(%x: tensor<?x2x8x8xf32>, %l: tensor<?xi32>) -> tensor<f32>
 
 // -----
 
-// Must not transform: only buffers (not trained), so nothing depends on a
-// parameter and no gradient op or result is added.
-// CHECK-LABEL: func.func @train_step
-// CHECK-SAME: -> tensor<f32> attributes {rn.role = "train_step"} {
-// CHECK-NOT: _grad
-// CHECK: return
+// Only buffers (not trained): a step that would update nothing is refused,
+// not built silently.
+// expected-error@+1 {{rnc-autodiff: @train_step has no trained rn.param, so the step would update nothing}}
 func.func @train_step(%x: tensor<?x10xf32>, %l: tensor<?xi32>) -> tensor<f32> attributes {rn.role = "train_step"} {
   %p = rn.param "table" {buffer, init = "zeros"} : tensor<10x10xf32>
   %0 = rn.linear %x, %p : tensor<?x10xf32>, tensor<10x10xf32>
@@ -119,4 +116,32 @@ module {
   func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> attributes {rn.role = "forward"} {
     return %x : tensor<?x4xf32>
   }
+}
+
+// -----
+
+// Parameters used through a call would get no gradient: refused, naming
+// the callee.
+func.func @block(%x: tensor<?x4xf32>) -> tensor<?x10xf32> {
+  %w = rn.param "fc.weight" {init = "kaiming_normal"} : tensor<10x4xf32>
+  %y = rn.linear %x, %w : tensor<?x4xf32>, tensor<10x4xf32>
+  return %y : tensor<?x10xf32>
+}
+func.func @train_step(%x: tensor<?x4xf32>, %l: tensor<?xi32>) -> tensor<f32> attributes {rn.role = "train_step"} {
+  // expected-error@+1 {{'func.call' op rnc-autodiff: @train_step calls @block; rnc differentiates one function body, so inline the call first}}
+  %0 = func.call @block(%x) : (tensor<?x4xf32>) -> tensor<?x10xf32>
+  %loss = rn.softmax_cross_entropy %0, %l : tensor<?x10xf32>, tensor<?xi32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// A trained parameter the loss does not depend on would never change.
+func.func @train_step(%x: tensor<?x4xf32>, %l: tensor<?xi32>) -> tensor<f32> attributes {rn.role = "train_step"} {
+  %w = rn.param "fc.weight" {init = "kaiming_normal"} : tensor<10x4xf32>
+  // expected-error@+1 {{'rn.param' op rnc-autodiff: trained parameter 'unused.weight' gets no gradient: the loss does not depend on it}}
+  %u = rn.param "unused.weight" {init = "kaiming_normal"} : tensor<10x4xf32>
+  %0 = rn.linear %x, %w : tensor<?x4xf32>, tensor<10x4xf32>
+  %loss = rn.softmax_cross_entropy %0, %l : tensor<?x10xf32>, tensor<?xi32>
+  return %loss : tensor<f32>
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 #include <vector>
 
 namespace rnc::run {
@@ -20,6 +21,22 @@ std::string Accuracy::table() const {
   return out;
 }
 
+void checkModelTakes(const Model &model, int channels, int classes,
+                     const std::string &source) {
+  const rnc_model_info &info = model.info();
+  if (info.input_c != channels)
+    throw std::runtime_error(
+        model.path() + ": takes " + std::to_string(info.input_c) +
+        "-channel input but " + source + " has " + std::to_string(channels) +
+        (channels == 1 ? " channel" : " channels") + "; compile it with "
+        "--input " + std::to_string(channels) + "x" +
+        std::to_string(info.input_h) + "x" + std::to_string(info.input_w));
+  if (classes > 0 && info.num_classes < classes)
+    throw std::runtime_error(model.path() + ": has " +
+                             std::to_string(info.num_classes) + " classes, " +
+                             source + " needs " + std::to_string(classes));
+}
+
 Accuracy evaluate(Model &model, const data::FashionMnist &set,
                   data::LoaderOptions lo) {
   const rnc_model_info &info = model.info();
@@ -32,7 +49,7 @@ Accuracy evaluate(Model &model, const data::FashionMnist &set,
                             info.num_classes);
   Accuracy a;
   while (size_t b = loader.next(x.data(), y.data())) {
-    model.eval(x.data(), static_cast<int32_t>(b), logits.data());
+    model.eval(x, static_cast<int32_t>(b), logits);
     for (size_t i = 0; i < b; ++i) {
       const float *row = logits.data() + i * info.num_classes;
       bool hit = std::max_element(row, row + info.num_classes) - row == y[i];

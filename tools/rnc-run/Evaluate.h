@@ -20,6 +20,12 @@ struct Accuracy {
   std::string table() const;
 };
 
+/// Refuses a model whose input or output cannot take `source` (its images
+/// have `channels` channels and up to `classes` classes, 0: any): the model
+/// would read past the images or never predict some labels.
+void checkModelTakes(const Model &model, int channels, int classes,
+                     const std::string &source);
+
 /// Runs the model's inference (BN running statistics) over `set` in batches
 /// of its max batch; `lo` gives the resize, normalization and limit.
 Accuracy evaluate(Model &model, const data::FashionMnist &set,

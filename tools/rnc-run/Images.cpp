@@ -3,29 +3,40 @@
 
 #include "runtime/data/DataError.h"
 #include "runtime/data/Idx.h"
+#include "runtime/InputFile.h"
 
 #include <png.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 
 namespace rnc::run {
 
 namespace {
 
+constexpr uint64_t kMaxPngBytes = uint64_t(256) << 20;
+
+// Opened as runtime/InputFile.h opens inputs: a FIFO or device is refused
+// before it can block or never end.
 bool isPng(const std::string &path) {
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f)
-    throw data::DataError(path, std::string("cannot open: ") +
-                                    std::strerror(errno));
+  uint64_t size = 0;
+  std::string error;
+  int fd = openInputFile(path, UINT64_MAX, "an image file", size, error);
+  if (fd < 0)
+    throw data::DataError(path, "cannot open: " + error);
   unsigned char sig[8] = {};
-  size_t n = std::fread(sig, 1, 8, f);
-  std::fclose(f);
+  ssize_t n = ::read(fd, sig, 8);
+  ::close(fd);
   return n == 8 && png_sig_cmp(sig, 0, 8) == 0;
 }
 
 GrayImage readPng(const std::string &path) {
+  std::string bytes, error;
+  if (!readInputFile(path, kMaxPngBytes, "a PNG image", bytes, error))
+    throw data::DataError(path, "cannot open: " + error);
   png_image image;
   std::memset(&image, 0, sizeof image);
   image.version = PNG_IMAGE_VERSION;
@@ -34,7 +45,7 @@ GrayImage readPng(const std::string &path) {
     png_image_free(&image);
     throw data::DataError(path, msg);
   };
-  if (!png_image_begin_read_from_file(&image, path.c_str()))
+  if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()))
     fail("not a readable PNG");
   image.format = PNG_FORMAT_GRAY; // libpng converts color and bit depth
   if (image.width == 0 || image.height == 0 || image.width > 4096 ||

@@ -35,18 +35,7 @@ std::string shortNumber(double v) {
 // Refuses a model that cannot take Fashion-MNIST batches of this size.
 void checkFits(const Model &model, const TrainOptions &o) {
   const rnc_model_info &info = model.info();
-  const int classes = data::FashionMnist::kClasses;
-  if (info.input_c != 1)
-    throw std::runtime_error(
-        model.path() + ": takes " + std::to_string(info.input_c) +
-        "-channel input but Fashion-MNIST has 1 channel; compile it with "
-        "--input 1x" + std::to_string(info.input_h) + "x" +
-        std::to_string(info.input_w));
-  if (info.num_classes < classes)
-    throw std::runtime_error(model.path() + ": has " +
-                             std::to_string(info.num_classes) +
-                             " classes, Fashion-MNIST needs " +
-                             std::to_string(classes));
+  checkModelTakes(model, 1, data::FashionMnist::kClasses, "Fashion-MNIST");
   if (o.batchSize > info.max_batch)
     throw std::runtime_error(
         "rnc-run: --batch-size " + std::to_string(o.batchSize) +
@@ -82,12 +71,12 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
   state.options = o;
   state.trainLimit = r.trainLimit;
   state.testLimit = r.testLimit;
-  // Fail on a bad path before any work; a resumed run rewrites the epochs
-  // it already has.
+  // A resumed run rewrites the epochs it already has (at the end of its
+  // first epoch: nothing is written before).
   MetricsFile metrics(r.metricsFile);
   for (EpochStats s : state.history) {
     s.epochs = o.epochs;
-    metrics.write(s);
+    metrics.add(s);
   }
 
   data::FashionMnist trainSet = data::FashionMnist::load(r.dataDir, data::Split::Train);
@@ -145,8 +134,8 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
     while (size_t b = loader.next(x.data(), y.data())) {
       rnc_sgd sgd{learningRate(o, globalStep, totalSteps), o.momentum,
                   o.weightDecay};
-      rnc_step_result res = model.trainStep(x.data(), y.data(),
-                                            static_cast<int32_t>(b), sgd);
+      rnc_step_result res =
+          model.trainStep(x, y, static_cast<int32_t>(b), sgd);
       ++step;
       ++globalStep;
       if (!std::isfinite(res.loss))
@@ -165,6 +154,15 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
                     // training time left at this epoch's pace so far
                     secondsSince(start) / step * (totalSteps - globalStep));
     }
+    // The loss can stay finite for a step after the weights have gone to
+    // inf or nan; nothing of such an epoch is kept.
+    if (std::string bad = nonFiniteTensor(model); !bad.empty())
+      throw std::runtime_error(
+          "rnc-run: epoch " + std::to_string(epoch) + ": " + bad +
+          " after step " + std::to_string(globalStep) +
+          " although the loss stayed finite; lower --lr (now " +
+          shortNumber(learningRate(o, globalStep - 1, totalSteps)) +
+          ") or check the model" + (lastGood.empty() ? "" : "; " + lastGood));
     const double trainSeconds = secondsSince(start);
     s.trainLoss = seen ? lossSum / seen : 0.0;
     s.trainAcc = seen ? static_cast<double>(correct) / seen : 0.0;

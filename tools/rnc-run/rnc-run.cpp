@@ -8,11 +8,15 @@
 #include "Evaluate.h"
 #include "Images.h"
 #include "MainJob.h"
+#include "OptionRules.h"
 #include "ModelCache.h"
 #include "Train.h"
 
+#include "Plot.h"
+
 #include "runtime/Device.h"
 #include "runtime/Model.h"
+#include "runtime/OutputFile.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/Transform.h"
 
@@ -54,28 +58,14 @@ template <class T> std::string show(const T &v) {
   return os.str();
 }
 
-// A check of a numeric flag with a readable message. CLI11's own Range
-// prints DBL_MAX in full and lets nan through.
-CLI::Validator number(bool (*ok)(double), const std::string &what) {
+// The check of a flag: its rule in OptionRules.h, which also checks the
+// values a checkpoint brings back on --resume. (CLI11's own Range prints
+// DBL_MAX in full and lets nan through.)
+CLI::Validator rule(const std::string &flag) {
+  const rnc::run::OptionRule &r = rnc::run::ruleOf(flag);
   return CLI::Validator(
-      [ok, what](std::string &s) {
-        char *end = nullptr;
-        double v = std::strtod(s.c_str(), &end);
-        bool parsed = end != s.c_str() && *end == '\0';
-        return parsed && std::isfinite(v) && ok(v)
-                   ? std::string()
-                   : "must be " + what + ", got '" + s + "'";
-      },
-      "");
+      [&r](std::string &s) { return rnc::run::checkOption(r, s); }, "");
 }
-const CLI::Validator Positive =
-    number([](double v) { return v > 0; }, "a positive number");
-const CLI::Validator NonNegative =
-    number([](double v) { return v >= 0; }, "a number >= 0");
-const CLI::Validator Count = number(
-    [](double v) { return v >= 0 && v == std::floor(v); }, "an integer >= 0");
-const CLI::Validator Fraction =
-    number([](double v) { return v >= 0 && v <= 1; }, "a number in [0, 1]");
 
 // A hyperparameter whose default depends on whether a MODEL.so is given:
 // TrainOptions{} for a model, MainJob().train for the main job. Only the
@@ -199,32 +189,32 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
   addDataOption(cmd, r.dataDir);
   auto &g = t.given;
   addTuned(cmd, t.tuned, g, "--epochs", &TrainOptions::epochs, "Epochs to train")
-      ->check(CLI::Range(1, 1000000));
+      ->check(rule("--epochs"));
   addTuned(cmd, t.tuned, g, "--batch-size", &TrainOptions::batchSize,
            "Images per step, at most the model's compiled max batch")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(rule("--batch-size"));
   addTuned(cmd, t.tuned, g, "--lr", &TrainOptions::lr, "SGD learning rate")
-      ->check(Positive);
+      ->check(rule("--lr"));
   addTuned(cmd, t.tuned, g, "--momentum", &TrainOptions::momentum,
            "SGD momentum (PyTorch semantics, no Nesterov)")
-      ->check(Fraction);
+      ->check(rule("--momentum"));
   addTuned(cmd, t.tuned, g, "--weight-decay", &TrainOptions::weightDecay,
            "L2 weight decay added to every parameter's gradient")
-      ->check(NonNegative);
+      ->check(rule("--weight-decay"));
   addTuned(cmd, t.tuned, g, "--lr-schedule", &TrainOptions::schedule,
            "constant, or cosine annealing to 0 over all steps (per step)")
-      ->check(CLI::IsMember({"constant", "cosine"}));
+      ->check(rule("--lr-schedule"));
   addTuned(cmd, t.tuned, g, "--seed", &TrainOptions::seed,
            "Seed of the initial weights and of every epoch's shuffle")
-      ->check(Count);
+      ->check(rule("--seed"));
   t.trainLimit = cmd->add_option("--train-limit", r.trainLimit,
                                  "Train on the first N training images only "
                                  "(0: all)")
-                     ->check(Count)
+                     ->check(rule("--train-limit"))
                      ->capture_default_str();
   t.testLimit = cmd->add_option("--test-limit", r.testLimit,
                   "Evaluate on the first N test images only (0: all)")
-      ->check(Count)
+      ->check(rule("--test-limit"))
       ->capture_default_str();
   cmd->add_option("--metrics", r.metricsFile,
                   "Write one JSON object per epoch and line to FILE: epoch, "
@@ -245,12 +235,33 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
   cmd->add_option("--stop-after", r.stopAfter,
                   "Stop after this epoch as if interrupted (resume later)")
       ->type_name("EPOCH")
-      ->check(CLI::Range(1, 1000000));
+      ->check(rule("--stop-after"));
   cmd->add_option("--threads", r.threads,
                   "Threads preprocessing data (the model's own threads follow "
                   "OMP_NUM_THREADS)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+}
+
+// Every file train reads and writes, checked against each other and locked
+// before any work (runtime/OutputFile.h): no output may be an input or
+// another output, a link, a device or a file another run is writing.
+void claimOutputs(rnc::OutputSet &files, const std::string &so,
+                  const TrainCommand &t) {
+  const rnc::run::RunOptions &r = t.run;
+  files.addInput(so, "the model");
+  files.addInput(t.resume, "--resume");
+  files.addInput(r.dataDir, "the data folder (--data)");
+  const std::string &ck = r.checkpointFile.empty() ? t.resume : r.checkpointFile;
+  if (!ck.empty()) {
+    files.addOutput(ck, "--checkpoint", t.resume);
+    files.addOutput(rnc::run::bestCheckpointPath(ck), "the best checkpoint");
+  }
+  if (!r.metricsFile.empty()) {
+    files.addOutput(r.metricsFile, "--metrics");
+    files.addOutput(rnc::run::plotPathFor(r.metricsFile), "the plot of --metrics");
+  }
+  files.claimOrThrow();
 }
 
 int runTrain(TrainCommand &t) {
@@ -259,7 +270,14 @@ int runTrain(TrainCommand &t) {
   for (const Tuned &k : t.tuned)
     if (k.option->count() > 0)
       k.copy(o, t.given);
+  // With MODEL.so the files are claimed before anything else; the main job
+  // compiles (cached) first, since its model is one of them.
+  rnc::OutputSet files;
+  if (!t.modelSo.empty())
+    claimOutputs(files, t.modelSo, t);
   rnc::Model model(modelFile(t.modelSo, t.modelName, o.batchSize, t.device));
+  if (t.modelSo.empty())
+    claimOutputs(files, model.path(), t);
   checkDevice(model, t.device);
   if (t.resume.empty()) {
     rnc::run::train(model, o, t.run);
@@ -290,6 +308,8 @@ struct EvalCommand {
 int runEval(const EvalCommand &e) {
   rnc::Model model(modelFile(e.modelSo, e.modelName, 0, e.device));
   checkDevice(model, e.device);
+  rnc::run::checkModelTakes(model, 1, rnc::data::FashionMnist::kClasses,
+                            "Fashion-MNIST");
   rnc::run::Checkpoint ck(e.checkpoint, model, rnc::run::LoadMode::Weights);
   rnc::data::FashionMnist test =
       rnc::data::FashionMnist::load(e.dataDir, rnc::data::Split::Test);
@@ -330,6 +350,8 @@ int runPredict(const PredictCommand &p) {
                              "IDX images file; see --help)");
   rnc::Model model(modelFile(so, p.modelName, 0, p.device));
   checkDevice(model, p.device);
+  // The images are gray: one channel, whatever the file held.
+  rnc::run::checkModelTakes(model, 1, 0, "a gray image");
   rnc::run::Checkpoint ck(p.checkpoint, model, rnc::run::LoadMode::Weights);
   std::vector<rnc::run::GrayImage> images;
   for (const std::string &in : inputs)
@@ -346,7 +368,7 @@ int runPredict(const PredictCommand &p) {
     rnc::data::Preprocess pre{rnc::data::ResizePlan(img.height, img.width,
                                                     info.input_h, info.input_w)};
     pre(img.pixels.data(), x.data());
-    model.eval(x.data(), 1, logits.data());
+    model.eval(x, 1, logits);
     // Softmax, then the top classes.
     float peak = *std::max_element(logits.begin(), logits.end());
     std::vector<std::pair<double, int>> prob;
@@ -406,7 +428,7 @@ int run(int argc, char **argv) {
       ->required();
   eval->add_option("--test-limit", e.testLimit,
                    "Test on the first N test images only (0: all)")
-      ->check(Count)
+      ->check(rule("--test-limit"))
       ->capture_default_str();
   eval->add_option("--threads", e.threads, "Threads preprocessing data")
       ->check(CLI::Range(1, 64))
@@ -433,7 +455,7 @@ int run(int argc, char **argv) {
       ->capture_default_str();
   predict->add_option("--limit", p.limit,
                       "Images to classify from each IDX file (0: all)")
-      ->check(Count)
+      ->check(rule("--test-limit"))
       ->capture_default_str();
   try {
     app.parse(argc, argv);

@@ -10,6 +10,7 @@
 #include "frontend/Spec.h"
 #include "passes/Passes.h"
 #include "passes/Pipeline.h"
+#include "runtime/OutputFile.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -161,6 +162,23 @@ int runCompile(const CompileOptions &o) {
   auto m = loadModel(o.model, o.input);
   if (!m)
     return 1;
+  // The outputs are checked and locked before any work (runtime/OutputFile.h).
+  // The default name is the model's, which the spec reader allows only as a
+  // plain file name.
+  const std::string output =
+      o.output.empty() && o.emit == "so" ? m->graph.name + ".so" : o.output;
+  OutputSet files;
+  files.addInput(m->file, "the model spec");
+  // Text may go to /dev/null; the shared object may not (it is renamed
+  // into place).
+  if (o.emit == "so" || !(output.empty() || output == "-"))
+    files.addOutput(output, "-o", "", /*discardable=*/o.emit != "so");
+  if (o.emit == "so" && !o.emitCpp.empty())
+    files.addOutput(o.emitCpp, "--emit-cpp", "", /*discardable=*/true);
+  if (std::string error = files.claim(); !error.empty()) {
+    std::cerr << oneLine("rnc: error: " + error) << "\n";
+    return 1;
+  }
   mlir::MLIRContext ctx;
   ctx.disableMultithreading(); // IR printing needs it; the module is small
   auto module = lower(ctx, *m, /*batch=*/0, /*bnTraining=*/false);
@@ -219,7 +237,6 @@ int runCompile(const CompileOptions &o) {
     return writeOutput(o.output, cpp) ? 0 : 1;
   double frontSeconds = secondsSince(t0);
 
-  std::string output = o.output.empty() ? m->graph.name + ".so" : o.output;
   std::string targetText =
       cuda ? fmt::format("cuda {}, sm_{}", meta.precision,
                          llvm::join(archs, "/sm_"))
@@ -238,6 +255,7 @@ int runCompile(const CompileOptions &o) {
   build.compiler = cuda ? o.nvcc : o.cxx;
   build.keepSource = o.emitCpp;
   build.verbose = o.verbose;
+  build.onSignal = [&] { files.release(); };
   std::string error;
   if (!codegen::buildSharedObject(cpp, output, build, error)) {
     std::cerr << oneLine("rnc: error: " + m->file + ": " + error) << "\n";
