@@ -47,7 +47,9 @@ def fixed_batch(shape, classes, batch):
 
 
 def timed(step, sync, batch, args):
-    """Runs warm-up then the windows; returns images/s per window."""
+    """Runs warm-up then the windows; returns images/s per window (per
+    CPU-second of this process with --cpu-time)."""
+    clock = time.process_time if args.cpu_time else time.perf_counter
     t0 = time.perf_counter()
     for _ in range(args.warmup):
         step()
@@ -55,11 +57,11 @@ def timed(step, sync, batch, args):
     warm = time.perf_counter() - t0
     rates = []
     for _ in range(args.windows):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(args.steps):
             step()
         sync()
-        rates.append(args.steps * batch / (time.perf_counter() - t0))
+        rates.append(args.steps * batch / (clock() - t0))
     return {"rates": rates, "warmup_s": warm}
 
 
@@ -167,7 +169,8 @@ def fma_peak(args):
     exe = os.path.join(os.path.dirname(args.rnc), "kernel-conv-bench")
     if not os.path.exists(exe):
         return None
-    out = subprocess.run([exe, "--filter", "@none@"], capture_output=True, text=True).stdout
+    cmd = [exe, "--filter", "@none@"] + (["--cpu-time"] if args.cpu_time else [])
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
     for word in out.split(","):
         if "FMA peak" in word:
             return float(word.split()[2])
@@ -206,6 +209,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--windows", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2, help="steps per timed window")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="images per CPU-second of each side's process instead of per second: on a "
+                         "machine other programs keep busy, with OMP_NUM_THREADS=1 (with more threads "
+                         "it counts spin-waiting)")
     ap.add_argument("--sides", default="rnc,jax",
                     help="comma list of: rnc, jax, " + ", ".join(TORCH_SIDES))
     ap.add_argument("--rnc", default=os.path.join(ROOT, "build/bin/rnc"))
@@ -224,7 +231,8 @@ def main():
     sides = args.sides.split(",")
     print(f"machine: {machine_info()}")
     print(f"command: {' '.join(shlex.quote(a) for a in sys.argv)}")
-    print(f"timing: {args.warmup} warm-up steps, median of {args.windows} windows x {args.steps} steps; "
+    print(f"timing: {args.warmup} warm-up steps, median of {args.windows} windows x {args.steps} steps"
+          f"{' (CPU time)' if args.cpu_time else ''}; "
           f"SGD {SGD}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}", flush=True)
     with open("/proc/loadavg") as f:
         print(f"load average at start: {' '.join(f.read().split()[:3])}")
@@ -246,7 +254,7 @@ def main():
         for side in sides:
             cmd = [sys.executable, __file__, "--child", side, "--so", so, "--graph", graph,
                    "--batch", str(batch), "--warmup", str(args.warmup), "--windows", str(args.windows),
-                   "--steps", str(args.steps)]
+                   "--steps", str(args.steps)] + (["--cpu-time"] if args.cpu_time else [])
             before = cpu_seconds()
             r = json.loads(run(cmd).strip().splitlines()[-1])
             other = cpu_seconds() - before

@@ -27,6 +27,11 @@ namespace rnc::cpu::detail {
 // that covers every stride without col2im. Weight gradient: the tile holds
 // MR input channels of one tap instead, summed over every position.
 //
+// The input a tile broadcasts from is first copied channels-last ([N][plane]
+// [channels], one blocked transpose per call): a tile's operands at one tap
+// then share a few cache lines instead of one line per channel, so they stay
+// in L1 while the neighbouring positions reuse them.
+//
 // Results do not depend on the thread count: a tile's outputs are computed
 // by one thread in a fixed order, and threads only split tiles.
 
@@ -143,7 +148,9 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
   using Cfg = TileCfg<P::Co, T>;
   using V = typename Vec<T>::type;
   constexpr int L = Cfg::L, Cr = P::Cr, Co = P::Co, KHW = P::Khw;
-  constexpr long IS = long(Cr) * P::InPlane, CS = P::InPlane;
+  // in^T: [N][InPlane][Cr]
+  constexpr long IS = long(Cr) * P::InPlane, CS = 1;
+  T *in_t = scratch<T>(kSlotCol, size_t(N) * IS);
   constexpr long panel_stride = long(KHW) * Cr * Cfg::NV * L;
   T *wp = scratch<T>(kSlotWeight, size_t(Cfg::BLOCKS) * panel_stride);
   const int rows = int(P::OutPlane / row_len);
@@ -154,6 +161,10 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
                        kParallelFlops;
 #pragma omp parallel if (par)
   {
+#pragma omp for schedule(static)
+    for (int n = 0; n < N; ++n)
+      copy_strided(in_t + n * IS, Cr, 1, in + n * IS, 1, P::InPlane,
+                   int(P::InPlane), Cr);
     // Panels: wp[b][t][c][NVb*L], zero past Co.
 #pragma omp for schedule(static)
     for (int b = 0; b < Cfg::BLOCKS; ++b)
@@ -187,7 +198,8 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
           V acc[MR][NVb];
           long k = q * KHW;
           tile_accumulate<T, MR, NVb, Cr, IS, CS>(
-              acc, in + n0 * IS, taps.off + k, taps.tw + k, taps.count[q], pb);
+              acc, in_t + n0 * IS, taps.off + k, taps.tw + k, taps.count[q],
+              pb);
           for (int i = 0; i < MR; ++i)
             for (int v = 0; v < NVb; ++v)
               vstore(buf + i * NR + v * L, acc[i][v]);
@@ -220,7 +232,8 @@ void tiled_dispatch(T *out, const T *in, const T *bias, int N,
     tiled_run<P, T, 1>(out, in, bias, N, taps, row_len, w, ws, epi);
 }
 
-// Forward taps: at output position (oh, ow) the (kh, kw) inside the input.
+// Forward taps: at output position (oh, ow) the (kh, kw) inside the input;
+// offsets into one channels-last image.
 template <Conv2DShape S> TapTable forward_taps() {
   constexpr int KHW = S.kernel_h * S.kernel_w, OH = S.out_h(),
                 OW = S.out_w();
@@ -238,7 +251,7 @@ template <Conv2DShape S> TapTable forward_taps() {
           int iw = ow * S.stride_w - S.pad_w + kw * S.dilation_w;
           if (iw < 0 || iw >= S.in_w)
             continue;
-          tt.off[q * KHW + n] = ih * S.in_w + iw;
+          tt.off[q * KHW + n] = (ih * S.in_w + iw) * S.in_channels;
           tt.tw[q * KHW + n] = kh * S.kernel_w + kw;
           if (kh * S.kernel_w + kw < 64)
             tt.used[kh * S.kernel_w + kw] = true;
@@ -251,7 +264,8 @@ template <Conv2DShape S> TapTable forward_taps() {
 }
 
 // Data-gradient taps: at input position (ih, iw) the (kh, kw) that some
-// output position (oh, ow) reads it through.
+// output position (oh, ow) reads it through; offsets into one channels-last
+// image of dy.
 template <Conv2DShape S> TapTable backward_data_taps() {
   constexpr int KHW = S.kernel_h * S.kernel_w, H = S.in_h, W = S.in_w;
   int *mem = scratch<int>(kSlotTaps, size_t(H) * W * (2 * KHW + 1));
@@ -268,7 +282,8 @@ template <Conv2DShape S> TapTable backward_data_taps() {
           int tw = iw + S.pad_w - kw * S.dilation_w;
           if (tw < 0 || tw % S.stride_w != 0 || tw / S.stride_w >= S.out_w())
             continue;
-          tt.off[q * KHW + n] = th / S.stride_h * S.out_w() + tw / S.stride_w;
+          tt.off[q * KHW + n] =
+              (th / S.stride_h * S.out_w() + tw / S.stride_w) * S.out_channels;
           tt.tw[q * KHW + n] = kh * S.kernel_w + kw;
           if (kh * S.kernel_w + kw < 64)
             tt.used[kh * S.kernel_w + kw] = true;
@@ -308,8 +323,10 @@ void conv2d_tiled_backward_data(T *dx, const T *dy, const T *w, int N,
 }
 
 // dw[MR channels of one tap][NV vectors of output channels] summed over the
-// positions of images [n_begin, n_end) where the tap is inside the input;
-// acc in part (rows ld apart), read first unless `first`.
+// positions of images [n_begin, n_end) where the tap is inside the input
+// (x NCHW at the tile's first channel: the MR channels stream along the row
+// side by side, so x is not transposed); acc in part (rows ld apart), read
+// first unless `first`.
 template <Conv2DShape S, class T, int MR, int NV, int CO_PAD>
 RNC_INLINE void wgrad_tile(T *RNC_RESTRICT part, long ld, bool first,
                            const T *RNC_RESTRICT x, const T *RNC_RESTRICT dyt,
