@@ -156,7 +156,7 @@ def forward_flops(graph_path):
     with open(graph_path) as f:
         graph = json.load(f)
     with torch.device("meta"):
-        net = GraphNet(graph)
+        net = GraphNet(graph).eval()  # one image: BN from running statistics
         x = torch.empty((1,) + tuple(graph["input"]))
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(x)

@@ -232,6 +232,40 @@ inline void chunk_range(int N, int chunks, int i, int *n0, int *nb) {
   *nb = int(long(N) * (i + 1) / chunks) - *n0;
 }
 
+// Weight gradient of a convolution with few input channels (a stem: 1 or 3),
+// where a GEMM would spend its time packing im2col rows of length 1-3: the
+// direct kernel (conv_direct.h) over a fixed number of chunks of images in
+// parallel, the chunks' partial gradients then summed in chunk order (the
+// same bits for any thread count).
+template <Conv2DShape S> constexpr bool use_direct_stem_weight() {
+#if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_TILED)
+  return S.groups == 1 && S.in_channels <= 4;
+#else
+  return false;
+#endif
+}
+
+template <Conv2DShape S, class T>
+void conv2d_direct_stem_backward_weight(T *dw, const T *dy, const T *x,
+                                        int N) {
+  constexpr long WS = S.weight_size();
+  const int chunks = std::min(N, 8);
+  T *part = scratch<T>(kSlotWeight, size_t(chunks) * WS);
+  run_tasks(chunks, conv_flops<S>(N), [&](long i) {
+    int n0, nb;
+    chunk_range(N, chunks, int(i), &n0, &nb);
+    conv2d_direct_backward_weight_group<S>(
+        part + i * WS, dy + long(n0) * S.out_channels * S.out_plane(),
+        x + long(n0) * S.in_channels * S.in_plane(), nb, 0);
+  });
+  for (long k = 0; k < WS; ++k) {
+    T sum = part[k];
+    for (int i = 1; i < chunks; ++i)
+      sum += part[i * WS + k];
+    dw[k] = sum;
+  }
+}
+
 // Images [n0, n0 + nb), group g of forward:
 // y_ng[out_per_group x plane] = W_g * im2col(x_ng) (+ bias), then the epilogue.
 template <Conv2DShape S, class T, class Epi>
@@ -507,6 +541,8 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   constexpr long P = S.out_plane();
   if constexpr (detail::use_tiled_backward_weight<S>()) {
     detail::conv2d_tiled_backward_weight<S>(dw, dy, x, N);
+  } else if constexpr (detail::use_direct_stem_weight<S>()) {
+    detail::conv2d_direct_stem_backward_weight<S>(dw, dy, x, N);
   } else if constexpr (detail::use_direct_conv<S>()) {
     detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
       detail::conv2d_direct_backward_weight_group<S>(dw, dy, x, N, int(g));

@@ -160,4 +160,41 @@ TEST(ConvTiled, MatchesReference) {
   check<Conv2DShape{16, 16, 5, 5, 3, 3, 1, 1, 1, 1}, double>(35, 7);
 }
 
+// The weight gradient of a stem (1 or 3 input channels): the direct kernel
+// over chunks of images, summed in chunk order.
+template <Conv2DShape S> void check_stem_weight_grad(int N, uint64_t seed) {
+  static_assert(rnc::cpu::detail::use_direct_stem_weight<S>());
+  SCOPED_TRACE(testing::Message() << "C=" << S.in_channels << " O="
+                                  << S.out_channels << " " << S.in_h << "x"
+                                  << S.in_w << " k=" << S.kernel_h
+                                  << " s=" << S.stride_h << " N=" << N);
+  auto x = kt::random_vec<float>(x_size<S>(N), seed);
+  auto w = kt::random_vec<float>(S.weight_size(), seed + 1);
+  auto b = kt::random_vec<float>(S.out_channels, seed + 2);
+  auto dy = kt::random_vec<float>(y_size<S>(N), seed + 3);
+  Refs<S> ref = reference<S>(x, w, b, dy, N);
+  auto run = [&] {
+    auto dw = kt::poisoned<float>(w.size());
+    rnc::cpu::conv2d_grad_weight<S>(dw.data(), dy.data(), x.data(), N);
+    return dw;
+  };
+  auto got = run();
+  EXPECT_LT(kt::rel_err(got, ref.dw), 2e-6) << "weight gradient";
+  int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    EXPECT_TRUE(run() == got) << "not the same bits on " << threads
+                              << " threads";
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(ConvStem, WeightGradientMatchesReference) {
+  // fashion_resnet's stem (3x3, 1 channel), D2L's (7x7 stride 2) and an RGB
+  // one; 20 and 5 images: chunks of unequal size, fewer images than chunks.
+  check_stem_weight_grad<Conv2DShape{1, 32, 12, 12, 3, 3, 1, 1, 1, 1}>(20, 11);
+  check_stem_weight_grad<Conv2DShape{1, 24, 15, 13, 7, 7, 2, 2, 3, 3}>(5, 12);
+  check_stem_weight_grad<Conv2DShape{3, 16, 16, 16, 7, 7, 2, 2, 3, 3}>(9, 13);
+}
+
 } // namespace
