@@ -120,7 +120,7 @@ template <class T> RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
 
 class Scratch {
 public:
-  static constexpr int kSlots = 6;
+  static constexpr int kSlots = 7;
   ~Scratch() {
     for (auto &b : bufs_)
       std::free(b.ptr);
@@ -156,7 +156,8 @@ enum ScratchSlot : int {
   kSlotCol = 2,
   kSlotReduce = 3,
   kSlotWeight = 4,
-  kSlotTaps = 5
+  kSlotTaps = 5,
+  kSlotPanel = 6
 };
 
 // ----------------------------------------------------------------------------
@@ -228,7 +229,8 @@ template <class T> RNC_NOINLINE inline T reduce_sum(const T *x, long n) {
 
 // sum_i x[i] and sum_i x[i]^2
 template <class T>
-RNC_NOINLINE inline void reduce_sum_sumsq(const T *x, long n, T *sum, T *sumsq) {
+RNC_NOINLINE inline void reduce_sum_sumsq(const T *x, long n, T *sum,
+                                          T *sumsq) {
   struct {
     const T *x;
 #if RNC_HAVE_VECTOR_EXT
@@ -250,7 +252,8 @@ RNC_NOINLINE inline void reduce_sum_sumsq(const T *x, long n, T *sum, T *sumsq) 
 }
 
 // sum_i (x[i] - mean)^2
-template <class T> RNC_NOINLINE inline T reduce_sq_dev(const T *x, long n, T mean) {
+template <class T>
+RNC_NOINLINE inline T reduce_sq_dev(const T *x, long n, T mean) {
   struct {
     const T *x;
     T mean;
@@ -271,8 +274,8 @@ template <class T> RNC_NOINLINE inline T reduce_sq_dev(const T *x, long n, T mea
 
 // sum_i dy[i] and sum_i dy[i] * (x[i] - mean)
 template <class T>
-RNC_NOINLINE inline void reduce_sum_dot_dev(const T *dy, const T *x, long n, T mean,
-                               T *sum_dy, T *sum_dy_dev) {
+RNC_NOINLINE inline void reduce_sum_dot_dev(const T *dy, const T *x, long n,
+                                            T mean, T *sum_dy, T *sum_dy_dev) {
   struct {
     const T *dy;
     const T *x;
@@ -298,9 +301,9 @@ RNC_NOINLINE inline void reduce_sum_dot_dev(const T *dy, const T *x, long n, T m
 // The same sums with dy masked by a ReLU: dy[i] counts only where
 // relu_out[i] > 0 (the ReLU's gradient, fused into the BN backward).
 template <class T>
-RNC_NOINLINE inline void reduce_sum_dot_dev_masked(const T *dy, const T *relu_out,
-                                      const T *x, long n, T mean, T *sum_dy,
-                                      T *sum_dy_dev) {
+RNC_NOINLINE inline void
+reduce_sum_dot_dev_masked(const T *dy, const T *relu_out, const T *x, long n,
+                          T mean, T *sum_dy, T *sum_dy_dev) {
   struct {
     const T *dy;
     const T *y;

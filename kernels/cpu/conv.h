@@ -246,8 +246,7 @@ template <Conv2DShape S> constexpr bool use_direct_stem_weight() {
 }
 
 template <Conv2DShape S, class T>
-void conv2d_direct_stem_backward_weight(T *dw, const T *dy, const T *x,
-                                        int N) {
+void conv2d_direct_stem_backward_weight(T *dw, const T *dy, const T *x, int N) {
   constexpr long WS = S.weight_size();
   const int chunks = std::min(N, 8);
   T *part = scratch<T>(kSlotWeight, size_t(chunks) * WS);

@@ -152,20 +152,22 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
   constexpr long IS = long(Cr) * P::InPlane, CS = 1;
   T *in_t = scratch<T>(kSlotCol, size_t(N) * IS);
   constexpr long panel_stride = long(KHW) * Cr * Cfg::NV * L;
-  T *wp = scratch<T>(kSlotWeight, size_t(Cfg::BLOCKS) * panel_stride);
+  // Not kSlotWeight: the GEMM data gradient runs the forward on flipped
+  // weights it keeps there.
+  T *wp = scratch<T>(kSlotPanel, size_t(Cfg::BLOCKS) * panel_stride);
   const int rows = int(P::OutPlane / row_len);
   const int iblocks = (N + MR - 1) / MR;
   const long items = long(Cfg::BLOCKS) * iblocks * rows;
-  const bool par = max_threads() > 1 &&
-                   2.0 * N * Co * double(P::OutPlane) * Cr * KHW >=
-                       kParallelFlops;
+  const bool par =
+      max_threads() > 1 &&
+      2.0 * N * Co * double(P::OutPlane) * Cr * KHW >= kParallelFlops;
 #pragma omp parallel if (par)
   {
 #pragma omp for schedule(static)
     for (int n = 0; n < N; ++n)
       copy_strided(in_t + n * IS, Cr, 1, in + n * IS, 1, P::InPlane,
                    int(P::InPlane), Cr);
-    // Panels: wp[b][t][c][NVb*L], zero past Co.
+      // Panels: wp[b][t][c][NVb*L], zero past Co.
 #pragma omp for schedule(static)
     for (int b = 0; b < Cfg::BLOCKS; ++b)
       for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
@@ -197,9 +199,9 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
         for (long q = long(r) * row_len; q < long(r + 1) * row_len; ++q) {
           V acc[MR][NVb];
           long k = q * KHW;
-          tile_accumulate<T, MR, NVb, Cr, IS, CS>(
-              acc, in_t + n0 * IS, taps.off + k, taps.tw + k, taps.count[q],
-              pb);
+          tile_accumulate<T, MR, NVb, Cr, IS, CS>(acc, in_t + n0 * IS,
+                                                  taps.off + k, taps.tw + k,
+                                                  taps.count[q], pb);
           for (int i = 0; i < MR; ++i)
             for (int v = 0; v < NVb; ++v)
               vstore(buf + i * NR + v * L, acc[i][v]);
@@ -235,8 +237,7 @@ void tiled_dispatch(T *out, const T *in, const T *bias, int N,
 // Forward taps: at output position (oh, ow) the (kh, kw) inside the input;
 // offsets into one channels-last image.
 template <Conv2DShape S> TapTable forward_taps() {
-  constexpr int KHW = S.kernel_h * S.kernel_w, OH = S.out_h(),
-                OW = S.out_w();
+  constexpr int KHW = S.kernel_h * S.kernel_w, OH = S.out_h(), OW = S.out_w();
   int *mem = scratch<int>(kSlotTaps, size_t(OH) * OW * (2 * KHW + 1));
   TapTable tt{mem, mem + long(OH) * OW * KHW, mem + 2L * OH * OW * KHW, {}};
   for (int oh = 0; oh < OH; ++oh)
@@ -300,8 +301,8 @@ template <Conv2DShape S, class T, class Epi>
 void conv2d_tiled_forward(T *y, const T *x, const T *w, const T *bias, int N,
                           const Epi &epi) {
   constexpr int KH = S.kernel_h, KW = S.kernel_w, Cin = S.in_channels;
-  using P = TiledProblem<Cin, S.out_channels, S.in_plane(), S.out_plane(),
-                         KH * KW>;
+  using P =
+      TiledProblem<Cin, S.out_channels, S.in_plane(), S.out_plane(), KH * KW>;
   TapTable taps = forward_taps<S>();
   // w[co][c][kh][kw]
   tiled_dispatch<P>(y, x, bias, N, taps, S.out_w(), w,
@@ -313,13 +314,13 @@ template <Conv2DShape S, class T, class Epi>
 void conv2d_tiled_backward_data(T *dx, const T *dy, const T *w, int N,
                                 const Epi &epi) {
   constexpr int KH = S.kernel_h, KW = S.kernel_w, Cin = S.in_channels;
-  using P = TiledProblem<S.out_channels, Cin, S.out_plane(), S.in_plane(),
-                         KH * KW>;
+  using P =
+      TiledProblem<S.out_channels, Cin, S.out_plane(), S.in_plane(), KH * KW>;
   TapTable taps = backward_data_taps<S>();
   // Reduction channel c is an output channel of the forward conv, the
   // vector channel ci an input channel: w[c][ci][kh][kw].
-  tiled_dispatch<P>(dx, dy, static_cast<const T *>(nullptr), N, taps, S.in_w,
-                    w, WeightStrides{1, long(Cin) * KH * KW, KH * KW}, epi);
+  tiled_dispatch<P>(dx, dy, static_cast<const T *>(nullptr), N, taps, S.in_w, w,
+                    WeightStrides{1, long(Cin) * KH * KW, KH * KW}, epi);
 }
 
 // dw[MR channels of one tap][NV vectors of output channels] summed over the
@@ -378,18 +379,19 @@ void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
   using Cfg = TileCfg<Co, T>;
   constexpr int L = Cfg::L, CO_PAD = Cfg::CO_PAD;
   constexpr int MR = std::min(Cfg::MR, Cin);
-  constexpr int CBLOCKS = (Cin + MR - 1) / MR, MR_LAST = Cin - (CBLOCKS - 1) * MR;
+  constexpr int CBLOCKS = (Cin + MR - 1) / MR,
+                MR_LAST = Cin - (CBLOCKS - 1) * MR;
   constexpr long OP = S.out_plane();
   T *dyt = scratch<T>(kSlotPackB, size_t(N) * OP * CO_PAD);
   T *part = scratch<T>(kSlotPackA, size_t(KHW) * Cin * CO_PAD); // [t][c][co]
   // Images per chunk: about 512 KB of x and dy (L2).
-  constexpr long image_bytes = (long(Cin) * S.in_plane() + OP * CO_PAD) *
-                               long(sizeof(T));
+  constexpr long image_bytes =
+      (long(Cin) * S.in_plane() + OP * CO_PAD) * long(sizeof(T));
   const int chunk = int(std::max<long>(1, (512L << 10) / image_bytes));
   const int chunks = (N + chunk - 1) / chunk;
   // Output rows (columns) whose tap row kh (column kw) lies inside the input.
-  auto range = [](int k, int dil, int pad, int stride, int in, int out,
-                  int *lo, int *hi) {
+  auto range = [](int k, int dil, int pad, int stride, int in, int out, int *lo,
+                  int *hi) {
     int a = pad - k * dil; // input index = o*stride - a
     *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
     int top = in - 1 + a; // o*stride <= top
@@ -413,8 +415,8 @@ void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
   // Tile order (tap, vector block, channel block): consecutive tiles share
   // the block's slice of dy^T.
   const long tiles = long(nused) * CBLOCKS * Cfg::BLOCKS;
-  const bool par = max_threads() > 1 && 2.0 * N * Co * double(OP) * Cin * KHW >=
-                                            kParallelFlops;
+  const bool par = max_threads() > 1 &&
+                   2.0 * N * Co * double(OP) * Cin * KHW >= kParallelFlops;
 #pragma omp parallel if (par)
   {
 #pragma omp for schedule(static)
@@ -439,9 +441,9 @@ void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
           const T *xc = x + long(c0) * S.in_plane();
           const T *dc = dyt + v0 * L;
           if (cb == CBLOCKS - 1)
-            wgrad_tile<S, T, MR_LAST, NVb, CO_PAD>(
-                pp, CO_PAD, ch == 0, xc, dc, nb, ne, u.kh, u.kw, u.oh_lo,
-                u.oh_hi, u.ow_lo, u.ow_hi);
+            wgrad_tile<S, T, MR_LAST, NVb, CO_PAD>(pp, CO_PAD, ch == 0, xc, dc,
+                                                   nb, ne, u.kh, u.kw, u.oh_lo,
+                                                   u.oh_hi, u.ow_lo, u.ow_hi);
           else
             wgrad_tile<S, T, MR, NVb, CO_PAD>(pp, CO_PAD, ch == 0, xc, dc, nb,
                                               ne, u.kh, u.kw, u.oh_lo, u.oh_hi,

@@ -61,8 +61,8 @@ RNC_INLINE int avg_pool_window(int oh, int ow, int *hb, int *he, int *wb,
 // pad 0: the 2x2 pool of fashion_resnet's stem). The fast paths below pick the
 // first maximum without branches: random data makes the argmax unpredictable.
 template <Pool2DShape S> constexpr bool max_pool_tiles() {
-  return S.kernel_h == S.stride_h && S.kernel_w == S.stride_w &&
-         S.pad_h == 0 && S.pad_w == 0;
+  return S.kernel_h == S.stride_h && S.kernel_w == S.stride_w && S.pad_h == 0 &&
+         S.pad_w == 0;
 }
 
 // Index in the window (kh*KW + kw) of the first maximum of the window whose

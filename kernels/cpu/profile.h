@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <string>
-#include <ctime>
 #include <vector>
 
 namespace rnc::cpu {

@@ -98,9 +98,8 @@ template <Conv2DShape S> void bench(const char *what, int N, double peak) {
   std::vector<float> y(size_t(N) * S.out_channels * S.out_plane(), 0.25f),
       dx(x.size()), dw(w.size());
   double flops = 2.0 * N * useful_macs<S>();
-  double tf = best_of([&] {
-    rnc::cpu::conv2d<S>(y.data(), x.data(), w.data(), nullptr, N);
-  });
+  double tf = best_of(
+      [&] { rnc::cpu::conv2d<S>(y.data(), x.data(), w.data(), nullptr, N); });
   double td = best_of([&] {
     rnc::cpu::conv2d_grad_input<S>(dx.data(), y.data(), w.data(), N);
   });
@@ -130,10 +129,11 @@ int main(int argc, char **argv) {
     else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc)
       g_filter = argv[++i];
     else {
-      std::fprintf(stderr,
-                   "usage: %s [--reps R] [--filter TEXT] [--cpu-time]: conv kernels per "
-                   "shape vs the FMA peak\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--reps R] [--filter TEXT] [--cpu-time]: conv kernels per "
+          "shape vs the FMA peak\n",
+          argv[0]);
       return 2;
     }
   }
@@ -151,33 +151,55 @@ int main(int argc, char **argv) {
   std::printf("| shape | N | forward ms GFLOP/s %%peak | data grad | weight "
               "grad |\n|---|---|---|---|---|\n");
   // fashion_resnet (28x28, the main job)
-  bench<Conv2DShape{1, 32, 28, 28, 3, 3, 1, 1, 1, 1}>("fr stem 1->32 3x3 @28", 128, peak);
-  bench<Conv2DShape{32, 32, 14, 14, 3, 3, 1, 1, 1, 1}>("fr 32->32 3x3 @14", 128, peak);
-  bench<Conv2DShape{32, 64, 14, 14, 3, 3, 2, 2, 1, 1}>("fr 32->64 3x3 s2 @14", 128, peak);
-  bench<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1}>("fr 64->64 3x3 @7", 128, peak);
-  bench<Conv2DShape{32, 64, 14, 14, 1, 1, 2, 2}>("fr 32->64 1x1 s2 @14", 128, peak);
-  bench<Conv2DShape{64, 128, 7, 7, 3, 3, 2, 2, 1, 1}>("fr 64->128 3x3 s2 @7", 128, peak);
-  bench<Conv2DShape{128, 128, 4, 4, 3, 3, 1, 1, 1, 1}>("fr 128->128 3x3 @4", 128, peak);
+  bench<Conv2DShape{1, 32, 28, 28, 3, 3, 1, 1, 1, 1}>("fr stem 1->32 3x3 @28",
+                                                      128, peak);
+  bench<Conv2DShape{32, 32, 14, 14, 3, 3, 1, 1, 1, 1}>("fr 32->32 3x3 @14", 128,
+                                                       peak);
+  bench<Conv2DShape{32, 64, 14, 14, 3, 3, 2, 2, 1, 1}>("fr 32->64 3x3 s2 @14",
+                                                       128, peak);
+  bench<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1}>("fr 64->64 3x3 @7", 128,
+                                                     peak);
+  bench<Conv2DShape{32, 64, 14, 14, 1, 1, 2, 2}>("fr 32->64 1x1 s2 @14", 128,
+                                                 peak);
+  bench<Conv2DShape{64, 128, 7, 7, 3, 3, 2, 2, 1, 1}>("fr 64->128 3x3 s2 @7",
+                                                      128, peak);
+  bench<Conv2DShape{128, 128, 4, 4, 3, 3, 1, 1, 1, 1}>("fr 128->128 3x3 @4",
+                                                       128, peak);
   // d2l_resnet18 at 28x28
-  bench<Conv2DShape{1, 64, 28, 28, 7, 7, 2, 2, 3, 3}>("d2l stem 1->64 7x7 s2 @28", 128, peak);
-  bench<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1}>("d2l 64->64 3x3 @7", 128, peak);
-  bench<Conv2DShape{128, 128, 4, 4, 3, 3, 1, 1, 1, 1}>("d2l 128->128 3x3 @4", 128, peak);
-  bench<Conv2DShape{256, 256, 2, 2, 3, 3, 1, 1, 1, 1}>("d2l 256->256 3x3 @2", 128, peak);
-  bench<Conv2DShape{512, 512, 1, 1, 3, 3, 1, 1, 1, 1}>("d2l 512->512 3x3 @1", 128, peak);
-  bench<Conv2DShape{256, 512, 2, 2, 3, 3, 2, 2, 1, 1}>("d2l 256->512 3x3 s2 @2", 128, peak);
+  bench<Conv2DShape{1, 64, 28, 28, 7, 7, 2, 2, 3, 3}>(
+      "d2l stem 1->64 7x7 s2 @28", 128, peak);
+  bench<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1}>("d2l 64->64 3x3 @7", 128,
+                                                     peak);
+  bench<Conv2DShape{128, 128, 4, 4, 3, 3, 1, 1, 1, 1}>("d2l 128->128 3x3 @4",
+                                                       128, peak);
+  bench<Conv2DShape{256, 256, 2, 2, 3, 3, 1, 1, 1, 1}>("d2l 256->256 3x3 @2",
+                                                       128, peak);
+  bench<Conv2DShape{512, 512, 1, 1, 3, 3, 1, 1, 1, 1}>("d2l 512->512 3x3 @1",
+                                                       128, peak);
+  bench<Conv2DShape{256, 512, 2, 2, 3, 3, 2, 2, 1, 1}>("d2l 256->512 3x3 s2 @2",
+                                                       128, peak);
   // d2l_resnet18 at 96x96
-  bench<Conv2DShape{64, 64, 24, 24, 3, 3, 1, 1, 1, 1}>("d2l96 64->64 3x3 @24", 128, peak);
-  bench<Conv2DShape{128, 128, 12, 12, 3, 3, 1, 1, 1, 1}>("d2l96 128->128 3x3 @12", 128, peak);
-  bench<Conv2DShape{256, 256, 6, 6, 3, 3, 1, 1, 1, 1}>("d2l96 256->256 3x3 @6", 128, peak);
-  bench<Conv2DShape{512, 512, 3, 3, 3, 3, 1, 1, 1, 1}>("d2l96 512->512 3x3 @3", 128, peak);
+  bench<Conv2DShape{64, 64, 24, 24, 3, 3, 1, 1, 1, 1}>("d2l96 64->64 3x3 @24",
+                                                       128, peak);
+  bench<Conv2DShape{128, 128, 12, 12, 3, 3, 1, 1, 1, 1}>(
+      "d2l96 128->128 3x3 @12", 128, peak);
+  bench<Conv2DShape{256, 256, 6, 6, 3, 3, 1, 1, 1, 1}>("d2l96 256->256 3x3 @6",
+                                                       128, peak);
+  bench<Conv2DShape{512, 512, 3, 3, 3, 3, 1, 1, 1, 1}>("d2l96 512->512 3x3 @3",
+                                                       128, peak);
   // resnet50 at 224x224, batch 8
-  bench<Conv2DShape{64, 64, 56, 56, 3, 3, 1, 1, 1, 1}>("r50 64->64 3x3 @56", 8, peak);
+  bench<Conv2DShape{64, 64, 56, 56, 3, 3, 1, 1, 1, 1}>("r50 64->64 3x3 @56", 8,
+                                                       peak);
   bench<Conv2DShape{256, 64, 56, 56, 1, 1}>("r50 256->64 1x1 @56", 8, peak);
   bench<Conv2DShape{64, 256, 56, 56, 1, 1}>("r50 64->256 1x1 @56", 8, peak);
-  bench<Conv2DShape{128, 128, 28, 28, 3, 3, 1, 1, 1, 1}>("r50 128->128 3x3 @28", 8, peak);
-  bench<Conv2DShape{256, 256, 14, 14, 3, 3, 1, 1, 1, 1}>("r50 256->256 3x3 @14", 8, peak);
+  bench<Conv2DShape{128, 128, 28, 28, 3, 3, 1, 1, 1, 1}>("r50 128->128 3x3 @28",
+                                                         8, peak);
+  bench<Conv2DShape{256, 256, 14, 14, 3, 3, 1, 1, 1, 1}>("r50 256->256 3x3 @14",
+                                                         8, peak);
   bench<Conv2DShape{1024, 256, 14, 14, 1, 1}>("r50 1024->256 1x1 @14", 8, peak);
-  bench<Conv2DShape{512, 512, 7, 7, 3, 3, 1, 1, 1, 1}>("r50 512->512 3x3 @7", 8, peak);
-  bench<Conv2DShape{3, 64, 224, 224, 7, 7, 2, 2, 3, 3}>("r50 stem 3->64 7x7 s2 @224", 8, peak);
+  bench<Conv2DShape{512, 512, 7, 7, 3, 3, 1, 1, 1, 1}>("r50 512->512 3x3 @7", 8,
+                                                       peak);
+  bench<Conv2DShape{3, 64, 224, 224, 7, 7, 2, 2, 3, 3}>(
+      "r50 stem 3->64 7x7 s2 @224", 8, peak);
   return 0;
 }

@@ -36,16 +36,13 @@ template <Conv2DShape S, class F> void for_each_mac(int N, const F &f) {
               }
 }
 
-template <Conv2DShape S> struct Refs {
-  std::vector<double> y, dx, dw;
-};
+template <Conv2DShape S> struct Refs { std::vector<double> y, dx, dw; };
 
 template <Conv2DShape S, class T>
 Refs<S> reference(const std::vector<T> &x, const std::vector<T> &w,
                   const std::vector<T> &b, const std::vector<T> &dy, int N) {
-  constexpr int C = S.in_channels, O = S.out_channels, H = S.in_h,
-                W = S.in_w, OH = S.out_h(), OW = S.out_w(), K = S.kernel_h,
-                KW = S.kernel_w;
+  constexpr int C = S.in_channels, O = S.out_channels, H = S.in_h, W = S.in_w,
+                OH = S.out_h(), OW = S.out_w(), K = S.kernel_h, KW = S.kernel_w;
   Refs<S> r{std::vector<double>(y_size<S>(N)),
             std::vector<double>(x_size<S>(N)),
             std::vector<double>(S.weight_size())};
@@ -92,23 +89,21 @@ template <Conv2DShape S, class T> void check(int N, uint64_t seed) {
     bool operator==(const Run &) const = default;
   };
   auto run = [&] {
-    Run o{kt::poisoned<T>(dy.size()),    kt::poisoned<T>(O),
-          kt::poisoned<T>(O),            kt::poisoned<T>(dy.size()),
-          kt::poisoned<T>(x.size()),     kt::poisoned<T>(x.size()),
+    Run o{kt::poisoned<T>(dy.size()), kt::poisoned<T>(O),
+          kt::poisoned<T>(O),         kt::poisoned<T>(dy.size()),
+          kt::poisoned<T>(x.size()),  kt::poisoned<T>(x.size()),
           kt::poisoned<T>(w.size())};
-    rnc::cpu::conv2d_bn_train_stats<S>(o.y.data(), o.sum.data(),
-                                       o.sumsq.data(), x.data(), w.data(),
-                                       b.data(), N);
+    rnc::cpu::conv2d_bn_train_stats<S>(o.y.data(), o.sum.data(), o.sumsq.data(),
+                                       x.data(), w.data(), b.data(), N);
     // relu(conv + bias + residual): the (n, c, idx) the epilogue is handed.
     using Epi = rnc::cpu::Compose<rnc::cpu::ResidualAddEpilogue<T>,
                                   rnc::cpu::ReluEpilogue>;
     rnc::cpu::conv2d<S>(o.y_epi.data(), x.data(), w.data(), b.data(), N,
                         Epi{{res.data(), O, P}, {}});
     rnc::cpu::conv2d_grad_input<S>(o.dx.data(), dy.data(), w.data(), N);
-    rnc::cpu::conv2d_grad_input<S>(
-        o.dx_epi.data(), dy.data(), w.data(), N,
-        rnc::cpu::ResidualAddEpilogue<T>{x.data(), S.in_channels,
-                                         S.in_plane()});
+    rnc::cpu::conv2d_grad_input<S>(o.dx_epi.data(), dy.data(), w.data(), N,
+                                   rnc::cpu::ResidualAddEpilogue<T>{
+                                       x.data(), S.in_channels, S.in_plane()});
     rnc::cpu::conv2d_grad_weight<S>(o.dw.data(), dy.data(), x.data(), N);
     return o;
   };
@@ -137,8 +132,8 @@ template <Conv2DShape S, class T> void check(int N, uint64_t seed) {
   int saved = omp_get_max_threads();
   for (int threads : {1, 2, 3}) {
     omp_set_num_threads(threads);
-    EXPECT_TRUE(run() == got) << "not the same bits on " << threads
-                              << " threads";
+    EXPECT_TRUE(run() == got)
+        << "not the same bits on " << threads << " threads";
   }
   omp_set_num_threads(saved);
 }
@@ -164,10 +159,10 @@ TEST(ConvTiled, MatchesReference) {
 // over chunks of images, summed in chunk order.
 template <Conv2DShape S> void check_stem_weight_grad(int N, uint64_t seed) {
   static_assert(rnc::cpu::detail::use_direct_stem_weight<S>());
-  SCOPED_TRACE(testing::Message() << "C=" << S.in_channels << " O="
-                                  << S.out_channels << " " << S.in_h << "x"
-                                  << S.in_w << " k=" << S.kernel_h
-                                  << " s=" << S.stride_h << " N=" << N);
+  SCOPED_TRACE(testing::Message()
+               << "C=" << S.in_channels << " O=" << S.out_channels << " "
+               << S.in_h << "x" << S.in_w << " k=" << S.kernel_h
+               << " s=" << S.stride_h << " N=" << N);
   auto x = kt::random_vec<float>(x_size<S>(N), seed);
   auto w = kt::random_vec<float>(S.weight_size(), seed + 1);
   auto b = kt::random_vec<float>(S.out_channels, seed + 2);
@@ -183,8 +178,8 @@ template <Conv2DShape S> void check_stem_weight_grad(int N, uint64_t seed) {
   int saved = omp_get_max_threads();
   for (int threads : {1, 2, 3}) {
     omp_set_num_threads(threads);
-    EXPECT_TRUE(run() == got) << "not the same bits on " << threads
-                              << " threads";
+    EXPECT_TRUE(run() == got)
+        << "not the same bits on " << threads << " threads";
   }
   omp_set_num_threads(saved);
 }
@@ -195,6 +190,26 @@ TEST(ConvStem, WeightGradientMatchesReference) {
   check_stem_weight_grad<Conv2DShape{1, 32, 12, 12, 3, 3, 1, 1, 1, 1}>(20, 11);
   check_stem_weight_grad<Conv2DShape{1, 24, 15, 13, 7, 7, 2, 2, 3, 3}>(5, 12);
   check_stem_weight_grad<Conv2DShape{3, 16, 16, 16, 7, 7, 2, 2, 3, 3}>(9, 13);
+}
+
+// Few input channels at stride 1: the data gradient is the GEMM path's
+// forward convolution of dy with flipped weights, and that forward takes the
+// tiled kernel (whose weight panels must not overwrite the flipped weights).
+TEST(ConvTiled, DataGradientThroughFlippedForward) {
+  constexpr Conv2DShape S{4, 32, 6, 6, 3, 3, 1, 1, 1, 1};
+  constexpr Conv2DShape TS{32, 4, 6, 6, 3, 3, 1, 1, 1, 1};
+  static_assert(!rnc::cpu::detail::use_tiled_backward_data<S>() &&
+                rnc::cpu::detail::use_tiled_forward<TS>());
+  constexpr int N = 33;
+  ASSERT_TRUE((rnc::cpu::detail::tiled_batch_ok<TS.out_channels, float>(N)));
+  auto x = kt::random_vec<float>(x_size<S>(N), 21);
+  auto w = kt::random_vec<float>(S.weight_size(), 22);
+  auto b = kt::random_vec<float>(S.out_channels, 23);
+  auto dy = kt::random_vec<float>(y_size<S>(N), 24);
+  Refs<S> ref = reference<S>(x, w, b, dy, N);
+  auto dx = kt::poisoned<float>(x.size());
+  rnc::cpu::conv2d_grad_input<S>(dx.data(), dy.data(), w.data(), N);
+  EXPECT_LT(kt::rel_err(dx, ref.dx), 2e-6);
 }
 
 } // namespace
