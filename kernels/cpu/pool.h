@@ -57,6 +57,31 @@ RNC_INLINE int avg_pool_window(int oh, int ow, int *hb, int *he, int *wb,
   return S.count_include_pad ? padded : (*he - *hb) * (*we - *wb);
 }
 
+// Windows that tile the input without overlap or padding (kernel == stride,
+// pad 0: the 2x2 pool of fashion_resnet's stem). The fast paths below pick the
+// first maximum without branches: random data makes the argmax unpredictable.
+template <Pool2DShape S> constexpr bool max_pool_tiles() {
+  return S.kernel_h == S.stride_h && S.kernel_w == S.stride_w && S.pad_h == 0 &&
+         S.pad_w == 0;
+}
+
+// Index in the window (kh*KW + kw) of the first maximum of the window whose
+// top-left element is base (rows W apart); *max_out gets its value.
+template <Pool2DShape S, class T>
+RNC_INLINE int max_pool_window_first_max(const T *base, T *max_out) {
+  T m = base[0];
+  int best = 0;
+  for (int kh = 0; kh < S.kernel_h; ++kh)
+    for (int kw = 0; kw < S.kernel_w; ++kw) {
+      T v = base[kh * S.in_w + kw];
+      bool better = v > m || (v != v && m == m);
+      m = better ? v : m;
+      best = better ? kh * S.kernel_w + kw : best;
+    }
+  *max_out = m;
+  return best;
+}
+
 template <class F> void for_each_plane(long planes, long work, const F &f) {
   (void)work; // unused without OpenMP
 #pragma omp parallel for schedule(static) if (work >= kParallelGrain)
@@ -76,6 +101,14 @@ void max_pool2d(T *y, const T *x, int N) {
   auto plane = [&](long p) {
     const T *xp = x + p * in_plane;
     T *yp = y + p * out_plane;
+    if constexpr (detail::max_pool_tiles<S>()) {
+      for (int oh = 0; oh < S.out_h(); ++oh)
+        for (int ow = 0; ow < S.out_w(); ++ow)
+          detail::max_pool_window_first_max<S>(
+              xp + long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w,
+              &yp[oh * S.out_w() + ow]);
+      return;
+    }
     for (int oh = 0; oh < S.out_h(); ++oh)
       for (int ow = 0; ow < S.out_w(); ++ow)
         yp[oh * S.out_w() + ow] = xp[detail::max_pool_argmax<S>(xp, oh, ow)];
@@ -97,6 +130,23 @@ void max_pool2d_grad(T *dx, const T *dy, const T *x, int N) {
     const T *xp = x + p * in_plane;
     const T *dyp = dy + p * out_plane;
     T *dxp = dx + p * in_plane;
+    if constexpr (detail::max_pool_tiles<S>()) {
+      // Every element of a window is written (windows do not overlap); the
+      // rows and columns past the last whole window are zero.
+      if constexpr (S.in_h % S.kernel_h != 0 || S.in_w % S.kernel_w != 0)
+        std::fill(dxp, dxp + in_plane, T(0));
+      for (int oh = 0; oh < S.out_h(); ++oh)
+        for (int ow = 0; ow < S.out_w(); ++ow) {
+          long at = long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w;
+          T m, g = dyp[oh * S.out_w() + ow];
+          int best = detail::max_pool_window_first_max<S>(xp + at, &m);
+          for (int kh = 0; kh < S.kernel_h; ++kh)
+            for (int kw = 0; kw < S.kernel_w; ++kw)
+              dxp[at + kh * S.in_w + kw] =
+                  kh * S.kernel_w + kw == best ? g : T(0);
+        }
+      return;
+    }
     std::fill(dxp, dxp + in_plane, T(0));
     for (int oh = 0; oh < S.out_h(); ++oh)
       for (int ow = 0; ow < S.out_w(); ++ow)

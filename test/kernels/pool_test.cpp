@@ -116,6 +116,22 @@ TEST(Pool2D, MatchesReference) {
                          .kernel_w = 2,
                          .stride_h = 2,
                          .stride_w = 2}>(3, 2);
+  // Windows that tile the input (the branch-free max pool path), with a
+  // ragged edge floor mode drops (its gradient is zero), and 3x3 stride 3.
+  check_pool<Pool2DShape{.channels = 3,
+                         .in_h = 7,
+                         .in_w = 9,
+                         .kernel_h = 2,
+                         .kernel_w = 2,
+                         .stride_h = 2,
+                         .stride_w = 2}>(2, 6);
+  check_pool<Pool2DShape{.channels = 2,
+                         .in_h = 9,
+                         .in_w = 10,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 3,
+                         .stride_w = 3}>(2, 7);
   // Non-square window, overlapping, floor mode drops the ragged edge.
   check_pool<Pool2DShape{.channels = 2,
                          .in_h = 9,
