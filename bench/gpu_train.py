@@ -113,6 +113,29 @@ def child_peak(args):
         else:
             rates.append(2 * n**3 * inner / (time.perf_counter() - t))
     info.update(peak_flops=max(rates), peak_rates=rates, peak_shape=f"{n}^3 x {inner}")
+    # The copy ceiling: a device-to-device copy of --copy-mib, bytes read plus
+    # written over the best of 10 timed copies (after 3 untimed).
+    del a, b, c
+    src = torch.randn(args.copy_mib * 2**18, device=args.device)
+    dst = torch.empty_like(src)
+    for _ in range(3):
+        dst.copy_(src)
+    sync()
+    copies = []
+    for _ in range(10):
+        t = time.perf_counter()
+        if args.device == "cuda":
+            t0, t1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            t0.record()
+        dst.copy_(src)
+        if args.device == "cuda":
+            t1.record()
+            t1.synchronize()
+            seconds = t0.elapsed_time(t1) / 1e3
+        else:
+            seconds = time.perf_counter() - t
+        copies.append(2 * src.numel() * 4 / seconds)
+    info.update(copy_bytes_per_s=max(copies), copy_rates=copies, copy_mib=args.copy_mib)
     return info
 
 
@@ -147,12 +170,22 @@ def child_rnc(args):
                 x, pinned = buf.numpy(), True
             except Exception:  # noqa: BLE001 (no torch: pageable memory it is)
                 torch = None
-        res = timed(lambda: m.train_step(x, y, **SGD), lambda: None, args.batch, args)
+        host = timed(lambda: m.train_step(x, y, **SGD), lambda: None, args.batch, args)
         prec = args.precision if args.device == "cuda" else "fp32"
+        if m.can_repeat_step and not args.rnc_host_batch:
+            # The figure compared with PyTorch's: the batch stays on the GPU, as
+            # PyTorch's does (the last train_step uploaded it).
+            res = timed(lambda: m.repeat_step(args.batch, **SGD), lambda: None, args.batch, args)
+            res["host_copy_rates"] = host["rates"]
+            res["note"] = (f"batch resident on the GPU (rnc_cuda_repeat_step); with the host batch "
+                           f"({x.nbytes / 2**20:.0f} MiB, {'pinned' if pinned else 'pageable'}) copied "
+                           f"every step: {statistics.median(host['rates']):.1f} images/s")
+        else:
+            res = host
+            if args.device == "cuda":
+                res["note"] = (f"host batch {x.nbytes / 2**20:.0f} MiB {'pinned' if pinned else 'pageable'}, "
+                               "copied to the GPU every step")
         res["version"] = f"rnc {m.info['rnc_version']} ({m.info['target']}, {prec})"
-        if args.device == "cuda":
-            res["note"] = (f"host batch {x.nbytes / 2**20:.0f} MiB {'pinned' if pinned else 'pageable'}, "
-                           "copied to the GPU every step")
         if torch is not None:
             res["gpu_mem_gib"] = gpu_memory(torch, args.device)
         res["loss"] = float(m.train_step(x, y, **SGD)[0])
@@ -311,6 +344,9 @@ def main():
                     help="give rnc its host batch in pageable memory instead of pinned")
     ap.add_argument("--peak-size", type=int, default=8192, help="n of the n^3 bf16 matmul")
     ap.add_argument("--peak-reps", type=int, default=10)
+    ap.add_argument("--copy-mib", type=int, default=4096, help="MiB copied for the copy ceiling")
+    ap.add_argument("--rnc-host-batch", action="store_true",
+                    help="time rnc with its host batch copied every step (PyTorch's stays on the GPU)")
     ap.add_argument("--child-timeout", type=int, default=3600, help="seconds per child process")
     ap.add_argument("--rnc", default=os.path.join(ROOT, "build/bin/rnc"))
     ap.add_argument("--out-dir", help="where rnc's .so files go (default: a temp folder)")
@@ -361,8 +397,9 @@ def main():
     common = [sys.executable, os.path.abspath(__file__), "--warmup", str(args.warmup), "--windows",
               str(args.windows), "--steps", str(args.steps), "--precision", args.precision,
               "--compile-mode", args.compile_mode, "--peak-size", str(args.peak_size),
-              "--peak-reps", str(args.peak_reps), "--device", args.device] + (
-                  ["--pageable"] if args.pageable else [])
+              "--peak-reps", str(args.peak_reps), "--copy-mib", str(args.copy_mib),
+              "--device", args.device] + (["--pageable"] if args.pageable else []) + (
+                  ["--rnc-host-batch"] if args.rnc_host_batch else [])
     gpu = run_child(common + ["--child", "peak"], args.child_timeout)
     if gpu["status"] != "ok":
         print(f"measuring the GPU failed: {gpu['error']}")
@@ -379,6 +416,8 @@ def main():
     print(f"measured bf16 peak: {peak / 1e12:.1f} TFLOP/s (torch.matmul {gpu['peak_shape']}, best of "
           f"{len(gpu['peak_rates'])}: {', '.join(f'{r / 1e12:.1f}' for r in gpu['peak_rates'])})",
           flush=True)
+    print(f"measured copy ceiling: {gpu['copy_bytes_per_s'] / 1e12:.2f} TB/s (device-to-device copy of "
+          f"{gpu['copy_mib']} MiB, bytes read + written, best of {len(gpu['copy_rates'])})", flush=True)
 
     results = []
     for name in configs:

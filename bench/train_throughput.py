@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Steady-state CPU training throughput (images/s) of a model compiled by
-`rnc compile`, beside JAX/XLA on the CPU training the same graph (`rnc expand`
-output) with the same SGD-with-momentum step on the same fixed random batch.
+`rnc compile`, beside JAX/XLA and PyTorch on the CPU training the same graph
+(`rnc expand` output) with the same SGD-with-momentum step on the same fixed
+random batch. PyTorch sides: eager NCHW (`torch`), eager channels_last
+(`torch-cl`), `torch.compile` (`torch-compile`, the CPU inductor, channels_last)
+and eager channels_last under CPU autocast bf16 (`torch-bf16`); they need
+PyTorch (scripts/setup-bench-venv.sh).
 
 Each side runs in its own child process (so neither's thread pool disturbs the
 other): `--warmup` steps untimed (XLA compiles here), then `--windows` timed
@@ -28,7 +32,10 @@ CONFIGS = {
     "d2l_resnet18-28": ("d2l_resnet18", "1x28x28", 128),
     "d2l_resnet18-96": ("d2l_resnet18", "1x96x96", 128),
     "resnet50-224": ("resnet50", "3x224x224", 8),
+    "fashion_resnet-28": ("fashion_resnet", "1x28x28", 128),
+    "resnext50-224": ("resnext50_32x4d", "3x224x224", 8),
 }
+TORCH_SIDES = ("torch", "torch-cl", "torch-compile", "torch-bf16")
 SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
@@ -40,7 +47,9 @@ def fixed_batch(shape, classes, batch):
 
 
 def timed(step, sync, batch, args):
-    """Runs warm-up then the windows; returns images/s per window."""
+    """Runs warm-up then the windows; returns images/s per window (per
+    CPU-second of this process with --cpu-time)."""
+    clock = time.process_time if args.cpu_time else time.perf_counter
     t0 = time.perf_counter()
     for _ in range(args.warmup):
         step()
@@ -48,11 +57,11 @@ def timed(step, sync, batch, args):
     warm = time.perf_counter() - t0
     rates = []
     for _ in range(args.windows):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(args.steps):
             step()
         sync()
-        rates.append(args.steps * batch / (time.perf_counter() - t0))
+        rates.append(args.steps * batch / (clock() - t0))
     return {"rates": rates, "warmup_s": warm}
 
 
@@ -91,6 +100,83 @@ def child_jax(args):
     return res
 
 
+def child_torch(args):
+    """PyTorch on the CPU: eager, channels_last, torch.compile or autocast bf16."""
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_graph import GraphNet
+    torch.manual_seed(0)
+    if os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    with open(args.graph) as f:
+        net = GraphNet(json.load(f))
+    x, y = fixed_batch(net.input_shape, net.num_classes, args.batch)
+    x, y = torch.from_numpy(x), torch.from_numpy(y).long()
+    cl = args.child != "torch"
+    if cl:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), **SGD)
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def fwd_bwd(x, y):
+        if args.child == "torch-bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = loss_fn(net(x), y)
+        else:
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        return loss
+
+    if args.child == "torch-compile":
+        fwd_bwd = torch.compile(fwd_bwd)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        fwd_bwd(x, y)
+        opt.step()
+
+    res = timed(step, lambda: None, args.batch, args)
+    res["version"] = f"{args.child} {torch.__version__}"
+    return res
+
+
+def forward_flops(graph_path):
+    """2 x the multiply-adds of one image's forward pass (convolutions and the
+    linear layer, padding taps included), counted by PyTorch's FlopCounterMode
+    on meta tensors; None without PyTorch."""
+    try:
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_graph import GraphNet
+    with open(graph_path) as f:
+        graph = json.load(f)
+    with torch.device("meta"):
+        net = GraphNet(graph).eval()  # one image: BN from running statistics
+        x = torch.empty((1,) + tuple(graph["input"]))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(x)
+    return counter.get_total_flops()
+
+
+def fma_peak(args):
+    """The machine's FMA peak in GFLOP/s on the threads rnc uses, from
+    kernel-conv-bench (a register-only FMA loop); None when it is not built."""
+    exe = os.path.join(os.path.dirname(args.rnc), "kernel-conv-bench")
+    if not os.path.exists(exe):
+        return None
+    cmd = [exe, "--filter", "@none@"] + (["--cpu-time"] if args.cpu_time else [])
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    for word in out.split(","):
+        if "FMA peak" in word:
+            return float(word.split()[2])
+    return None
+
+
 def machine_info():
     cpu = platform.processor()
     try:
@@ -123,15 +209,21 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--windows", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2, help="steps per timed window")
-    ap.add_argument("--sides", default="rnc,jax")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="images per CPU-second of each side's process instead of per second: on a "
+                         "machine other programs keep busy, with OMP_NUM_THREADS=1 (with more threads "
+                         "it counts spin-waiting)")
+    ap.add_argument("--sides", default="rnc,jax",
+                    help="comma list of: rnc, jax, " + ", ".join(TORCH_SIDES))
     ap.add_argument("--rnc", default=os.path.join(ROOT, "build/bin/rnc"))
     ap.add_argument("--out-dir", help="compiled .so and graph files (default: a temp folder)")
-    ap.add_argument("--child", choices=["rnc", "jax"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["rnc", "jax", *TORCH_SIDES], help=argparse.SUPPRESS)
     ap.add_argument("--so", help=argparse.SUPPRESS)
     ap.add_argument("--graph", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child_rnc(args) if args.child == "rnc" else child_jax(args)))
+        child = {"rnc": child_rnc, "jax": child_jax}.get(args.child, child_torch)
+        print(json.dumps(child(args)))
         return 0
 
     out = args.out_dir or tempfile.mkdtemp(prefix="rnc-bench-")
@@ -139,8 +231,14 @@ def main():
     sides = args.sides.split(",")
     print(f"machine: {machine_info()}")
     print(f"command: {' '.join(shlex.quote(a) for a in sys.argv)}")
-    print(f"timing: {args.warmup} warm-up steps, median of {args.windows} windows x {args.steps} steps; "
+    print(f"timing: {args.warmup} warm-up steps, median of {args.windows} windows x {args.steps} steps"
+          f"{' (CPU time)' if args.cpu_time else ''}; "
           f"SGD {SGD}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}", flush=True)
+    with open("/proc/loadavg") as f:
+        print(f"load average at start: {' '.join(f.read().split()[:3])}")
+    peak = fma_peak(args)
+    if peak:
+        print(f"FMA peak: {peak:.1f} GFLOP/s (kernel-conv-bench's register-only loop, same threads)")
     rows = []
     for name in args.configs.split(","):
         model, chw, batch = CONFIGS[name]
@@ -156,7 +254,7 @@ def main():
         for side in sides:
             cmd = [sys.executable, __file__, "--child", side, "--so", so, "--graph", graph,
                    "--batch", str(batch), "--warmup", str(args.warmup), "--windows", str(args.windows),
-                   "--steps", str(args.steps)]
+                   "--steps", str(args.steps)] + (["--cpu-time"] if args.cpu_time else [])
             before = cpu_seconds()
             r = json.loads(run(cmd).strip().splitlines()[-1])
             other = cpu_seconds() - before
@@ -165,14 +263,37 @@ def main():
             print(f"  {name} {r['version']}: {r['median']:.1f} images/s (windows "
                   f"{', '.join(f'{v:.1f}' for v in r['rates'])}; warm-up {r['warmup_s']:.1f} s; "
                   f"other processes used {other:.1f} core-s meanwhile)", flush=True)
-        rows.append((name, model, chw, batch, res))
+        rows.append((name, model, chw, batch, res, forward_flops(graph)))
 
-    print("\n| config | model | input | batch | rnc images/s | JAX images/s | rnc/JAX |")
-    print("|---|---|---|---|---|---|---|")
-    for name, model, chw, batch, res in rows:
-        r, j = (res.get(s, {}).get("median") for s in ("rnc", "jax"))
-        ratio = f"{r / j:.2f}" if r and j else "-"
-        print(f"| {name} | {model} | {chw} | {batch} | {r or 0:.1f} | {j or 0:.1f} | {ratio} |")
+    with open("/proc/loadavg") as f:
+        print(f"load average at end: {' '.join(f.read().split()[:3])}")
+    cols = [s for s in ("rnc", "jax", *TORCH_SIDES) if s in sides]
+    head = ["config", "batch"] + [f"{c} img/s" for c in cols]
+    if "jax" in cols and "rnc" in cols:
+        head.append("rnc/JAX")
+    fp32_torch = [c for c in ("torch", "torch-cl") if c in cols]
+    if fp32_torch and "rnc" in cols:
+        head.append("rnc/best eager")
+    if "torch-compile" in cols and "rnc" in cols:
+        head.append("rnc/compile")
+    head.append("rnc % of FMA peak")
+    print("\n| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name, model, chw, batch, res, flops in rows:
+        med = {c: res.get(c, {}).get("median") for c in cols}
+        r = med.get("rnc")
+        cells = [name, str(batch)] + [f"{med[c]:.1f}" if med[c] else "-" for c in cols]
+        if "jax" in cols and "rnc" in cols:
+            cells.append(f"{r / med['jax']:.2f}" if r and med["jax"] else "-")
+        if fp32_torch and "rnc" in cols:
+            best = max((med[c] or 0) for c in fp32_torch)
+            cells.append(f"{r / best:.2f}" if r and best else "-")
+        if "torch-compile" in cols and "rnc" in cols:
+            t = med["torch-compile"]
+            cells.append(f"{r / t:.2f}" if r and t else "-")
+        # training = forward + data gradient + weight gradient: 3 x forward
+        cells.append(f"{100 * r * 3 * flops / (peak * 1e9):.0f}%" if r and flops and peak else "-")
+        print("| " + " | ".join(cells) + " |")
     return 0
 
 

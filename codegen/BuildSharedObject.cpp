@@ -1,16 +1,21 @@
 // Runs the system C++ compiler on a generated model (BuildSharedObject.h).
 #include "codegen/BuildSharedObject.h"
 
+#include "runtime/ModelStamp.h"
+#include "runtime/OutputFile.h"
+#include "runtime/Subprocess.h"
+
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
+#include <fcntl.h>
 #include <iostream>
+#include <unistd.h>
 
 namespace rnc::codegen {
 
@@ -44,8 +49,8 @@ bool writeFile(const std::string &path, const std::string &text) {
 
 } // namespace
 
-std::vector<std::string> defaultCompileFlags() {
-  return {"-std=c++20", "-O3",    "-march=native",
+std::vector<std::string> defaultCompileFlags(const std::string &march) {
+  return {"-std=c++20", "-O3",    "-march=" + march,
           "-fopenmp",   "-fPIC",  "-shared",
           "-fvisibility=hidden",  "-I" + includeDir()};
 }
@@ -75,9 +80,14 @@ std::string nvccPath() {
 
 bool buildSharedObject(const std::string &source, const std::string &output,
                        const BuildOptions &options, std::string &error) {
-  if (!options.keepSource.empty() && !writeFile(options.keepSource, source)) {
-    error = options.keepSource + ": cannot write the generated C++";
-    return false;
+  if (!options.keepSource.empty()) {
+    error = tryWriteFileAtomically(options.keepSource, "the generated C++",
+                                   [&](int fd) {
+                                     return writeAll(fd, source.data(),
+                                                     source.size());
+                                   });
+    if (!error.empty())
+      return false;
   }
   llvm::SmallString<128> dir;
   if (llvm::sys::fs::createUniqueDirectory("rnc-build", dir)) {
@@ -86,10 +96,13 @@ bool buildSharedObject(const std::string &source, const std::string &output,
   }
   std::string cpp = (dir + (options.cuda ? "/model.cu" : "/model.cpp")).str();
   std::string log = (dir + "/compiler.log").str();
+  std::string temp = temporaryNameFor(output);
+  // Everything the build leaves behind, removed when it ends in any way,
+  // a signal included (the compiler's files in the folder too: nvcc keeps
+  // intermediate files there when it is killed).
   auto cleanup = [&] {
-    llvm::sys::fs::remove(cpp);
-    llvm::sys::fs::remove(log);
-    llvm::sys::fs::remove(dir);
+    llvm::sys::fs::remove(temp);
+    llvm::sys::fs::remove_directories(dir);
   };
   if (!writeFile(cpp, source)) {
     error = cpp + ": cannot write the generated C++";
@@ -118,44 +131,58 @@ bool buildSharedObject(const std::string &source, const std::string &output,
     cleanup();
     return false;
   }
-  std::string temp =
-      output + ".tmp" + std::to_string(llvm::sys::Process::getProcessId());
   std::vector<std::string> args = {*program};
   for (const std::string &f : options.cuda
                                    ? cudaCompileFlags(options.cudaArchs)
-                                   : defaultCompileFlags())
+                                   : defaultCompileFlags(options.march))
     args.push_back(f);
   for (const std::string &f : options.flags)
     args.push_back(f);
   args.insert(args.end(), {cpp, "-o", temp});
-  std::vector<llvm::StringRef> argRefs(args.begin(), args.end());
   if (options.verbose) {
     for (const std::string &a : args)
       std::cerr << a << " ";
     std::cerr << "\n";
   }
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, log, log};
-  std::string execError;
-  int rc = llvm::sys::ExecuteAndWait(*program, argRefs, std::nullopt,
-                                     redirects, 0, 0, &execError);
-  if (rc != 0) {
+  // The compiler runs in its own process group: a signal to rnc ends it and
+  // all its children (cc1plus, as, ld; nvcc's ptxas, fatbinary), then the
+  // files above are removed and rnc dies of the same signal.
+  int logFd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                     0600);
+  if (logFd < 0) {
+    error = log + ": cannot write the compiler log";
+    cleanup();
+    return false;
+  }
+  ChildResult run = runChild(args, logFd, [&] {
+    cleanup();
+    if (options.onSignal)
+      options.onSignal();
+  });
+  ::close(logFd);
+  if (run.status != 0) {
     std::string text;
     if (auto buf = llvm::MemoryBuffer::getFile(log))
       text = (*buf)->getBuffer().str();
     error = std::string(options.cuda ? "nvcc" : "the C++ compiler") +
             " failed (" +
-            (execError.empty() ? "exit " + std::to_string(rc) : execError) +
+            (run.status < 0 ? run.error : "exit " + std::to_string(run.status)) +
             "): " + firstError(text);
-    llvm::sys::fs::remove(temp);
+    cleanup();
+    return false;
+  }
+  // The integrity record rnc-run checks before it loads the model.
+  if (std::string why = stampModelFile(temp); !why.empty()) {
+    error = temp + ": cannot record the model's digest: " + why;
+    cleanup();
+    return false;
+  }
+  if (std::string why = replaceFile(temp, output); !why.empty()) {
+    error = output + ": cannot write: " + why;
     cleanup();
     return false;
   }
   cleanup();
-  if (std::error_code ec = llvm::sys::fs::rename(temp, output)) {
-    llvm::sys::fs::remove(temp);
-    error = output + ": cannot write (" + ec.message() + ")";
-    return false;
-  }
   return true;
 }
 

@@ -3,6 +3,7 @@
 #ifndef RNC_CODEGEN_BUILDSHAREDOBJECT_H
 #define RNC_CODEGEN_BUILDSHAREDOBJECT_H
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,15 +14,18 @@ struct BuildOptions {
   std::string compiler;            // "" = $CXX, else c++ (cuda: the nvcc
                                    // of nvccPath())
   std::vector<std::string> cudaArchs = {"80", "90a"}; // sm_XX to build for
+  std::string march = "native";    // cpu: -march (the CPU to build for)
   std::vector<std::string> flags;  // appended after the default flags
   std::string keepSource;          // if set, also write the C++ here
   bool verbose = false;            // print the compiler command
+  std::function<void()> onSignal;  // runs when a signal ends the build, after
+                                   // its own files are removed (release locks)
 };
 
-/// The default flags: -std=c++20 -O3 -march=native -fopenmp -fPIC -shared
+/// The default flags: -std=c++20 -O3 -march=<march> -fopenmp -fPIC -shared
 /// -fvisibility=hidden and the include path of rnc's kernel headers
 /// ($RNC_INCLUDE_DIR, else the source tree rnc was built from).
-std::vector<std::string> defaultCompileFlags();
+std::vector<std::string> defaultCompileFlags(const std::string &march);
 
 /// nvcc's flags for `archs` (e.g. "80", "90a"): -std=c++20 -O3, one
 /// -gencode per arch (SASS, plus PTX of the newest for later GPUs), host code
@@ -33,8 +37,11 @@ std::vector<std::string> cudaCompileFlags(const std::vector<std::string> &archs)
 std::string nvccPath();
 
 /// Compiles `source` into `output`, atomically: the object is built under a
-/// temporary name next to `output` and renamed, so a failed or interrupted
-/// build leaves any previous `output` intact. Returns false and sets `error`
+/// temporary name next to `output`, given its integrity record
+/// (runtime/ModelStamp.h) and renamed, so a failed or interrupted build
+/// leaves any previous `output` intact. The compiler runs in a process group
+/// of its own (runtime/Subprocess.h): a termination signal ends it with all
+/// its children and removes the build folder and the temporary file. Returns false and sets `error`
 /// to one line (with the compiler's first error) on failure.
 bool buildSharedObject(const std::string &source, const std::string &output,
                        const BuildOptions &options, std::string &error);

@@ -1,6 +1,7 @@
 // Registers the ops of the `rn` dialect.
 #include "dialect/RnDialect.h"
 
+#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
 
 using namespace mlir;
@@ -13,4 +14,11 @@ void RnDialect::initialize() {
 #define GET_OP_LIST
 #include "dialect/RnOps.cpp.inc"
       >();
+}
+
+LogicalResult RnDialect::verifyOperationAttribute(Operation *op,
+                                                  NamedAttribute attr) {
+  if (attr.getName() == kRoleAttrName)
+    return verifyRoleAttribute(op, attr.getValue());
+  return success();
 }

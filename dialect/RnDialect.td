@@ -7,6 +7,8 @@ include "mlir/IR/OpBase.td"
 def Rn_Dialect : Dialect {
   let name = "rn";
   let cppNamespace = "::mlir::rn";
+  // `rn.role` on func.func (dialect/FunctionRoles.h).
+  let hasOperationAttrVerify = 1;
   let summary = "Layers of residual networks (convolution, batch norm, pooling, ...)";
   let description = [{
     The `rn` dialect describes a residual network as a graph of whole layers

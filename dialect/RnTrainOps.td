@@ -317,8 +317,8 @@ def Rn_Conv2DBatchNormTrainOp : Rn_Op<"conv2d_bn_train",
     `rn.batch_norm_train`.
 
     ```mlir
-    %conv, %y, %mean, %inv_std = rn.conv2d_bn_train %x, %w, %gamma, %beta, %res
-        {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>, relu}
+    %conv, %y, %mean, %inv_std = rn.conv2d_bn_train %x, %w scale %gamma shift %beta
+        residual %res {padding = array<i64: 1, 1>, relu}
         : (tensor<?x64x56x56xf32>, tensor<64x64x3x3xf32>, tensor<64xf32>, tensor<64xf32>,
            tensor<?x64x56x56xf32>) -> (tensor<?x64x56x56xf32>, tensor<?x64x56x56xf32>,
            tensor<64xf32>, tensor<64xf32>)
@@ -334,7 +334,8 @@ def Rn_Conv2DBatchNormTrainOp : Rn_Op<"conv2d_bn_train",
   let results = (outs Rn_Tensor4D:$conv_result, Rn_Tensor4D:$result,
                       Rn_Tensor1D:$mean, Rn_Tensor1D:$inv_std);
   let assemblyFormat = [{
-    operands attr-dict `:` functional-type(operands, results)
+    $input `,` $weight (`bias` $bias^)? `scale` $scale `shift` $shift
+    (`residual` $residual^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -360,7 +361,9 @@ def Rn_Conv2DBatchNormEvalOp : Rn_Op<"conv2d_bn_eval",
                             UnitAttr:$relu));
   let results = (outs Rn_Tensor4D:$result);
   let assemblyFormat = [{
-    operands attr-dict `:` functional-type(operands, results)
+    $input `,` $weight (`bias` $bias^)? `scale` $scale `shift` $shift
+    `running_mean` $running_mean `running_var` $running_var
+    (`residual` $residual^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -404,7 +407,7 @@ def Rn_Conv2DGradInputFanInOp : Rn_GradOp<"conv2d_grad_input_fanin"> {
     on `rn.conv2d_grad_input`; the input type is spelled out.
 
     ```mlir
-    %dx = rn.conv2d_grad_input_fanin %dy, %w, %other, %r {padding = array<i64: 1, 1>}
+    %dx = rn.conv2d_grad_input_fanin %dy, %w addend %other relu_result %r {padding = array<i64: 1, 1>}
         : (tensor<?x64x56x56xf32>, tensor<64x64x3x3xf32>, tensor<?x64x56x56xf32>,
            tensor<?x64x56x56xf32>) -> tensor<?x64x56x56xf32>
     ```
@@ -415,7 +418,8 @@ def Rn_Conv2DGradInputFanInOp : Rn_GradOp<"conv2d_grad_input_fanin"> {
                        Rn_ConvArgs);
   let results = (outs Rn_Tensor4D:$input_grad);
   let assemblyFormat = [{
-    operands attr-dict `:` functional-type(operands, results)
+    $result_grad `,` $weight `addend` $addend (`relu_result` $relu_result^)?
+    attr-dict `:` functional-type(operands, results)
   }];
 }
 
@@ -448,8 +452,8 @@ def Rn_Conv2DGradInputBnReduceOp : Rn_GradOp<"conv2d_grad_input_bn_reduce",
     gradient also flows into its shortcut).
 
     ```mlir
-    %g, %sum, %dev = rn.conv2d_grad_input_bn_reduce %dy, %w, %r, %x, %mean
-        {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>}
+    %g, %sum, %dev = rn.conv2d_grad_input_bn_reduce %dy, %w relu_result %r
+        bn_input %x bn_mean %mean {padding = array<i64: 1, 1>}
         : (tensor<?x64x56x56xf32>, tensor<64x64x3x3xf32>, tensor<?x64x56x56xf32>,
            tensor<?x64x56x56xf32>, tensor<64xf32>)
         -> (tensor<?x64x56x56xf32>, tensor<64xf32>, tensor<64xf32>)
@@ -463,7 +467,9 @@ def Rn_Conv2DGradInputBnReduceOp : Rn_GradOp<"conv2d_grad_input_bn_reduce",
   let results = (outs Rn_Tensor4D:$input_grad, Rn_Tensor1D:$grad_sum,
                       Rn_Tensor1D:$grad_dev_sum);
   let assemblyFormat = [{
-    operands attr-dict `:` functional-type(operands, results)
+    $result_grad `,` $weight (`addend` $addend^)? (`relu_result` $relu_result^)?
+    `bn_input` $bn_input `bn_mean` $bn_mean attr-dict `:`
+    functional-type(operands, results)
   }];
 }
 

@@ -1,6 +1,7 @@
 // Graph form -> `rn` IR (see EmitMLIR.h).
 #include "frontend/EmitMLIR.h"
 
+#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -33,7 +34,9 @@ public:
     auto inputType = RankedTensorType::get(
         {batch, g.input[0], g.input[1], g.input[2]}, f32_);
     auto func = b_.create<func::FuncOp>(
-        fileLoc, "forward", b_.getFunctionType({inputType}, {}));
+        fileLoc, rn::roleName(rn::FunctionRole::Forward),
+        b_.getFunctionType({inputType}, {}));
+    rn::setRole(func, rn::FunctionRole::Forward);
     Block *entry = func.addEntryBlock();
     b_.setInsertionPointToStart(entry);
     values_[spec::kInputName] = entry->getArgument(0);

@@ -247,7 +247,7 @@ Graph expandFamily(const JsonCursor &root) {
                        "conv_bias", "batch_norm", "stem", "block", "shortcut",
                        "stages"});
   Graph g;
-  g.name = root.stringOr("name", "model");
+  g.name = readModelName(root);
   g.description = root.stringOr("description", "");
   {
     auto in = root.at("input").asArray(3, 3);

@@ -42,6 +42,26 @@ bool parseOpKind(const std::string &name, OpKind &kind) {
   return false;
 }
 
+std::string readModelName(const JsonCursor &root) {
+  std::string name = root.stringOr("name", "model");
+  // The name becomes the default output file (<name>.so), the model's
+  // identity in checkpoints and text in the generated code: a plain file
+  // name, no path, no quotes, no leading '.' or '-'.
+  bool ok = !name.empty() && name.size() <= kMaxModelName &&
+            (std::isalnum(static_cast<unsigned char>(name[0])) ||
+             name[0] == '_');
+  for (char ch : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
+                ch == '_' || ch == '-');
+  if (!ok)
+    root.at("name").fail(fmt::format(
+        "'{}' is not a valid model name: it names the output file and the "
+        "generated code, so it must be 1 to {} letters, digits, '.', '_' or "
+        "'-', starting with a letter, digit or '_'",
+        name, kMaxModelName));
+  return name;
+}
+
 static Node readNode(const JsonCursor &c) {
   Node n;
   n.origin = c.path();
@@ -137,7 +157,7 @@ static Shape readInputShape(const JsonCursor &root) {
 Graph readGraph(const JsonCursor &root) {
   root.expectOnlyKeys({"name", "description", "input", "nodes", "output"});
   Graph g;
-  g.name = root.stringOr("name", "model");
+  g.name = readModelName(root);
   g.description = root.stringOr("description", "");
   g.input = readInputShape(root);
   auto nodes = root.at("nodes").asArray(1, Limits::kMaxNodes);

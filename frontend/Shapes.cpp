@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <initializer_list>
 #include <set>
 
 namespace rnc::spec {
@@ -43,12 +44,13 @@ Shape inferNode(const Node &n, const std::vector<const Shape *> &ins) {
   switch (n.op) {
   case OpKind::Conv: {
     needRank(x, 3, "a CxHxW");
+    // groups | out_channels is a rule of the spec, checked where it is read
+    // (GraphJson: nodes[i].groups; Family: stages[i].groups against the
+    // width); groups | in_channels needs the inferred input, so it is here.
+    // The rn.conv2d verifier guards both behind the front end.
     if (x[0] % n.groups != 0)
       nodeError(n, fmt::format("groups {} does not divide {} input channels",
                                n.groups, x[0]));
-    if (n.outChannels % n.groups != 0)
-      nodeError(n, fmt::format("groups {} does not divide {} output channels",
-                               n.groups, n.outChannels));
     return {n.outChannels, windowOut(n, x[1], 0, "input height"),
             windowOut(n, x[2], 1, "input width")};
   }
@@ -76,7 +78,9 @@ Shape inferNode(const Node &n, const std::vector<const Shape *> &ins) {
   case OpKind::Flatten: {
     int64_t prod = 1;
     for (int64_t d : x)
-      prod *= d;
+      if (__builtin_mul_overflow(prod, d, &prod))
+        nodeError(n, fmt::format("input {} has more than 2^63 elements",
+                                 shapeString(x)));
     return {prod};
   }
   case OpKind::Linear:
@@ -88,11 +92,56 @@ Shape inferNode(const Node &n, const std::vector<const Shape *> &ins) {
 
 size_t arity(OpKind op) { return op == OpKind::Add ? 2 : 1; }
 
+// The product of `dims`, or -1 when it exceeds Limits::kMaxTensorElements
+// (checked: the product of a few large dims wraps around 64 bits).
+int64_t elements(std::initializer_list<int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(n, d, &n) || n > Limits::kMaxTensorElements)
+      return -1;
+  return n;
+}
+
+// Every tensor of a node, its output per image and its weight, must stay
+// within Limits::kMaxTensorElements, so that the sizes computed from them
+// later (times the batch, summed in the memory plan) stay far from
+// overflowing.
+void checkSizes(const Node &n, const Shape &in, const Shape &out) {
+  auto check = [&](int64_t count, const std::string &what) {
+    if (count < 0)
+      nodeError(n, fmt::format("{} has more than {} elements, the most rnc "
+                               "compiles in one tensor",
+                               what, Limits::kMaxTensorElements));
+  };
+  int64_t outElems = 1;
+  for (int64_t d : out)
+    if (__builtin_mul_overflow(outElems, d, &outElems) ||
+        outElems > Limits::kMaxTensorElements) {
+      outElems = -1;
+      break;
+    }
+  check(outElems, "its output " + shapeString(out) + " (per image)");
+  if (n.op == OpKind::Conv && in.size() == 3)
+    check(elements({n.outChannels, in[0] / n.groups, n.kernel[0], n.kernel[1]}),
+          "its weight");
+  if (n.op == OpKind::Linear && in.size() == 1)
+    check(elements({n.outChannels, in[0]}), "its weight");
+}
+
 } // namespace
 
 std::map<std::string, Shape> inferShapes(const Graph &graph) {
   std::map<std::string, Shape> shapes;
   shapes[kInputName] = graph.input;
+  int64_t inputElems = 1;
+  for (int64_t d : graph.input)
+    if (__builtin_mul_overflow(inputElems, d, &inputElems) ||
+        inputElems > Limits::kMaxTensorElements)
+      throw SpecError("input",
+                      fmt::format("{} has more than {} elements, the most rnc "
+                                  "compiles in one tensor",
+                                  shapeString(graph.input),
+                                  Limits::kMaxTensorElements));
   std::set<std::string> used;
   for (const Node &n : graph.nodes) {
     if (n.name.empty() || n.name == kInputName)
@@ -113,6 +162,7 @@ std::map<std::string, Shape> inferShapes(const Graph &graph) {
       used.insert(in);
     }
     shapes[n.name] = inferNode(n, ins);
+    checkSizes(n, *ins[0], shapes[n.name]);
   }
   if (graph.nodes.empty())
     throw SpecError("nodes", "the graph has no nodes");

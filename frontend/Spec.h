@@ -22,6 +22,9 @@ struct Limits {
   static constexpr int64_t kMaxStages = 64;
   static constexpr size_t kMaxNodes = 100000;
   static constexpr int64_t kMaxClasses = 1 << 20;
+  /// Elements of one tensor (an activation per image, a weight): 2^40, 4 TiB
+  /// of floats. Keeps every size computed from shapes inside 64 bits.
+  static constexpr int64_t kMaxTensorElements = int64_t(1) << 40;
 };
 
 /// Reads a spec document of either form. `inputOverride` replaces the spec's
@@ -33,6 +36,13 @@ Graph readSpec(const nlohmann::json &doc,
 /// syntax errors); callers format it with formatSpecError(file, err).
 Graph readSpecText(const std::string &text,
                    const std::optional<Shape> &inputOverride = std::nullopt);
+
+/// The "name" of a spec ("model" when absent), checked: it becomes a file
+/// name and text in generated code, so only 1 to kMaxModelName letters,
+/// digits, '.', '_' and '-', starting with a letter, digit or '_'. Throws
+/// SpecError at the "name" path otherwise.
+constexpr size_t kMaxModelName = 64;
+std::string readModelName(const JsonCursor &root);
 
 /// Expands a family-form document (one that has "stages") to a graph.
 Graph expandFamily(const JsonCursor &root);

@@ -1,11 +1,15 @@
 // Per-layer parameters, output shapes and MACs from `rn` IR (see Summary.h).
 #include "frontend/Summary.h"
 
+#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <fmt/format.h>
+
+#include <initializer_list>
 
 namespace rnc {
 
@@ -29,17 +33,30 @@ int64_t numElements(Type type) {
   return cast<RankedTensorType>(type).getNumElements();
 }
 
+// Checked arithmetic: a count that does not fit 64 bits sets `overflow`
+// (the summary then fails instead of printing a wrapped, negative number).
+struct Counter {
+  bool overflow = false;
+  int64_t mul(std::initializer_list<int64_t> factors) {
+    int64_t n = 1;
+    for (int64_t f : factors)
+      overflow |= llvm::MulOverflow(n, f, n);
+    return n;
+  }
+  void add(int64_t &sum, int64_t v) { overflow |= llvm::AddOverflow(sum, v, sum); }
+};
+
 // Multiply-accumulates of one sample, as torchvision counts them: conv and
 // linear layers only.
-int64_t macsPerSample(Operation *op) {
+int64_t macsPerSample(Operation *op, Counter &c) {
   if (auto conv = dyn_cast<rn::Conv2DOp>(op)) {
     auto w = cast<RankedTensorType>(conv.getWeight().getType()).getShape();
     auto out = cast<RankedTensorType>(conv.getType()).getShape();
-    return out[1] * out[2] * out[3] * w[1] * w[2] * w[3];
+    return c.mul({out[1], out[2], out[3], w[1], w[2], w[3]});
   }
   if (auto linear = dyn_cast<rn::LinearOp>(op)) {
     auto w = cast<RankedTensorType>(linear.getWeight().getType()).getShape();
-    return w[0] * w[1];
+    return c.mul({w[0], w[1]});
   }
   return 0;
 }
@@ -75,9 +92,9 @@ std::string shapeList(const std::vector<int64_t> &shape) {
 } // namespace
 
 bool summarize(ModuleOp module, int64_t batch, int depth, Summary &out) {
-  auto func = module.lookupSymbol<func::FuncOp>("forward");
+  auto func = mlir::rn::lookupFunction(module, mlir::rn::FunctionRole::Forward);
   if (!func) {
-    module.emitError("no func.func @forward to summarize");
+    module.emitError("no func.func with rn.role = \"forward\" to summarize");
     return false;
   }
   if (auto model = module->getAttrOfType<StringAttr>("rn.model"))
@@ -97,32 +114,38 @@ bool summarize(ModuleOp module, int64_t batch, int depth, Summary &out) {
     row.shape = {batch};
     for (int64_t d : type.getShape().drop_front())
       row.shape.push_back(d);
+    Counter c;
     int64_t perSample = 1;
     for (int64_t d : type.getShape().drop_front())
-      perSample *= d;
-    row.activationElems = batch * perSample;
+      perSample = c.mul({perSample, d});
+    row.activationElems = c.mul({batch, perSample});
     for (Value operand : op.getOperands()) {
       auto param = operand.getDefiningOp<rn::ParamOp>();
       if (!param)
         continue;
-      (param.getBuffer() ? row.buffers : row.params) +=
-          numElements(param.getType());
+      c.add(param.getBuffer() ? row.buffers : row.params,
+            numElements(param.getType()));
     }
-    row.macs = batch * macsPerSample(&op);
+    row.macs = c.mul({batch, macsPerSample(&op, c)});
 
-    out.totalParams += row.params;
-    out.totalBuffers += row.buffers;
-    out.totalMacs += row.macs;
-    out.totalActivationElems += row.activationElems;
+    c.add(out.totalParams, row.params);
+    c.add(out.totalBuffers, row.buffers);
+    c.add(out.totalMacs, row.macs);
+    c.add(out.totalActivationElems, row.activationElems);
+    if (c.overflow) {
+      op.emitError() << "summary: the counts of this layer at batch " << batch
+                     << " do not fit 64 bits; lower --batch";
+      return false;
+    }
     if (depth > 0 && !out.rows.empty() && out.rows.back().name == row.name) {
       SummaryRow &last = out.rows.back();
       last.op = last.op == row.op ? last.op : "";
       last.shape = row.shape;
-      last.params += row.params;
-      last.buffers += row.buffers;
-      last.macs += row.macs;
-      last.activationElems += row.activationElems;
-      continue;
+      c.add(last.params, row.params);
+      c.add(last.buffers, row.buffers);
+      c.add(last.macs, row.macs);
+      c.add(last.activationElems, row.activationElems);
+      continue; // these stay below the totals, which did not overflow
     }
     out.rows.push_back(std::move(row));
   }

@@ -1,5 +1,6 @@
 // rnc-attach-optimizer: turns @train_step's gradient results into in-place
 // SGD updates (momentum, weight decay) with run-time hyperparameters.
+#include "dialect/FunctionRoles.h"
 #include "passes/Passes.h"
 
 #include "dialect/RnOps.h"
@@ -21,7 +22,7 @@ class AttachOptimizer : public rn::impl::AttachOptimizerBase<AttachOptimizer> {
 public:
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto step = module.lookupSymbol<func::FuncOp>("train_step");
+    auto step = lookupFunction(module, FunctionRole::TrainStep);
     if (!step || step.isExternal())
       return;
     llvm::BitVector gradResults(step.getNumResults());

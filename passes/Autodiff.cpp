@@ -3,11 +3,13 @@
 // (DifferentiableOpInterface, dialect/RnGradients.cpp); this pass only
 // decides which values need gradients, walks the body backwards and sums
 // the gradients of values with several users.
+#include "dialect/FunctionRoles.h"
 #include "passes/Passes.h"
 
 #include "dialect/RnOps.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Interfaces/CallInterfaces.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
 
@@ -42,10 +44,11 @@ class Autodiff : public rn::impl::AutodiffBase<Autodiff> {
 public:
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto step = module.lookupSymbol<func::FuncOp>("train_step");
+    auto step = lookupFunction(module, FunctionRole::TrainStep);
     if (!step || step.isExternal()) {
-      module.emitError("rnc-autodiff: expected a func @train_step with a body "
-                       "(run rnc-build-training-step first)");
+      module.emitError("rnc-autodiff: expected a func with rn.role = "
+                       "\"train_step\" and a body (run "
+                       "rnc-build-training-step first)");
       return signalPassFailure();
     }
     if (failed(differentiate(step)))
@@ -69,6 +72,19 @@ private:
       if (step.getResultAttr(i, "rn.grad_of"))
         return step.emitError("rnc-autodiff: @train_step already has "
                               "gradient results");
+
+    // Only this body is differentiated: a parameter used in a called
+    // function would silently get no gradient and no update.
+    for (Operation &op : body)
+      if (auto call = dyn_cast<CallOpInterface>(op)) {
+        auto callee = dyn_cast<SymbolRefAttr>(call.getCallableForCallee());
+        return op.emitOpError("rnc-autodiff: @train_step calls ")
+               << (callee ? "@" + callee.getLeafReference().str()
+                          : std::string("a function value"))
+               << "; rnc differentiates one function body, so inline the "
+                  "call first (rn.param ops it uses would get no gradient "
+                  "and never be trained)";
+      }
 
     llvm::DenseSet<Value> active = activeValues(body);
     llvm::DenseMap<Value, Value> grads;
@@ -108,15 +124,27 @@ private:
           addGrad(operand, g);
     }
 
-    // One gradient per parameter name, in the order the params appear.
+    // One gradient per parameter name, in the order the params appear. A
+    // trained parameter the loss does not depend on would silently never
+    // change.
     llvm::MapVector<StringRef, Value> byName;
     for (ParamOp param : body.getOps<ParamOp>()) {
       Value g = grads.lookup(param.getResult());
-      if (!isTrained(param) || !g)
+      if (!isTrained(param))
         continue;
+      if (!g)
+        return param.emitOpError("rnc-autodiff: trained parameter '")
+               << param.getName()
+               << "' gets no gradient: the loss does not depend on it, so "
+                  "training would never change it";
       Value &slot = byName[param.getName()];
       slot = slot ? b.create<AddOp>(param.getLoc(), slot, g).getResult() : g;
     }
+    // A step that trains nothing is a mistake, not a no-op.
+    if (byName.empty())
+      return step.emitError(
+          "rnc-autodiff: @train_step has no trained rn.param, so the step "
+          "would update nothing");
     SmallVector<Value> results(ret.getOperands());
     for (auto [name, g] : byName) {
       unsigned index = step.getNumResults();

@@ -1,4 +1,5 @@
 // rnc-build-inference: @forward ==> @eval, batch norm on running statistics.
+#include "dialect/FunctionRoles.h"
 #include "passes/Passes.h"
 
 #include "dialect/RnOps.h"
@@ -19,18 +20,20 @@ class BuildInference : public rn::impl::BuildInferenceBase<BuildInference> {
 public:
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    auto forward = lookupFunction(module, FunctionRole::Forward);
     if (!forward || forward.isExternal()) {
-      module.emitError("rnc-build-inference: expected a func @forward with a "
-                       "body");
+      module.emitError("rnc-build-inference: expected a func with rn.role = "
+                       "\"forward\" and a body");
       return signalPassFailure();
     }
-    if (module.lookupSymbol("eval")) {
-      module.emitError("rnc-build-inference: @eval already exists");
+    if (auto existing = lookupFunction(module, FunctionRole::Eval)) {
+      existing.emitError("rnc-build-inference: an eval function already "
+                         "exists");
       return signalPassFailure();
     }
     auto eval = cast<func::FuncOp>(forward->clone());
-    eval.setSymName("eval");
+    eval.setSymName(roleName(FunctionRole::Eval));
+    setRole(eval, FunctionRole::Eval);
     module.push_back(eval);
     eval.walk([](BatchNormOp bn) { bn.setTraining(false); });
   }

@@ -1,5 +1,6 @@
 // rnc-build-training-step: @forward(x) -> logits  ==>
 //   @train_step(x, labels) -> (loss, correct), batch norm on batch statistics.
+#include "dialect/FunctionRoles.h"
 #include "passes/Passes.h"
 
 #include "dialect/RnOps.h"
@@ -35,14 +36,15 @@ class BuildTrainingStep
 public:
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    auto forward = lookupFunction(module, FunctionRole::Forward);
     if (!forward || forward.isExternal()) {
-      module.emitError("rnc-build-training-step: expected a func @forward "
-                       "with a body");
+      module.emitError("rnc-build-training-step: expected a func with "
+                       "rn.role = \"forward\" and a body");
       return signalPassFailure();
     }
-    if (module.lookupSymbol("train_step")) {
-      module.emitError("rnc-build-training-step: @train_step already exists");
+    if (auto existing = lookupFunction(module, FunctionRole::TrainStep)) {
+      existing.emitError("rnc-build-training-step: a training step already "
+                         "exists");
       return signalPassFailure();
     }
     FunctionType type = forward.getFunctionType();
@@ -60,7 +62,8 @@ public:
     }
 
     auto step = cast<func::FuncOp>(forward->clone());
-    step.setSymName("train_step");
+    step.setSymName(roleName(FunctionRole::TrainStep));
+    setRole(step, FunctionRole::TrainStep);
     module.push_back(step);
     Block &body = step.getBody().front();
     MLIRContext *ctx = &getContext();

@@ -59,19 +59,20 @@ EpilogueChain matchEpilogue(Operation *head, Value value) {
 
 namespace mlir::rn {
 
-void replaceChain(const EpilogueChain &c, Value fusedOut, Operation *bn,
-                  Operation *conv, FusionRemarks &remarks) {
-  c.out().replaceAllUsesWith(fusedOut);
+void replaceChain(RewriterBase &rewriter, const EpilogueChain &c,
+                  Value fusedOut, Operation *bn, Operation *conv,
+                  FusionRemarks &remarks) {
+  rewriter.replaceAllUsesWith(c.out(), fusedOut);
   for (Operation *user : fusedOut.getUsers())
     if (isa<ReluOp, AddOp>(user))
       remarks.skipped(user, "the fused output it reads is kept: " +
                                 c.stopReason);
   if (c.relu)
-    c.relu->erase();
+    rewriter.eraseOp(c.relu);
   if (c.add)
-    c.add->erase();
-  bn->erase();
-  conv->erase();
+    rewriter.eraseOp(c.add);
+  rewriter.eraseOp(bn);
+  rewriter.eraseOp(conv);
 }
 
 void FusionRemarks::finish(func::FuncOp func) {

@@ -5,6 +5,8 @@
 
 #include "dialect/RnOps.h"
 
+#include "mlir/IR/PatternMatch.h"
+
 namespace mlir::rn {
 
 struct EpilogueChain {
@@ -33,9 +35,10 @@ class FusionRemarks;
 
 /// Finishes a fusion: `fusedOut` replaces the chain's output, users of it
 /// that are a ReLU or an add get a "kept" remark, and the absorbed ops
-/// (`c`'s add and ReLU, then `bn` and `conv`) are erased.
-void replaceChain(const EpilogueChain &c, Value fusedOut, Operation *bn,
-                  Operation *conv, FusionRemarks &remarks);
+/// (`c`'s add and ReLU, then `bn` and `conv`) are erased through `rewriter`.
+void replaceChain(RewriterBase &rewriter, const EpilogueChain &c,
+                  Value fusedOut, Operation *bn, Operation *conv,
+                  FusionRemarks &remarks);
 
 /// Follows `value` (a BN output, result 0 of `head`) through an add and a
 /// ReLU, absorbing each only if the value before it has that op as its only

@@ -3,9 +3,10 @@
 // (see Passes.td).
 #include "passes/Passes.h"
 
+#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
+#include "passes/FusionDriver.h"
 
-#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Dominance.h"
 
 namespace mlir::rn {
@@ -71,7 +72,8 @@ std::string whyNot(const BnGrad &bn, DominanceInfo &dom) {
 
 /// Replaces the conv input gradient `conv` and `bn` with the fused pair;
 /// returns the new convolution.
-Conv2DGradInputBnReduceOp fuse(Operation *conv, const BnGrad &bn) {
+Conv2DGradInputBnReduceOp fuse(RewriterBase &rewriter, Operation *conv,
+                               const BnGrad &bn) {
   Value dy, w, addend, relu = bn.reluResult;
   DenseI64ArrayAttr stride, padding, dilation;
   IntegerAttr groups;
@@ -95,22 +97,50 @@ Conv2DGradInputBnReduceOp fuse(Operation *conv, const BnGrad &bn) {
     groups = f.getGroupsAttr();
   }
   Type g = bn.resultGrad.getType(), vec = bn.mean.getType();
-  OpBuilder b(conv);
-  auto fused = b.create<Conv2DGradInputBnReduceOp>(
+  rewriter.setInsertionPoint(conv);
+  auto fused = rewriter.create<Conv2DGradInputBnReduceOp>(
       conv->getLoc(), TypeRange{g, vec, vec}, dy, w, addend, relu, bn.input,
       bn.mean, stride, padding, dilation, groups);
   // The stored gradient keeps every user (masked only if the BN was its
   // only one: see whyNot).
-  conv->getResult(0).replaceAllUsesWith(fused.getInputGrad());
-  b.setInsertionPoint(bn.op);
-  auto dx = b.create<BatchNormGradFromSumsOp>(
+  rewriter.replaceAllUsesWith(conv->getResult(0), fused.getInputGrad());
+  rewriter.setInsertionPoint(bn.op);
+  auto dx = rewriter.create<BatchNormGradFromSumsOp>(
       bn.op->getLoc(), fused.getInputGrad(), bn.input, bn.mean, bn.invStd,
       bn.scale, fused.getGradSum(), fused.getGradDevSum());
-  bn.op->replaceAllUsesWith(dx->getResults());
-  bn.op->erase();
-  conv->erase();
+  rewriter.replaceOp(bn.op, dx->getResults());
+  rewriter.eraseOp(conv);
   return fused;
 }
+
+/// A BN gradient (rn.batch_norm_grad or rn.batch_norm_relu_grad) whose
+/// result gradient a conv input gradient produces.
+template <class BnGradOp>
+struct FuseBnGradReducePattern : OpRewritePattern<BnGradOp> {
+  FuseBnGradReducePattern(MLIRContext *ctx, DominanceInfo &dom,
+                          FusionRemarks &remarks)
+      : OpRewritePattern<BnGradOp>(ctx), dom(dom), remarks(remarks) {}
+
+  LogicalResult matchAndRewrite(BnGradOp op,
+                                PatternRewriter &rewriter) const override {
+    BnGrad bn = asBnGrad(op);
+    std::string why = whyNot(bn, dom);
+    if (!why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    Operation *conv = bn.resultGrad.getDefiningOp();
+    std::string what = kindOf(conv) + " + " + kindOf(op);
+    bool maskMoves = bool(bn.reluResult);
+    Conv2DGradInputBnReduceOp fused = fuse(rewriter, conv, bn);
+    remarks.fused(fused, what + " (the BN's per-channel sums" +
+                             (maskMoves ? " and its ReLU mask" : "") +
+                             " in the transposed convolution's epilogue; dx, "
+                             "dgamma, dbeta from the sums in one pass)");
+    return success();
+  }
+
+  DominanceInfo &dom;
+  FusionRemarks &remarks;
+};
 
 class FuseBnGradReduce
     : public rn::impl::FuseBnGradReduceBase<FuseBnGradReduce> {
@@ -118,32 +148,17 @@ public:
   using FuseBnGradReduceBase::FuseBnGradReduceBase;
 
   void runOnOperation() override {
-    auto step = getOperation().lookupSymbol<func::FuncOp>("train_step");
-    if (!step || step.isExternal())
+    func::FuncOp step = getOperation();
+    if (!hasRole(step, FunctionRole::TrainStep) || step.isExternal())
       return;
     DominanceInfo dom(step);
-    SmallVector<Operation *> bns;
-    for (Operation &op : step.getBody().front())
-      if (isa<BatchNormGradOp, BatchNormReluGradOp>(op))
-        bns.push_back(&op);
-    for (Operation *op : bns) {
-      BnGrad bn = asBnGrad(op);
-      std::string why = whyNot(bn, dom);
-      if (!why.empty()) {
-        if (explain)
-          op->emitRemark() << "not fused: " << why;
-        continue;
-      }
-      Operation *conv = bn.resultGrad.getDefiningOp();
-      std::string what = kindOf(conv) + " + " + kindOf(op);
-      bool maskMoves = bool(bn.reluResult);
-      Conv2DGradInputBnReduceOp fused = fuse(conv, bn);
-      if (explain)
-        fused.emitRemark() << "fused: " << what << " (the BN's per-channel "
-                           << "sums" << (maskMoves ? " and its ReLU mask" : "")
-                           << " in the transposed convolution's epilogue; "
-                              "dx, dgamma, dbeta from the sums in one pass)";
-    }
+    FusionRemarks remarks(explain, /*immediate=*/true);
+    RewritePatternSet patterns(&getContext());
+    patterns.add<FuseBnGradReducePattern<BatchNormGradOp>,
+                 FuseBnGradReducePattern<BatchNormReluGradOp>>(&getContext(),
+                                                               dom, remarks);
+    applyFusionPatterns(step, FrozenRewritePatternSet(std::move(patterns)),
+                        remarks);
   }
 };
 

@@ -1,12 +1,11 @@
-// rnc-fuse-conv-bn-eval: conv2d -> batch_norm (eval) [-> add] [-> relu]
+// rnc-fuse-conv-bn-eval: conv2d -> batch_norm (inference) [-> add] [-> relu]
 // ==> rn.conv2d_bn_eval (see Passes.td).
 #include "passes/Passes.h"
 
+#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
 #include "passes/EpilogueChain.h"
-#include "passes/FusionRemarks.h"
-
-#include "mlir/IR/BuiltinOps.h"
+#include "passes/FusionDriver.h"
 
 namespace mlir::rn {
 #define GEN_PASS_DEF_FUSECONVBNEVAL
@@ -18,56 +17,61 @@ using namespace mlir::rn;
 
 namespace {
 
-std::string whyNot(BatchNormOp bn) {
-  if (bn.getTraining())
-    return "it uses batch statistics (training mode)";
-  auto conv = bn.getInput().getDefiningOp<Conv2DOp>();
-  if (!conv) {
-    Operation *def = bn.getInput().getDefiningOp();
-    return std::string("its input comes from ") +
-           (def ? def->getName().getStringRef().str() : "an argument") +
-           ", not a conv";
-  }
-  if (!conv.getResult().hasOneUse())
-    return "the conv output has another user (a conv feeding two blocks)";
-  return "";
-}
+/// batch_norm (running statistics) of a conv2d, with its add/ReLU tail.
+struct FuseConvBnEvalPattern : OpRewritePattern<BatchNormOp> {
+  FuseConvBnEvalPattern(MLIRContext *ctx, FusionRemarks &remarks)
+      : OpRewritePattern(ctx), remarks(remarks) {}
 
-void fuse(BatchNormOp bn, FusionRemarks &remarks) {
-  auto conv = bn.getInput().getDefiningOp<Conv2DOp>();
-  EpilogueChain c = matchEpilogue(bn, bn.getResult());
-  OpBuilder b(c.last());
-  auto fused = b.create<Conv2DBatchNormEvalOp>(
-      bn.getLoc(), conv.getType(), conv.getInput(), conv.getWeight(),
-      conv.getBias(), bn.getScale(), bn.getShift(), bn.getRunningMean(),
-      bn.getRunningVar(), c.residual, conv.getStrideAttr(),
-      conv.getPaddingAttr(), conv.getDilationAttr(), conv.getGroupsAttr(),
-      bn.getEpsilonAttr(), c.relu ? b.getUnitAttr() : UnitAttr());
-  std::string tail = c.describe();
-  remarks.fused(fused, "conv2d + batch_norm (running statistics folded into "
-                       "the conv epilogue" +
-                           (tail.empty() ? std::string(")")
-                                         : ", then " + tail + ")"));
-  replaceChain(c, fused.getResult(), bn, conv, remarks);
-}
+  LogicalResult matchAndRewrite(BatchNormOp bn,
+                                PatternRewriter &rewriter) const override {
+    if (bn.getTraining())
+      return rewriter.notifyMatchFailure(
+          bn, "it uses batch statistics (training mode)");
+    auto conv = bn.getInput().getDefiningOp<Conv2DOp>();
+    if (!conv) {
+      Operation *def = bn.getInput().getDefiningOp();
+      return rewriter.notifyMatchFailure(
+          bn, "its input comes from " +
+                  (def ? def->getName().getStringRef() : "an argument") +
+                  ", not a conv");
+    }
+    if (!conv.getResult().hasOneUse())
+      return rewriter.notifyMatchFailure(
+          bn, "the conv output has another user (a conv feeding two blocks)");
+
+    EpilogueChain c = matchEpilogue(bn, bn.getResult());
+    rewriter.setInsertionPoint(c.last());
+    auto fused = rewriter.create<Conv2DBatchNormEvalOp>(
+        bn.getLoc(), conv.getType(), conv.getInput(), conv.getWeight(),
+        conv.getBias(), bn.getScale(), bn.getShift(), bn.getRunningMean(),
+        bn.getRunningVar(), c.residual, conv.getStrideAttr(),
+        conv.getPaddingAttr(), conv.getDilationAttr(), conv.getGroupsAttr(),
+        bn.getEpsilonAttr(), c.relu ? rewriter.getUnitAttr() : UnitAttr());
+    std::string tail = c.describe();
+    remarks.fused(fused,
+                  "conv2d + batch_norm (running statistics folded into the "
+                  "conv epilogue" +
+                      (tail.empty() ? std::string(")") : ", then " + tail + ")"));
+    replaceChain(rewriter, c, fused.getResult(), bn, conv, remarks);
+    return success();
+  }
+
+  FusionRemarks &remarks;
+};
 
 class FuseConvBnEval : public rn::impl::FuseConvBnEvalBase<FuseConvBnEval> {
 public:
   using FuseConvBnEvalBase::FuseConvBnEvalBase;
 
   void runOnOperation() override {
-    auto eval = getOperation().lookupSymbol<func::FuncOp>("eval");
-    if (!eval || eval.isExternal())
+    func::FuncOp eval = getOperation();
+    if (!hasRole(eval, FunctionRole::Eval) || eval.isExternal())
       return;
-    FusionRemarks remarks(explain);
-    SmallVector<BatchNormOp> bns(eval.getBody().front().getOps<BatchNormOp>());
-    for (BatchNormOp bn : bns) {
-      std::string why = whyNot(bn);
-      if (why.empty())
-        fuse(bn, remarks);
-      else
-        remarks.skipped(bn, why);
-    }
+    FusionRemarks remarks(explain, /*immediate=*/false);
+    RewritePatternSet patterns(&getContext());
+    patterns.add<FuseConvBnEvalPattern>(&getContext(), remarks);
+    applyFusionPatterns(eval, FrozenRewritePatternSet(std::move(patterns)),
+                        remarks);
     remarks.finish(eval);
   }
 };

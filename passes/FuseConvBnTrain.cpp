@@ -2,11 +2,10 @@
 // ==> rn.conv2d_bn_train (see Passes.td).
 #include "passes/Passes.h"
 
+#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
 #include "passes/EpilogueChain.h"
-#include "passes/FusionRemarks.h"
-
-#include "mlir/IR/BuiltinOps.h"
+#include "passes/FusionDriver.h"
 
 namespace mlir::rn {
 #define GEN_PASS_DEF_FUSECONVBNTRAIN
@@ -25,67 +24,71 @@ bool readsSavedValue(Operation *user) {
              MaxPool2DGradOp, ReluGradOp>(user);
 }
 
-/// Why `bn` cannot be fused with its producer, or "" if it can.
-std::string whyNot(BatchNormTrainOp bn) {
-  auto conv = bn.getInput().getDefiningOp<Conv2DOp>();
-  if (!conv) {
-    Operation *def = bn.getInput().getDefiningOp();
-    return std::string("its input comes from ") +
-           (def ? def->getName().getStringRef().str() : "an argument") +
-           ", not a conv";
-  }
-  for (Operation *user : conv.getResult().getUsers())
-    if (user != bn && !readsSavedValue(user))
-      return "the conv output also feeds " +
-             user->getName().getStringRef().str() + " (a second block)";
-  return "";
-}
+/// batch_norm_train of a conv2d, with the add/ReLU tail it can absorb.
+struct FuseConvBnTrainPattern : OpRewritePattern<BatchNormTrainOp> {
+  FuseConvBnTrainPattern(MLIRContext *ctx, FusionRemarks &remarks)
+      : OpRewritePattern(ctx), remarks(remarks) {}
 
-void fuse(BatchNormTrainOp bn, FusionRemarks &remarks) {
-  auto conv = bn.getInput().getDefiningOp<Conv2DOp>();
-  EpilogueChain c = matchEpilogue(bn, bn.getResult());
-  OpBuilder b(c.last());
-  auto fused = b.create<Conv2DBatchNormTrainOp>(
-      bn.getLoc(),
-      TypeRange{conv.getType(), conv.getType(), bn.getMean().getType(),
-                bn.getInvStd().getType()},
-      conv.getInput(), conv.getWeight(), conv.getBias(), bn.getScale(),
-      bn.getShift(), c.residual, conv.getStrideAttr(), conv.getPaddingAttr(),
-      conv.getDilationAttr(), conv.getGroupsAttr(), bn.getEpsilonAttr(),
-      c.relu ? b.getUnitAttr() : UnitAttr());
-  // The running updates read the statistics: they move after the fused op.
-  for (Operation *user : llvm::make_early_inc_range(bn.getMean().getUsers()))
-    if (isa<BatchNormRunningUpdateOp>(user))
-      user->moveAfter(fused);
-  bn.getMean().replaceAllUsesWith(fused.getMean());
-  bn.getInvStd().replaceAllUsesWith(fused.getInvStd());
-  conv.getResult().replaceAllUsesWith(fused.getConvResult());
-  std::string tail = c.describe();
-  remarks.fused(fused, "conv2d + batch_norm_train (statistics in the conv "
-                       "epilogue, one apply pass" +
-                           (tail.empty() ? std::string(")")
-                                         : " with " + tail + " as its epilogue)"));
-  replaceChain(c, fused.getResult(), bn, conv, remarks);
-}
+  LogicalResult matchAndRewrite(BatchNormTrainOp bn,
+                                PatternRewriter &rewriter) const override {
+    auto conv = bn.getInput().getDefiningOp<Conv2DOp>();
+    if (!conv) {
+      Operation *def = bn.getInput().getDefiningOp();
+      return rewriter.notifyMatchFailure(
+          bn, "its input comes from " +
+                  (def ? def->getName().getStringRef() : "an argument") +
+                  ", not a conv");
+    }
+    for (Operation *user : conv.getResult().getUsers())
+      if (user != bn && !readsSavedValue(user))
+        return rewriter.notifyMatchFailure(
+            bn, "the conv output also feeds " + user->getName().getStringRef() +
+                    " (a second block)");
+
+    EpilogueChain c = matchEpilogue(bn, bn.getResult());
+    rewriter.setInsertionPoint(c.last());
+    auto fused = rewriter.create<Conv2DBatchNormTrainOp>(
+        bn.getLoc(),
+        TypeRange{conv.getType(), conv.getType(), bn.getMean().getType(),
+                  bn.getInvStd().getType()},
+        conv.getInput(), conv.getWeight(), conv.getBias(), bn.getScale(),
+        bn.getShift(), c.residual, conv.getStrideAttr(),
+        conv.getPaddingAttr(), conv.getDilationAttr(), conv.getGroupsAttr(),
+        bn.getEpsilonAttr(), c.relu ? rewriter.getUnitAttr() : UnitAttr());
+    // The running updates read the statistics: they move after the fused op.
+    for (Operation *user :
+         llvm::make_early_inc_range(bn.getMean().getUsers()))
+      if (isa<BatchNormRunningUpdateOp>(user))
+        rewriter.moveOpAfter(user, fused);
+    rewriter.replaceAllUsesWith(bn.getMean(), fused.getMean());
+    rewriter.replaceAllUsesWith(bn.getInvStd(), fused.getInvStd());
+    rewriter.replaceAllUsesWith(conv.getResult(), fused.getConvResult());
+    std::string tail = c.describe();
+    remarks.fused(fused, "conv2d + batch_norm_train (statistics in the conv "
+                         "epilogue, one apply pass" +
+                             (tail.empty()
+                                  ? std::string(")")
+                                  : " with " + tail + " as its epilogue)"));
+    replaceChain(rewriter, c, fused.getResult(), bn, conv, remarks);
+    return success();
+  }
+
+  FusionRemarks &remarks;
+};
 
 class FuseConvBnTrain : public rn::impl::FuseConvBnTrainBase<FuseConvBnTrain> {
 public:
   using FuseConvBnTrainBase::FuseConvBnTrainBase;
 
   void runOnOperation() override {
-    auto step = getOperation().lookupSymbol<func::FuncOp>("train_step");
-    if (!step || step.isExternal())
+    func::FuncOp step = getOperation();
+    if (!hasRole(step, FunctionRole::TrainStep) || step.isExternal())
       return;
-    FusionRemarks remarks(explain);
-    SmallVector<BatchNormTrainOp> bns(
-        step.getBody().front().getOps<BatchNormTrainOp>());
-    for (BatchNormTrainOp bn : bns) {
-      std::string why = whyNot(bn);
-      if (why.empty())
-        fuse(bn, remarks);
-      else
-        remarks.skipped(bn, why);
-    }
+    FusionRemarks remarks(explain, /*immediate=*/false);
+    RewritePatternSet patterns(&getContext());
+    patterns.add<FuseConvBnTrainPattern>(&getContext(), remarks);
+    applyFusionPatterns(step, FrozenRewritePatternSet(std::move(patterns)),
+                        remarks);
     remarks.finish(step);
   }
 };

@@ -2,9 +2,10 @@
 // rn.conv2d_grad_input_fanin (see Passes.td).
 #include "passes/Passes.h"
 
+#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
+#include "passes/FusionDriver.h"
 
-#include "mlir/IR/BuiltinOps.h"
 
 namespace mlir::rn {
 #define GEN_PASS_DEF_FUSEGRADFANIN
@@ -48,48 +49,61 @@ ReluGradOp maskOf(Value sum, std::string &why) {
   return relu;
 }
 
+/// add(conv2d_grad_input, other) [-> relu_grad]: the gradient fan-in of a
+/// block output, with the ReLU mask if the sum's only user is one.
+struct FuseGradFanInPattern : OpRewritePattern<AddOp> {
+  FuseGradFanInPattern(MLIRContext *ctx, FusionRemarks &remarks)
+      : OpRewritePattern(ctx), remarks(remarks) {}
+
+  LogicalResult matchAndRewrite(AddOp add,
+                                PatternRewriter &rewriter) const override {
+    Conv2DGradInputOp conv = fusableOperand(add);
+    if (!conv)
+      return rewriter.notifyMatchFailure(
+          add, "no operand of the gradient sum is a conv input gradient "
+               "with no other user");
+    Value addend =
+        add.getLhs() == conv.getInputGrad() ? add.getRhs() : add.getLhs();
+    std::string why;
+    ReluGradOp relu = maskOf(add.getResult(), why);
+    Operation *last = relu ? relu.getOperation() : add.getOperation();
+    rewriter.setInsertionPoint(last);
+    auto fused = rewriter.create<Conv2DGradInputFanInOp>(
+        conv.getLoc(), conv.getInputGrad().getType(), conv.getResultGrad(),
+        conv.getWeight(), addend, relu ? relu.getResult() : Value(),
+        conv.getStrideAttr(), conv.getPaddingAttr(), conv.getDilationAttr(),
+        conv.getGroupsAttr());
+    std::string what = std::string("conv2d_grad_input + add") +
+                       (relu ? " + relu_grad" : "") + " (the gradient fan-in" +
+                       (relu ? " and the ReLU mask" : "") +
+                       " in the transposed convolution's epilogue)";
+    if (!relu)
+      what += "; ReLU mask not fused: " + why;
+    remarks.fused(fused, what);
+    rewriter.replaceAllUsesWith(last->getResult(0), fused.getInputGrad());
+    if (relu)
+      rewriter.eraseOp(relu);
+    rewriter.eraseOp(add);
+    rewriter.eraseOp(conv);
+    return success();
+  }
+
+  FusionRemarks &remarks;
+};
+
 class FuseGradFanIn : public rn::impl::FuseGradFanInBase<FuseGradFanIn> {
 public:
   using FuseGradFanInBase::FuseGradFanInBase;
 
   void runOnOperation() override {
-    auto step = getOperation().lookupSymbol<func::FuncOp>("train_step");
-    if (!step || step.isExternal())
+    func::FuncOp step = getOperation();
+    if (!hasRole(step, FunctionRole::TrainStep) || step.isExternal())
       return;
-    SmallVector<AddOp> adds(step.getBody().front().getOps<AddOp>());
-    for (AddOp add : adds) {
-      Conv2DGradInputOp conv = fusableOperand(add);
-      if (!conv) {
-        if (explain)
-          add.emitRemark() << "not fused: no operand of the gradient sum is a "
-                              "conv input gradient with no other user";
-        continue;
-      }
-      Value addend = add.getLhs() == conv.getInputGrad() ? add.getRhs()
-                                                         : add.getLhs();
-      std::string why;
-      ReluGradOp relu = maskOf(add.getResult(), why);
-      Operation *last = relu ? relu.getOperation() : add.getOperation();
-      OpBuilder b(last);
-      auto fused = b.create<Conv2DGradInputFanInOp>(
-          conv.getLoc(), conv.getInputGrad().getType(), conv.getResultGrad(),
-          conv.getWeight(), addend, relu ? relu.getResult() : Value(),
-          conv.getStrideAttr(), conv.getPaddingAttr(), conv.getDilationAttr(),
-          conv.getGroupsAttr());
-      if (explain) {
-        InFlightDiagnostic d = fused.emitRemark();
-        d << "fused: conv2d_grad_input + add" << (relu ? " + relu_grad" : "")
-          << " (the gradient fan-in" << (relu ? " and the ReLU mask" : "")
-          << " in the transposed convolution's epilogue)";
-        if (!relu)
-          d << "; ReLU mask not fused: " << why;
-      }
-      last->getResult(0).replaceAllUsesWith(fused.getInputGrad());
-      if (relu)
-        relu.erase();
-      add.erase();
-      conv.erase();
-    }
+    FusionRemarks remarks(explain, /*immediate=*/true);
+    RewritePatternSet patterns(&getContext());
+    patterns.add<FuseGradFanInPattern>(&getContext(), remarks);
+    applyFusionPatterns(step, FrozenRewritePatternSet(std::move(patterns)),
+                        remarks);
   }
 };
 

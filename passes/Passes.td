@@ -4,47 +4,12 @@
 
 include "mlir/Pass/PassBase.td"
 
-def SpecializeBatch : Pass<"rnc-specialize-batch", "::mlir::func::FuncOp"> {
-  let summary = "Replace a dynamic batch dim with a static batch size";
-  let description = [{
-    Every rank >= 1 `f32` or `i32` tensor argument of the function is taken
-    to carry the batch in dim 0 (parameters are `rn.param` ops, not
-    arguments). The pass gives each such argument whose batch is dynamic
-    (`?`) the static batch `batch`, infers the result types of the ops again,
-    in order (every op implementing InferTypeOpInterface; the pass names no
-    op), and sets the function type from the new argument types and the
-    types `func.return` returns. Arguments that already have the batch
-    `batch`, and all other arguments, keep their types.
-
-    The pass fails if `batch` is not positive, if an argument has a static
-    batch other than `batch` (the error names the argument), or if an op
-    rejects its new operand types.
-
-    Before (`--rnc-specialize-batch=batch=8`):
-
-    ```mlir
-    func.func @f(%x: tensor<?x3x32x32xf32>) -> tensor<?x16x30x30xf32> {
-      %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<16x3x3x3xf32>
-      %y = rn.conv2d %x, %w : tensor<?x3x32x32xf32>, tensor<16x3x3x3xf32>
-      return %y : tensor<?x16x30x30xf32>
-    }
-    ```
-
-    After:
-
-    ```mlir
-    func.func @f(%x: tensor<8x3x32x32xf32>) -> tensor<8x16x30x30xf32> {
-      %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<16x3x3x3xf32>
-      %y = rn.conv2d %x, %w : tensor<8x3x32x32xf32>, tensor<16x3x3x3xf32>
-      return %y : tensor<8x16x30x30xf32>
-    }
-    ```
-  }];
-  let options = [
-    Option<"batch", "batch", "int64_t", /*default=*/"0",
-           "The static batch size (must be > 0)">
-  ];
-}
+// Functions are found by their role, the `rn.role` attribute
+// (dialect/FunctionRoles.h), not by their name: below, `@forward`,
+// `@train_step` and `@eval` mean the func.func with rn.role = "forward",
+// "train_step" and "eval". The passes that build functions give them these
+// names and roles. The fusion passes run on each func.func and leave every
+// function without the role they fuse in alone.
 
 def BuildTrainingStep : Pass<"rnc-build-training-step", "::mlir::ModuleOp"> {
   let summary = "Derive the forward part of a training step from @forward";
@@ -128,8 +93,8 @@ def PlanMemory : Pass<"rnc-plan-memory", "::mlir::ModuleOp"> {
   ];
 }
 
-def FuseConvBnTrain : Pass<"rnc-fuse-conv-bn-train", "::mlir::ModuleOp"> {
-  let summary = "Fuse conv2d -> batch_norm_train [-> add] [-> relu] in @train_step";
+def FuseConvBnTrain : Pass<"rnc-fuse-conv-bn-train", "::mlir::func::FuncOp"> {
+  let summary = "Fuse conv2d -> batch_norm_train [-> add] [-> relu] in the training step";
   let description = [{
     Training-forward fusion. Each `rn.batch_norm_train` whose input is an
     `rn.conv2d` becomes, with that conv, one `rn.conv2d_bn_train`: the conv
@@ -156,8 +121,8 @@ def FuseConvBnTrain : Pass<"rnc-fuse-conv-bn-train", "::mlir::ModuleOp"> {
   ];
 }
 
-def FuseConvBnEval : Pass<"rnc-fuse-conv-bn-eval", "::mlir::ModuleOp"> {
-  let summary = "Fold eval-mode BN (+ add, + ReLU) into the conv epilogue in @eval";
+def FuseConvBnEval : Pass<"rnc-fuse-conv-bn-eval", "::mlir::func::FuncOp"> {
+  let summary = "Fold eval-mode BN (+ add, + ReLU) into the conv epilogue in eval";
   let description = [{
     Inference fusion. `rn.conv2d -> rn.batch_norm (running statistics)
     [-> rn.add] [-> rn.relu]` in `@eval` becomes one `rn.conv2d_bn_eval`:
@@ -178,7 +143,7 @@ def FuseConvBnEval : Pass<"rnc-fuse-conv-bn-eval", "::mlir::ModuleOp"> {
   ];
 }
 
-def FuseReluBnGrad : Pass<"rnc-fuse-relu-bn-grad", "::mlir::ModuleOp"> {
+def FuseReluBnGrad : Pass<"rnc-fuse-relu-bn-grad", "::mlir::func::FuncOp"> {
   let summary = "Fuse relu_grad into the following batch_norm_grad (backward)";
   let description = [{
     Training-backward fusion. An `rn.batch_norm_grad` whose result gradient
@@ -198,7 +163,7 @@ def FuseReluBnGrad : Pass<"rnc-fuse-relu-bn-grad", "::mlir::ModuleOp"> {
   ];
 }
 
-def FuseGradFanIn : Pass<"rnc-fuse-grad-fan-in", "::mlir::ModuleOp"> {
+def FuseGradFanIn : Pass<"rnc-fuse-grad-fan-in", "::mlir::func::FuncOp"> {
   let summary = "Fuse the gradient fan-in add (and ReLU mask) into a conv input gradient";
   let description = [{
     Training-backward fusion. Where a block output fans out to the next
@@ -223,7 +188,7 @@ def FuseGradFanIn : Pass<"rnc-fuse-grad-fan-in", "::mlir::ModuleOp"> {
   ];
 }
 
-def FuseBnGradReduce : Pass<"rnc-fuse-bn-grad-reduce", "::mlir::ModuleOp"> {
+def FuseBnGradReduce : Pass<"rnc-fuse-bn-grad-reduce", "::mlir::func::FuncOp"> {
   let summary = "Move the BN backward reductions into the conv input gradient's epilogue";
   let description = [{
     Training-backward fusion. A training batch norm's gradient needs two
@@ -252,8 +217,8 @@ def FuseBnGradReduce : Pass<"rnc-fuse-bn-grad-reduce", "::mlir::ModuleOp"> {
     After:
 
     ```mlir
-    %g, %sum, %dev = rn.conv2d_grad_input_bn_reduce %dy, %w, %r, %x, %mean
-        {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>}
+    %g, %sum, %dev = rn.conv2d_grad_input_bn_reduce %dy, %w relu_result %r
+        bn_input %x bn_mean %mean {padding = array<i64: 1, 1>}
         : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>,
            tensor<?x4x6x6xf32>, tensor<4xf32>)
         -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)

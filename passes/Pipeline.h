@@ -1,8 +1,11 @@
-// The pass pipelines rnc runs, in one place (rnc compile, rnc-opt).
+// The pass pipelines rnc runs, in one place: `rnc compile` builds exactly
+// what `rnc-opt --rnc-compile-pipeline` runs, so every stage of a compile can
+// be reproduced and bisected with rnc-opt.
 #ifndef RNC_PASSES_PIPELINE_H
 #define RNC_PASSES_PIPELINE_H
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 
 namespace mlir::rn {
 
@@ -11,7 +14,33 @@ namespace mlir::rn {
 /// rnc-build-inference.
 void buildTrainingPipeline(OpPassManager &pm);
 
-/// Registers buildTrainingPipeline as `rnc-training-pipeline` for rnc-opt.
+/// The options of the whole compile pipeline (the `rnc compile` flags that
+/// change the IR).
+struct CompilePipelineOptions
+    : public PassPipelineOptions<CompilePipelineOptions> {
+  Option<bool> fusion{*this, "fusion",
+                      llvm::cl::desc("Run the fusion passes"),
+                      llvm::cl::init(true)};
+  Option<bool> explainFusion{
+      *this, "explain-fusion",
+      llvm::cl::desc("Remark on every fused kernel and every BN, ReLU and "
+                     "add left alone"),
+      llvm::cl::init(false)};
+  Option<bool> memoryPlan{*this, "memory-plan",
+                          llvm::cl::desc("Run rnc-plan-memory"),
+                          llvm::cl::init(true)};
+  Option<int64_t> maxBatch{
+      *this, "max-batch",
+      llvm::cl::desc("Largest batch a step accepts (sizes the memory plan)"),
+      llvm::cl::init(128)};
+};
+
+/// @forward -> the final IR code generation takes: the training pipeline,
+/// then (if enabled) the fusion passes, then the memory plan.
+void buildCompilePipeline(OpPassManager &pm,
+                          const CompilePipelineOptions &options);
+
+/// Registers `rnc-training-pipeline` and `rnc-compile-pipeline` for rnc-opt.
 void registerRncPipelines();
 
 } // namespace mlir::rn

@@ -5,6 +5,7 @@
 #include "dialect/Storage.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <map>
 
@@ -20,12 +21,21 @@ namespace {
 
 constexpr int64_t kAlignFloats = 16; // 64 bytes
 
-/// Floats a value needs with the batch dim at `maxBatch`, 64-byte aligned.
+/// The largest workspace, offset or size the plan hands out, in floats: its
+/// bytes (x4) and any sum of two of them stay inside int64_t, in the plan
+/// and in the code generated from it.
+constexpr int64_t kMaxFloats = int64_t(1) << 60;
+
+/// Floats a value needs with the batch dim at `maxBatch`, 64-byte aligned;
+/// -1 when that exceeds kMaxFloats (checked: large shapes wrap around).
 int64_t floatsOf(Value v, int64_t maxBatch) {
   auto type = cast<RankedTensorType>(v.getType());
   int64_t n = 1;
-  for (auto [i, d] : llvm::enumerate(type.getShape()))
-    n *= (i == 0 && ShapedType::isDynamic(d)) ? maxBatch : d;
+  for (auto [i, d] : llvm::enumerate(type.getShape())) {
+    int64_t dim = (i == 0 && ShapedType::isDynamic(d)) ? maxBatch : d;
+    if (dim < 0 || llvm::MulOverflow(n, dim, n) || n > kMaxFloats)
+      return -1;
+  }
   return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
 }
 
@@ -34,7 +44,9 @@ bool mayWriteInPlace(Operation *op) {
   return isa<ReluOp, AddOp, ReluGradOp>(op);
 }
 
-/// A best-fit allocator over [0, peak) with coalescing free blocks.
+/// A best-fit allocator over [0, peak) with coalescing free blocks. Sizes
+/// are at most kMaxFloats; allocate() returns -1 when the peak would exceed
+/// it.
 class Arena {
 public:
   int64_t allocate(int64_t size) {
@@ -53,6 +65,8 @@ public:
           free.erase(last);
         }
       }
+      if (offset > kMaxFloats - size)
+        return -1;
       peak = offset + size;
       return offset;
     }
@@ -97,12 +111,19 @@ public:
       return signalPassFailure();
     }
     for (auto func : getOperation().getOps<func::FuncOp>())
-      if (!func.isExternal())
-        plan(func);
+      if (!func.isExternal() && failed(plan(func)))
+        return signalPassFailure();
   }
 
 private:
-  void plan(func::FuncOp func) {
+  LogicalResult plan(func::FuncOp func) {
+    auto tooLarge = [&](Operation *op) {
+      return op->emitOpError()
+             << "rnc-plan-memory: the workspace of this op at max-batch "
+             << int64_t(maxBatch) << " exceeds 2^60 floats (a size or offset "
+             << "would overflow 64-bit arithmetic); lower --max-batch or the "
+             << "input size";
+    };
     Block &body = func.getBody().front();
     llvm::DenseMap<Operation *, int64_t> index;
     for (Operation &op : body)
@@ -134,7 +155,9 @@ private:
         }
         any = true;
         int64_t size = floatsOf(r, maxBatch);
-        unplanned += size;
+        if (size < 0 || llvm::AddOverflow(unplanned, size, unplanned) ||
+            unplanned > kMaxFloats)
+          return tooLarge(&op);
         int64_t at = -1;
         if (mayWriteInPlace(&op))
           for (Value operand : op.getOperands()) {
@@ -151,6 +174,8 @@ private:
           }
         if (at < 0)
           at = arena.allocate(size);
+        if (at < 0)
+          return tooLarge(&op);
         offset[r] = at;
         offsets.push_back(at);
         dying[std::max(lastUse.lookup(r), i)].push_back(r);
@@ -165,6 +190,7 @@ private:
     }
     func->setAttr("rn.arena_floats", b.getI64IntegerAttr(arena.peakFloats()));
     func->setAttr("rn.unplanned_floats", b.getI64IntegerAttr(unplanned));
+    return success();
   }
 };
 

@@ -2,16 +2,23 @@
 #include "runtime/Model.h"
 
 #include "runtime/Device.h"
+#include "runtime/InputFile.h"
+#include "runtime/ModelStamp.h"
+#include "runtime/OutputFile.h"
 
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
-#include <sys/stat.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <type_traits>
 
 namespace rnc {
 
 namespace {
+
+constexpr uint64_t kMaxModelBytes = uint64_t(8) << 30;
 
 // The reason part of a dlerror() text, which usually starts with the path.
 std::string dlReason(const std::string &path) {
@@ -25,17 +32,37 @@ std::string dlReason(const std::string &path) {
 } // namespace
 
 Model::Model(const std::string &path) : path_(path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0)
-    throw ModelError(path + ": cannot open: " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    throw ModelError(path + ": not a regular file");
-  // dlopen searches the library path for a name without a slash.
+  // The whole file is read and its integrity record checked before dlopen:
+  // a damaged .so would otherwise crash the process (SIGBUS, SIGSEGV) in the
+  // dynamic loader or in a constructor, with no message.
+  std::string bytes, error;
+  if (!readInputFile(path, kMaxModelBytes, "a model .so", bytes, error))
+    throw ModelError(path + ": cannot open: " + error);
+  if (std::string why = checkModelStamp(bytes); !why.empty())
+    throw ModelError(path + ": " + why);
+  // The checked bytes are what gets loaded: a sealed in-memory copy, so
+  // that the file being replaced or rewritten while rnc-run runs (a
+  // recompile, a copy over it) cannot change the code under it.
   std::string where = path.find('/') == std::string::npos ? "./" + path : path;
+  int fd = ::memfd_create("rnc-model", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd >= 0) {
+    bool ok = writeAll(fd, bytes.data(), bytes.size()) &&
+              ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+                                           F_SEAL_WRITE | F_SEAL_SEAL) == 0;
+    if (ok)
+      where = "/proc/self/fd/" + std::to_string(fd);
+  }
+  bytes = std::string();
+  ::dlerror();
   handle_ = ::dlopen(where.c_str(), RTLD_NOW | RTLD_LOCAL);
+  std::string reason = handle_ ? "" : dlReason(where);
+  // The descriptor stays open as long as the process (as the handle, see
+  // below): were it closed, the next model's copy could get the same
+  // /proc/self/fd/N name, and dlopen would return this one for it.
+  if (!handle_ && fd >= 0)
+    ::close(fd);
   if (!handle_)
-    throw ModelError(path + ": cannot load as a shared object: " +
-                     dlReason(where));
+    throw ModelError(path + ": cannot load as a shared object: " + reason);
 
   // The version is checked before any other symbol is looked up: the layout
   // of everything else may differ between ABI versions.
@@ -156,17 +183,44 @@ void Model::create() {
 
 void Model::init(uint64_t seed) { check(api_.init(live("rnc_init"), seed), "rnc_init"); }
 
-rnc_step_result Model::trainStep(const float *images, const int32_t *labels,
+int64_t Model::imageFloats() const {
+  return int64_t(info_->input_c) * info_->input_h * info_->input_w;
+}
+
+void Model::checkBatch(const char *call, int32_t batch, size_t floats,
+                       size_t perImage, const char *what) const {
+  if (batch < 1 || batch > info_->max_batch)
+    throw ModelError(path_ + ": " + call + ": batch " + std::to_string(batch) +
+                     " is outside [1, " + std::to_string(info_->max_batch) +
+                     "]");
+  if (floats / perImage < size_t(batch))
+    throw ModelError(path_ + ": " + call + ": the " + what + " hold " +
+                     std::to_string(floats) + " values; a batch of " +
+                     std::to_string(batch) + " needs " +
+                     std::to_string(perImage * size_t(batch)));
+}
+
+rnc_step_result Model::trainStep(const std::vector<float> &images,
+                                 const std::vector<int32_t> &labels,
                                  int32_t batch, const rnc_sgd &opt) {
+  checkBatch("rnc_train_step", batch, images.size(), size_t(imageFloats()),
+             "images");
+  checkBatch("rnc_train_step", batch, labels.size(), 1, "labels");
   rnc_step_result out{};
-  check(api_.trainStep(live("rnc_train_step"), images, labels, batch, &opt,
-                       &out),
+  check(api_.trainStep(live("rnc_train_step"), images.data(), labels.data(),
+                       batch, &opt, &out),
         "rnc_train_step");
   return out;
 }
 
-void Model::eval(const float *images, int32_t batch, float *logits) {
-  check(api_.eval(live("rnc_eval"), images, batch, logits), "rnc_eval");
+void Model::eval(const std::vector<float> &images, int32_t batch,
+                 std::vector<float> &logits) {
+  checkBatch("rnc_eval", batch, images.size(), size_t(imageFloats()),
+             "images");
+  checkBatch("rnc_eval", batch, logits.size(), size_t(info_->num_classes),
+             "logits");
+  check(api_.eval(live("rnc_eval"), images.data(), batch, logits.data()),
+        "rnc_eval");
 }
 
 int64_t Model::numelOf(const std::string &name) const {

@@ -23,8 +23,11 @@ public:
 ///   m.create(); m.init(seed);
 ///   rnc_step_result r = m.trainStep(x, y, batch, sgd);
 ///
-/// The constructor calls rnc_abi_version() before touching any other symbol
-/// and refuses a mismatch. Every wrapper turns a non-zero return into a
+/// The constructor reads the file, checks its integrity record
+/// (ModelStamp.h) and loads that checked copy; it calls rnc_abi_version()
+/// before touching any other symbol and refuses a mismatch. Every wrapper
+/// checks that its buffers hold `batch` inputs of the model's shape (the
+/// model reads and writes that much) and turns a non-zero return into a
 /// ModelError carrying rnc_last_error().
 class Model {
 public:
@@ -43,10 +46,15 @@ public:
   /// Allocates the instance (replacing an earlier one).
   void create();
   void init(uint64_t seed);
-  rnc_step_result trainStep(const float *images, const int32_t *labels,
-                            int32_t batch, const rnc_sgd &opt);
-  /// logits: [batch, num_classes].
-  void eval(const float *images, int32_t batch, float *logits);
+  /// images: [batch, C, H, W] (at least), labels: [batch].
+  rnc_step_result trainStep(const std::vector<float> &images,
+                            const std::vector<int32_t> &labels, int32_t batch,
+                            const rnc_sgd &opt);
+  /// logits: [batch, num_classes] (at least).
+  void eval(const std::vector<float> &images, int32_t batch,
+            std::vector<float> &logits);
+  /// C * H * W: the floats of one input image.
+  int64_t imageFloats() const;
   std::vector<float> readTensor(const std::string &name);
   void writeTensor(const std::string &name, const std::vector<float> &values);
 
@@ -71,6 +79,9 @@ private:
   // Throws ModelError for a non-zero `status` returned by `call`.
   void check(int status, const char *call) const;
   int64_t numelOf(const std::string &name) const;
+  // Throws unless 1 <= batch <= max_batch and the buffers are large enough.
+  void checkBatch(const char *call, int32_t batch, size_t images,
+                  size_t perImage, const char *what) const;
 
   std::string path_;
   void *handle_ = nullptr;

@@ -1,7 +1,8 @@
 // Safetensors: the file format, read and written (see Safetensors.h).
 #include "runtime/Safetensors.h"
 
-#include "runtime/AtomicFile.h"
+#include "runtime/InputFile.h"
+#include "runtime/OutputFile.h"
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
+#include <string_view>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -28,10 +30,6 @@ constexpr uint64_t kMaxHeader = 100u << 20; // as the reference implementation
 
 [[noreturn]] void fail(const std::string &path, const std::string &what) {
   throw CheckpointError(path + ": " + what);
-}
-
-std::string sysError(const char *what) {
-  return std::string(what) + ": " + std::strerror(errno);
 }
 
 float halfToFloat(uint16_t h) {
@@ -66,7 +64,7 @@ int dtypeSize(const std::string &dtype) {
 }
 
 SafeTensor decode(const std::string &path, const std::string &name,
-                  const json &entry, const std::vector<char> &data,
+                  const json &entry, std::string_view data,
                   std::vector<std::pair<uint64_t, uint64_t>> &ranges) {
   auto bad = [&](const std::string &what) {
     fail(path, "tensor '" + name + "': " + what);
@@ -91,8 +89,9 @@ SafeTensor decode(const std::string &path, const std::string &name,
     if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 40))
       bad("shape " + shape.dump() + " is not a list of sizes");
     t.shape.push_back(d.get<int64_t>());
-    numel *= d.get<uint64_t>();
-    if (numel > (1ull << 40))
+    // Checked: two dims of 2^40 would wrap to 0 elements.
+    if (__builtin_mul_overflow(numel, d.get<uint64_t>(), &numel) ||
+        numel > (1ull << 40))
       bad("shape " + shape.dump() + " is too large");
   }
   if (!offsets.is_array() || offsets.size() != 2 ||
@@ -140,18 +139,16 @@ int64_t SafeTensor::numel() const {
   return n;
 }
 
-SafetensorsFile readSafetensors(const std::string &path) {
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f)
-    fail(path, sysError("cannot open checkpoint"));
-  std::vector<char> bytes;
-  char buf[1 << 16];
-  while (size_t n = std::fread(buf, 1, sizeof buf, f))
-    bytes.insert(bytes.end(), buf, buf + n);
-  bool readError = std::ferror(f);
-  std::fclose(f);
-  if (readError)
-    fail(path, "read error");
+SafetensorsFile readSafetensors(const std::string &path, uint64_t maxBytes) {
+  std::string bytes, error;
+  if (!readInputFile(path, maxBytes, "a checkpoint for this model", bytes,
+                     error))
+    fail(path, "cannot open checkpoint: " + error);
+  return parseSafetensors(bytes, path);
+}
+
+SafetensorsFile parseSafetensors(const std::string &bytes,
+                                 const std::string &path) {
   if (bytes.size() < 8)
     fail(path, "not a safetensors file: " + std::to_string(bytes.size()) +
                    " bytes, shorter than the 8-byte header length");
@@ -165,12 +162,15 @@ SafetensorsFile readSafetensors(const std::string &path) {
   json header;
   try {
     header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + long(n));
+  } catch (const json::parse_error &e) {
+    fail(path, "corrupt safetensors header: not valid JSON (parse error at "
+               "header byte " + std::to_string(e.byte) + ")");
   } catch (const json::exception &e) {
-    fail(path, std::string("corrupt safetensors header: ") + e.what());
+    fail(path, "corrupt safetensors header: not valid JSON");
   }
   if (!header.is_object())
     fail(path, "corrupt safetensors header: not a JSON object");
-  std::vector<char> data(bytes.begin() + 8 + long(n), bytes.end());
+  std::string_view data = std::string_view(bytes).substr(8 + n);
   SafetensorsFile out;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (auto &[name, entry] : header.items()) {

@@ -37,10 +37,16 @@ struct SafetensorsFile {
   std::map<std::string, SafeTensor> tensors;
 };
 
-/// Reads and validates `path`: header length within the file, JSON
-/// well-formed, every dtype known, every shape matching its byte range, the
-/// ranges inside the file and not overlapping. Throws CheckpointError.
-SafetensorsFile readSafetensors(const std::string &path);
+/// Reads and validates `path`: a regular file of at most `maxBytes` (never
+/// a FIFO or device), header length within the file, JSON well-formed,
+/// every dtype known, every shape matching its byte range, the ranges inside
+/// the file and not overlapping. Throws CheckpointError.
+SafetensorsFile readSafetensors(const std::string &path,
+                                uint64_t maxBytes = uint64_t(64) << 30);
+
+/// The same checks on the bytes of a whole file; `path` names it in errors.
+SafetensorsFile parseSafetensors(const std::string &bytes,
+                                 const std::string &path);
 
 /// Writes `file` to `path` atomically: the bytes go to `path + ".partial"`,
 /// are fsync'ed, then renamed over `path` and the folder is fsync'ed. A crash

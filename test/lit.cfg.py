@@ -31,6 +31,7 @@ llvm_config.with_environment(
 
 tools = [
     ToolSubst("rnc-opt", unresolved="fatal"),
+    ToolSubst("rnc-translate", unresolved="fatal"),
     ToolSubst("rn-builders-test", unresolved="fatal"),
     # The driver is built by tools/rnc once it exists; tests that run it
     # say `REQUIRES: rnc`.

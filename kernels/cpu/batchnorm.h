@@ -11,7 +11,7 @@
 namespace rnc::cpu {
 
 // mean[c], var[c] (biased) and inv_std[c] = 1/sqrt(var + eps) from per-channel
-// sums over `count` elements (e.g. from conv2d_forward_stats). var is clamped
+// sums over `count` elements (e.g. from conv2d_bn_train_stats). var is clamped
 // at 0 against cancellation; it may be null.
 template <class T = float>
 void batch_norm_stats_from_sums(T *mean, T *inv_std, T *var, const T *sum,
@@ -46,11 +46,9 @@ void batch_norm_running_update(T *running_mean, T *running_var, const T *mean,
 // The same update from the saved inv_std = 1/sqrt(var + eps) of a training
 // forward (what rn.batch_norm_running_update carries): var = 1/inv_std^2 - eps.
 template <class T = float>
-void batch_norm_running_update_from_inv_std(T *running_mean, T *running_var,
-                                            const T *mean, const T *inv_std,
-                                            int channels, long count,
-                                            double eps,
-                                            std::type_identity_t<T> momentum) {
+void batch_norm_running_update(T *running_mean, T *running_var, const T *mean,
+                               const T *inv_std, int channels, long count,
+                               double eps, std::type_identity_t<T> momentum) {
   T *var = scratch<T>(kSlotReduce, channels);
   for (int c = 0; c < channels; ++c) {
     double s = double(inv_std[c]);
@@ -64,9 +62,9 @@ void batch_norm_running_update_from_inv_std(T *running_mean, T *running_var,
 // parameters: scale = gamma / sqrt(var + eps), shift = beta - mean * scale,
 // plus bias * scale when the conv has a bias (it is folded in here).
 template <class T = float>
-void batch_norm_fold_eval(T *scale, T *shift, const T *gamma, const T *beta,
-                          const T *running_mean, const T *running_var,
-                          const T *bias, int channels, double eps) {
+void conv2d_bn_eval_fold(T *scale, T *shift, const T *gamma, const T *beta,
+                         const T *running_mean, const T *running_var,
+                         const T *bias, int channels, double eps) {
   for (int c = 0; c < channels; ++c) {
     double s = double(gamma[c]) / std::sqrt(double(running_var[c]) + eps);
     double b = bias ? double(bias[c]) : 0.0;
@@ -102,17 +100,17 @@ void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,
 // running_var are non-null they are updated as in PyTorch.
 // x, y [N, C, plane]; gamma, beta, save_*, running_* [C].
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
-void batch_norm_forward_train(T *y, T *save_mean, T *save_inv_std,
-                              std::type_identity_t<T> *running_mean,
-                              std::type_identity_t<T> *running_var, const T *x,
-                              const T *gamma, const T *beta, int N,
-                              std::type_identity_t<T> eps = T(1e-5),
-                              std::type_identity_t<T> momentum = T(0.1),
-                              const Epilogue &epi = {}) {
+void batch_norm_train(T *y, T *save_mean, T *save_inv_std,
+                      std::type_identity_t<T> *running_mean,
+                      std::type_identity_t<T> *running_var, const T *x,
+                      const T *gamma, const T *beta, int N,
+                      std::type_identity_t<T> eps = T(1e-5),
+                      std::type_identity_t<T> momentum = T(0.1),
+                      const Epilogue &epi = {}) {
   static_assert(S.valid(),
-                "rnc::cpu::batch_norm_forward_train: invalid BatchNormShape");
+                "rnc::cpu::batch_norm_train: invalid BatchNormShape");
   RNC_CHECK(N > 0 && y && save_mean && save_inv_std && x && gamma && beta,
-            "batch_norm_forward_train: N > 0 and non-null pointers");
+            "batch_norm_train: N > 0 and non-null pointers");
   constexpr int C = S.channels;
   constexpr long P = S.plane;
   const long count = long(N) * P;
@@ -159,14 +157,13 @@ void batch_norm_forward_train(T *y, T *save_mean, T *save_inv_std,
 // Eval forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma +
 // beta, then epi.
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
-void batch_norm_forward_eval(T *y, const T *x, const T *gamma, const T *beta,
-                             const T *running_mean, const T *running_var, int N,
-                             std::type_identity_t<T> eps = T(1e-5),
-                             const Epilogue &epi = {}) {
-  static_assert(S.valid(),
-                "rnc::cpu::batch_norm_forward_eval: invalid BatchNormShape");
+void batch_norm(T *y, const T *x, const T *gamma, const T *beta,
+                const T *running_mean, const T *running_var, int N,
+                std::type_identity_t<T> eps = T(1e-5),
+                const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cpu::batch_norm: invalid BatchNormShape");
   RNC_CHECK(N > 0 && y && x && gamma && beta && running_mean && running_var,
-            "batch_norm_forward_eval: N > 0 and non-null pointers");
+            "batch_norm: N > 0 and non-null pointers");
   T *inv_std = scratch<T>(kSlotReduce, S.channels);
   for (int c = 0; c < S.channels; ++c)
     inv_std[c] = T(1) / std::sqrt(running_var[c] + eps);
@@ -216,11 +213,10 @@ void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
                               const T *relu_out, const T *x,
                               const T *save_mean, const T *save_inv_std,
                               const T *gamma, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::batch_norm_backward: invalid BatchNormShape");
+  static_assert(S.valid(), "rnc::cpu::batch_norm_grad: invalid BatchNormShape");
   RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean &&
                 save_inv_std && gamma,
-            "batch_norm_backward: N > 0 and non-null pointers");
+            "batch_norm_grad: N > 0 and non-null pointers");
   constexpr int C = S.channels;
   constexpr long P = S.plane;
   const long count = long(N) * P;
@@ -262,22 +258,21 @@ void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
 } // namespace detail
 
 template <BatchNormShape S, class T = float>
-void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
-                         const T *save_mean, const T *save_inv_std,
-                         const T *gamma, int N) {
+void batch_norm_grad(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
+                     const T *save_mean, const T *save_inv_std, const T *gamma,
+                     int N) {
   detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, nullptr, x,
                                          save_mean, save_inv_std, gamma, N);
 }
 
 // The backward of relu(batch_norm_train(x)) given the gradient dy of the
-// ReLU's output `relu_out`: batch_norm_backward of relu_backward(dy,
+// ReLU's output `relu_out`: batch_norm_grad of relu_grad(dy,
 // relu_out), without storing the masked gradient.
 template <BatchNormShape S, class T = float>
-void batch_norm_relu_backward(T *dx, T *dgamma, T *dbeta, const T *dy,
-                              const T *relu_out, const T *x,
-                              const T *save_mean, const T *save_inv_std,
-                              const T *gamma, int N) {
-  RNC_CHECK(relu_out != nullptr, "batch_norm_relu_backward: relu_out is null");
+void batch_norm_relu_grad(T *dx, T *dgamma, T *dbeta, const T *dy,
+                          const T *relu_out, const T *x, const T *save_mean,
+                          const T *save_inv_std, const T *gamma, int N) {
+  RNC_CHECK(relu_out != nullptr, "batch_norm_relu_grad: relu_out is null");
   detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, relu_out, x,
                                          save_mean, save_inv_std, gamma, N);
 }
@@ -285,22 +280,22 @@ void batch_norm_relu_backward(T *dx, T *dgamma, T *dbeta, const T *dy,
 // The backward of the training forward when the reductions are done
 // (rn.batch_norm_grad_from_sums): grad_sum[c] = sum dy and grad_dev_sum[c] =
 // sum dy * (x - mean[c]) over N * plane, e.g. from
-// conv2d_backward_data_bn_sums while it wrote dy (already masked by the ReLU,
+// conv2d_grad_input_bn_reduce while it wrote dy (already masked by the ReLU,
 // if one followed the BN). Writes dbeta = grad_sum, dgamma = grad_dev_sum *
-// inv_std and dx as batch_norm_backward does, in one pass over dy and x: for
-// sums reduced in batch_norm_backward's order the results are the same bits.
+// inv_std and dx as batch_norm_grad does, in one pass over dy and x: for
+// sums reduced in batch_norm_grad's order the results are the same bits.
 // dbeta and dgamma may alias grad_sum and grad_dev_sum.
 template <BatchNormShape S, class T = float>
-void batch_norm_backward_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
-                                   const T *x, const T *save_mean,
-                                   const T *save_inv_std, const T *gamma,
-                                   const T *grad_sum, const T *grad_dev_sum,
-                                   int N) {
-  static_assert(S.valid(), "rnc::cpu::batch_norm_backward_from_sums: invalid "
+void batch_norm_grad_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
+                               const T *x, const T *save_mean,
+                               const T *save_inv_std, const T *gamma,
+                               const T *grad_sum, const T *grad_dev_sum,
+                               int N) {
+  static_assert(S.valid(), "rnc::cpu::batch_norm_grad_from_sums: invalid "
                            "BatchNormShape");
   RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean &&
                 save_inv_std && gamma && grad_sum && grad_dev_sum,
-            "batch_norm_backward_from_sums: N > 0 and non-null pointers");
+            "batch_norm_grad_from_sums: N > 0 and non-null pointers");
   for (int c = 0; c < S.channels; ++c) {
     T s = grad_sum[c], sd = grad_dev_sum[c];
     dbeta[c] = s;

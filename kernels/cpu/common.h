@@ -34,9 +34,11 @@ namespace rnc::cpu {
 #if defined(__GNUC__)
 #define RNC_RESTRICT __restrict__
 #define RNC_INLINE inline __attribute__((always_inline))
+#define RNC_NOINLINE __attribute__((noinline))
 #else
 #define RNC_RESTRICT
 #define RNC_INLINE inline
+#define RNC_NOINLINE
 #endif
 
 // ----------------------------------------------------------------------------
@@ -118,7 +120,7 @@ template <class T> RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
 
 class Scratch {
 public:
-  static constexpr int kSlots = 5;
+  static constexpr int kSlots = 7;
   ~Scratch() {
     for (auto &b : bufs_)
       std::free(b.ptr);
@@ -153,12 +155,17 @@ enum ScratchSlot : int {
   kSlotPackB = 1,
   kSlotCol = 2,
   kSlotReduce = 3,
-  kSlotWeight = 4
+  kSlotWeight = 4,
+  kSlotTaps = 5,
+  kSlotPanel = 6
 };
 
 // ----------------------------------------------------------------------------
 // Reductions in a fixed order: 4 x lanes partial sums combined the same way on
-// every run, so results never depend on timing or thread count.
+// every run, so results never depend on timing or thread count. The entry
+// points are never inlined: one compiled body per type, so that fused and
+// unfused kernels that reduce the same data get the same bits whatever the
+// compiler does around the call (contraction into FMA differs by context).
 
 template <class T> RNC_INLINE T combine_lanes(T *part, int count) {
   // Pairwise, fixed order.
@@ -205,7 +212,7 @@ RNC_INLINE void reduce_n(long n, T *out, const Load &load) {
 }
 
 // sum_i x[i]
-template <class T> inline T reduce_sum(const T *x, long n) {
+template <class T> RNC_NOINLINE inline T reduce_sum(const T *x, long n) {
   struct {
     const T *x;
 #if RNC_HAVE_VECTOR_EXT
@@ -222,7 +229,8 @@ template <class T> inline T reduce_sum(const T *x, long n) {
 
 // sum_i x[i] and sum_i x[i]^2
 template <class T>
-inline void reduce_sum_sumsq(const T *x, long n, T *sum, T *sumsq) {
+RNC_NOINLINE inline void reduce_sum_sumsq(const T *x, long n, T *sum,
+                                          T *sumsq) {
   struct {
     const T *x;
 #if RNC_HAVE_VECTOR_EXT
@@ -244,7 +252,8 @@ inline void reduce_sum_sumsq(const T *x, long n, T *sum, T *sumsq) {
 }
 
 // sum_i (x[i] - mean)^2
-template <class T> inline T reduce_sq_dev(const T *x, long n, T mean) {
+template <class T>
+RNC_NOINLINE inline T reduce_sq_dev(const T *x, long n, T mean) {
   struct {
     const T *x;
     T mean;
@@ -265,8 +274,8 @@ template <class T> inline T reduce_sq_dev(const T *x, long n, T mean) {
 
 // sum_i dy[i] and sum_i dy[i] * (x[i] - mean)
 template <class T>
-inline void reduce_sum_dot_dev(const T *dy, const T *x, long n, T mean,
-                               T *sum_dy, T *sum_dy_dev) {
+RNC_NOINLINE inline void reduce_sum_dot_dev(const T *dy, const T *x, long n,
+                                            T mean, T *sum_dy, T *sum_dy_dev) {
   struct {
     const T *dy;
     const T *x;
@@ -292,9 +301,9 @@ inline void reduce_sum_dot_dev(const T *dy, const T *x, long n, T mean,
 // The same sums with dy masked by a ReLU: dy[i] counts only where
 // relu_out[i] > 0 (the ReLU's gradient, fused into the BN backward).
 template <class T>
-inline void reduce_sum_dot_dev_masked(const T *dy, const T *relu_out,
-                                      const T *x, long n, T mean, T *sum_dy,
-                                      T *sum_dy_dev) {
+RNC_NOINLINE inline void
+reduce_sum_dot_dev_masked(const T *dy, const T *relu_out, const T *x, long n,
+                          T mean, T *sum_dy, T *sum_dy_dev) {
   struct {
     const T *dy;
     const T *y;

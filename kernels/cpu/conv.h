@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "conv_direct.h"
+#include "conv_tiled.h"
 #include "kernels/shapes.h"
 #include "epilogue.h"
 #include "gemm.h"
@@ -231,6 +232,39 @@ inline void chunk_range(int N, int chunks, int i, int *n0, int *nb) {
   *nb = int(long(N) * (i + 1) / chunks) - *n0;
 }
 
+// Weight gradient of a convolution with few input channels (a stem: 1 or 3),
+// where a GEMM would spend its time packing im2col rows of length 1-3: the
+// direct kernel (conv_direct.h) over a fixed number of chunks of images in
+// parallel, the chunks' partial gradients then summed in chunk order (the
+// same bits for any thread count).
+template <Conv2DShape S> constexpr bool use_direct_stem_weight() {
+#if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_TILED)
+  return S.groups == 1 && S.in_channels <= 4;
+#else
+  return false;
+#endif
+}
+
+template <Conv2DShape S, class T>
+void conv2d_direct_stem_backward_weight(T *dw, const T *dy, const T *x, int N) {
+  constexpr long WS = S.weight_size();
+  const int chunks = std::min(N, 8);
+  T *part = scratch<T>(kSlotWeight, size_t(chunks) * WS);
+  run_tasks(chunks, conv_flops<S>(N), [&](long i) {
+    int n0, nb;
+    chunk_range(N, chunks, int(i), &n0, &nb);
+    conv2d_direct_backward_weight_group<S>(
+        part + i * WS, dy + long(n0) * S.out_channels * S.out_plane(),
+        x + long(n0) * S.in_channels * S.in_plane(), nb, 0);
+  });
+  for (long k = 0; k < WS; ++k) {
+    T sum = part[k];
+    for (int i = 1; i < chunks; ++i)
+      sum += part[i * WS + k];
+    dw[k] = sum;
+  }
+}
+
 // Images [n0, n0 + nb), group g of forward:
 // y_ng[out_per_group x plane] = W_g * im2col(x_ng) (+ bias), then the epilogue.
 template <Conv2DShape S, class T, class Epi>
@@ -277,21 +311,28 @@ void conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
 template <Conv2DShape S, class T, class Epi, class After>
 void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
                         const Epi &epi, const After &after) {
+  if constexpr (use_tiled_forward<S>()) {
+    if (tiled_batch_ok<S.out_channels, T>(N)) {
+      conv2d_tiled_forward<S>(y, x, w, bias, N, epi);
+      run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
+      return;
+    }
+  }
   if constexpr (use_direct_conv<S>()) {
     run_tasks(long(N) * S.groups, conv_flops<S>(N), [&](long t) {
       int n = int(t / S.groups), g = int(t % S.groups);
       conv2d_direct_task<S>(y, x, w, bias, n, g, epi);
       after(n, 1, g);
     });
-    return;
+  } else {
+    int chunks = batch_chunks(N, S.out_plane(), S.groups);
+    run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
+      int n0, nb, g = int(t % S.groups);
+      chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
+      conv2d_forward_task<S>(y, x, w, bias, n0, nb, g, epi);
+      after(n0, nb, g);
+    });
   }
-  int chunks = batch_chunks(N, S.out_plane(), S.groups);
-  run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
-    int n0, nb, g = int(t % S.groups);
-    chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
-    conv2d_forward_task<S>(y, x, w, bias, n0, nb, g, epi);
-    after(n0, nb, g);
-  });
 }
 
 } // namespace detail
@@ -302,11 +343,10 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
 //     w [out_channels, in_channels/groups, kernel_h, kernel_w]) + bias [out_c]
 // bias may be null; epi(n, c, idx, v) is applied to every output after it.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_forward(T *y, const T *x, const T *w,
-                    const std::type_identity_t<T> *bias, int N,
-                    const Epilogue &epi = {}) {
-  static_assert(S.valid(), "rnc::cpu::conv2d_forward: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && y && x && w, "conv2d_forward: N > 0 and non-null y, x, w");
+void conv2d(T *y, const T *x, const T *w, const std::type_identity_t<T> *bias,
+            int N, const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cpu::conv2d: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && y && x && w, "conv2d: N > 0 and non-null y, x, w");
   detail::conv2d_forward_all<S>(y, x, w, bias, N, epi, [](int, int, int) {});
 }
 
@@ -314,13 +354,13 @@ void conv2d_forward(T *y, const T *x, const T *w,
 // of the stored outputs over N, out_h, out_w (for fused batch-norm statistics).
 // Accumulated in T, per image, then over images in order: deterministic.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_forward_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
-                          const T *w, const std::type_identity_t<T> *bias,
-                          int N, const Epilogue &epi = {}) {
+void conv2d_bn_train_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
+                           const T *w, const std::type_identity_t<T> *bias,
+                           int N, const Epilogue &epi = {}) {
   static_assert(S.valid(),
-                "rnc::cpu::conv2d_forward_stats: invalid Conv2DShape");
+                "rnc::cpu::conv2d_bn_train_stats: invalid Conv2DShape");
   RNC_CHECK(N > 0 && y && x && w && channel_sum && channel_sumsq,
-            "conv2d_forward_stats: N > 0 and non-null pointers");
+            "conv2d_bn_train_stats: N > 0 and non-null pointers");
   constexpr int C = S.out_channels, Mg = S.out_per_group();
   constexpr long P = S.out_plane();
   T *part = scratch<T>(kSlotReduce, size_t(N) * C * 2); // [N][C][sum, sumsq]
@@ -348,7 +388,7 @@ void conv2d_forward_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
 
 namespace detail {
 
-// The two paths of conv2d_backward_data (below). after(n0, nb, g) runs in the
+// The two paths of conv2d_grad_input (below). after(n0, nb, g) runs in the
 // task that wrote images [n0, n0 + nb) of group g of dx, after the epilogue,
 // while they are in cache (as in conv2d_forward_all).
 template <Conv2DShape S, class T, class Epilogue, class After>
@@ -358,6 +398,13 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                 Kg = S.col_rows();
   constexpr int KH = S.kernel_h, KW = S.kernel_w;
   constexpr long P = S.out_plane();
+  if constexpr (use_tiled_backward_data<S>()) {
+    if (tiled_batch_ok<S.in_channels, T>(N)) {
+      conv2d_tiled_backward_data<S>(dx, dy, w, N, epi);
+      run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
+      return;
+    }
+  }
   if constexpr (S.stride_h == 1 && S.stride_w == 1 &&
                 S.pad_h <= S.dilation_h * (KH - 1) &&
                 S.pad_w <= S.dilation_w * (KW - 1)) {
@@ -432,32 +479,31 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
 // runs instead as the forward convolution of dy with the flipped, transposed
 // weights: same GEMM path, no column buffer, no scatter.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_backward_data(T *dx, const T *dy, const T *w, int N,
-                          const Epilogue &epi = {}) {
-  static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_data: invalid Conv2DShape");
+void conv2d_grad_input(T *dx, const T *dy, const T *w, int N,
+                       const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cpu::conv2d_grad_input: invalid Conv2DShape");
   RNC_CHECK(N > 0 && dx && dy && w,
-            "conv2d_backward_data: N > 0 and non-null pointers");
+            "conv2d_grad_input: N > 0 and non-null pointers");
   detail::conv2d_backward_data_all<S>(dx, dy, w, N, epi, [](int, int, int) {});
 }
 
-// conv2d_backward_data whose stored gradient g = dx (after the epilogue) is
+// conv2d_grad_input whose stored gradient g = dx (after the epilogue) is
 // the incoming gradient of a training batch norm with saved input x and
 // batch mean: also writes, per input channel c, over N, in_h, in_w,
 //   grad_sum[c] = sum g,   grad_dev_sum[c] = sum g * (x - mean[c])
-// (rn.conv2d_grad_input_bn_reduce; batch_norm_backward_from_sums takes them).
+// (rn.conv2d_grad_input_bn_reduce; batch_norm_grad_from_sums takes them).
 // Reduced per image and channel as each image is written, then over images
-// in order: the order of batch_norm_backward's own reductions, so the sums
+// in order: the order of batch_norm_grad's own reductions, so the sums
 // are the same bits, for any thread count. x must not alias dx.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_backward_data_bn_sums(T *dx, T *grad_sum, T *grad_dev_sum,
-                                  const T *dy, const T *w, const T *x,
-                                  const T *mean, int N,
-                                  const Epilogue &epi = {}) {
+void conv2d_grad_input_bn_reduce(T *dx, T *grad_sum, T *grad_dev_sum,
+                                 const T *dy, const T *w, const T *x,
+                                 const T *mean, int N,
+                                 const Epilogue &epi = {}) {
   static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_data_bn_sums: invalid Conv2DShape");
+                "rnc::cpu::conv2d_grad_input_bn_reduce: invalid Conv2DShape");
   RNC_CHECK(N > 0 && dx && dy && w && x && mean && grad_sum && grad_dev_sum,
-            "conv2d_backward_data_bn_sums: N > 0 and non-null pointers");
+            "conv2d_grad_input_bn_reduce: N > 0 and non-null pointers");
   constexpr int C = S.in_channels, Cg = S.in_per_group();
   constexpr long P = S.in_plane();
   // [N][C][sum, dev_sum]
@@ -485,38 +531,39 @@ void conv2d_backward_data_bn_sums(T *dx, T *grad_sum, T *grad_dev_sum,
 // dw [out_channels, in_channels/groups, kernel_h, kernel_w] = sum over the
 // batch of dy_g * im2col(x_g)^T: one GEMM per group with K = N * out_plane.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_weight(T *dw, const T *dy, const T *x, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_weight: invalid Conv2DShape");
+void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cpu::conv2d_grad_weight: invalid Conv2DShape");
   RNC_CHECK(N > 0 && dw && dy && x,
-            "conv2d_backward_weight: N > 0 and non-null pointers");
+            "conv2d_grad_weight: N > 0 and non-null pointers");
   constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
                 Kg = S.col_rows();
   constexpr long P = S.out_plane();
-  if constexpr (detail::use_direct_conv<S>()) {
+  if constexpr (detail::use_tiled_backward_weight<S>()) {
+    detail::conv2d_tiled_backward_weight<S>(dw, dy, x, N);
+  } else if constexpr (detail::use_direct_stem_weight<S>()) {
+    detail::conv2d_direct_stem_backward_weight<S>(dw, dy, x, N);
+  } else if constexpr (detail::use_direct_conv<S>()) {
     detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
       detail::conv2d_direct_backward_weight_group<S>(dw, dy, x, N, int(g));
     });
-    return;
+  } else {
+    long K = long(N) * P;
+    RNC_CHECK(K < (1L << 31),
+              "conv2d_grad_weight: N * out_plane must fit in int");
+    detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
+      detail::BatchRowsA<T> a{dy + g * Mg * P, long(S.out_channels) * P, P};
+      detail::Im2colBatchTransB<S, T> b{x + g * Cg * S.in_plane(),
+                                        long(S.in_channels) * S.in_plane()};
+      gemm_packed<T>(Mg, Kg, int(K), T(1), a, b, T(0), dw + g * Mg * Kg, Kg);
+    });
   }
-  long K = long(N) * P;
-  RNC_CHECK(K < (1L << 31),
-            "conv2d_backward_weight: N * out_plane must fit in int");
-  detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
-    detail::BatchRowsA<T> a{dy + g * Mg * P, long(S.out_channels) * P, P};
-    detail::Im2colBatchTransB<S, T> b{x + g * Cg * S.in_plane(),
-                                      long(S.in_channels) * S.in_plane()};
-    gemm_packed<T>(Mg, Kg, int(K), T(1), a, b, T(0), dw + g * Mg * Kg, Kg);
-  });
 }
 
 // db [out_channels] = sum of dy over N, out_h, out_w.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_bias(T *db, const T *dy, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::conv2d_backward_bias: invalid Conv2DShape");
-  RNC_CHECK(N > 0 && db && dy,
-            "conv2d_backward_bias: N > 0 and non-null pointers");
+void conv2d_bias_grad(T *db, const T *dy, int N) {
+  static_assert(S.valid(), "rnc::cpu::conv2d_bias_grad: invalid Conv2DShape");
+  RNC_CHECK(N > 0 && db && dy, "conv2d_bias_grad: N > 0 and non-null pointers");
   constexpr int C = S.out_channels;
   constexpr long P = S.out_plane();
 #pragma omp parallel for schedule(static) if (long(N) * C * P >= kParallelGrain)

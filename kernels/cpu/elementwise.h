@@ -24,7 +24,7 @@ template <class F> RNC_INLINE void for_range(long n, const F &f) {
 } // namespace detail
 
 // y[i] = max(x[i], 0); y may alias x.
-template <class T = float> void relu_forward(T *y, const T *x, long n) {
+template <class T = float> void relu(T *y, const T *x, long n) {
   detail::for_range(n, [&](long lo, long hi) {
     for (long i = lo; i < hi; ++i)
       y[i] = x[i] > T(0) ? x[i] : T(0);
@@ -34,7 +34,7 @@ template <class T = float> void relu_forward(T *y, const T *x, long n) {
 // dx[i] = dy[i] * (y[i] > 0). `y` is the forward output, or equally its input
 // (the same elements are positive). dx may alias dy. Writes dx.
 template <class T = float>
-void relu_backward(T *dx, const T *dy, const T *y, long n) {
+void relu_grad(T *dx, const T *dy, const T *y, long n) {
   detail::for_range(n, [&](long lo, long hi) {
     for (long i = lo; i < hi; ++i)
       dx[i] = y[i] > T(0) ? dy[i] : T(0);
@@ -43,8 +43,7 @@ void relu_backward(T *dx, const T *dy, const T *y, long n) {
 
 // y[i] = a[i] + b[i]; y may alias a or b. (Backward of add is a fan-out: the
 // caller hands dy to both inputs, summing with accumulate() where they meet.)
-template <class T = float>
-void add_forward(T *y, const T *a, const T *b, long n) {
+template <class T = float> void add(T *y, const T *a, const T *b, long n) {
   detail::for_range(n, [&](long lo, long hi) {
     for (long i = lo; i < hi; ++i)
       y[i] = a[i] + b[i];
@@ -52,8 +51,7 @@ void add_forward(T *y, const T *a, const T *b, long n) {
 }
 
 // y[i] = max(a[i] + b[i], 0): the end of a residual block.
-template <class T = float>
-void add_relu_forward(T *y, const T *a, const T *b, long n) {
+template <class T = float> void add_relu(T *y, const T *a, const T *b, long n) {
   detail::for_range(n, [&](long lo, long hi) {
     for (long i = lo; i < hi; ++i) {
       T v = a[i] + b[i];

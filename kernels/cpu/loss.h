@@ -31,18 +31,17 @@ RNC_INLINE double log_sum_exp(const T *z, int *argmax) {
 // double); correct = number of rows whose first argmax equals the label.
 // Either output may be null. A label outside [0, Classes) is a fatal error.
 template <int Classes, class T = float>
-void softmax_cross_entropy_forward(T *loss, int *correct, const T *logits,
-                                   const int32_t *labels, int N) {
-  static_assert(Classes > 0,
-                "rnc::cpu::softmax_cross_entropy_forward: Classes > 0");
+void softmax_cross_entropy(T *loss, int *correct, const T *logits,
+                           const int32_t *labels, int N) {
+  static_assert(Classes > 0, "rnc::cpu::softmax_cross_entropy: Classes > 0");
   RNC_CHECK(N > 0 && logits && labels,
-            "softmax_cross_entropy_forward: N > 0 and non-null pointers");
+            "softmax_cross_entropy: N > 0 and non-null pointers");
   double total = 0;
   int hits = 0;
   for (int n = 0; n < N; ++n) {
     int y = labels[n];
     RNC_CHECK(y >= 0 && y < Classes,
-              "softmax_cross_entropy_forward: label out of range");
+              "softmax_cross_entropy: label out of range");
     const T *z = logits + long(n) * Classes;
     int am;
     total += detail::log_sum_exp<Classes>(z, &am) - double(z[y]);
@@ -54,20 +53,28 @@ void softmax_cross_entropy_forward(T *loss, int *correct, const T *logits,
     *correct = hits;
 }
 
+// rn.count_correct: correct = number of rows whose first argmax equals the
+// label (the accuracy half of softmax_cross_entropy).
+template <int Classes>
+void count_correct(int *correct, const float *logits, const int32_t *labels,
+                   int N) {
+  softmax_cross_entropy<Classes, float>(nullptr, correct, logits, labels, N);
+}
+
 // dlogits [N, classes] = dloss * (softmax(logits) - onehot(labels)) / N.
 template <int Classes, class T = float>
-void softmax_cross_entropy_backward(T *dlogits, const T *logits,
-                                    const int32_t *labels, int N,
-                                    std::type_identity_t<T> dloss = T(1)) {
+void softmax_cross_entropy_grad(T *dlogits, const T *logits,
+                                const int32_t *labels, int N,
+                                std::type_identity_t<T> dloss = T(1)) {
   static_assert(Classes > 0,
-                "rnc::cpu::softmax_cross_entropy_backward: Classes > 0");
+                "rnc::cpu::softmax_cross_entropy_grad: Classes > 0");
   RNC_CHECK(N > 0 && dlogits && logits && labels,
-            "softmax_cross_entropy_backward: N > 0 and non-null pointers");
+            "softmax_cross_entropy_grad: N > 0 and non-null pointers");
   double scale = double(dloss) / N;
   for (int n = 0; n < N; ++n) {
     int y = labels[n];
     RNC_CHECK(y >= 0 && y < Classes,
-              "softmax_cross_entropy_backward: label out of range");
+              "softmax_cross_entropy_grad: label out of range");
     const T *z = logits + long(n) * Classes;
     T *d = dlogits + long(n) * Classes;
     double lse = detail::log_sum_exp<Classes>(z, nullptr);

@@ -68,6 +68,7 @@ RNC_EXPORT const rnc_tensor_info *rnc_tensor(int32_t i) {
 RNC_EXPORT rnc_model *rnc_create(void) {
   const char *profile = std::getenv("RNC_PROFILE");
   rnc::cpu::profiling() = profile && *profile && std::strcmp(profile, "0");
+  rnc::cpu::profiling_cpu_time() = profile && !std::strcmp(profile, "cpu");
   rnc_model *m = new (std::nothrow) rnc_model;
   if (!m)
     return nullptr;

@@ -12,12 +12,11 @@ namespace rnc::cpu {
 // With momentum = 0 this is plain SGD. All parameters can live in one
 // allocation and be stepped by one call.
 template <class T = float>
-void sgd_momentum_step(T *param, T *momentum_buf, const T *grad, long n,
-                       std::type_identity_t<T> lr,
-                       std::type_identity_t<T> momentum,
-                       std::type_identity_t<T> weight_decay) {
+void sgd_update(T *param, T *momentum_buf, const T *grad, long n,
+                std::type_identity_t<T> lr, std::type_identity_t<T> momentum,
+                std::type_identity_t<T> weight_decay) {
   RNC_CHECK(n >= 0 && param && momentum_buf && grad,
-            "sgd_momentum_step: non-null pointers");
+            "sgd_update: non-null pointers");
   auto step = [&](long lo, long hi) {
     for (long i = lo; i < hi; ++i) {
       T g = grad[i] + weight_decay * param[i];

@@ -57,6 +57,31 @@ RNC_INLINE int avg_pool_window(int oh, int ow, int *hb, int *he, int *wb,
   return S.count_include_pad ? padded : (*he - *hb) * (*we - *wb);
 }
 
+// Windows that tile the input without overlap or padding (kernel == stride,
+// pad 0: the 2x2 pool of fashion_resnet's stem). The fast paths below pick the
+// first maximum without branches: random data makes the argmax unpredictable.
+template <Pool2DShape S> constexpr bool max_pool_tiles() {
+  return S.kernel_h == S.stride_h && S.kernel_w == S.stride_w && S.pad_h == 0 &&
+         S.pad_w == 0;
+}
+
+// Index in the window (kh*KW + kw) of the first maximum of the window whose
+// top-left element is base (rows W apart); *max_out gets its value.
+template <Pool2DShape S, class T>
+RNC_INLINE int max_pool_window_first_max(const T *base, T *max_out) {
+  T m = base[0];
+  int best = 0;
+  for (int kh = 0; kh < S.kernel_h; ++kh)
+    for (int kw = 0; kw < S.kernel_w; ++kw) {
+      T v = base[kh * S.in_w + kw];
+      bool better = v > m || (v != v && m == m);
+      m = better ? v : m;
+      best = better ? kh * S.kernel_w + kw : best;
+    }
+  *max_out = m;
+  return best;
+}
+
 template <class F> void for_each_plane(long planes, long work, const F &f) {
   (void)work; // unused without OpenMP
 #pragma omp parallel for schedule(static) if (work >= kParallelGrain)
@@ -69,13 +94,21 @@ template <class F> void for_each_plane(long planes, long work, const F &f) {
 // ----------------------------------------------------------------------------
 // Max pool. y [N, C, OH, OW] = max over each window of x [N, C, H, W].
 template <Pool2DShape S, class T = float>
-void max_pool2d_forward(T *y, const T *x, int N) {
-  static_assert(S.valid(), "rnc::cpu::max_pool2d_forward: invalid Pool2DShape");
-  RNC_CHECK(N > 0 && y && x, "max_pool2d_forward: N > 0 and non-null pointers");
+void max_pool2d(T *y, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cpu::max_pool2d: invalid Pool2DShape");
+  RNC_CHECK(N > 0 && y && x, "max_pool2d: N > 0 and non-null pointers");
   constexpr long in_plane = S.in_plane(), out_plane = S.out_plane();
   auto plane = [&](long p) {
     const T *xp = x + p * in_plane;
     T *yp = y + p * out_plane;
+    if constexpr (detail::max_pool_tiles<S>()) {
+      for (int oh = 0; oh < S.out_h(); ++oh)
+        for (int ow = 0; ow < S.out_w(); ++ow)
+          detail::max_pool_window_first_max<S>(
+              xp + long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w,
+              &yp[oh * S.out_w() + ow]);
+      return;
+    }
     for (int oh = 0; oh < S.out_h(); ++oh)
       for (int ow = 0; ow < S.out_w(); ++ow)
         yp[oh * S.out_w() + ow] = xp[detail::max_pool_argmax<S>(xp, oh, ow)];
@@ -88,16 +121,32 @@ void max_pool2d_forward(T *y, const T *x, int N) {
 // The argmax is recomputed from the forward input x (no index buffer kept):
 // x is alive anyway in a ResNet (it is the saved ReLU output). Writes dx.
 template <Pool2DShape S, class T = float>
-void max_pool2d_backward(T *dx, const T *dy, const T *x, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::max_pool2d_backward: invalid Pool2DShape");
+void max_pool2d_grad(T *dx, const T *dy, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cpu::max_pool2d_grad: invalid Pool2DShape");
   RNC_CHECK(N > 0 && dx && dy && x,
-            "max_pool2d_backward: N > 0 and non-null pointers");
+            "max_pool2d_grad: N > 0 and non-null pointers");
   constexpr long in_plane = S.in_plane(), out_plane = S.out_plane();
   auto plane = [&](long p) {
     const T *xp = x + p * in_plane;
     const T *dyp = dy + p * out_plane;
     T *dxp = dx + p * in_plane;
+    if constexpr (detail::max_pool_tiles<S>()) {
+      // Every element of a window is written (windows do not overlap); the
+      // rows and columns past the last whole window are zero.
+      if constexpr (S.in_h % S.kernel_h != 0 || S.in_w % S.kernel_w != 0)
+        std::fill(dxp, dxp + in_plane, T(0));
+      for (int oh = 0; oh < S.out_h(); ++oh)
+        for (int ow = 0; ow < S.out_w(); ++ow) {
+          long at = long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w;
+          T m, g = dyp[oh * S.out_w() + ow];
+          int best = detail::max_pool_window_first_max<S>(xp + at, &m);
+          for (int kh = 0; kh < S.kernel_h; ++kh)
+            for (int kw = 0; kw < S.kernel_w; ++kw)
+              dxp[at + kh * S.in_w + kw] =
+                  kh * S.kernel_w + kw == best ? g : T(0);
+        }
+      return;
+    }
     std::fill(dxp, dxp + in_plane, T(0));
     for (int oh = 0; oh < S.out_h(); ++oh)
       for (int ow = 0; ow < S.out_w(); ++ow)
@@ -112,9 +161,9 @@ void max_pool2d_backward(T *dx, const T *dy, const T *x, int N) {
 // (clipped to the padded input) with count_include_pad, else the number of
 // real input elements in the window.
 template <Pool2DShape S, class T = float>
-void avg_pool2d_forward(T *y, const T *x, int N) {
-  static_assert(S.valid(), "rnc::cpu::avg_pool2d_forward: invalid Pool2DShape");
-  RNC_CHECK(N > 0 && y && x, "avg_pool2d_forward: N > 0 and non-null pointers");
+void avg_pool2d(T *y, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cpu::avg_pool2d: invalid Pool2DShape");
+  RNC_CHECK(N > 0 && y && x, "avg_pool2d: N > 0 and non-null pointers");
   detail::for_each_plane(
       long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
         const T *xp = x + p * S.in_plane();
@@ -134,11 +183,9 @@ void avg_pool2d_forward(T *y, const T *x, int N) {
 
 // dx[window] += dy / divisor for every output. Writes dx.
 template <Pool2DShape S, class T = float>
-void avg_pool2d_backward(T *dx, const T *dy, int N) {
-  static_assert(S.valid(),
-                "rnc::cpu::avg_pool2d_backward: invalid Pool2DShape");
-  RNC_CHECK(N > 0 && dx && dy,
-            "avg_pool2d_backward: N > 0 and non-null pointers");
+void avg_pool2d_grad(T *dx, const T *dy, int N) {
+  static_assert(S.valid(), "rnc::cpu::avg_pool2d_grad: invalid Pool2DShape");
+  RNC_CHECK(N > 0 && dx && dy, "avg_pool2d_grad: N > 0 and non-null pointers");
   detail::for_each_plane(
       long(N) * S.channels, long(N) * S.channels * S.in_plane(), [&](long p) {
         const T *dyp = dy + p * S.out_plane();
@@ -159,11 +206,10 @@ void avg_pool2d_backward(T *dx, const T *dy, int N) {
 // ----------------------------------------------------------------------------
 // Global average pool: y [N, C] = mean of x [N, C, plane] over the plane.
 template <int Channels, long Plane, class T = float>
-void global_avg_pool_forward(T *y, const T *x, int N) {
+void global_avg_pool(T *y, const T *x, int N) {
   static_assert(Channels > 0 && Plane > 0,
-                "rnc::cpu::global_avg_pool_forward: bad shape");
-  RNC_CHECK(N > 0 && y && x,
-            "global_avg_pool_forward: N > 0 and non-null pointers");
+                "rnc::cpu::global_avg_pool: bad shape");
+  RNC_CHECK(N > 0 && y && x, "global_avg_pool: N > 0 and non-null pointers");
   detail::for_each_plane(
       long(N) * Channels, long(N) * Channels * Plane,
       [&](long p) { y[p] = reduce_sum(x + p * Plane, Plane) / T(Plane); });
@@ -171,11 +217,11 @@ void global_avg_pool_forward(T *y, const T *x, int N) {
 
 // dx [N, C, plane] = dy [N, C] / plane, broadcast. Writes dx.
 template <int Channels, long Plane, class T = float>
-void global_avg_pool_backward(T *dx, const T *dy, int N) {
+void global_avg_pool_grad(T *dx, const T *dy, int N) {
   static_assert(Channels > 0 && Plane > 0,
-                "rnc::cpu::global_avg_pool_backward: bad shape");
+                "rnc::cpu::global_avg_pool_grad: bad shape");
   RNC_CHECK(N > 0 && dx && dy,
-            "global_avg_pool_backward: N > 0 and non-null pointers");
+            "global_avg_pool_grad: N > 0 and non-null pointers");
   detail::for_each_plane(long(N) * Channels, long(N) * Channels * Plane,
                          [&](long p) {
                            T g = dy[p] / T(Plane);

@@ -1,12 +1,15 @@
 // Per-op wall-clock profile of a generated model, on when the environment
 // has RNC_PROFILE=1 at rnc_create: each op of the generated train/eval
 // functions is timed by an OpTimer, and rnc_destroy prints where the time
-// went, by op kind and by op, to stderr.
+// went, by op kind and by op, to stderr. RNC_PROFILE=cpu times the process's
+// CPU time instead: on a machine other programs keep busy, with
+// OMP_NUM_THREADS=1, time the model was not running does not count.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,21 +23,36 @@ inline bool &profiling() {
   return on;
 }
 
+// RNC_PROFILE=cpu: process CPU time instead of wall time.
+inline bool &profiling_cpu_time() {
+  static bool on = false;
+  return on;
+}
+
+inline double profile_clock() {
+  if (profiling_cpu_time()) {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 template <double *Seconds, long *Calls> struct OpTimer {
   explicit OpTimer(int index) : index(index) {
     if (profiling())
-      start = std::chrono::steady_clock::now();
+      start = profile_clock();
   }
   ~OpTimer() {
     if (!profiling())
       return;
-    Seconds[index] += std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+    Seconds[index] += profile_clock() - start;
     ++Calls[index];
   }
   int index;
-  std::chrono::steady_clock::time_point start;
+  double start = 0;
 };
 
 // names[i] is "rn.conv2d (layer1.0.conv1)"; the kind is the part before
@@ -54,7 +72,8 @@ inline void print_profile(const char *const *names, const double *seconds,
   }
   if (total <= 0)
     return;
-  std::fprintf(out, "rnc profile: %.2f s in the model's kernels\n", total);
+  std::fprintf(out, "rnc profile: %.2f s in the model's kernels (%s time)\n",
+               total, profiling_cpu_time() ? "CPU" : "wall");
   std::vector<std::pair<double, std::string>> byKind;
   for (auto &[kind, t] : kinds)
     byKind.push_back({t, kind});

@@ -253,12 +253,10 @@ void batch_norm_stats_from_sums(T *mean, T *inv_std, T *var, const T *sum,
 // forward: var = max(0, 1/inv_std^2 - eps) (double), unbiased by
 // count/(count-1).
 template <class T = float>
-void batch_norm_running_update_from_inv_std(T *running_mean, T *running_var,
-                                            const T *mean, const T *inv_std,
-                                            int channels, long count,
-                                            double eps,
-                                            std::type_identity_t<T> momentum) {
-  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_running_update_from_inv_std");
+void batch_norm_running_update(T *running_mean, T *running_var, const T *mean,
+                               const T *inv_std, int channels, long count,
+                               double eps, std::type_identity_t<T> momentum) {
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_running_update");
   if (!detail::check_args(running_mean && running_var && mean && inv_std &&
                           channels > 0 && count > 0))
     return;
@@ -273,10 +271,10 @@ void batch_norm_running_update_from_inv_std(T *running_mean, T *running_var,
 // scale = gamma / sqrt(running_var + eps), shift = beta + (bias - mean) scale
 // (bias may be null), in double.
 template <class T = float>
-void batch_norm_fold_eval(T *scale, T *shift, const T *gamma, const T *beta,
-                          const T *running_mean, const T *running_var,
-                          const T *bias, int channels, double eps) {
-  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_fold_eval");
+void conv2d_bn_eval_fold(T *scale, T *shift, const T *gamma, const T *beta,
+                         const T *running_mean, const T *running_var,
+                         const T *bias, int channels, double eps) {
+  RNC_CUDA_FLOAT_ONLY(T, "conv2d_bn_eval_fold");
   if (!detail::check_args(scale && shift && gamma && beta && running_mean &&
                           running_var && channels > 0))
     return;
@@ -309,16 +307,16 @@ void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,
 // (two passes, as on the CPU); writes save_mean and save_inv_std, updates the
 // running statistics when both are non-null, then normalizes.
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
-void batch_norm_forward_train(T *y, T *save_mean, T *save_inv_std,
-                              std::type_identity_t<T> *running_mean,
-                              std::type_identity_t<T> *running_var, const T *x,
-                              const T *gamma, const T *beta, int N,
-                              std::type_identity_t<T> eps = T(1e-5),
-                              std::type_identity_t<T> momentum = T(0.1),
-                              const Epilogue &epi = {}) {
+void batch_norm_train(T *y, T *save_mean, T *save_inv_std,
+                      std::type_identity_t<T> *running_mean,
+                      std::type_identity_t<T> *running_var, const T *x,
+                      const T *gamma, const T *beta, int N,
+                      std::type_identity_t<T> eps = T(1e-5),
+                      std::type_identity_t<T> momentum = T(0.1),
+                      const Epilogue &epi = {}) {
   static_assert(S.valid(),
-                "rnc::cuda::batch_norm_forward_train: invalid BatchNormShape");
-  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_forward_train");
+                "rnc::cuda::batch_norm_train: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_train");
   if (!detail::check_args(N > 0 && y && save_mean && save_inv_std && x &&
                           gamma && beta))
     return;
@@ -345,13 +343,12 @@ void batch_norm_forward_train(T *y, T *save_mean, T *save_inv_std,
 // Eval forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma +
 // beta, then epi.
 template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
-void batch_norm_forward_eval(T *y, const T *x, const T *gamma, const T *beta,
-                             const T *running_mean, const T *running_var, int N,
-                             std::type_identity_t<T> eps = T(1e-5),
-                             const Epilogue &epi = {}) {
-  static_assert(S.valid(),
-                "rnc::cuda::batch_norm_forward_eval: invalid BatchNormShape");
-  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_forward_eval");
+void batch_norm(T *y, const T *x, const T *gamma, const T *beta,
+                const T *running_mean, const T *running_var, int N,
+                std::type_identity_t<T> eps = T(1e-5),
+                const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cuda::batch_norm: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm");
   if (!detail::check_args(N > 0 && y && x && gamma && beta && running_mean &&
                           running_var))
     return;
@@ -368,12 +365,12 @@ void batch_norm_forward_eval(T *y, const T *x, const T *gamma, const T *beta,
 //   dx = gamma inv_std (dy - dbeta/m - (x - mean) inv_std dgamma/m), m =
 //   N*plane.
 template <BatchNormShape S, class T = float>
-void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
-                         const T *save_mean, const T *save_inv_std,
-                         const T *gamma, int N) {
+void batch_norm_grad(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
+                     const T *save_mean, const T *save_inv_std, const T *gamma,
+                     int N) {
   static_assert(S.valid(),
-                "rnc::cuda::batch_norm_backward: invalid BatchNormShape");
-  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_backward");
+                "rnc::cuda::batch_norm_grad: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_grad");
   if (!detail::check_args(N > 0 && dx && dgamma && dbeta && dy && x &&
                           save_mean && save_inv_std && gamma))
     return;
@@ -382,14 +379,14 @@ void batch_norm_backward(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
 }
 
 // The backward of relu(batch_norm_train(x)) given the gradient dy of the
-// ReLU's output relu_out: batch_norm_backward of dy masked by relu_out > 0.
+// ReLU's output relu_out: batch_norm_grad of dy masked by relu_out > 0.
 template <BatchNormShape S, class T = float>
-void batch_norm_relu_backward(T *dx, T *dgamma, T *dbeta, const T *dy,
-                              const T *relu_out, const T *x, const T *save_mean,
-                              const T *save_inv_std, const T *gamma, int N) {
+void batch_norm_relu_grad(T *dx, T *dgamma, T *dbeta, const T *dy,
+                          const T *relu_out, const T *x, const T *save_mean,
+                          const T *save_inv_std, const T *gamma, int N) {
   static_assert(S.valid(),
-                "rnc::cuda::batch_norm_relu_backward: invalid BatchNormShape");
-  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_relu_backward");
+                "rnc::cuda::batch_norm_relu_grad: invalid BatchNormShape");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_relu_grad");
   if (!detail::check_args(N > 0 && dx && dgamma && dbeta && dy && relu_out &&
                           x && save_mean && save_inv_std && gamma))
     return;
@@ -397,19 +394,19 @@ void batch_norm_relu_backward(T *dx, T *dgamma, T *dbeta, const T *dy,
                                       save_mean, save_inv_std, gamma, N);
 }
 
-// batch_norm_backward given the sums conv2d_backward_data_bn_sums took while
+// batch_norm_grad given the sums conv2d_grad_input_bn_reduce took while
 // it wrote dy (rn.batch_norm_grad_from_sums): dbeta = grad_sum, dgamma =
 // grad_dev_sum * inv_std, then dx in one pass over dy and x. dbeta and dgamma
 // may alias grad_sum and grad_dev_sum.
 template <BatchNormShape S, class T = float>
-void batch_norm_backward_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
-                                   const T *x, const T *save_mean,
-                                   const T *save_inv_std, const T *gamma,
-                                   const T *grad_sum, const T *grad_dev_sum,
-                                   int N) {
-  static_assert(S.valid(), "rnc::cuda::batch_norm_backward_from_sums: "
+void batch_norm_grad_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
+                               const T *x, const T *save_mean,
+                               const T *save_inv_std, const T *gamma,
+                               const T *grad_sum, const T *grad_dev_sum,
+                               int N) {
+  static_assert(S.valid(), "rnc::cuda::batch_norm_grad_from_sums: "
                            "invalid BatchNormShape");
-  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_backward_from_sums");
+  RNC_CUDA_FLOAT_ONLY(T, "batch_norm_grad_from_sums");
   if (!detail::check_args(N > 0 && dx && dgamma && dbeta && dy && x &&
                           save_mean && save_inv_std && gamma && grad_sum &&
                           grad_dev_sum))

@@ -1,5 +1,5 @@
-// Shared plumbing of the CUDA kernels: stream, error recording, precision
-// selection, index helpers and warp/block reductions.
+// Shared plumbing of the CUDA kernels: precision selection, index helpers
+// and warp/block reductions (the stream and error recording: stream.cuh).
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include "stream.cuh"
 #include "kernels/shapes.h"
 
 // Operand precision of the convolution and linear GEMMs (activations stay
@@ -23,68 +24,6 @@
 #endif
 
 namespace rnc::cuda {
-
-// ----------------------------------------------------------------------------
-// The stream every launcher enqueues on (default: the legacy stream 0). The
-// glue sets it once, e.g. to the stream it captures a CUDA graph from.
-
-inline cudaStream_t &current_stream() {
-  static cudaStream_t stream = nullptr;
-  return stream;
-}
-
-inline void set_stream(cudaStream_t stream) { current_stream() = stream; }
-
-// ----------------------------------------------------------------------------
-// Errors. Launchers never abort and never synchronize: a bad argument (N <= 0,
-// a null pointer, a misaligned pointer where a kernel loads float4) skips the
-// launch and is recorded; a failed launch is recorded too. The first error
-// since the last call is returned (and cleared) by last_launch_error(), which
-// also clears the runtime's own last error.
-
-namespace detail {
-
-inline cudaError_t &recorded_error() {
-  static cudaError_t error = cudaSuccess;
-  return error;
-}
-
-inline void record(cudaError_t e) {
-  if (e != cudaSuccess && recorded_error() == cudaSuccess)
-    recorded_error() = e;
-}
-
-// After every kernel launch: a launch error stays visible to
-// cudaGetLastError() as well (peek does not clear it).
-inline void after_launch() { record(cudaPeekAtLastError()); }
-
-// Argument check of a launcher; false (and recorded) when it fails.
-inline bool check_args(bool ok) {
-  if (!ok)
-    record(cudaErrorInvalidValue);
-  return ok;
-}
-
-inline bool aligned16(const void *p) {
-  return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0;
-}
-
-// Pointers a kernel reads or writes as float4 must be 16-byte aligned (every
-// tensor of the state block and the workspace is 64-byte aligned).
-inline bool check_aligned(bool ok) {
-  if (!ok)
-    record(cudaErrorMisalignedAddress);
-  return ok;
-}
-
-} // namespace detail
-
-inline cudaError_t last_launch_error() {
-  cudaError_t mine = detail::recorded_error();
-  detail::recorded_error() = cudaSuccess;
-  cudaError_t runtime = cudaGetLastError();
-  return mine != cudaSuccess ? mine : runtime;
-}
 
 namespace detail {
 

@@ -307,11 +307,10 @@ void conv_forward_launch(float *y, const float *x, const float *w,
 // y [N, OH, OW, out_channels] = conv(x [N, H, W, in_channels], w) + bias
 // (bias may be null), then epi(n, c, oh*OW + ow, v) on every output.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_forward(T *y, const T *x, const T *w,
-                    const std::type_identity_t<T> *bias, int N,
-                    const Epilogue &epi = {}) {
-  static_assert(S.valid(), "rnc::cuda::conv2d_forward: invalid Conv2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "conv2d_forward");
+void conv2d(T *y, const T *x, const T *w, const std::type_identity_t<T> *bias,
+            int N, const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cuda::conv2d: invalid Conv2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "conv2d");
   if (!detail::check_args(N > 0 && y && x && w))
     return;
   detail::conv_forward_launch<S, Epilogue, false>(y, x, w, bias, nullptr,
@@ -322,12 +321,12 @@ void conv2d_forward(T *y, const T *x, const T *w,
 // y over N, OH, OW (fp32; block partial sums added with atomics, so the last
 // bits depend on timing). The sums are zeroed here first.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_forward_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
-                          const T *w, const std::type_identity_t<T> *bias,
-                          int N, const Epilogue &epi = {}) {
+void conv2d_bn_train_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
+                           const T *w, const std::type_identity_t<T> *bias,
+                           int N, const Epilogue &epi = {}) {
   static_assert(S.valid(),
-                "rnc::cuda::conv2d_forward_stats: invalid Conv2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "conv2d_forward_stats");
+                "rnc::cuda::conv2d_bn_train_stats: invalid Conv2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "conv2d_bn_train_stats");
   if (!detail::check_args(N > 0 && y && x && w && channel_sum && channel_sumsq))
     return;
   detail::conv_forward_launch<S, Epilogue, true>(y, x, w, bias, channel_sum,
@@ -362,30 +361,29 @@ void conv_backward_data_launch(float *dx, const float *dy, const float *w,
 } // namespace detail
 
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_backward_data(T *dx, const T *dy, const T *w, int N,
-                          const Epilogue &epi = {}) {
-  static_assert(S.valid(),
-                "rnc::cuda::conv2d_backward_data: invalid Conv2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "conv2d_backward_data");
+void conv2d_grad_input(T *dx, const T *dy, const T *w, int N,
+                       const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cuda::conv2d_grad_input: invalid Conv2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "conv2d_grad_input");
   if (!detail::check_args(N > 0 && dx && dy && w))
     return;
   detail::conv_backward_data_launch<S, false>(dx, dy, w, N, epi, nullptr,
                                               nullptr, nullptr, nullptr);
 }
 
-// conv2d_backward_data that also writes, per input channel c over N, H, W,
+// conv2d_grad_input that also writes, per input channel c over N, H, W,
 //   grad_sum[c] = sum g,   grad_dev_sum[c] = sum g * (x - mean[c])
 // of the stored (epilogue-applied) values g, for the batch norm whose output
 // gradient g is (rn.conv2d_grad_input_bn_reduce). Block partial sums are
 // added with atomics (zeroed here first), so the last bits depend on timing.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
-void conv2d_backward_data_bn_sums(T *dx, T *grad_sum, T *grad_dev_sum,
-                                  const T *dy, const T *w, const T *x,
-                                  const T *mean, int N,
-                                  const Epilogue &epi = {}) {
+void conv2d_grad_input_bn_reduce(T *dx, T *grad_sum, T *grad_dev_sum,
+                                 const T *dy, const T *w, const T *x,
+                                 const T *mean, int N,
+                                 const Epilogue &epi = {}) {
   static_assert(S.valid(),
-                "rnc::cuda::conv2d_backward_data_bn_sums: invalid Conv2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "conv2d_backward_data_bn_sums");
+                "rnc::cuda::conv2d_grad_input_bn_reduce: invalid Conv2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "conv2d_grad_input_bn_reduce");
   if (!detail::check_args(N > 0 && dx && dy && w && x && mean && grad_sum &&
                           grad_dev_sum))
     return;
@@ -397,10 +395,10 @@ void conv2d_backward_data_bn_sums(T *dx, T *grad_sum, T *grad_dev_sum,
 // dy_g^T im2col(x_g). Zeroes dw, then adds the partial products of K slices
 // with atomics (the last bits depend on timing). Writes dw.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_weight(T *dw, const T *dy, const T *x, int N) {
+void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   static_assert(S.valid(),
-                "rnc::cuda::conv2d_backward_weight: invalid Conv2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "conv2d_backward_weight");
+                "rnc::cuda::conv2d_grad_weight: invalid Conv2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "conv2d_grad_weight");
   using Op = detail::ConvBwdWeightOp<S>;
   using Cfg = detail::RowsCfg<Op::kM>;
   const long K = long(N) * S.out_plane();
@@ -420,10 +418,9 @@ void conv2d_backward_weight(T *dw, const T *dy, const T *x, int N) {
 
 // db [out_channels] = sum of dy over N, OH, OW. Writes db.
 template <Conv2DShape S, class T = float>
-void conv2d_backward_bias(T *db, const T *dy, int N) {
-  static_assert(S.valid(),
-                "rnc::cuda::conv2d_backward_bias: invalid Conv2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "conv2d_backward_bias");
+void conv2d_bias_grad(T *db, const T *dy, int N) {
+  static_assert(S.valid(), "rnc::cuda::conv2d_bias_grad: invalid Conv2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "conv2d_bias_grad");
   if (!detail::check_args(N > 0 && db && dy))
     return;
   detail::launch_channel_sums<S.out_channels, 1>(

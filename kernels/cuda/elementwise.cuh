@@ -69,8 +69,8 @@ __global__ void nhwc_to_nchw_kernel(T *dst, const T *src, int C, long HW,
 // Launchers (n <= 0 enqueues nothing).
 
 // y[i] = max(x[i], 0); y may alias x.
-template <class T = float> void relu_forward(T *y, const T *x, long n) {
-  RNC_CUDA_FLOAT_ONLY(T, "relu_forward");
+template <class T = float> void relu(T *y, const T *x, long n) {
+  RNC_CUDA_FLOAT_ONLY(T, "relu");
   if (n <= 0 || !detail::check_args(y && x))
     return;
   detail::relu_forward_kernel<T>
@@ -82,8 +82,8 @@ template <class T = float> void relu_forward(T *y, const T *x, long n) {
 // dx[i] = dy[i] where y[i] > 0, else 0 (y: the forward output or input); dx
 // may alias dy.
 template <class T = float>
-void relu_backward(T *dx, const T *dy, const T *y, long n) {
-  RNC_CUDA_FLOAT_ONLY(T, "relu_backward");
+void relu_grad(T *dx, const T *dy, const T *y, long n) {
+  RNC_CUDA_FLOAT_ONLY(T, "relu_grad");
   if (n <= 0 || !detail::check_args(dx && dy && y))
     return;
   detail::relu_backward_kernel<T>
@@ -93,9 +93,8 @@ void relu_backward(T *dx, const T *dy, const T *y, long n) {
 }
 
 // y[i] = a[i] + b[i]; y may alias a or b.
-template <class T = float>
-void add_forward(T *y, const T *a, const T *b, long n) {
-  RNC_CUDA_FLOAT_ONLY(T, "add_forward");
+template <class T = float> void add(T *y, const T *a, const T *b, long n) {
+  RNC_CUDA_FLOAT_ONLY(T, "add");
   if (n <= 0 || !detail::check_args(y && a && b))
     return;
   detail::add_kernel<T, false>
@@ -105,9 +104,8 @@ void add_forward(T *y, const T *a, const T *b, long n) {
 }
 
 // y[i] = max(a[i] + b[i], 0).
-template <class T = float>
-void add_relu_forward(T *y, const T *a, const T *b, long n) {
-  RNC_CUDA_FLOAT_ONLY(T, "add_relu_forward");
+template <class T = float> void add_relu(T *y, const T *a, const T *b, long n) {
+  RNC_CUDA_FLOAT_ONLY(T, "add_relu");
   if (n <= 0 || !detail::check_args(y && a && b))
     return;
   detail::add_kernel<T, true>
@@ -118,7 +116,7 @@ void add_relu_forward(T *y, const T *a, const T *b, long n) {
 
 // dst[i] += src[i].
 template <class T = float> void accumulate(T *dst, const T *src, long n) {
-  add_forward<T>(dst, dst, src, n);
+  add<T>(dst, dst, src, n);
 }
 
 // dst[0, n) = src[0, n), device to device, asynchronous.

@@ -27,38 +27,35 @@ constexpr Conv2DShape linear_as_conv(LinearShape s) {
 // y [N, out] = x [N, in] w[out, in]^T + b (b may be null), then
 // epi(n, o, 0, v) on every output.
 template <LinearShape S, class T = float, class Epilogue = NoEpilogue>
-void linear_forward(T *y, const T *x, const T *w,
-                    const std::type_identity_t<T> *b, int N,
-                    const Epilogue &epi = {}) {
-  static_assert(S.valid(), "rnc::cuda::linear_forward: invalid LinearShape");
+void linear(T *y, const T *x, const T *w, const std::type_identity_t<T> *b,
+            int N, const Epilogue &epi = {}) {
+  static_assert(S.valid(), "rnc::cuda::linear: invalid LinearShape");
   constexpr Conv2DShape kConv = detail::linear_as_conv(S);
-  conv2d_forward<kConv, T>(y, x, w, b, N, epi);
+  conv2d<kConv, T>(y, x, w, b, N, epi);
 }
 
 // dx [N, in] = dy [N, out] w [out, in]. Writes dx.
 template <LinearShape S, class T = float>
-void linear_backward_data(T *dx, const T *dy, const T *w, int N) {
-  static_assert(S.valid(),
-                "rnc::cuda::linear_backward_data: invalid LinearShape");
+void linear_grad_input(T *dx, const T *dy, const T *w, int N) {
+  static_assert(S.valid(), "rnc::cuda::linear_grad_input: invalid LinearShape");
   constexpr Conv2DShape kConv = detail::linear_as_conv(S);
-  conv2d_backward_data<kConv, T>(dx, dy, w, N);
+  conv2d_grad_input<kConv, T>(dx, dy, w, N);
 }
 
 // dw [out, in] = dy^T [out, N] x [N, in]. Writes dw.
 template <LinearShape S, class T = float>
-void linear_backward_weight(T *dw, const T *dy, const T *x, int N) {
+void linear_grad_weight(T *dw, const T *dy, const T *x, int N) {
   static_assert(S.valid(),
-                "rnc::cuda::linear_backward_weight: invalid LinearShape");
+                "rnc::cuda::linear_grad_weight: invalid LinearShape");
   constexpr Conv2DShape kConv = detail::linear_as_conv(S);
-  conv2d_backward_weight<kConv, T>(dw, dy, x, N);
+  conv2d_grad_weight<kConv, T>(dw, dy, x, N);
 }
 
 // db [out] = sum over the batch of dy [N, out]. Writes db.
 template <LinearShape S, class T = float>
-void linear_backward_bias(T *db, const T *dy, int N) {
-  static_assert(S.valid(),
-                "rnc::cuda::linear_backward_bias: invalid LinearShape");
-  RNC_CUDA_FLOAT_ONLY(T, "linear_backward_bias");
+void linear_bias_grad(T *db, const T *dy, int N) {
+  static_assert(S.valid(), "rnc::cuda::linear_bias_grad: invalid LinearShape");
+  RNC_CUDA_FLOAT_ONLY(T, "linear_bias_grad");
   if (!detail::check_args(N > 0 && db && dy))
     return;
   detail::launch_channel_sums<S.out_features, 1>(

@@ -121,11 +121,10 @@ __global__ void __launch_bounds__(256)
 // rows whose first argmax is the label. Either output may be null; both are
 // written, not accumulated.
 template <int Classes, class T = float>
-void softmax_cross_entropy_forward(T *loss, int *correct, const T *logits,
-                                   const int32_t *labels, int N) {
-  static_assert(Classes > 0,
-                "rnc::cuda::softmax_cross_entropy_forward: Classes > 0");
-  RNC_CUDA_FLOAT_ONLY(T, "softmax_cross_entropy_forward");
+void softmax_cross_entropy(T *loss, int *correct, const T *logits,
+                           const int32_t *labels, int N) {
+  static_assert(Classes > 0, "rnc::cuda::softmax_cross_entropy: Classes > 0");
+  RNC_CUDA_FLOAT_ONLY(T, "softmax_cross_entropy");
   if (!detail::check_args(N > 0 && logits && labels))
     return;
   if (!loss && !correct)
@@ -135,14 +134,21 @@ void softmax_cross_entropy_forward(T *loss, int *correct, const T *logits,
   detail::after_launch();
 }
 
+// rn.count_correct: correct = number of rows whose first argmax is the label.
+template <int Classes>
+void count_correct(int *correct, const float *logits, const int32_t *labels,
+                   int N) {
+  softmax_cross_entropy<Classes, float>(nullptr, correct, logits, labels, N);
+}
+
 // dlogits [N, Classes] = dloss * (softmax(logits) - onehot(labels)) / N.
 template <int Classes, class T = float>
-void softmax_cross_entropy_backward(T *dlogits, const T *logits,
-                                    const int32_t *labels, int N,
-                                    std::type_identity_t<T> dloss = T(1)) {
+void softmax_cross_entropy_grad(T *dlogits, const T *logits,
+                                const int32_t *labels, int N,
+                                std::type_identity_t<T> dloss = T(1)) {
   static_assert(Classes > 0,
-                "rnc::cuda::softmax_cross_entropy_backward: Classes > 0");
-  RNC_CUDA_FLOAT_ONLY(T, "softmax_cross_entropy_backward");
+                "rnc::cuda::softmax_cross_entropy_grad: Classes > 0");
+  RNC_CUDA_FLOAT_ONLY(T, "softmax_cross_entropy_grad");
   if (!detail::check_args(N > 0 && dlogits && logits && labels))
     return;
   detail::softmax_xent_backward_kernel<Classes>

@@ -3,6 +3,7 @@
 // Included once, at the end of a generated model.cu, after the generated
 // namespace `gen` has defined:
 //   kInfo, kTensors[], kOffsets[], kStateFloats, kWorkFloats (as on the CPU),
+//   the op tables kOpNames, g_op_seconds, g_op_calls, kNumOps (debug.cuh),
 //   kStatChannels and the device pointers g_sum, g_sumsq (set here),
 //   init(S, seed) (host code: the CPU init rules, so both targets start from
 //   the same weights for a seed), train_step(S, W, x, labels, N, hyper,
@@ -17,10 +18,21 @@
 // ragged last batch captures a second graph; nothing is recompiled. Inside
 // a step there is no allocation and no host synchronization; the host waits
 // once, after the graph, for the loss.
+//
+// Everything outside a graph (zeroing, weights in and out, logits) is
+// enqueued on the model's own stream and waited for before the call
+// returns: the stream is non-blocking, so it would not wait for work on the
+// legacy default stream (cudaMemcpy, cudaMemset).
+//
+// RNC_CUDA_SYNC=1 (or RNC_PROFILE=1) at rnc_create: steps run without graph
+// capture, checked (and timed) op by op, and a failure names the op and its
+// layer (debug.cuh).
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -28,6 +40,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/profile.h"
+#include "debug.cuh"
+#include "stream.cuh"
 #include "runtime/rnc_abi.h"
 
 #define RNC_EXPORT extern "C" __attribute__((visibility("default")))
@@ -64,7 +79,9 @@ struct rnc_model {
   float *pinned_images = nullptr;     // host, page-locked [max_batch*C*H*W]
   int32_t *pinned_labels = nullptr;   // host, page-locked [max_batch]
   cudaStream_t stream = nullptr;
-  std::map<int, cudaGraphExec_t> train_graphs, eval_graphs; // by batch size
+  // By batch size; repeat_graphs: rnc_cuda_repeat_step.
+  std::map<int, cudaGraphExec_t> train_graphs, eval_graphs, repeat_graphs;
+  int uploaded_batch = 0; // of the last rnc_train_step (0: none, or an eval since)
   std::string error;
 };
 
@@ -76,16 +93,22 @@ inline long image_floats() {
   return long(gen::kInfo.input_c) * gen::kInfo.input_h * gen::kInfo.input_w;
 }
 
-// 0 on success, else fail() with the CUDA error and what was being done.
-inline int cuda_ok(rnc_model *m, cudaError_t e, const char *what) {
+// 0 on success, else fail() with the CUDA error, what was being done and
+// the hint, if any.
+inline int cuda_ok(rnc_model *m, cudaError_t e, const char *what,
+                   const char *hint = nullptr) {
   if (e == cudaSuccess)
     return 0;
   return fail(m, std::string("CUDA error in ") + what + ": " +
-                     cudaGetErrorString(e));
+                     cudaGetErrorString(e) +
+                     (hint ? std::string(" (") + hint + ")" : ""));
 }
 
+// Where a graph fails, no op is named.
+constexpr const char *kSyncHint = "rerun with RNC_CUDA_SYNC=1 to name the op";
+
 inline void release(rnc_model *m) {
-  for (auto *graphs : {&m->train_graphs, &m->eval_graphs})
+  for (auto *graphs : {&m->train_graphs, &m->eval_graphs, &m->repeat_graphs})
     for (auto &entry : *graphs)
       cudaGraphExecDestroy(entry.second);
   cudaFree(m->state);
@@ -97,6 +120,20 @@ inline void release(rnc_model *m) {
   cudaFreeHost(m->pinned_labels);
   if (m->stream)
     cudaStreamDestroy(m->stream);
+}
+
+// Enqueues a copy or memset on the model's stream with `enqueue(stream)` and
+// waits for it, so that it has landed before the ABI call returns.
+template <class Enqueue>
+cudaError_t on_stream(rnc_model *m, const Enqueue &enqueue) {
+  cudaError_t e = enqueue(m->stream);
+  cudaError_t synced = cudaStreamSynchronize(m->stream);
+  return e != cudaSuccess ? e : synced;
+}
+
+inline bool env_on(const char *name) {
+  const char *v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
 }
 
 // Carves the io buffers out of one allocation, 256-byte aligned.
@@ -127,11 +164,35 @@ inline cudaError_t allocate_io(rnc_model *m) {
   return cudaSuccess;
 }
 
+// RNC_CUDA_SYNC / RNC_PROFILE: runs `enqueue` directly, each op checked
+// (and timed) by its OpTimer scope; a failure names the op.
+template <class Enqueue>
+int run_eager(rnc_model *m, const Enqueue &enqueue, const char *what) {
+  rnc::cuda::OpDebug &d = rnc::cuda::op_debug();
+  rnc::cuda::set_stream(m->stream);
+  rnc::cuda::last_launch_error(); // forget errors of earlier calls
+  d.reset();
+  enqueue();
+  cudaError_t after = rnc::cuda::detail::settle();
+  if (d.failed_op > 0 && d.failed_op <= gen::kNumOps)
+    return fail(m, std::string(what) + ": " + (d.before ? "before " : "") +
+                       gen::kOpNames[d.failed_op] + ": CUDA error: " +
+                       cudaGetErrorString(d.error) +
+                       (d.before ? " (pending from the batch upload or the "
+                                   "op before)"
+                                 : "") +
+                       " [checked after every op]");
+  return cuda_ok(m, after, what, "after its last op");
+}
+
 // Captures `enqueue` (which records work on m->stream) as a graph for batch
-// N, or finds the one captured before; then launches it and waits.
+// N, or finds the one captured before; then launches it and waits. In the
+// debug modes it runs `enqueue` uncaptured instead (run_eager).
 template <class Enqueue>
 int run_graph(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs, int N,
               const Enqueue &enqueue, const char *what) {
+  if (rnc::cuda::op_debug().on())
+    return run_eager(m, enqueue, what);
   auto found = graphs.find(N);
   if (found == graphs.end()) {
     rnc::cuda::set_stream(m->stream);
@@ -150,19 +211,62 @@ int run_graph(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs, int N,
     if (launched == cudaSuccess)
       launched = refused;
     cudaError_t ended = cudaStreamEndCapture(m->stream, &graph);
-    if (cuda_ok(m, launched, what) ||
-        cuda_ok(m, ended, "cudaStreamEndCapture"))
-      return 1;
+    cudaError_t made = cudaErrorUnknown;
     cudaGraphExec_t exec = nullptr;
-    cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    if (cuda_ok(m, made, "cudaGraphInstantiate"))
+    if (launched == cudaSuccess && ended == cudaSuccess)
+      made = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) // captured, whether or not it became an executable graph
+      cudaGraphDestroy(graph);
+    if (cuda_ok(m, launched, what, kSyncHint) ||
+        cuda_ok(m, ended, "cudaStreamEndCapture") ||
+        cuda_ok(m, made, "cudaGraphInstantiate"))
       return 1;
     found = graphs.emplace(N, exec).first;
   }
   if (cuda_ok(m, cudaGraphLaunch(found->second, m->stream), "cudaGraphLaunch"))
     return 1;
-  return cuda_ok(m, cudaStreamSynchronize(m->stream), what);
+  return cuda_ok(m, cudaStreamSynchronize(m->stream), what, kSyncHint);
+}
+
+// One training step of batch N as a graph (run_graph): the upload of the
+// pinned images and labels and NCHW -> NHWC (unless `upload` is false: the
+// batch of the last step is still on the device), {lr, momentum,
+// weight_decay}, the generated step, the download of loss and correct.
+inline int run_step(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs,
+                    int N, const rnc_sgd *opt, rnc_step_result *out,
+                    bool upload, const char *what) {
+  m->pinned->hyper[0] = opt->lr;
+  m->pinned->hyper[1] = opt->momentum;
+  m->pinned->hyper[2] = opt->weight_decay;
+  auto enqueue = [m, N, upload] {
+    gen::g_sum = m->stats; // this model's scratch, baked into the graph
+    gen::g_sumsq = m->stats + gen::kStatChannels;
+    cudaStream_t s = m->stream;
+    const DeviceIo &io = m->io;
+    if (upload) {
+      cudaMemcpyAsync(io.images_nchw, m->pinned_images,
+                      sizeof(float) * N * image_floats(),
+                      cudaMemcpyHostToDevice, s);
+      cudaMemcpyAsync(io.labels, m->pinned_labels, sizeof(int32_t) * N,
+                      cudaMemcpyHostToDevice, s);
+    }
+    cudaMemcpyAsync(io.hyper, m->pinned->hyper, sizeof(float) * 3,
+                    cudaMemcpyHostToDevice, s);
+    if (upload)
+      rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
+                              long(gen::kInfo.input_h) * gen::kInfo.input_w);
+    gen::train_step(m->state, m->work, io.images, io.labels, N, io.hyper,
+                    io.loss, io.correct);
+    cudaMemcpyAsync(&m->pinned->loss, io.loss, sizeof(float),
+                    cudaMemcpyDeviceToHost, s);
+    cudaMemcpyAsync(&m->pinned->correct, io.correct, sizeof(int32_t),
+                    cudaMemcpyDeviceToHost, s);
+  };
+  if (run_graph(m, graphs, N, enqueue, what))
+    return 1;
+  out->loss = m->pinned->loss;
+  out->correct = m->pinned->correct;
+  return 0;
 }
 
 } // namespace gen_abi
@@ -178,6 +282,9 @@ RNC_EXPORT const rnc_tensor_info *rnc_tensor(int32_t i) {
 // NULL when there is no usable GPU or not enough memory on it (the ABI has
 // no error channel before a model exists; rnc-run checks for a GPU first).
 RNC_EXPORT rnc_model *rnc_create(void) {
+  rnc::cuda::OpDebug &debug = rnc::cuda::op_debug();
+  debug.sync = gen_abi::env_on("RNC_CUDA_SYNC");
+  debug.profile = gen_abi::env_on("RNC_PROFILE");
   rnc_model *m = new (std::nothrow) rnc_model;
   if (!m)
     return nullptr;
@@ -194,8 +301,12 @@ RNC_EXPORT rnc_model *rnc_create(void) {
       cudaMallocHost(&m->pinned_images,
                      bytes(B * gen_abi::image_floats())) == cudaSuccess &&
       cudaMallocHost(&m->pinned_labels, sizeof(int32_t) * B) == cudaSuccess &&
-      cudaMemset(m->state, 0, bytes(gen::kStateFloats)) == cudaSuccess &&
-      cudaMemset(m->work, 0, bytes(gen::kWorkFloats)) == cudaSuccess;
+      gen_abi::on_stream(m, [&](cudaStream_t s) {
+        cudaError_t e = cudaMemsetAsync(m->state, 0, bytes(gen::kStateFloats), s);
+        return e != cudaSuccess
+                   ? e
+                   : cudaMemsetAsync(m->work, 0, bytes(gen::kWorkFloats), s);
+      }) == cudaSuccess;
   if (!ok) {
     cudaGetLastError(); // clear the sticky error of a failed allocation
     gen_abi::release(m);
@@ -209,6 +320,12 @@ RNC_EXPORT void rnc_destroy(rnc_model *m) {
   if (!m)
     return;
   cudaStreamSynchronize(m->stream);
+  if (rnc::cuda::op_debug().profile) {
+    std::fprintf(stderr, "rnc profile (cuda, RNC_PROFILE=1): every op "
+                         "synchronized, no graph, so launch gaps count\n");
+    rnc::cpu::print_profile(gen::kOpNames, gen::g_op_seconds,
+                            gen::g_op_calls, gen::kNumOps + 1, stderr);
+  }
   gen_abi::release(m);
   delete m;
 }
@@ -229,11 +346,13 @@ RNC_EXPORT int rnc_init(rnc_model *m, uint64_t seed) {
     return gen_abi::fail(m, "out of host memory for the initial weights");
   }
   gen::init(host.data(), seed);
-  return gen_abi::cuda_ok(m,
-                          cudaMemcpy(m->state, host.data(),
-                                     host.size() * sizeof(float),
-                                     cudaMemcpyHostToDevice),
-                          "rnc_init (upload of the weights)");
+  return gen_abi::cuda_ok(
+      m, gen_abi::on_stream(m, [&](cudaStream_t s) {
+        return cudaMemcpyAsync(m->state, host.data(),
+                               host.size() * sizeof(float),
+                               cudaMemcpyHostToDevice, s);
+      }),
+      "rnc_init (upload of the weights)");
 }
 
 RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
@@ -241,37 +360,14 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
                               const rnc_sgd *opt, rnc_step_result *out) {
   if (gen_abi::check_train_step(m, images, labels, batch, opt, out))
     return 1;
-  const long n = batch * gen_abi::image_floats();
-  std::memcpy(m->pinned_images, images, sizeof(float) * n);
+  std::memcpy(m->pinned_images, images,
+              sizeof(float) * batch * gen_abi::image_floats());
   std::memcpy(m->pinned_labels, labels, sizeof(int32_t) * batch);
-  m->pinned->hyper[0] = opt->lr;
-  m->pinned->hyper[1] = opt->momentum;
-  m->pinned->hyper[2] = opt->weight_decay;
-  const int N = batch;
-  auto enqueue = [m, N, n] {
-    gen::g_sum = m->stats; // this model's scratch, baked into the graph
-    gen::g_sumsq = m->stats + gen::kStatChannels;
-    cudaStream_t s = m->stream;
-    const gen_abi::DeviceIo &io = m->io;
-    cudaMemcpyAsync(io.images_nchw, m->pinned_images, sizeof(float) * n,
-                    cudaMemcpyHostToDevice, s);
-    cudaMemcpyAsync(io.labels, m->pinned_labels, sizeof(int32_t) * N,
-                    cudaMemcpyHostToDevice, s);
-    cudaMemcpyAsync(io.hyper, m->pinned->hyper, sizeof(float) * 3,
-                    cudaMemcpyHostToDevice, s);
-    rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
-                            long(gen::kInfo.input_h) * gen::kInfo.input_w);
-    gen::train_step(m->state, m->work, io.images, io.labels, N, io.hyper,
-                    io.loss, io.correct);
-    cudaMemcpyAsync(&m->pinned->loss, io.loss, sizeof(float),
-                    cudaMemcpyDeviceToHost, s);
-    cudaMemcpyAsync(&m->pinned->correct, io.correct, sizeof(int32_t),
-                    cudaMemcpyDeviceToHost, s);
-  };
-  if (gen_abi::run_graph(m, m->train_graphs, N, enqueue, "rnc_train_step"))
+  m->uploaded_batch = 0;
+  if (gen_abi::run_step(m, m->train_graphs, batch, opt, out, /*upload=*/true,
+                        "rnc_train_step"))
     return 1;
-  out->loss = m->pinned->loss;
-  out->correct = m->pinned->correct;
+  m->uploaded_batch = batch;
   return 0;
 }
 
@@ -294,13 +390,15 @@ RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
                             long(gen::kInfo.input_h) * gen::kInfo.input_w);
     gen::eval(m->state, m->work, io.images, N, io.logits);
   };
+  m->uploaded_batch = 0; // the eval overwrites the images on the device
   if (gen_abi::run_graph(m, m->eval_graphs, N, enqueue, "rnc_eval"))
     return 1;
   return gen_abi::cuda_ok(
-      m,
-      cudaMemcpy(logits, m->io.logits,
-                 sizeof(float) * batch * gen::kInfo.num_classes,
-                 cudaMemcpyDeviceToHost),
+      m, gen_abi::on_stream(m, [&](cudaStream_t s) {
+        return cudaMemcpyAsync(logits, m->io.logits,
+                               sizeof(float) * batch * gen::kInfo.num_classes,
+                               cudaMemcpyDeviceToHost, s);
+      }),
       "rnc_eval (download of the logits)");
 }
 
@@ -311,10 +409,12 @@ RNC_EXPORT int rnc_read_tensor(rnc_model *m, const char *name, float *dst,
   int i = gen_abi::check_tensor(m, name, numel, dst, nullptr);
   if (i < 0)
     return 1;
-  return gen_abi::cuda_ok(m,
-                          cudaMemcpy(dst, m->state + gen::kOffsets[i],
-                                     sizeof(float) * numel,
-                                     cudaMemcpyDeviceToHost),
+  return gen_abi::cuda_ok(m, gen_abi::on_stream(m, [&](cudaStream_t s) {
+                            return cudaMemcpyAsync(
+                                dst, m->state + gen::kOffsets[i],
+                                sizeof(float) * numel, cudaMemcpyDeviceToHost,
+                                s);
+                          }),
                           "rnc_read_tensor");
 }
 
@@ -323,9 +423,34 @@ RNC_EXPORT int rnc_write_tensor(rnc_model *m, const char *name,
   int i = gen_abi::check_tensor(m, name, numel, nullptr, src);
   if (i < 0)
     return 1;
-  return gen_abi::cuda_ok(m,
-                          cudaMemcpy(m->state + gen::kOffsets[i], src,
-                                     sizeof(float) * numel,
-                                     cudaMemcpyHostToDevice),
+  return gen_abi::cuda_ok(m, gen_abi::on_stream(m, [&](cudaStream_t s) {
+                            return cudaMemcpyAsync(
+                                m->state + gen::kOffsets[i], src,
+                                sizeof(float) * numel, cudaMemcpyHostToDevice,
+                                s);
+                          }),
                           "rnc_write_tensor");
+}
+
+// Not part of the C ABI (runtime/rnc_abi.h); found with dlsym by benchmarks.
+// A training step on the batch the last rnc_train_step uploaded, which is
+// still on the GPU: no image or label crosses the bus, as for a framework
+// whose batch stays on the device (bench/gpu_train.py). The batch size must
+// be that step's, with no rnc_eval in between; 1 otherwise.
+RNC_EXPORT int rnc_cuda_repeat_step(rnc_model *m, int32_t batch,
+                                    const rnc_sgd *opt, rnc_step_result *out) {
+  if (!m)
+    return 1;
+  if (!opt || !out)
+    return gen_abi::fail(m, "opt and out must not be null");
+  if (!(std::isfinite(opt->lr) && std::isfinite(opt->momentum) &&
+        std::isfinite(opt->weight_decay)))
+    return gen_abi::fail(m, "lr, momentum and weight_decay must be finite");
+  if (m->uploaded_batch == 0 || batch != m->uploaded_batch)
+    return gen_abi::fail(
+        m, "rnc_cuda_repeat_step: batch " + std::to_string(batch) +
+               " is not the one the last rnc_train_step uploaded (" +
+               std::to_string(m->uploaded_batch) + ")");
+  return gen_abi::run_step(m, m->repeat_graphs, batch, opt, out,
+                           /*upload=*/false, "rnc_cuda_repeat_step");
 }

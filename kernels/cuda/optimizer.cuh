@@ -34,9 +34,10 @@ template <int Count> struct SgdLaunchTable {
 //   g = grad + weight_decay * param
 //   buf = momentum * buf + g        (buf starts at 0: the first step sets g)
 //   param -= lr * buf
-__device__ __forceinline__ void sgd_update(float *param, float *buf,
-                                           const float *grad, long i, float lr,
-                                           float momentum, float decay) {
+__device__ __forceinline__ void sgd_update_element(float *param, float *buf,
+                                                   const float *grad, long i,
+                                                   float lr, float momentum,
+                                                   float decay) {
   const float g = grad[i] + decay * param[i];
   const float b = momentum * buf[i] + g;
   buf[i] = b;
@@ -68,7 +69,8 @@ __global__ void __launch_bounds__(kSgdThreads)
   const long base = long(b - table.first_block[lo]) * kSgdPerBlock;
   const long end = min_l(t.numel, base + kSgdPerBlock);
   for (long i = base + threadIdx.x; i < end; i += kSgdThreads)
-    sgd_update(S + t.param, S + t.momentum, S + t.grad, i, lr, momentum, decay);
+    sgd_update_element(S + t.param, S + t.momentum, S + t.grad, i, lr, momentum,
+                       decay);
 }
 
 template <class T>
@@ -76,7 +78,7 @@ __global__ void sgd_step_kernel(T *param, T *buf, const T *grad, long n,
                                 float lr, float momentum, float decay) {
   for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += long(gridDim.x) * blockDim.x)
-    sgd_update(param, buf, grad, i, lr, momentum, decay);
+    sgd_update_element(param, buf, grad, i, lr, momentum, decay);
 }
 
 } // namespace detail
@@ -88,9 +90,9 @@ __global__ void sgd_step_kernel(T *param, T *buf, const T *grad, long n,
 // launch (one per 768 tensors beyond that). hyper: device pointer to
 // {lr, momentum, weight_decay}.
 template <int Count>
-void sgd_momentum_step_all(float *S, const SgdTable<Count> &table,
-                           const float *hyper) {
-  static_assert(Count > 0, "rnc::cuda::sgd_momentum_step_all: empty table");
+void sgd_update_all(float *S, const SgdTable<Count> &table,
+                    const float *hyper) {
+  static_assert(Count > 0, "rnc::cuda::sgd_update_all: empty table");
   if (!detail::check_args(S && hyper))
     return;
   constexpr int kPer = Count < detail::kSgdChunk ? Count : detail::kSgdChunk;
@@ -118,11 +120,10 @@ void sgd_momentum_step_all(float *S, const SgdTable<Count> &table,
 // One tensor with host scalars (the CPU library's signature): the values are
 // baked into a captured graph.
 template <class T = float>
-void sgd_momentum_step(T *param, T *momentum_buf, const T *grad, long n,
-                       std::type_identity_t<T> lr,
-                       std::type_identity_t<T> momentum,
-                       std::type_identity_t<T> weight_decay) {
-  RNC_CUDA_FLOAT_ONLY(T, "sgd_momentum_step");
+void sgd_update(T *param, T *momentum_buf, const T *grad, long n,
+                std::type_identity_t<T> lr, std::type_identity_t<T> momentum,
+                std::type_identity_t<T> weight_decay) {
+  RNC_CUDA_FLOAT_ONLY(T, "sgd_update");
   if (n <= 0 || !detail::check_args(param && momentum_buf && grad))
     return;
   detail::sgd_step_kernel<T><<<detail::element_blocks(n),

@@ -200,10 +200,9 @@ void launch_elements(Kernel kernel, long total, Args... args) {
 
 // y = max over each window (floor mode, -inf padding).
 template <Pool2DShape S, class T = float>
-void max_pool2d_forward(T *y, const T *x, int N) {
-  static_assert(S.valid(),
-                "rnc::cuda::max_pool2d_forward: invalid Pool2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "max_pool2d_forward");
+void max_pool2d(T *y, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cuda::max_pool2d: invalid Pool2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "max_pool2d");
   if (!detail::check_args(N > 0 && y && x))
     return;
   detail::launch_elements(detail::max_pool_forward_kernel<detail::ShapeOf<S>>,
@@ -213,10 +212,9 @@ void max_pool2d_forward(T *y, const T *x, int N) {
 // dx = dy routed to the first maximum of each window (recomputed from x);
 // overlapping windows add. Writes dx.
 template <Pool2DShape S, class T = float>
-void max_pool2d_backward(T *dx, const T *dy, const T *x, int N) {
-  static_assert(S.valid(),
-                "rnc::cuda::max_pool2d_backward: invalid Pool2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "max_pool2d_backward");
+void max_pool2d_grad(T *dx, const T *dy, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cuda::max_pool2d_grad: invalid Pool2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "max_pool2d_grad");
   if (!detail::check_args(N > 0 && dx && dy && x))
     return;
   detail::launch_elements(detail::max_pool_backward_kernel<detail::ShapeOf<S>>,
@@ -225,10 +223,9 @@ void max_pool2d_backward(T *dx, const T *dy, const T *x, int N) {
 
 // y = window sum / divisor (S.count_include_pad as in PyTorch).
 template <Pool2DShape S, class T = float>
-void avg_pool2d_forward(T *y, const T *x, int N) {
-  static_assert(S.valid(),
-                "rnc::cuda::avg_pool2d_forward: invalid Pool2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "avg_pool2d_forward");
+void avg_pool2d(T *y, const T *x, int N) {
+  static_assert(S.valid(), "rnc::cuda::avg_pool2d: invalid Pool2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "avg_pool2d");
   if (!detail::check_args(N > 0 && y && x))
     return;
   detail::launch_elements(detail::avg_pool_forward_kernel<detail::ShapeOf<S>>,
@@ -237,10 +234,9 @@ void avg_pool2d_forward(T *y, const T *x, int N) {
 
 // dx[window] += dy / divisor for every output. Writes dx.
 template <Pool2DShape S, class T = float>
-void avg_pool2d_backward(T *dx, const T *dy, int N) {
-  static_assert(S.valid(),
-                "rnc::cuda::avg_pool2d_backward: invalid Pool2DShape");
-  RNC_CUDA_FLOAT_ONLY(T, "avg_pool2d_backward");
+void avg_pool2d_grad(T *dx, const T *dy, int N) {
+  static_assert(S.valid(), "rnc::cuda::avg_pool2d_grad: invalid Pool2DShape");
+  RNC_CUDA_FLOAT_ONLY(T, "avg_pool2d_grad");
   if (!detail::check_args(N > 0 && dx && dy))
     return;
   detail::launch_elements(detail::avg_pool_backward_kernel<detail::ShapeOf<S>>,
@@ -249,10 +245,10 @@ void avg_pool2d_backward(T *dx, const T *dy, int N) {
 
 // y [N, C] = mean of x [N, Plane, C] over the plane.
 template <int Channels, long Plane, class T = float>
-void global_avg_pool_forward(T *y, const T *x, int N) {
+void global_avg_pool(T *y, const T *x, int N) {
   static_assert(Channels > 0 && Plane > 0,
-                "rnc::cuda::global_avg_pool_forward: bad shape");
-  RNC_CUDA_FLOAT_ONLY(T, "global_avg_pool_forward");
+                "rnc::cuda::global_avg_pool: bad shape");
+  RNC_CUDA_FLOAT_ONLY(T, "global_avg_pool");
   if (!detail::check_args(N > 0 && y && x))
     return;
   detail::launch_elements(
@@ -262,10 +258,10 @@ void global_avg_pool_forward(T *y, const T *x, int N) {
 
 // dx [N, Plane, C] = dy [N, C] / Plane, broadcast. Writes dx.
 template <int Channels, long Plane, class T = float>
-void global_avg_pool_backward(T *dx, const T *dy, int N) {
+void global_avg_pool_grad(T *dx, const T *dy, int N) {
   static_assert(Channels > 0 && Plane > 0,
-                "rnc::cuda::global_avg_pool_backward: bad shape");
-  RNC_CUDA_FLOAT_ONLY(T, "global_avg_pool_backward");
+                "rnc::cuda::global_avg_pool_grad: bad shape");
+  RNC_CUDA_FLOAT_ONLY(T, "global_avg_pool_grad");
   if (!detail::check_args(N > 0 && dx && dy))
     return;
   detail::launch_elements(

@@ -4,6 +4,7 @@
 #include "batchnorm.cuh"
 #include "common.cuh"
 #include "conv.cuh"
+#include "debug.cuh"
 #include "elementwise.cuh"
 #include "epilogue.cuh"
 #include "igemm.cuh"

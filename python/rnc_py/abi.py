@@ -67,6 +67,10 @@ class Model:
         lib.rnc_eval.argtypes = [C.c_void_p, _F32P, C.c_int32, _F32P]
         lib.rnc_read_tensor.argtypes = [C.c_void_p, C.c_char_p, _F32P, C.c_int64]
         lib.rnc_write_tensor.argtypes = [C.c_void_p, C.c_char_p, _F32P, C.c_int64]
+        # Outside the ABI, cuda models only (kernels/cuda/model_abi.cuh).
+        self._repeat = getattr(lib, "rnc_cuda_repeat_step", None)
+        if self._repeat is not None:
+            self._repeat.argtypes = [C.c_void_p, C.c_int32, C.POINTER(_Sgd), C.POINTER(_StepResult)]
         self._lib = lib
 
         i = lib.rnc_info().contents
@@ -142,6 +146,20 @@ class Model:
         self._check(self._lib.rnc_train_step(self._m, iptr, labels.ctypes.data_as(_I32P),
                                              len(labels), C.byref(opt), C.byref(res)),
                     "rnc_train_step")
+        return res.loss, res.correct
+
+    @property
+    def can_repeat_step(self):
+        return self._repeat is not None
+
+    def repeat_step(self, batch, lr, momentum=0.0, weight_decay=0.0):
+        """cuda only: one SGD step on the batch the last train_step uploaded,
+        which is still on the GPU (no host copy; for benchmarks)."""
+        if self._repeat is None:
+            raise RncError(f"{self.path}: no rnc_cuda_repeat_step (not a cuda model, or an older one)")
+        opt = _Sgd(lr, momentum, weight_decay)
+        res = _StepResult()
+        self._check(self._repeat(self._m, batch, C.byref(opt), C.byref(res)), "rnc_cuda_repeat_step")
         return res.loss, res.correct
 
     def eval(self, images):

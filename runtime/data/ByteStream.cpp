@@ -2,10 +2,11 @@
 #include "runtime/data/ByteStream.h"
 
 #include "runtime/data/DataError.h"
+#include "runtime/InputFile.h"
 
 #include <zlib.h>
 
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +18,7 @@ namespace rnc::data {
 
 namespace {
 constexpr size_t kChunk = 1 << 16;
+constexpr uint64_t kMaxFileBytes = uint64_t(64) << 30;
 constexpr uint8_t kGzipMagic0 = 0x1f, kGzipMagic1 = 0x8b;
 } // namespace
 
@@ -134,15 +136,17 @@ struct ByteStream::Impl {
 ByteStream::ByteStream(const std::string &path) : impl_(new Impl) {
   Impl &s = *impl_;
   s.path = path;
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0)
+  // A regular file only (runtime/InputFile.h): a FIFO would hang, a device
+  // such as /dev/zero never end.
+  std::string error;
+  int fd = openInputFile(path, kMaxFileBytes, "a data file", s.fileSize, error);
+  if (fd < 0)
+    s.fail("cannot open: " + error);
+  s.file = ::fdopen(fd, "rb");
+  if (!s.file) {
+    ::close(fd);
     s.fail(std::string("cannot open: ") + std::strerror(errno));
-  if (S_ISDIR(st.st_mode))
-    s.fail("cannot open: is a directory, not a file");
-  s.file = std::fopen(path.c_str(), "rb");
-  if (!s.file)
-    s.fail(std::string("cannot open: ") + std::strerror(errno));
-  s.fileSize = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+  }
   s.in.resize(kChunk);
   if (s.fillInput() && s.inEnd >= 2 && s.in[0] == kGzipMagic0 &&
       s.in[1] == kGzipMagic1) {

@@ -6,6 +6,7 @@
 #include "runtime/data/Decode.h"
 
 #include "runtime/data/DataError.h"
+#include "runtime/InputFile.h"
 
 #include <jpeglib.h>
 #include <png.h>
@@ -253,27 +254,15 @@ bool looksLikeImage(const uint8_t *data, size_t size) {
 }
 
 std::vector<uint8_t> readFileBytes(const std::string &path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0)
-    throw DataError(path, std::string("cannot open: ") + std::strerror(errno));
-  if (S_ISDIR(st.st_mode))
-    throw DataError(path, "is a folder, not an image file");
-  if (!S_ISREG(st.st_mode))
-    throw DataError(path, "not a regular file");
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f)
-    throw DataError(path, std::string("cannot open: ") + std::strerror(errno));
-  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
-  size_t got = std::fread(bytes.data(), 1, bytes.size(), f);
-  bool error = std::ferror(f);
-  int err = errno;
-  std::fclose(f);
-  if (error)
-    throw DataError(path, std::string("read error: ") + std::strerror(err));
-  bytes.resize(got);
+  // runtime/InputFile.h: a regular file of bounded size, opened without
+  // blocking (a FIFO or device is refused before any read).
+  constexpr uint64_t kMaxImageBytes = uint64_t(256) << 20;
+  std::string bytes, error;
+  if (!readInputFile(path, kMaxImageBytes, "an image file", bytes, error))
+    throw DataError(path, "cannot open: " + error);
   if (bytes.empty())
     throw DataError(path, "empty file");
-  return bytes;
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
 Image decodeImage(const uint8_t *data, size_t size, const std::string &name) {

@@ -1,7 +1,7 @@
 // ScanCache: scan results of image folders kept on disk, so that a data set is decoded once for its statistics.
 #include "runtime/data/ScanCache.h"
 
-#include "runtime/AtomicFile.h"
+#include "runtime/OutputFile.h"
 #include "runtime/CacheDir.h"
 
 #include <nlohmann/json.hpp>

@@ -10,7 +10,7 @@
 // CHECK: %[[DW:.*]] = rn.linear_grad_weight
 // CHECK: rn.sgd_update %[[W]], %[[BUF]], %[[DW]], %[[LR]], %[[MOM]], %[[WD]] : tensor<10x3xf32>, tensor<10x3xf32>, tensor<10x3xf32>
 // CHECK: return %[[LOSS]] : tensor<f32>
-func.func @train_step(%x: tensor<?x3xf32>, %l: tensor<?xi32>) -> (tensor<f32>, tensor<10x3xf32> {rn.grad_of = "fc.weight"}) {
+func.func @train_step(%x: tensor<?x3xf32>, %l: tensor<?xi32>) -> (tensor<f32>, tensor<10x3xf32> {rn.grad_of = "fc.weight"}) attributes {rn.role = "train_step"} {
   %w = rn.param "fc.weight" {init = "linear_weight"} : tensor<10x3xf32>
   %o = rn.linear %x, %w : tensor<?x3xf32>, tensor<10x3xf32>
   %loss = rn.softmax_cross_entropy %o, %l : tensor<?x10xf32>, tensor<?xi32>
@@ -25,13 +25,13 @@ func.func @train_step(%x: tensor<?x3xf32>, %l: tensor<?xi32>) -> (tensor<f32>, t
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME: (%{{.*}}: tensor<?x3xf32>) -> tensor<?x3xf32>
 // CHECK-NOT: rn.sgd_update
-func.func @train_step(%x: tensor<?x3xf32>) -> tensor<?x3xf32> {
+func.func @train_step(%x: tensor<?x3xf32>) -> tensor<?x3xf32> attributes {rn.role = "train_step"} {
   return %x : tensor<?x3xf32>
 }
 
 // -----
 
 // expected-error@+1 {{rnc-attach-optimizer: gradient result 1 names no rn.param "missing"}}
-func.func @train_step(%x: tensor<?x3xf32>) -> (tensor<?x3xf32>, tensor<?x3xf32> {rn.grad_of = "missing"}) {
+func.func @train_step(%x: tensor<?x3xf32>) -> (tensor<?x3xf32>, tensor<?x3xf32> {rn.grad_of = "missing"}) attributes {rn.role = "train_step"} {
   return %x, %x : tensor<?x3xf32>, tensor<?x3xf32>
 }

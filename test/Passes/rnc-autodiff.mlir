@@ -5,7 +5,7 @@
 // parameter's gradient becomes a result tagged rn.grad_of, in param order.
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME: -> (tensor<f32>, tensor<i32>, tensor<3x2x3x3xf32> {rn.grad_of = "c.weight"}, tensor<3xf32> {rn.grad_of = "c.bias"}, tensor<10x3xf32> {rn.grad_of = "fc.weight"}, tensor<10xf32> {rn.grad_of = "fc.bias"})
-func.func @train_step(%x: tensor<?x2x4x4xf32>, %l: tensor<?xi32>) -> (tensor<f32>, tensor<i32>) {
+func.func @train_step(%x: tensor<?x2x4x4xf32>, %l: tensor<?xi32>) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
   // CHECK: %[[W:.*]] = rn.param "c.weight"
   %w = rn.param "c.weight" {init = "kaiming_uniform"} : tensor<3x2x3x3xf32>
   %b = rn.param "c.bias" {init = "conv_bias"} : tensor<3xf32>
@@ -42,7 +42,7 @@ func.func @train_step(%x: tensor<?x2x4x4xf32>, %l: tensor<?xi32>) -> (tensor<f32
 // its two gradients are summed with rn.add before the ReLU rule.
 // CHECK-LABEL: func.func @train_step
 // CHECK-SAME: -> (tensor<f32>, tensor<2x2x3x3xf32> {rn.grad_of = "a.weight"}, tensor<2xf32> {rn.grad_of = "bn.weight"}, tensor<2xf32> {rn.grad_of = "bn.bias"}, tensor<2x2x3x3xf32> {rn.grad_of = "b.weight"}, tensor<10x8xf32> {rn.grad_of = "fc.weight"})
-func.func @train_step(%x: tensor<?x2x8x8xf32>, %l: tensor<?xi32>) -> tensor<f32> {
+func.func @train_step(%x: tensor<?x2x8x8xf32>, %l: tensor<?xi32>) -> tensor<f32> attributes {rn.role = "train_step"} {
   %w1 = rn.param "a.weight" {init = "kaiming_normal"} : tensor<2x2x3x3xf32>
   // CHECK: %[[S:.*]] = rn.param "bn.weight"
   %s = rn.param "bn.weight" {init = "ones"} : tensor<2xf32>
@@ -79,13 +79,10 @@ func.func @train_step(%x: tensor<?x2x8x8xf32>, %l: tensor<?xi32>) -> tensor<f32>
 
 // -----
 
-// Must not transform: only buffers (not trained), so nothing depends on a
-// parameter and no gradient op or result is added.
-// CHECK-LABEL: func.func @train_step
-// CHECK-SAME: -> tensor<f32> {
-// CHECK-NOT: _grad
-// CHECK: return
-func.func @train_step(%x: tensor<?x10xf32>, %l: tensor<?xi32>) -> tensor<f32> {
+// Only buffers (not trained): a step that would update nothing is refused,
+// not built silently.
+// expected-error@+1 {{rnc-autodiff: @train_step has no trained rn.param, so the step would update nothing}}
+func.func @train_step(%x: tensor<?x10xf32>, %l: tensor<?xi32>) -> tensor<f32> attributes {rn.role = "train_step"} {
   %p = rn.param "table" {buffer, init = "zeros"} : tensor<10x10xf32>
   %0 = rn.linear %x, %p : tensor<?x10xf32>, tensor<10x10xf32>
   %loss = rn.softmax_cross_entropy %0, %l : tensor<?x10xf32>, tensor<?xi32>
@@ -95,7 +92,7 @@ func.func @train_step(%x: tensor<?x10xf32>, %l: tensor<?xi32>) -> tensor<f32> {
 // -----
 
 // An eval-mode batch_norm between a parameter and the loss has no rule.
-func.func @train_step(%x: tensor<?x4xf32>, %l: tensor<?xi32>) -> tensor<f32> {
+func.func @train_step(%x: tensor<?x4xf32>, %l: tensor<?xi32>) -> tensor<f32> attributes {rn.role = "train_step"} {
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %m = rn.param "bn.running_mean" {buffer, init = "zeros"} : tensor<4xf32>
   // expected-error@+1 {{'rn.batch_norm' op has no gradient rule, but the loss depends on a parameter through it}}
@@ -108,15 +105,43 @@ func.func @train_step(%x: tensor<?x4xf32>, %l: tensor<?xi32>) -> tensor<f32> {
 
 // The first result must be the scalar loss.
 // expected-error@+1 {{rnc-autodiff: expected the first result of @train_step to be the loss, a tensor<f32>, got 'tensor<?x4xf32>'}}
-func.func @train_step(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+func.func @train_step(%x: tensor<?x4xf32>) -> tensor<?x4xf32> attributes {rn.role = "train_step"} {
   return %x : tensor<?x4xf32>
 }
 
 // -----
 
-// expected-error@+1 {{rnc-autodiff: expected a func @train_step with a body (run rnc-build-training-step first)}}
+// expected-error@+1 {{rnc-autodiff: expected a func with rn.role = "train_step" and a body (run rnc-build-training-step first)}}
 module {
-  func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> attributes {rn.role = "forward"} {
     return %x : tensor<?x4xf32>
   }
+}
+
+// -----
+
+// Parameters used through a call would get no gradient: refused, naming
+// the callee.
+func.func @block(%x: tensor<?x4xf32>) -> tensor<?x10xf32> {
+  %w = rn.param "fc.weight" {init = "kaiming_normal"} : tensor<10x4xf32>
+  %y = rn.linear %x, %w : tensor<?x4xf32>, tensor<10x4xf32>
+  return %y : tensor<?x10xf32>
+}
+func.func @train_step(%x: tensor<?x4xf32>, %l: tensor<?xi32>) -> tensor<f32> attributes {rn.role = "train_step"} {
+  // expected-error@+1 {{'func.call' op rnc-autodiff: @train_step calls @block; rnc differentiates one function body, so inline the call first}}
+  %0 = func.call @block(%x) : (tensor<?x4xf32>) -> tensor<?x10xf32>
+  %loss = rn.softmax_cross_entropy %0, %l : tensor<?x10xf32>, tensor<?xi32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// A trained parameter the loss does not depend on would never change.
+func.func @train_step(%x: tensor<?x4xf32>, %l: tensor<?xi32>) -> tensor<f32> attributes {rn.role = "train_step"} {
+  %w = rn.param "fc.weight" {init = "kaiming_normal"} : tensor<10x4xf32>
+  // expected-error@+1 {{'rn.param' op rnc-autodiff: trained parameter 'unused.weight' gets no gradient: the loss does not depend on it}}
+  %u = rn.param "unused.weight" {init = "kaiming_normal"} : tensor<10x4xf32>
+  %0 = rn.linear %x, %w : tensor<?x4xf32>, tensor<10x4xf32>
+  %loss = rn.softmax_cross_entropy %0, %l : tensor<?x10xf32>, tensor<?xi32>
+  return %loss : tensor<f32>
 }

@@ -8,7 +8,7 @@
 // CHECK-NOT: training
 // CHECK: %[[Y:.*]] = rn.batch_norm %[[X]], {{.*}} : tensor<?x4xf32>
 // CHECK: return %[[Y]]
-func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> attributes {rn.role = "forward"} {
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %m = rn.param "bn.running_mean" {buffer, init = "zeros"} : tensor<4xf32>
   %0 = rn.batch_norm %x, %s, %s, %m, %m {training} : tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
@@ -17,19 +17,19 @@ func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
 
 // -----
 
-// Must not transform: @eval exists already.
-// expected-error@+1 {{rnc-build-inference: @eval already exists}}
+// Must not transform: an eval function exists already.
 module {
-  func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> attributes {rn.role = "forward"} {
     return %x : tensor<?x4xf32>
   }
-  func.func @eval(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // expected-error@+1 {{rnc-build-inference: an eval function already exists}}
+  func.func @eval(%x: tensor<?x4xf32>) -> tensor<?x4xf32> attributes {rn.role = "eval"} {
     return %x : tensor<?x4xf32>
   }
 }
 
 // -----
 
-// expected-error@+1 {{rnc-build-inference: expected a func @forward with a body}}
+// expected-error@+1 {{rnc-build-inference: expected a func with rn.role = "forward" and a body}}
 module {
 }

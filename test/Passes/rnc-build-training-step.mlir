@@ -17,7 +17,7 @@
 // CHECK: %[[LOSS:.*]] = rn.softmax_cross_entropy %[[F]], %[[L]] : tensor<?x32xf32>, tensor<?xi32>
 // CHECK: %[[C:.*]] = rn.count_correct %[[F]], %[[L]]
 // CHECK: return %[[LOSS]], %[[C]] : tensor<f32>, tensor<i32>
-func.func @forward(%x: tensor<?x2x4x4xf32>) -> tensor<?x32xf32> {
+func.func @forward(%x: tensor<?x2x4x4xf32>) -> tensor<?x32xf32> attributes {rn.role = "forward"} {
   %s = rn.param "bn.weight" {init = "ones"} : tensor<2xf32>
   %t = rn.param "bn.bias" {init = "zeros"} : tensor<2xf32>
   %m = rn.param "bn.running_mean" {buffer, init = "zeros"} : tensor<2xf32>
@@ -29,22 +29,24 @@ func.func @forward(%x: tensor<?x2x4x4xf32>) -> tensor<?x32xf32> {
 
 // -----
 
-// Must not transform twice: a @train_step already exists.
-// expected-error@+1 {{rnc-build-training-step: @train_step already exists}}
+// Must not transform twice: a training step already exists (found by its
+// role, whatever its name).
 module {
-  func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> attributes {rn.role = "forward"} {
     return %x : tensor<?x4xf32>
   }
-  func.func @train_step(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // expected-error@+1 {{rnc-build-training-step: a training step already exists}}
+  func.func @step(%x: tensor<?x4xf32>) -> tensor<?x4xf32> attributes {rn.role = "train_step"} {
     return %x : tensor<?x4xf32>
   }
 }
 
 // -----
 
-// expected-error@+1 {{rnc-build-training-step: expected a func @forward with a body}}
+// A function named @forward without the role is not the model.
+// expected-error@+1 {{rnc-build-training-step: expected a func with rn.role = "forward" and a body}}
 module {
-  func.func @other(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  func.func @forward(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
     return %x : tensor<?x4xf32>
   }
 }
@@ -53,7 +55,7 @@ module {
 
 module {
   // expected-error@+1 {{rnc-build-training-step: expected @forward to take one tensor and return one [N, K] tensor, got '(tensor<?x4x2x2xf32>) -> tensor<?x4x2x2xf32>'}}
-  func.func @forward(%x: tensor<?x4x2x2xf32>) -> tensor<?x4x2x2xf32> {
+  func.func @forward(%x: tensor<?x4x2x2xf32>) -> tensor<?x4x2x2xf32> attributes {rn.role = "forward"} {
     return %x : tensor<?x4x2x2xf32>
   }
 }

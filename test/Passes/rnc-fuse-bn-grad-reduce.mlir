@@ -7,13 +7,13 @@
 // CHECK-LABEL: func.func @train_step
 // CHECK-NOT: rn.conv2d_grad_input %
 // CHECK-NOT: rn.batch_norm_relu_grad
-// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1, %arg2, %arg3, %arg4 {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
+// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1 relu_result %arg2 bn_input %arg3 bn_mean %arg4 {padding = array<i64: 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
 // CHECK: %[[DX:.*]], %[[DG:.*]], %[[DB:.*]] = rn.batch_norm_grad_from_sums %[[G]], %arg3, %arg4, %arg5, %arg6, %[[S]], %[[D]] : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
 // CHECK: return %[[DX]], %[[DG]], %[[DB]]
 // EXPLAIN: remark: fused: conv2d_grad_input + batch_norm_relu_grad (the BN's per-channel sums and its ReLU mask in the transposed convolution's epilogue; dx, dgamma, dbeta from the sums in one pass)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %r: tensor<?x4x6x6xf32>,
                       %x: tensor<?x4x6x6xf32>, %mean: tensor<4xf32>, %istd: tensor<4xf32>,
-                      %gamma: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>) {
+                      %gamma: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>) attributes {rn.role = "train_step"} {
   %g = rn.conv2d_grad_input %dy, %w {padding = array<i64: 1, 1>} : tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32> -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_relu_grad %g, %r, %x, %mean, %istd, %gamma : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx, %dg, %db : tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>
@@ -27,14 +27,14 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %r: ten
 // and is reduced for BN3 on the way.
 // CHECK-LABEL: func.func @train_step
 // CHECK-NOT: rn.conv2d_grad_input_fanin
-// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1, %arg2, %arg3, %arg4, %arg5 {operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
+// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1 addend %arg2 relu_result %arg3 bn_input %arg4 bn_mean %arg5 : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
 // CHECK: %[[DX:.*]], %{{.*}}, %{{.*}} = rn.batch_norm_grad_from_sums %[[G]], %arg4, %arg5, %arg6, %arg6, %[[S]], %[[D]]
 // CHECK: rn.add %[[DX]], %[[G]]
 // EXPLAIN: remark: fused: conv2d_grad_input_fanin + batch_norm_grad (the BN's per-channel sums in the transposed convolution's epilogue; dx, dgamma, dbeta from the sums in one pass)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short: tensor<?x4x6x6xf32>,
                       %r: tensor<?x4x6x6xf32>, %x: tensor<?x4x6x6xf32>, %mean: tensor<4xf32>,
-                      %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> {
-  %m = rn.conv2d_grad_input_fanin %dy, %w, %short, %r : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
+                      %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
+  %m = rn.conv2d_grad_input_fanin %dy, %w addend %short relu_result %r : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_grad %m, %x, %mean, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   %sum = rn.add %dx, %m : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
   return %sum : tensor<?x4x6x6xf32>
@@ -44,11 +44,11 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short:
 
 // Grouped and strided (a ResNeXt block's grouped conv): fuses as a dense one.
 // CHECK-LABEL: func.func @train_step
-// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1, %arg2, %arg3 {groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>, padding = array<i64: 1, 1>, stride = array<i64: 2, 2>} : (tensor<?x4x3x3xf32>, tensor<4x2x3x3xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
+// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1 bn_input %arg2 bn_mean %arg3 {groups = 2 : i64, padding = array<i64: 1, 1>, stride = array<i64: 2, 2>} : (tensor<?x4x3x3xf32>, tensor<4x2x3x3xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
 // CHECK: rn.batch_norm_grad_from_sums %[[G]], %arg2, %arg3, %arg4, %arg4, %[[S]], %[[D]]
 // EXPLAIN: remark: fused: conv2d_grad_input + batch_norm_grad (the BN's per-channel sums in the transposed convolution's epilogue; dx, dgamma, dbeta from the sums in one pass)
 func.func @train_step(%dy: tensor<?x4x3x3xf32>, %w: tensor<4x2x3x3xf32>, %x: tensor<?x4x6x6xf32>,
-                      %mean: tensor<4xf32>, %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> {
+                      %mean: tensor<4xf32>, %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %g = rn.conv2d_grad_input %dy, %w {groups = 2 : i64, padding = array<i64: 1, 1>, stride = array<i64: 2, 2>} : tensor<?x4x3x3xf32>, tensor<4x2x3x3xf32> -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_grad %g, %x, %mean, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx : tensor<?x4x6x6xf32>
@@ -59,12 +59,12 @@ func.func @train_step(%dy: tensor<?x4x3x3xf32>, %w: tensor<4x2x3x3xf32>, %x: ten
 // A fan-in kernel without a mask whose sum feeds only a ReLU + BN gradient:
 // the add and the mask both end up in the convolution's epilogue.
 // CHECK-LABEL: func.func @train_step
-// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1, %arg2, %arg3, %arg4, %arg5 {operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1>}
+// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1 addend %arg2 relu_result %arg3 bn_input %arg4 bn_mean %arg5
 // CHECK: rn.batch_norm_grad_from_sums %[[G]], %arg4, %arg5, %arg5, %arg5, %[[S]], %[[D]]
 // EXPLAIN: remark: fused: conv2d_grad_input_fanin + batch_norm_relu_grad (the BN's per-channel sums and its ReLU mask in the transposed convolution's epilogue; dx, dgamma, dbeta from the sums in one pass)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short: tensor<?x4x6x6xf32>,
-                      %r: tensor<?x4x6x6xf32>, %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> {
-  %s = rn.conv2d_grad_input_fanin %dy, %w, %short : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
+                      %r: tensor<?x4x6x6xf32>, %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
+  %s = rn.conv2d_grad_input_fanin %dy, %w addend %short : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_relu_grad %s, %r, %x, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx : tensor<?x4x6x6xf32>
 }
@@ -74,15 +74,15 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short:
 // A projection block's output gradient feeds BN3 and the shortcut's BN: the
 // convolution carries the reductions of the first; the second keeps its own.
 // CHECK-LABEL: func.func @train_step
-// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1, %arg2, %arg3, %arg4, %arg5
+// CHECK: %[[G:.*]], %[[S:.*]], %[[D:.*]] = rn.conv2d_grad_input_bn_reduce %arg0, %arg1 addend %arg2 relu_result %arg3 bn_input %arg4 bn_mean %arg5
 // CHECK: rn.batch_norm_grad_from_sums %[[G]], %arg4, %arg5, %arg7, %arg7, %[[S]], %[[D]]
 // CHECK: rn.batch_norm_grad %[[G]], %arg6, %arg7, %arg7, %arg7
 // EXPLAIN: remark: fused: conv2d_grad_input_fanin + batch_norm_grad
 // EXPLAIN: remark: not fused: the conv input gradient it reads already carries the reductions of another BN gradient (the output gradient of a projection block feeds the branch and the shortcut BN)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short: tensor<?x4x6x6xf32>,
                       %r: tensor<?x4x6x6xf32>, %x3: tensor<?x4x6x6xf32>, %mean: tensor<4xf32>,
-                      %xd: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) {
-  %m = rn.conv2d_grad_input_fanin %dy, %w, %short, %r : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
+                      %xd: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) attributes {rn.role = "train_step"} {
+  %m = rn.conv2d_grad_input_fanin %dy, %w addend %short relu_result %r : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
   %dx3, %dg3, %db3 = rn.batch_norm_grad %m, %x3, %mean, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   %dxd, %dgd, %dbd = rn.batch_norm_grad %m, %xd, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx3, %dxd : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
@@ -98,7 +98,7 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %short:
 // CHECK-NOT: rn.conv2d_grad_input_bn_reduce
 // EXPLAIN: remark: not fused: the conv input gradient has other users that read it unmasked (the BN's ReLU mask cannot move into the convolution)
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %r: tensor<?x4x6x6xf32>,
-                      %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) {
+                      %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) attributes {rn.role = "train_step"} {
   %g = rn.conv2d_grad_input %dy, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32> -> tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_relu_grad %g, %r, %x, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx, %g : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
@@ -117,7 +117,7 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %r: ten
 // EXPLAIN: remark: not fused: its input is not computed before the conv input gradient
 // EXPLAIN: remark: not fused: its mean is not computed before the conv input gradient
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %a: tensor<?x4x6x6xf32>,
-                      %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) {
+                      %v: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) attributes {rn.role = "train_step"} {
   %g = rn.conv2d_grad_input %dy, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32> -> tensor<?x4x6x6xf32>
   %x = rn.relu %a : tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_grad %g, %x, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
@@ -143,11 +143,11 @@ func.func @train_step(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x1x1xf32>, %a: ten
 // EXPLAIN: remark: not fused: its result gradient is a function argument
 // EXPLAIN: remark: not fused: its result gradient is already masked by another ReLU
 func.func @train_step(%dy: tensor<?x4x6x6xf32>, %x: tensor<?x4x12x12xf32>, %w: tensor<4x4x1x1xf32>,
-                      %v: tensor<4xf32>) -> (tensor<?x4x12x12xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) {
+                      %v: tensor<4xf32>) -> (tensor<?x4x12x12xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) attributes {rn.role = "train_step"} {
   %p = rn.max_pool2d_grad %dy, %x {kernel = array<i64: 2, 2>} : tensor<?x4x6x6xf32>, tensor<?x4x12x12xf32>
   %dx, %dg, %db = rn.batch_norm_relu_grad %p, %x, %x, %v, %v, %v : tensor<?x4x12x12xf32>, tensor<?x4x12x12xf32>, tensor<?x4x12x12xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   %dx2, %dg2, %db2 = rn.batch_norm_grad %dy, %dy, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
-  %m = rn.conv2d_grad_input_fanin %dy, %w, %dy, %dy : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
+  %m = rn.conv2d_grad_input_fanin %dy, %w addend %dy relu_result %dy : (tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32>
   %dx3, %dg3, %db3 = rn.batch_norm_relu_grad %m, %dy, %dy, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx, %dx2, %dx3 : tensor<?x4x12x12xf32>, tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
 }

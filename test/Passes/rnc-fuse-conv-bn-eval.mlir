@@ -9,10 +9,10 @@
 // CHECK: %[[T:.*]] = rn.param "bn.bias"
 // CHECK: %[[M:.*]] = rn.param "bn.running_mean"
 // CHECK: %[[V:.*]] = rn.param "bn.running_var"
-// CHECK: %[[Y:.*]] = rn.conv2d_bn_eval %arg0, %[[W]], %[[S]], %[[T]], %[[M]], %[[V]], %arg0 {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 1, 1>, padding = array<i64: 1, 1>, relu}
+// CHECK: %[[Y:.*]] = rn.conv2d_bn_eval %arg0, %[[W]] scale %[[S]] shift %[[T]] running_mean %[[M]] running_var %[[V]] residual %arg0 {padding = array<i64: 1, 1>, relu}
 // CHECK-NEXT: return %[[Y]]
 // EXPLAIN: remark: fused: conv2d + batch_norm (running statistics folded into the conv epilogue, then add + relu)
-func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "eval"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x3x3xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %t = rn.param "bn.bias" {init = "zeros"} : tensor<4xf32>
@@ -32,7 +32,7 @@ func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
 // CHECK-NOT: rn.conv2d_bn_eval
 // EXPLAIN: remark: not fused: the conv output has another user (a conv feeding two blocks)
 // EXPLAIN: remark: not fused: its input comes from rn.batch_norm, not from a fused conv + BN chain
-func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "eval"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x1x1xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %c = rn.conv2d %x, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>
@@ -53,7 +53,7 @@ func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
 // CHECK: rn.batch_norm {{.*}} {training}
 // EXPLAIN: remark: fused: conv2d + batch_norm (running statistics folded into the conv epilogue)
 // EXPLAIN: remark: not fused: it uses batch statistics (training mode)
-func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "eval"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x1x1xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %c = rn.conv2d %x, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>
@@ -71,7 +71,7 @@ func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
 // CHECK-LABEL: func.func @forward
 // CHECK: rn.conv2d
 // CHECK: rn.batch_norm
-func.func @forward(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @forward(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "forward"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x1x1xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %c = rn.conv2d %x, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>

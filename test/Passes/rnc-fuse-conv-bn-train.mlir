@@ -13,7 +13,7 @@
 // The running update moves after it and reads the fused statistics; the
 // backward ops read the conv output (result 0) and the ReLU output (1).
 // CHECK-LABEL: func.func @train_step
-// CHECK: %[[C:[a-z_0-9]+]], %[[Y:[a-z_0-9]+]], %[[M:[a-z_0-9]+]], %[[I:[a-z_0-9]+]] = rn.conv2d_bn_train %arg0, %{{.*}}, %{{.*}}, %{{.*}}, %arg0 {epsilon = 1.000000e-03 : f64, operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>, padding = array<i64: 1, 1>, relu}
+// CHECK: %[[C:[a-z_0-9]+]], %[[Y:[a-z_0-9]+]], %[[M:[a-z_0-9]+]], %[[I:[a-z_0-9]+]] = rn.conv2d_bn_train %arg0, %{{.*}} scale %{{.*}} shift %{{.*}} residual %arg0 {epsilon = 1.000000e-03 : f64, padding = array<i64: 1, 1>, relu}
 // CHECK-NEXT: rn.batch_norm_running_update %{{.*}}, %{{.*}}, %[[M]], %[[I]], %[[C]] :
 // CHECK-NOT: rn.conv2d %
 // CHECK-NOT: rn.batch_norm_train
@@ -21,7 +21,7 @@
 // CHECK-NOT: rn.relu %
 // CHECK: rn.relu_grad %{{.*}}, %[[Y]] :
 // CHECK: rn.batch_norm_grad %{{.*}}, %[[C]], %[[M]], %[[I]],
-func.func @train_step(%x: tensor<?x4x6x6xf32>, %dy: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @train_step(%x: tensor<?x4x6x6xf32>, %dy: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x3x3xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %t = rn.param "bn.bias" {init = "zeros"} : tensor<4xf32>
@@ -46,7 +46,7 @@ func.func @train_step(%x: tensor<?x4x6x6xf32>, %dy: tensor<?x4x6x6xf32>) -> tens
 // CHECK-NOT: relu}
 // CHECK: rn.relu %[[F]]
 // CHECK: rn.add %[[F]], %{{.*}}
-func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x1x1xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %c = rn.conv2d %x, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>
@@ -65,7 +65,7 @@ func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
 // CHECK-NOT: relu}
 // CHECK: rn.relu %[[F]]
 // CHECK: rn.add %[[F]],
-func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x1x1xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %c = rn.conv2d %x, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>
@@ -82,7 +82,7 @@ func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
 // CHECK-NOT: rn.conv2d_bn_train
 // CHECK: rn.conv2d
 // CHECK: rn.batch_norm_train
-func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x1x1xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %c = rn.conv2d %x, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>
@@ -100,12 +100,12 @@ func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
 // CHECK-LABEL: func.func @eval
 // CHECK: rn.conv2d
 // CHECK: rn.batch_norm_train
-func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @train_step(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %y, %mean, %istd = rn.batch_norm_train %x, %s, %s : tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>
   return %y : tensor<?x4x6x6xf32>
 }
-func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> {
+func.func @eval(%x: tensor<?x4x6x6xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "eval"} {
   %w = rn.param "conv.weight" {init = "kaiming_normal"} : tensor<4x4x1x1xf32>
   %s = rn.param "bn.weight" {init = "ones"} : tensor<4xf32>
   %c = rn.conv2d %x, %w : tensor<?x4x6x6xf32>, tensor<4x4x1x1xf32>

@@ -8,7 +8,7 @@
 // CHECK-NOT: rn.batch_norm_grad
 // EXPLAIN: remark: fused: relu_grad + batch_norm_grad (the ReLU mask applied inside the BN reductions)
 func.func @train_step(%x: tensor<?x4x6x6xf32>, %dy: tensor<?x4x6x6xf32>, %r: tensor<?x4x6x6xf32>,
-                      %v: tensor<4xf32>, %i: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>) {
+                      %v: tensor<4xf32>, %i: tensor<4xf32>) -> (tensor<?x4x6x6xf32>, tensor<4xf32>) attributes {rn.role = "train_step"} {
   %d = rn.relu_grad %dy, %r : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_grad %d, %x, %v, %i, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   return %dx, %dg : tensor<?x4x6x6xf32>, tensor<4xf32>
@@ -24,7 +24,7 @@ func.func @train_step(%x: tensor<?x4x6x6xf32>, %dy: tensor<?x4x6x6xf32>, %r: ten
 // CHECK: rn.add %{{.*}}, %[[D]]
 // EXPLAIN: remark: not fused: the ReLU's gradient has 2 users (a block output fans out to the branch and the shortcut)
 func.func @train_step(%x: tensor<?x4x6x6xf32>, %dy: tensor<?x4x6x6xf32>, %r: tensor<?x4x6x6xf32>,
-                      %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> {
+                      %v: tensor<4xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %d = rn.relu_grad %dy, %r : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
   %dx, %dg, %db = rn.batch_norm_grad %d, %x, %v, %v, %v : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   %sum = rn.add %dx, %d : tensor<?x4x6x6xf32>, tensor<?x4x6x6xf32>
@@ -41,7 +41,7 @@ func.func @train_step(%x: tensor<?x4x6x6xf32>, %dy: tensor<?x4x6x6xf32>, %r: ten
 // CHECK-LABEL: func.func @other
 // CHECK: rn.relu_grad
 // CHECK: rn.batch_norm_grad
-func.func @train_step(%dy: tensor<?x4x1x1xf32>, %r: tensor<?x4x1x1xf32>) -> tensor<?x4x6x6xf32> {
+func.func @train_step(%dy: tensor<?x4x1x1xf32>, %r: tensor<?x4x1x1xf32>) -> tensor<?x4x6x6xf32> attributes {rn.role = "train_step"} {
   %d = rn.relu_grad %dy, %r : tensor<?x4x1x1xf32>, tensor<?x4x1x1xf32>
   %g = rn.global_avg_pool_grad %d : tensor<?x4x1x1xf32> -> tensor<?x4x6x6xf32>
   return %g : tensor<?x4x6x6xf32>

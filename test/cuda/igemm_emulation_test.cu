@@ -131,7 +131,7 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
 
   // Forward with bias, a residual epilogue and the statistics.
   std::vector<float> y_ref(size_t(N) * Co * Po), sum_ref(Co), sumsq_ref(Co);
-  cpu::conv2d_forward_stats<S>(
+  cpu::conv2d_bn_train_stats<S>(
       y_ref.data(), sum_ref.data(), sumsq_ref.data(), x.data(), w.data(),
       bias.data(), N, cpu::ResidualAddEpilogue<float>{res.data(), Co, Po});
   {
@@ -163,7 +163,7 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
 
   // Backward data with the fan-in epilogue (residual gradient, ReLU mask).
   std::vector<float> dx_ref(size_t(N) * Ci * Pi);
-  cpu::conv2d_backward_data<S>(
+  cpu::conv2d_grad_input<S>(
       dx_ref.data(), dy.data(), w.data(), N,
       cpu::Compose<cpu::ResidualAddEpilogue<float>,
                    cpu::ReluMaskEpilogue<float>>{{res_in.data(), Ci, Pi},
@@ -182,12 +182,12 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
                    dx_ref, kTol);
   }
 
-  // The same with the BN backward sums (conv2d_backward_data_bn_sums): the
+  // The same with the BN backward sums (conv2d_grad_input_bn_reduce): the
   // stored gradient, sum g and sum g * (x - mean) per input channel.
   {
     std::vector<float> mean = ct::random_vec(Ci, 8);
     std::vector<float> dx_sums_ref(dx_ref.size()), gs_ref(Ci), gds_ref(Ci);
-    cpu::conv2d_backward_data_bn_sums<S>(
+    cpu::conv2d_grad_input_bn_reduce<S>(
         dx_sums_ref.data(), gs_ref.data(), gds_ref.data(), dy.data(), w.data(),
         x.data(), mean.data(), N,
         cpu::Compose<cpu::ResidualAddEpilogue<float>,
@@ -228,7 +228,7 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
 
   // Backward weight, split over K exactly as the launcher splits it.
   std::vector<float> dw_ref(w.size());
-  cpu::conv2d_backward_weight<S>(dw_ref.data(), dy.data(), x.data(), N);
+  cpu::conv2d_grad_weight<S>(dw_ref.data(), dy.data(), x.data(), N);
   {
     using Op = cd::ConvBwdWeightOp<S>;
     using Cfg = cd::RowsCfg<Op::kM>;

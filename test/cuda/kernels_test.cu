@@ -1,7 +1,17 @@
 // GPU numerics test of kernels/cuda: every launcher on random inputs against
 // the CPU kernels of kernels/cpu (NCHW; inputs and outputs transposed), one
-// line per compared tensor with its largest difference. Exit status: 0 all
-// pass, 1 a failure, 77 no GPU (one line "SKIPPED: no CUDA GPU (...)").
+// line per compared tensor with its largest difference.
+//
+//   kernels_test [--list] [--no-fork] [--case-timeout S] [FILTER...]
+//
+// The checks are grouped in cases (one launcher family on one shape: "conv
+// 64->64 56x56 k3x3 s1 p1 g1 N=4", "batch_norm C=10 P=49 N=37", ...);
+// FILTERs pick the cases whose name contains one of them. A case that
+// faults, hangs past --case-timeout (default 120 s) or dies is one CRASH
+// line and the cases after it still run (test/cuda/case_runner.h);
+// --no-fork runs them all in one process (for compute-sanitizer).
+// Exit status: 0 all pass, 1 a failure, 77 no GPU (one line "SKIPPED: no
+// CUDA GPU (...)"), 2 bad arguments.
 //
 // Tolerances (normwise relative error ||gpu - cpu|| / ||cpu||):
 //   convolution and linear GEMMs: fp32 1e-5, tf32 5e-3, bf16 1.5e-2
@@ -18,6 +28,7 @@
 
 #include "kernels/cpu/rnc_cpu.h"
 #include "kernels/cuda/rnc_cuda.cuh"
+#include "test/cuda/case_runner.h"
 #include "test/cuda/test_util.h"
 
 namespace cu = rnc::cuda;
@@ -78,8 +89,10 @@ void expect_clean(ct::Report &report, const std::string &what) {
     std::printf("     %s: sync %s, launch %s\n", what.c_str(),
                 cudaGetErrorString(sync), cudaGetErrorString(launch));
   report.expect(what + ": no CUDA error", ok);
-  if (sync != cudaSuccess)
-    std::exit(1); // the context is gone
+  if (sync != cudaSuccess) { // the context is gone: the next child goes on
+    std::fflush(stdout);
+    std::exit(ct::kContextLost);
+  }
 }
 
 template <Conv2DShape S> std::string conv_name() {
@@ -116,9 +129,9 @@ template <Conv2DShape S> void test_conv(ct::Report &report, int N) {
   // Forward with bias.
   {
     std::vector<float> want(size_t(N) * Co * Po);
-    cpu::conv2d_forward<S>(want.data(), x.data(), w.data(), bias.data(), N);
+    cpu::conv2d<S>(want.data(), x.data(), w.data(), bias.data(), N);
     Dev<> y(want.size());
-    cu::conv2d_forward<S>(y.p, dx_h.p, dw.p, dbias.p, N);
+    cu::conv2d<S>(y.p, dx_h.p, dw.p, dbias.p, N);
     expect_clean(report, name + " forward");
     report.compare(name + " forward + bias", ct::to_nchw(y.get(), N, Co, Po),
                    want, kGemmTol);
@@ -128,16 +141,16 @@ template <Conv2DShape S> void test_conv(ct::Report &report, int N) {
     std::vector<float> want(size_t(N) * Co * Po);
     using CA = cpu::Compose<cpu::ChannelAffineEpilogue<float>,
                             cpu::ResidualAddEpilogue<float>>;
-    cpu::conv2d_forward<S>(
+    cpu::conv2d<S>(
         want.data(), x.data(), w.data(), nullptr, N,
         cpu::Compose<CA, cpu::ReluEpilogue>{
             CA{{scale.data(), shift.data()}, {res.data(), Co, Po}}, {}});
     Dev<> y(want.size());
     using GA = cu::Compose<cu::ChannelAffineEpilogue<float>,
                            cu::ResidualAddEpilogue<float>>;
-    cu::conv2d_forward<S>(y.p, dx_h.p, dw.p, nullptr, N,
-                          cu::Compose<GA, cu::ReluEpilogue>{
-                              GA{{dscale.p, dshift.p}, {dres.p, Co, Po}}, {}});
+    cu::conv2d<S>(y.p, dx_h.p, dw.p, nullptr, N,
+                  cu::Compose<GA, cu::ReluEpilogue>{
+                      GA{{dscale.p, dshift.p}, {dres.p, Co, Po}}, {}});
     expect_clean(report, name + " forward (affine, add, relu)");
     report.compare(name + " forward (affine, add, relu)",
                    ct::to_nchw(y.get(), N, Co, Po), want, kGemmTol);
@@ -146,10 +159,10 @@ template <Conv2DShape S> void test_conv(ct::Report &report, int N) {
   // stored y (what the kernel must add up).
   {
     std::vector<float> want(size_t(N) * Co * Po), s_ref(Co), ss_ref(Co);
-    cpu::conv2d_forward_stats<S>(want.data(), s_ref.data(), ss_ref.data(),
-                                 x.data(), w.data(), bias.data(), N);
+    cpu::conv2d_bn_train_stats<S>(want.data(), s_ref.data(), ss_ref.data(),
+                                  x.data(), w.data(), bias.data(), N);
     Dev<> y(want.size()), sum(Co), sumsq(Co);
-    cu::conv2d_forward_stats<S>(y.p, sum.p, sumsq.p, dx_h.p, dw.p, dbias.p, N);
+    cu::conv2d_bn_train_stats<S>(y.p, sum.p, sumsq.p, dx_h.p, dw.p, dbias.p, N);
     expect_clean(report, name + " forward_stats");
     auto got = y.get();
     report.compare(name + " forward_stats y", ct::to_nchw(got, N, Co, Po), want,
@@ -167,18 +180,18 @@ template <Conv2DShape S> void test_conv(ct::Report &report, int N) {
   // Backward data, plain and with the fan-in epilogue.
   {
     std::vector<float> want(size_t(N) * Ci * Pi);
-    cpu::conv2d_backward_data<S>(want.data(), dy.data(), w.data(), N);
+    cpu::conv2d_grad_input<S>(want.data(), dy.data(), w.data(), N);
     Dev<> dx(want.size());
-    cu::conv2d_backward_data<S>(dx.p, ddy.p, dw.p, N);
+    cu::conv2d_grad_input<S>(dx.p, ddy.p, dw.p, N);
     expect_clean(report, name + " backward data");
     report.compare(name + " backward data", ct::to_nchw(dx.get(), N, Ci, Pi),
                    want, kGemmTol);
-    cpu::conv2d_backward_data<S>(
+    cpu::conv2d_grad_input<S>(
         want.data(), dy.data(), w.data(), N,
         cpu::Compose<cpu::ResidualAddEpilogue<float>,
                      cpu::ReluMaskEpilogue<float>>{{res_in.data(), Ci, Pi},
                                                    {mask_in.data(), Ci, Pi}});
-    cu::conv2d_backward_data<S>(
+    cu::conv2d_grad_input<S>(
         dx.p, ddy.p, dw.p, N,
         cu::Compose{cu::ResidualAddEpilogue<float>{dres_in.p, Ci, Pi},
                     cu::ReluMaskEpilogue<float>{dmask_in.p, Ci, Pi}});
@@ -192,14 +205,14 @@ template <Conv2DShape S> void test_conv(ct::Report &report, int N) {
   {
     auto mean = ct::random_vec(Ci, 10);
     std::vector<float> want(size_t(N) * Ci * Pi), gs_ref(Ci), gds_ref(Ci);
-    cpu::conv2d_backward_data_bn_sums<S>(
+    cpu::conv2d_grad_input_bn_reduce<S>(
         want.data(), gs_ref.data(), gds_ref.data(), dy.data(), w.data(),
         x.data(), mean.data(), N,
         cpu::Compose<cpu::ResidualAddEpilogue<float>,
                      cpu::ReluMaskEpilogue<float>>{{res_in.data(), Ci, Pi},
                                                    {mask_in.data(), Ci, Pi}});
     Dev<> dx(want.size()), dmean(mean), gs(Ci), gds(Ci);
-    cu::conv2d_backward_data_bn_sums<S>(
+    cu::conv2d_grad_input_bn_reduce<S>(
         dx.p, gs.p, gds.p, ddy.p, dw.p, dx_h.p, dmean.p, N,
         cu::Compose{cu::ResidualAddEpilogue<float>{dres_in.p, Ci, Pi},
                     cu::ReluMaskEpilogue<float>{dmask_in.p, Ci, Pi}});
@@ -224,15 +237,15 @@ template <Conv2DShape S> void test_conv(ct::Report &report, int N) {
   // Backward weight and bias.
   {
     std::vector<float> want(w.size());
-    cpu::conv2d_backward_weight<S>(want.data(), dy.data(), x.data(), N);
+    cpu::conv2d_grad_weight<S>(want.data(), dy.data(), x.data(), N);
     Dev<> dwg(w.size());
-    cu::conv2d_backward_weight<S>(dwg.p, ddy.p, dx_h.p, N);
+    cu::conv2d_grad_weight<S>(dwg.p, ddy.p, dx_h.p, N);
     expect_clean(report, name + " backward weight");
     report.compare(name + " backward weight", dwg.get(), want, kGemmTol);
     std::vector<float> db_ref(Co);
-    cpu::conv2d_backward_bias<S>(db_ref.data(), dy.data(), N);
+    cpu::conv2d_bias_grad<S>(db_ref.data(), dy.data(), N);
     Dev<> db(Co);
-    cu::conv2d_backward_bias<S>(db.p, ddy.p, N);
+    cu::conv2d_bias_grad<S>(db.p, ddy.p, N);
     expect_clean(report, name + " backward bias");
     report.compare(name + " backward bias", db.get(), db_ref, kTol);
   }
@@ -308,11 +321,11 @@ template <BatchNormShape S> void test_batch_norm(ct::Report &report, int N) {
     Dev<> drm(rmean), drv(rvar), dcb(cbias), s(C), t(C);
     std::vector<float> s_ref(C), t_ref(C);
     for (int with_bias = 0; with_bias < 2; ++with_bias) {
-      cpu::batch_norm_fold_eval(s_ref.data(), t_ref.data(), gamma.data(),
-                                beta.data(), rmean.data(), rvar.data(),
-                                with_bias ? cbias.data() : nullptr, C, 1e-5);
-      cu::batch_norm_fold_eval(s.p, t.p, dgamma.p, dbeta.p, drm.p, drv.p,
-                               with_bias ? dcb.p : nullptr, C, 1e-5);
+      cpu::conv2d_bn_eval_fold(s_ref.data(), t_ref.data(), gamma.data(),
+                               beta.data(), rmean.data(), rvar.data(),
+                               with_bias ? cbias.data() : nullptr, C, 1e-5);
+      cu::conv2d_bn_eval_fold(s.p, t.p, dgamma.p, dbeta.p, drm.p, drv.p,
+                              with_bias ? dcb.p : nullptr, C, 1e-5);
       expect_clean(report, name + " fold_eval");
       const std::string b = with_bias ? " (bias)" : "";
       report.compare(name + " fold_eval scale" + b, s.get(), s_ref, kTol);
@@ -322,12 +335,10 @@ template <BatchNormShape S> void test_batch_norm(ct::Report &report, int N) {
   // Eval forward.
   {
     std::vector<float> want(total);
-    cpu::batch_norm_forward_eval<S>(want.data(), x.data(), gamma.data(),
-                                    beta.data(), rmean.data(), rvar.data(), N,
-                                    1e-5f);
+    cpu::batch_norm<S>(want.data(), x.data(), gamma.data(), beta.data(),
+                       rmean.data(), rvar.data(), N, 1e-5f);
     Dev<> drm(rmean), drv(rvar), y(total);
-    cu::batch_norm_forward_eval<S>(y.p, dx_in.p, dgamma.p, dbeta.p, drm.p,
-                                   drv.p, N, 1e-5f);
+    cu::batch_norm<S>(y.p, dx_in.p, dgamma.p, dbeta.p, drm.p, drv.p, N, 1e-5f);
     expect_clean(report, name + " forward_eval");
     report.compare(name + " forward_eval", ct::to_nchw(y.get(), N, C, P), want,
                    kTol);
@@ -336,14 +347,14 @@ template <BatchNormShape S> void test_batch_norm(ct::Report &report, int N) {
   for (int update = 0; update < 2; ++update) {
     std::vector<float> want(total), m_ref(C), i_ref(C), rm_ref = rmean,
                                                         rv_ref = rvar;
-    cpu::batch_norm_forward_train<S>(want.data(), m_ref.data(), i_ref.data(),
-                                     update ? rm_ref.data() : nullptr,
-                                     update ? rv_ref.data() : nullptr, x.data(),
-                                     gamma.data(), beta.data(), N, 1e-5f, 0.1f);
+    cpu::batch_norm_train<S>(want.data(), m_ref.data(), i_ref.data(),
+                             update ? rm_ref.data() : nullptr,
+                             update ? rv_ref.data() : nullptr, x.data(),
+                             gamma.data(), beta.data(), N, 1e-5f, 0.1f);
     Dev<> y(total), m(C), is(C), drm(rmean), drv(rvar);
-    cu::batch_norm_forward_train<S>(y.p, m.p, is.p, update ? drm.p : nullptr,
-                                    update ? drv.p : nullptr, dx_in.p, dgamma.p,
-                                    dbeta.p, N, 1e-5f, 0.1f);
+    cu::batch_norm_train<S>(y.p, m.p, is.p, update ? drm.p : nullptr,
+                            update ? drv.p : nullptr, dx_in.p, dgamma.p,
+                            dbeta.p, N, 1e-5f, 0.1f);
     expect_clean(report, name + " forward_train");
     const std::string u = update ? " (running update)" : "";
     report.compare(name + " forward_train y" + u, ct::to_nchw(y.get(), N, C, P),
@@ -360,12 +371,11 @@ template <BatchNormShape S> void test_batch_norm(ct::Report &report, int N) {
   // Running update from inv_std.
   {
     std::vector<float> rm_ref = rmean, rv_ref = rvar;
-    cpu::batch_norm_running_update_from_inv_std(rm_ref.data(), rv_ref.data(),
-                                                mean.data(), inv_std.data(), C,
-                                                count, 1e-5, 0.1f);
+    cpu::batch_norm_running_update(rm_ref.data(), rv_ref.data(), mean.data(),
+                                   inv_std.data(), C, count, 1e-5, 0.1f);
     Dev<> drm(rmean), drv(rvar);
-    cu::batch_norm_running_update_from_inv_std(drm.p, drv.p, dmean.p, dinv.p, C,
-                                               count, 1e-5, 0.1f);
+    cu::batch_norm_running_update(drm.p, drv.p, dmean.p, dinv.p, C, count, 1e-5,
+                                  0.1f);
     expect_clean(report, name + " running_update_from_inv_std");
     report.compare(name + " running_update running_mean", drm.get(), rm_ref,
                    kTol);
@@ -376,23 +386,23 @@ template <BatchNormShape S> void test_batch_norm(ct::Report &report, int N) {
   for (int relu = 0; relu < 2; ++relu) {
     std::vector<float> dx_ref(total), dg_ref(C), db_ref(C);
     if (relu)
-      cpu::batch_norm_relu_backward<S>(dx_ref.data(), dg_ref.data(),
-                                       db_ref.data(), dy.data(),
-                                       relu_out.data(), x.data(), mean.data(),
-                                       inv_std.data(), gamma.data(), N);
+      cpu::batch_norm_relu_grad<S>(dx_ref.data(), dg_ref.data(), db_ref.data(),
+                                   dy.data(), relu_out.data(), x.data(),
+                                   mean.data(), inv_std.data(), gamma.data(),
+                                   N);
     else
-      cpu::batch_norm_backward<S>(dx_ref.data(), dg_ref.data(), db_ref.data(),
-                                  dy.data(), x.data(), mean.data(),
-                                  inv_std.data(), gamma.data(), N);
+      cpu::batch_norm_grad<S>(dx_ref.data(), dg_ref.data(), db_ref.data(),
+                              dy.data(), x.data(), mean.data(), inv_std.data(),
+                              gamma.data(), N);
     Dev<> dx(total), dg(C), db(C);
     if (relu)
-      cu::batch_norm_relu_backward<S>(dx.p, dg.p, db.p, ddy.p, drelu.p, dx_in.p,
-                                      dmean.p, dinv.p, dgamma.p, N);
+      cu::batch_norm_relu_grad<S>(dx.p, dg.p, db.p, ddy.p, drelu.p, dx_in.p,
+                                  dmean.p, dinv.p, dgamma.p, N);
     else
-      cu::batch_norm_backward<S>(dx.p, dg.p, db.p, ddy.p, dx_in.p, dmean.p,
-                                 dinv.p, dgamma.p, N);
+      cu::batch_norm_grad<S>(dx.p, dg.p, db.p, ddy.p, dx_in.p, dmean.p, dinv.p,
+                             dgamma.p, N);
     expect_clean(report, name + " backward");
-    const std::string r = relu ? " relu_backward" : " backward";
+    const std::string r = relu ? " relu_grad" : " backward";
     report.compare(name + r + " dx", ct::to_nchw(dx.get(), N, C, P), dx_ref,
                    kTol);
     report.compare(name + r + " dgamma", dg.get(), dg_ref, kTol);
@@ -408,13 +418,12 @@ template <BatchNormShape S> void test_batch_norm(ct::Report &report, int N) {
       gds[c] += dy[i] * (x[i] - mean[c]);
     }
     std::vector<float> dx_ref(total), dg_ref(C), db_ref(C);
-    cpu::batch_norm_backward_from_sums<S>(
+    cpu::batch_norm_grad_from_sums<S>(
         dx_ref.data(), dg_ref.data(), db_ref.data(), dy.data(), x.data(),
         mean.data(), inv_std.data(), gamma.data(), gs.data(), gds.data(), N);
     Dev<> dx(total), dg(C), db(C), dgs(gs), dgds(gds);
-    cu::batch_norm_backward_from_sums<S>(dx.p, dg.p, db.p, ddy.p, dx_in.p,
-                                         dmean.p, dinv.p, dgamma.p, dgs.p,
-                                         dgds.p, N);
+    cu::batch_norm_grad_from_sums<S>(dx.p, dg.p, db.p, ddy.p, dx_in.p, dmean.p,
+                                     dinv.p, dgamma.p, dgs.p, dgds.p, N);
     expect_clean(report, name + " backward_from_sums");
     report.compare(name + " backward_from_sums dx",
                    ct::to_nchw(dx.get(), N, C, P), dx_ref, kTol);
@@ -443,15 +452,15 @@ template <Pool2DShape S> void test_pool(ct::Report &report, int N, bool max) {
   std::vector<float> y_ref(size_t(N) * C * Po), dx_ref(size_t(N) * C * Pi);
   Dev<> y(y_ref.size()), dx(dx_ref.size());
   if (max) {
-    cpu::max_pool2d_forward<S>(y_ref.data(), x.data(), N);
-    cpu::max_pool2d_backward<S>(dx_ref.data(), dy.data(), x.data(), N);
-    cu::max_pool2d_forward<S>(y.p, dx_in.p, N);
-    cu::max_pool2d_backward<S>(dx.p, ddy.p, dx_in.p, N);
+    cpu::max_pool2d<S>(y_ref.data(), x.data(), N);
+    cpu::max_pool2d_grad<S>(dx_ref.data(), dy.data(), x.data(), N);
+    cu::max_pool2d<S>(y.p, dx_in.p, N);
+    cu::max_pool2d_grad<S>(dx.p, ddy.p, dx_in.p, N);
   } else {
-    cpu::avg_pool2d_forward<S>(y_ref.data(), x.data(), N);
-    cpu::avg_pool2d_backward<S>(dx_ref.data(), dy.data(), N);
-    cu::avg_pool2d_forward<S>(y.p, dx_in.p, N);
-    cu::avg_pool2d_backward<S>(dx.p, ddy.p, N);
+    cpu::avg_pool2d<S>(y_ref.data(), x.data(), N);
+    cpu::avg_pool2d_grad<S>(dx_ref.data(), dy.data(), N);
+    cu::avg_pool2d<S>(y.p, dx_in.p, N);
+    cu::avg_pool2d_grad<S>(dx.p, ddy.p, N);
   }
   expect_clean(report, name);
   report.compare(name + " forward", ct::to_nchw(y.get(), N, C, Po), y_ref,
@@ -466,12 +475,12 @@ template <int C, long P> void test_global_pool(ct::Report &report, int N) {
   auto x = ct::random_vec(size_t(N) * C * P, 23);
   auto dy = ct::random_vec(size_t(N) * C, 24);
   std::vector<float> y_ref(size_t(N) * C), dx_ref(x.size());
-  cpu::global_avg_pool_forward<C, P>(y_ref.data(), x.data(), N);
-  cpu::global_avg_pool_backward<C, P>(dx_ref.data(), dy.data(), N);
+  cpu::global_avg_pool<C, P>(y_ref.data(), x.data(), N);
+  cpu::global_avg_pool_grad<C, P>(dx_ref.data(), dy.data(), N);
   Dev<> dx_in(ct::to_nhwc(x, N, C, P)), ddy(dy), y(y_ref.size()),
       dx(dx_ref.size());
-  cu::global_avg_pool_forward<C, P>(y.p, dx_in.p, N);
-  cu::global_avg_pool_backward<C, P>(dx.p, ddy.p, N);
+  cu::global_avg_pool<C, P>(y.p, dx_in.p, N);
+  cu::global_avg_pool_grad<C, P>(dx.p, ddy.p, N);
   expect_clean(report, name);
   report.compare(name + " forward", y.get(), y_ref, kTol);
   report.compare(name + " backward", ct::to_nchw(dx.get(), N, C, P), dx_ref,
@@ -494,19 +503,19 @@ template <LinearShape S> void test_linear(ct::Report &report, int N) {
       db_ref(O);
   Dev<> y(y_ref.size()), dx(dx_ref.size()), dwg(w.size()), dbg(O);
   for (int with_bias = 0; with_bias < 2; ++with_bias) {
-    cpu::linear_forward<S>(y_ref.data(), x.data(), w.data(),
-                           with_bias ? b.data() : nullptr, N);
-    cu::linear_forward<S>(y.p, dx_in.p, dw.p, with_bias ? db.p : nullptr, N);
+    cpu::linear<S>(y_ref.data(), x.data(), w.data(),
+                   with_bias ? b.data() : nullptr, N);
+    cu::linear<S>(y.p, dx_in.p, dw.p, with_bias ? db.p : nullptr, N);
     expect_clean(report, name + " forward");
     report.compare(name + (with_bias ? " forward + bias" : " forward"), y.get(),
                    y_ref, kGemmTol);
   }
-  cpu::linear_backward_data<S>(dx_ref.data(), dy.data(), w.data(), N);
-  cpu::linear_backward_weight<S>(dw_ref.data(), dy.data(), x.data(), N);
-  cpu::linear_backward_bias<S>(db_ref.data(), dy.data(), N);
-  cu::linear_backward_data<S>(dx.p, ddy.p, dw.p, N);
-  cu::linear_backward_weight<S>(dwg.p, ddy.p, dx_in.p, N);
-  cu::linear_backward_bias<S>(dbg.p, ddy.p, N);
+  cpu::linear_grad_input<S>(dx_ref.data(), dy.data(), w.data(), N);
+  cpu::linear_grad_weight<S>(dw_ref.data(), dy.data(), x.data(), N);
+  cpu::linear_bias_grad<S>(db_ref.data(), dy.data(), N);
+  cu::linear_grad_input<S>(dx.p, ddy.p, dw.p, N);
+  cu::linear_grad_weight<S>(dwg.p, ddy.p, dx_in.p, N);
+  cu::linear_bias_grad<S>(dbg.p, ddy.p, N);
   expect_clean(report, name + " backward");
   report.compare(name + " backward data", dx.get(), dx_ref, kGemmTol);
   report.compare(name + " backward weight", dwg.get(), dw_ref, kGemmTol);
@@ -530,15 +539,15 @@ template <int K> void test_loss(ct::Report &report, int N) {
   }
   float loss_ref;
   int correct_ref;
-  cpu::softmax_cross_entropy_forward<K>(&loss_ref, &correct_ref, logits.data(),
-                                        labels.data(), N);
+  cpu::softmax_cross_entropy<K>(&loss_ref, &correct_ref, logits.data(),
+                                labels.data(), N);
   std::vector<float> d_ref(logits.size());
-  cpu::softmax_cross_entropy_backward<K>(d_ref.data(), logits.data(),
-                                         labels.data(), N);
+  cpu::softmax_cross_entropy_grad<K>(d_ref.data(), logits.data(), labels.data(),
+                                     N);
   Dev<> dl(logits), loss(1), dlog(logits.size());
   Dev<int32_t> dlab(labels), correct(1);
-  cu::softmax_cross_entropy_forward<K>(loss.p, correct.p, dl.p, dlab.p, N);
-  cu::softmax_cross_entropy_backward<K>(dlog.p, dl.p, dlab.p, N);
+  cu::softmax_cross_entropy<K>(loss.p, correct.p, dl.p, dlab.p, N);
+  cu::softmax_cross_entropy_grad<K>(dlog.p, dl.p, dlab.p, N);
   expect_clean(report, name);
   report.compare(name + " loss", loss.get(), {loss_ref}, 1e-6);
   const int got = correct.get()[0];
@@ -547,8 +556,7 @@ template <int K> void test_loss(ct::Report &report, int N) {
                 got == correct_ref);
   report.compare(name + " backward", dlog.get(), d_ref, 1e-6);
   // Only the count (the emitter's rn.count_correct).
-  cu::softmax_cross_entropy_forward<K, float>(nullptr, correct.p, dl.p, dlab.p,
-                                              N);
+  cu::softmax_cross_entropy<K, float>(nullptr, correct.p, dl.p, dlab.p, N);
   expect_clean(report, name + " count only");
   report.expect(name + " count only", correct.get()[0] == correct_ref);
 }
@@ -561,32 +569,32 @@ void test_elementwise(ct::Report &report) {
   auto a = ct::random_vec(n, 51), b = ct::random_vec(n, 52);
   Dev<> da(a), db(b), y(n);
   std::vector<float> want(n);
-  cpu::relu_forward(want.data(), a.data(), n);
-  cu::relu_forward(y.p, da.p, n);
-  expect_clean(report, "relu_forward");
-  report.compare("relu_forward", y.get(), want, 0.0);
-  cpu::relu_backward(want.data(), b.data(), a.data(), n);
-  cu::relu_backward(y.p, db.p, da.p, n);
-  expect_clean(report, "relu_backward");
-  report.compare("relu_backward", y.get(), want, 0.0);
-  cpu::add_forward(want.data(), a.data(), b.data(), n);
-  cu::add_forward(y.p, da.p, db.p, n);
-  expect_clean(report, "add_forward");
-  report.compare("add_forward", y.get(), want, 0.0);
-  cpu::add_relu_forward(want.data(), a.data(), b.data(), n);
-  cu::add_relu_forward(y.p, da.p, db.p, n);
-  expect_clean(report, "add_relu_forward");
-  report.compare("add_relu_forward", y.get(), want, 0.0);
+  cpu::relu(want.data(), a.data(), n);
+  cu::relu(y.p, da.p, n);
+  expect_clean(report, "relu");
+  report.compare("relu", y.get(), want, 0.0);
+  cpu::relu_grad(want.data(), b.data(), a.data(), n);
+  cu::relu_grad(y.p, db.p, da.p, n);
+  expect_clean(report, "relu_grad");
+  report.compare("relu_grad", y.get(), want, 0.0);
+  cpu::add(want.data(), a.data(), b.data(), n);
+  cu::add(y.p, da.p, db.p, n);
+  expect_clean(report, "add");
+  report.compare("add", y.get(), want, 0.0);
+  cpu::add_relu(want.data(), a.data(), b.data(), n);
+  cu::add_relu(y.p, da.p, db.p, n);
+  expect_clean(report, "add_relu");
+  report.compare("add_relu", y.get(), want, 0.0);
   cu::copy_floats(y.p, da.p, n);
   cu::accumulate(y.p, db.p, n);
-  cpu::add_forward(want.data(), a.data(), b.data(), n);
+  cpu::add(want.data(), a.data(), b.data(), n);
   expect_clean(report, "copy_floats + accumulate");
   report.compare("copy_floats + accumulate", y.get(), want, 0.0);
   // In place: y aliases x.
-  cu::relu_forward(da.p, da.p, n);
-  cpu::relu_forward(want.data(), a.data(), n);
-  expect_clean(report, "relu_forward in place");
-  report.compare("relu_forward in place", da.get(), want, 0.0);
+  cu::relu(da.p, da.p, n);
+  cpu::relu(want.data(), a.data(), n);
+  expect_clean(report, "relu in place");
+  report.compare("relu in place", da.get(), want, 0.0);
 
   const int N = 3, C = 3;
   const long HW = 37 * 29;
@@ -626,22 +634,21 @@ void test_sgd(ct::Report &report) {
     if (step == 1)
       CUDA_CHECK(cudaMemcpy(hyper.p, h2, sizeof h2, cudaMemcpyHostToDevice));
     for (const cu::SgdTensor &t : table.t)
-      cpu::sgd_momentum_step(want.data() + t.param, want.data() + t.momentum,
-                             want.data() + t.grad, t.numel, h[0], h[1], h[2]);
-    cu::sgd_momentum_step_all(S.p, table, hyper.p);
+      cpu::sgd_update(want.data() + t.param, want.data() + t.momentum,
+                      want.data() + t.grad, t.numel, h[0], h[1], h[2]);
+    cu::sgd_update_all(S.p, table, hyper.p);
   }
-  expect_clean(report, "sgd_momentum_step_all");
-  report.compare("sgd_momentum_step_all (7 tensors, 2 steps)", S.get(), want,
-                 1e-6);
+  expect_clean(report, "sgd_update_all");
+  report.compare("sgd_update_all (7 tensors, 2 steps)", S.get(), want, 1e-6);
   // One tensor with host scalars.
   auto p = ct::random_vec(1000, 62), m = ct::random_vec(1000, 63),
        g = ct::random_vec(1000, 64);
   Dev<> dp(p), dm(m), dg(g);
-  cpu::sgd_momentum_step(p.data(), m.data(), g.data(), 1000, 0.1f, 0.9f, 5e-4f);
-  cu::sgd_momentum_step(dp.p, dm.p, dg.p, 1000, 0.1f, 0.9f, 5e-4f);
-  expect_clean(report, "sgd_momentum_step");
-  report.compare("sgd_momentum_step param", dp.get(), p, 1e-6);
-  report.compare("sgd_momentum_step momentum", dm.get(), m, 1e-6);
+  cpu::sgd_update(p.data(), m.data(), g.data(), 1000, 0.1f, 0.9f, 5e-4f);
+  cu::sgd_update(dp.p, dm.p, dg.p, 1000, 0.1f, 0.9f, 5e-4f);
+  expect_clean(report, "sgd_update");
+  report.compare("sgd_update param", dp.get(), p, 1e-6);
+  report.compare("sgd_update momentum", dm.get(), m, 1e-6);
 }
 
 // ----------------------------------------------------------------------------
@@ -666,7 +673,8 @@ void test_graph(ct::Report &report) {
   Dev<> dx_in(x), dw(w), dgb(gb), y(size_t(N) * 64 * S.out_plane()), z(y.n),
       sum(64), sumsq(64), mean(64), inv(64);
   auto run = [&] {
-    cu::conv2d_forward_stats<S>(y.p, sum.p, sumsq.p, dx_in.p, dw.p, nullptr, N);
+    cu::conv2d_bn_train_stats<S>(y.p, sum.p, sumsq.p, dx_in.p, dw.p, nullptr,
+                                 N);
     cu::batch_norm_stats_from_sums(mean.p, inv.p, static_cast<float *>(nullptr),
                                    sum.p, sumsq.p, 64, long(N) * B.plane,
                                    1e-5f);
@@ -835,9 +843,79 @@ constexpr Pool2DShape kAvgPoolEx{.channels = 32,
 constexpr LinearShape kFc{.in_features = 512, .out_features = 10};
 constexpr LinearShape kFcWide{.in_features = 2048, .out_features = 1000};
 
-} // namespace
+// ----------------------------------------------------------------------------
+// The cases, in order. A name must say which launchers and which shape.
 
-int main() {
+using ct::Case;
+
+template <Conv2DShape S> Case conv_case(int N) {
+  return {conv_name<S>() + " N=" + std::to_string(N),
+          [N](ct::Report &r) { test_conv<S>(r, N); }};
+}
+template <BatchNormShape S> Case bn_case(int N) {
+  return {"batch_norm C=" + std::to_string(S.channels) +
+              " P=" + std::to_string(S.plane) + " N=" + std::to_string(N),
+          [N](ct::Report &r) { test_batch_norm<S>(r, N); }};
+}
+template <Pool2DShape S> Case pool_case(int N, bool max) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%s_pool2d C=%d %dx%d k%d s%d p%d%s N=%d",
+                max ? "max" : "avg", S.channels, S.in_h, S.in_w, S.kernel_h,
+                S.stride_h, S.pad_h,
+                !max && !S.count_include_pad ? " exclude-pad" : "", N);
+  return {buf, [N, max](ct::Report &r) { test_pool<S>(r, N, max); }};
+}
+
+std::vector<Case> all_cases() {
+  return {
+      conv_case<kStemRgb>(2),
+      conv_case<kStemGray>(3),
+      conv_case<kStem3x3>(5),
+      conv_case<k3x3>(4),
+      conv_case<k3x3s2>(3),
+      conv_case<k1x1>(3),
+      conv_case<k1x1s2>(5),
+      conv_case<kDeep>(9),
+      conv_case<kGrouped4>(3),
+      conv_case<kGrouped8s2>(4),
+      conv_case<kOdd>(7),
+      bn_case<kBn>(4),
+      bn_case<kBnOdd>(37),
+      bn_case<kBnRank2>(33),
+      pool_case<kMaxPool>(3, true),
+      pool_case<kMaxPool2>(5, true),
+      pool_case<kAvgPool>(3, false),
+      pool_case<kAvgPoolEx>(3, false),
+      {"global_avg_pool C=512 P=49 N=6",
+       [](ct::Report &r) { test_global_pool<512, 49>(r, 6); }},
+      {"global_avg_pool C=64 P=1 N=5",
+       [](ct::Report &r) { test_global_pool<64, 1>(r, 5); }},
+      {"linear 512->10 N=37", [](ct::Report &r) { test_linear<kFc>(r, 37); }},
+      {"linear 2048->1000 N=16",
+       [](ct::Report &r) { test_linear<kFcWide>(r, 16); }},
+      {"softmax_cross_entropy K=10 N=129",
+       [](ct::Report &r) { test_loss<10>(r, 129); }},
+      {"softmax_cross_entropy K=1000 N=33",
+       [](ct::Report &r) { test_loss<1000>(r, 33); }},
+      {"elementwise and layout", test_elementwise},
+      {"sgd_update_all", test_sgd},
+      {"graph capture and replay", test_graph},
+      {"argument errors",
+       [](ct::Report &r) {
+         // A bad argument is recorded, not fatal, and nothing is launched.
+         cu::relu<float>(nullptr, nullptr, 10);
+         r.expect("a null pointer is reported by last_launch_error()",
+                  cu::last_launch_error() == cudaErrorInvalidValue);
+         r.expect("last_launch_error() clears",
+                  cu::last_launch_error() == cudaSuccess);
+       }},
+  };
+}
+
+// The GPU, once; the stream every case launches on.
+cudaStream_t g_stream = nullptr;
+
+int begin(bool first) {
   int devices = 0;
   cudaError_t e = cudaGetDeviceCount(&devices);
   if (e != cudaSuccess || devices == 0) {
@@ -846,52 +924,24 @@ int main() {
                 cudaGetErrorString(e != cudaSuccess ? e : cudaErrorNoDevice));
     return 77;
   }
-  cudaDeviceProp prop;
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("rnc::cuda kernels on %s (sm_%d%d), RNC_CUDA_PRECISION=%d\n",
-              prop.name, prop.major, prop.minor, RNC_CUDA_PRECISION);
-  cudaStream_t stream;
-  CUDA_CHECK(cudaStreamCreate(&stream));
-  cu::set_stream(stream);
+  if (first) {
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    std::printf("rnc::cuda kernels on %s (sm_%d%d), RNC_CUDA_PRECISION=%d\n",
+                prop.name, prop.major, prop.minor, RNC_CUDA_PRECISION);
+  }
+  CUDA_CHECK(cudaStreamCreate(&g_stream));
+  cu::set_stream(g_stream);
+  return 0;
+}
 
-  ct::Report report;
-  test_conv<kStemRgb>(report, 2);
-  test_conv<kStemGray>(report, 3);
-  test_conv<kStem3x3>(report, 5);
-  test_conv<k3x3>(report, 4);
-  test_conv<k3x3s2>(report, 3);
-  test_conv<k1x1>(report, 3);
-  test_conv<k1x1s2>(report, 5);
-  test_conv<kDeep>(report, 9);
-  test_conv<kGrouped4>(report, 3);
-  test_conv<kGrouped8s2>(report, 4);
-  test_conv<kOdd>(report, 7);
-  test_batch_norm<kBn>(report, 4);
-  test_batch_norm<kBnOdd>(report, 37);
-  test_batch_norm<kBnRank2>(report, 33);
-  test_pool<kMaxPool>(report, 3, true);
-  test_pool<kMaxPool2>(report, 5, true);
-  test_pool<kAvgPool>(report, 3, false);
-  test_pool<kAvgPoolEx>(report, 3, false);
-  test_global_pool<512, 49>(report, 6);
-  test_global_pool<64, 1>(report, 5);
-  test_linear<kFc>(report, 37);
-  test_linear<kFcWide>(report, 16);
-  test_loss<10>(report, 129);
-  test_loss<1000>(report, 33);
-  test_elementwise(report);
-  test_sgd(report);
-  test_graph(report);
-
-  // A bad argument is recorded, not fatal, and nothing is launched.
-  cu::relu_forward<float>(nullptr, nullptr, 10);
-  report.expect("a null pointer is reported by last_launch_error()",
-                cu::last_launch_error() == cudaErrorInvalidValue);
-  report.expect("last_launch_error() clears",
-                cu::last_launch_error() == cudaSuccess);
-
+void end() {
   cu::set_stream(nullptr);
-  CUDA_CHECK(cudaStreamDestroy(stream));
-  std::printf("%d of %d checks failed\n", report.failures, report.checks);
-  return report.failures == 0 ? 0 : 1;
+  CUDA_CHECK(cudaStreamDestroy(g_stream));
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  return ct::case_main(argc, argv, all_cases(), {begin, end});
 }

@@ -2,9 +2,9 @@
 """jax-oracle: checks models compiled by `rnc compile` against a JAX reference
 (python/rnc_py/jax_model.py) built from the same graph.
 
-For each model: compile with --max-batch 8, rnc_init, write random BN running
+For each model: compile with --max-batch 8 (or --max-batch N), rnc_init, write random BN running
 statistics, read every parameter, then compare rnc and JAX on
-  eval0     logits of a full batch (8) with the running statistics;
+  eval0     logits of a full batch (max batch) with the running statistics;
   step1     a train step on a full batch: loss, correct count, every gradient
             (GRADIENT tensors), every parameter, momentum buffer and BN buffer
             after the step (SGD lr 0.1, momentum 0.9, weight decay 5e-4);
@@ -89,7 +89,7 @@ def check_model(spec, args, rep):
     jm = JaxModel(graph, dtype=np.float64 if args.x64 else np.float32)
     so = os.path.join(args.out_dir, name + ".so")
     t0 = time.time()
-    r = subprocess.run([args.rnc, "compile", spec, "-o", so, "--max-batch", str(MAX_BATCH)]
+    r = subprocess.run([args.rnc, "compile", spec, "-o", so, "--max-batch", str(args.max_batch)]
                        + args.compile_arg,
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -105,7 +105,7 @@ def check_model(spec, args, rep):
         want.update({k + ".grad": (abi.GRADIENT, s) for k, s in jm.param_shapes.items()})
         diff = sorted(set(want.items()) ^ set(m.tensors.items()))
         info_ok = (m.input_shape == jm.input_shape and m.num_classes == jm.num_classes
-                   and m.max_batch == MAX_BATCH)
+                   and m.max_batch == args.max_batch)
         rep.line(name, "tensor table", not diff and info_ok,
                  f"{len(m.tensors)} tensors, input {m.input_shape}, {m.num_classes} classes, "
                  f"max_batch {m.max_batch}" + (f"; differs: {diff[:6]}" if diff else ""))
@@ -150,8 +150,8 @@ def check_model(spec, args, rep):
             buffers.update(m.read_all(abi.BUFFER))
             moms.update({k: m.read(k + ".momentum_buffer") for k in params})
 
-        compare_eval("eval0", MAX_BATCH)
-        compare_step("step1", MAX_BATCH)
+        compare_eval("eval0", args.max_batch)
+        compare_step("step1", args.max_batch)
         compare_step("step2", RAGGED_STEP)
         compare_eval("eval2", RAGGED_EVAL)
 
@@ -162,6 +162,9 @@ def main():
     ap.add_argument("--rnc", default=os.path.join(ROOT, "build/bin/rnc"))
     ap.add_argument("--out-dir", help="where the compiled .so files go (default: a temp folder)")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--max-batch", type=int, default=MAX_BATCH,
+                    help="the compiled max batch: eval0 and step1 run it (the CPU's tiled conv "
+                         "kernels take batches of at least two tiles of images, 12 to 32)")
     ap.add_argument("--compile-arg", action="append", default=[],
                     help="extra `rnc compile` flag, e.g. --compile-arg=--no-fusion (repeatable)")
     ap.add_argument("--x64", action="store_true", help="run the JAX reference in float64")

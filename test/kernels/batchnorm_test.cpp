@@ -63,9 +63,9 @@ template <BatchNormShape S> void check_forward(int N, uint64_t seed) {
 
   auto y = kt::poisoned<float>(size), mean = kt::poisoned<float>(S.channels),
        inv = kt::poisoned<float>(S.channels);
-  rnc::cpu::batch_norm_forward_train<S>(
-      y.data(), mean.data(), inv.data(), rm.data(), rv.data(), x.data(),
-      gamma.data(), beta.data(), N, eps, momentum);
+  rnc::cpu::batch_norm_train<S>(y.data(), mean.data(), inv.data(), rm.data(),
+                                rv.data(), x.data(), gamma.data(), beta.data(),
+                                N, eps, momentum);
   EXPECT_LT(kt::rel_err(y, y_ref), 1e-5) << "y";
   EXPECT_LT(kt::rel_err(mean, st.mean), 1e-5) << "saved mean";
   EXPECT_LT(kt::rel_err(inv, inv_ref), 1e-5) << "saved inv_std";
@@ -84,9 +84,9 @@ template <BatchNormShape S> void check_forward(int N, uint64_t seed) {
         ye_ref[i] = v > 0 ? v : 0;
       }
   y = kt::poisoned<float>(size);
-  rnc::cpu::batch_norm_forward_eval<S>(y.data(), x.data(), gamma.data(),
-                                       beta.data(), rm.data(), rv.data(), N,
-                                       eps, rnc::cpu::ReluEpilogue{});
+  rnc::cpu::batch_norm<S>(y.data(), x.data(), gamma.data(), beta.data(),
+                          rm.data(), rv.data(), N, eps,
+                          rnc::cpu::ReluEpilogue{});
   EXPECT_LT(kt::rel_err(y, ye_ref), 1e-5) << "eval";
 
   // Statistics from per-channel sums (the fused conv path).
@@ -124,17 +124,17 @@ template <BatchNormShape S> void check_backward(int N, uint64_t seed) {
   auto r = kt::random_vec<double>(size, seed + 3);
   std::vector<double> y(size), mean(S.channels), inv(S.channels);
   auto loss = [&] {
-    rnc::cpu::batch_norm_forward_train<S, double>(
-        y.data(), mean.data(), inv.data(), nullptr, nullptr, x.data(),
-        gamma.data(), beta.data(), N, 1e-5);
+    rnc::cpu::batch_norm_train<S, double>(y.data(), mean.data(), inv.data(),
+                                          nullptr, nullptr, x.data(),
+                                          gamma.data(), beta.data(), N, 1e-5);
     return kt::dot(r, y);
   };
   loss();
   auto dx = kt::poisoned<double>(size), dg = kt::poisoned<double>(S.channels),
        db = kt::poisoned<double>(S.channels);
-  rnc::cpu::batch_norm_backward<S, double>(dx.data(), dg.data(), db.data(),
-                                           r.data(), x.data(), mean.data(),
-                                           inv.data(), gamma.data(), N);
+  rnc::cpu::batch_norm_grad<S, double>(dx.data(), dg.data(), db.data(),
+                                       r.data(), x.data(), mean.data(),
+                                       inv.data(), gamma.data(), N);
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(x, loss)), 1e-6) << "dx";
   EXPECT_LT(kt::rel_err(dg, kt::numeric_grad(gamma, loss)), 1e-6) << "dgamma";
   EXPECT_LT(kt::rel_err(db, kt::numeric_grad(beta, loss)), 1e-6) << "dbeta";
@@ -148,7 +148,7 @@ TEST(BatchNorm, BackwardMatchesFiniteDifferences) {
       3, 14); // plane > 4 lanes x 8: vector path
 }
 
-// The fused ReLU + BN backward equals relu_backward then batch_norm_backward
+// The fused ReLU + BN backward equals relu_grad then batch_norm_grad
 // (same math, the mask applied on the fly), in float64 to 1e-12.
 template <BatchNormShape S> void check_relu_backward(int N, uint64_t seed) {
   SCOPED_TRACE(testing::Message()
@@ -164,15 +164,13 @@ template <BatchNormShape S> void check_relu_backward(int N, uint64_t seed) {
   auto inv_std = kt::random_vec<double>(S.channels, seed + 5, 0.5, 2.0);
   std::vector<double> masked(size), dx1(size), dx2(size), dg1(S.channels),
       dg2(S.channels), db1(S.channels), db2(S.channels);
-  rnc::cpu::relu_backward(masked.data(), dy.data(), relu_out.data(),
-                          long(size));
-  rnc::cpu::batch_norm_backward<S>(dx1.data(), dg1.data(), db1.data(),
-                                   masked.data(), x.data(), mean.data(),
-                                   inv_std.data(), gamma.data(), N);
-  rnc::cpu::batch_norm_relu_backward<S>(dx2.data(), dg2.data(), db2.data(),
-                                        dy.data(), relu_out.data(), x.data(),
-                                        mean.data(), inv_std.data(),
-                                        gamma.data(), N);
+  rnc::cpu::relu_grad(masked.data(), dy.data(), relu_out.data(), long(size));
+  rnc::cpu::batch_norm_grad<S>(dx1.data(), dg1.data(), db1.data(),
+                               masked.data(), x.data(), mean.data(),
+                               inv_std.data(), gamma.data(), N);
+  rnc::cpu::batch_norm_relu_grad<S>(
+      dx2.data(), dg2.data(), db2.data(), dy.data(), relu_out.data(), x.data(),
+      mean.data(), inv_std.data(), gamma.data(), N);
   for (size_t i = 0; i < size; ++i)
     EXPECT_NEAR(dx1[i], dx2[i], 1e-12) << "dx " << i;
   for (int c = 0; c < S.channels; ++c) {

@@ -1,5 +1,5 @@
-// The BN backward reductions fused into conv2d_backward_data
-// (conv2d_backward_data_bn_sums + batch_norm_backward_from_sums) against the
+// The BN backward reductions fused into conv2d_grad_input
+// (conv2d_grad_input_bn_reduce + batch_norm_grad_from_sums) against the
 // unfused kernels.
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -78,15 +78,15 @@ template <Conv2DShape S> struct Case {
   }
 
   // Today's kernels: the conv input gradient (with the fan-in epilogue when
-  // there is an addend), then batch_norm_backward, or for a mask alone
-  // batch_norm_relu_backward on the unmasked gradient.
+  // there is an addend), then batch_norm_grad, or for a mask alone
+  // batch_norm_relu_grad on the unmasked gradient.
   Outputs unfused(Form f) const {
     Outputs o{kt::poisoned<float>(x.size()), kt::poisoned<float>(x.size()),
               kt::poisoned<float>(C), kt::poisoned<float>(C)};
     if (f == Form::Mask) {
       std::vector<float> raw(x.size());
-      rnc::cpu::conv2d_backward_data<S>(raw.data(), dy.data(), w.data(), N);
-      rnc::cpu::batch_norm_relu_backward<B>(
+      rnc::cpu::conv2d_grad_input<S>(raw.data(), dy.data(), w.data(), N);
+      rnc::cpu::batch_norm_relu_grad<B>(
           o.dx.data(), o.dgamma.data(), o.dbeta.data(), raw.data(), relu.data(),
           x.data(), mean.data(), inv_std.data(), gamma.data(), N);
       for (size_t i = 0; i < raw.size(); ++i)
@@ -94,13 +94,12 @@ template <Conv2DShape S> struct Case {
       return o;
     }
     with_epilogue(f, [&](const auto &epi) {
-      rnc::cpu::conv2d_backward_data<S>(o.g.data(), dy.data(), w.data(), N,
-                                        epi);
+      rnc::cpu::conv2d_grad_input<S>(o.g.data(), dy.data(), w.data(), N, epi);
       return 0;
     });
-    rnc::cpu::batch_norm_backward<B>(
-        o.dx.data(), o.dgamma.data(), o.dbeta.data(), o.g.data(), x.data(),
-        mean.data(), inv_std.data(), gamma.data(), N);
+    rnc::cpu::batch_norm_grad<B>(o.dx.data(), o.dgamma.data(), o.dbeta.data(),
+                                 o.g.data(), x.data(), mean.data(),
+                                 inv_std.data(), gamma.data(), N);
     return o;
   }
 
@@ -109,16 +108,16 @@ template <Conv2DShape S> struct Case {
               kt::poisoned<float>(C), kt::poisoned<float>(C)};
     auto s = kt::poisoned<float>(C), sd = kt::poisoned<float>(C);
     with_epilogue(f, [&](const auto &epi) {
-      rnc::cpu::conv2d_backward_data_bn_sums<S>(o.g.data(), s.data(), sd.data(),
-                                                dy.data(), w.data(), x.data(),
-                                                mean.data(), N, epi);
+      rnc::cpu::conv2d_grad_input_bn_reduce<S>(o.g.data(), s.data(), sd.data(),
+                                               dy.data(), w.data(), x.data(),
+                                               mean.data(), N, epi);
       return 0;
     });
     if (sums) {
       *sums = s;
       sums->insert(sums->end(), sd.begin(), sd.end());
     }
-    rnc::cpu::batch_norm_backward_from_sums<B>(
+    rnc::cpu::batch_norm_grad_from_sums<B>(
         o.dx.data(), o.dgamma.data(), o.dbeta.data(), o.g.data(), x.data(),
         mean.data(), inv_std.data(), gamma.data(), s.data(), sd.data(), N);
     return o;
@@ -126,7 +125,7 @@ template <Conv2DShape S> struct Case {
 };
 
 // Bit for bit: the sums are reduced per (image, channel) with the same
-// function and then over images in order, as batch_norm_backward does, and
+// function and then over images in order, as batch_norm_grad does, and
 // dx is the same expression. Also the sums against float64 sums of the
 // stored gradient (1e-5 relative), and the same bits on 1, 2 and 3 threads.
 template <Conv2DShape S> void check(int N, uint64_t seed) {

@@ -64,13 +64,13 @@ template <Conv2DShape S> void check_forward(int N, uint64_t seed) {
   auto b = kt::random_vec<float>(S.out_channels, seed + 2);
 
   auto y = kt::poisoned<float>(y_size<S>(N));
-  rnc::cpu::conv2d_forward<S>(y.data(), x.data(), w.data(), nullptr, N);
+  rnc::cpu::conv2d<S>(y.data(), x.data(), w.data(), nullptr, N);
   EXPECT_LT(kt::rel_err(y, conv_ref<S>(x, w, (const float *)nullptr, N)), 1e-5)
       << "no bias";
 
   auto ref = conv_ref<S>(x, w, b.data(), N);
   y = kt::poisoned<float>(y_size<S>(N));
-  rnc::cpu::conv2d_forward<S>(y.data(), x.data(), w.data(), b.data(), N);
+  rnc::cpu::conv2d<S>(y.data(), x.data(), w.data(), b.data(), N);
   EXPECT_LT(kt::rel_err(y, ref), 1e-5) << "bias";
 
   // Epilogue: relu(conv + bias + residual), checking the (n, c, idx) it is
@@ -80,7 +80,7 @@ template <Conv2DShape S> void check_forward(int N, uint64_t seed) {
                                 rnc::cpu::ReluEpilogue>;
   Epi epi{{res.data(), S.out_channels, S.out_plane()}, {}};
   y = kt::poisoned<float>(y_size<S>(N));
-  rnc::cpu::conv2d_forward<S>(y.data(), x.data(), w.data(), b.data(), N, epi);
+  rnc::cpu::conv2d<S>(y.data(), x.data(), w.data(), b.data(), N, epi);
   std::vector<double> ref_epi(ref.size());
   for (size_t i = 0; i < ref.size(); ++i)
     ref_epi[i] = std::max(0.0, ref[i] + res[i]);
@@ -89,8 +89,8 @@ template <Conv2DShape S> void check_forward(int N, uint64_t seed) {
   // Statistics of the stored output (here: after the epilogue).
   std::vector<float> sum(S.out_channels, NAN), sumsq(S.out_channels, NAN);
   y = kt::poisoned<float>(y_size<S>(N));
-  rnc::cpu::conv2d_forward_stats<S>(y.data(), sum.data(), sumsq.data(),
-                                    x.data(), w.data(), b.data(), N, epi);
+  rnc::cpu::conv2d_bn_train_stats<S>(y.data(), sum.data(), sumsq.data(),
+                                     x.data(), w.data(), b.data(), N, epi);
   EXPECT_LT(kt::rel_err(y, ref_epi), 1e-5) << "stats: output";
   std::vector<double> rs(S.out_channels, 0.0), rss(S.out_channels, 0.0);
   for (int n = 0; n < N; ++n)
@@ -275,16 +275,15 @@ template <Conv2DShape S> void check_backward(int N, uint64_t seed) {
   auto r = kt::random_vec<double>(y_size<S>(N), seed + 3); // dL/dy
   std::vector<double> y(y_size<S>(N));
   auto loss = [&] {
-    rnc::cpu::conv2d_forward<S, double>(y.data(), x.data(), w.data(), b.data(),
-                                        N);
+    rnc::cpu::conv2d<S, double>(y.data(), x.data(), w.data(), b.data(), N);
     return kt::dot(r, y);
   };
 
   auto dx = kt::poisoned<double>(x.size()), dw = kt::poisoned<double>(w.size()),
        db = kt::poisoned<double>(b.size());
-  rnc::cpu::conv2d_backward_data<S, double>(dx.data(), r.data(), w.data(), N);
-  rnc::cpu::conv2d_backward_weight<S, double>(dw.data(), r.data(), x.data(), N);
-  rnc::cpu::conv2d_backward_bias<S, double>(db.data(), r.data(), N);
+  rnc::cpu::conv2d_grad_input<S, double>(dx.data(), r.data(), w.data(), N);
+  rnc::cpu::conv2d_grad_weight<S, double>(dw.data(), r.data(), x.data(), N);
+  rnc::cpu::conv2d_bias_grad<S, double>(db.data(), r.data(), N);
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(x, loss)), 1e-6) << "dx";
   EXPECT_LT(kt::rel_err(dw, kt::numeric_grad(w, loss)), 1e-6) << "dw";
   EXPECT_LT(kt::rel_err(db, kt::numeric_grad(b, loss)), 1e-6) << "db";
@@ -416,10 +415,10 @@ template <Conv2DShape S> void check_thread_invariance(int N) {
     omp_set_num_threads(threads);
     std::vector<float> y(y_size<S>(N)), s(S.out_channels), ss(S.out_channels),
         dx(x.size()), dw(w.size());
-    rnc::cpu::conv2d_forward_stats<S>(y.data(), s.data(), ss.data(), x.data(),
-                                      w.data(), nullptr, N);
-    rnc::cpu::conv2d_backward_data<S>(dx.data(), dy.data(), w.data(), N);
-    rnc::cpu::conv2d_backward_weight<S>(dw.data(), dy.data(), x.data(), N);
+    rnc::cpu::conv2d_bn_train_stats<S>(y.data(), s.data(), ss.data(), x.data(),
+                                       w.data(), nullptr, N);
+    rnc::cpu::conv2d_grad_input<S>(dx.data(), dy.data(), w.data(), N);
+    rnc::cpu::conv2d_grad_weight<S>(dw.data(), dy.data(), x.data(), N);
     omp_set_num_threads(saved);
     y.insert(y.end(), s.begin(), s.end());
     y.insert(y.end(), ss.begin(), ss.end());
@@ -463,7 +462,7 @@ TEST(Conv2D, BitIdenticalForAnyThreadCount) {
                                       .pad_w = 1}>(12);
 }
 
-// conv2d_backward_data with a fan-in epilogue (residual gradient added, ReLU
+// conv2d_grad_input with a fan-in epilogue (residual gradient added, ReLU
 // mask) equals the plain kernel followed by the add and the mask, bit for bit:
 // the epilogue sees the same final sums (rn.conv2d_grad_input_fanin).
 template <Conv2DShape S> void check_backward_data_epilogue(int N) {
@@ -475,18 +474,17 @@ template <Conv2DShape S> void check_backward_data_epilogue(int N) {
   auto addend = kt::random_vec<float>(x_size<S>(N), 43);
   auto relu = kt::random_vec<float>(x_size<S>(N), 44); // about half <= 0
   std::vector<float> want(x_size<S>(N));
-  rnc::cpu::conv2d_backward_data<S>(want.data(), dy.data(), w.data(), N);
+  rnc::cpu::conv2d_grad_input<S>(want.data(), dy.data(), w.data(), N);
   for (size_t i = 0; i < want.size(); ++i)
     want[i] = relu[i] > 0 ? want[i] + addend[i] : 0.0f;
   constexpr long plane = S.in_plane();
   auto got = kt::poisoned<float>(want.size());
-  rnc::cpu::conv2d_backward_data<S>(
+  rnc::cpu::conv2d_grad_input<S>(
       got.data(), dy.data(), w.data(), N,
-      rnc::cpu::Compose{
-          rnc::cpu::ResidualAddEpilogue<float>{addend.data(), S.in_channels,
-                                               plane},
-          rnc::cpu::ReluMaskEpilogue<float>{relu.data(), S.in_channels,
-                                            plane}});
+      rnc::cpu::Compose{rnc::cpu::ResidualAddEpilogue<float>{
+                            addend.data(), S.in_channels, plane},
+                        rnc::cpu::ReluMaskEpilogue<float>{
+                            relu.data(), S.in_channels, plane}});
   EXPECT_EQ(got, want);
 }
 

@@ -50,13 +50,13 @@ template <Conv2DShape S> void bench_conv(const char *what, int N) {
   double flops =
       2.0 * N * S.out_channels * double(S.out_plane()) * S.col_rows();
   double tf = best_of(3, [&] {
-    rnc::cpu::conv2d_forward<S>(y.data(), x.data(), w.data(), nullptr, N);
+    rnc::cpu::conv2d<S>(y.data(), x.data(), w.data(), nullptr, N);
   });
   double td = best_of(3, [&] {
-    rnc::cpu::conv2d_backward_data<S>(dx.data(), y.data(), w.data(), N);
+    rnc::cpu::conv2d_grad_input<S>(dx.data(), y.data(), w.data(), N);
   });
   double tw = best_of(3, [&] {
-    rnc::cpu::conv2d_backward_weight<S>(dw.data(), y.data(), x.data(), N);
+    rnc::cpu::conv2d_grad_weight<S>(dw.data(), y.data(), x.data(), N);
   });
   std::printf("%-30s %3d %7.1f ms %6.1f  %7.1f ms %6.1f  %7.1f ms %6.1f\n",
               what, N, tf * 1e3, flops / tf * 1e-9, td * 1e3, flops / td * 1e-9,

@@ -23,20 +23,20 @@ TEST(Elementwise, ReluAddAccumulate) {
       acc[i] = double(b[i]) + a[i];
     }
     auto y = kt::poisoned<float>(n), dx = kt::poisoned<float>(n);
-    rnc::cpu::relu_forward(y.data(), a.data(), n);
+    rnc::cpu::relu(y.data(), a.data(), n);
     EXPECT_LT(kt::rel_err(y, relu), 1e-7);
-    rnc::cpu::relu_backward(dx.data(), dy.data(), y.data(),
-                            n); // from the output
+    rnc::cpu::relu_grad(dx.data(), dy.data(), y.data(),
+                        n); // from the output
     EXPECT_LT(kt::rel_err(dx, drelu), 1e-7);
     dx = kt::poisoned<float>(n);
-    rnc::cpu::relu_backward(dx.data(), dy.data(), a.data(),
-                            n); // from the input
+    rnc::cpu::relu_grad(dx.data(), dy.data(), a.data(),
+                        n); // from the input
     EXPECT_LT(kt::rel_err(dx, drelu), 1e-7);
     y = kt::poisoned<float>(n);
-    rnc::cpu::add_forward(y.data(), a.data(), b.data(), n);
+    rnc::cpu::add(y.data(), a.data(), b.data(), n);
     EXPECT_LT(kt::rel_err(y, add), 1e-7);
     y = kt::poisoned<float>(n);
-    rnc::cpu::add_relu_forward(y.data(), a.data(), b.data(), n);
+    rnc::cpu::add_relu(y.data(), a.data(), b.data(), n);
     EXPECT_LT(kt::rel_err(y, add_relu), 1e-7);
     rnc::cpu::accumulate(b.data(), a.data(), n);
     EXPECT_LT(kt::rel_err(b, acc), 1e-7);
@@ -60,11 +60,11 @@ template <LinearShape S> void check_linear(int N, uint64_t seed) {
       ref_relu[size_t(n) * M + o] = std::max(0.0, s);
     }
   auto y = kt::poisoned<float>(size_t(N) * M);
-  rnc::cpu::linear_forward<S>(y.data(), x.data(), w.data(), b.data(), N);
+  rnc::cpu::linear<S>(y.data(), x.data(), w.data(), b.data(), N);
   EXPECT_LT(kt::rel_err(y, ref), 1e-5) << "forward";
   y = kt::poisoned<float>(size_t(N) * M);
-  rnc::cpu::linear_forward<S>(y.data(), x.data(), w.data(), b.data(), N,
-                              rnc::cpu::ReluEpilogue{});
+  rnc::cpu::linear<S>(y.data(), x.data(), w.data(), b.data(), N,
+                      rnc::cpu::ReluEpilogue{});
   EXPECT_LT(kt::rel_err(y, ref_relu), 1e-5) << "forward + relu";
 
   auto xd = kt::cast<float, double>(x), wd = kt::cast<float, double>(w),
@@ -72,16 +72,14 @@ template <LinearShape S> void check_linear(int N, uint64_t seed) {
   auto r = kt::random_vec<double>(size_t(N) * M, seed + 3);
   std::vector<double> yd(size_t(N) * M);
   auto loss = [&] {
-    rnc::cpu::linear_forward<S, double>(yd.data(), xd.data(), wd.data(),
-                                        bd.data(), N);
+    rnc::cpu::linear<S, double>(yd.data(), xd.data(), wd.data(), bd.data(), N);
     return kt::dot(r, yd);
   };
   auto dx = kt::poisoned<double>(xd.size()),
        dw = kt::poisoned<double>(wd.size()), db = kt::poisoned<double>(M);
-  rnc::cpu::linear_backward_data<S, double>(dx.data(), r.data(), wd.data(), N);
-  rnc::cpu::linear_backward_weight<S, double>(dw.data(), r.data(), xd.data(),
-                                              N);
-  rnc::cpu::linear_backward_bias<S, double>(db.data(), r.data(), N);
+  rnc::cpu::linear_grad_input<S, double>(dx.data(), r.data(), wd.data(), N);
+  rnc::cpu::linear_grad_weight<S, double>(dw.data(), r.data(), xd.data(), N);
+  rnc::cpu::linear_bias_grad<S, double>(db.data(), r.data(), N);
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, loss)), 1e-6) << "dx";
   EXPECT_LT(kt::rel_err(dw, kt::numeric_grad(wd, loss)), 1e-6) << "dw";
   EXPECT_LT(kt::rel_err(db, kt::numeric_grad(bd, loss)), 1e-6) << "db";
@@ -118,8 +116,8 @@ TEST(SoftmaxCrossEntropy, MatchesReferenceAndFiniteDifferences) {
   }
   float loss = NAN;
   int correct = -1;
-  rnc::cpu::softmax_cross_entropy_forward<C>(&loss, &correct, logits.data(),
-                                             labels.data(), N);
+  rnc::cpu::softmax_cross_entropy<C>(&loss, &correct, logits.data(),
+                                     labels.data(), N);
   EXPECT_NEAR(loss, ref, 1e-5 * std::abs(ref));
   EXPECT_EQ(correct, ref_correct);
   EXPECT_GE(correct, 2);
@@ -127,13 +125,13 @@ TEST(SoftmaxCrossEntropy, MatchesReferenceAndFiniteDifferences) {
   auto z = kt::cast<float, double>(logits);
   auto f = [&] {
     double l;
-    rnc::cpu::softmax_cross_entropy_forward<C, double>(&l, nullptr, z.data(),
-                                                       labels.data(), N);
+    rnc::cpu::softmax_cross_entropy<C, double>(&l, nullptr, z.data(),
+                                               labels.data(), N);
     return l;
   };
   auto dz = kt::poisoned<double>(z.size());
-  rnc::cpu::softmax_cross_entropy_backward<C, double>(dz.data(), z.data(),
-                                                      labels.data(), N);
+  rnc::cpu::softmax_cross_entropy_grad<C, double>(dz.data(), z.data(),
+                                                  labels.data(), N);
   EXPECT_LT(kt::rel_err(dz, kt::numeric_grad(z, f)), 1e-6);
 }
 
@@ -144,15 +142,15 @@ TEST(SoftmaxCrossEntropy, StableForHugeLogits) {
   std::vector<int32_t> labels = {0, 2};
   float loss;
   int correct;
-  rnc::cpu::softmax_cross_entropy_forward<C>(&loss, &correct, logits.data(),
-                                             labels.data(), 2);
+  rnc::cpu::softmax_cross_entropy<C>(&loss, &correct, logits.data(),
+                                     labels.data(), 2);
   // Row 0: ~0; row 1: log(1 + e^-1) + 1.
   double want = (0.0 + (std::log(1 + std::exp(-1.0)) + 1.0)) / 2;
   EXPECT_NEAR(loss, want, 1e-5);
   EXPECT_EQ(correct, 1);
   std::vector<float> d(6, NAN);
-  rnc::cpu::softmax_cross_entropy_backward<C>(d.data(), logits.data(),
-                                              labels.data(), 2);
+  rnc::cpu::softmax_cross_entropy_grad<C>(d.data(), logits.data(),
+                                          labels.data(), 2);
   for (float v : d)
     EXPECT_TRUE(std::isfinite(v));
 }

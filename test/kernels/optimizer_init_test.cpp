@@ -19,13 +19,11 @@ namespace {
 TEST(Sgd, TwoStepsByHand) {
   std::vector<double> p = {1.0, -2.0}, buf = {0.0, 0.0};
   std::vector<double> g1 = {0.5, 0.1}, g2 = {-0.25, 0.3};
-  rnc::cpu::sgd_momentum_step(p.data(), buf.data(), g1.data(), 2, 0.1, 0.9,
-                              0.01);
+  rnc::cpu::sgd_update(p.data(), buf.data(), g1.data(), 2, 0.1, 0.9, 0.01);
   EXPECT_NEAR(p[0], 0.949, 1e-12);
   EXPECT_NEAR(p[1], -2.008, 1e-12);
   EXPECT_NEAR(buf[0], 0.51, 1e-12);
-  rnc::cpu::sgd_momentum_step(p.data(), buf.data(), g2.data(), 2, 0.1, 0.9,
-                              0.01);
+  rnc::cpu::sgd_update(p.data(), buf.data(), g2.data(), 2, 0.1, 0.9, 0.01);
   EXPECT_NEAR(buf[0], 0.21849, 1e-12);
   EXPECT_NEAR(buf[1], 0.35192, 1e-12);
   EXPECT_NEAR(p[0], 0.927151, 1e-12);
@@ -34,8 +32,7 @@ TEST(Sgd, TwoStepsByHand) {
   // Same in float, and over a buffer large enough to be split across threads.
   long n = 300001;
   std::vector<float> pf(n, 1.0f), bf(n, 0.0f), gf(n, 0.5f);
-  rnc::cpu::sgd_momentum_step(pf.data(), bf.data(), gf.data(), n, 0.1f, 0.9f,
-                              0.01f);
+  rnc::cpu::sgd_update(pf.data(), bf.data(), gf.data(), n, 0.1f, 0.9f, 0.01f);
   for (long i : {0L, n / 2, n - 1})
     EXPECT_FLOAT_EQ(pf[i], 0.949f);
 }

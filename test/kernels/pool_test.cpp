@@ -70,10 +70,10 @@ template <Pool2DShape S> void check_pool(int N, uint64_t seed) {
                << " include_pad=" << S.count_include_pad << " N=" << N);
   auto x = kt::random_vec<float>(in_size<S>(N), seed);
   auto y = kt::poisoned<float>(out_size<S>(N));
-  rnc::cpu::max_pool2d_forward<S>(y.data(), x.data(), N);
+  rnc::cpu::max_pool2d<S>(y.data(), x.data(), N);
   EXPECT_LT(kt::rel_err(y, pool_ref<S, true>(x, N)), 1e-5) << "max forward";
   y = kt::poisoned<float>(out_size<S>(N));
-  rnc::cpu::avg_pool2d_forward<S>(y.data(), x.data(), N);
+  rnc::cpu::avg_pool2d<S>(y.data(), x.data(), N);
   EXPECT_LT(kt::rel_err(y, pool_ref<S, false>(x, N)), 1e-5) << "avg forward";
 
   // Backward, float64, L = sum(r * pool(x)).
@@ -81,19 +81,19 @@ template <Pool2DShape S> void check_pool(int N, uint64_t seed) {
   auto r = kt::random_vec<double>(out_size<S>(N), seed + 2);
   std::vector<double> yd(out_size<S>(N));
   auto max_loss = [&] {
-    rnc::cpu::max_pool2d_forward<S, double>(yd.data(), xd.data(), N);
+    rnc::cpu::max_pool2d<S, double>(yd.data(), xd.data(), N);
     return kt::dot(r, yd);
   };
   auto avg_loss = [&] {
-    rnc::cpu::avg_pool2d_forward<S, double>(yd.data(), xd.data(), N);
+    rnc::cpu::avg_pool2d<S, double>(yd.data(), xd.data(), N);
     return kt::dot(r, yd);
   };
   auto dx = kt::poisoned<double>(xd.size());
-  rnc::cpu::max_pool2d_backward<S, double>(dx.data(), r.data(), xd.data(), N);
+  rnc::cpu::max_pool2d_grad<S, double>(dx.data(), r.data(), xd.data(), N);
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, max_loss, 1e-4)), 1e-6)
       << "max backward";
   dx = kt::poisoned<double>(xd.size());
-  rnc::cpu::avg_pool2d_backward<S, double>(dx.data(), r.data(), N);
+  rnc::cpu::avg_pool2d_grad<S, double>(dx.data(), r.data(), N);
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, avg_loss)), 1e-6)
       << "avg backward";
 }
@@ -116,6 +116,22 @@ TEST(Pool2D, MatchesReference) {
                          .kernel_w = 2,
                          .stride_h = 2,
                          .stride_w = 2}>(3, 2);
+  // Windows that tile the input (the branch-free max pool path), with a
+  // ragged edge floor mode drops (its gradient is zero), and 3x3 stride 3.
+  check_pool<Pool2DShape{.channels = 3,
+                         .in_h = 7,
+                         .in_w = 9,
+                         .kernel_h = 2,
+                         .kernel_w = 2,
+                         .stride_h = 2,
+                         .stride_w = 2}>(2, 6);
+  check_pool<Pool2DShape{.channels = 2,
+                         .in_h = 9,
+                         .in_w = 10,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 3,
+                         .stride_w = 3}>(2, 7);
   // Non-square window, overlapping, floor mode drops the ragged edge.
   check_pool<Pool2DShape{.channels = 2,
                          .in_h = 9,
@@ -158,8 +174,8 @@ TEST(Pool2D, MaxTiesGoToFirst) {
                           .stride_h = 2,
                           .stride_w = 2};
   std::vector<float> x(16, 1.0f), dy = {1, 2, 3, 4}, dx(16, NAN), y(4, NAN);
-  rnc::cpu::max_pool2d_forward<S>(y.data(), x.data(), 1);
-  rnc::cpu::max_pool2d_backward<S>(dx.data(), dy.data(), x.data(), 1);
+  rnc::cpu::max_pool2d<S>(y.data(), x.data(), 1);
+  rnc::cpu::max_pool2d_grad<S>(dx.data(), dy.data(), x.data(), 1);
   std::vector<float> want = {1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0};
   EXPECT_EQ(dx, want);
   // Overlapping windows (3x3 stride 1 over a constant) share their first
@@ -167,7 +183,7 @@ TEST(Pool2D, MaxTiesGoToFirst) {
   constexpr Pool2DShape O{
       .channels = 1, .in_h = 3, .in_w = 4, .kernel_h = 3, .kernel_w = 3};
   std::vector<float> xo(12, 2.0f), dyo = {1, 10}, dxo(12, NAN);
-  rnc::cpu::max_pool2d_backward<O>(dxo.data(), dyo.data(), xo.data(), 1);
+  rnc::cpu::max_pool2d_grad<O>(dxo.data(), dyo.data(), xo.data(), 1);
   std::vector<float> want_o = {1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   EXPECT_EQ(dxo, want_o);
 }
@@ -181,18 +197,18 @@ TEST(GlobalAvgPool, MatchesReference) {
   for (size_t i = 0; i < x.size(); ++i)
     ref[i / P] += x[i] / double(P);
   auto y = kt::poisoned<float>(size_t(N) * C);
-  rnc::cpu::global_avg_pool_forward<C, P>(y.data(), x.data(), N);
+  rnc::cpu::global_avg_pool<C, P>(y.data(), x.data(), N);
   EXPECT_LT(kt::rel_err(y, ref), 1e-5);
 
   auto xd = kt::random_vec<double>(size_t(N) * C * P, 42),
        r = kt::random_vec<double>(size_t(N) * C, 43);
   std::vector<double> yd(size_t(N) * C);
   auto loss = [&] {
-    rnc::cpu::global_avg_pool_forward<C, P, double>(yd.data(), xd.data(), N);
+    rnc::cpu::global_avg_pool<C, P, double>(yd.data(), xd.data(), N);
     return kt::dot(r, yd);
   };
   auto dx = kt::poisoned<double>(xd.size());
-  rnc::cpu::global_avg_pool_backward<C, P, double>(dx.data(), r.data(), N);
+  rnc::cpu::global_avg_pool_grad<C, P, double>(dx.data(), r.data(), N);
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, loss)), 1e-6);
 }
 

@@ -1,10 +1,14 @@
 // Tests of rnc::Model (runtime/Model.h) against the fake models of fake_model.cpp.
 #include "runtime/Model.h"
+#include "runtime/ModelStamp.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -22,6 +26,25 @@ template <class Fn> std::string errorOf(Fn fn) {
     return e.what();
   }
   return "";
+}
+
+// A fresh folder of this test process (tests of other builds may share
+// TempDir()).
+std::string scratch() {
+  static std::string dir = [] {
+    std::string t = testing::TempDir() + "/rnc-model-test-XXXXXX";
+    return std::string(::mkdtemp(t.data()));
+  }();
+  return dir;
+}
+
+std::string readAll(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void writeAll(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
 }
 
 TEST(Model, ReadsTheDescriptionAndTensorTable) {
@@ -50,9 +73,9 @@ TEST(Model, TrainsAndRoundTripsTensors) {
 
   std::vector<float> x(2 * 144, 0.5f), logits(2 * 10);
   std::vector<int32_t> y = {3, 4};
-  rnc_step_result r = m.trainStep(x.data(), y.data(), 2, rnc_sgd{0.1f, 0.9f, 0});
+  rnc_step_result r = m.trainStep(x, y, 2, rnc_sgd{0.1f, 0.9f, 0});
   EXPECT_GT(r.loss, 0.0f);
-  m.eval(x.data(), 2, logits.data());
+  m.eval(x, 2, logits);
   // The step moved the bias towards classes 3 and 4.
   std::vector<float> bias = m.readTensor("fc.bias");
   EXPECT_GT(bias[3], bias[0]);
@@ -66,9 +89,20 @@ TEST(Model, ErrorsCarryTheModelsMessage) {
   m.create();
   std::vector<float> x(144);
   std::vector<int32_t> y = {0};
-  EXPECT_EQ(errorOf([&] { m.trainStep(x.data(), y.data(), 129, rnc_sgd{}); }),
-            kFake + ": rnc_train_step failed: rnc_train_step: batch 129 is "
-                    "outside [1, 128]");
+  EXPECT_EQ(errorOf([&] { m.trainStep(x, y, 129, rnc_sgd{}); }),
+            kFake + ": rnc_train_step: batch 129 is outside [1, 128]");
+  // Buffers too small for the batch are refused before the model reads
+  // past them.
+  EXPECT_EQ(errorOf([&] { m.trainStep(x, y, 2, rnc_sgd{}); }),
+            kFake + ": rnc_train_step: the images hold 144 values; a batch "
+                    "of 2 needs 288");
+  std::vector<float> x2(288), logits(10);
+  EXPECT_EQ(errorOf([&] { m.trainStep(x2, y, 2, rnc_sgd{}); }),
+            kFake + ": rnc_train_step: the labels hold 1 values; a batch of "
+                    "2 needs 2");
+  EXPECT_EQ(errorOf([&] { m.eval(x2, 2, logits); }),
+            kFake + ": rnc_eval: the logits hold 10 values; a batch of 2 "
+                    "needs 20");
   EXPECT_EQ(errorOf([&] { m.readTensor("nope"); }),
             kFake + ": no tensor named 'nope'");
   EXPECT_EQ(errorOf([&] { m.writeTensor("fc.bias", {1.0f}); }),
@@ -86,17 +120,79 @@ TEST(Model, RefusesMissingSymbolsAndOtherFiles) {
   std::string noEval = kDir + "/fake_model_noeval.so";
   EXPECT_EQ(errorOf([&] { Model m(noEval); }),
             noEval + ": missing symbol rnc_eval (not a model compiled by rnc?)");
-  std::string text = testing::TempDir() + "/not_a_model.so";
+  // A stamped file that is no shared object.
+  std::string text = scratch() + "/not_a_model.so";
   std::ofstream(text) << "hello\n";
+  ASSERT_EQ(stampModelFile(text), "");
   EXPECT_EQ(errorOf([&] { Model m(text); }).rfind(
                 text + ": cannot load as a shared object: ", 0),
             0u);
   EXPECT_EQ(errorOf([&] { Model m(kDir + "/missing.so"); }),
             kDir + "/missing.so: cannot open: No such file or directory");
-  // A shared object that is no model: the C library.
+  // A shared object that rnc compile did not build: the C library.
   EXPECT_EQ(errorOf([&] { Model m("/lib/x86_64-linux-gnu/libc.so.6"); }),
-            "/lib/x86_64-linux-gnu/libc.so.6: missing symbol rnc_abi_version "
-            "(not a model compiled by rnc?)");
+            "/lib/x86_64-linux-gnu/libc.so.6: no integrity record (not built "
+            "by this rnc's `rnc compile`, or changed since, e.g. stripped); "
+            "recompile it");
+}
+
+// A damaged model must be refused before dlopen: loading it would crash
+// the process (SIGBUS, SIGSEGV), which this test would not survive.
+TEST(Model, RefusesDamagedModelsBeforeLoadingThem) {
+  const std::string good = readAll(kFake);
+  const std::string dir = scratch();
+  std::string cut = dir + "/cut.so";
+  writeAll(cut, good.substr(0, good.size() / 2));
+  EXPECT_NE(errorOf([&] { Model m(cut); }).find("no integrity record"),
+            std::string::npos);
+  // Cut just before the record: its length no longer matches.
+  std::string shortened = good;
+  shortened.erase(100, 1);
+  writeAll(cut, shortened);
+  EXPECT_EQ(errorOf([&] { Model m(cut); }),
+            cut + ": damaged: " + std::to_string(good.size() - 1) +
+                " bytes, but its integrity record covers " +
+                std::to_string(good.size() - kModelStampBytes) +
+                " (cut short or appended to?); recompile it");
+  for (size_t at : {size_t(0), size_t(17), good.size() / 3, good.size() - 70}) {
+    std::string flipped = good;
+    flipped[at] ^= 0x5a;
+    std::string path = dir + "/flipped.so";
+    writeAll(path, flipped);
+    EXPECT_EQ(errorOf([&] { Model m(path); }),
+              path + ": damaged: its SHA-256 does not match the one `rnc "
+                     "compile` recorded (bytes changed since it was built); "
+                     "recompile it")
+        << "byte " << at;
+  }
+}
+
+TEST(Model, RefusesFilesThatAreNotRegular) {
+  EXPECT_EQ(errorOf([&] { Model m("/dev/zero"); }),
+            "/dev/zero: cannot open: not a regular file (a character device)");
+  std::string fifo = scratch() + "/model.fifo";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Opening a FIFO without a writer would block for ever.
+  EXPECT_EQ(errorOf([&] { Model m(fifo); }),
+            fifo + ": cannot open: not a regular file (a FIFO)");
+  ::unlink(fifo.c_str());
+  EXPECT_EQ(errorOf([&] { Model m(scratch()); }),
+            scratch() + ": cannot open: is a directory, not a file");
+}
+
+// The checked copy is what runs: rewriting the file in place afterwards
+// (cp over a model that is training) does not reach the loaded code.
+TEST(Model, RunsTheCheckedCopyNotTheFile) {
+  std::string path = scratch() + "/copy.so";
+  writeAll(path, readAll(kFake));
+  Model m(path);
+  writeAll(path, std::string(100, 'x')); // truncates in place
+  m.create();
+  m.init(1);
+  std::vector<float> x(144, 0.5f), logits(10);
+  m.eval(x, 1, logits);
+  EXPECT_EQ(m.info().num_classes, 10);
 }
 
 } // namespace

@@ -4,11 +4,14 @@
 // Switches for tests, read from the environment at each call:
 //   RNC_FAKE_NAN_AT_STEP=N   the Nth rnc_train_step reports a NaN loss
 //   RNC_FAKE_FAIL_AT_STEP=N  the Nth rnc_train_step fails (returns 1)
+//   RNC_FAKE_INF_WEIGHT_AT_STEP=N  the Nth rnc_train_step leaves an inf in
+//                            fc.weight but reports a finite loss (weights
+//                            diverge a step before the loss shows it)
 //   RNC_FAKE_LOG=FILE        append "train <batch> lr <lr>" per step and
 //                            "eval <batch>" per eval call to FILE
 // Compile definitions: FAKE_ABI_VERSION (default RNC_ABI_VERSION) builds a
 // model for another ABI; FAKE_OMIT_EVAL leaves rnc_eval out; FAKE_CHANNELS
-// (default 1) the input channels.
+// (default 1) the input channels (3: a model that reads 3x12x12 per image).
 #include "runtime/rnc_abi.h"
 
 #ifndef FAKE_TARGET
@@ -32,7 +35,8 @@
 
 namespace {
 
-constexpr int kC = FAKE_CHANNELS, kH = 12, kW = 12, kIn = kC * kH * kW, kClasses = 10;
+constexpr int kC = FAKE_CHANNELS, kH = 12, kW = 12, kIn = kC * kH * kW,
+              kClasses = 10;
 constexpr int kMaxBatch = 128;
 
 const rnc_model_info kInfo = {FAKE_ABI_VERSION, "0.0.0-fake", "fake_softmax",
@@ -173,6 +177,8 @@ int rnc_train_step(rnc_model *m, const float *x, const int32_t *labels,
     }
   out->loss = static_cast<float>(loss / batch);
   out->correct = correct;
+  if (m->steps == envStep("RNC_FAKE_INF_WEIGHT_AT_STEP"))
+    m->t[0][3] = INFINITY;
   if (m->steps == envStep("RNC_FAKE_NAN_AT_STEP"))
     out->loss = NAN;
   return 0;

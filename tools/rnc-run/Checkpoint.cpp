@@ -1,10 +1,16 @@
 // Checkpoints of a training run (see Checkpoint.h).
 #include "Checkpoint.h"
+#include "OptionRules.h"
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 
 namespace rnc::run {
@@ -49,6 +55,34 @@ std::string shapeText(const std::vector<int64_t> &shape) {
   return s + "]";
 }
 
+std::string shortNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// The index of the first value that is nan or inf, or -1.
+int64_t firstNonFinite(const std::vector<float> &values) {
+  for (size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]))
+      return int64_t(i);
+  return -1;
+}
+
+std::string valueName(float v) {
+  return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+// The largest checkpoint of `model` this reader accepts: its tensors at 8
+// bytes a value (F64, the widest dtype) plus the header. Anything larger
+// holds tensors the model does not have, so it is refused unread.
+uint64_t maxCheckpointBytes(const Model &model) {
+  uint64_t bytes = 8 + (uint64_t(100) << 20);
+  for (const rnc_tensor_info &t : model.tensors())
+    bytes += uint64_t(t.numel) * 8 + 8; // + num_batches_tracked
+  return bytes;
+}
+
 json statsToJson(const EpochStats &s) {
   return {{"epoch", s.epoch},         {"train_loss", s.trainLoss},
           {"train_acc", s.trainAcc},  {"test_acc", s.testAcc},
@@ -57,18 +91,158 @@ json statsToJson(const EpochStats &s) {
           {"data_wait", s.dataWait}};
 }
 
-EpochStats statsFromJson(const json &j, int epochs) {
+// A field of the metadata: `where` ("history[2].lr") names it in errors.
+[[noreturn]] void badField(const std::string &where, const std::string &why) {
+  throw CheckpointError("__metadata__." + where + ": " + why);
+}
+
+json parseField(const std::string &text, const std::string &where) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error &e) {
+    badField(where, "not valid JSON (parse error at byte " +
+                        std::to_string(e.byte) + ")");
+  }
+}
+
+double finiteNumber(const json &j, const std::string &where, double min,
+                    double max) {
+  if (!j.is_number())
+    badField(where, "expected a number, got " + j.dump());
+  double v = j.get<double>();
+  if (!std::isfinite(v) || v < min || v > max)
+    badField(where, "expected a number in [" + shortNumber(min) + ", " +
+                        shortNumber(max) + "], got " + j.dump());
+  return v;
+}
+
+// A whole number in [min, max] from a metadata string ("epoch": "3").
+int64_t wholeNumber(const std::string &text, const std::string &where,
+                    int64_t min, int64_t max) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      v < min || v > max)
+    badField(where, "expected a whole number in [" + std::to_string(min) +
+                        ", " + std::to_string(max) + "], got '" + text + "'");
+  return v;
+}
+
+EpochStats statsFromJson(const json &j, int epochs, const std::string &where) {
+  if (!j.is_object())
+    badField(where, "expected an object, got " + j.dump());
+  auto field = [&](const char *key, double min, double max) {
+    if (!j.contains(key))
+      badField(where + "." + key, "missing");
+    return finiteNumber(j.at(key), where + "." + key, min, max);
+  };
+  const double big = 1e300;
   EpochStats s;
-  s.epoch = j.at("epoch").get<int>();
+  s.epoch = int(field("epoch", 1, 1000000));
   s.epochs = epochs;
-  s.trainLoss = j.at("train_loss").get<double>();
-  s.trainAcc = j.at("train_acc").get<double>();
-  s.testAcc = j.at("test_acc").get<double>();
-  s.imagesPerSec = j.at("images_per_sec").get<double>();
-  s.seconds = j.at("seconds").get<double>();
-  s.lr = j.at("lr").get<double>();
-  s.dataWait = j.value("data_wait", 0.0); // absent before issue 17
+  s.trainLoss = field("train_loss", 0, big);
+  s.trainAcc = field("train_acc", 0, 1);
+  s.testAcc = field("test_acc", 0, 1);
+  s.imagesPerSec = field("images_per_sec", 0, big);
+  s.seconds = field("seconds", 0, big);
+  s.lr = field("lr", 0, big);
+  // Absent from checkpoints written before the loader measured it.
+  s.dataWait = j.contains("data_wait")
+                   ? finiteNumber(j.at("data_wait"), where + ".data_wait", 0, 1)
+                   : 0.0;
   return s;
+}
+
+// The options a checkpoint was trained with, checked by the rules of the
+// flags (OptionRules.h): a value refused as a flag is refused here.
+void readOptions(const std::string &text, TrainState &state) {
+  json o = parseField(text, "train_options");
+  if (!o.is_object())
+    badField("train_options", "expected a JSON object, got " + o.dump());
+  std::map<std::string, std::string> values;
+  for (const OptionRule *r = rulesBegin(); r != rulesEnd(); ++r) {
+    if (!r->key)
+      continue;
+    const std::string where = std::string("train_options.") + r->key;
+    if (!o.contains(r->key)) {
+      if (r->mayBeAbsent)
+        continue;
+      badField(where, "missing");
+    }
+    const json &v = o.at(r->key);
+    std::string value = v.is_string() ? v.get<std::string>() : v.dump();
+    // A JSON string where a number belongs is refused, and the reverse.
+    bool typeOk = r->kind == OptionRule::Choice ? v.is_string() : v.is_number();
+    std::string why = typeOk ? checkOption(*r, value)
+                             : "must be " + std::string(r->kind ==
+                                   OptionRule::Choice ? "a string" : "a number") +
+                                   ", got " + v.dump();
+    if (!why.empty())
+      badField(where, why + " (the rule of " + r->flag + ")");
+    values[r->key] = value;
+  }
+  TrainOptions &to = state.options;
+  to.epochs = std::stoi(values["epochs"]);
+  to.batchSize = std::stoi(values["batch_size"]);
+  to.lr = std::stof(values["lr"]);
+  to.momentum = std::stof(values["momentum"]);
+  to.weightDecay = std::stof(values["weight_decay"]);
+  to.schedule = values["lr_schedule"];
+  to.seed = std::stoull(values["seed"]);
+  state.trainLimit = std::stoull(values["train_limit"]);
+  state.testLimit = std::stoull(values["test_limit"]);
+  // Checkpoints from before augmentation existed trained without it.
+  to.augment.cropPadding = std::stoi(values.count("crop_padding")
+                                         ? values["crop_padding"] : "0");
+  to.augment.erasing = std::stof(values.count("random_erasing")
+                                     ? values["random_erasing"] : "0");
+  to.augment.hflip = false;
+  if (o.contains("hflip")) {
+    if (!o.at("hflip").is_boolean())
+      badField("train_options.hflip",
+               "expected true or false, got " + o.at("hflip").dump());
+    to.augment.hflip = o.at("hflip").get<bool>();
+  }
+}
+
+// The data set a checkpoint was trained on (absent before image folders and
+// CIFAR): its format, class names and normalization, checked like the rest.
+void readData(const std::string &text, TrainState &state) {
+  if (text.empty())
+    return;
+  json d = parseField(text, "data");
+  if (!d.is_object())
+    badField("data", "expected a JSON object, got " + d.dump());
+  for (const char *key : {"format", "classes", "mean", "std"})
+    if (!d.contains(key))
+      badField(std::string("data.") + key, "missing");
+  if (!d.at("format").is_string())
+    badField("data.format", "expected a string, got " + d.at("format").dump());
+  state.dataFormat = d.at("format").get<std::string>();
+  const json &classes = d.at("classes");
+  if (!classes.is_array() || classes.size() > 100000)
+    badField("data.classes", "expected an array of at most 100000 names");
+  for (size_t i = 0; i < classes.size(); ++i) {
+    if (!classes[i].is_string())
+      badField("data.classes[" + std::to_string(i) + "]",
+               "expected a string, got " + classes[i].dump());
+    state.classes.push_back(classes[i].get<std::string>());
+  }
+  for (const char *key : {"mean", "std"}) {
+    const json &v = d.at(key);
+    const std::string where = std::string("data.") + key;
+    if (!v.is_array() || v.empty() || v.size() > 4)
+      badField(where, "expected 1 to 4 numbers, got " + v.dump());
+    std::vector<float> &out = key[0] == 'm' ? state.mean : state.std;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string at = where + "[" + std::to_string(i) + "]";
+      double x = key[0] == 'm' ? finiteNumber(v[i], at, -1e6, 1e6)
+                               : finiteNumber(v[i], at, 0, 1e6);
+      if (key[0] == 's' && x == 0)
+        badField(at, "expected a positive number, got 0");
+      out.push_back(float(x));
+    }
+  }
 }
 
 json optionsToJson(const TrainOptions &o, size_t trainLimit,
@@ -105,7 +279,8 @@ std::string bestCheckpointPath(const std::string &path) {
 
 Checkpoint::Checkpoint(const std::string &path, const Model &model,
                        LoadMode mode)
-    : path_(path), mode_(mode), file_(readSafetensors(path)) {
+    : path_(path), mode_(mode),
+      file_(readSafetensors(path, maxCheckpointBytes(model))) {
   auto fail = [&](const std::string &what) {
     throw CheckpointError(path + ": " + what);
   };
@@ -160,44 +335,52 @@ Checkpoint::Checkpoint(const std::string &path, const Model &model,
       fail("has tensor '" + name + "' that " + model.path() +
            " does not have (a checkpoint of another model?)");
 
+  // A tensor that is not finite would go on silently as garbage (eval at
+  // chance, a resumed run at nan).
+  for (const auto &[name, t] : file_.tensors)
+    if (int64_t at = firstNonFinite(t.values); at >= 0)
+      fail("tensor '" + name + "' holds " + valueName(t.values[at]) +
+           " (at index " + std::to_string(at) +
+           "); the run had diverged when this was saved: use an earlier "
+           "checkpoint");
+
   if (!ours)
     return;
+  // Every field is checked and named when it is wrong: the file may have
+  // been edited or damaged.
   try {
-    json o = json::parse(metaOr("train_options"));
-    TrainOptions &to = state_.options;
-    to.epochs = o.at("epochs").get<int>();
-    to.batchSize = o.at("batch_size").get<int>();
-    to.lr = o.at("lr").get<float>();
-    to.momentum = o.at("momentum").get<float>();
-    to.weightDecay = o.at("weight_decay").get<float>();
-    to.schedule = o.at("lr_schedule").get<std::string>();
-    to.seed = o.at("seed").get<uint64_t>();
-    // Checkpoints from before augmentation existed trained without it.
-    to.augment.cropPadding = o.value("crop_padding", 0);
-    to.augment.hflip = o.value("hflip", false);
-    to.augment.erasing = o.value("random_erasing", 0.0f);
-    state_.trainLimit = o.at("train_limit").get<size_t>();
-    state_.testLimit = o.at("test_limit").get<size_t>();
-    state_.epoch = std::stoi(metaOr("epoch"));
-    state_.step = std::stoll(metaOr("step"));
-    state_.bestTestAcc = std::stod(metaOr("best_test_acc"));
-    for (const json &e : json::parse(metaOr("history")))
-      state_.history.push_back(statsFromJson(e, to.epochs));
-    if (!metaOr("data").empty()) {
-      json d = json::parse(metaOr("data"));
-      state_.dataFormat = d.at("format").get<std::string>();
-      state_.classes = d.at("classes").get<std::vector<std::string>>();
-      state_.mean = d.at("mean").get<std::vector<float>>();
-      state_.std = d.at("std").get<std::vector<float>>();
+    readOptions(metaOr("train_options"), state_);
+    state_.epoch = int(wholeNumber(metaOr("epoch"), "epoch", 0, 1000000));
+    state_.step = wholeNumber(metaOr("step"), "step", 0, INT64_MAX);
+    char *end = nullptr;
+    const std::string best = metaOr("best_test_acc");
+    state_.bestTestAcc = std::strtod(best.c_str(), &end);
+    if (best.empty() || *end || !(state_.bestTestAcc >= -1) ||
+        state_.bestTestAcc > 1)
+      badField("best_test_acc", "expected a number in [-1, 1], got '" + best +
+                                    "'");
+    json history = parseField(metaOr("history"), "history");
+    if (!history.is_array())
+      badField("history", "expected a JSON array, got " + history.dump());
+    for (size_t i = 0; i < history.size(); ++i) {
+      std::string where = "history[" + std::to_string(i) + "]";
+      state_.history.push_back(
+          statsFromJson(history[i], state_.options.epochs, where));
+      if (state_.history.back().epoch != int(i) + 1)
+        badField(where + ".epoch", "expected " + std::to_string(i + 1) +
+                                       ", got " +
+                                       std::to_string(state_.history.back().epoch));
     }
-  } catch (const std::exception &e) {
+    readData(metaOr("data"), state_);
+    if (state_.history.size() != size_t(state_.epoch))
+      badField("epoch", std::to_string(state_.epoch) + " but the history has " +
+                            std::to_string(state_.history.size()) +
+                            " epochs");
+  } catch (const CheckpointError &e) {
+    fail(std::string("corrupt rnc metadata: ") + e.what());
+  } catch (const json::exception &e) {
     fail(std::string("corrupt rnc metadata: ") + e.what());
   }
-  if (state_.epoch < 0 || state_.step < 0 ||
-      state_.history.size() != size_t(state_.epoch))
-    fail("corrupt rnc metadata: epoch " + std::to_string(state_.epoch) +
-         " with " + std::to_string(state_.history.size()) +
-         " epochs of history");
 }
 
 void Checkpoint::apply(Model &model) const {
@@ -214,9 +397,10 @@ std::string Checkpoint::describe() const {
     return "weights only (no rnc metadata)";
   const TrainState &s = state_;
   char buf[160];
+  auto name = file_.metadata.find("model_name");
   std::snprintf(buf, sizeof buf, "epoch %d of %d of '%s', step %lld",
                 s.epoch, s.options.epochs,
-                file_.metadata.at("model_name").c_str(),
+                name == file_.metadata.end() ? "?" : name->second.c_str(),
                 static_cast<long long>(s.step));
   std::string text = buf;
   if (!s.history.empty()) {
@@ -238,6 +422,11 @@ void saveCheckpoint(const std::string &path, Model &model,
     SafeTensor st;
     st.shape.assign(t.shape, t.shape + t.rank);
     st.values = model.readTensor(t.name);
+    // The file on disk stays the last finite one.
+    if (int64_t at = firstNonFinite(st.values); at >= 0)
+      throw CheckpointError(path + ": not saved: tensor '" + name + "' holds " +
+                            valueName(st.values[at]) + " (at index " +
+                            std::to_string(at) + ")");
     file.tensors[name] = std::move(st);
     if (t.kind == RNC_BUFFER && endsWith(name, kRunningMean)) {
       SafeTensor count;
@@ -273,6 +462,22 @@ void saveCheckpoint(const std::string &path, Model &model,
                   "), augment(seed, epoch, image)"},
   };
   writeSafetensors(path, file);
+}
+
+} // namespace rnc::run
+
+namespace rnc::run {
+
+std::string nonFiniteTensor(Model &model) {
+  for (const rnc_tensor_info &t : model.tensors()) {
+    if (t.kind != RNC_PARAM && t.kind != RNC_BUFFER && t.kind != RNC_OPTIMIZER)
+      continue;
+    std::vector<float> values = model.readTensor(t.name);
+    if (int64_t at = firstNonFinite(values); at >= 0)
+      return std::string("tensor '") + t.name + "' holds " +
+             valueName(values[at]) + " (at index " + std::to_string(at) + ")";
+  }
+  return "";
 }
 
 } // namespace rnc::run

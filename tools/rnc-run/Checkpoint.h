@@ -48,8 +48,10 @@ class Checkpoint {
 public:
   /// Reads `path` and checks it fits `model`: the same spec hash (when the
   /// file records one), every tensor the model needs present with its shape,
-  /// no tensor the model does not know; for Resume also the optimizer state
-  /// and rnc's metadata. Throws CheckpointError naming the file.
+  /// no tensor the model does not know, every value finite; for Resume also
+  /// the optimizer state and rnc's metadata, each field checked (the
+  /// options by the rules of their flags). Throws CheckpointError naming the
+  /// file and, for metadata, the field.
   Checkpoint(const std::string &path, const Model &model, LoadMode mode);
 
   const std::string &path() const { return path_; }
@@ -67,9 +69,15 @@ private:
   TrainState state_;
 };
 
-/// Saves the model's tensors and `state` to `path` atomically.
+/// Saves the model's tensors and `state` to `path` atomically. Refuses
+/// (CheckpointError, nothing written) when a tensor is not finite, so the
+/// file on disk stays the last finite checkpoint.
 void saveCheckpoint(const std::string &path, Model &model,
                     const TrainState &state);
+
+/// "tensor 'fc.weight' holds nan (at index 3)" for the first saved tensor
+/// (parameter, buffer, optimizer state) that is not finite; "" when all are.
+std::string nonFiniteTensor(Model &model);
 
 /// "run.safetensors" -> "run.best.safetensors"; "run" -> "run.best".
 std::string bestCheckpointPath(const std::string &path);

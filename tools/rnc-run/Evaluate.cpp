@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 #include <vector>
 
 namespace rnc::run {
@@ -40,7 +41,7 @@ Accuracy evaluate(Model &model, const data::ImageSet &set,
   a.classCorrect.assign(a.names.size(), 0);
   a.classTotal.assign(a.names.size(), 0);
   while (size_t b = loader.next(x.data(), y.data())) {
-    model.eval(x.data(), static_cast<int32_t>(b), logits.data());
+    model.eval(x, static_cast<int32_t>(b), logits);
     for (size_t i = 0; i < b; ++i) {
       const float *row = logits.data() + i * info.num_classes;
       bool hit = std::max_element(row, row + info.num_classes) - row == y[i];

@@ -2,6 +2,10 @@
 #include "ModelCache.h"
 
 #include "runtime/CacheDir.h"
+#include "runtime/InputFile.h"
+#include "runtime/ModelStamp.h"
+#include "runtime/OutputFile.h"
+#include "runtime/Subprocess.h"
 
 #include <cerrno>
 #include <chrono>
@@ -9,16 +13,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <spawn.h>
+#include <fcntl.h>
 #include <stdexcept>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
-
-extern char **environ;
 
 namespace rnc::run {
 
@@ -49,11 +48,9 @@ std::string resolveSpec(const std::string &model) {
 }
 
 std::string readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)),
-                    std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof())
-    throw std::runtime_error(path + ": read error");
+  std::string bytes, error;
+  if (!readInputFile(path, uint64_t(64) << 20, "a model spec", bytes, error))
+    throw std::runtime_error(path + ": cannot read: " + error);
   return bytes;
 }
 
@@ -79,43 +76,29 @@ fs::path modelCacheDir() {
   return dir;
 }
 
-// Runs `argv` with stderr captured; returns the exit status (128 + signal
-// when killed) and the captured text in `err`.
-int runCapturingStderr(const std::vector<std::string> &argv, std::string &err) {
-  int fds[2];
-  if (::pipe(fds) != 0)
-    fail(std::string("cannot run rnc: pipe: ") + std::strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  std::vector<char *> args;
-  for (const std::string &a : argv)
-    args.push_back(const_cast<char *>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    fail(argv[0] + ": cannot run: " + std::strerror(rc));
-  }
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) != 0) {
-    if (n > 0)
-      err.append(buf, static_cast<size_t>(n));
-    else if (errno != EINTR)
-      break;
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFSIGNALED(status))
-    return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+// Runs `argv` (rnc compile) with its output captured in `log`; returns the
+// exit status (128 + signal when killed) and the text in `err`. A signal
+// that ends rnc-run meanwhile ends the compiler too and removes `cleanup`.
+int runCapturingOutput(const std::vector<std::string> &argv,
+                       const std::string &log,
+                       const std::vector<std::string> &cleanup,
+                       std::string &err) {
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+  if (fd < 0)
+    fail(log + ": cannot write: " + std::strerror(errno));
+  auto removeAll = [&] {
+    for (const std::string &f : cleanup)
+      ::unlink(f.c_str());
+  };
+  ChildResult r = runChild(argv, fd, removeAll);
+  ::close(fd);
+  std::string error;
+  readInputFile(log, uint64_t(16) << 20, "a compiler log", err, error);
+  ::unlink(log.c_str());
+  if (r.status < 0)
+    fail(argv[0] + ": cannot run: " + r.error);
+  return r.status;
 }
 
 // The last non-empty line of `text`, for a one-line error.
@@ -147,6 +130,7 @@ std::string compiledModel(const CompileRequest &req) {
   rnc::CacheKey key;
   key.add(readFile(spec));
   key.add(RNC_VERSION);
+  key.add("stamped"); // builds from before the integrity record are not used
   key.add(std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) +
           "." + std::to_string(st.st_mtim.tv_nsec));
   for (const std::string &f : flags)
@@ -154,14 +138,23 @@ std::string compiledModel(const CompileRequest &req) {
   const fs::path cached = modelCacheDir() / (name + "-" + key.hex() + ".so");
   std::error_code ec;
   if (fs::is_regular_file(cached, ec)) {
-    std::printf("rnc-run: using %s (cached build of %s)\n", cached.c_str(),
-                name.c_str());
-    return cached.string();
+    // A damaged cached build is rebuilt rather than refused.
+    std::string bytes, error;
+    if (!readInputFile(cached.string(), uint64_t(8) << 30, "a model .so",
+                       bytes, error) ||
+        !(error = checkModelStamp(bytes)).empty()) {
+      std::printf("rnc-run: %s: %s; rebuilding it\n", cached.c_str(),
+                  error.c_str());
+    } else {
+      std::printf("rnc-run: using %s (cached build of %s)\n", cached.c_str(),
+                  name.c_str());
+      return cached.string();
+    }
   }
 
   // Built under a temporary name and renamed, so that an interrupted or
   // concurrent build never leaves a truncated .so under the cached name.
-  const std::string tmp = cached.string() + ".tmp." + std::to_string(::getpid()) + ".so";
+  const std::string tmp = temporaryNameFor(cached.string());
   std::vector<std::string> argv = {rnc, "compile", spec, "-o", tmp};
   argv.insert(argv.end(), flags.begin(), flags.end());
   std::printf("rnc-run: compiling %s%s (first run only) ...", name.c_str(),
@@ -169,7 +162,8 @@ std::string compiledModel(const CompileRequest &req) {
   std::fflush(stdout);
   const auto start = std::chrono::steady_clock::now();
   std::string err;
-  int status = runCapturingStderr(argv, err);
+  const std::string log = tmp + ".log";
+  int status = runCapturingOutput(argv, log, {tmp, log}, err);
   if (status != 0 || !fs::is_regular_file(tmp, ec)) {
     std::printf("\n");
     fs::remove(tmp, ec);
@@ -180,11 +174,8 @@ std::string compiledModel(const CompileRequest &req) {
       why = "rnc exited with status 0 but wrote no " + tmp;
     fail("compiling " + name + " failed: " + why);
   }
-  fs::rename(tmp, cached, ec);
-  if (ec) {
+  if (std::string why = replaceFile(tmp, cached.string()); !why.empty()) {
     std::printf("\n");
-    std::string why = ec.message();
-    fs::remove(tmp, ec);
     throw std::runtime_error(cached.string() + ": cannot write: " + why);
   }
   std::printf(" done in %.1f s\n",

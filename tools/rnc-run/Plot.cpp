@@ -11,7 +11,7 @@
 // whose decimal point is the C locale's "." (rnc-run never calls setlocale).
 #include "Plot.h"
 
-#include "runtime/AtomicFile.h"
+#include "runtime/OutputFile.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -1,6 +1,8 @@
 // What `rnc-run train` prints while it runs and writes to --metrics.
 #include "Report.h"
 
+#include "runtime/OutputFile.h"
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -82,32 +84,23 @@ void Progress::endEpoch() {
   dirty_ = false;
 }
 
-MetricsFile::MetricsFile(const std::string &path) : path_(path) {
-  if (path.empty())
-    return;
-  file_ = std::fopen(path.c_str(), "w");
-  if (!file_)
-    throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
-}
-
-MetricsFile::~MetricsFile() {
-  if (file_)
-    std::fclose(file_);
+void MetricsFile::add(const EpochStats &s) {
+  // %.7g: about a float's precision. The values are finite (train() stops
+  // at a non-finite loss or weight), so the line is valid JSON.
+  text_ += format("{\"epoch\": %d, \"train_loss\": %.7g, \"train_acc\": %.7g, "
+                  "\"test_acc\": %.7g, \"images_per_sec\": %.7g, "
+                  "\"seconds\": %.7g, \"lr\": %.7g, \"data_wait\": %.7g}\n",
+                  s.epoch, s.trainLoss, s.trainAcc, s.testAcc, s.imagesPerSec,
+                  s.seconds, s.lr, s.dataWait);
 }
 
 void MetricsFile::write(const EpochStats &s) {
-  if (!file_)
+  add(s);
+  if (path_.empty())
     return;
-  // %.7g: about a float's precision. The values are finite (train() stops at a
-  // non-finite loss), so the line is valid JSON.
-  std::fprintf(file_,
-               "{\"epoch\": %d, \"train_loss\": %.7g, \"train_acc\": %.7g, "
-               "\"test_acc\": %.7g, \"images_per_sec\": %.7g, "
-               "\"seconds\": %.7g, \"lr\": %.7g, \"data_wait\": %.7g}\n",
-               s.epoch, s.trainLoss, s.trainAcc, s.testAcc, s.imagesPerSec,
-               s.seconds, s.lr, s.dataWait);
-  if (std::fflush(file_) != 0 || std::ferror(file_))
-    throw std::runtime_error(path_ + ": cannot write: " + std::strerror(errno));
+  writeFileAtomically(path_, "metrics", [&](int fd) {
+    return writeAll(fd, text_.data(), text_.size());
+  });
 }
 
 } // namespace rnc::run

@@ -45,20 +45,22 @@ private:
   std::chrono::steady_clock::time_point last_{};
 };
 
-/// --metrics: one JSON object per epoch and line, flushed as soon as the
-/// epoch ends so that an interrupted run keeps its finished epochs.
+/// --metrics: one JSON object per epoch and line. The whole file is
+/// rewritten atomically (runtime/OutputFile.h) as soon as an epoch ends, so
+/// an interrupted run keeps its finished epochs and nothing in an existing
+/// file is lost before the first epoch of this run is done.
 class MetricsFile {
 public:
-  /// Truncates `path`; "" writes nothing. Throws std::runtime_error.
-  explicit MetricsFile(const std::string &path);
-  ~MetricsFile();
-  MetricsFile(const MetricsFile &) = delete;
-  MetricsFile &operator=(const MetricsFile &) = delete;
+  /// Remembers `path` ("": write nothing); writes nothing yet.
+  explicit MetricsFile(const std::string &path) : path_(path) {}
+  /// Adds an epoch without writing (the epochs a resumed run already has).
+  void add(const EpochStats &s);
+  /// Adds an epoch and rewrites the file. Throws std::runtime_error.
   void write(const EpochStats &s);
 
 private:
   std::string path_;
-  std::FILE *file_ = nullptr;
+  std::string text_;
 };
 
 } // namespace rnc::run

@@ -85,12 +85,12 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
   state.options = o;
   state.trainLimit = r.trainLimit;
   state.testLimit = r.testLimit;
-  // Fail on a bad path before any work; a resumed run rewrites the epochs
-  // it already has.
+  // A resumed run rewrites the epochs it already has (at the end of its
+  // first epoch: nothing is written before).
   MetricsFile metrics(r.metricsFile);
   for (EpochStats s : state.history) {
     s.epochs = o.epochs;
-    metrics.write(s);
+    metrics.add(s);
   }
 
   RunData d = openData(r.data, model, Need::TrainAndTest, state.mean,
@@ -174,8 +174,8 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
     while (size_t b = loader.next(x.data(), y.data())) {
       rnc_sgd sgd{learningRate(o, globalStep, totalSteps), o.momentum,
                   o.weightDecay};
-      rnc_step_result res = model.trainStep(x.data(), y.data(),
-                                            static_cast<int32_t>(b), sgd);
+      rnc_step_result res =
+          model.trainStep(x, y, static_cast<int32_t>(b), sgd);
       ++step;
       ++globalStep;
       if (!std::isfinite(res.loss))
@@ -195,6 +195,15 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
                     // training time left at this epoch's pace so far
                     secondsSince(start) / step * (totalSteps - globalStep));
     }
+    // The loss can stay finite for a step after the weights have gone to
+    // inf or nan; nothing of such an epoch is kept.
+    if (std::string bad = nonFiniteTensor(model); !bad.empty())
+      throw std::runtime_error(
+          "rnc-run: epoch " + std::to_string(epoch) + ": " + bad +
+          " after step " + std::to_string(globalStep) +
+          " although the loss stayed finite; lower --lr (now " +
+          shortNumber(learningRate(o, globalStep - 1, totalSteps)) +
+          ") or check the model" + (lastGood.empty() ? "" : "; " + lastGood));
     const double trainSeconds = secondsSince(start);
     s.trainLoss = seen ? lossSum / seen : 0.0;
     s.trainAcc = seen ? static_cast<double>(correct) / seen : 0.0;

@@ -8,12 +8,16 @@
 #include "Evaluate.h"
 #include "Images.h"
 #include "MainJob.h"
+#include "OptionRules.h"
 #include "ModelCache.h"
 #include "Train.h"
+
+#include "Plot.h"
 
 #include "runtime/Device.h"
 #include "runtime/Model.h"
 #include "runtime/data/Augment.h"
+#include "runtime/OutputFile.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/Formats.h"
 #include "runtime/data/Resample.h"
@@ -56,28 +60,14 @@ template <class T> std::string show(const T &v) {
   return os.str();
 }
 
-// A check of a numeric flag with a readable message. CLI11's own Range
-// prints DBL_MAX in full and lets nan through.
-CLI::Validator number(bool (*ok)(double), const std::string &what) {
+// The check of a flag: its rule in OptionRules.h, which also checks the
+// values a checkpoint brings back on --resume. (CLI11's own Range prints
+// DBL_MAX in full and lets nan through.)
+CLI::Validator rule(const std::string &flag) {
+  const rnc::run::OptionRule &r = rnc::run::ruleOf(flag);
   return CLI::Validator(
-      [ok, what](std::string &s) {
-        char *end = nullptr;
-        double v = std::strtod(s.c_str(), &end);
-        bool parsed = end != s.c_str() && *end == '\0';
-        return parsed && std::isfinite(v) && ok(v)
-                   ? std::string()
-                   : "must be " + what + ", got '" + s + "'";
-      },
-      "");
+      [&r](std::string &s) { return rnc::run::checkOption(r, s); }, "");
 }
-const CLI::Validator Positive =
-    number([](double v) { return v > 0; }, "a positive number");
-const CLI::Validator NonNegative =
-    number([](double v) { return v >= 0; }, "a number >= 0");
-const CLI::Validator Count = number(
-    [](double v) { return v >= 0 && v == std::floor(v); }, "an integer >= 0");
-const CLI::Validator Fraction =
-    number([](double v) { return v >= 0 && v <= 1; }, "a number in [0, 1]");
 
 // A hyperparameter whose default depends on whether a MODEL.so is given:
 // TrainOptions{} for a model, MainJob().train for the main job. Only the
@@ -211,20 +201,21 @@ void addDataOptions(CLI::App *cmd, rnc::run::DataFlags &f) {
   cmd->add_option("--cache-mb", f.cacheMb,
                   "Keep decoded images in memory up to this many MB (a data "
                   "set that needs more is decoded from disk every epoch)")
-      ->check(Count)
+      ->check(rule("--cache-mb"))
       ->capture_default_str();
   cmd->add_option("--mean", f.mean,
                   "Per-channel mean of x/255 to normalize by (1 value, or one "
                   "per channel, comma-separated); default: the training "
                   "set's, or the checkpoint's")
       ->delimiter(',')
-      ->type_name("LIST");
+      ->type_name("LIST")
+      ->check(rule("--mean"));
   cmd->add_option("--std", f.std,
                   "Per-channel standard deviation to normalize by; default: "
                   "the training set's, or the checkpoint's")
       ->delimiter(',')
       ->type_name("LIST")
-      ->check(Positive);
+      ->check(rule("--std"));
 }
 
 // Augmentation flags: TrainOptions::augment, restored from a checkpoint on
@@ -236,7 +227,7 @@ void addAugmentOptions(CLI::App *cmd, std::vector<Tuned> &tuned,
                        "Random crop with this much zero padding on each side "
                        "(torchvision's RandomCrop(size, padding); 4 is the "
                        "common choice for 32x32 images); 0: off")
-           ->check(CLI::Range(0, 64))
+           ->check(rule("--crop-padding"))
            ->capture_default_str(),
        [](TrainOptions &to, const TrainOptions &from) {
          to.augment.cropPadding = from.augment.cropPadding;
@@ -250,7 +241,7 @@ void addAugmentOptions(CLI::App *cmd, std::vector<Tuned> &tuned,
                        "Random erasing with this probability (torchvision's "
                        "RandomErasing: area 2-33%, aspect 0.3-3.3, value 0 "
                        "after normalization; 0.5 is the common choice); 0: off")
-           ->check(Fraction)
+           ->check(rule("--random-erasing"))
            ->capture_default_str(),
        [](TrainOptions &to, const TrainOptions &from) {
          to.augment.erasing = from.augment.erasing;
@@ -271,33 +262,33 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
   addDataOptions(cmd, r.data);
   auto &g = t.given;
   addTuned(cmd, t.tuned, g, "--epochs", &TrainOptions::epochs, "Epochs to train")
-      ->check(CLI::Range(1, 1000000));
+      ->check(rule("--epochs"));
   addTuned(cmd, t.tuned, g, "--batch-size", &TrainOptions::batchSize,
            "Images per step, at most the model's compiled max batch")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(rule("--batch-size"));
   addTuned(cmd, t.tuned, g, "--lr", &TrainOptions::lr, "SGD learning rate")
-      ->check(Positive);
+      ->check(rule("--lr"));
   addTuned(cmd, t.tuned, g, "--momentum", &TrainOptions::momentum,
            "SGD momentum (PyTorch semantics, no Nesterov)")
-      ->check(Fraction);
+      ->check(rule("--momentum"));
   addTuned(cmd, t.tuned, g, "--weight-decay", &TrainOptions::weightDecay,
            "L2 weight decay added to every parameter's gradient")
-      ->check(NonNegative);
+      ->check(rule("--weight-decay"));
   addTuned(cmd, t.tuned, g, "--lr-schedule", &TrainOptions::schedule,
            "constant, or cosine annealing to 0 over all steps (per step)")
-      ->check(CLI::IsMember({"constant", "cosine"}));
+      ->check(rule("--lr-schedule"));
   addTuned(cmd, t.tuned, g, "--seed", &TrainOptions::seed,
            "Seed of the initial weights, of every epoch's shuffle and of "
            "the augmentation")
-      ->check(Count);
+      ->check(rule("--seed"));
   t.trainLimit = cmd->add_option("--train-limit", r.trainLimit,
                                  "Train on the first N training images only "
                                  "(0: all)")
-                     ->check(Count)
+                     ->check(rule("--train-limit"))
                      ->capture_default_str();
   t.testLimit = cmd->add_option("--test-limit", r.testLimit,
                   "Evaluate on the first N test images only (0: all)")
-      ->check(Count)
+      ->check(rule("--test-limit"))
       ->capture_default_str();
   addAugmentOptions(cmd, t.tuned, t.given);
   cmd->add_option("--metrics", r.metricsFile,
@@ -321,7 +312,28 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
   cmd->add_option("--stop-after", r.stopAfter,
                   "Stop after this epoch as if interrupted (resume later)")
       ->type_name("EPOCH")
-      ->check(CLI::Range(1, 1000000));
+      ->check(rule("--stop-after"));
+}
+
+// Every file train reads and writes, checked against each other and locked
+// before any work (runtime/OutputFile.h): no output may be an input or
+// another output, a link, a device or a file another run is writing.
+void claimOutputs(rnc::OutputSet &files, const std::string &so,
+                  const TrainCommand &t) {
+  const rnc::run::RunOptions &r = t.run;
+  files.addInput(so, "the model");
+  files.addInput(t.resume, "--resume");
+  files.addInput(r.data.dir, "the data folder (--data)");
+  const std::string &ck = r.checkpointFile.empty() ? t.resume : r.checkpointFile;
+  if (!ck.empty()) {
+    files.addOutput(ck, "--checkpoint", t.resume);
+    files.addOutput(rnc::run::bestCheckpointPath(ck), "the best checkpoint");
+  }
+  if (!r.metricsFile.empty()) {
+    files.addOutput(r.metricsFile, "--metrics");
+    files.addOutput(rnc::run::plotPathFor(r.metricsFile), "the plot of --metrics");
+  }
+  files.claimOrThrow();
 }
 
 int runTrain(TrainCommand &t) {
@@ -330,7 +342,14 @@ int runTrain(TrainCommand &t) {
   for (const Tuned &k : t.tuned)
     if (k.option->count() > 0)
       k.copy(o, t.given);
+  // With MODEL.so the files are claimed before anything else; the main job
+  // compiles (cached) first, since its model is one of them.
+  rnc::OutputSet files;
+  if (!t.modelSo.empty())
+    claimOutputs(files, t.modelSo, t);
   rnc::Model model(modelFile(t.modelSo, t.modelName, o.batchSize, t.device));
+  if (t.modelSo.empty())
+    claimOutputs(files, model.path(), t);
   checkDevice(model, t.device);
   if (t.resume.empty()) {
     rnc::run::train(model, o, t.run);
@@ -485,7 +504,7 @@ int runPredict(const PredictCommand &p) {
         info.input_w);
     rnc::data::toTensor(fitted.pixels.data(), shape, 0, rnc::data::Draw{},
                         normalizer, x.data());
-    model.eval(x.data(), 1, logits.data());
+    model.eval(x, 1, logits);
     // Softmax, then the top classes.
     float peak = *std::max_element(logits.begin(), logits.end());
     std::vector<std::pair<double, int>> prob;
@@ -542,7 +561,7 @@ int run(int argc, char **argv) {
       ->required();
   eval->add_option("--test-limit", e.testLimit,
                    "Test on the first N test images only (0: all)")
-      ->check(Count)
+      ->check(rule("--test-limit"))
       ->capture_default_str();
 
   PredictCommand p;
@@ -567,17 +586,18 @@ int run(int argc, char **argv) {
       ->capture_default_str();
   predict->add_option("--limit", p.limit,
                       "Images to classify from each IDX file (0: all)")
-      ->check(Count)
+      ->check(rule("--test-limit"))
       ->capture_default_str();
   predict->add_option("--mean", p.mean,
                       "Normalization mean (default: the checkpoint's)")
       ->delimiter(',')
-      ->type_name("LIST");
+      ->type_name("LIST")
+      ->check(rule("--mean"));
   predict->add_option("--std", p.std,
                       "Normalization std (default: the checkpoint's)")
       ->delimiter(',')
       ->type_name("LIST")
-      ->check(Positive);
+      ->check(rule("--std"));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {

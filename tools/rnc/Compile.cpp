@@ -4,11 +4,13 @@
 #include "Lower.h"
 #include "ModelInput.h"
 
+#include "dialect/FunctionRoles.h"
 #include "codegen/BuildSharedObject.h"
 #include "codegen/EmitModel.h"
 #include "frontend/Spec.h"
 #include "passes/Passes.h"
 #include "passes/Pipeline.h"
+#include "runtime/OutputFile.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -40,7 +42,8 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
 /// Prints the planned workspace peak of the training step beside the
 /// one-buffer-per-tensor total.
 void reportMemoryPlan(mlir::ModuleOp module, int64_t maxBatch) {
-  auto step = module.lookupSymbol<mlir::func::FuncOp>("train_step");
+  auto step =
+      mlir::rn::lookupFunction(module, mlir::rn::FunctionRole::TrainStep);
   if (!step)
     return;
   auto planned = step->getAttrOfType<mlir::IntegerAttr>("rn.arena_floats");
@@ -86,6 +89,12 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
                   "cuda: GPU architectures to build for, comma-separated "
                   "sm numbers (80 = A100, 90a = H100)")
       ->capture_default_str();
+  cmd->add_option("--march", o.march,
+                  "cpu: the x86 CPU to build for, as the C++ compiler's "
+                  "-march: native (this machine's, the default), x86-64-v3 "
+                  "(AVX2, FMA: most x86 CPUs since 2015; for a .so that runs "
+                  "elsewhere), x86-64-v4 (AVX-512), or a CPU name")
+      ->type_name("CPU");
   cmd->add_option("--emit", o.emit,
                   "What to write: so (build the shared object), cpp (the "
                   "generated C++) or ir (the final rn IR); cpp and ir go to "
@@ -132,6 +141,20 @@ int runCompile(const CompileOptions &o) {
       }
       archs.push_back(a.trim().str());
     }
+  if (!o.march.empty()) {
+    if (cuda) {
+      std::cerr << "rnc: error: --march applies to --target cpu (the cuda "
+                   "target's host code is built for any x86-64)\n";
+      return 1;
+    }
+    if (!llvm::all_of(o.march, [](char c) {
+          return llvm::isAlnum(c) || c == '-' || c == '_' || c == '.';
+        })) {
+      std::cerr << "rnc: error: --march: '" << oneLine(o.march)
+                << "' is not a CPU name such as native or x86-64-v3\n";
+      return 1;
+    }
+  }
   if (cuda && archs.empty()) {
     std::cerr << "rnc: error: --cuda-arch: no architecture given\n";
     return 1;
@@ -139,6 +162,23 @@ int runCompile(const CompileOptions &o) {
   auto m = loadModel(o.model, o.input);
   if (!m)
     return 1;
+  // The outputs are checked and locked before any work (runtime/OutputFile.h).
+  // The default name is the model's, which the spec reader allows only as a
+  // plain file name.
+  const std::string output =
+      o.output.empty() && o.emit == "so" ? m->graph.name + ".so" : o.output;
+  OutputSet files;
+  files.addInput(m->file, "the model spec");
+  // Text may go to /dev/null; the shared object may not (it is renamed
+  // into place).
+  if (o.emit == "so" || !(output.empty() || output == "-"))
+    files.addOutput(output, "-o", "", /*discardable=*/o.emit != "so");
+  if (o.emit == "so" && !o.emitCpp.empty())
+    files.addOutput(o.emitCpp, "--emit-cpp", "", /*discardable=*/true);
+  if (std::string error = files.claim(); !error.empty()) {
+    std::cerr << oneLine("rnc: error: " + error) << "\n";
+    return 1;
+  }
   mlir::MLIRContext ctx;
   ctx.disableMultithreading(); // IR printing needs it; the module is small
   auto module = lower(ctx, *m, /*batch=*/0, /*bnTraining=*/false);
@@ -157,16 +197,12 @@ int runCompile(const CompileOptions &o) {
         },
         /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false,
         /*printAfterOnlyOnFailure=*/false, llvm::errs());
-  mlir::rn::buildTrainingPipeline(pm);
-  if (o.fusion) {
-    pm.addPass(mlir::rn::createFuseConvBnTrain({o.explainFusion}));
-    pm.addPass(mlir::rn::createFuseConvBnEval({o.explainFusion}));
-    pm.addPass(mlir::rn::createFuseGradFanIn({o.explainFusion}));
-    pm.addPass(mlir::rn::createFuseReluBnGrad({o.explainFusion}));
-    pm.addPass(mlir::rn::createFuseBnGradReduce({o.explainFusion}));
-  }
-  if (o.memoryPlan)
-    pm.addPass(mlir::rn::createPlanMemory({o.maxBatch}));
+  mlir::rn::CompilePipelineOptions pipeline;
+  pipeline.fusion = o.fusion;
+  pipeline.explainFusion = o.explainFusion;
+  pipeline.memoryPlan = o.memoryPlan;
+  pipeline.maxBatch = o.maxBatch;
+  mlir::rn::buildCompilePipeline(pm, pipeline);
   if (failed(pm.run(*module)))
     return 1;
   if (o.memoryPlan)
@@ -201,11 +237,11 @@ int runCompile(const CompileOptions &o) {
     return writeOutput(o.output, cpp) ? 0 : 1;
   double frontSeconds = secondsSince(t0);
 
-  std::string output = o.output.empty() ? m->graph.name + ".so" : o.output;
   std::string targetText =
       cuda ? fmt::format("cuda {}, sm_{}", meta.precision,
                          llvm::join(archs, "/sm_"))
-           : std::string("cpu");
+           : "cpu, -march=" + (o.march.empty() ? std::string("native")
+                                                : o.march);
   std::cerr << fmt::format("rnc: building {} ({}, input {}x{}x{}, max batch "
                            "{}) -> {} ...{}\n",
                            m->graph.name, targetText, m->graph.input[0],
@@ -214,9 +250,12 @@ int runCompile(const CompileOptions &o) {
   codegen::BuildOptions build;
   build.cuda = cuda;
   build.cudaArchs = archs;
+  if (!o.march.empty())
+    build.march = o.march;
   build.compiler = cuda ? o.nvcc : o.cxx;
   build.keepSource = o.emitCpp;
   build.verbose = o.verbose;
+  build.onSignal = [&] { files.release(); };
   std::string error;
   if (!codegen::buildSharedObject(cpp, output, build, error)) {
     std::cerr << oneLine("rnc: error: " + m->file + ": " + error) << "\n";

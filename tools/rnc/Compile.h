@@ -14,6 +14,7 @@ struct CompileOptions {
   std::string target = "cpu";
   std::string precision;   // cuda: fp32 | tf32 | bf16 ("" = bf16)
   std::string cudaArch = "80,90a"; // sm_XX list for nvcc
+  std::string march;    // cpu: -march for the C++ compiler ("" = native)
   int64_t maxBatch = 128;
   bool printIrAfterAll = false;
   bool memoryPlan = true; // --no-memory-plan: one buffer per tensor

@@ -3,15 +3,15 @@
 
 #include "frontend/Shapes.h"
 #include "frontend/Spec.h"
+#include "runtime/InputFile.h"
+#include "runtime/OutputFile.h"
 
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +31,8 @@ std::string oneLine(const std::string &text) {
   }
   return out;
 }
+
+constexpr uint64_t kMaxSpecBytes = uint64_t(64) << 20;
 
 static bool isRegularFile(const std::string &path) {
   struct stat st;
@@ -56,36 +58,17 @@ std::optional<LoadedModel> loadModel(const std::string &arg,
                                      const std::string &inputFlag) {
   LoadedModel m;
   m.file = resolve(arg);
-  struct stat st;
-  if (::stat(m.file.c_str(), &st) != 0) {
-    std::cerr << oneLine(fmt::format("{}: cannot read: {}", m.file,
-                                     std::strerror(errno)))
+  std::string text, error;
+  if (!readInputFile(m.file, kMaxSpecBytes, "a model spec", text, error)) {
+    std::cerr << oneLine(fmt::format("{}: cannot read: {}", m.file, error))
               << "\n";
-    return std::nullopt;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    std::cerr << oneLine(fmt::format("{}: not a regular file", m.file)) << "\n";
-    return std::nullopt;
-  }
-  if (st.st_size > (64 << 20)) {
-    std::cerr << oneLine(fmt::format("{}: {} bytes is too large for a model "
-                                     "spec (limit 64 MiB)",
-                                     m.file, st.st_size))
-              << "\n";
-    return std::nullopt;
-  }
-  std::ifstream in(m.file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in.good() && !in.eof()) {
-    std::cerr << oneLine(fmt::format("{}: read error", m.file)) << "\n";
     return std::nullopt;
   }
   try {
     std::optional<spec::Shape> input;
     if (!inputFlag.empty())
       input = spec::parseShapeFlag(inputFlag, "--input");
-    m.graph = spec::readSpecText(text.str(), input);
+    m.graph = spec::readSpecText(text, input);
     spec::inferShapes(m.graph);
   } catch (const spec::SpecError &e) {
     std::cerr << oneLine(spec::formatSpecError(m.file, e)) << "\n";
@@ -94,30 +77,30 @@ std::optional<LoadedModel> loadModel(const std::string &arg,
   return m;
 }
 
+bool claimOutput(OutputSet &files, const std::string &path,
+                 const std::string &flag, const std::string &specFile) {
+  if (path.empty() || path == "-")
+    return true;
+  files.addInput(specFile, "the model spec");
+  files.addOutput(path, flag, "", /*discardable=*/true);
+  std::string error = files.claim();
+  if (!error.empty())
+    std::cerr << oneLine("rnc: error: " + error) << "\n";
+  return error.empty();
+}
+
 bool writeOutput(const std::string &path, const std::string &text) {
   if (path.empty() || path == "-") {
     std::cout << text;
     std::cout.flush();
     return static_cast<bool>(std::cout);
   }
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE *f = std::fopen(tmp.c_str(), "wb");
-  bool ok = f && std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = f && (std::fflush(f) == 0) && ok && ::fsync(fileno(f)) == 0;
-  int err = errno;
-  if (f)
-    ok = (std::fclose(f) == 0) && ok;
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    err = errno;
-    ok = false;
-  }
-  if (!ok) {
-    std::remove(tmp.c_str());
-    std::cerr << oneLine(fmt::format("{}: cannot write: {}", path,
-                                     std::strerror(err)))
-              << "\n";
-  }
-  return ok;
+  std::string error = tryWriteFileAtomically(path, "", [&](int fd) {
+    return writeAll(fd, text.data(), text.size());
+  });
+  if (!error.empty())
+    std::cerr << oneLine(error) << "\n";
+  return error.empty();
 }
 
 } // namespace rnc

@@ -8,6 +8,8 @@
 
 namespace rnc {
 
+class OutputSet;
+
 /// A spec that read and shape-checked cleanly.
 struct LoadedModel {
   std::string file;   // the path actually read
@@ -21,9 +23,17 @@ struct LoadedModel {
 std::optional<LoadedModel> loadModel(const std::string &arg,
                                      const std::string &inputFlag);
 
-/// Writes `text` to `path` atomically (temporary file, then rename), or to
-/// stdout when path is "" or "-". Prints a one-line error and returns false
-/// on failure.
+/// Adds the file `path` (not "" or "-", stdout) as the output `flag` of a
+/// command that reads `specFile` to `files` and claims them
+/// (runtime/OutputFile.h: not the spec, not a link or device, not being
+/// written by another process). Prints a one-line error and returns false
+/// when refused.
+bool claimOutput(OutputSet &files, const std::string &path,
+                 const std::string &flag, const std::string &specFile);
+
+/// Writes `text` to `path` atomically (unique temporary file, fsync, then
+/// rename), or to stdout when path is "" or "-". Prints a one-line error and
+/// returns false on failure.
 bool writeOutput(const std::string &path, const std::string &text);
 
 /// Makes `text` printable on one line (escapes control characters).

@@ -11,6 +11,7 @@
 #include "frontend/EmitMLIR.h"
 #include "frontend/Spec.h"
 #include "frontend/Summary.h"
+#include "runtime/OutputFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -42,7 +43,8 @@ void addModelOptions(CLI::App *cmd, CommonOptions &o) {
 
 int runExpand(const CommonOptions &o) {
   auto m = rnc::loadModel(o.model, o.input);
-  if (!m)
+  rnc::OutputSet files;
+  if (!m || !rnc::claimOutput(files, o.output, "-o", m->file))
     return 1;
   return rnc::writeOutput(o.output, rnc::spec::writeGraph(m->graph).dump(2) + "\n")
              ? 0
@@ -52,7 +54,8 @@ int runExpand(const CommonOptions &o) {
 int runEmitMlir(const CommonOptions &o, int64_t batch, bool bnTraining,
                 bool locations) {
   auto m = rnc::loadModel(o.model, o.input);
-  if (!m)
+  rnc::OutputSet files;
+  if (!m || !rnc::claimOutput(files, o.output, "-o", m->file))
     return 1;
   mlir::MLIRContext ctx;
   auto module = rnc::lower(ctx, *m, batch, bnTraining);
@@ -70,12 +73,14 @@ int runEmitMlir(const CommonOptions &o, int64_t batch, bool bnTraining,
 
 int runSummary(const CommonOptions &o, int64_t batch, int depth) {
   auto m = rnc::loadModel(o.model, o.input);
-  if (!m)
+  rnc::OutputSet files;
+  if (!m || !rnc::claimOutput(files, o.output, "-o", m->file))
     return 1;
   mlir::MLIRContext ctx;
   auto module = rnc::lower(ctx, *m, /*batch=*/0, /*bnTraining=*/false);
   if (!module)
     return 1;
+  rnc::OneLineDiagnostics diagnostics(ctx, m->file);
   rnc::Summary summary;
   if (!rnc::summarize(*module, batch, depth, summary))
     return 1;

@@ -10,7 +10,7 @@ func.func @conv_grad_input_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<4x4x3x3xf3
 
 func.func @conv_grad_input_fanin_addend(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %a: tensor<?x4x6x6xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_fanin' op expected addend of the input gradient's shape, got 'tensor<?x4x6x6xf32>'}}
-  %0 = rn.conv2d_grad_input_fanin %dy, %w, %a {padding = array<i64: 0, 0>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x8x8xf32>
+  %0 = rn.conv2d_grad_input_fanin %dy, %w addend %a {padding = array<i64: 0, 0>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>) -> tensor<?x4x8x8xf32>
   return
 }
 
@@ -18,7 +18,7 @@ func.func @conv_grad_input_fanin_addend(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4
 
 func.func @conv_grad_input_fanin_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, %a: tensor<?x4x8x8xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_fanin' op expected the result gradient 'tensor<?x4x8x8xf32>' to have the shape [?, 4, 6, 6] that the forward op gives for the input type}}
-  %0 = rn.conv2d_grad_input_fanin %dy, %w, %a, %a : (tensor<?x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
+  %0 = rn.conv2d_grad_input_fanin %dy, %w addend %a relu_result %a : (tensor<?x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
   return
 }
 
@@ -26,7 +26,7 @@ func.func @conv_grad_input_fanin_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<4x4x
 
 func.func @conv_grad_input_bn_reduce_input(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x6x6xf32>, %m: tensor<4xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected bn_input of the input gradient's shape, got 'tensor<?x4x6x6xf32>'}}
-  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w bn_input %x bn_mean %m : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 
@@ -34,7 +34,7 @@ func.func @conv_grad_input_bn_reduce_input(%dy: tensor<?x4x6x6xf32>, %w: tensor<
 
 func.func @conv_grad_input_bn_reduce_relu(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %r: tensor<?x4x6x6xf32>, %m: tensor<4xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected relu_result of the input gradient's shape, got 'tensor<?x4x6x6xf32>'}}
-  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %r, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w relu_result %r bn_input %x bn_mean %m : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x6x6xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 
@@ -42,7 +42,7 @@ func.func @conv_grad_input_bn_reduce_relu(%dy: tensor<?x4x6x6xf32>, %w: tensor<4
 
 func.func @conv_grad_input_bn_reduce_addend(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %a: tensor<?x8x8x8xf32>, %m: tensor<4xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected addend of the input gradient's shape, got 'tensor<?x8x8x8xf32>'}}
-  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %a, %x, %m {operandSegmentSizes = array<i32: 1, 1, 1, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x8x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w addend %a bn_input %x bn_mean %m : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x8x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 
@@ -50,7 +50,7 @@ func.func @conv_grad_input_bn_reduce_addend(%dy: tensor<?x4x6x6xf32>, %w: tensor
 
 func.func @conv_grad_input_bn_reduce_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected the result gradient 'tensor<?x4x8x8xf32>' to have the shape [?, 4, 6, 6] that the forward op gives for the input type}}
-  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w bn_input %x bn_mean %m : (tensor<?x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 
@@ -58,7 +58,7 @@ func.func @conv_grad_input_bn_reduce_shape(%dy: tensor<?x4x8x8xf32>, %w: tensor<
 
 func.func @conv_grad_input_bn_reduce_groups(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected input channels 4 to be weight dim 1 x groups (8)}}
-  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {groups = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w bn_input %x bn_mean %m {groups = 2 : i64} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 
@@ -66,7 +66,7 @@ func.func @conv_grad_input_bn_reduce_groups(%dy: tensor<?x4x6x6xf32>, %w: tensor
 
 func.func @conv_grad_input_bn_reduce_mean(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<3xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected bn_mean of shape [4] (input channels), got 'tensor<3xf32>'}}
-  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<3xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w bn_input %x bn_mean %m : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<3xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 
@@ -74,7 +74,7 @@ func.func @conv_grad_input_bn_reduce_mean(%dy: tensor<?x4x6x6xf32>, %w: tensor<4
 
 func.func @conv_grad_input_bn_reduce_sum(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected grad_sum of shape [4] (input channels), got 'tensor<8xf32>'}}
-  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<8xf32>, tensor<4xf32>)
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w bn_input %x bn_mean %m : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<8xf32>, tensor<4xf32>)
   return
 }
 
@@ -82,7 +82,7 @@ func.func @conv_grad_input_bn_reduce_sum(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x
 
 func.func @conv_grad_input_bn_reduce_dev_sum(%dy: tensor<?x4x6x6xf32>, %w: tensor<4x4x3x3xf32>, %x: tensor<?x4x8x8xf32>, %m: tensor<4xf32>) {
   // expected-error@+1 {{'rn.conv2d_grad_input_bn_reduce' op expected grad_dev_sum of shape [4] (input channels), got 'tensor<2xf32>'}}
-  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w, %x, %m {operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1>} : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<2xf32>)
+  %0:3 = rn.conv2d_grad_input_bn_reduce %dy, %w bn_input %x bn_mean %m : (tensor<?x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>) -> (tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<2xf32>)
   return
 }
 

@@ -1,0 +1,121 @@
+// Code generation for the unfused batch-norm ops: rn.batch_norm (inference),
+// rn.batch_norm_train, rn.batch_norm_running_update, rn.batch_norm_grad,
+// rn.batch_norm_relu_grad, rn.batch_norm_grad_from_sums. Kernels:
+// kernels/cpu/batchnorm.h, kernels/cuda/batchnorm.cuh (the same names).
+#include "codegen/FunctionEmitter.h"
+
+#include "dialect/RnOps.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+namespace rnc::codegen {
+
+namespace {
+
+RankedTensorType tensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+LogicalResult emit(rn::BatchNormOp b, OpEmitter &e) {
+  if (b.getTraining())
+    return b.emitOpError("in training mode reached code generation; run "
+                         "rnc-build-training-step first");
+  e.call(KernelCall("batch_norm")
+             .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
+             .arg(e.use(b))
+             .arg(e.use(b.getInput()))
+             .arg(e.use(b.getScale()))
+             .arg(e.use(b.getShift()))
+             .arg(e.use(b.getRunningMean()))
+             .arg(e.use(b.getRunningVar()))
+             .batch()
+             .arg(floatLiteral(b.getEpsilon().convertToDouble())));
+  return success();
+}
+
+LogicalResult emit(rn::BatchNormTrainOp b, OpEmitter &e) {
+  e.call(KernelCall("batch_norm_train")
+             .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
+             .arg(e.use(b.getResult()))
+             .arg(e.use(b.getMean()))
+             .arg(e.use(b.getInvStd()))
+             .arg("nullptr")
+             .arg("nullptr")
+             .arg(e.use(b.getInput()))
+             .arg(e.use(b.getScale()))
+             .arg(e.use(b.getShift()))
+             .batch()
+             .arg(floatLiteral(b.getEpsilon().convertToDouble())));
+  return success();
+}
+
+LogicalResult emit(rn::BatchNormRunningUpdateOp b, OpEmitter &e) {
+  int64_t channels = tensorType(b.getInput()).getDimSize(1);
+  e.call(KernelCall("batch_norm_running_update")
+             .arg(e.use(b.getRunningMean()))
+             .arg(e.use(b.getRunningVar()))
+             .arg(e.use(b.getMean()))
+             .arg(e.use(b.getInvStd()))
+             .arg(std::to_string(channels))
+             .arg(e.count(b.getInput()) + " / " + std::to_string(channels))
+             .arg(doubleLiteral(b.getEpsilon().convertToDouble()))
+             .arg(floatLiteral(b.getMomentum().convertToDouble())));
+  return success();
+}
+
+/// The three outputs and the incoming gradient every BN gradient form
+/// starts with.
+template <class Op>
+KernelCall bnGradCall(llvm::StringRef kernel, Op b, OpEmitter &e) {
+  return KernelCall(kernel)
+      .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
+      .arg(e.use(b.getInputGrad()))
+      .arg(e.use(b.getScaleGrad()))
+      .arg(e.use(b.getShiftGrad()))
+      .arg(e.use(b.getResultGrad()));
+}
+
+/// What the forward pass saved: the BN input, its batch statistics, gamma.
+template <class Op> KernelCall &savedForward(KernelCall &c, Op b, OpEmitter &e) {
+  return c.arg(e.use(b.getInput()))
+      .arg(e.use(b.getMean()))
+      .arg(e.use(b.getInvStd()))
+      .arg(e.use(b.getScale()));
+}
+
+LogicalResult emit(rn::BatchNormGradOp b, OpEmitter &e) {
+  KernelCall c = bnGradCall("batch_norm_grad", b, e);
+  e.call(savedForward(c, b, e).batch());
+  return success();
+}
+
+LogicalResult emit(rn::BatchNormReluGradOp b, OpEmitter &e) {
+  KernelCall c = bnGradCall("batch_norm_relu_grad", b, e);
+  c.arg(e.use(b.getReluResult()));
+  e.call(savedForward(c, b, e).batch());
+  return success();
+}
+
+LogicalResult emit(rn::BatchNormGradFromSumsOp b, OpEmitter &e) {
+  KernelCall c = bnGradCall("batch_norm_grad_from_sums", b, e);
+  e.call(savedForward(c, b, e)
+             .arg(e.use(b.getGradSum()))
+             .arg(e.use(b.getGradDevSum()))
+             .batch());
+  return success();
+}
+
+} // namespace
+
+std::optional<LogicalResult> emitBatchNormOp(Operation *op, OpEmitter &e) {
+  return llvm::TypeSwitch<Operation *, std::optional<LogicalResult>>(op)
+      .Case<rn::BatchNormOp, rn::BatchNormTrainOp,
+            rn::BatchNormRunningUpdateOp, rn::BatchNormGradOp,
+            rn::BatchNormReluGradOp, rn::BatchNormGradFromSumsOp>(
+          [&](auto b) { return emit(b, e); })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+} // namespace rnc::codegen

@@ -1,0 +1,80 @@
+// What differs between the code generation targets (cpu: C++ over
+// kernels/cpu, cuda: CUDA C++ over kernels/cuda): the file's prologue and
+// glue, the step's signature, how results reach the glue, and the few
+// layout rules of a target. The op emitters (Emit*.cpp) ask a Target instead
+// of testing for one.
+#ifndef RNC_CODEGEN_TARGET_H
+#define RNC_CODEGEN_TARGET_H
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rnc::codegen {
+
+struct ModelMeta;
+
+/// What the function emitters produced, for the parts of the file around
+/// the functions.
+struct EmittedModel {
+  std::string trainBody, evalBody;
+  /// "rn.conv2d (layer1.0.conv1)" per profiled op, in OpTimer index order.
+  std::vector<std::string> profileNames;
+  /// Batched updates: {param, momentum, grad, numel} initializers.
+  std::vector<std::string> sgdTable;
+  /// Channels of the widest fused BN (size of the g_sum/g_sumsq scratch).
+  int64_t statChannels = 1;
+};
+
+class Target {
+public:
+  /// The target called `name` ("cpu" or "cuda"), or nullptr.
+  static const Target *get(llvm::StringRef name);
+  virtual ~Target() = default;
+
+  virtual llvm::StringRef name() const = 0;
+  /// Activations are stored NHWC: a view between [N, C, H, W] and
+  /// [N, C*H*W] is only the identity where H*W == 1.
+  virtual bool nhwcActivations() const = 0;
+  /// Every SGD update of a step runs in one launch where the step returns
+  /// (kernels/cuda/optimizer.cuh), instead of one call per parameter.
+  virtual bool batchesUpdates() const = 0;
+  /// Each op's calls are timed as one RNC_PROFILE entry (an OpTimer scope;
+  /// cuda: also checked op by op with RNC_CUDA_SYNC=1).
+  virtual bool profilesOps() const = 0;
+  /// C++ that copies `n` floats from `src` to `dst` (the target's memory).
+  virtual std::string copyFloats(llvm::StringRef dst, llvm::StringRef src,
+                                 llvm::StringRef n) const = 0;
+  /// Statements that hand @train_step's (loss, correct) to the glue.
+  virtual std::vector<std::string> trainReturn(llvm::StringRef loss,
+                                               llvm::StringRef correct) const = 0;
+  /// Statements that hand @eval's `count` logits to the glue.
+  virtual std::vector<std::string> evalReturn(llvm::StringRef logits,
+                                              llvm::StringRef count) const = 0;
+
+  /// Includes and `namespace gen {`.
+  virtual void emitPrologue(const ModelMeta &meta,
+                            llvm::raw_ostream &os) const = 0;
+  /// The target's tables and scratch (profile names, optimizer table, BN
+  /// sums), after the tensor table.
+  virtual void emitTables(const EmittedModel &model,
+                          llvm::raw_ostream &os) const = 0;
+  /// init(), train_step(), eval(), the end of `gen` and the ABI glue.
+  virtual void emitFunctions(const std::string &initBody,
+                             const EmittedModel &model,
+                             llvm::raw_ostream &os) const = 0;
+};
+
+/// A C++ string literal of `s`, every byte that is not printable ASCII (or
+/// is a quote or backslash) escaped.
+std::string cppStringLiteral(llvm::StringRef s);
+/// `s` made safe inside a `//` comment: control characters and trailing
+/// backslashes become '?'.
+std::string cppCommentText(llvm::StringRef s);
+
+} // namespace rnc::codegen
+
+#endif // RNC_CODEGEN_TARGET_H

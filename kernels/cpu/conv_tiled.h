@@ -1,0 +1,514 @@
+// conv2d on channel-vector register tiles: MR images x NV vectors of channels
+// at one spatial position, operands broadcast straight from NCHW, no im2col.
+#pragma once
+
+#include <algorithm>
+
+#include "common.h"
+#include "kernels/shapes.h"
+
+namespace rnc::cpu::detail {
+
+// Why: with small planes (7x7 and below at 28x28 input) an NCHW GEMM over
+// output positions is narrow, and packing im2col panels costs as much as the
+// multiply-adds. Here every GEMM row is one (image, position) pair and every
+// column an output channel, so the vector runs along channels:
+//
+//   out[n, co, q] = sum over taps t valid at q, channels c of
+//                   in[n, c, q_t] * wp[t][c][co]
+//
+// A tile holds MR consecutive images at the same position q: their operands
+// lie a constant image stride apart, so one pointer and compile-time
+// displacements address them all, and the taps that fall into the padding
+// are skipped for the whole tile (at 1x1 a 3x3 conv has one valid tap of
+// nine). Forward: q is an output position, in = x, t = (kh, kw) inside the
+// input. Data gradient: q is an input position, in = dy, t = the (kh, kw)
+// whose output position (q + pad - k*dil) / stride is whole and inside;
+// that covers every stride without col2im. Weight gradient: the tile holds
+// MR input channels of one tap instead, summed over every position.
+//
+// The input a tile broadcasts from is first copied channels-last ([N][plane]
+// [channels], one blocked transpose per call): a tile's operands at one tap
+// then share a few cache lines instead of one line per channel, so they stay
+// in L1 while the neighbouring positions reuse them.
+//
+// Results do not depend on the thread count: a tile's outputs are computed
+// by one thread in a fixed order, and threads only split tiles.
+
+#if RNC_HAVE_VECTOR_EXT
+
+// Register tiling for a vector dimension of `Co` channels (scalar T): the
+// main blocks have NV vectors and MR rows (MR * NV = 24 accumulators when
+// NV > 1), the last block NV_LAST vectors.
+template <int Co, class T> struct TileCfg {
+  static constexpr int L = Vec<T>::lanes;
+  static constexpr int NVTOT = (Co + L - 1) / L;
+  static constexpr int CO_PAD = NVTOT * L;
+  static constexpr int NV = NVTOT % 4 == 0   ? 4
+                            : NVTOT % 3 == 0 ? 3
+                            : NVTOT % 2 == 0 ? 2
+                            : NVTOT >= 4     ? 4
+                                             : NVTOT;
+  static constexpr int MR = NV == 4 ? 6 : NV == 3 ? 8 : NV == 2 ? 12 : 16;
+  static constexpr int BLOCKS = (NVTOT + NV - 1) / NV;
+  static constexpr int NV_LAST = NVTOT - (BLOCKS - 1) * NV;
+};
+
+// Calls f.template operator()<NVb>(b, v0) for every vector block b (first
+// vector v0), NVb compile-time.
+template <class Cfg, class F> RNC_INLINE void for_vector_block(int b, F &&f) {
+  if constexpr (Cfg::NV_LAST != Cfg::NV) {
+    if (b == Cfg::BLOCKS - 1) {
+      f.template operator()<Cfg::NV_LAST>(b * Cfg::NV);
+      return;
+    }
+  }
+  f.template operator()<Cfg::NV>(b * Cfg::NV);
+}
+
+// dst[i*drs + j*dcs] = src[i*srs + j*scs] for i < rows, j < cols, in 16 x 16
+// blocks so that both sides stay in cache (transposes and weight panels).
+template <class T>
+void copy_strided(T *RNC_RESTRICT dst, long drs, long dcs,
+                  const T *RNC_RESTRICT src, long srs, long scs, int rows,
+                  int cols) {
+  constexpr int B = 16;
+  for (int i0 = 0; i0 < rows; i0 += B)
+    for (int j0 = 0; j0 < cols; j0 += B) {
+      int i1 = std::min(rows, i0 + B), j1 = std::min(cols, j0 + B);
+      for (int i = i0; i < i1; ++i)
+        for (int j = j0; j < j1; ++j)
+          dst[i * drs + j * dcs] = src[i * srs + j * scs];
+    }
+}
+
+// acc[i][v] = sum over taps and C channels of in[i*IS + off_t + c*CS] *
+// w_t[c][v*L ..]; w_t = wp + tw_t * C * NV*L (a panel [taps][C][NV*L]).
+template <class T, int MR, int NV, int C, long IS, long CS>
+RNC_INLINE void tile_accumulate(typename Vec<T>::type (&acc)[MR][NV],
+                                const T *RNC_RESTRICT in, const int *off,
+                                const int *tw, int ntaps,
+                                const T *RNC_RESTRICT wp) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes, NR = NV * L;
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = V{};
+  for (int t = 0; t < ntaps; ++t) {
+    const T *x = in + off[t];
+    const T *w = wp + long(tw[t]) * C * NR;
+    for (int c = 0; c < C; ++c) {
+      V wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        wv[v] = vload(w + long(c) * NR + v * L);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        V a = vbroadcast(x[i * IS + long(c) * CS]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          acc[i][v] += a * wv[v];
+      }
+    }
+  }
+}
+
+// The taps of every position q of a plane: tap_count[q] entries of
+// (input offset, weight tap) at q * KHW.
+struct TapTable {
+  int *off, *tw, *count;
+  bool used[64]; // tap t occurs somewhere (taps past 64 always packed)
+  bool is_used(int t) const { return t >= 64 || used[t]; }
+};
+
+// One direction of the channel-vector convolution: reduction over CR
+// channels of an input with IN_PLANE positions per channel; output of CO
+// channels with OUT_PLANE positions; KHW taps per position.
+template <int CR, int CO, long IN_PLANE, long OUT_PLANE, int KHW>
+struct TiledProblem {
+  static constexpr int Cr = CR, Co = CO, Khw = KHW;
+  static constexpr long InPlane = IN_PLANE, OutPlane = OUT_PLANE;
+};
+
+// Runs the problem for N images: packs the weights (the weight of tap t,
+// reduction channel c, output channel co is w[t*wt + c*wc + co*wo]) into
+// panels, then
+// every (vector block, image block, output row) item, storing
+// out[(n*CO + co)*OUT_PLANE + q] = epi(n, co, q, acc + bias[co]).
+// `rows` = the output plane's row length (items are rows of positions).
+struct WeightStrides {
+  long wt, wc, wo;
+};
+
+template <class P, class T, int MR, class Epi>
+void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
+               int row_len, const T *w, WeightStrides ws, const Epi &epi) {
+  using Cfg = TileCfg<P::Co, T>;
+  using V = typename Vec<T>::type;
+  constexpr int L = Cfg::L, Cr = P::Cr, Co = P::Co, KHW = P::Khw;
+  // in^T: [N][InPlane][Cr]
+  constexpr long IS = long(Cr) * P::InPlane, CS = 1;
+  T *in_t = scratch<T>(kSlotCol, size_t(N) * IS);
+  constexpr long panel_stride = long(KHW) * Cr * Cfg::NV * L;
+  // Not kSlotWeight: the GEMM data gradient runs the forward on flipped
+  // weights it keeps there.
+  T *wp = scratch<T>(kSlotPanel, size_t(Cfg::BLOCKS) * panel_stride);
+  const int rows = int(P::OutPlane / row_len);
+  const int iblocks = (N + MR - 1) / MR;
+  const long items = long(Cfg::BLOCKS) * iblocks * rows;
+  const bool par =
+      max_threads() > 1 &&
+      2.0 * N * Co * double(P::OutPlane) * Cr * KHW >= kParallelFlops;
+#pragma omp parallel if (par)
+  {
+#pragma omp for schedule(static)
+    for (int n = 0; n < N; ++n)
+      copy_strided(in_t + n * IS, Cr, 1, in + n * IS, 1, P::InPlane,
+                   int(P::InPlane), Cr);
+      // Panels: wp[b][t][c][NVb*L], zero past Co.
+#pragma omp for schedule(static)
+    for (int b = 0; b < Cfg::BLOCKS; ++b)
+      for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
+        constexpr int NR = NVb * L;
+        T *pb = wp + b * panel_stride;
+        int cols = std::min(NR, Co - v0 * L);
+        for (int t = 0; t < KHW; ++t) {
+          if (!taps.is_used(t))
+            continue;
+          T *pt = pb + long(t) * Cr * NR;
+          copy_strided(pt, NR, 1, w + t * ws.wt + v0 * L * ws.wo, ws.wc, ws.wo,
+                       Cr, cols);
+          if (cols < NR)
+            for (int c = 0; c < Cr; ++c)
+              std::fill(pt + long(c) * NR + cols, pt + long(c + 1) * NR, T(0));
+        }
+      });
+#pragma omp for schedule(static)
+    for (long it = 0; it < items; ++it) {
+      int b = int(it / (long(iblocks) * rows));
+      int ib = int(it / rows % iblocks), r = int(it % rows);
+      // The last block ends at image N (overlapping the one before when MR
+      // does not divide N); it stores only the images that one did not.
+      int n0 = std::max(0, std::min(ib * MR, N - MR)), skip = ib * MR - n0;
+      for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
+        constexpr int NR = NVb * L;
+        const T *pb = wp + b * panel_stride;
+        alignas(64) T buf[MR * NR];
+        for (long q = long(r) * row_len; q < long(r + 1) * row_len; ++q) {
+          V acc[MR][NVb];
+          long k = q * KHW;
+          tile_accumulate<T, MR, NVb, Cr, IS, CS>(acc, in_t + n0 * IS,
+                                                  taps.off + k, taps.tw + k,
+                                                  taps.count[q], pb);
+          for (int i = 0; i < MR; ++i)
+            for (int v = 0; v < NVb; ++v)
+              vstore(buf + i * NR + v * L, acc[i][v]);
+          int cols = std::min(NR, Co - v0 * L);
+          for (int i = skip; i < MR; ++i) {
+            int n = n0 + i;
+            T *o = out + (long(n) * Co + v0 * L) * P::OutPlane + q;
+            for (int j = 0; j < cols; ++j) {
+              T val = buf[i * NR + j];
+              if (bias)
+                val += bias[v0 * L + j];
+              o[j * P::OutPlane] = epi(n, v0 * L + j, q, val);
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+// Picks MR (the configured one, or 1 image per tile for small batches).
+template <class P, class T, class Epi>
+void tiled_dispatch(T *out, const T *in, const T *bias, int N,
+                    const TapTable &taps, int row_len, const T *w,
+                    WeightStrides ws, const Epi &epi) {
+  constexpr int MR = TileCfg<P::Co, T>::MR;
+  if (N >= MR)
+    tiled_run<P, T, MR>(out, in, bias, N, taps, row_len, w, ws, epi);
+  else
+    tiled_run<P, T, 1>(out, in, bias, N, taps, row_len, w, ws, epi);
+}
+
+// Forward taps: at output position (oh, ow) the (kh, kw) inside the input;
+// offsets into one channels-last image.
+template <Conv2DShape S> TapTable forward_taps() {
+  constexpr int KHW = S.kernel_h * S.kernel_w, OH = S.out_h(), OW = S.out_w();
+  int *mem = scratch<int>(kSlotTaps, size_t(OH) * OW * (2 * KHW + 1));
+  TapTable tt{mem, mem + long(OH) * OW * KHW, mem + 2L * OH * OW * KHW, {}};
+  for (int oh = 0; oh < OH; ++oh)
+    for (int ow = 0; ow < OW; ++ow) {
+      long q = long(oh) * OW + ow;
+      int n = 0;
+      for (int kh = 0; kh < S.kernel_h; ++kh) {
+        int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
+        if (ih < 0 || ih >= S.in_h)
+          continue;
+        for (int kw = 0; kw < S.kernel_w; ++kw) {
+          int iw = ow * S.stride_w - S.pad_w + kw * S.dilation_w;
+          if (iw < 0 || iw >= S.in_w)
+            continue;
+          tt.off[q * KHW + n] = (ih * S.in_w + iw) * S.in_channels;
+          tt.tw[q * KHW + n] = kh * S.kernel_w + kw;
+          if (kh * S.kernel_w + kw < 64)
+            tt.used[kh * S.kernel_w + kw] = true;
+          ++n;
+        }
+      }
+      tt.count[q] = n;
+    }
+  return tt;
+}
+
+// Data-gradient taps: at input position (ih, iw) the (kh, kw) that some
+// output position (oh, ow) reads it through; offsets into one channels-last
+// image of dy.
+template <Conv2DShape S> TapTable backward_data_taps() {
+  constexpr int KHW = S.kernel_h * S.kernel_w, H = S.in_h, W = S.in_w;
+  int *mem = scratch<int>(kSlotTaps, size_t(H) * W * (2 * KHW + 1));
+  TapTable tt{mem, mem + long(H) * W * KHW, mem + 2L * H * W * KHW, {}};
+  for (int ih = 0; ih < H; ++ih)
+    for (int iw = 0; iw < W; ++iw) {
+      long q = long(ih) * W + iw;
+      int n = 0;
+      for (int kh = 0; kh < S.kernel_h; ++kh) {
+        int th = ih + S.pad_h - kh * S.dilation_h;
+        if (th < 0 || th % S.stride_h != 0 || th / S.stride_h >= S.out_h())
+          continue;
+        for (int kw = 0; kw < S.kernel_w; ++kw) {
+          int tw = iw + S.pad_w - kw * S.dilation_w;
+          if (tw < 0 || tw % S.stride_w != 0 || tw / S.stride_w >= S.out_w())
+            continue;
+          tt.off[q * KHW + n] =
+              (th / S.stride_h * S.out_w() + tw / S.stride_w) * S.out_channels;
+          tt.tw[q * KHW + n] = kh * S.kernel_w + kw;
+          if (kh * S.kernel_w + kw < 64)
+            tt.used[kh * S.kernel_w + kw] = true;
+          ++n;
+        }
+      }
+      tt.count[q] = n;
+    }
+  return tt;
+}
+
+// y = conv(x, w) + bias, epi on every output (groups == 1).
+template <Conv2DShape S, class T, class Epi>
+void conv2d_tiled_forward(T *y, const T *x, const T *w, const T *bias, int N,
+                          const Epi &epi) {
+  constexpr int KH = S.kernel_h, KW = S.kernel_w, Cin = S.in_channels;
+  using P =
+      TiledProblem<Cin, S.out_channels, S.in_plane(), S.out_plane(), KH * KW>;
+  TapTable taps = forward_taps<S>();
+  // w[co][c][kh][kw]
+  tiled_dispatch<P>(y, x, bias, N, taps, S.out_w(), w,
+                    WeightStrides{1, KH * KW, long(Cin) * KH * KW}, epi);
+}
+
+// dx = conv^T(dy, w), epi on every element (groups == 1).
+template <Conv2DShape S, class T, class Epi>
+void conv2d_tiled_backward_data(T *dx, const T *dy, const T *w, int N,
+                                const Epi &epi) {
+  constexpr int KH = S.kernel_h, KW = S.kernel_w, Cin = S.in_channels;
+  using P =
+      TiledProblem<S.out_channels, Cin, S.out_plane(), S.in_plane(), KH * KW>;
+  TapTable taps = backward_data_taps<S>();
+  // Reduction channel c is an output channel of the forward conv, the
+  // vector channel ci an input channel: w[c][ci][kh][kw].
+  tiled_dispatch<P>(dx, dy, static_cast<const T *>(nullptr), N, taps, S.in_w, w,
+                    WeightStrides{1, long(Cin) * KH * KW, KH * KW}, epi);
+}
+
+// dw[MR channels of one tap][NV vectors of output channels] summed over the
+// positions of images [n_begin, n_end) where the tap is inside the input
+// (x NCHW at the tile's first channel: the MR channels stream along the row
+// side by side, so x is not transposed); acc in part (rows ld apart), read
+// first unless `first`.
+template <Conv2DShape S, class T, int MR, int NV, int CO_PAD>
+RNC_INLINE void wgrad_tile(T *RNC_RESTRICT part, long ld, bool first,
+                           const T *RNC_RESTRICT x, const T *RNC_RESTRICT dyt,
+                           int n_begin, int n_end, int kh, int kw, int oh_lo,
+                           int oh_hi, int ow_lo, int ow_hi) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes;
+  constexpr long HW = S.in_plane(), XS = long(S.in_channels) * HW,
+                 OP = S.out_plane();
+  constexpr int SW = S.stride_w;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = first ? V{} : vload(part + i * ld + v * L);
+  for (int n = n_begin; n < n_end; ++n)
+    for (int oh = oh_lo; oh < oh_hi; ++oh) {
+      int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
+      const T *xr = x + n * XS + long(ih) * S.in_w +
+                    (ow_lo * SW - S.pad_w + kw * S.dilation_w);
+      const T *dr = dyt + (n * OP + long(oh) * S.out_w() + ow_lo) * CO_PAD;
+      for (int ow = ow_lo; ow < ow_hi; ++ow) {
+        V d[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          d[v] = vload(dr + v * L);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+          V a = vbroadcast(xr[i * HW]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v)
+            acc[i][v] += a * d[v];
+        }
+        xr += SW;
+        dr += CO_PAD;
+      }
+    }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v)
+      vstore(part + i * ld + v * L, acc[i][v]);
+}
+
+// dw = sum over the batch of dy (x) x (groups == 1). dy is first transposed
+// to [N][out_plane][CO_PAD]; tiles (tap, MR input channels, NV vectors of
+// output channels) accumulate over chunks of images, in chunk order.
+template <Conv2DShape S, class T>
+void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
+  constexpr int Co = S.out_channels, Cin = S.in_channels, KH = S.kernel_h,
+                KW = S.kernel_w, KHW = KH * KW;
+  using Cfg = TileCfg<Co, T>;
+  constexpr int L = Cfg::L, CO_PAD = Cfg::CO_PAD;
+  constexpr int MR = std::min(Cfg::MR, Cin);
+  constexpr int CBLOCKS = (Cin + MR - 1) / MR,
+                MR_LAST = Cin - (CBLOCKS - 1) * MR;
+  constexpr long OP = S.out_plane();
+  T *dyt = scratch<T>(kSlotPackB, size_t(N) * OP * CO_PAD);
+  T *part = scratch<T>(kSlotPackA, size_t(KHW) * Cin * CO_PAD); // [t][c][co]
+  // Images per chunk: about 512 KB of x and dy (L2).
+  constexpr long image_bytes =
+      (long(Cin) * S.in_plane() + OP * CO_PAD) * long(sizeof(T));
+  const int chunk = int(std::max<long>(1, (512L << 10) / image_bytes));
+  const int chunks = (N + chunk - 1) / chunk;
+  // Output rows (columns) whose tap row kh (column kw) lies inside the input.
+  auto range = [](int k, int dil, int pad, int stride, int in, int out, int *lo,
+                  int *hi) {
+    int a = pad - k * dil; // input index = o*stride - a
+    *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+    int top = in - 1 + a; // o*stride <= top
+    *hi = std::max(*lo, top < 0 ? 0 : std::min(out, top / stride + 1));
+  };
+  // The taps some output reads through; the others' gradient is zero.
+  struct Tap {
+    int kh, kw, oh_lo, oh_hi, ow_lo, ow_hi;
+  };
+  Tap *used = scratch<Tap>(kSlotTaps, KHW);
+  int nused = 0;
+  for (int t = 0; t < KHW; ++t) {
+    Tap u{t / KW, t % KW, 0, 0, 0, 0};
+    range(u.kh, S.dilation_h, S.pad_h, S.stride_h, S.in_h, S.out_h(), &u.oh_lo,
+          &u.oh_hi);
+    range(u.kw, S.dilation_w, S.pad_w, S.stride_w, S.in_w, S.out_w(), &u.ow_lo,
+          &u.ow_hi);
+    if (u.oh_lo < u.oh_hi && u.ow_lo < u.ow_hi)
+      used[nused++] = u;
+  }
+  // Tile order (tap, vector block, channel block): consecutive tiles share
+  // the block's slice of dy^T.
+  const long tiles = long(nused) * CBLOCKS * Cfg::BLOCKS;
+  const bool par = max_threads() > 1 &&
+                   2.0 * N * Co * double(OP) * Cin * KHW >= kParallelFlops;
+#pragma omp parallel if (par)
+  {
+#pragma omp for schedule(static)
+    for (int n = 0; n < N; ++n) {
+      T *d = dyt + n * OP * CO_PAD;
+      copy_strided(d, CO_PAD, 1, dy + long(n) * Co * OP, 1, OP, int(OP), Co);
+      if constexpr (Co < CO_PAD)
+        for (long q = 0; q < OP; ++q)
+          std::fill(d + q * CO_PAD + Co, d + (q + 1) * CO_PAD, T(0));
+    }
+    long lo, hi;
+    split_range(tiles, num_threads(), thread_id(), &lo, &hi);
+    for (int ch = 0; ch < chunks; ++ch) {
+      int nb = ch * chunk, ne = std::min(N, nb + chunk);
+      for (long tile = lo; tile < hi; ++tile) {
+        const Tap &u = used[tile / (long(CBLOCKS) * Cfg::BLOCKS)];
+        int b = int(tile / CBLOCKS % Cfg::BLOCKS), cb = int(tile % CBLOCKS);
+        int t = u.kh * KW + u.kw;
+        int c0 = cb * MR;
+        for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
+          T *pp = part + (long(t) * Cin + c0) * CO_PAD + v0 * L;
+          const T *xc = x + long(c0) * S.in_plane();
+          const T *dc = dyt + v0 * L;
+          if (cb == CBLOCKS - 1)
+            wgrad_tile<S, T, MR_LAST, NVb, CO_PAD>(pp, CO_PAD, ch == 0, xc, dc,
+                                                   nb, ne, u.kh, u.kw, u.oh_lo,
+                                                   u.oh_hi, u.ow_lo, u.ow_hi);
+          else
+            wgrad_tile<S, T, MR, NVb, CO_PAD>(pp, CO_PAD, ch == 0, xc, dc, nb,
+                                              ne, u.kh, u.kw, u.oh_lo, u.oh_hi,
+                                              u.ow_lo, u.ow_hi);
+        });
+      }
+    }
+#pragma omp barrier
+    // dw row by row (consecutive rows read the same lines of part); taps
+    // that no output reads through stay zero.
+#pragma omp for schedule(static)
+    for (int co = 0; co < Co; ++co) {
+      T *row = dw + long(co) * Cin * KHW;
+      if (nused < KHW)
+        std::fill(row, row + long(Cin) * KHW, T(0));
+      for (int i = 0; i < nused; ++i) {
+        int t = used[i].kh * KW + used[i].kw;
+        for (int c = 0; c < Cin; ++c)
+          row[long(c) * KHW + t] = part[(long(t) * Cin + c) * CO_PAD + co];
+      }
+    }
+  }
+}
+
+#endif // RNC_HAVE_VECTOR_EXT
+
+// Which conv kernels take the tiled path (conv.h), by shape: measured with
+// kernel-conv-bench against the packed GEMM (bench/cpu-kernels-notes.md).
+// The tiles store one scalar per output, so short reductions (the stems,
+// 1x1 convolutions with few input channels) and large planes (whose outputs
+// the scattered stores leave cache for) stay on the GEMM; so do grouped
+// convolutions.
+template <Conv2DShape S> constexpr bool use_tiled_forward() {
+#if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_TILED)
+  return S.groups == 1 && S.col_rows() >= 64 && S.out_plane() <= 256;
+#else
+  return false;
+#endif
+}
+template <Conv2DShape S> constexpr bool use_tiled_backward_data() {
+#if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_TILED)
+  return S.groups == 1 && S.in_channels >= 8 &&
+         S.out_channels * S.kernel_h * S.kernel_w >=
+             64 * S.stride_h * S.stride_w &&
+         S.in_plane() <= 256;
+#else
+  return false;
+#endif
+}
+template <Conv2DShape S> constexpr bool use_tiled_backward_weight() {
+#if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_TILED)
+  return S.groups == 1 && S.in_channels >= 8 &&
+         long(S.out_channels) * S.out_plane() <= (256L << 10);
+#else
+  return false;
+#endif
+}
+// Batches smaller than two tiles of images waste too much of each tile.
+template <int Co, class T> bool tiled_batch_ok(int N) {
+#if RNC_HAVE_VECTOR_EXT
+  return N >= 2 * TileCfg<Co, T>::MR;
+#else
+  (void)N;
+  return false;
+#endif
+}
+
+} // namespace rnc::cpu::detail

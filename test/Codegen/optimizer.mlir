@@ -1,0 +1,45 @@
+// RUN: rnc-translate --rn-to-cpu --max-batch 4 %s | FileCheck %s --check-prefix=CPU
+// RUN: rnc-translate --rn-to-cuda --max-batch 4 %s | FileCheck %s --check-prefix=CUDA
+
+// rn.sgd_update: the cpu calls sgd_update once per parameter
+// (kernels/cpu/optimizer.h); the cuda target lists every parameter in
+// kSgdTable ({param, momentum buffer, gradient, numel}, state offsets) and
+// updates them all in one sgd_update_all launch where the step returns
+// (kernels/cuda/optimizer.cuh). A gradient that is computed into its state
+// slot needs no copy; one that is not (here: the same gradient feeds two
+// updates) is copied into the slot first.
+
+// CUDA: constexpr SgdTable<2> kSgdTable = {{[{][{]}}
+// CUDA-NEXT: {0, 32, 64, 4},
+// CUDA-NEXT: {16, 48, 80, 4},
+// CUDA-LABEL: void train_step(
+// CUDA: copy_floats((S + 80), (S + 64), 4);
+// CUDA: // func.return
+// CUDA-NEXT: { OpTimer timer_({{[0-9]+}});
+// CUDA-NEXT: sgd_update_all<2>(S, kSgdTable, hyper);
+
+// CPU-LABEL: void train_step(
+// CPU: sgd_update((S + 0), (S + 32), (S + 64), 4, lr, momentum, weight_decay);
+// CPU: std::memcpy((S + 80), (S + 64), sizeof(float) * 4);
+// CPU-NEXT: sgd_update((S + 16), (S + 48), (S + 80), 4, lr, momentum, weight_decay);
+module {
+  func.func @train_step(%x: tensor<?x4x1x1xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
+    %a = rn.param "a" {init = "ones"} : tensor<4xf32>
+    %am = rn.param "a.momentum_buffer" {init = "zeros", optimizer} : tensor<4xf32>
+    %b = rn.param "b" {init = "ones"} : tensor<4xf32>
+    %bm = rn.param "b.momentum_buffer" {init = "zeros", optimizer} : tensor<4xf32>
+    %f = rn.flatten %x : tensor<?x4x1x1xf32>
+    %loss = rn.softmax_cross_entropy %f, %labels : tensor<?x4xf32>, tensor<?xi32>
+    %ok = rn.count_correct %f, %labels : tensor<?x4xf32>, tensor<?xi32>
+    %df = rn.softmax_cross_entropy_grad %f, %labels : tensor<?x4xf32>, tensor<?xi32>
+    %d = rn.unflatten %df : tensor<?x4xf32> -> tensor<?x4x1x1xf32>
+    %g = rn.bias_grad %d : tensor<?x4x1x1xf32>
+    rn.sgd_update %a, %am, %g, %lr, %mom, %wd : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+    rn.sgd_update %b, %bm, %g, %lr, %mom, %wd : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+    return %loss, %ok : tensor<f32>, tensor<i32>
+  }
+  func.func @eval(%x: tensor<?x4x1x1xf32>) -> tensor<?x4xf32> attributes {rn.role = "eval"} {
+    %f = rn.flatten %x : tensor<?x4x1x1xf32>
+    return %f : tensor<?x4xf32>
+  }
+}

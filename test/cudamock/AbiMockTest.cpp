@@ -1,0 +1,409 @@
+// The host side of the cuda target's ABI glue (kernels/cuda/model_abi.cuh,
+// debug.cuh) against a mock CUDA runtime (mock/cuda_runtime.h): ordering
+// of copies against the model's non-blocking stream, graphs destroyed on
+// every failure path, the op-by-op debug mode (RNC_CUDA_SYNC=1), the
+// profile, and rnc_cuda_repeat_step. Runs without a GPU or CUDA toolkit.
+//
+// The model is a stand-in for generated code: two state tensors and three
+// "ops" whose kernels (host lambdas on the current stream) read the state,
+// the uploaded images and labels when they run, not when they are enqueued.
+#include <cmath>
+#include <cstdlib>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "mock/cuda_runtime.h"
+
+#include "kernels/cuda/debug.cuh"
+#include "kernels/cuda/stream.cuh"
+#include "runtime/rnc_abi.h"
+
+// ----------------------------------------------------------------------------
+// What the generated code defines before it includes model_abi.cuh.
+
+namespace mockmodel {
+int refuse_op = 0; // this op's launcher refuses its arguments (launches nothing)
+int fault_op = 0;  // this op's kernel faults when it runs (a sticky error)
+
+// A kernel of op `op`: runs `body` on the current stream, unless told to
+// misbehave.
+inline void kernel(int op, cudamock::Work body) {
+  if (op == refuse_op) {
+    rnc::cuda::detail::record(cudaErrorInvalidValue);
+    return;
+  }
+  cudamock::enqueue(rnc::cuda::current_stream(), [op, body] {
+    if (op == fault_op)
+      cudamock::world().sticky = cudaErrorIllegalAddress;
+    else
+      body();
+  });
+}
+} // namespace mockmodel
+
+namespace rnc::cuda {
+// The layout change the glue launches before the step (a transpose).
+inline void nchw_to_nhwc(float *dst, const float *src, int N, int C, long HW) {
+  cudamock::enqueue(current_stream(), [=] {
+    for (int n = 0; n < N; ++n)
+      for (int c = 0; c < C; ++c)
+        for (long p = 0; p < HW; ++p)
+          dst[(long(n) * HW + p) * C + c] = src[(long(n) * C + c) * HW + p];
+  });
+}
+} // namespace rnc::cuda
+
+namespace gen {
+constexpr int kC = 1, kH = 2, kW = 2, kClasses = 3, kMaxBatch = 4;
+const rnc_tensor_info kTensors[] = {
+    {"w", RNC_PARAM, 1, {4, 0, 0, 0}, 4},
+    {"b", RNC_BUFFER, 1, {4, 0, 0, 0}, 4},
+};
+const long kOffsets[] = {0, 16};
+constexpr long kStateFloats = 32;
+constexpr long kWorkFloats = 16;
+const rnc_model_info kInfo = {RNC_ABI_VERSION, "test", "mock", "0", "cuda",
+                              kC, kH, kW, kClasses, kMaxBatch, 2};
+const char *const kOpNames[] = {"", "rn.conv2d (layer1.0.conv1)",
+                                "rn.batch_norm (layer1.0.bn1)",
+                                "func.return (logits)"};
+constexpr int kNumOps = 3;
+double g_op_seconds[kNumOps + 1];
+long g_op_calls[kNumOps + 1];
+using OpTimer = rnc::cuda::OpTimer<g_op_seconds, g_op_calls>;
+constexpr int kStatChannels = 1;
+float *g_sum = nullptr, *g_sumsq = nullptr;
+
+void init(float *S, uint64_t seed) {
+  for (int i = 0; i < 4; ++i) {
+    S[i] = float(seed) + float(i) + 1;  // w
+    S[16 + i] = 10.0f * float(i + 1);   // b
+  }
+}
+
+// loss = sum of the images + sum(w) + sum(b); correct = label of sample 0;
+// then w[0] -= lr (an update that shows whether the step ran once).
+void train_step(float *S, float *W, const float *x, const int32_t *labels,
+                int N, const float *hyper, float *loss_out,
+                int32_t *correct_out) {
+  {
+    OpTimer timer_(1);
+    mockmodel::kernel(1, [=] {
+      W[0] = std::accumulate(x, x + long(N) * kC * kH * kW, 0.0f);
+    });
+  }
+  {
+    OpTimer timer_(2);
+    mockmodel::kernel(2, [=] {
+      *loss_out = W[0] + std::accumulate(S, S + 4, 0.0f) +
+                  std::accumulate(S + 16, S + 20, 0.0f);
+      *correct_out = labels[0];
+      S[0] -= hyper[0];
+    });
+  }
+}
+
+// logits[n][k] = sum of sample n's pixels + w[k].
+void eval(float *S, float *W, const float *x, int N, float *logits_out) {
+  (void)W;
+  OpTimer timer_(3);
+  mockmodel::kernel(3, [=] {
+    for (int n = 0; n < N; ++n) {
+      float s = std::accumulate(x + n * 4, x + n * 4 + 4, 0.0f);
+      for (int k = 0; k < kClasses; ++k)
+        logits_out[n * kClasses + k] = s + S[k];
+    }
+  });
+}
+} // namespace gen
+
+#include "kernels/cuda/model_abi.cuh"
+
+// ----------------------------------------------------------------------------
+
+namespace {
+
+class CudaAbi : public ::testing::Test {
+protected:
+  void SetUp() override {
+    cudamock::reset();
+    mockmodel::refuse_op = mockmodel::fault_op = 0;
+    unsetenv("RNC_CUDA_SYNC");
+    unsetenv("RNC_PROFILE");
+    rnc::cuda::last_launch_error();
+    for (int i = 0; i <= gen::kNumOps; ++i)
+      gen::g_op_seconds[i] = 0, gen::g_op_calls[i] = 0;
+  }
+  void TearDown() override {
+    if (m)
+      rnc_destroy(m);
+    cudamock::World &w = cudamock::world();
+    EXPECT_TRUE(w.device.empty()) << "device memory leaked";
+    EXPECT_TRUE(w.pinned.empty()) << "pinned memory leaked";
+    EXPECT_TRUE(w.streams.empty()) << "a stream leaked";
+    EXPECT_TRUE(w.graphs.empty()) << w.graphs.size() << " graph(s) leaked";
+    EXPECT_TRUE(w.execs.empty()) << "an executable graph leaked";
+    for (const std::string &s : w.misuse)
+      ADD_FAILURE() << "misuse of the CUDA runtime: " << s;
+    cudamock::reset();
+  }
+
+  void create() {
+    m = rnc_create();
+    ASSERT_NE(m, nullptr);
+  }
+
+  // A batch whose images sum to `sum` (in total) and whose labels are 2.
+  struct Batch {
+    std::vector<float> images;
+    std::vector<int32_t> labels;
+  };
+  static Batch batch(int N, float start) {
+    Batch b;
+    for (int i = 0; i < N * 4; ++i)
+      b.images.push_back(start + float(i));
+    b.labels.assign(N, 2);
+    return b;
+  }
+  static float sum(const std::vector<float> &v) {
+    return std::accumulate(v.begin(), v.end(), 0.0f);
+  }
+
+  int step(const Batch &b, rnc_step_result &out, float lr = 0.5f) {
+    rnc_sgd opt{lr, 0.9f, 0.0f};
+    return rnc_train_step(m, b.images.data(), b.labels.data(),
+                          int32_t(b.labels.size()), &opt, &out);
+  }
+
+  std::vector<float> read(const char *name) {
+    std::vector<float> v(4);
+    EXPECT_EQ(rnc_read_tensor(m, name, v.data(), 4), 0) << rnc_last_error(m);
+    return v;
+  }
+
+  int calls(const std::string &fn) const {
+    int n = 0;
+    for (const cudamock::Call &c : cudamock::world().calls)
+      n += c.fn == fn;
+    return n;
+  }
+
+  rnc_model *m = nullptr;
+};
+
+// rnc_create zeroes the state on the model's stream: a step right after it
+// sees zeros, not the allocation's garbage.
+TEST_F(CudaAbi, CreateZeroesBeforeTheFirstStep) {
+  create();
+  Batch b = batch(2, 1.0f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out), 0) << rnc_last_error(m);
+  EXPECT_EQ(out.loss, sum(b.images)); // w = b = 0
+  EXPECT_EQ(out.correct, 2);
+}
+
+// The weights rnc_init uploads have landed before the first step runs on
+// the non-blocking step stream (which does not wait for the legacy stream).
+TEST_F(CudaAbi, InitLandsBeforeTheFirstStep) {
+  create();
+  ASSERT_EQ(rnc_init(m, 3), 0) << rnc_last_error(m);
+  Batch b = batch(4, 0.5f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out), 0) << rnc_last_error(m);
+  // w = 4 5 6 7, b = 10 20 30 40
+  EXPECT_EQ(out.loss, sum(b.images) + 22.0f + 100.0f);
+}
+
+// A tensor written (a checkpoint loaded) is what the next step uses.
+TEST_F(CudaAbi, WriteLandsBeforeTheNextStep) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  std::vector<float> w = {100, 200, 300, 400};
+  ASSERT_EQ(rnc_write_tensor(m, "w", w.data(), 4), 0) << rnc_last_error(m);
+  Batch b = batch(1, 0.0f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out, 0.25f), 0) << rnc_last_error(m);
+  EXPECT_EQ(out.loss, sum(b.images) + 1000.0f + 100.0f);
+  // The update ran exactly once, and reading it back waits for it.
+  EXPECT_EQ(read("w")[0], 100.0f - 0.25f);
+}
+
+// Nothing the glue does outside a graph touches the legacy default stream.
+TEST_F(CudaAbi, NoWorkOnTheLegacyStream) {
+  create();
+  ASSERT_EQ(rnc_init(m, 1), 0);
+  std::vector<float> w = {1, 2, 3, 4};
+  ASSERT_EQ(rnc_write_tensor(m, "w", w.data(), 4), 0);
+  Batch b = batch(3, 1.0f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out), 0);
+  std::vector<float> logits(3 * gen::kClasses);
+  ASSERT_EQ(rnc_eval(m, b.images.data(), 3, logits.data()), 0);
+  read("b");
+  rnc_destroy(m);
+  m = nullptr;
+  for (const cudamock::Call &c : cudamock::world().calls)
+    EXPECT_FALSE(c.legacy) << c.fn << " on the legacy default stream";
+}
+
+// The logits are downloaded on the model's stream and waited for.
+TEST_F(CudaAbi, EvalReturnsTheLogits) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  Batch b = batch(2, 1.0f);
+  std::vector<float> logits(2 * gen::kClasses, -1.0f);
+  ASSERT_EQ(rnc_eval(m, b.images.data(), 2, logits.data()), 0)
+      << rnc_last_error(m);
+  // sample 0: 1+2+3+4 = 10, sample 1: 5+6+7+8 = 26; w = 1 2 3
+  EXPECT_EQ(logits, (std::vector<float>{11, 12, 13, 27, 28, 29}));
+}
+
+// Every batch size captures its graph once and replays it after.
+TEST_F(CudaAbi, OneCapturePerBatchSize) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  rnc_step_result out{};
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(step(batch(4, float(i)), out), 0);
+  ASSERT_EQ(step(batch(2, 0.0f), out), 0); // ragged: a second graph
+  EXPECT_EQ(calls("cudaStreamBeginCapture"), 2);
+  EXPECT_EQ(calls("cudaGraphLaunch"), 4);
+  EXPECT_EQ(read("w")[0], 1.0f - 4 * 0.5f);
+}
+
+// A launcher that refuses its arguments while the graph is captured: the
+// step fails with a hint, the captured graph is destroyed (not leaked, see
+// TearDown), and the next step captures again.
+TEST_F(CudaAbi, RefusedLaunchDuringCaptureLeaksNoGraph) {
+  create();
+  mockmodel::refuse_op = 2;
+  rnc_step_result out{};
+  ASSERT_EQ(step(batch(4, 0.0f), out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "CUDA error in rnc_train_step: invalid argument (rerun with "
+            "RNC_CUDA_SYNC=1 to name the op)");
+  EXPECT_TRUE(cudamock::world().graphs.empty()) << "the graph leaked";
+  mockmodel::refuse_op = 0;
+  ASSERT_EQ(step(batch(4, 0.0f), out), 0) << rnc_last_error(m);
+  EXPECT_EQ(calls("cudaStreamBeginCapture"), 2);
+}
+
+TEST_F(CudaAbi, FailedInstantiationLeaksNoGraph) {
+  create();
+  cudamock::world().fail_next["cudaGraphInstantiate"] = cudaErrorUnknown;
+  rnc_step_result out{};
+  ASSERT_EQ(step(batch(4, 0.0f), out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "CUDA error in cudaGraphInstantiate: unknown error");
+  EXPECT_TRUE(cudamock::world().graphs.empty()) << "the graph leaked";
+}
+
+TEST_F(CudaAbi, InvalidatedCaptureFailsInOneLine) {
+  create();
+  cudamock::world().fail_next["cudaStreamEndCapture"] =
+      cudaErrorStreamCaptureInvalidated;
+  rnc_step_result out{};
+  ASSERT_EQ(step(batch(4, 0.0f), out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "CUDA error in cudaStreamEndCapture: operation failed due to a "
+            "previous error during capture");
+}
+
+// A kernel that faults inside a replayed graph: the error cannot name the
+// op, so it says how to find it.
+TEST_F(CudaAbi, FaultInAGraphSaysHowToFindTheOp) {
+  create();
+  mockmodel::fault_op = 2;
+  rnc_step_result out{};
+  ASSERT_EQ(step(batch(4, 0.0f), out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "CUDA error in rnc_train_step: an illegal memory access was "
+            "encountered (rerun with RNC_CUDA_SYNC=1 to name the op)");
+}
+
+// RNC_CUDA_SYNC=1: no graph; the op whose kernel faulted is named.
+TEST_F(CudaAbi, SyncModeNamesTheFaultingOp) {
+  setenv("RNC_CUDA_SYNC", "1", 1);
+  create();
+  mockmodel::fault_op = 2;
+  rnc_step_result out{};
+  ASSERT_EQ(step(batch(4, 0.0f), out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_train_step: rn.batch_norm (layer1.0.bn1): CUDA error: an "
+            "illegal memory access was encountered [checked after every op]");
+  EXPECT_EQ(calls("cudaStreamBeginCapture"), 0);
+}
+
+TEST_F(CudaAbi, SyncModeNamesARefusedLaunch) {
+  setenv("RNC_CUDA_SYNC", "1", 1);
+  create();
+  mockmodel::refuse_op = 1;
+  rnc_step_result out{};
+  ASSERT_EQ(step(batch(4, 0.0f), out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_train_step: rn.conv2d (layer1.0.conv1): CUDA error: "
+            "invalid argument [checked after every op]");
+}
+
+// RNC_CUDA_SYNC=1 computes what the graph computes, and eval works too.
+TEST_F(CudaAbi, SyncModeGivesTheSameResults) {
+  setenv("RNC_CUDA_SYNC", "1", 1);
+  create();
+  ASSERT_EQ(rnc_init(m, 3), 0);
+  Batch b = batch(4, 0.5f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out), 0) << rnc_last_error(m);
+  EXPECT_EQ(out.loss, sum(b.images) + 22.0f + 100.0f);
+  std::vector<float> logits(4 * gen::kClasses);
+  ASSERT_EQ(rnc_eval(m, b.images.data(), 4, logits.data()), 0)
+      << rnc_last_error(m);
+  EXPECT_EQ(logits[0], 0.5f + 1.5f + 2.5f + 3.5f + 3.5f); // w[0] = 4 - 0.5
+  EXPECT_EQ(calls("cudaStreamBeginCapture"), 0);
+}
+
+// RNC_PROFILE=1: each op timed, the table printed by rnc_destroy.
+TEST_F(CudaAbi, ProfilePrintsEveryOp) {
+  setenv("RNC_PROFILE", "1", 1);
+  create();
+  rnc_step_result out{};
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(step(batch(4, 0.0f), out), 0) << rnc_last_error(m);
+  EXPECT_EQ(gen::g_op_calls[1], 3);
+  EXPECT_EQ(gen::g_op_calls[2], 3);
+  EXPECT_EQ(gen::g_op_calls[3], 0);
+  ::testing::internal::CaptureStderr();
+  rnc_destroy(m);
+  m = nullptr;
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("every op synchronized"), std::string::npos) << err;
+  EXPECT_NE(err.find("rn.conv2d (layer1.0.conv1)"), std::string::npos) << err;
+}
+
+// rnc_cuda_repeat_step trains on the batch already on the device.
+TEST_F(CudaAbi, RepeatStepUsesTheUploadedBatch) {
+  create();
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result out{};
+  EXPECT_EQ(rnc_cuda_repeat_step(m, 4, &opt, &out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_cuda_repeat_step: batch 4 is not the one the last "
+            "rnc_train_step uploaded (0)");
+  Batch b = batch(4, 1.0f);
+  ASSERT_EQ(step(b, out), 0);
+  int uploads = calls("cudaMemcpyAsync");
+  ASSERT_EQ(rnc_cuda_repeat_step(m, 4, &opt, &out), 0) << rnc_last_error(m);
+  EXPECT_EQ(out.loss, sum(b.images) - 0.5f); // w[0] went down by lr once
+  EXPECT_EQ(out.correct, 2);
+  // Captured: the hyperparameters up, loss and correct down; no images.
+  EXPECT_EQ(calls("cudaMemcpyAsync") - uploads, 3);
+  EXPECT_EQ(rnc_cuda_repeat_step(m, 3, &opt, &out), 1);
+  std::vector<float> logits(4 * gen::kClasses);
+  ASSERT_EQ(rnc_eval(m, b.images.data(), 4, logits.data()), 0);
+  EXPECT_EQ(rnc_cuda_repeat_step(m, 4, &opt, &out), 1)
+      << "an eval replaced the images on the device";
+}
+
+} // namespace

@@ -1,0 +1,205 @@
+// Benchmark (not a test): the conv kernels per ResNet shape against this
+// machine's FMA peak, measured in the same run by a register-only FMA loop.
+//
+// GFLOP/s count 2 x the multiply-adds whose input lies inside the image
+// (taps in the padding are not work), so that no kernel can pass 100%.
+// Usage: kernel-conv-bench [--reps R] [--filter TEXT] [--cpu-time]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/rnc_cpu.h"
+
+namespace {
+
+using rnc::Conv2DShape;
+
+bool g_cpu_time = false;
+
+// Wall time, or with --cpu-time the process's CPU time per thread: on a
+// machine other programs keep busy, time the process was not running does
+// not count (exact with one thread; with several it includes spin-waiting).
+double now_s() {
+  if (g_cpu_time) {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (ts.tv_sec + 1e-9 * ts.tv_nsec) / rnc::cpu::max_threads();
+  }
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+int g_reps = 5;
+std::string g_filter;
+
+// Best time of f() over g_reps runs after one warm-up run: the machine is
+// shared, and the best run is the one least disturbed.
+template <class F> double best_of(const F &f) {
+  f();
+  double best = 1e30;
+  for (int r = 0; r < g_reps; ++r) {
+    double t0 = now_s();
+    f();
+    best = std::min(best, now_s() - t0);
+  }
+  return best;
+}
+
+// GFLOP/s of independent FMA chains held in registers, on every thread.
+double fma_peak() {
+  using V = rnc::cpu::Vec<float>::type;
+  constexpr int L = rnc::cpu::Vec<float>::lanes, CHAINS = 16;
+  constexpr long ITERS = 20'000'000;
+  int threads = rnc::cpu::max_threads();
+  volatile float sink = 0;
+  double t = best_of([&] {
+#pragma omp parallel
+    {
+      V a[CHAINS], b = V{} + 0.999f, c = V{} + 1e-4f;
+      for (int i = 0; i < CHAINS; ++i)
+        a[i] = V{} + float(i);
+      for (long k = 0; k < ITERS; ++k) {
+#pragma GCC unroll 16
+        for (int i = 0; i < CHAINS; ++i)
+          a[i] = a[i] * b + c;
+      }
+      float s = 0;
+      for (int i = 0; i < CHAINS; ++i)
+        s += a[i][0];
+      sink = sink + s;
+    }
+  });
+  return 2.0 * L * CHAINS * ITERS * threads / t * 1e-9;
+}
+
+// Multiply-adds of one image whose input lies inside the image.
+template <Conv2DShape S> double useful_macs() {
+  long taps = 0;
+  for (int oh = 0; oh < S.out_h(); ++oh)
+    for (int ow = 0; ow < S.out_w(); ++ow)
+      for (int kh = 0; kh < S.kernel_h; ++kh)
+        for (int kw = 0; kw < S.kernel_w; ++kw) {
+          int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
+          int iw = ow * S.stride_w - S.pad_w + kw * S.dilation_w;
+          taps += ih >= 0 && ih < S.in_h && iw >= 0 && iw < S.in_w;
+        }
+  return double(taps) * S.in_per_group() * S.out_channels;
+}
+
+template <Conv2DShape S> void bench(const char *what, int N, double peak) {
+  if (!g_filter.empty() && !std::strstr(what, g_filter.c_str()))
+    return;
+  std::vector<float> x(size_t(N) * S.in_channels * S.in_plane(), 0.5f),
+      w(S.weight_size(), 0.01f);
+  std::vector<float> y(size_t(N) * S.out_channels * S.out_plane(), 0.25f),
+      dx(x.size()), dw(w.size());
+  double flops = 2.0 * N * useful_macs<S>();
+  double tf = best_of(
+      [&] { rnc::cpu::conv2d<S>(y.data(), x.data(), w.data(), nullptr, N); });
+  double td = best_of([&] {
+    rnc::cpu::conv2d_grad_input<S>(dx.data(), y.data(), w.data(), N);
+  });
+  double tw = best_of([&] {
+    rnc::cpu::conv2d_grad_weight<S>(dw.data(), y.data(), x.data(), N);
+  });
+  auto col = [&](double t) {
+    double gf = flops / t * 1e-9;
+    std::printf(" | %7.2f ms %6.1f %3.0f%%", t * 1e3, gf, 100 * gf / peak);
+  };
+  std::printf("| %-34s | %3d", what, N);
+  col(tf);
+  col(td);
+  col(tw);
+  std::printf(" |\n");
+  std::fflush(stdout);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
+      g_reps = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--cpu-time"))
+      g_cpu_time = true;
+    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc)
+      g_filter = argv[++i];
+    else {
+      std::fprintf(
+          stderr,
+          "usage: %s [--reps R] [--filter TEXT] [--cpu-time]: conv kernels per "
+          "shape vs the FMA peak\n",
+          argv[0]);
+      return 2;
+    }
+  }
+  double peak = fma_peak();
+  std::printf("threads %d, FMA peak %.1f GFLOP/s (register-only loop), "
+              "conv path: %s, %s time\n\n",
+              rnc::cpu::max_threads(), peak,
+#ifdef RNC_CONV_NO_TILED
+              "packed GEMM"
+#else
+              "tiled"
+#endif
+              ,
+              g_cpu_time ? "CPU" : "wall");
+  std::printf("| shape | N | forward ms GFLOP/s %%peak | data grad | weight "
+              "grad |\n|---|---|---|---|---|\n");
+  // fashion_resnet (28x28, the main job)
+  bench<Conv2DShape{1, 32, 28, 28, 3, 3, 1, 1, 1, 1}>("fr stem 1->32 3x3 @28",
+                                                      128, peak);
+  bench<Conv2DShape{32, 32, 14, 14, 3, 3, 1, 1, 1, 1}>("fr 32->32 3x3 @14", 128,
+                                                       peak);
+  bench<Conv2DShape{32, 64, 14, 14, 3, 3, 2, 2, 1, 1}>("fr 32->64 3x3 s2 @14",
+                                                       128, peak);
+  bench<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1}>("fr 64->64 3x3 @7", 128,
+                                                     peak);
+  bench<Conv2DShape{32, 64, 14, 14, 1, 1, 2, 2}>("fr 32->64 1x1 s2 @14", 128,
+                                                 peak);
+  bench<Conv2DShape{64, 128, 7, 7, 3, 3, 2, 2, 1, 1}>("fr 64->128 3x3 s2 @7",
+                                                      128, peak);
+  bench<Conv2DShape{128, 128, 4, 4, 3, 3, 1, 1, 1, 1}>("fr 128->128 3x3 @4",
+                                                       128, peak);
+  // d2l_resnet18 at 28x28
+  bench<Conv2DShape{1, 64, 28, 28, 7, 7, 2, 2, 3, 3}>(
+      "d2l stem 1->64 7x7 s2 @28", 128, peak);
+  bench<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1}>("d2l 64->64 3x3 @7", 128,
+                                                     peak);
+  bench<Conv2DShape{128, 128, 4, 4, 3, 3, 1, 1, 1, 1}>("d2l 128->128 3x3 @4",
+                                                       128, peak);
+  bench<Conv2DShape{256, 256, 2, 2, 3, 3, 1, 1, 1, 1}>("d2l 256->256 3x3 @2",
+                                                       128, peak);
+  bench<Conv2DShape{512, 512, 1, 1, 3, 3, 1, 1, 1, 1}>("d2l 512->512 3x3 @1",
+                                                       128, peak);
+  bench<Conv2DShape{256, 512, 2, 2, 3, 3, 2, 2, 1, 1}>("d2l 256->512 3x3 s2 @2",
+                                                       128, peak);
+  // d2l_resnet18 at 96x96
+  bench<Conv2DShape{64, 64, 24, 24, 3, 3, 1, 1, 1, 1}>("d2l96 64->64 3x3 @24",
+                                                       128, peak);
+  bench<Conv2DShape{128, 128, 12, 12, 3, 3, 1, 1, 1, 1}>(
+      "d2l96 128->128 3x3 @12", 128, peak);
+  bench<Conv2DShape{256, 256, 6, 6, 3, 3, 1, 1, 1, 1}>("d2l96 256->256 3x3 @6",
+                                                       128, peak);
+  bench<Conv2DShape{512, 512, 3, 3, 3, 3, 1, 1, 1, 1}>("d2l96 512->512 3x3 @3",
+                                                       128, peak);
+  // resnet50 at 224x224, batch 8
+  bench<Conv2DShape{64, 64, 56, 56, 3, 3, 1, 1, 1, 1}>("r50 64->64 3x3 @56", 8,
+                                                       peak);
+  bench<Conv2DShape{256, 64, 56, 56, 1, 1}>("r50 256->64 1x1 @56", 8, peak);
+  bench<Conv2DShape{64, 256, 56, 56, 1, 1}>("r50 64->256 1x1 @56", 8, peak);
+  bench<Conv2DShape{128, 128, 28, 28, 3, 3, 1, 1, 1, 1}>("r50 128->128 3x3 @28",
+                                                         8, peak);
+  bench<Conv2DShape{256, 256, 14, 14, 3, 3, 1, 1, 1, 1}>("r50 256->256 3x3 @14",
+                                                         8, peak);
+  bench<Conv2DShape{1024, 256, 14, 14, 1, 1}>("r50 1024->256 1x1 @14", 8, peak);
+  bench<Conv2DShape{512, 512, 7, 7, 3, 3, 1, 1, 1, 1}>("r50 512->512 3x3 @7", 8,
+                                                       peak);
+  bench<Conv2DShape{3, 64, 224, 224, 7, 7, 2, 2, 3, 3}>(
+      "r50 stem 3->64 7x7 s2 @224", 8, peak);
+  return 0;
+}

@@ -1,0 +1,215 @@
+// The tiled conv kernels (conv_tiled.h) against float64 loops: forward with
+// bias, epilogue and BN sums, data and weight gradients, at batches that
+// take the tiled path (whole tiles of images and a remainder), on 1, 2 and 3
+// threads with the same bits.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include "kernels/cpu/conv.h"
+#include "test_util.h"
+
+namespace {
+
+using rnc::Conv2DShape;
+
+template <Conv2DShape S> size_t x_size(int N) {
+  return size_t(N) * S.in_channels * S.in_plane();
+}
+template <Conv2DShape S> size_t y_size(int N) {
+  return size_t(N) * S.out_channels * S.out_plane();
+}
+
+// Calls f(n, o, c, oh, ow, ih, iw, kh, kw) for every multiply-add of the
+// convolution whose input lies inside the image (groups == 1).
+template <Conv2DShape S, class F> void for_each_mac(int N, const F &f) {
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < S.out_channels; ++o)
+      for (int oh = 0; oh < S.out_h(); ++oh)
+        for (int ow = 0; ow < S.out_w(); ++ow)
+          for (int c = 0; c < S.in_channels; ++c)
+            for (int kh = 0; kh < S.kernel_h; ++kh)
+              for (int kw = 0; kw < S.kernel_w; ++kw) {
+                int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
+                int iw = ow * S.stride_w - S.pad_w + kw * S.dilation_w;
+                if (ih >= 0 && ih < S.in_h && iw >= 0 && iw < S.in_w)
+                  f(n, o, c, oh, ow, ih, iw, kh, kw);
+              }
+}
+
+template <Conv2DShape S> struct Refs { std::vector<double> y, dx, dw; };
+
+template <Conv2DShape S, class T>
+Refs<S> reference(const std::vector<T> &x, const std::vector<T> &w,
+                  const std::vector<T> &b, const std::vector<T> &dy, int N) {
+  constexpr int C = S.in_channels, O = S.out_channels, H = S.in_h, W = S.in_w,
+                OH = S.out_h(), OW = S.out_w(), K = S.kernel_h, KW = S.kernel_w;
+  Refs<S> r{std::vector<double>(y_size<S>(N)),
+            std::vector<double>(x_size<S>(N)),
+            std::vector<double>(S.weight_size())};
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < O; ++o)
+      for (long q = 0; q < S.out_plane(); ++q)
+        r.y[(size_t(n) * O + o) * S.out_plane() + q] = b[o];
+  for_each_mac<S>(N, [&](int n, int o, int c, int oh, int ow, int ih, int iw,
+                         int kh, int kw) {
+    size_t yi = ((size_t(n) * O + o) * OH + oh) * OW + ow;
+    size_t xi = ((size_t(n) * C + c) * H + ih) * W + iw;
+    size_t wi = ((size_t(o) * C + c) * K + kh) * KW + kw;
+    r.y[yi] += double(x[xi]) * w[wi];
+    r.dx[xi] += double(dy[yi]) * w[wi];
+    r.dw[wi] += double(dy[yi]) * x[xi];
+  });
+  return r;
+}
+
+template <Conv2DShape S, class T> void check(int N, uint64_t seed) {
+  static_assert(rnc::cpu::detail::use_tiled_forward<S>() &&
+                rnc::cpu::detail::use_tiled_backward_data<S>() &&
+                rnc::cpu::detail::use_tiled_backward_weight<S>());
+  ASSERT_TRUE((rnc::cpu::detail::tiled_batch_ok<S.out_channels, T>(N) &&
+               rnc::cpu::detail::tiled_batch_ok<S.in_channels, T>(N)));
+  SCOPED_TRACE(testing::Message()
+               << "C=" << S.in_channels << " O=" << S.out_channels << " "
+               << S.in_h << "x" << S.in_w << " k=" << S.kernel_h << "x"
+               << S.kernel_w << " s=" << S.stride_h << " p=" << S.pad_h
+               << " d=" << S.dilation_h << " N=" << N << " "
+               << (sizeof(T) == 4 ? "float" : "double"));
+  const double tol = sizeof(T) == 4 ? 2e-6 : 1e-13;
+  auto x = kt::random_vec<T>(x_size<S>(N), seed);
+  auto w = kt::random_vec<T>(S.weight_size(), seed + 1);
+  auto b = kt::random_vec<T>(S.out_channels, seed + 2);
+  auto dy = kt::random_vec<T>(y_size<S>(N), seed + 3);
+  auto res = kt::random_vec<T>(y_size<S>(N), seed + 4);
+  Refs<S> ref = reference<S>(x, w, b, dy, N);
+  constexpr int O = S.out_channels;
+  constexpr long P = S.out_plane();
+
+  struct Run {
+    std::vector<T> y, sum, sumsq, y_epi, dx, dx_epi, dw;
+    bool operator==(const Run &) const = default;
+  };
+  auto run = [&] {
+    Run o{kt::poisoned<T>(dy.size()), kt::poisoned<T>(O),
+          kt::poisoned<T>(O),         kt::poisoned<T>(dy.size()),
+          kt::poisoned<T>(x.size()),  kt::poisoned<T>(x.size()),
+          kt::poisoned<T>(w.size())};
+    rnc::cpu::conv2d_bn_train_stats<S>(o.y.data(), o.sum.data(), o.sumsq.data(),
+                                       x.data(), w.data(), b.data(), N);
+    // relu(conv + bias + residual): the (n, c, idx) the epilogue is handed.
+    using Epi = rnc::cpu::Compose<rnc::cpu::ResidualAddEpilogue<T>,
+                                  rnc::cpu::ReluEpilogue>;
+    rnc::cpu::conv2d<S>(o.y_epi.data(), x.data(), w.data(), b.data(), N,
+                        Epi{{res.data(), O, P}, {}});
+    rnc::cpu::conv2d_grad_input<S>(o.dx.data(), dy.data(), w.data(), N);
+    rnc::cpu::conv2d_grad_input<S>(o.dx_epi.data(), dy.data(), w.data(), N,
+                                   rnc::cpu::ResidualAddEpilogue<T>{
+                                       x.data(), S.in_channels, S.in_plane()});
+    rnc::cpu::conv2d_grad_weight<S>(o.dw.data(), dy.data(), x.data(), N);
+    return o;
+  };
+  Run got = run();
+  EXPECT_LT(kt::rel_err(got.y, ref.y), tol) << "forward";
+  std::vector<double> epi(ref.y.size()), sum(O), sumsq(O);
+  for (size_t i = 0; i < epi.size(); ++i)
+    epi[i] = std::max(0.0, ref.y[i] + res[i]);
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < O; ++o)
+      for (long q = 0; q < P; ++q) {
+        double v = got.y[(size_t(n) * O + o) * P + q];
+        sum[o] += v;
+        sumsq[o] += v * v;
+      }
+  EXPECT_LT(kt::rel_err(got.y_epi, epi), tol) << "forward + epilogue";
+  EXPECT_LT(kt::rel_err(got.sum, sum), 10 * tol) << "BN sums";
+  EXPECT_LT(kt::rel_err(got.sumsq, sumsq), 10 * tol) << "BN sums of squares";
+  EXPECT_LT(kt::rel_err(got.dx, ref.dx), tol) << "data gradient";
+  std::vector<double> dx_epi(ref.dx.size());
+  for (size_t i = 0; i < dx_epi.size(); ++i)
+    dx_epi[i] = ref.dx[i] + x[i];
+  EXPECT_LT(kt::rel_err(got.dx_epi, dx_epi), tol) << "data gradient + add";
+  EXPECT_LT(kt::rel_err(got.dw, ref.dw), tol) << "weight gradient";
+
+  int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    EXPECT_TRUE(run() == got)
+        << "not the same bits on " << threads << " threads";
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(ConvTiled, MatchesReference) {
+  // fashion_resnet's block at 14x14 (32 channels: 2 vectors, 12 images per
+  // tile): 30 images = two tiles and a remainder of 6.
+  check<Conv2DShape{32, 32, 14, 14, 3, 3, 1, 1, 1, 1}, float>(30, 1);
+  // Downsampling 3x3 stride 2 (data gradient through the stride phases),
+  // 24 -> 40 channels: vectors past the channel count are padding.
+  check<Conv2DShape{24, 40, 9, 9, 3, 3, 2, 2, 1, 1}, float>(25, 2);
+  // 3x3 on 1x1 and 2x2 planes: most taps lie in the padding.
+  check<Conv2DShape{64, 64, 1, 1, 3, 3, 1, 1, 1, 1}, float>(13, 3);
+  check<Conv2DShape{48, 96, 2, 2, 3, 3, 1, 1, 1, 1}, float>(19, 4);
+  // 1x1 stride 2 projection on a non-square plane; dilation 2.
+  check<Conv2DShape{64, 256, 7, 5, 1, 1, 2, 2}, float>(25, 5);
+  check<Conv2DShape{16, 24, 8, 8, 3, 3, 1, 1, 2, 2, 2, 2}, float>(33, 6);
+  // double (8 lanes), the type of the finite-difference checks.
+  check<Conv2DShape{16, 16, 5, 5, 3, 3, 1, 1, 1, 1}, double>(35, 7);
+}
+
+// The weight gradient of a stem (1 or 3 input channels): the direct kernel
+// over chunks of images, summed in chunk order.
+template <Conv2DShape S> void check_stem_weight_grad(int N, uint64_t seed) {
+  static_assert(rnc::cpu::detail::use_direct_stem_weight<S>());
+  SCOPED_TRACE(testing::Message()
+               << "C=" << S.in_channels << " O=" << S.out_channels << " "
+               << S.in_h << "x" << S.in_w << " k=" << S.kernel_h
+               << " s=" << S.stride_h << " N=" << N);
+  auto x = kt::random_vec<float>(x_size<S>(N), seed);
+  auto w = kt::random_vec<float>(S.weight_size(), seed + 1);
+  auto b = kt::random_vec<float>(S.out_channels, seed + 2);
+  auto dy = kt::random_vec<float>(y_size<S>(N), seed + 3);
+  Refs<S> ref = reference<S>(x, w, b, dy, N);
+  auto run = [&] {
+    auto dw = kt::poisoned<float>(w.size());
+    rnc::cpu::conv2d_grad_weight<S>(dw.data(), dy.data(), x.data(), N);
+    return dw;
+  };
+  auto got = run();
+  EXPECT_LT(kt::rel_err(got, ref.dw), 2e-6) << "weight gradient";
+  int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    EXPECT_TRUE(run() == got)
+        << "not the same bits on " << threads << " threads";
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(ConvStem, WeightGradientMatchesReference) {
+  // fashion_resnet's stem (3x3, 1 channel), D2L's (7x7 stride 2) and an RGB
+  // one; 20 and 5 images: chunks of unequal size, fewer images than chunks.
+  check_stem_weight_grad<Conv2DShape{1, 32, 12, 12, 3, 3, 1, 1, 1, 1}>(20, 11);
+  check_stem_weight_grad<Conv2DShape{1, 24, 15, 13, 7, 7, 2, 2, 3, 3}>(5, 12);
+  check_stem_weight_grad<Conv2DShape{3, 16, 16, 16, 7, 7, 2, 2, 3, 3}>(9, 13);
+}
+
+// Few input channels at stride 1: the data gradient is the GEMM path's
+// forward convolution of dy with flipped weights, and that forward takes the
+// tiled kernel (whose weight panels must not overwrite the flipped weights).
+TEST(ConvTiled, DataGradientThroughFlippedForward) {
+  constexpr Conv2DShape S{4, 32, 6, 6, 3, 3, 1, 1, 1, 1};
+  constexpr Conv2DShape TS{32, 4, 6, 6, 3, 3, 1, 1, 1, 1};
+  static_assert(!rnc::cpu::detail::use_tiled_backward_data<S>() &&
+                rnc::cpu::detail::use_tiled_forward<TS>());
+  constexpr int N = 33;
+  ASSERT_TRUE((rnc::cpu::detail::tiled_batch_ok<TS.out_channels, float>(N)));
+  auto x = kt::random_vec<float>(x_size<S>(N), 21);
+  auto w = kt::random_vec<float>(S.weight_size(), 22);
+  auto b = kt::random_vec<float>(S.out_channels, 23);
+  auto dy = kt::random_vec<float>(y_size<S>(N), 24);
+  Refs<S> ref = reference<S>(x, w, b, dy, N);
+  auto dx = kt::poisoned<float>(x.size());
+  rnc::cpu::conv2d_grad_input<S>(dx.data(), dy.data(), w.data(), N);
+  EXPECT_LT(kt::rel_err(dx, ref.dx), 2e-6);
+}
+
+} // namespace
