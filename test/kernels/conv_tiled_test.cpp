@@ -62,12 +62,17 @@ Refs<S> reference(const std::vector<T> &x, const std::vector<T> &w,
   return r;
 }
 
-template <Conv2DShape S, class T> void check(int N, uint64_t seed) {
-  static_assert(rnc::cpu::detail::use_tiled_forward<S>() &&
-                rnc::cpu::detail::use_tiled_backward_data<S>() &&
-                rnc::cpu::detail::use_tiled_backward_weight<S>());
-  ASSERT_TRUE((rnc::cpu::detail::tiled_batch_ok<S.out_channels, T>(N) &&
-               rnc::cpu::detail::tiled_batch_ok<S.in_channels, T>(N)));
+// Every path of a shape against the reference; `allTiled`: the shape must
+// take the tiled kernels for all three (else whichever the dispatch picks).
+template <Conv2DShape S, class T, bool allTiled = true>
+void check(int N, uint64_t seed) {
+  if constexpr (allTiled) {
+    static_assert(rnc::cpu::detail::use_tiled_forward<S>() &&
+                  rnc::cpu::detail::use_tiled_backward_data<S>() &&
+                  rnc::cpu::detail::use_tiled_backward_weight<S>());
+    ASSERT_TRUE((rnc::cpu::detail::tiled_batch_ok<S.out_channels, T>(N) &&
+                 rnc::cpu::detail::tiled_batch_ok<S.in_channels, T>(N)));
+  }
   SCOPED_TRACE(testing::Message()
                << "C=" << S.in_channels << " O=" << S.out_channels << " "
                << S.in_h << "x" << S.in_w << " k=" << S.kernel_h << "x"
@@ -153,6 +158,19 @@ TEST(ConvTiled, MatchesReference) {
   check<Conv2DShape{16, 24, 8, 8, 3, 3, 1, 1, 2, 2, 2, 2}, float>(33, 6);
   // double (8 lanes), the type of the finite-difference checks.
   check<Conv2DShape{16, 16, 5, 5, 3, 3, 1, 1, 1, 1}, double>(35, 7);
+}
+
+// Every convolution of fashion_resnet (the main job's model) at batch 32,
+// whichever kernel each takes.
+TEST(ConvTiled, FashionResnetShapesAtBatch32) {
+  check<Conv2DShape{1, 32, 28, 28, 3, 3, 1, 1, 1, 1}, float, false>(32, 21);
+  check<Conv2DShape{32, 32, 14, 14, 3, 3, 1, 1, 1, 1}, float, false>(32, 22);
+  check<Conv2DShape{32, 64, 14, 14, 3, 3, 2, 2, 1, 1}, float, false>(32, 23);
+  check<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1}, float, false>(32, 24);
+  check<Conv2DShape{32, 64, 14, 14, 1, 1, 2, 2}, float, false>(32, 25);
+  check<Conv2DShape{64, 128, 7, 7, 3, 3, 2, 2, 1, 1}, float, false>(32, 26);
+  check<Conv2DShape{128, 128, 4, 4, 3, 3, 1, 1, 1, 1}, float, false>(32, 27);
+  check<Conv2DShape{64, 128, 7, 7, 1, 1, 2, 2}, float, false>(32, 28);
 }
 
 // The weight gradient of a stem (1 or 3 input channels): the direct kernel
