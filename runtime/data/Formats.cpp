@@ -67,8 +67,14 @@ Format detectFormat(const std::string &dir) {
     throw DataError(dir, "not a folder (--data names the folder of a data "
                          "set)");
   fs::path d(dir);
-  if (isFile(d / "train-images-idx3-ubyte.gz") ||
-      isFile(d / "train-images-idx3-ubyte"))
+  // Present in any form: an IDX name that is a FIFO or a device is then
+  // refused by the reader, by name, rather than taken for no data at all.
+  auto present = [](const fs::path &p) {
+    std::error_code e;
+    return fs::exists(fs::status(p, e));
+  };
+  if (present(d / "train-images-idx3-ubyte.gz") ||
+      present(d / "train-images-idx3-ubyte"))
     return Format::Idx;
   for (const fs::path &c : {d, d / "cifar-10-batches-bin"})
     if (isFile(c / "data_batch_1.bin"))

@@ -37,7 +37,7 @@ const OptionRule kRules[] = {
     {"--stop-after", nullptr, OptionRule::Integer, 1, 1000000, false, nullptr},
     {"--cache-mb", nullptr, OptionRule::Integer, 0, 1 << 30, false, nullptr},
     {"--mean", nullptr, OptionRule::Number, -1e6, 1e6, false, nullptr},
-    {"--std", nullptr, OptionRule::Number, 0, 1e6, true, nullptr},
+    {"--std", nullptr, OptionRule::Number, 0, kInf, true, nullptr},
 };
 
 std::string number(double v) {
