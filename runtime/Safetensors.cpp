@@ -110,7 +110,8 @@ SafeTensor decode(const std::string &path, const std::string &name,
   const char *p = data.data() + begin;
   if (t.isInt) {
     t.ints.resize(numel);
-    std::memcpy(t.ints.data(), p, numel * 8);
+    if (numel) // an empty tensor: no bytes (and data() may be null)
+      std::memcpy(t.ints.data(), p, numel * 8);
     return t;
   }
   t.values.resize(numel);

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build git python3 python3-venv python3-pip
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev zlib1g-dev libpng-dev
+  libjpeg62-turbo-dev           # JPEG decoding (libjpeg-turbo) for image folders
   libssl-dev                    # SHA-256 of the model .so integrity record (libcrypto)
   clang-19 libclang-rt-19-dev   # libFuzzer for the spec fuzz target
   dataset-fashion-mnist         # training data (/usr/share/datasets/fashion-mnist)

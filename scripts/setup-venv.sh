@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates the Python venv the JAX oracle test and the benchmark use (jax[cpu],
-# numpy from PyPI); does nothing when it is already complete.
+# Creates the Python venv the JAX oracle test, the data tests and the benchmark
+# use (jax[cpu], numpy, safetensors, Pillow from PyPI); does nothing when it is
+# already complete.
 # Usage: scripts/setup-venv.sh [DIR]   (default: build/venv)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,7 +9,10 @@ dir="${1:-$root/build/venv}"
 jax_version=0.7.2
 numpy_version=2.3.5
 safetensors_version=0.8.0
-want="jax==$jax_version jaxlib==$jax_version numpy==$numpy_version safetensors==$safetensors_version"
+# Pillow 12: its resize always runs the horizontal pass first, as rnc does;
+# Pillow 13 sometimes runs the vertical pass first (then pixels may differ by one level).
+pillow_version=12.0.0
+want="jax==$jax_version jaxlib==$jax_version numpy==$numpy_version safetensors==$safetensors_version pillow==$pillow_version"
 
 check='import importlib.metadata as m, sys
 want = dict(p.split("==") for p in sys.argv[1:])
@@ -29,6 +33,6 @@ fi
 echo "setup-venv: installing $want into $dir"
 "$dir/bin/python" -m pip install -q --disable-pip-version-check \
   "jax[cpu]==$jax_version" "numpy==$numpy_version" \
-  "safetensors==$safetensors_version"
+  "safetensors==$safetensors_version" "pillow==$pillow_version"
 "$dir/bin/python" -c "$check" $want || { echo "setup-venv: $dir lacks $want after pip" >&2; exit 1; }
 echo "setup-venv: done"

@@ -1,3 +1,4 @@
 """rnc_py: Python side of rnc: the ctypes wrapper of a compiled model.so
-(abi), the JAX reference model built from the graph form (jax_model) and
-the GPU probe of the CUDA tests (gpu)."""
+(abi), the JAX reference model built from the graph form (jax_model),
+the GPU probe of the CUDA tests (gpu), and the helpers of the Python test
+scripts (checks)."""

@@ -1,4 +1,4 @@
-// Fashion-MNIST in memory: images, labels and class names, read from IDX files.
+// Fashion-MNIST (or MNIST) in memory: images, labels and class names, read from IDX files.
 #include "runtime/data/Dataset.h"
 
 #include "runtime/data/DataError.h"
@@ -37,10 +37,18 @@ std::optional<Split> parseSplit(const std::string &name) {
   return std::nullopt;
 }
 
+std::string FashionMnist::imagesFile(const std::string &dir, Split split) {
+  return pickFile(dir, std::string(split == Split::Train ? "train" : "t10k") +
+                           "-images-idx3-ubyte");
+}
+
+std::string FashionMnist::labelsFile(const std::string &dir, Split split) {
+  return pickFile(dir, std::string(split == Split::Train ? "train" : "t10k") +
+                           "-labels-idx1-ubyte");
+}
+
 FashionMnist FashionMnist::load(const std::string &dir, Split split) {
-  std::string prefix = split == Split::Train ? "train" : "t10k";
-  return loadFiles(pickFile(dir, prefix + "-images-idx3-ubyte"),
-                   pickFile(dir, prefix + "-labels-idx1-ubyte"));
+  return loadFiles(imagesFile(dir, split), labelsFile(dir, split));
 }
 
 FashionMnist FashionMnist::loadFiles(const std::string &imagesPath,

@@ -1,4 +1,4 @@
-// Fashion-MNIST in memory: images, labels and class names, read from IDX files.
+// Fashion-MNIST (or MNIST) in memory: images, labels and class names, read from IDX files.
 #pragma once
 
 #include <array>
@@ -35,6 +35,9 @@ struct FashionMnist {
   /// Loads `<dir>/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`, or the
   /// same names without `.gz` when only those exist. Throws DataError.
   static FashionMnist load(const std::string &dir, Split split);
+  /// The files load() reads.
+  static std::string imagesFile(const std::string &dir, Split split);
+  static std::string labelsFile(const std::string &dir, Split split);
 
   /// Loads and checks a pair of IDX files: images N x 28 x 28, labels N,
   /// every label in [0, 9]. Throws DataError naming the offending file.

@@ -1,24 +1,26 @@
-// Loader: batches of preprocessed Fashion-MNIST images in a seeded order, prefetched.
+// Loader: batches of an ImageSet in a seeded order, prepared (decode, augment, normalize) by worker threads ahead of use.
 #include "runtime/data/Loader.h"
 
 #include "runtime/data/Shuffle.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
-#include <system_error>
-#include <thread>
 
 namespace rnc::data {
 
 namespace {
 
 constexpr int kMaxThreads = 64;
+constexpr int kMaxPrefetch = 64;
 constexpr int kMaxBatch = 1 << 20;
+// Images per task: small enough to spread a batch over the workers.
+constexpr size_t kTaskImages = 16;
 
-const LoaderOptions &checked(const LoaderOptions &o, const FashionMnist &d) {
+const LoaderOptions &checked(const LoaderOptions &o, const ImageSet &s) {
   auto bad = [](const std::string &what) {
     throw std::invalid_argument("data loader: " + what);
   };
@@ -28,31 +30,43 @@ const LoaderOptions &checked(const LoaderOptions &o, const FashionMnist &d) {
   if (o.threads < 1 || o.threads > kMaxThreads)
     bad("threads must be in [1, " + std::to_string(kMaxThreads) + "], got " +
         std::to_string(o.threads));
-  if (!(o.std > 0.0f))
-    bad("normalization std must be positive, got " + std::to_string(o.std));
-  if (d.images.size() != d.labels.size() * FashionMnist::kPixels)
-    bad("data set holds " + std::to_string(d.images.size()) +
-        " pixels for " + std::to_string(d.labels.size()) + " labels");
-  if (d.labels.size() > std::numeric_limits<uint32_t>::max())
+  if (o.prefetch < 1 || o.prefetch > kMaxPrefetch)
+    bad("prefetch must be in [1, " + std::to_string(kMaxPrefetch) +
+        "] batches, got " + std::to_string(o.prefetch));
+  if (o.augment.cropPadding < 0 || o.augment.cropPadding > 1024)
+    bad("crop padding must be in [0, 1024], got " +
+        std::to_string(o.augment.cropPadding));
+  if (!(o.augment.erasing >= 0 && o.augment.erasing <= 1))
+    bad("random erasing probability must be in [0, 1]");
+  if (s.size() > std::numeric_limits<uint32_t>::max())
     bad("data set too large");
   return o;
 }
 
 } // namespace
 
-Loader::Loader(const FashionMnist &data, const LoaderOptions &options)
-    : data_(data), options_(checked(options, data)),
-      preprocess_{ResizePlan(FashionMnist::kRows, FashionMnist::kCols,
-                             options.height, options.width),
-                  options.mean, options.std} {
-  bufX_.resize(batchFloats());
-  bufY_.resize(static_cast<size_t>(options_.batchSize));
+Loader::Loader(const ImageSet &set, const LoaderOptions &options)
+    : set_(set), options_(checked(options, set)),
+      normalizer_(options.mean, options.std, set.shape().channels) {
+  slots_.resize(static_cast<size_t>(options_.prefetch));
+  for (Slot &s : slots_) {
+    s.x.resize(batchFloats());
+    s.y.resize(static_cast<size_t>(options_.batchSize));
+  }
+  for (int t = 0; t < options_.threads; ++t)
+    workers_.emplace_back(&Loader::workerLoop, this);
   startEpoch(0);
 }
 
 Loader::~Loader() {
-  if (pending_.valid())
-    pending_.wait();
+  {
+    std::unique_lock<std::mutex> lock(m_);
+    stop_ = true;
+    queue_.clear();
+  }
+  work_.notify_all();
+  for (std::thread &t : workers_)
+    t.join();
 }
 
 size_t Loader::batchesPerEpoch() const {
@@ -61,86 +75,130 @@ size_t Loader::batchesPerEpoch() const {
 }
 
 size_t Loader::batchFloats() const {
-  return static_cast<size_t>(options_.batchSize) * options_.height *
-         options_.width;
+  return static_cast<size_t>(options_.batchSize) * set_.shape().values();
+}
+
+void Loader::drain(std::unique_lock<std::mutex> &lock) {
+  queue_.clear();
+  done_.wait(lock, [&] { return active_ == 0; });
 }
 
 void Loader::startEpoch(uint64_t epoch) {
-  waitPrefetch();
-  size_t n = data_.size();
+  std::unique_lock<std::mutex> lock(m_);
+  drain(lock);
+  size_t n = set_.size();
   if (options_.limit > 0)
     n = std::min(n, options_.limit);
   uint32_t n32 = static_cast<uint32_t>(n);
   order_ = options_.shuffle ? shuffledOrder(n32, options_.seed, epoch)
                             : sequentialOrder(n32);
-  nextBatch_ = 0;
-  if (options_.prefetch)
-    launchPrefetch();
+  epoch_ = epoch;
+  nextBatch_ = scheduled_ = 0;
+  waitSeconds_ = 0;
+  while (scheduled_ < batchesPerEpoch() &&
+         scheduled_ < static_cast<size_t>(options_.prefetch))
+    schedule(scheduled_++);
+  lock.unlock();
+  work_.notify_all();
 }
 
-size_t Loader::fill(size_t batch, float *x, int32_t *y) const {
+void Loader::schedule(size_t b) {
+  Slot &s = slots_[b % slots_.size()];
   const size_t bs = static_cast<size_t>(options_.batchSize);
-  const size_t begin = batch * bs;
-  if (begin >= order_.size())
-    return 0;
-  const size_t count = std::min(bs, order_.size() - begin);
-  const size_t pixels = static_cast<size_t>(options_.height) * options_.width;
+  s.batch = b;
+  s.count = std::min(bs, order_.size() - b * bs);
+  s.remaining = s.count;
+  s.error = nullptr;
+  for (size_t begin = 0; begin < s.count; begin += kTaskImages)
+    queue_.push_back({b % slots_.size(), begin,
+                      std::min(s.count, begin + kTaskImages)});
+}
 
-  // Each image is processed alone by the same code, so how the batch is
-  // split across threads cannot change the output.
-  auto work = [&](size_t lo, size_t hi) {
-    for (size_t k = lo; k < hi; ++k) {
-      uint32_t idx = order_[begin + k];
-      preprocess_(data_.image(idx), x + k * pixels);
-      y[k] = static_cast<int32_t>(data_.labels[idx]);
-    }
-  };
-  size_t threads = std::min(static_cast<size_t>(options_.threads), count);
-  std::vector<std::thread> helpers;
-  helpers.reserve(threads > 0 ? threads - 1 : 0);
-  for (size_t t = 1; t < threads; ++t) {
-    size_t lo = t * count / threads, hi = (t + 1) * count / threads;
+void Loader::workerLoop() {
+  std::unique_lock<std::mutex> lock(m_);
+  for (;;) {
+    work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_)
+      return;
+    Task t = queue_.front();
+    queue_.pop_front();
+    ++active_;
+    lock.unlock();
+    std::exception_ptr error;
+    size_t errorAt = 0;
     try {
-      helpers.emplace_back(work, lo, hi);
-    } catch (const std::system_error &) {
-      work(lo, hi); // no thread to be had: do its share here
+      prepare(t.slot, t.begin, t.end);
+    } catch (const PrepareError &e) {
+      error = e.error;
+      errorAt = e.position;
+    } catch (...) { // out of memory: fail the batch, not the process
+      error = std::current_exception();
+      errorAt = t.begin;
     }
+    lock.lock();
+    --active_;
+    Slot &s = slots_[t.slot];
+    if (error && (!s.error || errorAt < s.errorAt)) {
+      s.error = error;
+      s.errorAt = errorAt;
+    }
+    s.remaining -= t.end - t.begin;
+    done_.notify_all();
   }
-  work(0, count / threads);
-  for (std::thread &h : helpers)
-    h.join();
-  return count;
 }
 
-void Loader::launchPrefetch() {
-  if (nextBatch_ >= batchesPerEpoch())
-    return;
-  pendingBatch_ = nextBatch_;
-  pending_ = std::async(std::launch::async, [this, b = pendingBatch_] {
-    return fill(b, bufX_.data(), bufY_.data());
-  });
-}
-
-void Loader::waitPrefetch() {
-  if (pending_.valid())
-    pending_.get();
+void Loader::prepare(size_t slot, size_t begin, size_t end) {
+  Slot &s = slots_[slot];
+  const Shape shape = set_.shape();
+  const size_t values = shape.values();
+  const size_t first = s.batch * static_cast<size_t>(options_.batchSize);
+  const bool augment = options_.augment.any();
+  std::vector<uint8_t> pixels(values);
+  for (size_t k = begin; k < end; ++k) {
+    const uint32_t idx = order_[first + k];
+    try {
+      set_.load(idx, pixels.data());
+    } catch (...) {
+      throw PrepareError{std::current_exception(), k};
+    }
+    Draw d;
+    if (augment) {
+      SampleRng rng(options_.seed, epoch_, idx);
+      d = drawAugment(options_.augment, shape.height, shape.width, rng);
+    }
+    toTensor(pixels.data(), shape, options_.augment.cropPadding, d,
+             normalizer_, s.x.data() + k * values);
+    s.y[k] = set_.label(idx);
+  }
 }
 
 size_t Loader::next(float *x, int32_t *y) {
-  if (!options_.prefetch) {
-    size_t count = fill(nextBatch_, x, y);
-    if (count > 0)
-      ++nextBatch_;
-    return count;
+  std::unique_lock<std::mutex> lock(m_);
+  if (nextBatch_ >= batchesPerEpoch())
+    return 0;
+  Slot &s = slots_[nextBatch_ % slots_.size()];
+  if (s.remaining > 0) {
+    auto start = std::chrono::steady_clock::now();
+    done_.wait(lock, [&] { return s.remaining == 0; });
+    waitSeconds_ += std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
   }
-  if (!pending_.valid())
-    return 0; // the epoch is over
-  size_t count = pending_.get();
-  const size_t pixels = static_cast<size_t>(options_.height) * options_.width;
-  std::memcpy(x, bufX_.data(), count * pixels * sizeof(float));
-  std::memcpy(y, bufY_.data(), count * sizeof(int32_t));
+  if (s.error) {
+    std::exception_ptr e = s.error;
+    drain(lock);
+    nextBatch_ = batchesPerEpoch(); // the epoch cannot go on
+    std::rethrow_exception(e);
+  }
+  const size_t count = s.count;
+  std::memcpy(x, s.x.data(), count * set_.shape().values() * sizeof(float));
+  std::memcpy(y, s.y.data(), count * sizeof(int32_t));
   ++nextBatch_;
-  launchPrefetch();
+  if (scheduled_ < batchesPerEpoch()) {
+    schedule(scheduled_++);
+    lock.unlock();
+    work_.notify_all();
+  }
   return count;
 }
 

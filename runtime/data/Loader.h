@@ -1,49 +1,58 @@
-// Loader: batches of preprocessed Fashion-MNIST images in a seeded order, prefetched.
+// Loader: batches of an ImageSet in a seeded order, prepared (decode, augment, normalize) by worker threads ahead of use.
 #pragma once
 
-#include "runtime/data/Dataset.h"
-#include "runtime/data/Transform.h"
+#include "runtime/data/Augment.h"
+#include "runtime/data/ImageSet.h"
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <future>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace rnc::data {
 
 struct LoaderOptions {
   int batchSize = 128;
-  /// Network input size; images are resized from 28x28 (Transform.h).
-  int height = FashionMnist::kRows;
-  int width = FashionMnist::kCols;
   /// Epoch e visits the images in shuffledOrder(n, seed, e) (Shuffle.h);
-  /// with shuffle off, in file order.
+  /// with shuffle off, in index order. The augmentation of image i in
+  /// epoch e draws from SampleRng(seed, e, i).
   uint64_t seed = 0;
   bool shuffle = true;
   /// Use only the first `limit` images of the split; 0 (or a limit larger
   /// than the split) uses all of them.
   size_t limit = 0;
-  /// Threads that preprocess one batch. The output does not depend on it.
+  /// Worker threads that prepare images. The output does not depend on it.
   int threads = 2;
-  /// Prepare the next batch in the background while the caller works.
-  bool prefetch = true;
-  float mean = kFashionMnistMean;
-  float std = kFashionMnistStd;
+  /// Batches prepared ahead (at least 1): the memory of the loader is
+  /// (prefetch + 1) batches of floats. The output does not depend on it.
+  int prefetch = 2;
+  /// Training augmentation; evaluation leaves it off.
+  Augment augment;
+  /// Per-channel normalization (one value per channel of the set).
+  std::vector<float> mean{kFashionMnistMean}, std{kFashionMnistStd};
 };
 
 /// Iterates over one epoch at a time in batches of `batchSize`; the last
-/// batch of an epoch holds the remainder (ragged). The data set must outlive
-/// the loader.
+/// batch of an epoch holds the remainder (ragged). The set must outlive the
+/// loader.
 ///
 ///   Loader loader(train, opts);
 ///   for (uint64_t e = 0; e < epochs; ++e) {
 ///     loader.startEpoch(e);
 ///     while (size_t b = loader.next(x, y)) { ... }
 ///   }
+///
+/// Workers prepare the next `prefetch` batches while the caller trains;
+/// next() returns as soon as its batch is complete. The time next() spends
+/// waiting for a batch is added up (waitSeconds()).
 class Loader {
 public:
   /// Throws std::invalid_argument for options out of range.
-  Loader(const FashionMnist &data, const LoaderOptions &options);
+  Loader(const ImageSet &set, const LoaderOptions &options);
   ~Loader();
   Loader(const Loader &) = delete;
   Loader &operator=(const Loader &) = delete;
@@ -51,38 +60,63 @@ public:
   /// Images per epoch (the split, or its first `limit` images).
   size_t size() const { return order_.size(); }
   size_t batchesPerEpoch() const;
-  /// Floats in one full input batch: batchSize * 1 * height * width.
+  /// Floats in one full input batch: batchSize * C * H * W.
   size_t batchFloats() const;
   const LoaderOptions &options() const { return options_; }
 
   /// Starts epoch `epoch` from its first batch (the constructor starts 0).
   void startEpoch(uint64_t epoch);
-  /// The order of this epoch: indices into the data set.
+  /// The order of this epoch: indices into the set.
   const std::vector<uint32_t> &order() const { return order_; }
 
-  /// Fills `x` [B, 1, height, width] and `y` [B] with the next batch and
-  /// returns B (batchSize, or less for the last batch); 0 once the epoch
-  /// is over. `x` and `y` must have room for a full batch.
+  /// Fills `x` [B, C, H, W] and `y` [B] with the next batch and returns B
+  /// (batchSize, or less for the last batch); 0 once the epoch is over.
+  /// `x` and `y` must have room for a full batch. Rethrows the DataError of
+  /// an image that could not be read (the first in the batch).
   size_t next(float *x, int32_t *y);
 
+  /// Seconds next() has waited for batches since startEpoch.
+  double waitSeconds() const { return waitSeconds_; }
+
 private:
-  // Preprocesses batch `batch` of the current order into x and y, split
-  // across options_.threads threads; returns its size.
-  size_t fill(size_t batch, float *x, int32_t *y) const;
-  void launchPrefetch();
-  void waitPrefetch();
+  struct Slot {
+    std::vector<float> x;
+    std::vector<int32_t> y;
+    size_t batch = 0, count = 0, remaining = 0;
+    size_t errorAt = 0; // the smallest failed position, when error is set
+    std::exception_ptr error;
+  };
+  struct Task {
+    size_t slot, begin, end;
+  };
+  // An image of a task failed: what, and its position in the batch.
+  struct PrepareError {
+    std::exception_ptr error;
+    size_t position;
+  };
 
-  const FashionMnist &data_;
+  void workerLoop();
+  void prepare(size_t slot, size_t begin, size_t end);
+  // Assigns batch `b` to a free slot and queues its tasks; m_ held.
+  void schedule(size_t b);
+  // Empties the queue and waits for running tasks; m_ held via `lock`.
+  void drain(std::unique_lock<std::mutex> &lock);
+
+  const ImageSet &set_;
   LoaderOptions options_;
-  Preprocess preprocess_;
+  Normalizer normalizer_;
   std::vector<uint32_t> order_;
-  size_t nextBatch_ = 0;
+  uint64_t epoch_ = 0;
+  size_t nextBatch_ = 0, scheduled_ = 0;
+  double waitSeconds_ = 0;
 
-  // Prefetching: batch `pendingBatch_` is being written to bufX_/bufY_.
-  std::future<size_t> pending_;
-  size_t pendingBatch_ = 0;
-  std::vector<float> bufX_;
-  std::vector<int32_t> bufY_;
+  std::vector<Slot> slots_;
+  std::mutex m_;
+  std::condition_variable work_, done_;
+  std::deque<Task> queue_;
+  int active_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
 };
 
 } // namespace rnc::data

@@ -15,26 +15,19 @@ Exit status 0 only if every check passes.
 import argparse
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-failures = []
-
-
-def check(ok, what):
-    print(("ok    " if ok else "FAIL  ") + what)
-    if not ok:
-        failures.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "python"))
+from rnc_py import checks  # noqa: E402
+from rnc_py.checks import check  # noqa: E402
 
 
 def run(*args, expect_ok=True):
-    p = subprocess.run(args, capture_output=True, text=True)
-    if expect_ok and p.returncode != 0:
-        sys.exit("command failed (%d): %s\n%s" % (p.returncode, " ".join(args), p.stderr))
-    return p
+    return checks.run(*args, expect_ok=expect_ok)
 
 
 def torchvision_resnet18(in_channels=1, classes=1000):
@@ -148,8 +141,7 @@ def main():
     check(p.returncode != 0 and ("has no tensor '%s'" % name) in err,
           "missing tensor refused: " + err)
 
-    print("%d checks failed" % len(failures) if failures else "all checks passed")
-    return 1 if failures else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
-// Tests of the epoch order (against a Python reference) and of the batching Loader.
+// Tests of the epoch order (against a Python reference) and of the worker-pool Loader.
 #include "runtime/data/Loader.h"
 #include "runtime/data/Shuffle.h"
+
+#include "MemorySet.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 namespace rnc::data {
 namespace {
+
+using test::MemorySet;
 
 // Expected orders were computed by a separate Python implementation of
 // std::mt19937_64 (checked against the standard's 10000th output), splitmix64
@@ -46,30 +51,15 @@ TEST(Shuffle, IsAPermutationAndRoughlyUniform) {
   EXPECT_EQ(shuffledOrder(1, 1, 0), std::vector<uint32_t>{0});
 }
 
-// A synthetic data set whose image i has pixel 0 = i % 256, pixel 1 = i / 256
-// and label i % 10, so a batch can be decoded back to image indices.
-FashionMnist synthetic(size_t n) {
-  FashionMnist d;
-  d.images.assign(n * FashionMnist::kPixels, 0);
-  d.labels.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    d.images[i * FashionMnist::kPixels] = static_cast<uint8_t>(i % 256);
-    d.images[i * FashionMnist::kPixels + 1] = static_cast<uint8_t>(i / 256);
-    for (int p = 2; p < FashionMnist::kPixels; ++p)
-      d.images[i * FashionMnist::kPixels + p] =
-          static_cast<uint8_t>((i * 31 + static_cast<size_t>(p) * 7) % 256);
-    d.labels[i] = static_cast<uint8_t>(i % 10);
-  }
-  return d;
-}
+constexpr Shape kGray28{1, 28, 28};
 
-// Options that keep pixels decodable: 28x28, x = pixel / 255.
+// Options that keep pixels decodable: x = pixel / 255.
 LoaderOptions plain(int batch, uint64_t seed) {
   LoaderOptions o;
   o.batchSize = batch;
   o.seed = seed;
-  o.mean = 0.0f;
-  o.std = 1.0f;
+  o.mean = {0.0f};
+  o.std = {1.0f};
   return o;
 }
 
@@ -78,35 +68,38 @@ struct Epoch {
   std::vector<uint32_t> indices; // decoded from the pixels
   std::vector<int32_t> labels;
   std::vector<float> x;          // every batch, concatenated
+  double wait = 0;
 };
 
-Epoch runEpoch(Loader &loader, uint64_t epoch) {
+Epoch runEpoch(Loader &loader, const ImageSet &set, uint64_t epoch) {
   loader.startEpoch(epoch);
   const LoaderOptions &o = loader.options();
-  const size_t pixels = static_cast<size_t>(o.height) * o.width;
+  const size_t values = set.shape().values();
+  const bool decodable = o.mean[0] == 0.0f && o.std[0] == 1.0f;
   std::vector<float> x(loader.batchFloats(), NAN);
   std::vector<int32_t> y(static_cast<size_t>(o.batchSize), -1);
   Epoch out;
   while (size_t b = loader.next(x.data(), y.data())) {
     out.batchSizes.push_back(b);
     for (size_t k = 0; k < b; ++k) {
-      const float *img = x.data() + k * pixels;
-      if (o.height == 28 && o.width == 28 && o.mean == 0.0f && o.std == 1.0f)
+      const float *img = x.data() + k * values;
+      if (decodable)
         out.indices.push_back(static_cast<uint32_t>(std::lround(img[0] * 255)) +
                               256 * static_cast<uint32_t>(std::lround(img[1] * 255)));
       out.labels.push_back(y[k]);
     }
-    out.x.insert(out.x.end(), x.begin(), x.begin() + static_cast<long>(b * pixels));
+    out.x.insert(out.x.end(), x.begin(), x.begin() + static_cast<long>(b * values));
   }
   EXPECT_EQ(loader.next(x.data(), y.data()), 0u) << "still 0 after the end";
+  out.wait = loader.waitSeconds();
   return out;
 }
 
 TEST(Loader, EveryImageOncePerEpochInTheLoaderOrder) {
-  FashionMnist d = synthetic(1000);
+  MemorySet d(1000, kGray28);
   Loader loader(d, plain(64, 3));
   for (uint64_t e : {0, 1, 2}) {
-    Epoch ep = runEpoch(loader, e);
+    Epoch ep = runEpoch(loader, d, e);
     EXPECT_EQ(ep.indices, loader.order());
     EXPECT_EQ(loader.order(), shuffledOrder(1000, 3, e));
     std::vector<uint32_t> sorted = ep.indices;
@@ -118,44 +111,44 @@ TEST(Loader, EveryImageOncePerEpochInTheLoaderOrder) {
 }
 
 TEST(Loader, RaggedLastBatch) {
-  FashionMnist d = synthetic(1000);
+  MemorySet d(1000, kGray28);
   Loader loader(d, plain(64, 0));
   EXPECT_EQ(loader.batchesPerEpoch(), 16u);
-  Epoch ep = runEpoch(loader, 0);
+  Epoch ep = runEpoch(loader, d, 0);
   ASSERT_EQ(ep.batchSizes.size(), 16u);
   for (size_t i = 0; i < 15; ++i)
     EXPECT_EQ(ep.batchSizes[i], 64u);
   EXPECT_EQ(ep.batchSizes[15], 1000u - 15 * 64);
 
   Loader exact(d, plain(100, 0));
-  EXPECT_EQ(runEpoch(exact, 0).batchSizes, std::vector<size_t>(10, 100));
+  EXPECT_EQ(runEpoch(exact, d, 0).batchSizes, std::vector<size_t>(10, 100));
   Loader one(d, plain(5000, 0));
-  EXPECT_EQ(runEpoch(one, 0).batchSizes, std::vector<size_t>{1000});
+  EXPECT_EQ(runEpoch(one, d, 0).batchSizes, std::vector<size_t>{1000});
 }
 
 TEST(Loader, SeedsAndEpochs) {
-  FashionMnist d = synthetic(500);
+  MemorySet d(500, kGray28);
   Loader a(d, plain(32, 11)), b(d, plain(32, 11)), c(d, plain(32, 12));
-  Epoch a0 = runEpoch(a, 0);
-  EXPECT_EQ(a0.indices, runEpoch(b, 0).indices);
-  EXPECT_EQ(a0.x, runEpoch(b, 0).x);
-  EXPECT_NE(a0.indices, runEpoch(c, 0).indices);
-  EXPECT_NE(a0.indices, runEpoch(a, 1).indices);
-  EXPECT_EQ(a0.indices, runEpoch(a, 0).indices) << "restarting an epoch repeats it";
+  Epoch a0 = runEpoch(a, d, 0);
+  EXPECT_EQ(a0.indices, runEpoch(b, d, 0).indices);
+  EXPECT_EQ(a0.x, runEpoch(b, d, 0).x);
+  EXPECT_NE(a0.indices, runEpoch(c, d, 0).indices);
+  EXPECT_NE(a0.indices, runEpoch(a, d, 1).indices);
+  EXPECT_EQ(a0.indices, runEpoch(a, d, 0).indices) << "restarting an epoch repeats it";
 
   LoaderOptions o = plain(32, 11);
   o.shuffle = false;
   Loader s(d, o);
-  EXPECT_EQ(runEpoch(s, 5).indices, sequentialOrder(500));
+  EXPECT_EQ(runEpoch(s, d, 5).indices, sequentialOrder(500));
 }
 
 TEST(Loader, Limit) {
-  FashionMnist d = synthetic(1000);
+  MemorySet d(1000, kGray28);
   LoaderOptions o = plain(30, 4);
   o.limit = 100;
   Loader loader(d, o);
   EXPECT_EQ(loader.size(), 100u);
-  Epoch ep = runEpoch(loader, 0);
+  Epoch ep = runEpoch(loader, d, 0);
   EXPECT_EQ(ep.batchSizes, (std::vector<size_t>{30, 30, 30, 10}));
   std::vector<uint32_t> sorted = ep.indices;
   std::sort(sorted.begin(), sorted.end());
@@ -166,29 +159,35 @@ TEST(Loader, Limit) {
   EXPECT_EQ(all.size(), 1000u);
 }
 
-TEST(Loader, OutputIndependentOfThreadsAndPrefetch) {
-  FashionMnist d = synthetic(700);
+// The determinism resume relies on: with augmentation on, every batch is
+// the same bytes whatever the number of workers, the prefetch depth, or
+// the timing (a slow set makes workers finish out of order).
+TEST(Loader, OutputIndependentOfThreadsPrefetchAndTiming) {
+  MemorySet d(700, Shape{3, 20, 24});
   LoaderOptions base;
   base.batchSize = 50;
   base.seed = 9;
-  base.height = 32;
-  base.width = 40;
+  base.mean = {0.5f, 0.4f, 0.3f};
+  base.std = {0.2f, 0.25f, 0.3f};
+  base.augment.cropPadding = 3;
+  base.augment.hflip = true;
+  base.augment.erasing = 0.5f;
   Epoch reference;
   {
     LoaderOptions o = base;
     o.threads = 1;
-    o.prefetch = false;
+    o.prefetch = 1;
     Loader loader(d, o);
-    reference = runEpoch(loader, 2);
+    reference = runEpoch(loader, d, 2);
   }
-  ASSERT_EQ(reference.x.size(), 700u * 32 * 40);
+  ASSERT_EQ(reference.x.size(), 700u * 3 * 20 * 24);
   for (int threads : {1, 2, 3, 8}) {
-    for (bool prefetch : {false, true}) {
+    for (int prefetch : {1, 2, 5}) {
       LoaderOptions o = base;
       o.threads = threads;
       o.prefetch = prefetch;
       Loader loader(d, o);
-      Epoch ep = runEpoch(loader, 2);
+      Epoch ep = runEpoch(loader, d, 2);
       EXPECT_EQ(ep.labels, reference.labels) << threads << " " << prefetch;
       ASSERT_EQ(ep.x.size(), reference.x.size());
       EXPECT_EQ(std::memcmp(ep.x.data(), reference.x.data(),
@@ -196,36 +195,113 @@ TEST(Loader, OutputIndependentOfThreadsAndPrefetch) {
           << threads << " threads, prefetch " << prefetch;
     }
   }
+  MemorySet slow(120, Shape{3, 20, 24});
+  slow.delay = std::chrono::microseconds(200);
+  LoaderOptions o = base;
+  o.threads = 4;
+  Loader a(slow, o);
+  o.threads = 1;
+  Loader b(slow, o);
+  Epoch ea = runEpoch(a, slow, 7), eb = runEpoch(b, slow, 7);
+  EXPECT_EQ(ea.x, eb.x);
+  // Another epoch augments differently.
+  EXPECT_NE(runEpoch(a, slow, 8).x, ea.x);
 }
 
-TEST(Loader, BatchMatchesPreprocessOfEachImage) {
-  FashionMnist d = synthetic(40);
+TEST(Loader, BatchIsTheNormalizedImages) {
+  MemorySet d(40, Shape{3, 5, 4});
   LoaderOptions o;
   o.batchSize = 16;
-  o.height = o.width = 32;
+  o.mean = {0.1f, 0.2f, 0.3f};
+  o.std = {0.5f, 0.25f, 2.0f};
   Loader loader(d, o);
   std::vector<float> x(loader.batchFloats());
   std::vector<int32_t> y(16);
   ASSERT_EQ(loader.next(x.data(), y.data()), 16u);
-  Preprocess pre{ResizePlan(28, 28, 32, 32), o.mean, o.std};
-  std::vector<float> one(32 * 32);
   for (size_t k = 0; k < 16; ++k) {
     uint32_t idx = loader.order()[k];
-    pre(d.image(idx), one.data());
-    EXPECT_EQ(std::memcmp(one.data(), x.data() + k * 1024, 1024 * sizeof(float)), 0);
-    EXPECT_EQ(y[k], d.labels[idx]);
+    Image img = d.loadNative(idx);
+    for (int c = 0; c < 3; ++c)
+      for (int p = 0; p < 20; ++p) {
+        float want = (img.pixels[static_cast<size_t>(p) * 3 + c] / 255.0f -
+                      o.mean[c]) / o.std[c];
+        ASSERT_EQ(x[k * 60 + static_cast<size_t>(c) * 20 + p], want)
+            << "image " << idx << " channel " << c << " pixel " << p;
+      }
+    EXPECT_EQ(y[k], d.label(idx));
   }
 }
 
-TEST(Loader, EmptyDataSetHasNoBatches) {
-  FashionMnist d;
+TEST(Loader, ABadImageFailsItsBatchWithItsName) {
+  MemorySet d(300, kGray28);
+  d.failAt = 137;
+  LoaderOptions o = plain(64, 5);
+  o.threads = 3;
+  Loader loader(d, o);
+  std::vector<float> x(loader.batchFloats());
+  std::vector<int32_t> y(64);
+  size_t position = std::find(loader.order().begin(), loader.order().end(),
+                              137u) - loader.order().begin();
+  size_t good = position / 64;
+  for (size_t b = 0; b < good; ++b)
+    ASSERT_EQ(loader.next(x.data(), y.data()), 64u);
+  try {
+    loader.next(x.data(), y.data());
+    FAIL() << "expected the DataError of image 137";
+  } catch (const DataError &e) {
+    EXPECT_STREQ(e.what(), "memory image 137: corrupt on purpose");
+  }
+  EXPECT_EQ(loader.next(x.data(), y.data()), 0u) << "the epoch is over";
+  loader.startEpoch(1); // and a new one can start
+}
+
+TEST(Loader, WaitTimeIsMeasured) {
+  MemorySet d(64, kGray28);
+  d.delay = std::chrono::microseconds(2000);
+  LoaderOptions o = plain(16, 1);
+  o.threads = 1;
+  o.prefetch = 1;
+  Loader loader(d, o);
+  // 64 images x 2 ms on one worker: the consumer waits most of ~128 ms.
+  Epoch ep = runEpoch(loader, d, 0);
+  EXPECT_GT(ep.wait, 0.05);
+  EXPECT_LT(ep.wait, 5.0);
+  loader.startEpoch(1);
+  EXPECT_EQ(loader.waitSeconds(), 0.0) << "reset by startEpoch";
+}
+
+TEST(Loader, RestartingMidEpochAndDestroyingMidEpoch) {
+  MemorySet d(500, kGray28);
+  d.delay = std::chrono::microseconds(50);
+  LoaderOptions o = plain(20, 3);
+  o.threads = 4;
+  o.prefetch = 4;
+  Epoch whole;
+  {
+    Loader loader(d, o);
+    whole = runEpoch(loader, d, 1);
+  }
+  Loader loader(d, o);
+  std::vector<float> x(loader.batchFloats());
+  std::vector<int32_t> y(20);
+  loader.startEpoch(1);
+  loader.next(x.data(), y.data());
+  loader.next(x.data(), y.data());
+  EXPECT_EQ(runEpoch(loader, d, 1).x, whole.x) << "a restart is a full epoch";
+  loader.startEpoch(2);
+  loader.next(x.data(), y.data());
+  // The destructor stops the workers with batches still queued.
+}
+
+TEST(Loader, EmptySetHasNoBatches) {
+  MemorySet d(0, kGray28);
   Loader loader(d, plain(8, 0));
   EXPECT_EQ(loader.batchesPerEpoch(), 0u);
-  EXPECT_TRUE(runEpoch(loader, 0).batchSizes.empty());
+  EXPECT_TRUE(runEpoch(loader, d, 0).batchSizes.empty());
 }
 
 TEST(Loader, RejectsBadOptions) {
-  FashionMnist d = synthetic(10);
+  MemorySet d(10, kGray28);
   auto with = [](auto change) {
     LoaderOptions o;
     change(o);
@@ -235,13 +311,15 @@ TEST(Loader, RejectsBadOptions) {
                std::invalid_argument);
   EXPECT_THROW(Loader(d, with([](LoaderOptions &o) { o.threads = 0; })),
                std::invalid_argument);
-  EXPECT_THROW(Loader(d, with([](LoaderOptions &o) { o.height = 0; })),
+  EXPECT_THROW(Loader(d, with([](LoaderOptions &o) { o.prefetch = 0; })),
                std::invalid_argument);
-  EXPECT_THROW(Loader(d, with([](LoaderOptions &o) { o.std = 0; })),
+  EXPECT_THROW(Loader(d, with([](LoaderOptions &o) { o.std = {0.0f}; })),
                std::invalid_argument);
-  FashionMnist broken = synthetic(10);
-  broken.labels.push_back(0); // 11 labels, 10 images
-  EXPECT_THROW(Loader(broken, LoaderOptions{}), std::invalid_argument);
+  EXPECT_THROW(Loader(d, with([](LoaderOptions &o) { o.mean = {0.1f, 0.2f}; })),
+               std::invalid_argument)
+      << "two means for one channel";
+  EXPECT_THROW(Loader(d, with([](LoaderOptions &o) { o.augment.erasing = 1.5f; })),
+               std::invalid_argument);
 }
 
 } // namespace

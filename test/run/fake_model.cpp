@@ -29,12 +29,11 @@
 #ifndef FAKE_ABI_VERSION
 #define FAKE_ABI_VERSION RNC_ABI_VERSION
 #endif
-
-namespace {
-
 #ifndef FAKE_CHANNELS
 #define FAKE_CHANNELS 1
 #endif
+
+namespace {
 
 constexpr int kC = FAKE_CHANNELS, kH = 12, kW = 12, kIn = kC * kH * kW,
               kClasses = 10;

@@ -87,7 +87,8 @@ json statsToJson(const EpochStats &s) {
   return {{"epoch", s.epoch},         {"train_loss", s.trainLoss},
           {"train_acc", s.trainAcc},  {"test_acc", s.testAcc},
           {"images_per_sec", s.imagesPerSec},
-          {"seconds", s.seconds},     {"lr", s.lr}};
+          {"seconds", s.seconds},     {"lr", s.lr},
+          {"data_wait", s.dataWait}};
 }
 
 // A field of the metadata: `where` ("history[2].lr") names it in errors.
@@ -145,6 +146,10 @@ EpochStats statsFromJson(const json &j, int epochs, const std::string &where) {
   s.imagesPerSec = field("images_per_sec", 0, big);
   s.seconds = field("seconds", 0, big);
   s.lr = field("lr", 0, big);
+  // Absent from checkpoints written before the loader measured it.
+  s.dataWait = j.contains("data_wait")
+                   ? finiteNumber(j.at("data_wait"), where + ".data_wait", 0, 1)
+                   : 0.0;
   return s;
 }
 
@@ -159,8 +164,11 @@ void readOptions(const std::string &text, TrainState &state) {
     if (!r->key)
       continue;
     const std::string where = std::string("train_options.") + r->key;
-    if (!o.contains(r->key))
+    if (!o.contains(r->key)) {
+      if (r->mayBeAbsent)
+        continue;
       badField(where, "missing");
+    }
     const json &v = o.at(r->key);
     std::string value = v.is_string() ? v.get<std::string>() : v.dump();
     // A JSON string where a number belongs is refused, and the reverse.
@@ -183,6 +191,58 @@ void readOptions(const std::string &text, TrainState &state) {
   to.seed = std::stoull(values["seed"]);
   state.trainLimit = std::stoull(values["train_limit"]);
   state.testLimit = std::stoull(values["test_limit"]);
+  // Checkpoints from before augmentation existed trained without it.
+  to.augment.cropPadding = std::stoi(values.count("crop_padding")
+                                         ? values["crop_padding"] : "0");
+  to.augment.erasing = std::stof(values.count("random_erasing")
+                                     ? values["random_erasing"] : "0");
+  to.augment.hflip = false;
+  if (o.contains("hflip")) {
+    if (!o.at("hflip").is_boolean())
+      badField("train_options.hflip",
+               "expected true or false, got " + o.at("hflip").dump());
+    to.augment.hflip = o.at("hflip").get<bool>();
+  }
+}
+
+// The data set a checkpoint was trained on (absent before image folders and
+// CIFAR): its format, class names and normalization, checked like the rest.
+void readData(const std::string &text, TrainState &state) {
+  if (text.empty())
+    return;
+  json d = parseField(text, "data");
+  if (!d.is_object())
+    badField("data", "expected a JSON object, got " + d.dump());
+  for (const char *key : {"format", "classes", "mean", "std"})
+    if (!d.contains(key))
+      badField(std::string("data.") + key, "missing");
+  if (!d.at("format").is_string())
+    badField("data.format", "expected a string, got " + d.at("format").dump());
+  state.dataFormat = d.at("format").get<std::string>();
+  const json &classes = d.at("classes");
+  if (!classes.is_array() || classes.size() > 100000)
+    badField("data.classes", "expected an array of at most 100000 names");
+  for (size_t i = 0; i < classes.size(); ++i) {
+    if (!classes[i].is_string())
+      badField("data.classes[" + std::to_string(i) + "]",
+               "expected a string, got " + classes[i].dump());
+    state.classes.push_back(classes[i].get<std::string>());
+  }
+  for (const char *key : {"mean", "std"}) {
+    const json &v = d.at(key);
+    const std::string where = std::string("data.") + key;
+    if (!v.is_array() || v.empty() || v.size() > 4)
+      badField(where, "expected 1 to 4 numbers, got " + v.dump());
+    std::vector<float> &out = key[0] == 'm' ? state.mean : state.std;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string at = where + "[" + std::to_string(i) + "]";
+      double x = key[0] == 'm' ? finiteNumber(v[i], at, -1e6, 1e6)
+                               : finiteNumber(v[i], at, 0, 1e6);
+      if (key[0] == 's' && x == 0)
+        badField(at, "expected a positive number, got 0");
+      out.push_back(float(x));
+    }
+  }
 }
 
 json optionsToJson(const TrainOptions &o, size_t trainLimit,
@@ -194,8 +254,18 @@ json optionsToJson(const TrainOptions &o, size_t trainLimit,
           {"weight_decay", o.weightDecay},
           {"lr_schedule", o.schedule},
           {"seed", o.seed},
+          {"crop_padding", o.augment.cropPadding},
+          {"hflip", o.augment.hflip},
+          {"random_erasing", o.augment.erasing},
           {"train_limit", trainLimit},
           {"test_limit", testLimit}};
+}
+
+json dataToJson(const TrainState &s) {
+  return {{"format", s.dataFormat},
+          {"classes", s.classes},
+          {"mean", s.mean},
+          {"std", s.std}};
 }
 
 } // namespace
@@ -301,6 +371,7 @@ Checkpoint::Checkpoint(const std::string &path, const Model &model,
                                        ", got " +
                                        std::to_string(state_.history.back().epoch));
     }
+    readData(metaOr("data"), state_);
     if (state_.history.size() != size_t(state_.epoch))
       badField("epoch", std::to_string(state_.epoch) + " but the history has " +
                             std::to_string(state_.history.size()) +
@@ -382,10 +453,13 @@ void saveCheckpoint(const std::string &path, Model &model,
                                .dump()},
       {"history", history.dump()},
       {"best_test_acc", best},
-      // The data order of epoch e is a pure function of (seed, e): the seed
-      // and the epoch are the whole random state of a run.
+      {"data", dataToJson(state).dump()},
+      // The data order of epoch e is a pure function of (seed, e), and the
+      // augmentation of image i in epoch e of (seed, e, i): the seed and
+      // the epoch are the whole random state of a run.
       {"rng", "shuffle(seed=" + std::to_string(state.options.seed) +
-                  ", next_epoch=" + std::to_string(state.epoch) + ")"},
+                  ", next_epoch=" + std::to_string(state.epoch) +
+                  "), augment(seed, epoch, image)"},
   };
   writeSafetensors(path, file);
 }

@@ -8,7 +8,8 @@
 // torchvision has it; SGD momentum under "optimizer.<param>.momentum_buffer".
 // `{k: v for k, v in load_file(f).items() if not k.startswith("optimizer.")}`
 // is then a torchvision state_dict. The loop's state (epoch, step, seed,
-// hyperparameters, per-epoch history, spec hash) is in __metadata__.
+// hyperparameters and augmentation, per-epoch history, spec hash) and the
+// data's class names and normalization are in __metadata__.
 #pragma once
 
 #include "Report.h"
@@ -30,6 +31,11 @@ struct TrainState {
   size_t trainLimit = 0, testLimit = 0;
   std::vector<EpochStats> history; // one per finished epoch
   double bestTestAcc = -1;
+  // The data the weights were trained on: its class names and the
+  // normalization of the input (eval and predict reuse both).
+  std::string dataFormat;
+  std::vector<std::string> classes;
+  std::vector<float> mean, std;
 };
 
 /// What a load needs: the weights only (eval, predict: a file written by

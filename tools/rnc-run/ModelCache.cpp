@@ -1,6 +1,7 @@
 // Compiling a model spec with the rnc next to rnc-run, cached across runs.
 #include "ModelCache.h"
 
+#include "runtime/CacheDir.h"
 #include "runtime/InputFile.h"
 #include "runtime/ModelStamp.h"
 #include "runtime/OutputFile.h"
@@ -53,20 +54,6 @@ std::string readFile(const std::string &path) {
   return bytes;
 }
 
-// FNV-1a, 64 bits: a cache key, not a defence against collisions on purpose.
-struct Hash {
-  uint64_t h = 0xcbf29ce484222325ull;
-  void add(const std::string &s) {
-    for (unsigned char c : s + '\0')
-      h = (h ^ c) * 0x100000001b3ull;
-  }
-  std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return buf;
-  }
-};
-
 std::string compilerPath() {
   if (const char *env = std::getenv("RNC_COMPILER"); env && *env)
     return env;
@@ -77,16 +64,11 @@ std::string compilerPath() {
   return (self.parent_path() / "rnc").string();
 }
 
-fs::path cacheDir() {
-  const char *xdg = std::getenv("XDG_CACHE_HOME");
-  const char *home = std::getenv("HOME");
-  fs::path dir;
-  if (xdg && *xdg == '/')
-    dir = fs::path(xdg) / "rnc";
-  else if (home && *home)
-    dir = fs::path(home) / ".cache" / "rnc";
-  else
+fs::path modelCacheDir() {
+  const std::string base = rnc::cacheDir();
+  if (base.empty())
     fail("no cache folder for compiled models: set XDG_CACHE_HOME or HOME");
+  fs::path dir = base;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
@@ -145,7 +127,7 @@ std::string compiledModel(const CompileRequest &req) {
     flags.insert(flags.end(), {"--input", req.input});
   if (req.target != "cpu")
     flags.insert(flags.end(), {"--target", req.target});
-  Hash key;
+  rnc::CacheKey key;
   key.add(readFile(spec));
   key.add(RNC_VERSION);
   key.add("stamped"); // builds from before the integrity record are not used
@@ -153,7 +135,7 @@ std::string compiledModel(const CompileRequest &req) {
           "." + std::to_string(st.st_mtim.tv_nsec));
   for (const std::string &f : flags)
     key.add(f);
-  const fs::path cached = cacheDir() / (name + "-" + key.hex() + ".so");
+  const fs::path cached = modelCacheDir() / (name + "-" + key.hex() + ".so");
   std::error_code ec;
   if (fs::is_regular_file(cached, ec)) {
     // A damaged cached build is rebuilt rather than refused.

@@ -30,7 +30,14 @@ const OptionRule kRules[] = {
      nullptr},
     {"--test-limit", "test_limit", OptionRule::Integer, 0, kU64, false,
      nullptr},
+    {"--crop-padding", "crop_padding", OptionRule::Integer, 0, 64, false,
+     nullptr, true},
+    {"--random-erasing", "random_erasing", OptionRule::Number, 0, 1, false,
+     nullptr, true},
     {"--stop-after", nullptr, OptionRule::Integer, 1, 1000000, false, nullptr},
+    {"--cache-mb", nullptr, OptionRule::Integer, 0, 1 << 30, false, nullptr},
+    {"--mean", nullptr, OptionRule::Number, -1e6, 1e6, false, nullptr},
+    {"--std", nullptr, OptionRule::Number, 0, kInf, true, nullptr},
 };
 
 std::string number(double v) {

@@ -16,6 +16,7 @@ struct OptionRule {
   double min, max;     // Integer, Number: inclusive, unless minOpen
   bool minOpen;        // Number: min itself is not allowed (lr > 0)
   const char *choices; // Choice: "constant|cosine"
+  bool mayBeAbsent = false; // absent from older checkpoints: the default
 };
 
 /// The rule of `flag` ("--lr"); throws std::logic_error for an unknown flag.

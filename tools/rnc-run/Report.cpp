@@ -23,9 +23,9 @@ std::string format(const char *fmt, Args... args) {
 
 std::string formatEpoch(const EpochStats &s) {
   return format("epoch %d/%d  loss %.3f  train acc %.1f%%  test acc %.1f%%  "
-                "%.0f img/s  %.1f s",
+                "%.0f img/s  %.1f s  data wait %.1f%%",
                 s.epoch, s.epochs, s.trainLoss, 100 * s.trainAcc,
-                100 * s.testAcc, s.imagesPerSec, s.seconds);
+                100 * s.testAcc, s.imagesPerSec, s.seconds, 100 * s.dataWait);
 }
 
 Progress::Progress() : tty_(::isatty(STDOUT_FILENO) == 1) {}
@@ -40,10 +40,11 @@ std::string hms(double seconds) {
 
 void Progress::step(int epoch, int epochs, int64_t step, int64_t steps,
                     double loss, double acc, double imagesPerSec,
-                    double etaSeconds) {
-  std::string stats = format("loss %.3f  train acc %.1f%%  %.0f img/s  ETA %s",
-                             loss, 100 * acc, imagesPerSec,
-                             hms(etaSeconds).c_str());
+                    double dataWait, double etaSeconds) {
+  std::string stats =
+      format("loss %.3f  train acc %.1f%%  %.0f img/s  data wait %.1f%%  ETA %s",
+             loss, 100 * acc, imagesPerSec, 100 * dataWait,
+             hms(etaSeconds).c_str());
   std::string line;
   if (tty_) {
     constexpr int kWidth = 20;
@@ -88,9 +89,9 @@ void MetricsFile::add(const EpochStats &s) {
   // at a non-finite loss or weight), so the line is valid JSON.
   text_ += format("{\"epoch\": %d, \"train_loss\": %.7g, \"train_acc\": %.7g, "
                   "\"test_acc\": %.7g, \"images_per_sec\": %.7g, "
-                  "\"seconds\": %.7g, \"lr\": %.7g}\n",
+                  "\"seconds\": %.7g, \"lr\": %.7g, \"data_wait\": %.7g}\n",
                   s.epoch, s.trainLoss, s.trainAcc, s.testAcc, s.imagesPerSec,
-                  s.seconds, s.lr);
+                  s.seconds, s.lr, s.dataWait);
 }
 
 void MetricsFile::write(const EpochStats &s) {

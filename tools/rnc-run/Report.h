@@ -16,22 +16,26 @@ struct EpochStats {
   double imagesPerSec = 0; // training images over training time
   double seconds = 0;      // the whole epoch, evaluation included
   double lr = 0;           // the lr of the epoch's first step
+  double dataWait = 0;     // fraction of the training time spent waiting
+                           // for the data loader
 };
 
-/// `epoch 3/10  loss 0.412  train acc 85.1%  test acc 86.0%  1234 img/s  48.6 s`
+/// `epoch 3/10  loss 0.412  train acc 85.1%  test acc 86.0%  1234 img/s  48.6 s  data wait 0.3%`
 std::string formatEpoch(const EpochStats &s);
 
 /// The progress of the current epoch on stdout: on a terminal a bar, one
 /// line rewritten in place (at most ~10 times a second), otherwise a plain
 /// line at every tenth of the epoch (CI logs, pipes). Both show the running
-/// loss, accuracy, images/s and the ETA of the whole run's training.
-///   epoch 2/4 [#########.........] 212/469  loss 0.412  acc 85.1%  1234 img/s  ETA 3:05
+/// loss, accuracy, images/s, the share of the time spent waiting for data
+/// and the ETA of the whole run's training.
+///   epoch 2/4 [#########.........] 212/469  loss 0.412  acc 85.1%  1234 img/s  data wait 0.2%  ETA 3:05
 class Progress {
 public:
   Progress(); // detects whether stdout is a terminal
   ~Progress() { endEpoch(); } // an error must not print after a half line
   void step(int epoch, int epochs, int64_t step, int64_t steps, double loss,
-            double acc, double imagesPerSec, double etaSeconds);
+            double acc, double imagesPerSec, double dataWait,
+            double etaSeconds);
   /// Clears the in-place line before the epoch summary is printed.
   void endEpoch();
 

@@ -6,7 +6,6 @@
 #include "Plot.h"
 #include "Report.h"
 
-#include "runtime/data/Dataset.h"
 #include "runtime/data/Loader.h"
 
 #include <algorithm>
@@ -32,16 +31,31 @@ std::string shortNumber(double v) {
   return buf;
 }
 
-// Refuses a model that cannot take Fashion-MNIST batches of this size.
+// Refuses a batch size above the model's compiled maximum. (Channels and
+// classes are checked against the data by openData.)
 void checkFits(const Model &model, const TrainOptions &o) {
   const rnc_model_info &info = model.info();
-  checkModelTakes(model, 1, data::FashionMnist::kClasses, "Fashion-MNIST");
   if (o.batchSize > info.max_batch)
     throw std::runtime_error(
         "rnc-run: --batch-size " + std::to_string(o.batchSize) +
         " is above the maximum batch " + std::to_string(info.max_batch) +
         " that " + model.path() + " was compiled for; lower --batch-size or "
         "recompile with --max-batch " + std::to_string(o.batchSize));
+}
+
+std::string joined(const std::vector<std::string> &names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < 5; ++i)
+    s += (i ? ", " : "") + names[i];
+  return s + (names.size() > 5 ? ", ..." : "");
+}
+
+std::string baseName(const std::string &dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/')
+    d.pop_back();
+  size_t slash = d.find_last_of('/');
+  return slash == std::string::npos ? d : d.substr(slash + 1);
 }
 
 } // namespace
@@ -79,29 +93,55 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
     metrics.add(s);
   }
 
-  data::FashionMnist trainSet = data::FashionMnist::load(r.dataDir, data::Split::Train);
-  data::FashionMnist testSet = data::FashionMnist::load(r.dataDir, data::Split::Test);
+  RunData d = openData(r.data, model, Need::TrainAndTest, state.mean,
+                       state.std);
+  if (resume && !state.classes.empty() && state.classes != d.classes)
+    throw std::runtime_error(
+        resume->path() + ": trained on the classes " + joined(state.classes) +
+        " (" + std::to_string(state.classes.size()) + "), but " +
+        r.data.dir + " has " + joined(d.classes) + " (" +
+        std::to_string(d.classes.size()) + ")");
+  state.classes = d.classes;
+  state.mean = d.mean;
+  state.std = d.std;
+  state.dataFormat = d.format;
   data::LoaderOptions lo;
   lo.batchSize = o.batchSize;
-  lo.height = info.input_h;
-  lo.width = info.input_w;
   lo.seed = o.seed;
   lo.limit = r.trainLimit;
-  lo.threads = r.threads;
-  data::Loader loader(trainSet, lo);
+  lo.threads = r.data.threads;
+  lo.prefetch = r.data.prefetch;
+  lo.augment = o.augment;
+  lo.mean = d.mean;
+  lo.std = d.std;
+  data::Loader loader(*d.train, lo);
   data::LoaderOptions testOptions = lo;
   testOptions.limit = r.testLimit;
+  testOptions.augment = {};
+  const size_t testImages =
+      r.testLimit ? std::min(r.testLimit, d.test->size()) : d.test->size();
 
   const int64_t steps = static_cast<int64_t>(loader.batchesPerEpoch());
   const int64_t totalSteps = steps * o.epochs;
   std::printf("model  %s (%s): input %dx%dx%d, %d classes, max batch %d\n",
               info.model_name, model.path().c_str(), info.input_c,
               info.input_h, info.input_w, info.num_classes, info.max_batch);
-  std::printf("data   %zu train / %zu test images from %s; batch %d, %lld "
-              "steps per epoch\n",
-              loader.size(),
-              r.testLimit ? std::min(r.testLimit, testSet.size()) : testSet.size(),
-              r.dataDir.c_str(), o.batchSize, static_cast<long long>(steps));
+  std::printf("data   %zu train / %zu test images from %s (%s, %zu "
+              "classes%s); batch %d, %lld steps per epoch\n",
+              loader.size(), testImages, r.data.dir.c_str(),
+              d.formatName.c_str(), d.classes.size(),
+              d.skipped.empty()
+                  ? ""
+                  : (", " + std::to_string(d.skipped.size()) +
+                     " bad files skipped")
+                        .c_str(),
+              o.batchSize, static_cast<long long>(steps));
+  std::printf("input  mean %s, std %s (%s); augment: %s; %d loader "
+              "thread%s%s%s\n",
+              listText(d.mean).c_str(), listText(d.std).c_str(),
+              d.normalizedBy.c_str(), o.augment.text().c_str(),
+              r.data.threads, r.data.threads == 1 ? "" : "s",
+              d.cacheNote.empty() ? "" : "; ", d.cacheNote.c_str());
   std::printf("sgd    lr %g (%s), momentum %g, weight decay %g, seed %llu\n",
               o.lr, o.schedule.c_str(), o.momentum, o.weightDecay,
               static_cast<unsigned long long>(o.seed));
@@ -148,9 +188,10 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
       lossSum += static_cast<double>(res.loss) * b;
       correct += static_cast<size_t>(res.correct);
       seen += b;
+      const double elapsed = secondsSince(start);
       progress.step(epoch, o.epochs, step, steps, lossSum / seen,
-                    static_cast<double>(correct) / seen,
-                    seen / secondsSince(start),
+                    static_cast<double>(correct) / seen, seen / elapsed,
+                    elapsed > 0 ? loader.waitSeconds() / elapsed : 0.0,
                     // training time left at this epoch's pace so far
                     secondsSince(start) / step * (totalSteps - globalStep));
     }
@@ -167,7 +208,8 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
     s.trainLoss = seen ? lossSum / seen : 0.0;
     s.trainAcc = seen ? static_cast<double>(correct) / seen : 0.0;
     s.imagesPerSec = trainSeconds > 0 ? seen / trainSeconds : 0.0;
-    s.testAcc = evaluate(model, testSet, testOptions).fraction();
+    s.dataWait = trainSeconds > 0 ? loader.waitSeconds() / trainSeconds : 0.0;
+    s.testAcc = evaluate(model, *d.test, testOptions).fraction();
     s.seconds = secondsSince(start);
     progress.endEpoch();
     std::printf("%s\n", formatEpoch(s).c_str());
@@ -205,7 +247,8 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
       points.push_back({s.epoch, s.trainLoss, s.trainAcc, s.testAcc});
     std::string plot = plotPathFor(r.metricsFile);
     writeTrainingPlot(plot, points,
-                      std::string(info.model_name) + " on Fashion-MNIST");
+                      std::string(info.model_name) + " on " +
+                          baseName(r.data.dir));
     std::printf("plot   %s\n", plot.c_str());
   }
 }

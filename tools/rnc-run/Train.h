@@ -1,7 +1,10 @@
-// The training loop of `rnc-run train`: epochs over Fashion-MNIST, evaluation, reporting.
+// The training loop of `rnc-run train`: epochs over a data set, evaluation, reporting.
 #pragma once
 
+#include "Data.h"
+
 #include "runtime/Model.h"
+#include "runtime/data/Augment.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -19,16 +22,16 @@ struct TrainOptions {
   float weightDecay = 5e-4f;
   std::string schedule = "constant"; // or "cosine", per step (learningRate)
   uint64_t seed = 0;
+  data::Augment augment; // training augmentation (off)
 };
 
 /// Where data comes from and where results go; nothing here changes the
 /// trained weights except the limits.
 struct RunOptions {
-  std::string dataDir;
+  DataFlags data;
   size_t trainLimit = 0; // 0: the whole split
   size_t testLimit = 0;
   std::string metricsFile; // "" for none; the plot goes next to it
-  int threads = 1;         // data preprocessing threads
   std::string checkpointFile; // "" for none: saved every epoch, and the best
                               // by test accuracy to bestCheckpointPath()
   int stopAfter = 0;          // stop after this epoch (0: train all epochs)

@@ -1,4 +1,4 @@
-// rnc-run: trains a model compiled by `rnc compile` on Fashion-MNIST.
+// rnc-run: trains a model compiled by `rnc compile` on a data set (Fashion-MNIST by default).
 //   rnc-run train MODEL.so [flags]   train a compiled model
 //   rnc-run train [--model NAME]     the main job: compile (cached) and train
 //   rnc-run                          the same as `rnc-run train`
@@ -16,9 +16,11 @@
 
 #include "runtime/Device.h"
 #include "runtime/Model.h"
+#include "runtime/data/Augment.h"
 #include "runtime/OutputFile.h"
 #include "runtime/data/Dataset.h"
-#include "runtime/data/Transform.h"
+#include "runtime/data/Formats.h"
+#include "runtime/data/Resample.h"
 
 #include <CLI/CLI.hpp>
 
@@ -167,12 +169,83 @@ void addModelOption(CLI::App *cmd, std::string &name) {
       ->default_str(MainJob().model);
 }
 
-void addDataOption(CLI::App *cmd, std::string &dataDir) {
-  dataDir = rnc::data::FashionMnist::kDebianDir;
-  cmd->add_option("--data", dataDir, "Folder of the Fashion-MNIST IDX files")
+// --data and the flags of how it is read, for train and eval.
+void addDataOptions(CLI::App *cmd, rnc::run::DataFlags &f) {
+  f.dir = rnc::data::FashionMnist::kDebianDir;
+  cmd->add_option("--data", f.dir,
+                  "Folder of the data set: IDX files (Fashion-MNIST, MNIST), "
+                  "CIFAR-10 or CIFAR-100 binary batches, or an image folder "
+                  "tree train/<class>/*.jpg|png with val/ or test/ "
+                  "(docs/data.md)")
       ->type_name("DIR")
       ->envname("RNC_DATA")
       ->capture_default_str();
+  cmd->add_option("--data-format", f.format,
+                  "The format of --data; auto detects it from the files")
+      ->check(CLI::IsMember({"auto", "idx", "cifar10", "cifar100", "folder"}))
+      ->capture_default_str();
+  cmd->add_flag("--skip-bad-images", f.skipBad,
+                "Skip (and report) corrupt, truncated or non-image files, "
+                "bad records and empty or unreadable class folders; without "
+                "it the first one stops the run");
+  cmd->add_option("--threads", f.threads,
+                  "Loader threads that decode, augment and normalize images "
+                  "(the model's own threads follow OMP_NUM_THREADS); the "
+                  "data does not depend on it")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--prefetch", f.prefetch,
+                  "Batches the loader prepares ahead of the model")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--cache-mb", f.cacheMb,
+                  "Keep decoded images in memory up to this many MB (a data "
+                  "set that needs more is decoded from disk every epoch)")
+      ->check(rule("--cache-mb"))
+      ->capture_default_str();
+  cmd->add_option("--mean", f.mean,
+                  "Per-channel mean of x/255 to normalize by (1 value, or one "
+                  "per channel, comma-separated); default: the training "
+                  "set's, or the checkpoint's")
+      ->delimiter(',')
+      ->type_name("LIST")
+      ->check(rule("--mean"));
+  cmd->add_option("--std", f.std,
+                  "Per-channel standard deviation to normalize by; default: "
+                  "the training set's, or the checkpoint's")
+      ->delimiter(',')
+      ->type_name("LIST")
+      ->check(rule("--std"));
+}
+
+// Augmentation flags: TrainOptions::augment, restored from a checkpoint on
+// --resume unless given.
+void addAugmentOptions(CLI::App *cmd, std::vector<Tuned> &tuned,
+                       TrainOptions &given) {
+  auto keep = [&](CLI::Option *opt, auto copy) { tuned.push_back({opt, copy}); };
+  keep(cmd->add_option("--crop-padding", given.augment.cropPadding,
+                       "Random crop with this much zero padding on each side "
+                       "(torchvision's RandomCrop(size, padding); 4 is the "
+                       "common choice for 32x32 images); 0: off")
+           ->check(rule("--crop-padding"))
+           ->capture_default_str(),
+       [](TrainOptions &to, const TrainOptions &from) {
+         to.augment.cropPadding = from.augment.cropPadding;
+       });
+  keep(cmd->add_flag("--hflip", given.augment.hflip,
+                     "Random horizontal flip with probability 0.5"),
+       [](TrainOptions &to, const TrainOptions &from) {
+         to.augment.hflip = from.augment.hflip;
+       });
+  keep(cmd->add_option("--random-erasing", given.augment.erasing,
+                       "Random erasing with this probability (torchvision's "
+                       "RandomErasing: area 2-33%, aspect 0.3-3.3, value 0 "
+                       "after normalization; 0.5 is the common choice); 0: off")
+           ->check(rule("--random-erasing"))
+           ->capture_default_str(),
+       [](TrainOptions &to, const TrainOptions &from) {
+         to.augment.erasing = from.augment.erasing;
+       });
 }
 
 void addTrain(CLI::App *cmd, TrainCommand &t) {
@@ -186,7 +259,7 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
   auto &r = t.run;
   addModelOption(cmd, t.modelName);
   addDeviceOption(cmd, t.device);
-  addDataOption(cmd, r.dataDir);
+  addDataOptions(cmd, r.data);
   auto &g = t.given;
   addTuned(cmd, t.tuned, g, "--epochs", &TrainOptions::epochs, "Epochs to train")
       ->check(rule("--epochs"));
@@ -205,7 +278,8 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
            "constant, or cosine annealing to 0 over all steps (per step)")
       ->check(rule("--lr-schedule"));
   addTuned(cmd, t.tuned, g, "--seed", &TrainOptions::seed,
-           "Seed of the initial weights and of every epoch's shuffle")
+           "Seed of the initial weights, of every epoch's shuffle and of "
+           "the augmentation")
       ->check(rule("--seed"));
   t.trainLimit = cmd->add_option("--train-limit", r.trainLimit,
                                  "Train on the first N training images only "
@@ -216,9 +290,12 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
                   "Evaluate on the first N test images only (0: all)")
       ->check(rule("--test-limit"))
       ->capture_default_str();
+  addAugmentOptions(cmd, t.tuned, t.given);
   cmd->add_option("--metrics", r.metricsFile,
                   "Write one JSON object per epoch and line to FILE: epoch, "
-                  "train_loss, train_acc, test_acc, images_per_sec, seconds, lr")
+                  "train_loss, train_acc, test_acc, images_per_sec, seconds, "
+                  "lr, data_wait (the share of the training time spent "
+                  "waiting for the loader)")
       ->type_name("FILE");
   cmd->add_option("--checkpoint", r.checkpointFile,
                   "Save a checkpoint (safetensors: weights with torchvision's "
@@ -236,11 +313,6 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
                   "Stop after this epoch as if interrupted (resume later)")
       ->type_name("EPOCH")
       ->check(rule("--stop-after"));
-  cmd->add_option("--threads", r.threads,
-                  "Threads preprocessing data (the model's own threads follow "
-                  "OMP_NUM_THREADS)")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
 }
 
 // Every file train reads and writes, checked against each other and locked
@@ -251,7 +323,7 @@ void claimOutputs(rnc::OutputSet &files, const std::string &so,
   const rnc::run::RunOptions &r = t.run;
   files.addInput(so, "the model");
   files.addInput(t.resume, "--resume");
-  files.addInput(r.dataDir, "the data folder (--data)");
+  files.addInput(r.data.dir, "the data folder (--data)");
   const std::string &ck = r.checkpointFile.empty() ? t.resume : r.checkpointFile;
   if (!ck.empty()) {
     files.addOutput(ck, "--checkpoint", t.resume);
@@ -300,31 +372,55 @@ int runTrain(TrainCommand &t) {
 }
 
 struct EvalCommand {
-  std::string modelSo, modelName, dataDir, checkpoint, device = "auto";
+  std::string modelSo, modelName, checkpoint, device = "auto";
+  rnc::run::DataFlags data;
   size_t testLimit = 0;
-  int threads = 1;
 };
+
+// A checkpoint trained on other classes than the data has would be scored
+// against the wrong labels.
+void checkClasses(const rnc::run::Checkpoint &ck,
+                  const std::vector<std::string> &classes,
+                  const std::string &dir) {
+  const std::vector<std::string> &saved = ck.state().classes;
+  if (saved.empty() || saved == classes)
+    return;
+  size_t i = 0;
+  while (i < saved.size() && i < classes.size() && saved[i] == classes[i])
+    ++i;
+  throw std::runtime_error(
+      ck.path() + ": trained on " + std::to_string(saved.size()) +
+      " classes that differ from the " + std::to_string(classes.size()) +
+      " of " + dir + " (class " + std::to_string(i) + ": '" +
+      (i < saved.size() ? saved[i] : "") + "' vs '" +
+      (i < classes.size() ? classes[i] : "") + "')");
+}
 
 int runEval(const EvalCommand &e) {
   rnc::Model model(modelFile(e.modelSo, e.modelName, 0, e.device));
   checkDevice(model, e.device);
-  rnc::run::checkModelTakes(model, 1, rnc::data::FashionMnist::kClasses,
-                            "Fashion-MNIST");
   rnc::run::Checkpoint ck(e.checkpoint, model, rnc::run::LoadMode::Weights);
-  rnc::data::FashionMnist test =
-      rnc::data::FashionMnist::load(e.dataDir, rnc::data::Split::Test);
+  rnc::run::RunData d =
+      rnc::run::openData(e.data, model, rnc::run::Need::Test,
+                         ck.state().mean, ck.state().std);
+  checkClasses(ck, d.classes, e.data.dir);
   model.create();
   ck.apply(model);
   const rnc_model_info &info = model.info();
   rnc::data::LoaderOptions lo;
-  lo.height = info.input_h;
-  lo.width = info.input_w;
   lo.limit = e.testLimit;
-  lo.threads = e.threads;
-  rnc::run::Accuracy a = rnc::run::evaluate(model, test, lo);
+  lo.threads = e.data.threads;
+  lo.prefetch = e.data.prefetch;
+  lo.mean = d.mean;
+  lo.std = d.std;
+  rnc::run::Accuracy a = rnc::run::evaluate(model, *d.test, lo);
   std::printf("model       %s (%s)\ncheckpoint  %s: %s\n", info.model_name,
               model.path().c_str(), e.checkpoint.c_str(),
               ck.describe().c_str());
+  std::printf("data        %s (%s), normalized by mean %s, std %s (%s)\n",
+              e.data.dir.c_str(), d.formatName.c_str(),
+              rnc::run::listText(d.mean).c_str(),
+              rnc::run::listText(d.std).c_str(), d.normalizedBy.c_str());
   std::printf("test accuracy %.2f%% (%zu / %zu)\n\n%s", 100 * a.fraction(),
               a.correct, a.total, a.table().c_str());
   return 0;
@@ -333,9 +429,44 @@ int runEval(const EvalCommand &e) {
 struct PredictCommand {
   std::vector<std::string> files; // [MODEL.so] INPUT...
   std::string modelName, checkpoint, device = "auto";
+  std::vector<float> mean, std;
   int top = 3;
   size_t limit = 10;
 };
+
+// The class names and normalization predict uses: the checkpoint's (rnc
+// checkpoints carry both), else --mean/--std and, for a 1-channel 10-class
+// model, Fashion-MNIST's.
+void predictSettings(const PredictCommand &p, const rnc::run::Checkpoint &ck,
+                     const rnc_model_info &info,
+                     std::vector<std::string> &names, std::vector<float> &mean,
+                     std::vector<float> &std) {
+  const rnc::run::TrainState &s = ck.state();
+  names = s.classes;
+  if (names.empty() && info.input_c == 1 &&
+      info.num_classes == rnc::data::FashionMnist::kClasses)
+    for (const char *n : rnc::data::FashionMnist::classNames())
+      names.push_back(n);
+  while (static_cast<int>(names.size()) < info.num_classes)
+    names.push_back("class " + std::to_string(names.size()));
+  mean = !p.mean.empty() ? p.mean : s.mean;
+  std = !p.std.empty() ? p.std : s.std;
+  if (info.input_c == 1 && mean.empty() && std.empty()) {
+    mean = {rnc::data::kFashionMnistMean};
+    std = {rnc::data::kFashionMnistStd};
+  }
+  if (mean.empty() || std.empty())
+    throw std::runtime_error(ck.path() + ": has no normalization (not an rnc "
+                             "checkpoint); give --mean and --std");
+  const size_t c = static_cast<size_t>(info.input_c);
+  if (mean.size() == 1)
+    mean.resize(c, mean[0]);
+  if (std.size() == 1)
+    std.resize(c, std[0]);
+  if (mean.size() != c || std.size() != c)
+    throw std::runtime_error("rnc-run: --mean and --std need 1 or " +
+                             std::to_string(c) + " values each");
+}
 
 int runPredict(const PredictCommand &p) {
   std::vector<std::string> inputs = p.files;
@@ -346,28 +477,33 @@ int runPredict(const PredictCommand &p) {
     inputs.erase(inputs.begin());
   }
   if (inputs.empty())
-    throw std::runtime_error("rnc-run predict: no image given (a PNG or an "
-                             "IDX images file; see --help)");
+    throw std::runtime_error("rnc-run predict: no image given (a JPEG, a PNG "
+                             "or an IDX images file; see --help)");
   rnc::Model model(modelFile(so, p.modelName, 0, p.device));
   checkDevice(model, p.device);
-  // The images are gray: one channel, whatever the file held.
-  rnc::run::checkModelTakes(model, 1, 0, "a gray image");
   rnc::run::Checkpoint ck(p.checkpoint, model, rnc::run::LoadMode::Weights);
-  std::vector<rnc::run::GrayImage> images;
+  const rnc_model_info &info = model.info();
+  std::vector<std::string> names;
+  std::vector<float> mean, std;
+  predictSettings(p, ck, info, names, mean, std);
+  std::vector<rnc::run::NamedImage> images;
   for (const std::string &in : inputs)
     for (auto &img : rnc::run::readImages(in, p.limit))
       images.push_back(std::move(img));
   model.create();
   ck.apply(model);
-  const rnc_model_info &info = model.info();
-  const auto &names = rnc::data::FashionMnist::classNames();
-  std::vector<float> x(size_t(info.input_h) * info.input_w);
+  const rnc::data::Shape shape{info.input_c, info.input_h, info.input_w};
+  const rnc::data::Normalizer normalizer(mean, std, info.input_c);
+  std::vector<float> x(shape.values());
   std::vector<float> logits(info.num_classes);
-  for (const rnc::run::GrayImage &img : images) {
-    // The training preprocessing: bilinear resize, then normalize.
-    rnc::data::Preprocess pre{rnc::data::ResizePlan(img.height, img.width,
-                                                    info.input_h, info.input_w)};
-    pre(img.pixels.data(), x.data());
+  for (const rnc::run::NamedImage &img : images) {
+    // The evaluation pipeline: to the model's channels (Pillow's convert),
+    // resize to cover and center-crop, normalize.
+    rnc::data::Image fitted = rnc::data::fitTo(
+        rnc::data::convertChannels(img.image, info.input_c), info.input_h,
+        info.input_w);
+    rnc::data::toTensor(fitted.pixels.data(), shape, 0, rnc::data::Draw{},
+                        normalizer, x.data());
     model.eval(x, 1, logits);
     // Softmax, then the top classes.
     float peak = *std::max_element(logits.begin(), logits.end());
@@ -380,22 +516,19 @@ int runPredict(const PredictCommand &p) {
     std::sort(prob.begin(), prob.end(),
               [](auto a, auto b) { return a.first > b.first; });
     std::printf("%s:", img.name.c_str());
-    for (int k = 0; k < std::min(p.top, info.num_classes); ++k) {
-      int c = prob[k].second;
+    for (int k = 0; k < std::min(p.top, info.num_classes); ++k)
       std::printf("%s %s %.1f%%", k ? "," : "",
-                  c < rnc::data::FashionMnist::kClasses
-                      ? names[c]
-                      : ("class " + std::to_string(c)).c_str(),
+                  names[static_cast<size_t>(prob[k].second)].c_str(),
                   100 * prob[k].first);
-    }
     std::printf("\n");
   }
   return 0;
 }
 
 int run(int argc, char **argv) {
-  CLI::App app{"rnc-run: trains a model compiled by `rnc compile` on "
-               "Fashion-MNIST.\nWith no arguments, runs `rnc-run train`: "
+  CLI::App app{"rnc-run: trains a model compiled by `rnc compile` on a data "
+               "set (Fashion-MNIST by default; also CIFAR-10/100 and JPEG/PNG "
+               "folder trees).\nWith no arguments, runs `rnc-run train`: "
                "compiles the default model (cached) and trains it."};
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", std::string("rnc-run ") + RNC_VERSION);
@@ -420,7 +553,7 @@ int run(int argc, char **argv) {
       ->type_name("");
   addModelOption(eval, e.modelName);
   addDeviceOption(eval, e.device);
-  addDataOption(eval, e.dataDir);
+  addDataOptions(eval, e.data);
   eval->add_option("--checkpoint", e.checkpoint,
                    "Weights to test: an rnc checkpoint, or a safetensors file "
                    "of the same tensor names (e.g. from PyTorch)")
@@ -430,17 +563,15 @@ int run(int argc, char **argv) {
                    "Test on the first N test images only (0: all)")
       ->check(rule("--test-limit"))
       ->capture_default_str();
-  eval->add_option("--threads", e.threads, "Threads preprocessing data")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
 
   PredictCommand p;
   CLI::App *predict = app.add_subcommand(
       "predict", "Classify images: the top classes with probabilities");
   predict
       ->add_option("FILES", p.files,
-                   "[MODEL.so] then images: PNG files (any size and color, "
-                   "converted to gray and resized; Fashion-MNIST is a light "
+                   "[MODEL.so] then images: JPEG or PNG files (any size, gray "
+                   "or color: converted to the model's channels, resized and "
+                   "center-cropped as in training; Fashion-MNIST is a light "
                    "object on black) or IDX image files such as "
                    "t10k-images-idx3-ubyte.gz")
       ->type_name("")
@@ -457,6 +588,16 @@ int run(int argc, char **argv) {
                       "Images to classify from each IDX file (0: all)")
       ->check(rule("--test-limit"))
       ->capture_default_str();
+  predict->add_option("--mean", p.mean,
+                      "Normalization mean (default: the checkpoint's)")
+      ->delimiter(',')
+      ->type_name("LIST")
+      ->check(rule("--mean"));
+  predict->add_option("--std", p.std,
+                      "Normalization std (default: the checkpoint's)")
+      ->delimiter(',')
+      ->type_name("LIST")
+      ->check(rule("--std"));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {

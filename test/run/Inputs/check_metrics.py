@@ -7,7 +7,7 @@ import sys
 
 path, epochs, min_acc = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 keys = {"epoch", "train_loss", "train_acc", "test_acc", "images_per_sec",
-        "seconds", "lr"}
+        "seconds", "lr", "data_wait"}
 with open(path) as f:
     lines = f.read().splitlines()
 assert len(lines) == epochs, f"{len(lines)} lines, expected {epochs}"
@@ -19,5 +19,6 @@ for i, line in enumerate(lines, 1):
         assert math.isfinite(row[k]), f"line {i}: {k} = {row[k]}"
     assert 0 <= row["train_acc"] <= 1 and 0 <= row["test_acc"] <= 1, line
     assert row["images_per_sec"] > 0 and row["seconds"] > 0, line
+    assert 0 <= row["data_wait"] <= 1, line
 print(f"metrics ok: {epochs} epochs, test acc {row['test_acc']:.3f}")
 assert row["test_acc"] >= min_acc, f"test acc {row['test_acc']} < {min_acc}"
