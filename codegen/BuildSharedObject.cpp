@@ -1,6 +1,7 @@
 // Runs the system C++ compiler on a generated model (BuildSharedObject.h).
 #include "codegen/BuildSharedObject.h"
 
+#include "runtime/InstallLayout.h"
 #include "runtime/ModelStamp.h"
 #include "runtime/OutputFile.h"
 #include "runtime/Subprocess.h"
@@ -21,10 +22,11 @@ namespace rnc::codegen {
 
 namespace {
 
+// runtime/InstallLayout.h: $RNC_INCLUDE_DIR, <prefix>/include/rnc next to an
+// installed rnc, or the source tree for the build folder's rnc.
 std::string includeDir() {
-  if (const char *dir = std::getenv("RNC_INCLUDE_DIR"); dir && *dir)
-    return dir;
-  return RNC_SOURCE_DIR;
+  std::string error;
+  return kernelIncludeDir(error);
 }
 
 /// The first line of the compiler's output that mentions "error".
@@ -80,6 +82,8 @@ std::string nvccPath() {
 
 bool buildSharedObject(const std::string &source, const std::string &output,
                        const BuildOptions &options, std::string &error) {
+  if (kernelIncludeDir(error).empty())
+    return false;
   if (!options.keepSource.empty()) {
     error = tryWriteFileAtomically(options.keepSource, "the generated C++",
                                    [&](int fd) {

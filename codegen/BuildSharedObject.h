@@ -24,7 +24,8 @@ struct BuildOptions {
 
 /// The default flags: -std=c++20 -O3 -march=<march> -fopenmp -fPIC -shared
 /// -fvisibility=hidden and the include path of rnc's kernel headers
-/// ($RNC_INCLUDE_DIR, else the source tree rnc was built from).
+/// (runtime/InstallLayout.h: $RNC_INCLUDE_DIR, <prefix>/include/rnc of an
+/// installed rnc, or the source tree of a build folder's rnc).
 std::vector<std::string> defaultCompileFlags(const std::string &march);
 
 /// nvcc's flags for `archs` (e.g. "80", "90a"): -std=c++20 -O3, one

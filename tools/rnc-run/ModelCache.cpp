@@ -3,6 +3,7 @@
 
 #include "runtime/CacheDir.h"
 #include "runtime/InputFile.h"
+#include "runtime/InstallLayout.h"
 #include "runtime/ModelStamp.h"
 #include "runtime/OutputFile.h"
 #include "runtime/Subprocess.h"
@@ -29,22 +30,14 @@ namespace {
   throw std::runtime_error("rnc-run: " + what);
 }
 
-// The spec file: an existing path, or models/<name>.json for a bare name,
-// found the way `rnc` finds it (tools/rnc/ModelInput.cpp).
+// The spec file: an existing path, or the shipped spec of a bare name,
+// found as `rnc` finds it (runtime/InstallLayout.h).
 std::string resolveSpec(const std::string &model) {
-  std::error_code ec;
-  if (fs::is_regular_file(model, ec))
-    return model;
-  if (model.find('/') == std::string::npos) {
-    std::string name = model;
-    if (fs::path(name).extension() != ".json")
-      name += ".json";
-    std::string shipped = std::string(RNC_MODELS_DIR) + "/" + name;
-    if (fs::is_regular_file(shipped, ec))
-      return shipped;
-    fail("no model '" + model + "': not a file, and no " + shipped);
-  }
-  fail(model + ": no such spec file");
+  std::string error;
+  std::string spec = findModelSpec(model, error);
+  if (spec.empty())
+    fail(error);
+  return spec;
 }
 
 std::string readFile(const std::string &path) {
@@ -57,11 +50,10 @@ std::string readFile(const std::string &path) {
 std::string compilerPath() {
   if (const char *env = std::getenv("RNC_COMPILER"); env && *env)
     return env;
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec)
-    fail("cannot find its own folder to locate rnc: " + ec.message());
-  return (self.parent_path() / "rnc").string();
+  const std::string self = executableDir();
+  if (self.empty())
+    fail("cannot find its own folder to locate rnc");
+  return self + "/rnc";
 }
 
 fs::path modelCacheDir() {

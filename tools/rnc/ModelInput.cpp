@@ -3,6 +3,7 @@
 
 #include "frontend/Shapes.h"
 #include "frontend/Spec.h"
+#include "runtime/InstallLayout.h"
 #include "runtime/InputFile.h"
 #include "runtime/OutputFile.h"
 
@@ -34,24 +35,13 @@ std::string oneLine(const std::string &text) {
 
 constexpr uint64_t kMaxSpecBytes = uint64_t(64) << 20;
 
-static bool isRegularFile(const std::string &path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
+// An existing file, else the shipped spec of a bare name (runtime/
+// InstallLayout.h); else `arg` itself, which then fails to open with the
+// reader's message.
 static std::string resolve(const std::string &arg) {
-  if (isRegularFile(arg))
-    return arg;
-  // A bare model name: look in the shipped models folder.
-  if (arg.find('/') == std::string::npos) {
-    std::string name = arg;
-    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0)
-      name += ".json";
-    std::string shipped = std::string(RNC_MODELS_DIR) + "/" + name;
-    if (isRegularFile(shipped))
-      return shipped;
-  }
-  return arg;
+  std::string error;
+  std::string spec = findModelSpec(arg, error);
+  return spec.empty() ? arg : spec;
 }
 
 std::optional<LoadedModel> loadModel(const std::string &arg,
