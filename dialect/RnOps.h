@@ -5,7 +5,7 @@
 // bias is `Value()`; a null attribute means the default; `arr` is anything
 // that converts to ArrayRef<int64_t> (SmallVector, std::array, ArrayRef{..}),
 // not a braced list, which `create` cannot forward). All of these are
-// compiled and run by test/Builders/rn-builders.cpp.
+// compiled and run by test/builders/rn-builders.cpp.
 //
 //   b.create<ParamOp>(loc, tensorType, "layer1.0.conv1.weight",
 //                     "kaiming_normal", /*buffer=*/false);   // or StringAttr,

@@ -20,7 +20,7 @@ seconds() { local ms=$(( ($(date +%s%N) - start) / 1000000 )); printf "%d.%01d" 
     --max-batch 128 -o "$out/model.so"
   echo "recipe: compiled in $(seconds) s"
   "$build/bin/rnc-run" train "$out/model.so" \
-    --epochs "${RECIPE_EPOCHS:-12}" --batch-size 128 --lr 0.1 --lr-schedule cosine \
+    --epochs "${RECIPE_EPOCHS:-20}" --batch-size 128 --lr 0.1 --lr-schedule cosine \
     --momentum 0.9 --weight-decay 5e-4 --seed 0 \
     --crop-padding 2 --hflip \
     --metrics "$out/metrics.jsonl" --checkpoint "$out/recipe.safetensors" "$@"

@@ -16,6 +16,7 @@
 
 #include "runtime/Device.h"
 #include "runtime/Model.h"
+#include "runtime/OneLine.h"
 #include "runtime/data/Augment.h"
 #include "runtime/OutputFile.h"
 #include "runtime/data/Dataset.h"
@@ -37,22 +38,6 @@ namespace {
 
 using rnc::run::MainJob;
 using rnc::run::TrainOptions;
-
-// Control characters escaped, so that every error stays on one line.
-std::string oneLine(const std::string &text) {
-  std::string out;
-  for (unsigned char ch : text) {
-    if (ch == '\n' || ch == '\r' || ch == '\t')
-      out += ' ';
-    else if (ch < 0x20 || ch == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", ch);
-      out += buf;
-    } else
-      out += static_cast<char>(ch);
-  }
-  return out;
-}
 
 template <class T> std::string show(const T &v) {
   std::ostringstream os;
@@ -533,7 +518,7 @@ int run(int argc, char **argv) {
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", std::string("rnc-run ") + RNC_VERSION);
   app.failure_message([](const CLI::App *, const CLI::Error &e) {
-    return oneLine(std::string("rnc-run: error: ") + e.what() +
+    return rnc::oneLine(std::string("rnc-run: error: ") + e.what() +
                    " (see --help)") +
            "\n";
   });
@@ -620,7 +605,7 @@ int main(int argc, char **argv) {
   } catch (const std::bad_alloc &) {
     std::cerr << "rnc-run: out of memory\n";
   } catch (const std::exception &e) {
-    std::cerr << oneLine(e.what()) << "\n";
+    std::cerr << rnc::oneLine(e.what()) << "\n";
   } catch (...) {
     std::cerr << "rnc-run: unexpected error\n";
   }

@@ -18,21 +18,6 @@
 
 namespace rnc {
 
-std::string oneLine(const std::string &text) {
-  std::string out;
-  for (unsigned char ch : text) {
-    if (ch == '\n')
-      out += "\\n";
-    else if (ch == '\t')
-      out += ' ';
-    else if (ch < 0x20 || ch == 0x7f)
-      out += fmt::format("\\x{:02x}", ch);
-    else
-      out += static_cast<char>(ch);
-  }
-  return out;
-}
-
 constexpr uint64_t kMaxSpecBytes = uint64_t(64) << 20;
 
 // An existing file, else the shipped spec of a bare name (runtime/

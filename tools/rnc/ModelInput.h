@@ -3,6 +3,8 @@
 
 #include "frontend/Graph.h"
 
+#include "runtime/OneLine.h" // oneLine(), for every error rnc prints
+
 #include <optional>
 #include <string>
 
@@ -35,8 +37,5 @@ bool claimOutput(OutputSet &files, const std::string &path,
 /// rename), or to stdout when path is "" or "-". Prints a one-line error and
 /// returns false on failure.
 bool writeOutput(const std::string &path, const std::string &text);
-
-/// Makes `text` printable on one line (escapes control characters).
-std::string oneLine(const std::string &text);
 
 } // namespace rnc

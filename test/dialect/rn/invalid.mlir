@@ -42,7 +42,7 @@ func.func @param_missing_init() {
 // -----
 
 // The custom syntax only takes ranked tensors: the unranked-operand errors
-// are provoked from C++ in test/Builders/rn-builders.cpp.
+// are provoked from C++ in test/builders/rn-builders.cpp.
 
 // -----
 
