@@ -8,25 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "test/common/reference_data.h"
+
 namespace ct {
 
-// Uniform values in [lo, hi), deterministic per seed (splitmix64).
+// Uniform values in [lo, hi), deterministic per seed: the same values the
+// CPU kernel tests draw (test/common/reference_data.h).
 inline std::vector<float> random_vec(size_t n, uint64_t seed, float lo = -1.0f,
                                      float hi = 1.0f) {
-  auto mix = [](uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  };
-  std::vector<float> v(n);
-  const uint64_t key =
-      mix(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull);
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t z = mix(key + (uint64_t(i) + 1) * 0x9e3779b97f4a7c15ull);
-    const double u = double(z >> 11) * (1.0 / 9007199254740992.0);
-    v[i] = float(lo + (hi - lo) * u);
-  }
-  return v;
+  return rnc_test::random_vec<float>(n, seed, lo, hi);
 }
 
 // [N, C, P] <-> [N, P, C].

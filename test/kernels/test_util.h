@@ -6,24 +6,11 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/init.h"
+#include "test/common/reference_data.h"
 
 namespace kt {
 
-// Uniform values in [lo, hi), never exactly zero, deterministic per seed.
-template <class T = float>
-std::vector<T> random_vec(size_t n, uint64_t seed, double lo = -1.0,
-                          double hi = 1.0) {
-  std::vector<T> v(n);
-  uint64_t key = rnc::init::rng_key(seed, 12345);
-  for (size_t i = 0; i < n; ++i) {
-    double u = lo + (hi - lo) * rnc::init::rng_uniform01(key, i);
-    if (u == 0.0)
-      u = 0.5 * (hi - lo) / 1024;
-    v[i] = T(u);
-  }
-  return v;
-}
+using rnc_test::random_vec; // test/common/reference_data.h
 
 // A buffer every element of which is NaN: an output the kernel forgets to write
 // fails the comparison.
@@ -35,21 +22,7 @@ template <class A, class B> std::vector<B> cast(const std::vector<A> &a) {
   return std::vector<B>(a.begin(), a.end());
 }
 
-// ||a - b|| / ||b|| (NaN in a gives NaN, which fails every EXPECT_LT).
-template <class A, class B>
-double rel_err(const std::vector<A> &a, const std::vector<B> &b) {
-  if (a.size() != b.size())
-    return std::numeric_limits<double>::infinity();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    double d = double(a[i]) - double(b[i]);
-    num += d * d;
-    den += double(b[i]) * double(b[i]);
-  }
-  if (den == 0)
-    return std::sqrt(num);
-  return std::sqrt(num / den);
-}
+using rnc_test::rel_err;
 
 template <class T>
 double dot(const std::vector<T> &a, const std::vector<T> &b) {
