@@ -39,12 +39,18 @@ LogicalResult emit(rn::CountCorrectOp s, OpEmitter &e) {
   return success();
 }
 
+// Divided by the global batch of a data-parallel step where the target has
+// one (Target::globalBatch; NG == N with one process).
 LogicalResult emit(rn::SoftmaxCrossEntropyGradOp s, OpEmitter &e) {
-  e.call(lossKernel("softmax_cross_entropy_grad", s.getLogits())
-             .arg(e.use(s))
-             .arg(e.use(s.getLogits()))
-             .arg(e.use(s.getLabels()))
-             .batch());
+  KernelCall call = lossKernel("softmax_cross_entropy_grad", s.getLogits())
+                        .arg(e.use(s))
+                        .arg(e.use(s.getLogits()))
+                        .arg(e.use(s.getLabels()))
+                        .batch();
+  std::string global = e.target.globalBatch();
+  if (!global.empty())
+    call.arg("1.0f").arg(global);
+  e.call(call);
   return success();
 }
 

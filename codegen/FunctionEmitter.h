@@ -51,6 +51,9 @@ public:
 
   /// Widest channel count of a fused BN statistic (g_sum/g_sumsq).
   int64_t statChannels = 0;
+  /// Every update's gradient is in its state slot (copied there before the
+  /// sum over the ranks; EmitOptimizer.cpp).
+  bool gradientsInSlots = false;
   /// Batched SGD updates, {param, momentum, grad, numel} (target-dependent).
   std::vector<std::string> sgdTable;
 

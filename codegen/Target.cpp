@@ -75,6 +75,10 @@ public:
     return llvm::formatv("std::memcpy({0}, {1}, sizeof(float) * {2})", dst,
                          src, n);
   }
+  std::string globalBatch() const override { return "NG"; }
+  std::string sumOverRanks(int64_t offset, int64_t count) const override {
+    return llvm::formatv("comm.sum(S + {0}, {1})", offset, count);
+  }
   std::vector<std::string> trainReturn(llvm::StringRef loss,
                                        llvm::StringRef correct) const override {
     return {llvm::formatv("*loss_out = *{0}; *correct_out = "
@@ -87,6 +91,7 @@ public:
   }
   void emitPrologue(const ModelMeta &, llvm::raw_ostream &os) const override {
     os << "#include <cstring>\n\n"
+       << "#include \"kernels/cpu/collectives.h\"\n"
        << "#include \"kernels/cpu/profile.h\"\n"
        << "#include \"kernels/cpu/rnc_cpu.h\"\n"
        << "#include \"kernels/init.h\"\n"
@@ -105,7 +110,10 @@ public:
     emitInit(initBody, os);
     os << "void train_step(float *S, float *W, const float *x, const int32_t "
           "*labels, int N, float lr, float momentum, float weight_decay, "
-          "float *loss_out, int32_t *correct_out) {\n"
+          "float *loss_out, int32_t *correct_out, const StepComm &comm) {\n"
+       << "  // The global batch: N with one process, else the sum over the "
+          "ranks\n  // (kernels/cpu/collectives.h).\n"
+       << "  const int NG = comm.global_batch(N);\n"
        << model.trainBody << "}\n\n";
     emitEval(model, os);
     os << "} // namespace gen\n\n#include \"kernels/cpu/model_abi.h\"\n";
@@ -122,6 +130,9 @@ public:
                          llvm::StringRef n) const override {
     return llvm::formatv("copy_floats({0}, {1}, {2})", dst, src, n);
   }
+  // Not yet: the glue refuses world > 1 (kernels/cuda/model_abi.cuh).
+  std::string globalBatch() const override { return ""; }
+  std::string sumOverRanks(int64_t, int64_t) const override { return ""; }
   std::vector<std::string> trainReturn(llvm::StringRef loss,
                                        llvm::StringRef correct) const override {
     return {copyFloats("loss_out", loss, "1"),

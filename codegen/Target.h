@@ -48,6 +48,13 @@ public:
   /// C++ that copies `n` floats from `src` to `dst` (the target's memory).
   virtual std::string copyFloats(llvm::StringRef dst, llvm::StringRef src,
                                  llvm::StringRef n) const = 0;
+  /// Data parallelism (runtime/rnc_abi.h, rnc_collectives): the C++ name of
+  /// the step's global batch (the sum of every rank's N), which the loss
+  /// gradient divides by, or "" where the target's step has none yet.
+  virtual std::string globalBatch() const = 0;
+  /// A statement that sums `count` floats of the state block from `offset`
+  /// (the gradient region) over the ranks, or "" where the target has none.
+  virtual std::string sumOverRanks(int64_t offset, int64_t count) const = 0;
   /// Statements that hand @train_step's (loss, correct) to the glue.
   virtual std::vector<std::string> trainReturn(llvm::StringRef loss,
                                                llvm::StringRef correct) const = 0;

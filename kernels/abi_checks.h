@@ -62,6 +62,21 @@ inline int check_train_step(rnc_model *m, const float *images,
   return 0;
 }
 
+// The collectives of rnc_set_collectives: NULL (one process) or a world of
+// at least one rank that holds `rank`, with a sum when there are others.
+inline int check_collectives(rnc_model *m, const rnc_collectives *c) {
+  if (!m)
+    return 1;
+  if (!c)
+    return 0;
+  if (c->world < 1 || c->rank < 0 || c->rank >= c->world)
+    return fail(m, "collectives: rank " + std::to_string(c->rank) +
+                       " is outside a world of " + std::to_string(c->world));
+  if (c->world > 1 && !c->allreduce_sum)
+    return fail(m, "collectives: allreduce_sum is null");
+  return 0;
+}
+
 // The tensor a read (dst) or write (src) names; -1 after fail() when the
 // name is unknown or numel does not match.
 inline int check_tensor(rnc_model *m, const char *name, int64_t numel,

@@ -40,6 +40,13 @@ Model::Model(const std::string &path) : path_(path) {
     throw ModelError(path + ": cannot open: " + error);
   if (std::string why = checkModelStamp(bytes); !why.empty())
     throw ModelError(path + ": " + why);
+  // The record starts with the SHA-256 of the bytes before it.
+  static const char kHex[] = "0123456789abcdef";
+  for (size_t i = bytes.size() - kModelStampBytes;
+       i < bytes.size() - kModelStampBytes + 32; ++i) {
+    digest_ += kHex[static_cast<unsigned char>(bytes[i]) >> 4];
+    digest_ += kHex[static_cast<unsigned char>(bytes[i]) & 15];
+  }
   // The checked bytes are what gets loaded: a sealed in-memory copy, so
   // that the file being replaced or rewritten while rnc-run runs (a
   // recompile, a copy over it) cannot change the code under it.
@@ -88,6 +95,7 @@ Model::Model(const std::string &path) : path_(path) {
   get(api_.eval, "rnc_eval");
   get(api_.readTensor, "rnc_read_tensor");
   get(api_.writeTensor, "rnc_write_tensor");
+  get(api_.setCollectives, "rnc_set_collectives");
   checkInfo();
 }
 
@@ -182,6 +190,11 @@ void Model::create() {
 }
 
 void Model::init(uint64_t seed) { check(api_.init(live("rnc_init"), seed), "rnc_init"); }
+
+void Model::setCollectives(const rnc_collectives *c) {
+  check(api_.setCollectives(live("rnc_set_collectives"), c),
+        "rnc_set_collectives");
+}
 
 int64_t Model::imageFloats() const {
   return int64_t(info_->input_c) * info_->input_h * info_->input_w;

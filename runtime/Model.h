@@ -37,6 +37,9 @@ public:
   Model &operator=(const Model &) = delete;
 
   const std::string &path() const { return path_; }
+  /// The SHA-256 of the file (from its integrity record), 64 hex digits:
+  /// the same for the same .so on every machine.
+  const std::string &digest() const { return digest_; }
   const rnc_model_info &info() const { return *info_; }
   /// Every tensor the model owns, in rnc_tensor() order.
   const std::vector<rnc_tensor_info> &tensors() const { return tensors_; }
@@ -53,6 +56,9 @@ public:
   /// logits: [batch, num_classes] (at least).
   void eval(const std::vector<float> &images, int32_t batch,
             std::vector<float> &logits);
+  /// Data parallelism: the collectives every later step uses (copied), or
+  /// nullptr for one process. Needs a live instance (create()).
+  void setCollectives(const rnc_collectives *c);
   /// C * H * W: the floats of one input image.
   int64_t imageFloats() const;
   std::vector<float> readTensor(const std::string &name);
@@ -71,6 +77,7 @@ private:
     decltype(&rnc_eval) eval;
     decltype(&rnc_read_tensor) readTensor;
     decltype(&rnc_write_tensor) writeTensor;
+    decltype(&rnc_set_collectives) setCollectives;
   };
 
   void *symbol(const char *name) const;
@@ -84,6 +91,7 @@ private:
                   size_t perImage, const char *what) const;
 
   std::string path_;
+  std::string digest_;
   void *handle_ = nullptr;
   Api api_{};
   const rnc_model_info *info_ = nullptr;

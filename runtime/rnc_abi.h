@@ -20,7 +20,8 @@
 extern "C" {
 #endif
 
-#define RNC_ABI_VERSION 1u
+/* 2: rnc_collectives and rnc_set_collectives (data parallelism). */
+#define RNC_ABI_VERSION 2u
 
 /* What a tensor owned by the model is. */
 enum rnc_tensor_kind {
@@ -64,6 +65,32 @@ typedef struct rnc_step_result {
 
 typedef struct rnc_model rnc_model; /* opaque: parameters, state, workspace */
 
+/* The collectives of a data-parallel job, installed by the runtime (rnc-run
+ * under mpirun: MPI on the cpu target). The .so links no MPI or NCCL itself:
+ * it calls these. Every rank runs the same .so on its own share of each
+ * global batch; the step
+ *   - sums the local batch sizes into the global batch NG (one value) and
+ *     scales the loss gradient by 1/NG instead of 1/N, so that every
+ *     gradient downstream is this rank's exact share of the global one;
+ *   - sums the gradient region (every "<param>.grad", contiguous at the end
+ *     of the state block) across the ranks before the first SGD update.
+ * The loss and correct count a step returns stay local (mean over this
+ * rank's samples; the runtime weighs them). Without collectives (none set,
+ * or set to NULL) the model is one process, exactly as before. */
+typedef struct rnc_collectives {
+  int32_t rank;    /* this process, in [0, world) */
+  int32_t world;   /* processes in the job, >= 1 */
+  int32_t sync_bn; /* 1: batch-norm statistics over the global batch
+                      (refused by a model that cannot do it) */
+  int32_t reserved;
+  void *ctx;       /* passed back to every function below */
+  /* Sums `count` floats at `data` in place over all ranks (every rank calls
+   * it with the same count, in the same order). `stream`: NULL on the cpu
+   * target (blocking); the model's cudaStream_t on the cuda target (enqueue
+   * only, graph-capturable, e.g. ncclAllReduce). 0 on success. */
+  int (*allreduce_sum)(void *ctx, float *data, int64_t count, void *stream);
+} rnc_collectives;
+
 uint32_t rnc_abi_version(void);
 const rnc_model_info *rnc_info(void);
 /* i in [0, num_tensors); NULL otherwise. */
@@ -85,6 +112,12 @@ int rnc_train_step(rnc_model *m, const float *images, const int32_t *labels,
 
 /* Inference (BN running statistics) into logits [batch, num_classes]. */
 int rnc_eval(rnc_model *m, const float *images, int32_t batch, float *logits);
+
+/* Installs the collectives every later rnc_train_step uses (copied; `c` may
+ * be freed after the call), or with NULL goes back to one process. Non-zero
+ * (with rnc_last_error) when the model cannot train that way, e.g. sync_bn
+ * or world > 1 on a target that does not implement it yet. */
+int rnc_set_collectives(rnc_model *m, const rnc_collectives *c);
 
 /* Copy a tensor out of / into the model by name; numel must match. */
 int rnc_read_tensor(rnc_model *m, const char *name, float *dst, int64_t numel);

@@ -11,6 +11,7 @@ packages=(
   libssl-dev                    # SHA-256 of the model .so integrity record (libcrypto)
   clang-19 libclang-rt-19-dev   # libFuzzer for the spec fuzz target
   dataset-fashion-mnist         # training data (/usr/share/datasets/fashion-mnist)
+  openmpi-bin libopenmpi-dev    # data-parallel training under mpirun (docs/distributed.md)
 )
 
 missing=()

@@ -14,6 +14,9 @@ config.suffixes = [".mlir", ".test"]
 
 # `Inputs` and `corpus` folders hold files that tests read, not tests.
 config.excludes = ["Inputs", "corpus", "CMakeLists.txt", "lit.cfg.py"]
+# test/dist (mpirun) has a ctest of its own, dist-mpi: `--param rnc_dist=1`.
+if lit_config.params.get("rnc_dist") != "1":
+    config.excludes.append("dist")
 
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.rnc_obj_root, "test")

@@ -61,16 +61,20 @@ void count_correct(int *correct, const float *logits, const int32_t *labels,
   softmax_cross_entropy<Classes, float>(nullptr, correct, logits, labels, N);
 }
 
-// dlogits [N, classes] = dloss * (softmax(logits) - onehot(labels)) / N.
+// dlogits [N, classes] = dloss * (softmax(logits) - onehot(labels)) / NG,
+// NG = `global_batch` (0: N). Data parallelism passes the global batch of
+// the step, the sum of every rank's N: the gradient is then this rank's
+// share of the gradient of the global mean loss.
 template <int Classes, class T = float>
 void softmax_cross_entropy_grad(T *dlogits, const T *logits,
                                 const int32_t *labels, int N,
-                                std::type_identity_t<T> dloss = T(1)) {
+                                std::type_identity_t<T> dloss = T(1),
+                                int global_batch = 0) {
   static_assert(Classes > 0,
                 "rnc::cpu::softmax_cross_entropy_grad: Classes > 0");
-  RNC_CHECK(N > 0 && dlogits && logits && labels,
+  RNC_CHECK(N > 0 && dlogits && logits && labels && global_batch >= 0,
             "softmax_cross_entropy_grad: N > 0 and non-null pointers");
-  double scale = double(dloss) / N;
+  double scale = double(dloss) / (global_batch > 0 ? global_batch : N);
   for (int n = 0; n < N; ++n) {
     int y = labels[n];
     RNC_CHECK(y >= 0 && y < Classes,

@@ -6,7 +6,7 @@
 //   kOffsets[] (float offset of each tensor in the state block),
 //   kStateFloats, kWorkFloats (sizes of the state and workspace blocks),
 //   init(S, seed), train_step(S, W, x, labels, N, lr, momentum,
-//   weight_decay, &loss, &correct) and eval(S, W, x, N, logits),
+//   weight_decay, &loss, &correct, comm) and eval(S, W, x, N, logits),
 //   and the profile tables kOpNames, g_op_seconds, g_op_calls, kNumOps.
 // Everything here checks its arguments and reports through rnc_last_error;
 // the kernels behind it may assume valid input.
@@ -25,6 +25,8 @@
 struct rnc_model {
   float *state = nullptr; // parameters, buffers, optimizer state, gradients
   float *work = nullptr;  // activations and gradients of one step
+  rnc_collectives comm{}; // valid when distributed (rnc_set_collectives)
+  bool distributed = false;
   std::string error;
 };
 
@@ -111,8 +113,28 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
                               const rnc_sgd *opt, rnc_step_result *out) {
   if (gen_abi::check_train_step(m, images, labels, batch, opt, out))
     return 1;
+  rnc::cpu::StepComm comm{m->distributed ? &m->comm : nullptr};
   gen::train_step(m->state, m->work, images, labels, batch, opt->lr,
-                  opt->momentum, opt->weight_decay, &out->loss, &out->correct);
+                  opt->momentum, opt->weight_decay, &out->loss, &out->correct,
+                  comm);
+  if (comm.failed)
+    return gen_abi::fail(m, "rank " + std::to_string(m->comm.rank) + " of " +
+                                std::to_string(m->comm.world) +
+                                ": the sum over the ranks (allreduce_sum) "
+                                "failed; the weights of this step are lost");
+  return 0;
+}
+
+RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
+  if (gen_abi::check_collectives(m, c))
+    return 1;
+  if (c && c->sync_bn && c->world > 1)
+    return gen_abi::fail(m, "sync_bn: this rnc does not reduce batch-norm "
+                            "statistics across ranks yet (each rank "
+                            "normalizes with its own batch)");
+  m->distributed = c && c->world > 1;
+  if (c)
+    m->comm = *c;
   return 0;
 }
 

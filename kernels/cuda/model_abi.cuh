@@ -402,6 +402,20 @@ RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
       "rnc_eval (download of the logits)");
 }
 
+// Data parallelism is not in the cuda step yet (the NCCL sum of the
+// gradients inside the step's graph): one process only, and a job of more
+// is refused here, before any step, with one line.
+RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
+  if (gen_abi::check_collectives(m, c))
+    return 1;
+  if (c && c->world > 1)
+    return gen_abi::fail(
+        m, "data-parallel training (" + std::to_string(c->world) +
+               " ranks) is not implemented for the cuda target yet (the "
+               "NCCL path); run one process, or compile for the cpu target");
+  return 0;
+}
+
 // Parameters keep PyTorch's layout on the device too, so a tensor copies
 // as is.
 RNC_EXPORT int rnc_read_tensor(rnc_model *m, const char *name, float *dst,

@@ -5,7 +5,7 @@ import ctypes as C
 
 import numpy as np
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 PARAM, BUFFER, OPTIMIZER, GRADIENT = 0, 1, 2, 3
 KIND_NAMES = {PARAM: "param", BUFFER: "buffer", OPTIMIZER: "optimizer", GRADIENT: "gradient"}
 

@@ -38,6 +38,12 @@ const LoaderOptions &checked(const LoaderOptions &o, const ImageSet &s) {
         std::to_string(o.augment.cropPadding));
   if (!(o.augment.erasing >= 0 && o.augment.erasing <= 1))
     bad("random erasing probability must be in [0, 1]");
+  if (o.shards < 1 || o.shard < 0 || o.shard >= o.shards)
+    bad("shard " + std::to_string(o.shard) + " of " +
+        std::to_string(o.shards) + " does not exist");
+  if (o.batchSize < o.shards)
+    bad("batch size " + std::to_string(o.batchSize) + " is below the " +
+        std::to_string(o.shards) + " shards");
   if (s.size() > std::numeric_limits<uint32_t>::max())
     bad("data set too large");
   return o;
@@ -71,7 +77,9 @@ Loader::~Loader() {
 
 size_t Loader::batchesPerEpoch() const {
   size_t b = static_cast<size_t>(options_.batchSize);
-  return (order_.size() + b - 1) / b;
+  size_t tail = order_.size() % b;
+  return order_.size() / b +
+         (tail >= static_cast<size_t>(options_.shards) ? 1 : 0);
 }
 
 size_t Loader::batchFloats() const {
@@ -105,8 +113,13 @@ void Loader::startEpoch(uint64_t epoch) {
 void Loader::schedule(size_t b) {
   Slot &s = slots_[b % slots_.size()];
   const size_t bs = static_cast<size_t>(options_.batchSize);
+  const size_t shards = static_cast<size_t>(options_.shards);
+  const size_t shard = static_cast<size_t>(options_.shard);
   s.batch = b;
-  s.count = std::min(bs, order_.size() - b * bs);
+  s.global = std::min(bs, order_.size() - b * bs);
+  const size_t base = s.global / shards, extra = s.global % shards;
+  s.count = base + (shard < extra ? 1 : 0);
+  s.first = b * bs + shard * base + std::min(shard, extra);
   s.remaining = s.count;
   s.error = nullptr;
   for (size_t begin = 0; begin < s.count; begin += kTaskImages)
@@ -151,7 +164,7 @@ void Loader::prepare(size_t slot, size_t begin, size_t end) {
   Slot &s = slots_[slot];
   const Shape shape = set_.shape();
   const size_t values = shape.values();
-  const size_t first = s.batch * static_cast<size_t>(options_.batchSize);
+  const size_t first = s.first;
   const bool augment = options_.augment.any();
   std::vector<uint8_t> pixels(values);
   for (size_t k = begin; k < end; ++k) {
@@ -191,6 +204,7 @@ size_t Loader::next(float *x, int32_t *y) {
     std::rethrow_exception(e);
   }
   const size_t count = s.count;
+  lastGlobal_ = s.global;
   std::memcpy(x, s.x.data(), count * set_.shape().values() * sizeof(float));
   std::memcpy(y, s.y.data(), count * sizeof(int32_t));
   ++nextBatch_;

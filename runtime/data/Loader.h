@@ -32,6 +32,12 @@ struct LoaderOptions {
   int prefetch = 2;
   /// Training augmentation; evaluation leaves it off.
   Augment augment;
+  /// Data parallelism: this process is shard `shard` of `shards`. Every
+  /// shard walks the same order in the same global batches of `batchSize`
+  /// and takes its own contiguous share of each, the shares as even as
+  /// possible (sizes differ by at most one); a last batch with fewer images
+  /// than shards is left out. One shard is the whole batch.
+  int shards = 1, shard = 0;
   /// Per-channel normalization (one value per channel of the set).
   std::vector<float> mean{kFashionMnistMean}, std{kFashionMnistStd};
 };
@@ -59,7 +65,11 @@ public:
 
   /// Images per epoch (the split, or its first `limit` images).
   size_t size() const { return order_.size(); }
+  /// Batches per epoch, every shard the same number.
   size_t batchesPerEpoch() const;
+  /// Images of all shards in the batch next() returned last (its global
+  /// size; the same as next()'s count with one shard).
+  size_t lastGlobalBatch() const { return lastGlobal_; }
   /// Floats in one full input batch: batchSize * C * H * W.
   size_t batchFloats() const;
   const LoaderOptions &options() const { return options_; }
@@ -83,6 +93,8 @@ private:
     std::vector<float> x;
     std::vector<int32_t> y;
     size_t batch = 0, count = 0, remaining = 0;
+    size_t first = 0;  // position in the order of this shard's first image
+    size_t global = 0; // images of the batch over all shards
     size_t errorAt = 0; // the smallest failed position, when error is set
     std::exception_ptr error;
   };
@@ -107,7 +119,7 @@ private:
   Normalizer normalizer_;
   std::vector<uint32_t> order_;
   uint64_t epoch_ = 0;
-  size_t nextBatch_ = 0, scheduled_ = 0;
+  size_t nextBatch_ = 0, scheduled_ = 0, lastGlobal_ = 0;
   double waitSeconds_ = 0;
 
   std::vector<Slot> slots_;

@@ -18,10 +18,21 @@
 // CUDA-NEXT: { OpTimer timer_({{[0-9]+}});
 // CUDA-NEXT: sgd_update_all<2>(S, kSgdTable, hyper);
 
+// On the cpu, every gradient is in its slot before the first update, and the
+// whole gradient region (a.grad, b.grad: floats 64 to 96) is summed over the
+// ranks of a data-parallel job (kernels/cpu/collectives.h: nothing with one
+// process), then the updates run.
+
 // CPU-LABEL: void train_step(
-// CPU: sgd_update((S + 0), (S + 32), (S + 64), 4, lr, momentum, weight_decay);
+// CPU: const int NG = comm.global_batch(N);
+// CPU: // rn.sgd_update
 // CPU: std::memcpy((S + 80), (S + 64), sizeof(float) * 4);
-// CPU-NEXT: sgd_update((S + 16), (S + 48), (S + 80), 4, lr, momentum, weight_decay);
+// CPU-NEXT: comm.sum(S + 64, 32);
+// CPU-NEXT: sgd_update((S + 0), (S + 32), (S + 64), 4, lr, momentum, weight_decay);
+// CPU: // rn.sgd_update
+// CPU-NOT: memcpy
+// CPU-NOT: comm.sum
+// CPU: sgd_update((S + 16), (S + 48), (S + 80), 4, lr, momentum, weight_decay);
 module {
   func.func @train_step(%x: tensor<?x4x1x1xf32>, %labels: tensor<?xi32>, %lr: f32, %mom: f32, %wd: f32) -> (tensor<f32>, tensor<i32>) attributes {rn.role = "train_step"} {
     %a = rn.param "a" {init = "ones"} : tensor<4xf32>

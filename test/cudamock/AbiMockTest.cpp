@@ -231,6 +231,27 @@ TEST_F(CudaAbi, WriteLandsBeforeTheNextStep) {
   EXPECT_EQ(read("w")[0], 100.0f - 0.25f);
 }
 
+// Data parallelism is not in the cuda step yet: one process is accepted
+// (NULL or a world of 1), a larger world refused in one line before any
+// step, and bad collectives named.
+TEST_F(CudaAbi, CollectivesAcceptOneProcessAndRefuseMore) {
+  create();
+  EXPECT_EQ(rnc_set_collectives(m, nullptr), 0) << rnc_last_error(m);
+  rnc_collectives one{0, 1, 0, 0, nullptr, nullptr};
+  EXPECT_EQ(rnc_set_collectives(m, &one), 0) << rnc_last_error(m);
+  auto sum = [](void *, float *, int64_t, void *) { return 0; };
+  rnc_collectives two{1, 2, 0, 0, nullptr, sum};
+  EXPECT_NE(rnc_set_collectives(m, &two), 0);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "data-parallel training (2 ranks) is not implemented for the "
+            "cuda target yet (the NCCL path); run one process, or compile "
+            "for the cpu target");
+  rnc_collectives bad{2, 2, 0, 0, nullptr, sum};
+  EXPECT_NE(rnc_set_collectives(m, &bad), 0);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "collectives: rank 2 is outside a world of 2");
+}
+
 // Nothing the glue does outside a graph touches the legacy default stream.
 TEST_F(CudaAbi, NoWorkOnTheLegacyStream) {
   create();

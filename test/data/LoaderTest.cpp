@@ -126,6 +126,48 @@ TEST(Loader, RaggedLastBatch) {
   EXPECT_EQ(runEpoch(one, d, 0).batchSizes, std::vector<size_t>{1000});
 }
 
+// Data parallelism: 3 shards of a global batch of 64 over 1000 images take
+// contiguous, disjoint shares of every batch in the one-shard order, as even
+// as possible (22/21/21 of 64; the ragged 40 as 14/13/13), with the global
+// size of each batch reported; together they are the one-shard epoch. A
+// tail smaller than the shards is left out on every shard.
+TEST(Loader, ShardsSplitEveryGlobalBatch) {
+  MemorySet d(1000, kGray28);
+  Loader whole(d, plain(64, 5));
+  Epoch all = runEpoch(whole, d, 1);
+  std::vector<Epoch> parts;
+  for (int r = 0; r < 3; ++r) {
+    LoaderOptions o = plain(64, 5);
+    o.shards = 3;
+    o.shard = r;
+    Loader loader(d, o);
+    EXPECT_EQ(loader.batchesPerEpoch(), 16u);
+    parts.push_back(runEpoch(loader, d, 1));
+    ASSERT_EQ(parts[r].batchSizes.size(), 16u);
+    EXPECT_EQ(parts[r].batchSizes[0], r == 0 ? 22u : 21u);
+    EXPECT_EQ(parts[r].batchSizes[15], r == 0 ? 14u : 13u);
+    EXPECT_EQ(loader.lastGlobalBatch(), 40u);
+  }
+  std::vector<uint32_t> joined;
+  for (size_t b = 0, at[3] = {0, 0, 0}; b < 16; ++b)
+    for (int r = 0; r < 3; ++r) {
+      size_t n = parts[r].batchSizes[b];
+      joined.insert(joined.end(), parts[r].indices.begin() + long(at[r]),
+                    parts[r].indices.begin() + long(at[r] + n));
+      at[r] += n;
+    }
+  EXPECT_EQ(joined, all.indices);
+
+  MemorySet d2(129, kGray28); // 2 x 64 + 1: the 1 image left over is left out
+  LoaderOptions o = plain(64, 0);
+  o.shards = 2;
+  o.shard = 1;
+  Loader tail(d2, o);
+  EXPECT_EQ(runEpoch(tail, d2, 0).batchSizes, (std::vector<size_t>{32, 32}));
+  o.batchSize = 1;
+  EXPECT_THROW(Loader(d2, o), std::invalid_argument) << "batch below shards";
+}
+
 TEST(Loader, SeedsAndEpochs) {
   MemorySet d(500, kGray28);
   Loader a(d, plain(32, 11)), b(d, plain(32, 11)), c(d, plain(32, 12));

@@ -9,6 +9,9 @@
 //                            diverge a step before the loss shows it)
 //   RNC_FAKE_LOG=FILE        append "train <batch> lr <lr>" per step and
 //                            "eval <batch>" per eval call to FILE
+//   RNC_FAKE_DIE_AT=R:N      in a data-parallel job (rnc_set_collectives),
+//                            rank R kills itself (SIGKILL) at its Nth step
+//   RNC_FAKE_HANG_AT=R:N     rank R sleeps for an hour at its Nth step
 // Compile definitions: FAKE_ABI_VERSION (default RNC_ABI_VERSION) builds a
 // model for another ABI; FAKE_OMIT_EVAL leaves rnc_eval out; FAKE_CHANNELS
 // (default 1) the input channels (3: a model that reads 3x12x12 per image).
@@ -19,11 +22,14 @@
 #endif
 
 #include <algorithm>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #ifndef FAKE_ABI_VERSION
@@ -51,6 +57,14 @@ const rnc_tensor_info kTensors[] = {
     {"fc.bias.grad", RNC_GRADIENT, 1, {kClasses, 0, 0, 0}, kClasses},
 };
 
+// RNC_FAKE_DIE_AT / RNC_FAKE_HANG_AT: "R:N" names this rank and step.
+bool envRankStep(const char *name, int rank, long step) {
+  const char *v = std::getenv(name);
+  int r = -1;
+  long n = -1;
+  return v && std::sscanf(v, "%d:%ld", &r, &n) == 2 && r == rank && n == step;
+}
+
 long envStep(const char *name) {
   const char *v = std::getenv(name);
   return v ? std::atol(v) : 0;
@@ -72,6 +86,7 @@ struct rnc_model {
   std::vector<float> t[6];
   std::string error;
   long steps = 0;
+  rnc_collectives comm{}; // world > 1: data parallel, as the ABI says
 };
 
 namespace {
@@ -136,7 +151,20 @@ int rnc_train_step(rnc_model *m, const float *x, const int32_t *labels,
   log(line);
   if (m->steps == envStep("RNC_FAKE_FAIL_AT_STEP"))
     return fail(m, "fake failure at step " + std::to_string(m->steps));
+  if (m->comm.world > 1 &&
+      envRankStep("RNC_FAKE_DIE_AT", m->comm.rank, m->steps))
+    std::raise(SIGKILL);
+  if (m->comm.world > 1 &&
+      envRankStep("RNC_FAKE_HANG_AT", m->comm.rank, m->steps))
+    for (int i = 0; i < 3600; ++i)
+      std::this_thread::sleep_for(std::chrono::seconds(1));
 
+  // Data parallel (rnc_collectives): the loss gradient divides by the
+  // global batch, and the gradients are summed over the ranks.
+  const bool dist = m->comm.world > 1;
+  float global = static_cast<float>(batch);
+  if (dist && m->comm.allreduce_sum(m->comm.ctx, &global, 1, nullptr))
+    return fail(m, "allreduce_sum failed");
   std::vector<float> logits(static_cast<size_t>(batch) * kClasses);
   forward(m, x, batch, logits.data());
   auto &gw = m->t[4], &gb = m->t[5];
@@ -161,12 +189,17 @@ int rnc_train_step(rnc_model *m, const float *x, const int32_t *labels,
     loss += std::log(sum) - (z[labels[b]] - mx);
     for (int k = 0; k < kClasses; ++k) {
       float p = static_cast<float>(std::exp(z[k] - mx) / sum);
-      float d = (p - (k == labels[b] ? 1.0f : 0.0f)) / batch;
+      float d = (p - (k == labels[b] ? 1.0f : 0.0f)) / global;
       gb[k] += d;
       for (int i = 0; i < kIn; ++i)
         gw[k * kIn + i] += d * x[b * kIn + i];
     }
   }
+  if (dist && (m->comm.allreduce_sum(m->comm.ctx, gw.data(),
+                                     static_cast<int64_t>(gw.size()), nullptr) ||
+               m->comm.allreduce_sum(m->comm.ctx, gb.data(),
+                                     static_cast<int64_t>(gb.size()), nullptr)))
+    return fail(m, "allreduce_sum failed");
   // SGD with PyTorch's momentum and weight decay.
   for (int p = 0; p < 2; ++p)
     for (size_t i = 0; i < m->t[p].size(); ++i) {
@@ -196,6 +229,15 @@ int rnc_eval(rnc_model *m, const float *x, int32_t batch, float *logits) {
   return 0;
 }
 #endif
+
+int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
+  if (c && (c->world < 1 || c->rank < 0 || c->rank >= c->world))
+    return fail(m, "rnc_set_collectives: bad rank or world");
+  if (c && c->sync_bn && c->world > 1)
+    return fail(m, "sync_bn: the fake model has no batch norm to sync");
+  m->comm = c ? *c : rnc_collectives{};
+  return 0;
+}
 
 static int find(rnc_model *m, const char *name, int64_t numel) {
   for (int i = 0; i < kInfo.num_tensors; ++i)

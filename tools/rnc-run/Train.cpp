@@ -2,6 +2,7 @@
 #include "Train.h"
 
 #include "Checkpoint.h"
+#include "Comm.h"
 #include "Evaluate.h"
 #include "Plot.h"
 #include "Report.h"
@@ -31,11 +32,26 @@ std::string shortNumber(double v) {
   return buf;
 }
 
-// Refuses a batch size above the model's compiled maximum. (Channels and
-// classes are checked against the data by openData.)
-void checkFits(const Model &model, const TrainOptions &o) {
+// Refuses a batch size above the model's compiled maximum, or one that the
+// ranks of a job cannot share equally. (Channels and classes are checked
+// against the data by openData.)
+void checkFits(const Model &model, const TrainOptions &o, const Comm &comm) {
   const rnc_model_info &info = model.info();
-  if (o.batchSize > info.max_batch)
+  const int ranks = comm.world();
+  if (o.batchSize % ranks != 0)
+    throw JobError("rnc-run: --batch-size " + std::to_string(o.batchSize) +
+                   " is not divisible by the " + std::to_string(ranks) +
+                   " ranks of this job (each takes an equal share of every "
+                   "batch); give a multiple of " + std::to_string(ranks));
+  if (ranks > 1 && o.batchSize / ranks > info.max_batch)
+    throw JobError("rnc-run: --batch-size " + std::to_string(o.batchSize) +
+                   " puts " + std::to_string(o.batchSize / ranks) +
+                   " images on each of the " + std::to_string(ranks) +
+                   " ranks, above the maximum batch " +
+                   std::to_string(info.max_batch) + " that " + model.path() +
+                   " was compiled for; lower --batch-size or recompile with "
+                   "--max-batch " + std::to_string(o.batchSize / ranks));
+  if (ranks == 1 && o.batchSize > info.max_batch)
     throw std::runtime_error(
         "rnc-run: --batch-size " + std::to_string(o.batchSize) +
         " is above the maximum batch " + std::to_string(info.max_batch) +
@@ -68,9 +84,49 @@ float learningRate(const TrainOptions &o, int64_t step, int64_t totalSteps) {
                             (1.0 + std::cos(pi * step / totalSteps)));
 }
 
-void train(Model &model, const TrainOptions &o, const RunOptions &r,
+// The settings every rank of a job must share, as text (Comm::agree).
+std::string jobSettings(const TrainOptions &o, const RunOptions &r) {
+  return "--batch-size " + std::to_string(o.batchSize) + " --epochs " +
+         std::to_string(o.epochs) + " --lr " + shortNumber(o.lr) + " (" +
+         o.schedule + ") --momentum " + shortNumber(o.momentum) +
+         " --weight-decay " + shortNumber(o.weightDecay) + " --seed " +
+         std::to_string(o.seed) + " --train-limit " +
+         std::to_string(r.trainLimit) + " augment " + o.augment.text() +
+         " --stop-after " + std::to_string(r.stopAfter) +
+         (r.syncBn ? " --sync-bn" : "");
+}
+
+// Every tensor of the model (parameters, buffers, optimizer state) as rank
+// 0 has it: the ranks start from the same weights even where their libm
+// would round the init rules differently, and a resumed job from the
+// checkpoint rank 0 read.
+void broadcastState(Model &model, Comm &comm) {
+  for (const rnc_tensor_info &t : model.tensors()) {
+    if (t.kind == RNC_GRADIENT)
+      continue;
+    std::vector<float> v = model.readTensor(t.name);
+    comm.broadcast(v.data(), v.size() * sizeof(float));
+    if (!comm.root())
+      model.writeTensor(t.name, v);
+  }
+}
+
+void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
            const Checkpoint *resume) {
-  checkFits(model, o);
+  Comm &comm = Comm::job();
+  comm.agree("set of training flags", jobSettings(o, rIn));
+  if (rIn.syncBn && comm.distributed())
+    throw JobError("rnc-run: --sync-bn: batch-norm statistics over all "
+                   "ranks are not implemented yet; without it each rank "
+                   "normalizes over its own share of the batch (as PyTorch "
+                   "DDP does)");
+  // Rank 0 alone writes files.
+  RunOptions r = rIn;
+  if (!comm.root()) {
+    r.metricsFile.clear();
+    r.checkpointFile.clear();
+  }
+  checkFits(model, o, comm);
   const rnc_model_info &info = model.info();
   TrainState state;
   if (resume) {
@@ -114,10 +170,14 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
   lo.augment = o.augment;
   lo.mean = d.mean;
   lo.std = d.std;
+  lo.shards = comm.world();
+  lo.shard = comm.rank();
   data::Loader loader(*d.train, lo);
   data::LoaderOptions testOptions = lo;
   testOptions.limit = r.testLimit;
   testOptions.augment = {};
+  testOptions.shards = 1;
+  testOptions.shard = 0;
   const size_t testImages =
       r.testLimit ? std::min(r.testLimit, d.test->size()) : d.test->size();
 
@@ -136,6 +196,11 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
                      " bad files skipped")
                         .c_str(),
               o.batchSize, static_cast<long long>(steps));
+  if (comm.distributed())
+    std::printf("ranks  %d processes (mpirun), %d images of every batch on "
+                "each; gradients summed over the ranks before every update; "
+                "batch-norm statistics per rank; rank 0 evaluates and saves\n",
+                comm.world(), o.batchSize / comm.world());
   std::printf("input  mean %s, std %s (%s); augment: %s; %d loader "
               "thread%s%s%s\n",
               listText(d.mean).c_str(), listText(d.std).c_str(),
@@ -148,6 +213,10 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
   std::fflush(stdout);
 
   model.create();
+  if (comm.distributed()) {
+    rnc_collectives c = comm.collectives(r.syncBn);
+    model.setCollectives(&c);
+  }
   model.init(o.seed);
   std::string lastGood; // the newest checkpoint on disk, for error messages
   if (resume) {
@@ -157,6 +226,8 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
     std::printf("resume %s: %s\n", resume->path().c_str(),
                 resume->describe().c_str());
   }
+  if (comm.distributed())
+    broadcastState(model, comm);
   std::vector<float> x(loader.batchFloats());
   std::vector<int32_t> y(static_cast<size_t>(o.batchSize));
   Progress progress;
@@ -178,16 +249,21 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
           model.trainStep(x, y, static_cast<int32_t>(b), sgd);
       ++step;
       ++globalStep;
-      if (!std::isfinite(res.loss))
+      // The whole job's figures: every rank's loss weighed by its images.
+      double sums[3] = {static_cast<double>(res.loss) * b,
+                        static_cast<double>(res.correct),
+                        static_cast<double>(b)};
+      comm.sum(sums, 3);
+      if (!std::isfinite(sums[0]))
         throw std::runtime_error(
             "rnc-run: step " + std::to_string(globalStep) + " (epoch " +
             std::to_string(epoch) + "): loss is " +
-            (std::isnan(res.loss) ? "nan" : "inf") + "; lower --lr (now " +
+            (std::isnan(sums[0]) ? "nan" : "inf") + "; lower --lr (now " +
             shortNumber(sgd.lr) + ") or check the model" +
             (lastGood.empty() ? "" : "; " + lastGood));
-      lossSum += static_cast<double>(res.loss) * b;
-      correct += static_cast<size_t>(res.correct);
-      seen += b;
+      lossSum += sums[0];
+      correct += static_cast<size_t>(sums[1]);
+      seen += static_cast<size_t>(sums[2]);
       const double elapsed = secondsSince(start);
       progress.step(epoch, o.epochs, step, steps, lossSum / seen,
                     static_cast<double>(correct) / seen, seen / elapsed,
@@ -209,7 +285,11 @@ void train(Model &model, const TrainOptions &o, const RunOptions &r,
     s.trainAcc = seen ? static_cast<double>(correct) / seen : 0.0;
     s.imagesPerSec = trainSeconds > 0 ? seen / trainSeconds : 0.0;
     s.dataWait = trainSeconds > 0 ? loader.waitSeconds() / trainSeconds : 0.0;
-    s.testAcc = evaluate(model, *d.test, testOptions).fraction();
+    // Rank 0 evaluates alone (its BN running statistics are the ones it
+    // saves); the others go on and wait for it in the next step.
+    s.testAcc = comm.root()
+                    ? evaluate(model, *d.test, testOptions).fraction()
+                    : 0.0;
     s.seconds = secondsSince(start);
     progress.endEpoch();
     std::printf("%s\n", formatEpoch(s).c_str());

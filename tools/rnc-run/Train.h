@@ -35,6 +35,7 @@ struct RunOptions {
   std::string checkpointFile; // "" for none: saved every epoch, and the best
                               // by test accuracy to bestCheckpointPath()
   int stopAfter = 0;          // stop after this epoch (0: train all epochs)
+  bool syncBn = false;        // --sync-bn (data parallelism; refused for now)
 };
 
 class Checkpoint;
@@ -49,6 +50,11 @@ float learningRate(const TrainOptions &o, int64_t step, int64_t totalSteps);
 /// epochs and evaluates it on the test split after each. Throws ModelError,
 /// DataError, CheckpointError or std::runtime_error (one line each) on
 /// failure, including a non-finite loss.
+///
+/// In a data-parallel job (Comm.h) every rank calls it with the same flags:
+/// each trains on its share of every global batch of o.batchSize, the model
+/// sums the gradients over the ranks, and rank 0 alone evaluates, prints,
+/// and writes metrics and checkpoints, with figures for the whole job.
 void train(Model &model, const TrainOptions &o, const RunOptions &r,
            const Checkpoint *resume = nullptr);
 

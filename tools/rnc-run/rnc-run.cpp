@@ -5,6 +5,7 @@
 //   rnc-run eval [MODEL.so] --checkpoint FILE          test accuracy per class
 //   rnc-run predict [MODEL.so] --checkpoint FILE IMG.. top classes of images
 #include "Checkpoint.h"
+#include "Comm.h"
 #include "Evaluate.h"
 #include "Images.h"
 #include "MainJob.h"
@@ -298,17 +299,27 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
                   "Stop after this epoch as if interrupted (resume later)")
       ->type_name("EPOCH")
       ->check(rule("--stop-after"));
+  cmd->add_flag("--sync-bn", r.syncBn,
+                "Under mpirun: batch-norm statistics over every rank's share "
+                "of the batch. NOT IMPLEMENTED YET: refused in a job of "
+                "several ranks (without it each rank normalizes over its own "
+                "share, as PyTorch DDP); one process needs no sync");
 }
 
 // Every file train reads and writes, checked against each other and locked
 // before any work (runtime/OutputFile.h): no output may be an input or
 // another output, a link, a device or a file another run is writing.
+// In a data-parallel job rank 0 alone writes and claims the outputs.
 void claimOutputs(rnc::OutputSet &files, const std::string &so,
                   const TrainCommand &t) {
   const rnc::run::RunOptions &r = t.run;
   files.addInput(so, "the model");
   files.addInput(t.resume, "--resume");
   files.addInput(r.data.dir, "the data folder (--data)");
+  if (!rnc::run::Comm::job().root()) {
+    files.claimOrThrow();
+    return;
+  }
   const std::string &ck = r.checkpointFile.empty() ? t.resume : r.checkpointFile;
   if (!ck.empty()) {
     files.addOutput(ck, "--checkpoint", t.resume);
@@ -335,6 +346,7 @@ int runTrain(TrainCommand &t) {
   rnc::Model model(modelFile(t.modelSo, t.modelName, o.batchSize, t.device));
   if (t.modelSo.empty())
     claimOutputs(files, model.path(), t);
+  rnc::run::Comm::job().agree("model .so (SHA-256)", model.digest());
   checkDevice(model, t.device);
   if (t.resume.empty()) {
     rnc::run::train(model, o, t.run);
@@ -586,6 +598,9 @@ int run(int argc, char **argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
+    // Every rank of a job parses the same flags: rank 0 tells.
+    if (!rnc::run::Comm::job().root())
+      return e.get_exit_code();
     return app.exit(e);
   }
   if (eval->parsed())
@@ -595,19 +610,60 @@ int run(int argc, char **argv) {
   return runTrain(t); // `train`, or no subcommand at all
 }
 
+// Under mpirun, ranks other than 0 print nothing on stdout (rank 0 reports
+// for the whole job); errors go to stderr from every rank.
+rnc::run::Comm *joinJob() {
+  try {
+    rnc::run::Comm &comm = rnc::run::Comm::job();
+    if (!comm.root() && !std::freopen("/dev/null", "w", stdout))
+      std::fclose(stdout);
+    return &comm;
+  } catch (const std::exception &e) {
+    std::cerr << rnc::oneLine(e.what()) << "\n";
+    return nullptr;
+  }
+}
+
+// The end of a process of a job after `status`: an error on one rank ends
+// every rank at once (the others may be waiting for it in a collective).
+int leaveJob(rnc::run::Comm &comm, int status, bool jobWide) {
+  if (status != 0 && comm.distributed() && !jobWide)
+    comm.abortJob(status);
+  comm.finalize();
+  return status;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
+  rnc::run::Comm *comm = joinJob();
+  if (!comm)
+    return 1;
   // Every failure is one line on stderr and exit status 1: no stack trace,
-  // no abort.
+  // no abort. In a job of several ranks it names the rank; an error every
+  // rank meets alike (JobError) is told by rank 0 alone.
+  const std::string rank = comm->prefix();
+  // "rnc-run: rank 1 of 2: <what>" in a job, the message as it is alone.
+  auto withRank = [&rank](std::string what) {
+    if (rank.empty())
+      return what;
+    const std::string tool = "rnc-run: ";
+    if (what.compare(0, tool.size(), tool) == 0)
+      what.erase(0, tool.size());
+    return tool + rank + what;
+  };
   try {
-    return run(argc, argv);
+    return leaveJob(*comm, run(argc, argv), true);
+  } catch (const rnc::run::JobError &e) {
+    if (comm->root())
+      std::cerr << rnc::oneLine(e.what()) << "\n";
+    return leaveJob(*comm, 1, true);
   } catch (const std::bad_alloc &) {
-    std::cerr << "rnc-run: out of memory\n";
+    std::cerr << "rnc-run: " << rank << "out of memory\n";
   } catch (const std::exception &e) {
-    std::cerr << rnc::oneLine(e.what()) << "\n";
+    std::cerr << rnc::oneLine(withRank(e.what())) << "\n";
   } catch (...) {
-    std::cerr << "rnc-run: unexpected error\n";
+    std::cerr << "rnc-run: " << rank << "unexpected error\n";
   }
-  return 1;
+  return leaveJob(*comm, 1, false);
 }

@@ -1,0 +1,161 @@
+// The processes of a data-parallel job (Comm.h).
+#include "Comm.h"
+
+#include "mpi/MpiPlugin.h"
+
+#include "runtime/InstallLayout.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <vector>
+
+namespace rnc::run {
+
+namespace {
+
+const rnc_mpi_api *api(const void *p) {
+  return static_cast<const rnc_mpi_api *>(p);
+}
+
+// mpirun's size of the world, or "" when not started by a launcher.
+std::string launcherWorld() {
+  for (const char *name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char *v = std::getenv(name); v && *v)
+      return v;
+  return "";
+}
+
+double collectiveTimeout() {
+  const char *v = std::getenv("RNC_COLLECTIVE_TIMEOUT");
+  if (!v || !*v)
+    return 600;
+  char *end = nullptr;
+  double t = std::strtod(v, &end);
+  if (*end || !(t > 0) || !std::isfinite(t))
+    throw std::runtime_error("rnc-run: RNC_COLLECTIVE_TIMEOUT='" +
+                             std::string(v) +
+                             "': expected a positive number of seconds");
+  return t;
+}
+
+} // namespace
+
+Comm &Comm::job() {
+  static Comm *comm = [] {
+    auto *c = new Comm;
+    c->join();
+    return c;
+  }();
+  return *comm;
+}
+
+void Comm::join() {
+  const std::string size = launcherWorld();
+  if (size.empty())
+    return;
+  const double timeout = collectiveTimeout();
+  std::string path;
+  if (const char *p = std::getenv("RNC_MPI_PLUGIN"); p && *p)
+    path = p;
+  else
+    path = executableDir() + "/../lib/rnc/librnc-mpi.so";
+  // RTLD_GLOBAL: Open MPI's own components resolve libmpi's symbols.
+  void *h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!h) {
+    const char *why = ::dlerror();
+    throw std::runtime_error(
+        "rnc-run: started by mpirun (" + size + " processes), but its MPI "
+        "plugin " + path + " cannot be loaded (" + (why ? why : "?") +
+        "); build rnc with libopenmpi-dev installed, or set RNC_MPI_PLUGIN");
+  }
+  auto open = reinterpret_cast<decltype(&rnc_mpi_open)>(
+      ::dlsym(h, "rnc_mpi_open"));
+  if (!open)
+    throw std::runtime_error("rnc-run: " + path +
+                             ": missing symbol rnc_mpi_open");
+  static rnc_mpi_api table;
+  char error[256] = "";
+  if (open(&table, timeout, error, sizeof error) != 0)
+    throw std::runtime_error("rnc-run: cannot join the MPI job: " +
+                             std::string(error));
+  if (table.version != RNC_MPI_PLUGIN_VERSION)
+    throw std::runtime_error("rnc-run: " + path + " is plugin version " +
+                             std::to_string(table.version) + ", expected " +
+                             std::to_string(RNC_MPI_PLUGIN_VERSION));
+  api_ = &table;
+  rank_ = table.rank;
+  world_ = table.world;
+}
+
+std::string Comm::prefix() const {
+  return distributed() ? "rank " + std::to_string(rank_) + " of " +
+                             std::to_string(world_) + ": "
+                       : std::string();
+}
+
+void Comm::sum(double *data, size_t count) {
+  if (distributed() && api(api_)->sum_doubles(data, int64_t(count)) != 0)
+    throw std::runtime_error("rnc-run: "
+                             "the sum over the ranks failed");
+}
+
+void Comm::sum(float *data, size_t count) {
+  if (distributed() &&
+      api(api_)->sum_floats(nullptr, data, int64_t(count), nullptr) != 0)
+    throw std::runtime_error("rnc-run: "
+                             "the sum over the ranks failed");
+}
+
+void Comm::broadcast(void *data, size_t bytes) {
+  if (distributed() && api(api_)->broadcast(data, int64_t(bytes), 0) != 0)
+    throw std::runtime_error("rnc-run: "
+                             "the broadcast from rank 0 failed");
+}
+
+rnc_collectives Comm::collectives(bool syncBn) const {
+  rnc_collectives c{};
+  c.rank = rank_;
+  c.world = world_;
+  c.sync_bn = syncBn ? 1 : 0;
+  c.allreduce_sum = api_ ? api(api_)->sum_floats : nullptr;
+  return c;
+}
+
+void Comm::agree(const std::string &what, const std::string &mine) {
+  if (!distributed())
+    return;
+  uint64_t size = mine.size();
+  broadcast(&size, sizeof size);
+  std::string theirs(size, '\0');
+  if (root())
+    theirs = mine;
+  broadcast(theirs.data(), theirs.size());
+  double differ = theirs == mine ? 0 : 1;
+  if (differ)
+    std::fprintf(stderr, "rnc-run: rank %d: %s differs from rank 0's: %s "
+                 "here, %s on rank 0\n", rank_, what.c_str(), mine.c_str(),
+                 theirs.c_str());
+  sum(&differ, 1);
+  if (differ > 0)
+    throw JobError("rnc-run: " + std::to_string(int(differ)) + " of " +
+                   std::to_string(world_) + " ranks have another " + what +
+                   " than rank 0; every rank must run the same");
+}
+
+void Comm::abortJob(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  if (api_)
+    api(api_)->abort_job(code);
+  std::_Exit(code);
+}
+
+void Comm::finalize() {
+  if (api_ && !finalized_)
+    api(api_)->finalize();
+  finalized_ = true;
+}
+
+} // namespace rnc::run
