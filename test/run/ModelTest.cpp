@@ -112,8 +112,30 @@ TEST(Model, ErrorsCarryTheModelsMessage) {
 TEST(Model, RefusesAnotherAbiVersion) {
   std::string path = kDir + "/fake_model_abi99.so";
   EXPECT_EQ(errorOf([&] { Model m(path); }),
-            path + ": built for rnc ABI version 99, this rnc-run expects 1; "
+            path + ": built for rnc ABI version 99, this rnc-run expects 2; "
                    "recompile it with this rnc");
+  // A model of ABI 1 (before rnc_set_collectives) is refused the same way.
+  std::string old = kDir + "/fake_model_abi1.so";
+  EXPECT_EQ(errorOf([&] { Model m(old); }),
+            old + ": built for rnc ABI version 1, this rnc-run expects 2; "
+                  "recompile it with this rnc");
+}
+
+// The collectives reach the model (the fake model checks rank and world);
+// NULL is one process; a refusal is one line naming the model.
+TEST(Model, SetsCollectives) {
+  Model m(kFake);
+  m.create();
+  m.setCollectives(nullptr);
+  rnc_collectives c{};
+  c.rank = 0;
+  c.world = 1;
+  m.setCollectives(&c);
+  c.rank = 3;
+  c.world = 2;
+  EXPECT_EQ(errorOf([&] { m.setCollectives(&c); }),
+            kFake + ": rnc_set_collectives failed: rnc_set_collectives: bad "
+                    "rank or world");
 }
 
 TEST(Model, RefusesMissingSymbolsAndOtherFiles) {
