@@ -84,6 +84,8 @@ float learningRate(const TrainOptions &o, int64_t step, int64_t totalSteps) {
                             (1.0 + std::cos(pi * step / totalSteps)));
 }
 
+namespace {
+
 // The settings every rank of a job must share, as text (Comm::agree).
 std::string jobSettings(const TrainOptions &o, const RunOptions &r) {
   return "--batch-size " + std::to_string(o.batchSize) + " --epochs " +
@@ -110,6 +112,8 @@ void broadcastState(Model &model, Comm &comm) {
       model.writeTensor(t.name, v);
   }
 }
+
+} // namespace
 
 void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
            const Checkpoint *resume) {

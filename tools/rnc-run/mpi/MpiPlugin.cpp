@@ -23,7 +23,6 @@ std::atomic<int64_t> g_since{0};
 std::atomic<uint64_t> g_calls{0};
 std::atomic<const char *> g_what{""};
 std::atomic<bool> g_stop{false};
-std::thread g_watchdog;
 
 int64_t nowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -102,8 +101,6 @@ void abortJob(int32_t code) { MPI_Abort(MPI_COMM_WORLD, code); }
 
 void finalize() {
   g_stop = true;
-  if (g_watchdog.joinable())
-    g_watchdog.join();
   int done = 0;
   MPI_Finalized(&done);
   if (!done)
@@ -144,6 +141,8 @@ rnc_mpi_open(rnc_mpi_api *api, double timeout_s, char *error,
   api->broadcast = broadcast;
   api->abort_job = abortJob;
   api->finalize = finalize;
-  g_watchdog = std::thread(watchdog);
+  // Detached: it only reads the atomics above, and a process that ends
+  // without finalize() must not wait for it.
+  std::thread(watchdog).detach();
   return 0;
 }
