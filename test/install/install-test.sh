@@ -24,6 +24,11 @@ for f in bin/rnc bin/rnc-run bin/rnc-opt bin/rnc-translate include/rnc/kernels/i
          include/rnc/runtime/rnc_abi.h share/rnc/models/fashion_resnet.json; do
   [ -e "$work/installed/$f" ] && ok "installed $f" || bad "cmake --install did not install $f"
 done
+# rnc-run's MPI plugin, where this build has one (libopenmpi-dev installed).
+if [ -e "$build/lib/rnc/librnc-mpi.so" ]; then
+  f=lib/rnc/librnc-mpi.so
+  [ -e "$work/installed/$f" ] && ok "installed $f" || bad "cmake --install did not install $f"
+fi
 # Moved out of the build folder (which lies in the source tree when that is
 # hidden below): nothing may depend on the prefix the tree was installed to.
 moved=$(mktemp -d /tmp/rnc-install.XXXXXX) || exit 1
