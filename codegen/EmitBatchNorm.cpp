@@ -35,19 +35,30 @@ LogicalResult emit(rn::BatchNormOp b, OpEmitter &e) {
   return success();
 }
 
+/// The SyncBN argument of the BN kernels, where the target has one.
+KernelCall &withSync(KernelCall &c, OpEmitter &e) {
+  std::string sync = e.target.bnSync();
+  return sync.empty() ? c : c.arg(sync);
+}
+
 LogicalResult emit(rn::BatchNormTrainOp b, OpEmitter &e) {
-  e.call(KernelCall("batch_norm_train")
-             .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
-             .arg(e.use(b.getResult()))
-             .arg(e.use(b.getMean()))
-             .arg(e.use(b.getInvStd()))
-             .arg("nullptr")
-             .arg("nullptr")
-             .arg(e.use(b.getInput()))
-             .arg(e.use(b.getScale()))
-             .arg(e.use(b.getShift()))
-             .batch()
-             .arg(floatLiteral(b.getEpsilon().convertToDouble())));
+  KernelCall c = KernelCall("batch_norm_train")
+                     .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
+                     .arg(e.use(b.getResult()))
+                     .arg(e.use(b.getMean()))
+                     .arg(e.use(b.getInvStd()))
+                     .arg("nullptr")
+                     .arg("nullptr")
+                     .arg(e.use(b.getInput()))
+                     .arg(e.use(b.getScale()))
+                     .arg(e.use(b.getShift()))
+                     .batch()
+                     .arg(floatLiteral(b.getEpsilon().convertToDouble()));
+  // The sync comes after momentum (unused: no running statistics here) and
+  // the epilogue.
+  if (!e.target.bnSync().empty())
+    c.arg("0.1f").arg("NoEpilogue{}");
+  e.call(withSync(c, e));
   return success();
 }
 
@@ -59,7 +70,7 @@ LogicalResult emit(rn::BatchNormRunningUpdateOp b, OpEmitter &e) {
              .arg(e.use(b.getMean()))
              .arg(e.use(b.getInvStd()))
              .arg(std::to_string(channels))
-             .arg(e.count(b.getInput()) + " / " + std::to_string(channels))
+             .arg(e.bnCount(b.getInput(), channels))
              .arg(doubleLiteral(b.getEpsilon().convertToDouble()))
              .arg(floatLiteral(b.getMomentum().convertToDouble())));
   return success();
@@ -87,23 +98,24 @@ template <class Op> KernelCall &savedForward(KernelCall &c, Op b, OpEmitter &e) 
 
 LogicalResult emit(rn::BatchNormGradOp b, OpEmitter &e) {
   KernelCall c = bnGradCall("batch_norm_grad", b, e);
-  e.call(savedForward(c, b, e).batch());
+  e.call(withSync(savedForward(c, b, e).batch(), e));
   return success();
 }
 
 LogicalResult emit(rn::BatchNormReluGradOp b, OpEmitter &e) {
   KernelCall c = bnGradCall("batch_norm_relu_grad", b, e);
   c.arg(e.use(b.getReluResult()));
-  e.call(savedForward(c, b, e).batch());
+  e.call(withSync(savedForward(c, b, e).batch(), e));
   return success();
 }
 
 LogicalResult emit(rn::BatchNormGradFromSumsOp b, OpEmitter &e) {
   KernelCall c = bnGradCall("batch_norm_grad_from_sums", b, e);
-  e.call(savedForward(c, b, e)
-             .arg(e.use(b.getGradSum()))
-             .arg(e.use(b.getGradDevSum()))
-             .batch());
+  e.call(withSync(savedForward(c, b, e)
+                      .arg(e.use(b.getGradSum()))
+                      .arg(e.use(b.getGradDevSum()))
+                      .batch(),
+                  e));
   return success();
 }
 

@@ -132,6 +132,10 @@ LogicalResult emit(rn::Conv2DBatchNormTrainOp f, OpEmitter &e) {
              .arg(e.use(f.getWeight()))
              .arg(e.optional(f.getBias()))
              .batch());
+  // SyncBN: the sums over the ranks (Target::bnSumOverRanks).
+  for (const char *sums : {"g_sum", "g_sumsq"})
+    if (std::string s = e.target.bnSumOverRanks(sums, channels); !s.empty())
+      e.statement(s);
   e.call(KernelCall("batch_norm_stats_from_sums")
              .arg(e.use(f.getMean()))
              .arg(e.use(f.getInvStd()))
@@ -139,8 +143,7 @@ LogicalResult emit(rn::Conv2DBatchNormTrainOp f, OpEmitter &e) {
              .arg("g_sum")
              .arg("g_sumsq")
              .arg(std::to_string(channels))
-             .arg(e.count(f.getConvResult()) + " / " +
-                  std::to_string(channels))
+             .arg(e.bnCount(f.getConvResult(), channels))
              .arg(floatLiteral(f.getEpsilon().convertToDouble())));
   EpilogueChain epi;
   if (Value r = f.getResidual())

@@ -49,6 +49,14 @@ std::string OpEmitter::count(Value v) const {
   return std::to_string(t.getNumElements());
 }
 
+std::string OpEmitter::bnCount(Value v, int64_t channels) const {
+  std::string n = count(v);
+  const std::string plain = "long(N)";
+  if (n.compare(0, plain.size(), plain) == 0)
+    n = "long(" + target.bnBatch() + ")" + n.substr(plain.size());
+  return n + " / " + std::to_string(channels);
+}
+
 std::string OpEmitter::stateSlot(llvm::StringRef name) const {
   return llvm::formatv("(S + {0})", state.lookup(name)->offset).str();
 }

@@ -37,6 +37,10 @@ public:
   }
   /// Elements of an activation or state tensor, as C++ ("long(N) * 512").
   std::string count(mlir::Value v) const;
+  /// Values per channel of the BN statistics of `v` with `channels`
+  /// channels, as C++ ("long(N) * 512 / 8"; the SyncBN batch where the
+  /// target has one, Target::bnBatch).
+  std::string bnCount(mlir::Value v, int64_t channels) const;
   /// "(S + offset)" of the state tensor `name`.
   std::string stateSlot(llvm::StringRef name) const;
   /// Makes `view` another name for the buffer of `of`.

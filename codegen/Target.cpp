@@ -79,6 +79,11 @@ public:
   std::string sumOverRanks(int64_t offset, int64_t count) const override {
     return llvm::formatv("comm.sum(S + {0}, {1})", offset, count);
   }
+  std::string bnBatch() const override { return "NB"; }
+  std::string bnSync() const override { return "comm.bn()"; }
+  std::string bnSumOverRanks(llvm::StringRef data, int64_t n) const override {
+    return llvm::formatv("comm.bn_sum({0}, {1})", data, n);
+  }
   std::vector<std::string> trainReturn(llvm::StringRef loss,
                                        llvm::StringRef correct) const override {
     return {llvm::formatv("*loss_out = *{0}; *correct_out = "
@@ -114,6 +119,8 @@ public:
        << "  // The global batch: N with one process, else the sum over the "
           "ranks\n  // (kernels/cpu/collectives.h).\n"
        << "  const int NG = comm.global_batch(N);\n"
+       << "  // The batch of the BN statistics: NG under SyncBN, else N.\n"
+       << "  const int NB = comm.bn_batch(N);\n"
        << model.trainBody << "}\n\n";
     emitEval(model, os);
     os << "} // namespace gen\n\n#include \"kernels/cpu/model_abi.h\"\n";
@@ -133,6 +140,11 @@ public:
   // Not yet: the glue refuses world > 1 (kernels/cuda/model_abi.cuh).
   std::string globalBatch() const override { return ""; }
   std::string sumOverRanks(int64_t, int64_t) const override { return ""; }
+  std::string bnBatch() const override { return "N"; }
+  std::string bnSync() const override { return ""; }
+  std::string bnSumOverRanks(llvm::StringRef, int64_t) const override {
+    return "";
+  }
   std::vector<std::string> trainReturn(llvm::StringRef loss,
                                        llvm::StringRef correct) const override {
     return {copyFloats("loss_out", loss, "1"),

@@ -55,6 +55,14 @@ public:
   /// A statement that sums `count` floats of the state block from `offset`
   /// (the gradient region) over the ranks, or "" where the target has none.
   virtual std::string sumOverRanks(int64_t offset, int64_t count) const = 0;
+  /// SyncBN: the batch the BN statistics of a step run over ("NB": the
+  /// global batch under SyncBN, else N), the sync argument the BN kernels
+  /// take last, and a statement summing the fused BN sums `data` (n floats)
+  /// over the ranks; "N", "" and "" where the target has no SyncBN yet.
+  virtual std::string bnBatch() const = 0;
+  virtual std::string bnSync() const = 0;
+  virtual std::string bnSumOverRanks(llvm::StringRef data,
+                                     int64_t n) const = 0;
   /// Statements that hand @train_step's (loss, correct) to the glue.
   virtual std::vector<std::string> trainReturn(llvm::StringRef loss,
                                                llvm::StringRef correct) const = 0;

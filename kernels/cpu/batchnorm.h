@@ -10,6 +10,19 @@
 
 namespace rnc::cpu {
 
+// SyncBN: the reduction of per-channel sums over the ranks of a
+// data-parallel step, which the training kernels below take as their last
+// argument. NoSync (one process, the default) reduces nothing. A sync type
+// has: active(); operator()(T *sums, int n), summing n values in place over
+// the ranks; batch(N), the global batch of the step. Kernels run exactly
+// their one-process arithmetic when active() is false
+// (kernels/cpu/collectives.h: BnSync).
+struct NoSync {
+  bool active() const { return false; }
+  template <class T> void operator()(T *, int) const {}
+  int batch(int N) const { return N; }
+};
+
 // mean[c], var[c] (biased) and inv_std[c] = 1/sqrt(var + eps) from per-channel
 // sums over `count` elements (e.g. from conv2d_bn_train_stats). var is clamped
 // at 0 against cancellation; it may be null.
@@ -99,23 +112,49 @@ void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,
 // Writes save_mean and save_inv_std (for backward). If running_mean and
 // running_var are non-null they are updated as in PyTorch.
 // x, y [N, C, plane]; gamma, beta, save_*, running_* [C].
-template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
+//
+// With an active `sync` (SyncBN) the statistics are those of the global
+// batch: the per-channel sums, then the sums of squared deviations from the
+// global mean, are summed over the ranks, over sync.batch(N) * plane values.
+template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue,
+          class Sync = NoSync>
 void batch_norm_train(T *y, T *save_mean, T *save_inv_std,
                       std::type_identity_t<T> *running_mean,
                       std::type_identity_t<T> *running_var, const T *x,
                       const T *gamma, const T *beta, int N,
                       std::type_identity_t<T> eps = T(1e-5),
                       std::type_identity_t<T> momentum = T(0.1),
-                      const Epilogue &epi = {}) {
+                      const Epilogue &epi = {}, const Sync &sync = {}) {
   static_assert(S.valid(),
                 "rnc::cpu::batch_norm_train: invalid BatchNormShape");
   RNC_CHECK(N > 0 && y && save_mean && save_inv_std && x && gamma && beta,
             "batch_norm_train: N > 0 and non-null pointers");
   constexpr int C = S.channels;
   constexpr long P = S.plane;
-  const long count = long(N) * P;
+  long count = long(N) * P;
   T *var = scratch<T>(kSlotReduce, C);
-  if constexpr (P == 1) {
+  if (sync.active()) {
+    // The two passes split over the channels, with a sum over the ranks
+    // after each.
+    count = long(sync.batch(N)) * P;
+    for (int c = 0; c < C; ++c) {
+      T s = 0;
+      for (int n = 0; n < N; ++n)
+        s += reduce_sum(x + (long(n) * C + c) * P, P);
+      save_mean[c] = s;
+    }
+    sync(save_mean, C);
+    for (int c = 0; c < C; ++c) {
+      save_mean[c] /= T(count);
+      T ss = 0;
+      for (int n = 0; n < N; ++n)
+        ss += reduce_sq_dev(x + (long(n) * C + c) * P, P, save_mean[c]);
+      var[c] = ss;
+    }
+    sync(var, C);
+    for (int c = 0; c < C; ++c)
+      var[c] /= T(count);
+  } else if constexpr (P == 1) {
     // Rank 2: a channel is strided by C; sweep the batch, vectorized across
     // channels.
     for (int c = 0; c < C; ++c)
@@ -178,14 +217,16 @@ namespace detail {
 
 // The input-gradient pass of the backward, from dgamma and dbeta: one read
 // of dy (masked where relu_out <= 0 if relu_out is non-null) and x.
+// `count`: the values each channel's sums ran over (N * plane; the global
+// batch's under SyncBN).
 template <BatchNormShape S, class T>
 void batch_norm_backward_input(T *dx, const T *dy, const T *relu_out,
                                const T *x, const T *save_mean,
                                const T *save_inv_std, const T *gamma,
-                               const T *dgamma, const T *dbeta, int N) {
+                               const T *dgamma, const T *dbeta, int N,
+                               long count) {
   constexpr int C = S.channels;
   constexpr long P = S.plane;
-  const long count = long(N) * P;
 #pragma omp parallel for collapse(2)                                           \
     schedule(static) if (count * C >= kParallelGrain)
   for (int n = 0; n < N; ++n)
@@ -208,11 +249,37 @@ void batch_norm_backward_input(T *dx, const T *dy, const T *relu_out,
     }
 }
 
-template <BatchNormShape S, class T>
+// dgamma and dbeta are this rank's (they are summed over the ranks with the
+// other gradients); under SyncBN dx takes their sums over the ranks and the
+// global count.
+template <BatchNormShape S, class T, class Sync>
+void batch_norm_input_grad_synced(T *dx, const T *dy, const T *relu_out,
+                                  const T *x, const T *save_mean,
+                                  const T *save_inv_std, const T *gamma,
+                                  const T *dgamma, const T *dbeta, int N,
+                                  const Sync &sync) {
+  constexpr int C = S.channels;
+  constexpr long P = S.plane;
+  if (!sync.active()) {
+    batch_norm_backward_input<S>(dx, dy, relu_out, x, save_mean,
+                                 save_inv_std, gamma, dgamma, dbeta, N,
+                                 long(N) * P);
+    return;
+  }
+  T *global = scratch<T>(kSlotReduce, 2 * C);
+  for (int c = 0; c < C; ++c)
+    global[c] = dgamma[c], global[C + c] = dbeta[c];
+  sync(global, 2 * C);
+  batch_norm_backward_input<S>(dx, dy, relu_out, x, save_mean, save_inv_std,
+                               gamma, global, global + C, N,
+                               long(sync.batch(N)) * P);
+}
+
+template <BatchNormShape S, class T, class Sync>
 void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
                               const T *relu_out, const T *x,
                               const T *save_mean, const T *save_inv_std,
-                              const T *gamma, int N) {
+                              const T *gamma, int N, const Sync &sync) {
   static_assert(S.valid(), "rnc::cpu::batch_norm_grad: invalid BatchNormShape");
   RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean &&
                 save_inv_std && gamma,
@@ -251,30 +318,33 @@ void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
       dgamma[c] = sdyd * save_inv_std[c];
     }
   }
-  batch_norm_backward_input<S>(dx, dy, relu_out, x, save_mean, save_inv_std,
-                               gamma, dgamma, dbeta, N);
+  batch_norm_input_grad_synced<S>(dx, dy, relu_out, x, save_mean,
+                                  save_inv_std, gamma, dgamma, dbeta, N, sync);
 }
 
 } // namespace detail
 
-template <BatchNormShape S, class T = float>
+template <BatchNormShape S, class T = float, class Sync = NoSync>
 void batch_norm_grad(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
                      const T *save_mean, const T *save_inv_std, const T *gamma,
-                     int N) {
+                     int N, const Sync &sync = {}) {
   detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, nullptr, x,
-                                         save_mean, save_inv_std, gamma, N);
+                                         save_mean, save_inv_std, gamma, N,
+                                         sync);
 }
 
 // The backward of relu(batch_norm_train(x)) given the gradient dy of the
 // ReLU's output `relu_out`: batch_norm_grad of relu_grad(dy,
 // relu_out), without storing the masked gradient.
-template <BatchNormShape S, class T = float>
+template <BatchNormShape S, class T = float, class Sync = NoSync>
 void batch_norm_relu_grad(T *dx, T *dgamma, T *dbeta, const T *dy,
                           const T *relu_out, const T *x, const T *save_mean,
-                          const T *save_inv_std, const T *gamma, int N) {
+                          const T *save_inv_std, const T *gamma, int N,
+                          const Sync &sync = {}) {
   RNC_CHECK(relu_out != nullptr, "batch_norm_relu_grad: relu_out is null");
   detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, relu_out, x,
-                                         save_mean, save_inv_std, gamma, N);
+                                         save_mean, save_inv_std, gamma, N,
+                                         sync);
 }
 
 // The backward of the training forward when the reductions are done
@@ -285,12 +355,12 @@ void batch_norm_relu_grad(T *dx, T *dgamma, T *dbeta, const T *dy,
 // inv_std and dx as batch_norm_grad does, in one pass over dy and x: for
 // sums reduced in batch_norm_grad's order the results are the same bits.
 // dbeta and dgamma may alias grad_sum and grad_dev_sum.
-template <BatchNormShape S, class T = float>
+template <BatchNormShape S, class T = float, class Sync = NoSync>
 void batch_norm_grad_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
                                const T *x, const T *save_mean,
                                const T *save_inv_std, const T *gamma,
                                const T *grad_sum, const T *grad_dev_sum,
-                               int N) {
+                               int N, const Sync &sync = {}) {
   static_assert(S.valid(), "rnc::cpu::batch_norm_grad_from_sums: invalid "
                            "BatchNormShape");
   RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean &&
@@ -301,9 +371,9 @@ void batch_norm_grad_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
     dbeta[c] = s;
     dgamma[c] = sd * save_inv_std[c];
   }
-  detail::batch_norm_backward_input<S, T>(
+  detail::batch_norm_input_grad_synced<S, T>(
       dx, dy, static_cast<const T *>(nullptr), x, save_mean, save_inv_std,
-      gamma, dgamma, dbeta, N);
+      gamma, dgamma, dbeta, N, sync);
 }
 
 } // namespace rnc::cpu

@@ -128,10 +128,6 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
 RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
   if (gen_abi::check_collectives(m, c))
     return 1;
-  if (c && c->sync_bn && c->world > 1)
-    return gen_abi::fail(m, "sync_bn: this rnc does not reduce batch-norm "
-                            "statistics across ranks yet (each rank "
-                            "normalizes with its own batch)");
   m->distributed = c && c->world > 1;
   if (c)
     m->comm = *c;

@@ -119,11 +119,6 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
            const Checkpoint *resume) {
   Comm &comm = Comm::job();
   comm.agree("set of training flags", jobSettings(o, rIn));
-  if (rIn.syncBn && comm.distributed())
-    throw JobError("rnc-run: --sync-bn: batch-norm statistics over all "
-                   "ranks are not implemented yet; without it each rank "
-                   "normalizes over its own share of the batch (as PyTorch "
-                   "DDP does)");
   // Rank 0 alone writes files.
   RunOptions r = rIn;
   if (!comm.root()) {
@@ -203,8 +198,9 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
   if (comm.distributed())
     std::printf("ranks  %d processes (mpirun), %d images of every batch on "
                 "each; gradients summed over the ranks before every update; "
-                "batch-norm statistics per rank; rank 0 evaluates and saves\n",
-                comm.world(), o.batchSize / comm.world());
+                "batch-norm statistics %s; rank 0 evaluates and saves\n",
+                comm.world(), o.batchSize / comm.world(),
+                r.syncBn ? "over the global batch (--sync-bn)" : "per rank");
   std::printf("input  mean %s, std %s (%s); augment: %s; %d loader "
               "thread%s%s%s\n",
               listText(d.mean).c_str(), listText(d.std).c_str(),

@@ -35,7 +35,7 @@ struct RunOptions {
   std::string checkpointFile; // "" for none: saved every epoch, and the best
                               // by test accuracy to bestCheckpointPath()
   int stopAfter = 0;          // stop after this epoch (0: train all epochs)
-  bool syncBn = false;        // --sync-bn (data parallelism; refused for now)
+  bool syncBn = false;        // --sync-bn: BN statistics over all ranks
 };
 
 class Checkpoint;

@@ -300,10 +300,10 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
       ->type_name("EPOCH")
       ->check(rule("--stop-after"));
   cmd->add_flag("--sync-bn", r.syncBn,
-                "Under mpirun: batch-norm statistics over every rank's share "
-                "of the batch. NOT IMPLEMENTED YET: refused in a job of "
-                "several ranks (without it each rank normalizes over its own "
-                "share, as PyTorch DDP); one process needs no sync");
+                "Under mpirun: batch-norm statistics over the whole global "
+                "batch, summed over the ranks inside each step (without it "
+                "each rank normalizes over its own share, as PyTorch DDP); "
+                "one process needs no sync");
 }
 
 // Every file train reads and writes, checked against each other and locked
