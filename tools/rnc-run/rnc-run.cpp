@@ -343,10 +343,20 @@ int runTrain(TrainCommand &t) {
   rnc::OutputSet files;
   if (!t.modelSo.empty())
     claimOutputs(files, t.modelSo, t);
-  rnc::Model model(modelFile(t.modelSo, t.modelName, o.batchSize, t.device));
+  // In a job, rank 0 compiles the main job's model into the cache first and
+  // the other ranks find it there (a broadcast is the barrier).
+  rnc::run::Comm &comm = rnc::run::Comm::job();
+  std::string so;
+  if (comm.root())
+    so = modelFile(t.modelSo, t.modelName, o.batchSize, t.device);
+  char compiled = 1;
+  comm.broadcast(&compiled, 1);
+  if (!comm.root())
+    so = modelFile(t.modelSo, t.modelName, o.batchSize, t.device);
+  rnc::Model model(so);
   if (t.modelSo.empty())
     claimOutputs(files, model.path(), t);
-  rnc::run::Comm::job().agree("model .so (SHA-256)", model.digest());
+  comm.agree("model .so (SHA-256)", model.digest());
   checkDevice(model, t.device);
   if (t.resume.empty()) {
     rnc::run::train(model, o, t.run);
