@@ -28,7 +28,8 @@ std::string formatEpoch(const EpochStats &s) {
                 100 * s.testAcc, s.imagesPerSec, s.seconds, 100 * s.dataWait);
 }
 
-Progress::Progress() : tty_(::isatty(STDOUT_FILENO) == 1) {}
+Progress::Progress(bool plain)
+    : tty_(!plain && ::isatty(STDOUT_FILENO) == 1) {}
 
 // 75 s -> "1:15", 3725 s -> "1:02:05".
 std::string hms(double seconds) {

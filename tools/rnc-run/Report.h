@@ -31,7 +31,10 @@ std::string formatEpoch(const EpochStats &s);
 ///   epoch 2/4 [#########.........] 212/469  loss 0.412  acc 85.1%  1234 img/s  data wait 0.2%  ETA 3:05
 class Progress {
 public:
-  Progress(); // detects whether stdout is a terminal
+  /// Detects whether stdout is a terminal; `plain` forces plain lines (a
+  /// rank under mpirun writes to Open MPI's pseudo-terminal, whatever the
+  /// job's output is redirected to).
+  explicit Progress(bool plain = false);
   ~Progress() { endEpoch(); } // an error must not print after a half line
   void step(int epoch, int epochs, int64_t step, int64_t steps, double loss,
             double acc, double imagesPerSec, double dataWait,

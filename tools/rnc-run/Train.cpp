@@ -230,7 +230,7 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
     broadcastState(model, comm);
   std::vector<float> x(loader.batchFloats());
   std::vector<int32_t> y(static_cast<size_t>(o.batchSize));
-  Progress progress;
+  Progress progress(comm.distributed());
   int64_t &globalStep = state.step;
   for (int epoch = state.epoch + 1; epoch <= o.epochs; ++epoch) {
     const Clock::time_point start = Clock::now();

@@ -61,11 +61,13 @@ void watchdog() {
   }
 }
 
-int sumFloats(void *, float *data, int64_t count, void *) {
-  Watched w("a sum of floats (gradients)");
+// Sums `count` values in place over all ranks, in pieces an int can count.
+template <class T>
+int sumInPlace(T *data, int64_t count, MPI_Datatype type, const char *what) {
+  Watched w(what);
   for (int64_t at = 0; at < count;) {
     int n = static_cast<int>(std::min<int64_t>(count - at, INT_MAX / 2));
-    if (MPI_Allreduce(MPI_IN_PLACE, data + at, n, MPI_FLOAT, MPI_SUM,
+    if (MPI_Allreduce(MPI_IN_PLACE, data + at, n, type, MPI_SUM,
                       MPI_COMM_WORLD) != MPI_SUCCESS)
       return 1;
     at += n;
@@ -73,16 +75,12 @@ int sumFloats(void *, float *data, int64_t count, void *) {
   return 0;
 }
 
+int sumFloats(void *, float *data, int64_t count, void *) {
+  return sumInPlace(data, count, MPI_FLOAT, "a sum of floats (gradients)");
+}
+
 int sumDoubles(double *data, int64_t count) {
-  Watched w("a sum of doubles (metrics)");
-  for (int64_t at = 0; at < count;) {
-    int n = static_cast<int>(std::min<int64_t>(count - at, INT_MAX / 2));
-    if (MPI_Allreduce(MPI_IN_PLACE, data + at, n, MPI_DOUBLE, MPI_SUM,
-                      MPI_COMM_WORLD) != MPI_SUCCESS)
-      return 1;
-    at += n;
-  }
-  return 0;
+  return sumInPlace(data, count, MPI_DOUBLE, "a sum of doubles (metrics)");
 }
 
 int broadcast(void *data, int64_t bytes, int32_t root) {
