@@ -137,9 +137,12 @@ public:
                          llvm::StringRef n) const override {
     return llvm::formatv("copy_floats({0}, {1}, {2})", dst, src, n);
   }
-  // Not yet: the glue refuses world > 1 (kernels/cuda/model_abi.cuh).
-  std::string globalBatch() const override { return ""; }
-  std::string sumOverRanks(int64_t, int64_t) const override { return ""; }
+  // NG: summed on the host before the step (kernels/cuda/model_abi.cuh).
+  std::string globalBatch() const override { return "NG"; }
+  std::string sumOverRanks(int64_t offset, int64_t count) const override {
+    return llvm::formatv("comm.sum(S + {0}, {1})", offset, count);
+  }
+  // SyncBN: not yet on this target (the glue refuses it in one line).
   std::string bnBatch() const override { return "N"; }
   std::string bnSync() const override { return ""; }
   std::string bnSumOverRanks(llvm::StringRef, int64_t) const override {
@@ -186,7 +189,9 @@ public:
     emitInit(initBody, os);
     os << "void train_step(float *S, float *W, const float *x, const int32_t "
           "*labels, int N, const float *hyper, float *loss_out, int32_t "
-          "*correct_out) {\n"
+          "*correct_out, int NG, const StepComm &comm) {\n"
+       << "  // NG: the global batch (N with one process); comm: the sum of "
+          "the\n  // gradients over the ranks (kernels/cuda/collectives.cuh).\n"
        << model.trainBody << "}\n\n";
     emitEval(model, os);
     os << "} // namespace gen\n\n#include \"kernels/cuda/model_abi.cuh\"\n";

@@ -141,19 +141,24 @@ void count_correct(int *correct, const float *logits, const int32_t *labels,
   softmax_cross_entropy<Classes, float>(nullptr, correct, logits, labels, N);
 }
 
-// dlogits [N, Classes] = dloss * (softmax(logits) - onehot(labels)) / N.
+// dlogits [N, Classes] = dloss * (softmax(logits) - onehot(labels)) / NG,
+// NG = `global_batch` (0: N). Data parallelism passes the global batch of
+// the step, the sum of every rank's N (kernels/cuda/collectives.cuh).
 template <int Classes, class T = float>
 void softmax_cross_entropy_grad(T *dlogits, const T *logits,
                                 const int32_t *labels, int N,
-                                std::type_identity_t<T> dloss = T(1)) {
+                                std::type_identity_t<T> dloss = T(1),
+                                int global_batch = 0) {
   static_assert(Classes > 0,
                 "rnc::cuda::softmax_cross_entropy_grad: Classes > 0");
   RNC_CUDA_FLOAT_ONLY(T, "softmax_cross_entropy_grad");
-  if (!detail::check_args(N > 0 && dlogits && logits && labels))
+  if (!detail::check_args(N > 0 && dlogits && logits && labels &&
+                          global_batch >= 0))
     return;
   detail::softmax_xent_backward_kernel<Classes>
       <<<unsigned(detail::ceil_div(N, 8)), 256, 0, current_stream()>>>(
-          dlogits, logits, labels, N, double(dloss) / N);
+          dlogits, logits, labels, N,
+          double(dloss) / (global_batch > 0 ? global_batch : N));
   detail::after_launch();
 }
 

@@ -19,6 +19,14 @@
 // a step there is no allocation and no host synchronization; the host waits
 // once, after the graph, for the loss.
 //
+// Data parallelism (rnc_set_collectives): before the step the host sums the
+// batch sizes of the ranks (allreduce_sum with a null stream: host memory,
+// blocking) into NG, so the global batch is a kernel argument; the graphs
+// are kept by (N, NG). Inside the graph, after the backward pass, one
+// allreduce_sum of the gradient region is enqueued on the model's stream
+// (NCCL through rnc-run's plugin; kernels/cuda/collectives.cuh), so the
+// step stays one graph.
+//
 // Everything outside a graph (zeroing, weights in and out, logits) is
 // enqueued on the model's own stream and waited for before the call
 // returns: the stream is non-blocking, so it would not wait for work on the
@@ -79,8 +87,11 @@ struct rnc_model {
   float *pinned_images = nullptr;     // host, page-locked [max_batch*C*H*W]
   int32_t *pinned_labels = nullptr;   // host, page-locked [max_batch]
   cudaStream_t stream = nullptr;
-  // By batch size; repeat_graphs: rnc_cuda_repeat_step.
-  std::map<int, cudaGraphExec_t> train_graphs, eval_graphs, repeat_graphs;
+  // By batch size (train: N << 32 | NG); repeat_graphs: rnc_cuda_repeat_step.
+  std::map<long long, cudaGraphExec_t> train_graphs, eval_graphs,
+      repeat_graphs;
+  rnc_collectives comm{};   // valid when distributed
+  bool distributed = false; // rnc_set_collectives with world > 1
   int uploaded_batch = 0; // of the last rnc_train_step (0: none, or an eval since)
   std::string error;
 };
@@ -189,11 +200,11 @@ int run_eager(rnc_model *m, const Enqueue &enqueue, const char *what) {
 // N, or finds the one captured before; then launches it and waits. In the
 // debug modes it runs `enqueue` uncaptured instead (run_eager).
 template <class Enqueue>
-int run_graph(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs, int N,
-              const Enqueue &enqueue, const char *what) {
+int run_graph(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
+              long long key, const Enqueue &enqueue, const char *what) {
   if (rnc::cuda::op_debug().on())
     return run_eager(m, enqueue, what);
-  auto found = graphs.find(N);
+  auto found = graphs.find(key);
   if (found == graphs.end()) {
     rnc::cuda::set_stream(m->stream);
     rnc::cuda::last_launch_error(); // forget errors of earlier captures
@@ -221,24 +232,43 @@ int run_graph(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs, int N,
         cuda_ok(m, ended, "cudaStreamEndCapture") ||
         cuda_ok(m, made, "cudaGraphInstantiate"))
       return 1;
-    found = graphs.emplace(N, exec).first;
+    found = graphs.emplace(key, exec).first;
   }
   if (cuda_ok(m, cudaGraphLaunch(found->second, m->stream), "cudaGraphLaunch"))
     return 1;
   return cuda_ok(m, cudaStreamSynchronize(m->stream), what, kSyncHint);
 }
 
+// The global batch of a step: N with one process, else the sum of every
+// rank's N (host memory, blocking); 0 after fail().
+inline int global_batch(rnc_model *m, int N, const char *what) {
+  if (!m->distributed)
+    return N;
+  float ng = float(N); // exact: integers below 2^24
+  if (m->comm.allreduce_sum(m->comm.ctx, &ng, 1, nullptr) != 0 ||
+      !(ng >= N && ng <= float(gen::kInfo.max_batch) * m->comm.world)) {
+    fail(m, std::string(what) + ": the sum of the batch sizes over the " +
+                "ranks failed");
+    return 0;
+  }
+  return int(ng);
+}
+
 // One training step of batch N as a graph (run_graph): the upload of the
 // pinned images and labels and NCHW -> NHWC (unless `upload` is false: the
 // batch of the last step is still on the device), {lr, momentum,
 // weight_decay}, the generated step, the download of loss and correct.
-inline int run_step(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs,
+inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
                     int N, const rnc_sgd *opt, rnc_step_result *out,
                     bool upload, const char *what) {
+  const int NG = global_batch(m, N, what);
+  if (NG == 0)
+    return 1;
   m->pinned->hyper[0] = opt->lr;
   m->pinned->hyper[1] = opt->momentum;
   m->pinned->hyper[2] = opt->weight_decay;
-  auto enqueue = [m, N, upload] {
+  rnc::cuda::StepComm comm{m->distributed ? &m->comm : nullptr};
+  auto enqueue = [m, N, NG, upload, &comm] {
     gen::g_sum = m->stats; // this model's scratch, baked into the graph
     gen::g_sumsq = m->stats + gen::kStatChannels;
     cudaStream_t s = m->stream;
@@ -256,14 +286,22 @@ inline int run_step(rnc_model *m, std::map<int, cudaGraphExec_t> &graphs,
       rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
                               long(gen::kInfo.input_h) * gen::kInfo.input_w);
     gen::train_step(m->state, m->work, io.images, io.labels, N, io.hyper,
-                    io.loss, io.correct);
+                    io.loss, io.correct, NG, comm);
+    if (comm.failed) // nothing enqueued for the sum: the graph must not run
+      rnc::cuda::detail::record(cudaErrorInvalidValue);
     cudaMemcpyAsync(&m->pinned->loss, io.loss, sizeof(float),
                     cudaMemcpyDeviceToHost, s);
     cudaMemcpyAsync(&m->pinned->correct, io.correct, sizeof(int32_t),
                     cudaMemcpyDeviceToHost, s);
   };
-  if (run_graph(m, graphs, N, enqueue, what))
+  const long long key = (static_cast<long long>(N) << 32) | NG;
+  if (run_graph(m, graphs, key, enqueue, what)) {
+    if (comm.failed)
+      fail(m, std::string(what) + ": the sum of the gradients over the " +
+                  "ranks could not be enqueued (the collectives' message "
+                  "above says why)");
     return 1;
+  }
   out->loss = m->pinned->loss;
   out->correct = m->pinned->correct;
   return 0;
@@ -402,17 +440,26 @@ RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
       "rnc_eval (download of the logits)");
 }
 
-// Data parallelism is not in the cuda step yet (the NCCL sum of the
-// gradients inside the step's graph): one process only, and a job of more
-// is refused here, before any step, with one line.
+// Data parallelism: the gradients are summed inside the step's graph by the
+// collectives' allreduce_sum on the model's stream (NCCL). SyncBN is not in
+// the cuda kernels yet and is refused here, before any step, in one line.
+// The graphs captured so far hold the old collectives: they are dropped.
 RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
   if (gen_abi::check_collectives(m, c))
     return 1;
-  if (c && c->world > 1)
+  if (c && c->world > 1 && c->sync_bn)
     return gen_abi::fail(
-        m, "data-parallel training (" + std::to_string(c->world) +
-               " ranks) is not implemented for the cuda target yet (the "
-               "NCCL path); run one process, or compile for the cpu target");
+        m, "--sync-bn (batch-norm statistics over the ranks) is not "
+           "implemented for the cuda target yet; train without it (per-rank "
+           "statistics, as PyTorch DDP does), or compile for the cpu target");
+  cudaStreamSynchronize(m->stream);
+  for (auto *graphs : {&m->train_graphs, &m->repeat_graphs}) {
+    for (auto &entry : *graphs)
+      cudaGraphExecDestroy(entry.second);
+    graphs->clear();
+  }
+  m->distributed = c && c->world > 1;
+  m->comm = m->distributed ? *c : rnc_collectives{};
   return 0;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "batchnorm.cuh"
+#include "collectives.cuh"
 #include "common.cuh"
 #include "conv.cuh"
 #include "debug.cuh"

@@ -17,6 +17,7 @@
 
 #include "mock/cuda_runtime.h"
 
+#include "kernels/cuda/collectives.cuh"
 #include "kernels/cuda/debug.cuh"
 #include "kernels/cuda/stream.cuh"
 #include "runtime/rnc_abi.h"
@@ -27,6 +28,7 @@
 namespace mockmodel {
 int refuse_op = 0; // this op's launcher refuses its arguments (launches nothing)
 int fault_op = 0;  // this op's kernel faults when it runs (a sticky error)
+int last_ng = 0;   // the global batch the last enqueued step was given
 
 // A kernel of op `op`: runs `body` on the current stream, unless told to
 // misbehave.
@@ -57,6 +59,7 @@ inline void nchw_to_nhwc(float *dst, const float *src, int N, int C, long HW) {
 } // namespace rnc::cuda
 
 namespace gen {
+using rnc::cuda::StepComm;
 constexpr int kC = 1, kH = 2, kW = 2, kClasses = 3, kMaxBatch = 4;
 const rnc_tensor_info kTensors[] = {
     {"w", RNC_PARAM, 1, {4, 0, 0, 0}, 4},
@@ -85,10 +88,13 @@ void init(float *S, uint64_t seed) {
 }
 
 // loss = sum of the images + sum(w) + sum(b); correct = label of sample 0;
-// then w[0] -= lr (an update that shows whether the step ran once).
+// a "gradient" g = N in S[8..11], summed over the ranks (comm); then
+// w[0] -= lr * g / NG (with one process: lr, an update that shows whether
+// the step ran once).
 void train_step(float *S, float *W, const float *x, const int32_t *labels,
                 int N, const float *hyper, float *loss_out,
-                int32_t *correct_out) {
+                int32_t *correct_out, int NG, const StepComm &comm) {
+  mockmodel::last_ng = NG;
   {
     OpTimer timer_(1);
     mockmodel::kernel(1, [=] {
@@ -101,9 +107,12 @@ void train_step(float *S, float *W, const float *x, const int32_t *labels,
       *loss_out = W[0] + std::accumulate(S, S + 4, 0.0f) +
                   std::accumulate(S + 16, S + 20, 0.0f);
       *correct_out = labels[0];
-      S[0] -= hyper[0];
+      for (int i = 8; i < 12; ++i)
+        S[i] = float(N);
     });
   }
+  comm.sum(S + 8, 4);
+  mockmodel::kernel(2, [=] { S[0] -= hyper[0] * S[8] / float(NG); });
 }
 
 // logits[n][k] = sum of sample n's pixels + w[k].
@@ -231,22 +240,131 @@ TEST_F(CudaAbi, WriteLandsBeforeTheNextStep) {
   EXPECT_EQ(read("w")[0], 100.0f - 0.25f);
 }
 
-// Data parallelism is not in the cuda step yet: one process is accepted
-// (NULL or a world of 1), a larger world refused in one line before any
-// step, and bad collectives named.
-TEST_F(CudaAbi, CollectivesAcceptOneProcessAndRefuseMore) {
+// Collectives of a job of two ranks, played by one process: the other rank
+// adds `other_n` to the sum of the batch sizes (host, blocking) and
+// `other_grad` to every gradient (enqueued on the step's stream, so it is
+// captured into the graph and replayed with it).
+struct FakeRank {
+  float other_n = 3, other_grad = 3;
+  int host_calls = 0, device_calls = 0;
+  bool refuse_host = false, refuse_device = false;
+
+  static int sum(void *ctx, float *data, int64_t count, void *stream) {
+    auto *r = static_cast<FakeRank *>(ctx);
+    if (!stream) {
+      ++r->host_calls;
+      if (r->refuse_host || count != 1)
+        return 1;
+      *data += r->other_n;
+      return 0;
+    }
+    ++r->device_calls;
+    if (r->refuse_device)
+      return 1;
+    const float add = r->other_grad;
+    cudamock::enqueue(static_cast<cudaStream_t>(stream), [=] {
+      for (int64_t i = 0; i < count; ++i)
+        data[i] += add;
+    });
+    return 0;
+  }
+  rnc_collectives collectives(int sync_bn = 0) {
+    return rnc_collectives{0, 2, sync_bn, 0, this, &FakeRank::sum};
+  }
+};
+
+// One process (NULL, or a world of 1): NG is N, no collective is called.
+TEST_F(CudaAbi, CollectivesOfOneProcessAreTheIdentity) {
   create();
   EXPECT_EQ(rnc_set_collectives(m, nullptr), 0) << rnc_last_error(m);
-  rnc_collectives one{0, 1, 0, 0, nullptr, nullptr};
-  EXPECT_EQ(rnc_set_collectives(m, &one), 0) << rnc_last_error(m);
-  auto sum = [](void *, float *, int64_t, void *) { return 0; };
-  rnc_collectives two{1, 2, 0, 0, nullptr, sum};
-  EXPECT_NE(rnc_set_collectives(m, &two), 0);
+  FakeRank rank;
+  rnc_collectives one{0, 1, 0, 0, &rank, &FakeRank::sum};
+  ASSERT_EQ(rnc_set_collectives(m, &one), 0) << rnc_last_error(m);
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  Batch b = batch(2, 0.0f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+  EXPECT_EQ(mockmodel::last_ng, 2);
+  EXPECT_EQ(rank.host_calls + rank.device_calls, 0);
+  EXPECT_EQ(read("w")[0], 1.0f - 0.5f);
+}
+
+// Two ranks: NG is summed on the host before the step, the gradients
+// inside the graph after the backward pass and before the update; a replay
+// sums again without enqueueing again; another NG for the same N captures
+// another graph.
+TEST_F(CudaAbi, TwoRanksSumTheBatchOnTheHostAndTheGradientsInTheGraph) {
+  create();
+  FakeRank rank;
+  rnc_collectives two = rank.collectives();
+  ASSERT_EQ(rnc_set_collectives(m, &two), 0) << rnc_last_error(m);
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  Batch b = batch(2, 0.0f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+  EXPECT_EQ(mockmodel::last_ng, 5);
+  EXPECT_EQ(rank.host_calls, 1);
+  EXPECT_EQ(rank.device_calls, 1);
+  // g = 2 here + 3 there, over NG = 5: one lr.
+  EXPECT_EQ(read("w")[0], 1.0f - 0.5f);
+  ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+  EXPECT_EQ(rank.host_calls, 2);
+  EXPECT_EQ(rank.device_calls, 1); // replayed, not enqueued again
+  EXPECT_EQ(read("w")[0], 1.0f - 1.0f);
+  rank.other_n = 2; // a ragged step: the other rank has 2 images, NG = 4
+  ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+  EXPECT_EQ(mockmodel::last_ng, 4);
+  EXPECT_EQ(rank.device_calls, 2);
+  EXPECT_EQ(read("w")[0], 1.0f - 1.0f - 0.5f * 5.0f / 4.0f);
+}
+
+// Graphs captured before rnc_set_collectives hold no sum: they are dropped.
+TEST_F(CudaAbi, NewCollectivesDropTheCapturedGraphs) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  Batch b = batch(2, 0.0f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+  FakeRank rank;
+  rnc_collectives two = rank.collectives();
+  ASSERT_EQ(rnc_set_collectives(m, &two), 0) << rnc_last_error(m);
+  ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+  EXPECT_EQ(rank.device_calls, 1);
+  EXPECT_EQ(mockmodel::last_ng, 5);
+  ASSERT_EQ(rnc_set_collectives(m, nullptr), 0) << rnc_last_error(m);
+  ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+  EXPECT_EQ(mockmodel::last_ng, 2);
+  EXPECT_EQ(rank.host_calls, 1);
+}
+
+// Failures of the collectives end the step with one line, and nothing of a
+// half-enqueued step runs; SyncBN and bad worlds are refused up front.
+TEST_F(CudaAbi, CollectivesFailuresAndRefusals) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  FakeRank rank;
+  rnc_collectives two = rank.collectives();
+  ASSERT_EQ(rnc_set_collectives(m, &two), 0) << rnc_last_error(m);
+  Batch b = batch(2, 0.0f);
+  rnc_step_result out{};
+  rank.refuse_host = true;
+  EXPECT_NE(step(b, out), 0);
   EXPECT_EQ(std::string(rnc_last_error(m)),
-            "data-parallel training (2 ranks) is not implemented for the "
-            "cuda target yet (the NCCL path); run one process, or compile "
-            "for the cpu target");
-  rnc_collectives bad{2, 2, 0, 0, nullptr, sum};
+            "rnc_train_step: the sum of the batch sizes over the ranks failed");
+  rank.refuse_host = false;
+  rank.refuse_device = true;
+  EXPECT_NE(step(b, out), 0);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_train_step: the sum of the gradients over the ranks could "
+            "not be enqueued (the collectives' message above says why)");
+  EXPECT_EQ(read("w")[0], 1.0f); // no update ran
+  rnc_collectives sync = rank.collectives(/*sync_bn=*/1);
+  EXPECT_NE(rnc_set_collectives(m, &sync), 0);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "--sync-bn (batch-norm statistics over the ranks) is not "
+            "implemented for the cuda target yet; train without it (per-rank "
+            "statistics, as PyTorch DDP does), or compile for the cpu target");
+  rnc_collectives bad{2, 2, 0, 0, nullptr, &FakeRank::sum};
   EXPECT_NE(rnc_set_collectives(m, &bad), 0);
   EXPECT_EQ(std::string(rnc_last_error(m)),
             "collectives: rank 2 is outside a world of 2");
