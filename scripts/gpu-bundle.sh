@@ -7,6 +7,9 @@
 #     bin/kernels-test-{fp32,tf32,bf16}   test/cuda/kernels_test.cu, sm_90a
 #     lib/rn50-convs-{bf16,fp32}.so       test/cuda/rn50_convs.cu, sm_90a
 #     lib/libgomp.so.1             in case the GPU machine lacks it
+#     lib/librnc-nccl.so, bin/nccl-plugin-tests, bin/nccl-pair
+#                                  the NCCL path (needs the machine's
+#                                  libnccl.so.2: the toolkit's or PyTorch's)
 #     so/<model>-cuda-<precision>.so      rnc compile --target cuda, sm_90a
 #     so/<model>-cpu-fp32.so       rnc compile --march x86-64-v3
 #     bench/<config>-b<batch>-bf16.so     links for bench/gpu_train.py
@@ -86,6 +89,8 @@ model() { # NAME TARGET PRECISION INPUT MAX_BATCH
   model resnext50_32x4d cuda bf16 3x224x224 256
   model d2l_resnet18 cuda bf16 1x96x96 128
   model fashion_resnet cuda bf16 - 128
+  echo "$rnc compile test/dist/Inputs/nobn.json --target cuda --precision fp32" \
+    "--cuda-arch 90a --max-batch 16 -o $stage/so/nobn-cuda-fp32.so"
 } >"$work/jobs.txt"
 n=$(wc -l <"$work/jobs.txt")
 echo "gpu-bundle: $n builds, $par at a time (logs in $work/log)"
@@ -105,18 +110,25 @@ ln -s ../so/resnet50-cuda-bf16.so "$stage/bench/resnet50-224-b256-bf16.so"
 ln -s ../so/resnext50_32x4d-cuda-bf16.so "$stage/bench/resnext50_32x4d-224-b256-bf16.so"
 ln -s ../so/d2l_resnet18-cuda-bf16.so "$stage/bench/d2l_resnet18-96-b128-bf16.so"
 cp "$data"/*.gz "$stage/fashion-mnist/"
+# The NCCL plugin and its two GPU programs (built by scripts/build.sh).
+ninja -C "$build" rnc-nccl nccl-plugin-tests nccl-pair >/dev/null
+cp "$build/lib/rnc/librnc-nccl.so" "$stage/lib/"
+cp "$build/bin/nccl-plugin-tests" "$build/bin/nccl-pair" "$stage/bin/"
 gomp=$(g++ -print-file-name=libgomp.so.1)
 cp -L "$gomp" "$stage/lib/libgomp.so.1"
 
 # Nothing may need a library a bare CUDA machine lacks: glibc, the C++
 # runtime and libgcc come with its compiler, libgomp is in lib/; libcuda is
 # the driver's (dlopened, never linked). The cuda runtime is static.
+# libnccl.so.2 (the NCCL plugin and its test) comes from the GPU machine.
 bad=0
 for f in "$stage"/bin/* "$stage"/lib/*.so "$stage"/so/*.so; do
   for lib in $(readelf -d "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
     case "$lib" in
       libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*) ;;
       libstdc++.so.6|libgcc_s.so.1|libgomp.so.1) ;;
+      libnccl.so.2) [[ "$f" == */librnc-nccl.so || "$f" == */nccl-plugin-tests ]] ||
+        { echo "gpu-bundle: $f needs libnccl.so.2" >&2; bad=1; } ;;
       *) echo "gpu-bundle: $f needs $lib, which a bare CUDA machine lacks" >&2; bad=1 ;;
     esac
   done

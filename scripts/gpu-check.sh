@@ -8,7 +8,7 @@
 #
 # Usage: OUT=DIR scripts/gpu-check.sh [STAGE...]
 #   STAGEs (default, in this order): env kernels sanitizer steps convs bench
-#   mainjob. Not by default: figures, the measurements for bench/RESULTS.md
+#   mainjob nccl. Not by default: figures, the measurements for bench/RESULTS.md
 #   (three models, rnc against PyTorch eager, and the GPU's matmul and copy
 #   ceilings; about 4 minutes): `scripts/gpu-check.sh figures`.
 #   Environment: BUDGET (seconds, default 480), RNC_GPU_BIN (default
@@ -28,7 +28,7 @@ DEADLINE=$((SECONDS + BUDGET))
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"
-DEFAULT_STAGES=(env kernels sanitizer steps convs bench mainjob)
+DEFAULT_STAGES=(env kernels sanitizer steps convs bench mainjob nccl)
 ALL_STAGES=("${DEFAULT_STAGES[@]}" figures)
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${DEFAULT_STAGES[@]}")
@@ -112,7 +112,8 @@ EOF
     local f
     for f in "$B"/bin/* "$B"/lib/*.so "$B"/so/*.so; do
       [ -e "$f" ] || continue
-      if ldd "$f" 2>&1 | grep -q 'not found'; then
+      # libnccl.so.2: the machine's, found by the nccl stage.
+      if ldd "$f" 2>&1 | grep 'not found' | grep -vq libnccl; then
         note "  ldd $f: $(ldd "$f" | grep 'not found' | tr -s ' \t' ' ' | tr '\n' ';')"
         missing=1
       fi
@@ -123,7 +124,7 @@ EOF
       missing=0
       for f in "$B"/bin/* "$B"/lib/*.so "$B"/so/*.so; do
         [ -e "$f" ] || continue
-        ldd "$f" 2>&1 | grep -q 'not found' && { note "  still missing: $f"; missing=1; }
+        ldd "$f" 2>&1 | grep 'not found' | grep -vq libnccl && { note "  still missing: $f"; missing=1; }
       done
     fi
   fi
@@ -232,6 +233,31 @@ stage_mainjob() {
   grep -hE 'main job|^SKIPPED|error' "$log" | tail -5 | tee -a "$SUMMARY" >/dev/null
   row_from mainjob "$(status_of "$RC")" "$t0" "$log" \
     "$(grep -ho 'test accuracy [0-9.]*% after [0-9]* epochs in [0-9.]* s' "$log" | tail -1)"
+}
+
+# The NCCL path: the plugin joined by one rank and its sum captured in a
+# graph (nccl-plugin-tests), then two processes sharing the GPU over NCCL
+# against one process (nccl-pair; NCCL 2.30+ only). The newest libnccl.so.2
+# found (the toolkit's, PyTorch's nvidia-nccl wheel) is used.
+stage_nccl() {
+  precheck nccl || return
+  local t0=$SECONDS log="$OUT/nccl.log" rcs=() lib
+  lib=$(python3 test/dist/find_nccl.py 2>>"$log")
+  if [ -z "$lib" ]; then
+    echo "SKIPPED: no libnccl.so.2 on this machine" >>"$log"
+    row_from nccl SKIPPED "$t0" "$log" ""; return
+  fi
+  run_step 30 "$log" env LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$B/bin/nccl-plugin-tests"
+  rcs+=("$RC")
+  run_step 60 "$log" env LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=WARN \
+    "$B/bin/nccl-pair" "$B/so/nobn-cuda-fp32.so" "$B/lib/librnc-nccl.so" 4 16
+  rcs+=("$RC")
+  note "== nccl: the NCCL plugin (1 rank, sum in a graph) and 2 ranks on one GPU vs 1 process (nobn, fp32)"
+  grep -hE '^found NCCL|OK \]|FAILED|SKIPPED|nccl-pair|NCCL WARN|error' "$log" | head -30 | tee -a "$SUMMARY" >/dev/null
+  row_from nccl "$(status_of "${rcs[@]}")" "$t0" "$log" \
+    "$(grep -ho 'nccl-pair: [^,]*\|largest difference [0-9.e+-]*' "$log" | tr '\n' ' ')"
 }
 
 stage_figures() {

@@ -2,6 +2,7 @@
 #include "Comm.h"
 
 #include "mpi/MpiPlugin.h"
+#include "nccl/NcclPlugin.h"
 
 #include "runtime/InstallLayout.h"
 
@@ -17,6 +18,17 @@ namespace {
 
 const rnc_mpi_api *api(const void *p) {
   return static_cast<const rnc_mpi_api *>(p);
+}
+
+const rnc_nccl_api *nccl(const void *p) {
+  return static_cast<const rnc_nccl_api *>(p);
+}
+
+// A plugin library of rnc-run: $env, else <bin>/../lib/rnc/<file>.
+std::string pluginPath(const char *env, const char *file) {
+  if (const char *p = std::getenv(env); p && *p)
+    return p;
+  return executableDir() + "/../lib/rnc/" + file;
 }
 
 // mpirun's size of the world, or "" when not started by a launcher.
@@ -56,11 +68,7 @@ void Comm::join() {
   if (size.empty())
     return;
   const double timeout = collectiveTimeout();
-  std::string path;
-  if (const char *p = std::getenv("RNC_MPI_PLUGIN"); p && *p)
-    path = p;
-  else
-    path = executableDir() + "/../lib/rnc/librnc-mpi.so";
+  const std::string path = pluginPath("RNC_MPI_PLUGIN", "librnc-mpi.so");
   // RTLD_GLOBAL: Open MPI's own components resolve libmpi's symbols.
   void *h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (!h) {
@@ -114,13 +122,85 @@ void Comm::broadcast(void *data, size_t bytes) {
                              "the broadcast from rank 0 failed");
 }
 
-rnc_collectives Comm::collectives(bool syncBn) const {
+rnc_collectives Comm::collectives(bool syncBn, bool gpu) {
   rnc_collectives c{};
   c.rank = rank_;
   c.world = world_;
   c.sync_bn = syncBn ? 1 : 0;
   c.allreduce_sum = api_ ? api(api_)->sum_floats : nullptr;
+  if (gpu && distributed()) {
+    joinNccl();
+    c.ctx = this;
+    c.allreduce_sum = &Comm::gpuSum;
+  }
   return c;
+}
+
+int Comm::gpuSum(void *ctx, float *data, int64_t count, void *stream) {
+  const Comm *c = static_cast<const Comm *>(ctx);
+  return stream ? nccl(c->nccl_)->allreduce_sum(nullptr, data, count, stream)
+                : api(c->api_)->sum_floats(nullptr, data, count, nullptr);
+}
+
+void Comm::allOrNone(const std::string &why, const std::string &what) {
+  if (!why.empty())
+    std::fprintf(stderr, "rnc-run: rank %d: %s\n", rank_, why.c_str());
+  double failed = why.empty() ? 0 : 1;
+  sum(&failed, 1);
+  if (failed > 0)
+    throw JobError("rnc-run: " + std::to_string(int(failed)) + " of " +
+                   std::to_string(world_) + " ranks " + what +
+                   " (their lines above say why)");
+}
+
+// Every rank loads the plugin, rank 0 makes the ncclUniqueId, MPI carries
+// it to the others, every rank joins; a step fails on every rank or none.
+void Comm::joinNccl() {
+  if (nccl_)
+    return;
+  static rnc_nccl_api table;
+  char error[512] = "";
+  const std::string path = pluginPath("RNC_NCCL_PLUGIN", "librnc-nccl.so");
+  std::string why;
+  if (void *h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL); !h) {
+    const char *e = ::dlerror();
+    why = "the NCCL plugin " + path + " cannot be loaded (" +
+          (e ? e : "?") + "); build rnc where the CUDA toolkit has NCCL, or "
+          "set RNC_NCCL_PLUGIN";
+  } else if (auto open = reinterpret_cast<decltype(&rnc_nccl_open)>(
+                 ::dlsym(h, "rnc_nccl_open"));
+             !open) {
+    why = path + ": missing symbol rnc_nccl_open";
+  } else if (open(&table, error, sizeof error) != 0) {
+    why = path + ": " + error;
+  } else if (table.version != RNC_NCCL_PLUGIN_VERSION) {
+    why = path + " is plugin version " + std::to_string(table.version) +
+          ", expected " + std::to_string(RNC_NCCL_PLUGIN_VERSION);
+  }
+  allOrNone(why, "cannot load NCCL for the cuda model");
+  unsigned char id[RNC_NCCL_ID_BYTES] = {};
+  why.clear();
+  if (root() && table.unique_id(id, error, sizeof error) != 0)
+    why = error;
+  allOrNone(why, "cannot make the NCCL unique id");
+  broadcast(id, sizeof id);
+  why.clear();
+  if (table.join(rank_, world_, id, error, sizeof error) != 0)
+    why = error;
+  allOrNone(why, "cannot join the NCCL communicator");
+  nccl_ = &table;
+}
+
+double Comm::stepSumSeconds() const {
+  return api_ ? api(api_)->sum_seconds() : 0.0;
+}
+
+std::string Comm::ncclText() const {
+  if (!nccl_)
+    return "";
+  const int v = nccl(nccl_)->nccl_version; // e.g. 22803: 2.28.3
+  return "NCCL " + std::to_string(v / 10000) + "." +
+         std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
 }
 
 void Comm::agree(const std::string &what, const std::string &mine) {
@@ -153,6 +233,8 @@ void Comm::abortJob(int code) {
 }
 
 void Comm::finalize() {
+  if (nccl_ && !finalized_)
+    nccl(nccl_)->finalize();
   if (api_ && !finalized_)
     api(api_)->finalize();
   finalized_ = true;

@@ -24,7 +24,7 @@ public:
 /// world; otherwise it is one process and every collective is the identity.
 /// Collectives block; one that waits longer than $RNC_COLLECTIVE_TIMEOUT
 /// seconds (default 600) for the other ranks ends the job with a line naming
-/// the waiting rank (tools/rnc-run/mpi/MpiPlugin.cpp).
+/// the ranks that never reached it (tools/rnc-run/mpi/MpiPlugin.cpp).
 class Comm {
 public:
   /// The job, joined on the first call. Throws std::runtime_error (one
@@ -43,8 +43,17 @@ public:
   void sum(float *data, size_t count);
   /// `bytes` at `data` from rank 0 to every rank.
   void broadcast(void *data, size_t bytes);
-  /// The collectives a model's steps call (rnc_abi.h).
-  rnc_collectives collectives(bool syncBn) const;
+  /// The collectives a model's steps call (rnc_abi.h). A cpu model's sums
+  /// go over MPI. For a cuda model (`gpu`) the sums of device memory go
+  /// over NCCL (<bin>/../lib/rnc/librnc-nccl.so or $RNC_NCCL_PLUGIN, joined
+  /// here on the first call: rank 0's ncclUniqueId broadcast over MPI), the
+  /// host ones over MPI. Throws JobError when a rank cannot use NCCL.
+  rnc_collectives collectives(bool syncBn, bool gpu);
+  /// Wall seconds this rank has waited in the sums of the model's steps
+  /// over MPI (0 in one process; the NCCL sums run inside the graph).
+  double stepSumSeconds() const;
+  /// "NCCL 2.28.3" once joined, else "".
+  std::string ncclText() const;
   /// Checks that every rank has rank 0's `mine` (`what`: "the model .so",
   /// "the flags"). A rank that differs prints one line saying how; then
   /// every rank throws JobError.
@@ -58,9 +67,15 @@ public:
 private:
   Comm() = default;
   void join();
+  void joinNccl();
+  /// Every rank passes its own `why` ("" when it succeeded); a rank that
+  /// failed prints it; if any did, every rank throws JobError(`what`).
+  void allOrNone(const std::string &why, const std::string &what);
+  static int gpuSum(void *ctx, float *data, int64_t count, void *stream);
 
   int rank_ = 0, world_ = 1;
-  const void *api_ = nullptr; // rnc_mpi_api of the plugin, or null
+  const void *api_ = nullptr;  // rnc_mpi_api of the plugin, or null
+  const void *nccl_ = nullptr; // rnc_nccl_api once joined, or null
   bool finalized_ = false;
 };
 

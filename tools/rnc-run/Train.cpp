@@ -214,8 +214,12 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
 
   model.create();
   if (comm.distributed()) {
-    rnc_collectives c = comm.collectives(r.syncBn);
+    rnc_collectives c =
+        comm.collectives(r.syncBn, std::string(info.target) == "cuda");
     model.setCollectives(&c);
+    if (comm.root() && !comm.ncclText().empty())
+      std::printf("nccl   %s: the gradients summed on the GPUs inside the "
+                  "step's graph\n", comm.ncclText().c_str());
   }
   model.init(o.seed);
   std::string lastGood; // the newest checkpoint on disk, for error messages
@@ -232,6 +236,8 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
   std::vector<int32_t> y(static_cast<size_t>(o.batchSize));
   Progress progress(comm.distributed());
   int64_t &globalStep = state.step;
+  double trainingSeconds = 0; // every epoch's, without the evaluations
+  const double sumSecondsBefore = comm.stepSumSeconds();
   for (int epoch = state.epoch + 1; epoch <= o.epochs; ++epoch) {
     const Clock::time_point start = Clock::now();
     EpochStats s;
@@ -281,6 +287,7 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
           shortNumber(learningRate(o, globalStep - 1, totalSteps)) +
           ") or check the model" + (lastGood.empty() ? "" : "; " + lastGood));
     const double trainSeconds = secondsSince(start);
+    trainingSeconds += trainSeconds;
     s.trainLoss = seen ? lossSum / seen : 0.0;
     s.trainAcc = seen ? static_cast<double>(correct) / seen : 0.0;
     s.imagesPerSec = trainSeconds > 0 ? seen / trainSeconds : 0.0;
@@ -320,6 +327,13 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
                       : ("; go on with --resume " + r.checkpointFile).c_str());
       break;
     }
+  }
+  // What the sums over MPI cost (on NCCL they are inside the graph).
+  if (comm.distributed() && comm.ncclText().empty() && trainingSeconds > 0) {
+    const double sums = comm.stepSumSeconds() - sumSecondsBefore;
+    std::printf("ranks  rank 0 waited %.2f s of its %.2f s of training in the "
+                "sums over the ranks inside the steps (%.1f%%)\n", sums,
+                trainingSeconds, 100.0 * sums / trainingSeconds);
   }
   if (!r.metricsFile.empty()) {
     std::vector<PlotPoint> points;

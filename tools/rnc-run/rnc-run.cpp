@@ -8,6 +8,7 @@
 #include "Comm.h"
 #include "Evaluate.h"
 #include "Images.h"
+#include "LocalGpu.h"
 #include "MainJob.h"
 #include "OptionRules.h"
 #include "ModelCache.h"
@@ -623,6 +624,8 @@ int run(int argc, char **argv) {
 // Under mpirun, ranks other than 0 print nothing on stdout (rank 0 reports
 // for the whole job); errors go to stderr from every rank.
 rnc::run::Comm *joinJob() {
+  // One GPU per rank of a machine, before anything initializes CUDA.
+  rnc::run::pinLocalGpu();
   try {
     rnc::run::Comm &comm = rnc::run::Comm::job();
     if (!comm.root() && !std::freopen("/dev/null", "w", stdout))

@@ -6,6 +6,7 @@ files for the data-parallel tests (float32 and int tensors).
                                       prints the largest difference
   close_tensors.py losses M1 M2 RTOL  train_loss and train_acc of every
                                       epoch within RTOL (relative)
+  close_tensors.py accuracy M MIN     the last epoch's test_acc >= MIN
 """
 import array
 import json
@@ -61,11 +62,24 @@ def losses(m1, m2, rtol):
           % (len(rows[0]), rows[0][-1]["train_loss"], rows[1][-1]["train_loss"]))
 
 
+def accuracy(m, least):
+    rows = [json.loads(l) for l in open(m)]
+    if not rows:
+        sys.exit("%s: no epoch" % m)
+    last = rows[-1]
+    print("test accuracy %.4f after %d epochs (at least %.4f)"
+          % (last["test_acc"], last["epoch"], least))
+    if not last["test_acc"] >= least:
+        sys.exit("test accuracy %.4f < %.4f" % (last["test_acc"], least))
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "tensors":
         tensors(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     elif cmd == "losses":
         losses(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    elif cmd == "accuracy":
+        accuracy(sys.argv[2], float(sys.argv[3]))
     else:
         sys.exit("unknown command " + cmd)

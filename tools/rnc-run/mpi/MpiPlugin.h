@@ -5,8 +5,9 @@
  *
  * Every function but rnc_mpi_open is reached through the table it fills.
  * Collectives block; each is watched: one that waits longer than the
- * timeout for the other ranks prints one line naming this rank and ends the
- * process (mpirun then ends the job). */
+ * timeout for the other ranks asks every rank where it is, prints one line
+ * naming the ranks that never reached the collective, and ends the job
+ * (MPI_Abort). */
 #ifndef RNC_TOOLS_RNC_RUN_MPI_MPIPLUGIN_H
 #define RNC_TOOLS_RNC_RUN_MPI_MPIPLUGIN_H
 
@@ -16,7 +17,7 @@
 extern "C" {
 #endif
 
-#define RNC_MPI_PLUGIN_VERSION 1
+#define RNC_MPI_PLUGIN_VERSION 2
 
 typedef struct rnc_mpi_api {
   int32_t version; /* RNC_MPI_PLUGIN_VERSION */
@@ -31,6 +32,9 @@ typedef struct rnc_mpi_api {
   void (*abort_job)(int32_t code);
   /* MPI_Finalize; the last call. */
   void (*finalize)(void);
+  /* Wall seconds this rank has spent in sum_floats (the sums of a model's
+   * steps: gradients, batch sizes, SyncBN statistics) so far. */
+  double (*sum_seconds)(void);
 } rnc_mpi_api;
 
 /* Initializes MPI and fills `api`. `timeout_s` (> 0) bounds how long one
