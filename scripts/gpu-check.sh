@@ -4,7 +4,7 @@
 # check"). Runs the programs scripts/gpu-bundle.sh built here and packed into
 # gpu-bin/, stage by stage, each under its own timeout and one global
 # deadline; a stage that fails never stops the next. Full logs go to $OUT
-# (7 files); the last thing printed is a summary table.
+# (8 files); the last thing printed is a summary table.
 #
 # Usage: OUT=DIR scripts/gpu-check.sh [STAGE...]
 #   STAGEs (default, in this order): env kernels sanitizer steps convs bench

@@ -5,14 +5,13 @@
 // count as template argument: the mean loss, the count of correct rows (an
 // int32 in a float slot) and the logits' gradient; then the two results go to
 // the glue (cpu: stored through the pointers; cuda: copied on the device,
-// in the return's OpTimer scope). On the cpu the loss gradient divides by
-// NG, the global batch of a data-parallel step (N with one process).
+// in the return's OpTimer scope). The loss gradient divides by NG, the
+// global batch of a data-parallel step (N with one process).
 
 // CHECK-LABEL: void train_step(
 // CHECK: softmax_cross_entropy<5>([[L:\(W \+ [0-9]+\)]], nullptr, [[Z:\(W \+ [0-9]+\)]], labels, N);
 // CHECK: count_correct<5>(reinterpret_cast<int *>([[C:\(W \+ [0-9]+\)]]), [[Z]], labels, N);
-// CPU: softmax_cross_entropy_grad<5>({{\(W \+ [0-9]+\)}}, [[Z]], labels, N, 1.0f, NG);
-// CUDA: softmax_cross_entropy_grad<5>({{\(W \+ [0-9]+\)}}, [[Z]], labels, N);
+// CHECK: softmax_cross_entropy_grad<5>({{\(W \+ [0-9]+\)}}, [[Z]], labels, N, 1.0f, NG);
 // CHECK: // func.return
 // CPU-NEXT: *loss_out = *[[L]]; *correct_out = *reinterpret_cast<const int32_t *>([[C]]);
 // CUDA-NEXT: { OpTimer timer_({{[0-9]+}});

@@ -7,13 +7,17 @@
 // updates them all in one sgd_update_all launch where the step returns
 // (kernels/cuda/optimizer.cuh). A gradient that is computed into its state
 // slot needs no copy; one that is not (here: the same gradient feeds two
-// updates) is copied into the slot first.
+// updates) is copied into the slot first. Then the gradient region is summed
+// over the ranks of a data-parallel job, once, on the cuda target inside the
+// step's graph (kernels/cuda/collectives.cuh: nothing with one process).
 
 // CUDA: constexpr SgdTable<2> kSgdTable = {{[{][{]}}
 // CUDA-NEXT: {0, 32, 64, 4},
 // CUDA-NEXT: {16, 48, 80, 4},
 // CUDA-LABEL: void train_step(
 // CUDA: copy_floats((S + 80), (S + 64), 4);
+// CUDA-NEXT: comm.sum(S + 64, 32);
+// CUDA-NOT: comm.sum
 // CUDA: // func.return
 // CUDA-NEXT: { OpTimer timer_({{[0-9]+}});
 // CUDA-NEXT: sgd_update_all<2>(S, kSgdTable, hyper);

@@ -23,4 +23,6 @@ with tarfile.open(os.path.join(sys.argv[1], "bundle.tar.xz"), "w:xz") as tar:
     for p in ("fp32", "tf32", "bf16"):
         add(tar, f"./bin/kernels-test-{p}", SKIP)
     add(tar, "./bin/rnc-run", SKIP)
+    add(tar, "./bin/nccl-plugin-tests", SKIP)
+    add(tar, "./bin/nccl-pair", SKIP)
     add(tar, "./MANIFEST", b"rnc GPU bundle (fake, for the dry run)\n", 0o644)
