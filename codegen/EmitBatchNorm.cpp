@@ -35,10 +35,15 @@ LogicalResult emit(rn::BatchNormOp b, OpEmitter &e) {
   return success();
 }
 
-/// The SyncBN argument of the BN kernels, where the target has one.
-KernelCall &withSync(KernelCall &c, OpEmitter &e) {
+/// The SyncBN argument of the BN kernels, where the target has one. The
+/// cuda backward's sync copies dgamma and dbeta into g_sum and g_sumsq
+/// (kernels/cuda/collectives.cuh): they must hold `channels` floats each.
+KernelCall &withSync(KernelCall &c, OpEmitter &e, int64_t channels) {
   std::string sync = e.target.bnSync();
-  return sync.empty() ? c : c.arg(sync);
+  if (sync.empty())
+    return c;
+  e.statChannels = std::max(e.statChannels, channels);
+  return c.arg(sync);
 }
 
 LogicalResult emit(rn::BatchNormTrainOp b, OpEmitter &e) {
@@ -58,7 +63,7 @@ LogicalResult emit(rn::BatchNormTrainOp b, OpEmitter &e) {
   // the epilogue.
   if (!e.target.bnSync().empty())
     c.arg("0.1f").arg("NoEpilogue{}");
-  e.call(withSync(c, e));
+  e.call(withSync(c, e, tensorType(b.getInput()).getDimSize(1)));
   return success();
 }
 
@@ -98,14 +103,16 @@ template <class Op> KernelCall &savedForward(KernelCall &c, Op b, OpEmitter &e) 
 
 LogicalResult emit(rn::BatchNormGradOp b, OpEmitter &e) {
   KernelCall c = bnGradCall("batch_norm_grad", b, e);
-  e.call(withSync(savedForward(c, b, e).batch(), e));
+  e.call(withSync(savedForward(c, b, e).batch(), e,
+                  tensorType(b.getInput()).getDimSize(1)));
   return success();
 }
 
 LogicalResult emit(rn::BatchNormReluGradOp b, OpEmitter &e) {
   KernelCall c = bnGradCall("batch_norm_relu_grad", b, e);
   c.arg(e.use(b.getReluResult()));
-  e.call(withSync(savedForward(c, b, e).batch(), e));
+  e.call(withSync(savedForward(c, b, e).batch(), e,
+                  tensorType(b.getInput()).getDimSize(1)));
   return success();
 }
 
@@ -115,7 +122,7 @@ LogicalResult emit(rn::BatchNormGradFromSumsOp b, OpEmitter &e) {
                       .arg(e.use(b.getGradSum()))
                       .arg(e.use(b.getGradDevSum()))
                       .batch(),
-                  e));
+                  e, tensorType(b.getInput()).getDimSize(1)));
   return success();
 }
 

@@ -142,11 +142,12 @@ public:
   std::string sumOverRanks(int64_t offset, int64_t count) const override {
     return llvm::formatv("comm.sum(S + {0}, {1})", offset, count);
   }
-  // SyncBN: not yet on this target (the glue refuses it in one line).
-  std::string bnBatch() const override { return "N"; }
-  std::string bnSync() const override { return ""; }
-  std::string bnSumOverRanks(llvm::StringRef, int64_t) const override {
-    return "";
+  // SyncBN: the sums over the ranks on the device, in stream order; the
+  // backward's scratch is g_sum and g_sumsq (2 x kStatChannels floats).
+  std::string bnBatch() const override { return "NB"; }
+  std::string bnSync() const override { return "comm.bn(NG, g_sum)"; }
+  std::string bnSumOverRanks(llvm::StringRef data, int64_t n) const override {
+    return llvm::formatv("comm.bn_sum({0}, {1})", data, n);
   }
   std::vector<std::string> trainReturn(llvm::StringRef loss,
                                        llvm::StringRef correct) const override {
@@ -192,6 +193,9 @@ public:
           "*correct_out, int NG, const StepComm &comm) {\n"
        << "  // NG: the global batch (N with one process); comm: the sum of "
           "the\n  // gradients over the ranks (kernels/cuda/collectives.cuh).\n"
+       << "  // The batch of the BN statistics: NG under SyncBN, else N.\n"
+       << "  const int NB = comm.bn_batch(N, NG);\n"
+       << "  (void)NB;\n"
        << model.trainBody << "}\n\n";
     emitEval(model, os);
     os << "} // namespace gen\n\n#include \"kernels/cuda/model_abi.cuh\"\n";

@@ -254,7 +254,12 @@ stage_nccl() {
     NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=WARN \
     "$B/bin/nccl-pair" "$B/so/nobn-cuda-fp32.so" "$B/lib/librnc-nccl.so" 4 16
   rcs+=("$RC")
-  note "== nccl: the NCCL plugin (1 rank, sum in a graph) and 2 ranks on one GPU vs 1 process (nobn, fp32)"
+  # SyncBN: tiny (batch norm fused into its convs) the same way.
+  run_step 60 "$log" env LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    NCCL_MULTI_RANK_GPU_ENABLE=1 NCCL_DEBUG=WARN \
+    "$B/bin/nccl-pair" "$B/so/tiny-cuda-fp32.so" "$B/lib/librnc-nccl.so" 3 16 sync
+  rcs+=("$RC")
+  note "== nccl: the NCCL plugin (1 rank, sum in a graph); 2 ranks on one GPU vs 1 process (nobn; tiny with SyncBN; fp32)"
   grep -hE '^found NCCL|OK \]|FAILED|SKIPPED|nccl-pair|NCCL WARN|error' "$log" | head -30 | tee -a "$SUMMARY" >/dev/null
   row_from nccl "$(status_of "${rcs[@]}")" "$t0" "$log" \
     "$(grep -ho 'nccl-pair: [^,]*\|largest difference [0-9.e+-]*' "$log" | tr '\n' ' ')"

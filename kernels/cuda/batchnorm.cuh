@@ -10,6 +10,21 @@
 
 namespace rnc::cuda {
 
+// SyncBN: the reduction of per-channel sums over the ranks of a
+// data-parallel job, the last argument of the BN training launchers, as on
+// the CPU (kernels/cpu/batchnorm.h). NoSync (one process, the default)
+// reduces nothing. A sync type has active(), operator()(float *sums, int n)
+// (enqueues the sum of n floats of device memory over the ranks, in place,
+// on the current stream), batch(N) (the global batch) and scratch(), device
+// memory for 2 x channels floats that the backward may overwrite
+// (kernels/cuda/collectives.cuh: BnSync).
+struct NoSync {
+  bool active() const { return false; }
+  void operator()(float *, int) const {}
+  int batch(int N) const { return N; }
+  float *scratch() const { return nullptr; }
+};
+
 namespace detail {
 
 // ----------------------------------------------------------------------------
@@ -183,24 +198,43 @@ inline float unbias_factor(long count) {
 }
 
 // The dx pass of every BN backward, once dgamma and dbeta are final.
-template <BatchNormShape S, bool Relu>
+// dgamma and dbeta are this rank's (they are summed over the ranks with the
+// other gradients); under SyncBN dx takes their sums over the ranks (a copy
+// in sync.scratch()) and the global count.
+template <BatchNormShape S, bool Relu, class Sync>
 void bn_backward_dx_launch(float *dx, const float *dy, const float *relu_out,
                            const float *x, const float *mean,
                            const float *inv_std, const float *gamma,
-                           const float *dgamma, const float *dbeta, int N) {
-  const long rows = long(N) * S.plane, total = rows * S.channels;
-  bn_backward_dx_kernel<S.channels, Relu>
+                           const float *dgamma, const float *dbeta, int N,
+                           const Sync &sync) {
+  constexpr int C = S.channels;
+  const long rows = long(N) * S.plane, total = rows * C;
+  float count = float(rows);
+  if (sync.active()) {
+    float *global = sync.scratch();
+    if (!check_args(global != nullptr))
+      return;
+    record(cudaMemcpyAsync(global, dgamma, sizeof(float) * C,
+                           cudaMemcpyDeviceToDevice, current_stream()));
+    record(cudaMemcpyAsync(global + C, dbeta, sizeof(float) * C,
+                           cudaMemcpyDeviceToDevice, current_stream()));
+    sync(global, 2 * C);
+    dgamma = global;
+    dbeta = global + C;
+    count = float(long(sync.batch(N)) * S.plane);
+  }
+  bn_backward_dx_kernel<C, Relu>
       <<<element_blocks(total), kElementThreads, 0, current_stream()>>>(
           dx, dy, relu_out, x, mean, inv_std, gamma, dgamma, dbeta, total,
-          float(rows));
+          count);
   after_launch();
 }
 
-template <BatchNormShape S, bool Relu>
+template <BatchNormShape S, bool Relu, class Sync>
 void bn_backward_launch(float *dx, float *dgamma, float *dbeta, const float *dy,
                         const float *relu_out, const float *x,
                         const float *mean, const float *inv_std,
-                        const float *gamma, int N) {
+                        const float *gamma, int N, const Sync &sync) {
   constexpr int C = S.channels;
   const long rows = long(N) * S.plane;
   cudaStream_t stream = current_stream();
@@ -210,7 +244,7 @@ void bn_backward_launch(float *dx, float *dgamma, float *dbeta, const float *dy,
       <<<channel_blocks(C), 128, 0, stream>>>(dgamma, inv_std, C);
   after_launch();
   bn_backward_dx_launch<S, Relu>(dx, dy, relu_out, x, mean, inv_std, gamma,
-                                 dgamma, dbeta, N);
+                                 dgamma, dbeta, N, sync);
 }
 
 // dbeta = grad_sum, dgamma = grad_dev_sum * inv_std (one thread per channel).
@@ -305,15 +339,18 @@ void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,
 
 // Training forward: batch mean, then biased variance from squared deviations
 // (two passes, as on the CPU); writes save_mean and save_inv_std, updates the
-// running statistics when both are non-null, then normalizes.
-template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue>
+// running statistics when both are non-null, then normalizes. Under an
+// active `sync` (SyncBN) each pass's sums are summed over the ranks and the
+// statistics are those of the global batch.
+template <BatchNormShape S, class T = float, class Epilogue = NoEpilogue,
+          class Sync = NoSync>
 void batch_norm_train(T *y, T *save_mean, T *save_inv_std,
                       std::type_identity_t<T> *running_mean,
                       std::type_identity_t<T> *running_var, const T *x,
                       const T *gamma, const T *beta, int N,
                       std::type_identity_t<T> eps = T(1e-5),
                       std::type_identity_t<T> momentum = T(0.1),
-                      const Epilogue &epi = {}) {
+                      const Epilogue &epi = {}, const Sync &sync = {}) {
   static_assert(S.valid(),
                 "rnc::cuda::batch_norm_train: invalid BatchNormShape");
   RNC_CUDA_FLOAT_ONLY(T, "batch_norm_train");
@@ -322,20 +359,26 @@ void batch_norm_train(T *y, T *save_mean, T *save_inv_std,
     return;
   constexpr int C = S.channels;
   const long rows = long(N) * S.plane;
+  const long global_rows = long(sync.batch(N)) * S.plane;
   cudaStream_t stream = current_stream();
   // save_mean and save_inv_std hold the running sums in between.
   detail::launch_channel_sums<C, 1>(detail::BnSum<C>{x}, save_mean, nullptr,
                                     rows);
+  if (sync.active())
+    sync(save_mean, C);
   detail::bn_mean_finalize_kernel<float>
       <<<detail::channel_blocks(C), 128, 0, stream>>>(save_mean, C,
-                                                      float(rows));
+                                                      float(global_rows));
   detail::after_launch();
   detail::launch_channel_sums<C, 1>(detail::BnSquaredDeviation<C>{x, save_mean},
                                     save_inv_std, nullptr, rows);
+  if (sync.active())
+    sync(save_inv_std, C);
   detail::bn_var_finalize_kernel<float>
       <<<detail::channel_blocks(C), 128, 0, stream>>>(
-          save_inv_std, save_mean, running_mean, running_var, C, float(rows),
-          eps, detail::unbias_factor(rows), momentum);
+          save_inv_std, save_mean, running_mean, running_var, C,
+          float(global_rows), eps, detail::unbias_factor(global_rows),
+          momentum);
   detail::after_launch();
   batch_norm_apply<S>(y, x, save_mean, save_inv_std, gamma, beta, N, epi);
 }
@@ -364,10 +407,10 @@ void batch_norm(T *y, const T *x, const T *gamma, const T *beta,
 //   dbeta = sum dy, dgamma = sum dy (x - mean) inv_std,
 //   dx = gamma inv_std (dy - dbeta/m - (x - mean) inv_std dgamma/m), m =
 //   N*plane.
-template <BatchNormShape S, class T = float>
+template <BatchNormShape S, class T = float, class Sync = NoSync>
 void batch_norm_grad(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
                      const T *save_mean, const T *save_inv_std, const T *gamma,
-                     int N) {
+                     int N, const Sync &sync = {}) {
   static_assert(S.valid(),
                 "rnc::cuda::batch_norm_grad: invalid BatchNormShape");
   RNC_CUDA_FLOAT_ONLY(T, "batch_norm_grad");
@@ -375,15 +418,17 @@ void batch_norm_grad(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
                           save_mean && save_inv_std && gamma))
     return;
   detail::bn_backward_launch<S, false>(dx, dgamma, dbeta, dy, nullptr, x,
-                                       save_mean, save_inv_std, gamma, N);
+                                       save_mean, save_inv_std, gamma, N,
+                                       sync);
 }
 
 // The backward of relu(batch_norm_train(x)) given the gradient dy of the
 // ReLU's output relu_out: batch_norm_grad of dy masked by relu_out > 0.
-template <BatchNormShape S, class T = float>
+template <BatchNormShape S, class T = float, class Sync = NoSync>
 void batch_norm_relu_grad(T *dx, T *dgamma, T *dbeta, const T *dy,
                           const T *relu_out, const T *x, const T *save_mean,
-                          const T *save_inv_std, const T *gamma, int N) {
+                          const T *save_inv_std, const T *gamma, int N,
+                          const Sync &sync = {}) {
   static_assert(S.valid(),
                 "rnc::cuda::batch_norm_relu_grad: invalid BatchNormShape");
   RNC_CUDA_FLOAT_ONLY(T, "batch_norm_relu_grad");
@@ -391,19 +436,19 @@ void batch_norm_relu_grad(T *dx, T *dgamma, T *dbeta, const T *dy,
                           x && save_mean && save_inv_std && gamma))
     return;
   detail::bn_backward_launch<S, true>(dx, dgamma, dbeta, dy, relu_out, x,
-                                      save_mean, save_inv_std, gamma, N);
+                                      save_mean, save_inv_std, gamma, N, sync);
 }
 
 // batch_norm_grad given the sums conv2d_grad_input_bn_reduce took while
 // it wrote dy (rn.batch_norm_grad_from_sums): dbeta = grad_sum, dgamma =
 // grad_dev_sum * inv_std, then dx in one pass over dy and x. dbeta and dgamma
 // may alias grad_sum and grad_dev_sum.
-template <BatchNormShape S, class T = float>
+template <BatchNormShape S, class T = float, class Sync = NoSync>
 void batch_norm_grad_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
                                const T *x, const T *save_mean,
                                const T *save_inv_std, const T *gamma,
                                const T *grad_sum, const T *grad_dev_sum,
-                               int N) {
+                               int N, const Sync &sync = {}) {
   static_assert(S.valid(), "rnc::cuda::batch_norm_grad_from_sums: "
                            "invalid BatchNormShape");
   RNC_CUDA_FLOAT_ONLY(T, "batch_norm_grad_from_sums");
@@ -417,7 +462,7 @@ void batch_norm_grad_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
   detail::after_launch();
   detail::bn_backward_dx_launch<S, false>(dx, dy, nullptr, x, save_mean,
                                           save_inv_std, gamma, dgamma, dbeta,
-                                          N);
+                                          N, sync);
 }
 
 } // namespace rnc::cuda

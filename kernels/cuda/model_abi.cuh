@@ -440,18 +440,13 @@ RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
       "rnc_eval (download of the logits)");
 }
 
-// Data parallelism: the gradients are summed inside the step's graph by the
-// collectives' allreduce_sum on the model's stream (NCCL). SyncBN is not in
-// the cuda kernels yet and is refused here, before any step, in one line.
-// The graphs captured so far hold the old collectives: they are dropped.
+// Data parallelism: the gradients (and under SyncBN the batch-norm sums)
+// are summed inside the step's graph by the collectives' allreduce_sum on
+// the model's stream (NCCL). The graphs captured so far hold the old
+// collectives: they are dropped.
 RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
   if (gen_abi::check_collectives(m, c))
     return 1;
-  if (c && c->world > 1 && c->sync_bn)
-    return gen_abi::fail(
-        m, "--sync-bn (batch-norm statistics over the ranks) is not "
-           "implemented for the cuda target yet; train without it (per-rank "
-           "statistics, as PyTorch DDP does), or compile for the cpu target");
   cudaStreamSynchronize(m->stream);
   for (auto *graphs : {&m->train_graphs, &m->repeat_graphs}) {
     for (auto &entry : *graphs)

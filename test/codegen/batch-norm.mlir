@@ -4,19 +4,19 @@
 // The unfused batch-norm family (kernels/cpu/batchnorm.h,
 // kernels/cuda/batchnorm.cuh): rn.batch_norm_train, rn.batch_norm_running_update,
 // rn.batch_norm_grad, rn.batch_norm_relu_grad; rn.batch_norm (inference) in @eval.
-// On the cpu the training kernels take SyncBN last (comm.bn(): nothing unless
-// a data-parallel job asks for it) and count over NB, the SyncBN batch.
+// The training kernels take SyncBN last (cpu: comm.bn(); cuda: comm.bn(NG,
+// g_sum), the scratch of its backward; nothing unless a data-parallel job
+// asks for it) and count over NB, the SyncBN batch.
 
 // CHECK: constexpr rnc::BatchNormShape kBn0{.channels = 4, .plane = 4};
 // CHECK-LABEL: void train_step(
 // CPU: batch_norm_train<kBn0>([[Y:\(W \+ [0-9]+\)]], [[MEAN:\(W \+ [0-9]+\)]], [[ISTD:\(W \+ [0-9]+\)]], nullptr, nullptr, x, [[G:\(S \+ [0-9]+\)]], [[B:\(S \+ [0-9]+\)]], N, 1e-05f, 0.1f, NoEpilogue{}, comm.bn());
-// CPU: batch_norm_running_update([[RM:\(S \+ [0-9]+\)]], [[RV:\(S \+ [0-9]+\)]], [[MEAN]], [[ISTD]], 4, long(NB) * 16 / 4, 1.0000000000000001e-05, 0.1f);
+// CUDA: batch_norm_train<kBn0>([[Y:\(W \+ [0-9]+\)]], [[MEAN:\(W \+ [0-9]+\)]], [[ISTD:\(W \+ [0-9]+\)]], nullptr, nullptr, x, [[G:\(S \+ [0-9]+\)]], [[B:\(S \+ [0-9]+\)]], N, 1e-05f, 0.1f, NoEpilogue{}, comm.bn(NG, g_sum));
+// CHECK: batch_norm_running_update([[RM:\(S \+ [0-9]+\)]], [[RV:\(S \+ [0-9]+\)]], [[MEAN]], [[ISTD]], 4, long(NB) * 16 / 4, 1.0000000000000001e-05, 0.1f);
 // CPU: batch_norm_relu_grad<kBn0>({{.*}}, [[DY:\(W \+ [0-9]+\)]], [[R:\(W \+ [0-9]+\)]], x, [[MEAN]], [[ISTD]], [[G]], N, comm.bn());
 // CPU: batch_norm_grad<kBn0>({{.*}}, [[DY]], x, [[MEAN]], [[ISTD]], [[G]], N, comm.bn());
-// CUDA: batch_norm_train<kBn0>([[Y:\(W \+ [0-9]+\)]], [[MEAN:\(W \+ [0-9]+\)]], [[ISTD:\(W \+ [0-9]+\)]], nullptr, nullptr, x, [[G:\(S \+ [0-9]+\)]], [[B:\(S \+ [0-9]+\)]], N, 1e-05f);
-// CUDA: batch_norm_running_update([[RM:\(S \+ [0-9]+\)]], [[RV:\(S \+ [0-9]+\)]], [[MEAN]], [[ISTD]], 4, long(N) * 16 / 4, 1.0000000000000001e-05, 0.1f);
-// CUDA: batch_norm_relu_grad<kBn0>({{.*}}, [[DY:\(W \+ [0-9]+\)]], [[R:\(W \+ [0-9]+\)]], x, [[MEAN]], [[ISTD]], [[G]], N);
-// CUDA: batch_norm_grad<kBn0>({{.*}}, [[DY]], x, [[MEAN]], [[ISTD]], [[G]], N);
+// CUDA: batch_norm_relu_grad<kBn0>({{.*}}, [[DY:\(W \+ [0-9]+\)]], [[R:\(W \+ [0-9]+\)]], x, [[MEAN]], [[ISTD]], [[G]], N, comm.bn(NG, g_sum));
+// CUDA: batch_norm_grad<kBn0>({{.*}}, [[DY]], x, [[MEAN]], [[ISTD]], [[G]], N, comm.bn(NG, g_sum));
 // CHECK-LABEL: void eval(
 // CHECK: batch_norm<kBn0>({{.*}}, x, [[G]], [[B]], [[RM]], [[RV]], N, 1e-05f);
 module {

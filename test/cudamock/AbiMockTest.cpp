@@ -338,7 +338,7 @@ TEST_F(CudaAbi, NewCollectivesDropTheCapturedGraphs) {
 }
 
 // Failures of the collectives end the step with one line, and nothing of a
-// half-enqueued step runs; SyncBN and bad worlds are refused up front.
+// half-enqueued step runs; bad worlds are refused up front.
 TEST_F(CudaAbi, CollectivesFailuresAndRefusals) {
   create();
   ASSERT_EQ(rnc_init(m, 0), 0);
@@ -358,12 +358,6 @@ TEST_F(CudaAbi, CollectivesFailuresAndRefusals) {
             "rnc_train_step: the sum of the gradients over the ranks could "
             "not be enqueued (the collectives' message above says why)");
   EXPECT_EQ(read("w")[0], 1.0f); // no update ran
-  rnc_collectives sync = rank.collectives(/*sync_bn=*/1);
-  EXPECT_NE(rnc_set_collectives(m, &sync), 0);
-  EXPECT_EQ(std::string(rnc_last_error(m)),
-            "--sync-bn (batch-norm statistics over the ranks) is not "
-            "implemented for the cuda target yet; train without it (per-rank "
-            "statistics, as PyTorch DDP does), or compile for the cpu target");
   rnc_collectives bad{2, 2, 0, 0, nullptr, &FakeRank::sum};
   EXPECT_NE(rnc_set_collectives(m, &bad), 0);
   EXPECT_EQ(std::string(rnc_last_error(m)),

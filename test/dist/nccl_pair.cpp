@@ -6,12 +6,15 @@
 // trains the whole batch alone. The two ranks must end bit-identical to
 // each other, and equal to the single process within a tolerance (the sums
 // run in another order). Use a model without batch norm
-// (test/dist/Inputs/nobn.json), whose gradient is a plain sum over images.
+// (test/dist/Inputs/nobn.json), whose gradient is a plain sum over images,
+// or, with `sync`, a model with batch norm and SyncBN (its statistics over
+// the global batch, so that the two ranks again compute the one process's
+// step).
 //
 // A cpu model (PLUGIN "-") runs the same harness with every sum over the
 // socket pair: how the test itself is tested without a GPU (compiled.test).
 //
-// Usage: nccl-pair MODEL.so PLUGIN.so|- [STEPS] [BATCH]
+// Usage: nccl-pair MODEL.so PLUGIN.so|- [STEPS] [BATCH] [sync]
 // Exit: 0 pass, 1 fail, 77 SKIPPED (an NCCL that cannot put two ranks on
 // one GPU).
 #include "runtime/rnc_abi.h"
@@ -181,11 +184,13 @@ int waitAll(const std::vector<pid_t> &kids) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: nccl-pair MODEL.so PLUGIN.so [STEPS] [BATCH]\n");
+    std::fprintf(stderr, "usage: nccl-pair MODEL.so PLUGIN.so|- [STEPS] "
+                         "[BATCH] [sync]\n");
     return 2;
   }
   const int steps = argc > 3 ? std::atoi(argv[3]) : 4;
   const int batch = argc > 4 ? std::atoi(argv[4]) : 16;
+  const bool syncBn = argc > 5 && std::string(argv[5]) == "sync";
   if (steps < 1 || batch < 2 || batch % 2)
     die("STEPS >= 1 and an even BATCH >= 2, please");
   Abi abi = load(argv[1]);
@@ -253,7 +258,7 @@ int main(int argc, char **argv) {
     if (gpu && nccl.join(rank, 2, id, error, sizeof error) != 0)
       die(error);
     Peer peer{pair[rank], gpu ? &nccl : nullptr};
-    rnc_collectives c{rank, 2, 0, 0, &peer, &pairSum};
+    rnc_collectives c{rank, 2, syncBn ? 1 : 0, 0, &peer, &pairSum};
     const std::string who = "rank " + std::to_string(rank);
     train(abi, &c, steps, batch, rank * batch / 2, batch / 2,
           result + rank * numel, who.c_str());
@@ -278,9 +283,10 @@ int main(int argc, char **argv) {
                 std::to_string(v / 100 % 100) + "." + std::to_string(v % 100) +
                 ", 2 ranks on one GPU"
           : std::string("cpu target, 2 ranks summing over a socket pair");
-  std::printf("nccl-pair: %s at %d images each vs 1 process at %d, %d "
+  std::printf("nccl-pair: %s%s at %d images each vs 1 process at %d, %d "
               "steps, %ld parameters: largest difference %.3g of the largest "
               "weight (tolerance 1e-4); the ranks agree bit for bit\n",
-              how.c_str(), batch / 2, batch, steps, numel, worst);
+              how.c_str(), syncBn ? " with SyncBN" : "", batch / 2, batch,
+              steps, numel, worst);
   return worst <= 1e-4 ? 0 : 1;
 }

@@ -5,6 +5,35 @@
 
 namespace kernels_test {
 
+// SyncBN with a twin: a "second rank" whose data are this rank's, so every
+// sum over the ranks is twice the local one and the global batch is 2N. The
+// CPU kernels with the same twin are the reference (kernels/cpu/batchnorm.h
+// and kernels/cuda/batchnorm.cuh take the same kind of sync argument).
+struct CpuTwinSync {
+  bool active() const { return true; }
+  template <class T> void operator()(T *sums, int n) const {
+    for (int i = 0; i < n; ++i)
+      sums[i] *= T(2);
+  }
+  int batch(int N) const { return 2 * N; }
+};
+
+__global__ void twin_sum_kernel(float *sums, int n) {
+  const int i = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n)
+    sums[i] *= 2.0f;
+}
+
+struct GpuTwinSync {
+  float *scratch_;
+  bool active() const { return true; }
+  void operator()(float *sums, int n) const {
+    twin_sum_kernel<<<(n + 127) / 128, 128, 0, cu::current_stream()>>>(sums, n);
+  }
+  int batch(int N) const { return 2 * N; }
+  float *scratch() const { return scratch_; }
+};
+
 // Batch norm.
 
 template <BatchNormShape S> void test_batch_norm(ct::Report &report, int N) {
@@ -182,6 +211,68 @@ template <BatchNormShape S> void test_batch_norm(ct::Report &report, int N) {
                    ct::to_nchw(dx.get(), N, C, P), dx_ref, kTol);
     report.compare(name + " backward_from_sums dgamma", dg.get(), dg_ref, kTol);
     report.compare(name + " backward_from_sums dbeta", db.get(), db_ref, kTol);
+  }
+  // SyncBN (twin): the train forward with the running update, and the
+  // three backward forms; dgamma and dbeta stay this rank's, dx takes the
+  // global sums and count.
+  {
+    const std::string t = name + " sync(twin)";
+    Dev<> scratch(2 * C);
+    std::vector<float> want(total), m_ref(C), i_ref(C), rm_ref = rmean,
+                                                        rv_ref = rvar;
+    cpu::batch_norm_train<S>(want.data(), m_ref.data(), i_ref.data(),
+                             rm_ref.data(), rv_ref.data(), x.data(),
+                             gamma.data(), beta.data(), N, 1e-5f, 0.1f,
+                             cpu::NoEpilogue{}, CpuTwinSync{});
+    Dev<> y(total), m(C), is(C), drm(rmean), drv(rvar);
+    cu::batch_norm_train<S>(y.p, m.p, is.p, drm.p, drv.p, dx_in.p, dgamma.p,
+                            dbeta.p, N, 1e-5f, 0.1f, cu::NoEpilogue{},
+                            GpuTwinSync{scratch.p});
+    expect_clean(report, t + " forward_train");
+    report.compare(t + " forward_train y", ct::to_nchw(y.get(), N, C, P), want,
+                   kTol);
+    report.compare(t + " forward_train inv_std", is.get(), i_ref, kTol);
+    report.compare(t + " forward_train running_var", drv.get(), rv_ref, kTol);
+    for (int form = 0; form < 3; ++form) {
+      if (form == 2 && P == 1)
+        break; // from_sums runs after a conv: planes > 1
+      std::vector<float> dx_ref(total), dg_ref(C), db_ref(C), gs(C), gds(C);
+      for (size_t i = 0; i < total; ++i) {
+        const int c = int((long(i) / P) % C); // NCHW on the host
+        gs[c] += dy[i];
+        gds[c] += dy[i] * (x[i] - mean[c]);
+      }
+      Dev<> dx(total), dg(C), db(C), dgs(gs), dgds(gds);
+      const char *what[] = {" backward", " relu_grad", " backward_from_sums"};
+      if (form == 0) {
+        cpu::batch_norm_grad<S>(dx_ref.data(), dg_ref.data(), db_ref.data(),
+                                dy.data(), x.data(), mean.data(),
+                                inv_std.data(), gamma.data(), N, CpuTwinSync{});
+        cu::batch_norm_grad<S>(dx.p, dg.p, db.p, ddy.p, dx_in.p, dmean.p,
+                               dinv.p, dgamma.p, N, GpuTwinSync{scratch.p});
+      } else if (form == 1) {
+        cpu::batch_norm_relu_grad<S>(
+            dx_ref.data(), dg_ref.data(), db_ref.data(), dy.data(),
+            relu_out.data(), x.data(), mean.data(), inv_std.data(),
+            gamma.data(), N, CpuTwinSync{});
+        cu::batch_norm_relu_grad<S>(dx.p, dg.p, db.p, ddy.p, drelu.p, dx_in.p,
+                                    dmean.p, dinv.p, dgamma.p, N,
+                                    GpuTwinSync{scratch.p});
+      } else {
+        cpu::batch_norm_grad_from_sums<S>(
+            dx_ref.data(), dg_ref.data(), db_ref.data(), dy.data(), x.data(),
+            mean.data(), inv_std.data(), gamma.data(), gs.data(), gds.data(),
+            N, CpuTwinSync{});
+        cu::batch_norm_grad_from_sums<S>(dx.p, dg.p, db.p, ddy.p, dx_in.p,
+                                         dmean.p, dinv.p, dgamma.p, dgs.p,
+                                         dgds.p, N, GpuTwinSync{scratch.p});
+      }
+      expect_clean(report, t + what[form]);
+      report.compare(t + what[form] + " dx", ct::to_nchw(dx.get(), N, C, P),
+                     dx_ref, kTol);
+      report.compare(t + what[form] + " dgamma", dg.get(), dg_ref, kTol);
+      report.compare(t + what[form] + " dbeta", db.get(), db_ref, kTol);
+    }
   }
 }
 
