@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "bf16.h"
 #include "common.h"
 #include "kernels/shapes.h"
 
@@ -132,6 +133,25 @@ struct TiledProblem {
   static constexpr long InPlane = IN_PLANE, OutPlane = OUT_PLANE;
 };
 
+// Stores rows [skip, MR) of a finished tile buf[MR][NR] (images n0 + i,
+// output channels c0 + j, position q): out[(n*Co + c)*OutPlane + q] =
+// epi(n, c, q, buf + bias[c]).
+template <int Co, long OutPlane, int MR, int NR, class T, class Epi>
+RNC_INLINE void store_tile(T *out, const T *buf, const T *bias,
+                           const Epi &epi, int n0, int skip, int c0, long q) {
+  int cols = std::min(NR, Co - c0);
+  for (int i = skip; i < MR; ++i) {
+    int n = n0 + i;
+    T *o = out + (long(n) * Co + c0) * OutPlane + q;
+    for (int j = 0; j < cols; ++j) {
+      T val = buf[i * NR + j];
+      if (bias)
+        val += bias[c0 + j];
+      o[j * OutPlane] = epi(n, c0 + j, q, val);
+    }
+  }
+}
+
 // Runs the problem for N images: packs the weights (the weight of tap t,
 // reduction channel c, output channel co is w[t*wt + c*wc + co*wo]) into
 // panels, then
@@ -205,29 +225,41 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
           for (int i = 0; i < MR; ++i)
             for (int v = 0; v < NVb; ++v)
               vstore(buf + i * NR + v * L, acc[i][v]);
-          int cols = std::min(NR, Co - v0 * L);
-          for (int i = skip; i < MR; ++i) {
-            int n = n0 + i;
-            T *o = out + (long(n) * Co + v0 * L) * P::OutPlane + q;
-            for (int j = 0; j < cols; ++j) {
-              T val = buf[i * NR + j];
-              if (bias)
-                val += bias[v0 * L + j];
-              o[j * P::OutPlane] = epi(n, v0 * L + j, q, val);
-            }
-          }
+          store_tile<Co, P::OutPlane, MR, NR>(out, buf, bias, epi, n0, skip,
+                                              v0 * L, q);
         }
       });
     }
   }
 }
 
-// Picks MR (the configured one, or 1 image per tile for small batches).
+#if RNC_CPU_PRECISION == 2
+// conv_tiled_bf16.h (included at the end).
+template <class P, int MR, class Epi>
+void tiled_run_bf16(float *out, const float *in, const float *bias, int N,
+                    const TapTable &taps, int row_len, const float *w,
+                    WeightStrides ws, const Epi &epi);
+template <Conv2DShape S>
+void conv2d_tiled_backward_weight_bf16(float *dw, const float *dy,
+                                       const float *x, int N);
+#endif
+
+// Picks MR (the configured one, or 1 image per tile for small batches) and
+// the arithmetic (bf16_operands).
 template <class P, class T, class Epi>
 void tiled_dispatch(T *out, const T *in, const T *bias, int N,
                     const TapTable &taps, int row_len, const T *w,
                     WeightStrides ws, const Epi &epi) {
   constexpr int MR = TileCfg<P::Co, T>::MR;
+#if RNC_CPU_PRECISION == 2
+  if constexpr (bf16_operands<T>()) {
+    if (N >= MR)
+      tiled_run_bf16<P, MR>(out, in, bias, N, taps, row_len, w, ws, epi);
+    else
+      tiled_run_bf16<P, 1>(out, in, bias, N, taps, row_len, w, ws, epi);
+    return;
+  }
+#endif
   if (N >= MR)
     tiled_run<P, T, MR>(out, in, bias, N, taps, row_len, w, ws, epi);
   else
@@ -235,8 +267,8 @@ void tiled_dispatch(T *out, const T *in, const T *bias, int N,
 }
 
 // Forward taps: at output position (oh, ow) the (kh, kw) inside the input;
-// offsets into one channels-last image.
-template <Conv2DShape S> TapTable forward_taps() {
+// offsets into one channels-last image of `cs` elements per position.
+template <Conv2DShape S> TapTable forward_taps(int cs) {
   constexpr int KHW = S.kernel_h * S.kernel_w, OH = S.out_h(), OW = S.out_w();
   int *mem = scratch<int>(kSlotTaps, size_t(OH) * OW * (2 * KHW + 1));
   TapTable tt{mem, mem + long(OH) * OW * KHW, mem + 2L * OH * OW * KHW, {}};
@@ -252,7 +284,7 @@ template <Conv2DShape S> TapTable forward_taps() {
           int iw = ow * S.stride_w - S.pad_w + kw * S.dilation_w;
           if (iw < 0 || iw >= S.in_w)
             continue;
-          tt.off[q * KHW + n] = (ih * S.in_w + iw) * S.in_channels;
+          tt.off[q * KHW + n] = (ih * S.in_w + iw) * cs;
           tt.tw[q * KHW + n] = kh * S.kernel_w + kw;
           if (kh * S.kernel_w + kw < 64)
             tt.used[kh * S.kernel_w + kw] = true;
@@ -266,8 +298,8 @@ template <Conv2DShape S> TapTable forward_taps() {
 
 // Data-gradient taps: at input position (ih, iw) the (kh, kw) that some
 // output position (oh, ow) reads it through; offsets into one channels-last
-// image of dy.
-template <Conv2DShape S> TapTable backward_data_taps() {
+// image of dy of `cs` elements per position.
+template <Conv2DShape S> TapTable backward_data_taps(int cs) {
   constexpr int KHW = S.kernel_h * S.kernel_w, H = S.in_h, W = S.in_w;
   int *mem = scratch<int>(kSlotTaps, size_t(H) * W * (2 * KHW + 1));
   TapTable tt{mem, mem + long(H) * W * KHW, mem + 2L * H * W * KHW, {}};
@@ -284,7 +316,7 @@ template <Conv2DShape S> TapTable backward_data_taps() {
           if (tw < 0 || tw % S.stride_w != 0 || tw / S.stride_w >= S.out_w())
             continue;
           tt.off[q * KHW + n] =
-              (th / S.stride_h * S.out_w() + tw / S.stride_w) * S.out_channels;
+              (th / S.stride_h * S.out_w() + tw / S.stride_w) * cs;
           tt.tw[q * KHW + n] = kh * S.kernel_w + kw;
           if (kh * S.kernel_w + kw < 64)
             tt.used[kh * S.kernel_w + kw] = true;
@@ -303,7 +335,7 @@ void conv2d_tiled_forward(T *y, const T *x, const T *w, const T *bias, int N,
   constexpr int KH = S.kernel_h, KW = S.kernel_w, Cin = S.in_channels;
   using P =
       TiledProblem<Cin, S.out_channels, S.in_plane(), S.out_plane(), KH * KW>;
-  TapTable taps = forward_taps<S>();
+  TapTable taps = forward_taps<S>(bf16_operands<T>() ? (Cin + 1) / 2 : Cin);
   // w[co][c][kh][kw]
   tiled_dispatch<P>(y, x, bias, N, taps, S.out_w(), w,
                     WeightStrides{1, KH * KW, long(Cin) * KH * KW}, epi);
@@ -316,7 +348,9 @@ void conv2d_tiled_backward_data(T *dx, const T *dy, const T *w, int N,
   constexpr int KH = S.kernel_h, KW = S.kernel_w, Cin = S.in_channels;
   using P =
       TiledProblem<S.out_channels, Cin, S.out_plane(), S.in_plane(), KH * KW>;
-  TapTable taps = backward_data_taps<S>();
+  constexpr int Co = S.out_channels;
+  TapTable taps =
+      backward_data_taps<S>(bf16_operands<T>() ? (Co + 1) / 2 : Co);
   // Reduction channel c is an output channel of the forward conv, the
   // vector channel ci an input channel: w[c][ci][kh][kw].
   tiled_dispatch<P>(dx, dy, static_cast<const T *>(nullptr), N, taps, S.in_w, w,
@@ -369,11 +403,68 @@ RNC_INLINE void wgrad_tile(T *RNC_RESTRICT part, long ld, bool first,
       vstore(part + i * ld + v * L, acc[i][v]);
 }
 
+// A tap of the weight gradient and the output rows [oh_lo, oh_hi) and
+// columns [ow_lo, ow_hi) that read through it from inside the input.
+struct WgradTap {
+  int kh, kw, oh_lo, oh_hi, ow_lo, ow_hi;
+};
+
+// Writes the taps some output reads through to used[] (the others'
+// gradient is zero) and returns their number.
+template <Conv2DShape S> int wgrad_used_taps(WgradTap *used) {
+  constexpr int KW = S.kernel_w, KHW = S.kernel_h * KW;
+  // Output rows (columns) whose tap row kh (column kw) lies inside the input.
+  auto range = [](int k, int dil, int pad, int stride, int in, int out, int *lo,
+                  int *hi) {
+    int a = pad - k * dil; // input index = o*stride - a
+    *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+    int top = in - 1 + a; // o*stride <= top
+    *hi = std::max(*lo, top < 0 ? 0 : std::min(out, top / stride + 1));
+  };
+  int nused = 0;
+  for (int t = 0; t < KHW; ++t) {
+    WgradTap u{t / KW, t % KW, 0, 0, 0, 0};
+    range(u.kh, S.dilation_h, S.pad_h, S.stride_h, S.in_h, S.out_h(), &u.oh_lo,
+          &u.oh_hi);
+    range(u.kw, S.dilation_w, S.pad_w, S.stride_w, S.in_w, S.out_w(), &u.ow_lo,
+          &u.ow_hi);
+    if (u.oh_lo < u.oh_hi && u.ow_lo < u.ow_hi)
+      used[nused++] = u;
+  }
+  return nused;
+}
+
+// dw[co][c][t] = part[t][c][co] (inside a parallel region: an `omp for`),
+// row by row (consecutive rows read the same lines of part); taps that no
+// output reads through are zero.
+template <Conv2DShape S, int CO_PAD, class T>
+void wgrad_write_dw(T *dw, const T *part, const WgradTap *used, int nused) {
+  constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
+                KHW = S.kernel_h * KW;
+#pragma omp for schedule(static)
+  for (int co = 0; co < Co; ++co) {
+    T *row = dw + long(co) * Cin * KHW;
+    if (nused < KHW)
+      std::fill(row, row + long(Cin) * KHW, T(0));
+    for (int i = 0; i < nused; ++i) {
+      int t = used[i].kh * KW + used[i].kw;
+      for (int c = 0; c < Cin; ++c)
+        row[long(c) * KHW + t] = part[(long(t) * Cin + c) * CO_PAD + co];
+    }
+  }
+}
+
 // dw = sum over the batch of dy (x) x (groups == 1). dy is first transposed
 // to [N][out_plane][CO_PAD]; tiles (tap, MR input channels, NV vectors of
 // output channels) accumulate over chunks of images, in chunk order.
 template <Conv2DShape S, class T>
 void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
+#if RNC_CPU_PRECISION == 2
+  if constexpr (bf16_operands<T>()) {
+    conv2d_tiled_backward_weight_bf16<S>(dw, dy, x, N);
+    return;
+  }
+#endif
   constexpr int Co = S.out_channels, Cin = S.in_channels, KH = S.kernel_h,
                 KW = S.kernel_w, KHW = KH * KW;
   using Cfg = TileCfg<Co, T>;
@@ -389,29 +480,8 @@ void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
       (long(Cin) * S.in_plane() + OP * CO_PAD) * long(sizeof(T));
   const int chunk = int(std::max<long>(1, (512L << 10) / image_bytes));
   const int chunks = (N + chunk - 1) / chunk;
-  // Output rows (columns) whose tap row kh (column kw) lies inside the input.
-  auto range = [](int k, int dil, int pad, int stride, int in, int out, int *lo,
-                  int *hi) {
-    int a = pad - k * dil; // input index = o*stride - a
-    *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
-    int top = in - 1 + a; // o*stride <= top
-    *hi = std::max(*lo, top < 0 ? 0 : std::min(out, top / stride + 1));
-  };
-  // The taps some output reads through; the others' gradient is zero.
-  struct Tap {
-    int kh, kw, oh_lo, oh_hi, ow_lo, ow_hi;
-  };
-  Tap *used = scratch<Tap>(kSlotTaps, KHW);
-  int nused = 0;
-  for (int t = 0; t < KHW; ++t) {
-    Tap u{t / KW, t % KW, 0, 0, 0, 0};
-    range(u.kh, S.dilation_h, S.pad_h, S.stride_h, S.in_h, S.out_h(), &u.oh_lo,
-          &u.oh_hi);
-    range(u.kw, S.dilation_w, S.pad_w, S.stride_w, S.in_w, S.out_w(), &u.ow_lo,
-          &u.ow_hi);
-    if (u.oh_lo < u.oh_hi && u.ow_lo < u.ow_hi)
-      used[nused++] = u;
-  }
+  WgradTap *used = scratch<WgradTap>(kSlotTaps, KHW);
+  const int nused = wgrad_used_taps<S>(used);
   // Tile order (tap, vector block, channel block): consecutive tiles share
   // the block's slice of dy^T.
   const long tiles = long(nused) * CBLOCKS * Cfg::BLOCKS;
@@ -432,7 +502,7 @@ void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
     for (int ch = 0; ch < chunks; ++ch) {
       int nb = ch * chunk, ne = std::min(N, nb + chunk);
       for (long tile = lo; tile < hi; ++tile) {
-        const Tap &u = used[tile / (long(CBLOCKS) * Cfg::BLOCKS)];
+        const WgradTap &u = used[tile / (long(CBLOCKS) * Cfg::BLOCKS)];
         int b = int(tile / CBLOCKS % Cfg::BLOCKS), cb = int(tile % CBLOCKS);
         int t = u.kh * KW + u.kw;
         int c0 = cb * MR;
@@ -452,19 +522,7 @@ void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
       }
     }
 #pragma omp barrier
-    // dw row by row (consecutive rows read the same lines of part); taps
-    // that no output reads through stay zero.
-#pragma omp for schedule(static)
-    for (int co = 0; co < Co; ++co) {
-      T *row = dw + long(co) * Cin * KHW;
-      if (nused < KHW)
-        std::fill(row, row + long(Cin) * KHW, T(0));
-      for (int i = 0; i < nused; ++i) {
-        int t = used[i].kh * KW + used[i].kw;
-        for (int c = 0; c < Cin; ++c)
-          row[long(c) * KHW + t] = part[(long(t) * Cin + c) * CO_PAD + co];
-      }
-    }
+    wgrad_write_dw<S, CO_PAD>(dw, part, used, nused);
   }
 }
 
@@ -501,10 +559,12 @@ template <Conv2DShape S> constexpr bool use_tiled_backward_weight() {
   return false;
 #endif
 }
-// Batches smaller than two tiles of images waste too much of each tile.
+// Batches smaller than two tiles of images waste too much of each tile. With
+// bf16 operands every batch takes the tiles, so that the arithmetic of a
+// layer does not depend on the batch size.
 template <int Co, class T> bool tiled_batch_ok(int N) {
 #if RNC_HAVE_VECTOR_EXT
-  return N >= 2 * TileCfg<Co, T>::MR;
+  return bf16_operands<T>() || N >= 2 * TileCfg<Co, T>::MR;
 #else
   (void)N;
   return false;
@@ -512,3 +572,7 @@ template <int Co, class T> bool tiled_batch_ok(int N) {
 }
 
 } // namespace rnc::cpu::detail
+
+#if RNC_CPU_PRECISION == 2
+#include "conv_tiled_bf16.h"
+#endif

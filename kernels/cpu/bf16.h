@@ -1,0 +1,177 @@
+// bf16 for the cpu target's --precision bf16: round-to-nearest-even
+// conversion, operand packing in pairs, and the AVX512-BF16 register tiles.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "common.h"
+
+// The arithmetic of the convolutions in generated code: 0 = fp32 (the
+// default), 2 = bf16 operands with fp32 accumulation (the numbering of the
+// cuda target's RNC_CUDA_PRECISION; 1, tf32, has no cpu counterpart).
+#ifndef RNC_CPU_PRECISION
+#define RNC_CPU_PRECISION 0
+#endif
+#if RNC_CPU_PRECISION != 0 && RNC_CPU_PRECISION != 2
+#error "RNC_CPU_PRECISION must be 0 (fp32) or 2 (bf16)"
+#endif
+#if RNC_CPU_PRECISION == 2
+#if !defined(__AVX512BF16__) || !defined(__AVX512F__)
+#error "RNC_CPU_PRECISION 2 (bf16) needs a -march with AVX512-BF16 (e.g. sapphirerapids, or native on such a CPU)"
+#endif
+#include <immintrin.h>
+#endif
+
+namespace rnc::cpu {
+
+// True when float convolutions on the channel-vector tiles (conv_tiled.h)
+// take bf16 operands: each activation, weight and gradient is rounded to
+// bf16 (round to nearest even) as it is packed, products are exact and
+// summed in fp32 (`vdpbf16ps`). Everything else stays fp32.
+inline constexpr bool kBf16Convs = RNC_CPU_PRECISION == 2;
+
+// Whether a tiled convolution in scalar type T takes bf16 operands (float
+// only: the double instances of the tests stay exact).
+template <class T> constexpr bool bf16_operands() {
+  return kBf16Convs && std::is_same_v<T, float>;
+}
+
+// The bf16 bits of f, rounded to nearest even (NaN stays NaN).
+RNC_INLINE uint16_t bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return uint16_t((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+
+RNC_INLINE float bf16_value(uint16_t b) {
+  uint32_t u = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// f rounded to bf16 and back: the value the bf16 kernels multiply by.
+RNC_INLINE float round_bf16(float f) { return bf16_value(bf16_bits(f)); }
+
+// Two bf16 in one 32-bit word, `lo` in the low half: the operand unit of
+// vdpbf16ps, which adds lo*lo' + hi*hi' of two such words to an fp32 lane.
+RNC_INLINE uint32_t bf16_pair(float lo, float hi) {
+  return uint32_t(bf16_bits(lo)) | uint32_t(bf16_bits(hi)) << 16;
+}
+
+namespace detail {
+
+// dst[q*dcs + p] = pair(src[2p*ps + q], src[(2p+1)*ps + q]) for q < rows,
+// p < pairs (a missing odd channel 2p+1 >= chans reads as 0): a plane-major
+// [chans][rows] float block transposed to [rows][pairs] bf16 pairs, in
+// 16 x 16 blocks.
+inline void pack_pairs_transposed(uint32_t *RNC_RESTRICT dst, long dcs,
+                                  const float *RNC_RESTRICT src, long ps,
+                                  int rows, int chans) {
+  constexpr int B = 16;
+  const int pairs = (chans + 1) / 2;
+  for (int q0 = 0; q0 < rows; q0 += B)
+    for (int p0 = 0; p0 < pairs; p0 += B) {
+      int q1 = rows < q0 + B ? rows : q0 + B;
+      int p1 = pairs < p0 + B ? pairs : p0 + B;
+      for (int p = p0; p < p1; ++p) {
+        const float *a = src + 2L * p * ps;
+        const float *b = 2 * p + 1 < chans ? a + ps : nullptr;
+        for (int q = q0; q < q1; ++q)
+          dst[q * dcs + p] = bf16_pair(a[q], b ? b[q] : 0.0f);
+      }
+    }
+}
+
+} // namespace detail
+
+#if RNC_CPU_PRECISION == 2
+
+namespace detail {
+
+// acc[i][v] = sum over taps and CP channel pairs of in[i*IS + off_t + p] .
+// w_t[p][v*16 ..], bf16 pairs throughout (the fp32 tile_accumulate of
+// conv_tiled.h with half the reduction steps).
+template <int MR, int NV, int CP, long IS>
+RNC_INLINE void tile_accumulate_bf16(__m512 (&acc)[MR][NV],
+                                     const uint32_t *RNC_RESTRICT in,
+                                     const int *off, const int *tw, int ntaps,
+                                     const uint32_t *RNC_RESTRICT wp) {
+  constexpr int NR = NV * 16;
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = _mm512_setzero_ps();
+  for (int t = 0; t < ntaps; ++t) {
+    const uint32_t *x = in + off[t];
+    const uint32_t *w = wp + long(tw[t]) * CP * NR;
+    for (int p = 0; p < CP; ++p) {
+      __m512bh wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        wv[v] = (__m512bh)_mm512_load_si512(w + long(p) * NR + v * 16);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        __m512bh a = (__m512bh)_mm512_set1_epi32(int(x[i * IS + p]));
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          acc[i][v] = _mm512_dpbf16_ps(acc[i][v], a, wv[v]);
+      }
+    }
+  }
+}
+
+// The weight-gradient tile in bf16 (wgrad_tile of conv_tiled.h): the
+// reduction runs over pairs of images, so x holds [image pairs][Cin][plane]
+// and dy [image pairs][out_plane][CO_PAD] pairs (image 2m low, 2m+1 high).
+// acc in part (rows ld apart, fp32), read first unless `first`.
+template <int IN_W, long HW, long XS, long OP, int OW, int SH, int SW, int PH,
+          int PW, int DH, int DW, int MR, int NV, int CO_PAD>
+RNC_INLINE void wgrad_tile_bf16(float *RNC_RESTRICT part, long ld, bool first,
+                                const uint32_t *RNC_RESTRICT x,
+                                const uint32_t *RNC_RESTRICT dyp, int m_begin,
+                                int m_end, int kh, int kw, int oh_lo,
+                                int oh_hi, int ow_lo, int ow_hi) {
+  __m512 acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = first ? _mm512_setzero_ps()
+                        : _mm512_loadu_ps(part + i * ld + v * 16);
+  for (int m = m_begin; m < m_end; ++m)
+    for (int oh = oh_lo; oh < oh_hi; ++oh) {
+      int ih = oh * SH - PH + kh * DH;
+      const uint32_t *xr =
+          x + m * XS + long(ih) * IN_W + (ow_lo * SW - PW + kw * DW);
+      const uint32_t *dr = dyp + (m * OP + long(oh) * OW + ow_lo) * CO_PAD;
+      for (int ow = ow_lo; ow < ow_hi; ++ow) {
+        __m512bh d[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          d[v] = (__m512bh)_mm512_load_si512(dr + v * 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+          __m512bh a = (__m512bh)_mm512_set1_epi32(int(xr[i * HW]));
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v)
+            acc[i][v] = _mm512_dpbf16_ps(acc[i][v], a, d[v]);
+        }
+        xr += SW;
+        dr += CO_PAD;
+      }
+    }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v)
+      _mm512_storeu_ps(part + i * ld + v * 16, acc[i][v]);
+}
+
+} // namespace detail
+
+#endif // RNC_CPU_PRECISION == 2
+
+} // namespace rnc::cpu

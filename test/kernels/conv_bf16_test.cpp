@@ -1,0 +1,225 @@
+// The bf16 conv tiles (conv_tiled_bf16.h, RNC_CPU_PRECISION 2) against
+// float64 loops: forward, data and weight gradient; exits 77 (SKIPPED) where
+// the compiler target or the CPU lacks AVX512-BF16.
+//
+// Tolerances, per output element i with A_i = sum over its terms of |a*b|
+// (a, b the two fp32 operands of a multiply-add):
+//  1. Against float64 on the operands rounded to bf16 (round to nearest
+//     even): the kernel's only error is then its fp32 summation, modelled as
+//     a random walk of K roundings of at most 2^-24 relative:
+//     |err_i| <= 4 * sqrt(K) * 2^-24 * A_i + 1e-30. Operands rounded any other
+//     way (truncated, or not rounded) miss this by ~2^-9 / sqrt(K) * A_i.
+//  2. Against float64 on the fp32 operands: bf16 keeps 8 significant bits,
+//     so rounding changes each operand by at most 2^-8 relative and each
+//     product by at most 2^-7 + 2^-16: |err_i| <= (2^-7 + 2^-15) * A_i
+//     (rigorous, the 2^-15 covering the summation); and, the rounding errors
+//     being independent, norm-wise ||err|| / ||exact|| <= 2^-7 (expected
+//     about 2^-8.3).
+//  3. The same bits on 1, 2 and 3 OpenMP threads.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+#define RNC_CPU_PRECISION 2
+#define RNC_BF16_TEST_BUILT 1
+#endif
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/cpu_features.h"
+#include "test_util.h"
+
+#if RNC_BF16_TEST_BUILT
+namespace {
+
+using rnc::Conv2DShape;
+using rnc::cpu::round_bf16;
+
+// Per output element: sum of the rounded products, of the exact products,
+// and of their absolute values; K = number of terms.
+// f rounded to bf16, nearest even, written out here apart from the kernels'
+// round_bf16 (finite f only).
+float rnd(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+struct Ref {
+  std::vector<double> rounded, exact, abs;
+  std::vector<int> terms;
+  explicit Ref(size_t n) : rounded(n), exact(n), abs(n), terms(n) {}
+  void add(size_t i, float a, float b) {
+    rounded[i] += double(rnd(a)) * rnd(b);
+    exact[i] += double(a) * b;
+    abs[i] += std::fabs(double(a) * b);
+    ++terms[i];
+  }
+};
+
+template <Conv2DShape S> struct Refs {
+  Ref y, dx, dw;
+};
+
+template <Conv2DShape S>
+Refs<S> reference(const std::vector<float> &x, const std::vector<float> &w,
+                  const std::vector<float> &dy, int N) {
+  constexpr int C = S.in_channels, O = S.out_channels, H = S.in_h, W = S.in_w,
+                OH = S.out_h(), OW = S.out_w(), K = S.kernel_h, KW = S.kernel_w;
+  Refs<S> r{Ref(size_t(N) * O * OH * OW), Ref(size_t(N) * C * H * W),
+            Ref(size_t(S.weight_size()))};
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < O; ++o)
+      for (int oh = 0; oh < OH; ++oh)
+        for (int ow = 0; ow < OW; ++ow)
+          for (int c = 0; c < C; ++c)
+            for (int kh = 0; kh < K; ++kh)
+              for (int kw = 0; kw < KW; ++kw) {
+                int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
+                int iw = ow * S.stride_w - S.pad_w + kw * S.dilation_w;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                  continue;
+                size_t yi = ((size_t(n) * O + o) * OH + oh) * OW + ow;
+                size_t xi = ((size_t(n) * C + c) * H + ih) * W + iw;
+                size_t wi = ((size_t(o) * C + c) * K + kh) * KW + kw;
+                r.y.add(yi, x[xi], w[wi]);
+                r.dx.add(xi, dy[yi], w[wi]);
+                r.dw.add(wi, dy[yi], x[xi]);
+              }
+  return r;
+}
+
+// Checks 1 and 2 of the header on one output; returns the norm-wise error
+// against the exact products.
+void expect_bf16_close(const char *what, const std::vector<float> &got,
+                       const Ref &r) {
+  ASSERT_EQ(got.size(), r.exact.size());
+  double num = 0, den = 0, worst1 = 0, worst2 = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(got[i])) << what << "[" << i << "]";
+    double e1 = std::fabs(got[i] - r.rounded[i]);
+    double e2 = std::fabs(got[i] - r.exact[i]);
+    double tol1 = 4 * std::sqrt(double(r.terms[i])) * 0x1p-24 * r.abs[i] + 1e-30;
+    double tol2 = (0x1p-7 + 0x1p-15) * r.abs[i] + 1e-30;
+    worst1 = std::max(worst1, e1 / tol1);
+    worst2 = std::max(worst2, e2 / tol2);
+    if (e1 > tol1 || e2 > tol2) {
+      ADD_FAILURE() << what << "[" << i << "]: got " << got[i]
+                    << ", bf16-operand sum " << r.rounded[i] << " (tolerance "
+                    << tol1 << "), exact " << r.exact[i] << " (tolerance "
+                    << tol2 << ")";
+      return;
+    }
+    num += e2 * e2;
+    den += r.exact[i] * r.exact[i];
+  }
+  double norm = std::sqrt(num / std::max(den, 1e-300));
+  EXPECT_LE(norm, 0x1p-7) << what << ": norm-wise error against float64";
+  std::printf("  %-3s worst |err| / tolerance: bf16 operands %.3f, exact "
+              "%.3f; norm-wise error 2^%.2f\n",
+              what, worst1, worst2, std::log2(norm));
+}
+
+template <Conv2DShape S> void check_shape(int N, uint64_t seed) {
+  static_assert(rnc::cpu::detail::use_tiled_forward<S>() &&
+                    rnc::cpu::detail::use_tiled_backward_data<S>() &&
+                    rnc::cpu::detail::use_tiled_backward_weight<S>(),
+                "the shape must take the tiled (bf16) kernels");
+  auto x = kt::random_vec<float>(size_t(N) * S.in_channels * S.in_plane(), seed);
+  auto w = kt::random_vec<float>(S.weight_size(), seed + 1);
+  auto dy =
+      kt::random_vec<float>(size_t(N) * S.out_channels * S.out_plane(), seed + 2);
+  Refs<S> ref = reference<S>(x, w, dy, N);
+  int saved = omp_get_max_threads();
+  std::vector<float> y1, dx1, dw1;
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    auto y = kt::poisoned(ref.y.exact.size());
+    auto dx = kt::poisoned(ref.dx.exact.size());
+    auto dw = kt::poisoned(ref.dw.exact.size());
+    rnc::cpu::conv2d<S>(y.data(), x.data(), w.data(), nullptr, N);
+    rnc::cpu::conv2d_grad_input<S>(dx.data(), dy.data(), w.data(), N);
+    rnc::cpu::conv2d_grad_weight<S>(dw.data(), dy.data(), x.data(), N);
+    if (threads == 1) {
+      expect_bf16_close("y", y, ref.y);
+      expect_bf16_close("dx", dx, ref.dx);
+      expect_bf16_close("dw", dw, ref.dw);
+      y1 = y, dx1 = dx, dw1 = dw;
+    } else {
+      EXPECT_EQ(0, std::memcmp(y.data(), y1.data(), y.size() * 4)) << threads;
+      EXPECT_EQ(0, std::memcmp(dx.data(), dx1.data(), dx.size() * 4)) << threads;
+      EXPECT_EQ(0, std::memcmp(dw.data(), dw1.data(), dw.size() * 4)) << threads;
+    }
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST(ConvBf16, RoundToNearestEven) {
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: even (1) wins; 1 + 3*2^-8
+  // is halfway between 1 + 2^-7 and 1 + 2^-6: even (1 + 2^-6) wins.
+  EXPECT_EQ(round_bf16(1.0f + 0x1p-8f), 1.0f);
+  EXPECT_EQ(round_bf16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);
+  EXPECT_EQ(round_bf16(-(1.0f + 0x1.8p-8f)), -(1.0f + 0x1p-7f));
+  EXPECT_TRUE(std::isnan(round_bf16(NAN)));
+  EXPECT_EQ(round_bf16(INFINITY), INFINITY);
+}
+
+// fashion_resnet's tiled shapes (28x28 input), at batch 32 and at a ragged
+// odd batch (the last image pair of the weight gradient half empty).
+TEST(ConvBf16, FashionResnetShapes) {
+  constexpr Conv2DShape s14{.in_channels = 32, .out_channels = 32, .in_h = 14,
+                            .in_w = 14, .kernel_h = 3, .kernel_w = 3,
+                            .pad_h = 1, .pad_w = 1};
+  constexpr Conv2DShape s7{.in_channels = 64, .out_channels = 64, .in_h = 7,
+                           .in_w = 7, .kernel_h = 3, .kernel_w = 3, .pad_h = 1,
+                           .pad_w = 1};
+  constexpr Conv2DShape down{.in_channels = 64, .out_channels = 128,
+                             .in_h = 7, .in_w = 7, .kernel_h = 3,
+                             .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                             .pad_h = 1, .pad_w = 1};
+  check_shape<s14>(32, 1);
+  check_shape<s7>(13, 2);
+  check_shape<down>(32, 3);
+}
+
+// Odd channel counts (a reduction pair half empty in every direction),
+// output channels not a multiple of 16, a batch smaller than one tile,
+// 1x1 planes where one tap of nine is inside.
+TEST(ConvBf16, OddChannelsSmallBatchTinyPlanes) {
+  constexpr Conv2DShape odd{.in_channels = 9, .out_channels = 23, .in_h = 6,
+                            .in_w = 5, .kernel_h = 3, .kernel_w = 3,
+                            .pad_h = 1, .pad_w = 1};
+  constexpr Conv2DShape one{.in_channels = 96, .out_channels = 40, .in_h = 1,
+                            .in_w = 1, .kernel_h = 3, .kernel_w = 3,
+                            .pad_h = 1, .pad_w = 1};
+  check_shape<odd>(7, 4);
+  check_shape<odd>(2, 5);
+  check_shape<one>(19, 6);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (!rnc::cpu::cpu_has_avx512_bf16()) {
+    std::printf("SKIPPED: this CPU lacks AVX512-BF16 (kernel-tests-bf16 "
+                "needs it)\n");
+    return 77;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
+
+#else
+
+int main() {
+  std::printf("SKIPPED: the compiler's -march=native has no AVX512-BF16 "
+              "(kernel-tests-bf16 needs it)\n");
+  return 77;
+}
+
+#endif
