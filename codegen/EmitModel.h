@@ -21,7 +21,7 @@ struct ModelMeta {
   std::string rncVersion; // rnc release
   std::string specHash;   // hex SHA-256 of the canonical graph form
   std::string target = "cpu";    // cpu | cuda
-  std::string precision = "bf16"; // cuda: fp32 | tf32 | bf16
+  std::string precision = "bf16"; // cuda: fp32 | tf32 | bf16; cpu: fp32 | bf16
   int64_t maxBatch = 128; // largest batch a step accepts
 };
 

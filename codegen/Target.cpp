@@ -94,7 +94,12 @@ public:
                                       llvm::StringRef count) const override {
     return {copyFloats("logits_out", logits, count)};
   }
-  void emitPrologue(const ModelMeta &, llvm::raw_ostream &os) const override {
+  void emitPrologue(const ModelMeta &meta,
+                    llvm::raw_ostream &os) const override {
+    // fp32 code defines nothing: kernels/cpu/bf16.h defaults to fp32.
+    if (meta.precision == "bf16")
+      os << "#ifndef RNC_CPU_PRECISION\n#define RNC_CPU_PRECISION 2 // bf16\n"
+         << "#endif\n";
     os << "#include <cstring>\n\n"
        << "#include \"kernels/cpu/collectives.h\"\n"
        << "#include \"kernels/cpu/profile.h\"\n"

@@ -184,6 +184,11 @@ void Model::create() {
   if (std::string(info_->target) == "cuda" && !probeGpu().present)
     throw ModelError(path_ + ": compiled for cuda, but there is no CUDA GPU "
                      "here (" + probeGpu().reason + ")");
+  // A cpu model says why (rnc_abi.h); older ones only "model is null".
+  if (const char *why = api_.lastError(nullptr);
+      std::string(info_->target) == "cpu" && why &&
+      std::string(why) != "model is null")
+    throw ModelError(path_ + ": rnc_create failed: " + why);
   throw ModelError(path_ + ": rnc_create failed: out of " +
                    (std::string(info_->target) == "cuda" ? "GPU " : "") +
                    "memory for batch " + std::to_string(info_->max_batch));

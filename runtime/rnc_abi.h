@@ -96,9 +96,12 @@ const rnc_model_info *rnc_info(void);
 /* i in [0, num_tensors); NULL otherwise. */
 const rnc_tensor_info *rnc_tensor(int32_t i);
 
-/* Allocates everything a step needs for max_batch; NULL if out of memory. */
+/* Allocates everything a step needs for max_batch; NULL if out of memory,
+ * or (cpu) when this CPU lacks an instruction set the model needs. */
 rnc_model *rnc_create(void);
 void rnc_destroy(rnc_model *m);
+/* With m == NULL (cpu target): why the last rnc_create failed, or "model is
+ * null" (older models and the cuda target: always that). */
 const char *rnc_last_error(const rnc_model *m);
 
 /* Initializes parameters (each with its `init` rule), zeroes optimizer state

@@ -66,6 +66,28 @@ RNC_INLINE uint32_t bf16_pair(float lo, float hi) {
 
 namespace detail {
 
+// A copy of p[0, n) rounded to bf16, in scratch `slot` (n >= kParallelGrain:
+// across the threads).
+inline const float *bf16_rounded_copy(const float *p, long n, int slot) {
+  float *c = scratch<float>(slot, size_t(n));
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+  for (long i = 0; i < n; ++i)
+    c[i] = round_bf16(p[i]);
+  return c;
+}
+
+// The convolutions the tiles do not take (conv.h: stems, narrow 1x1,
+// large planes, grouped) run the fp32 kernels on operands rounded to bf16:
+// a product of two bf16 values is exact in fp32, so their arithmetic is the
+// tiles' (bf16 operands, fp32 sums), at fp32 speed. Returns p itself when T
+// takes no bf16 operands.
+template <class T> const T *bf16_operand(const T *p, long n, int slot) {
+  if constexpr (bf16_operands<T>())
+    return bf16_rounded_copy(p, n, slot);
+  else
+    return p;
+}
+
 // dst[q*dcs + p] = pair(src[2p*ps + q], src[(2p+1)*ps + q]) for q < rows,
 // p < pairs (a missing odd channel 2p+1 >= chans reads as 0): a plane-major
 // [chans][rows] float block transposed to [rows][pairs] bf16 pairs, in

@@ -120,7 +120,7 @@ template <class T> RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
 
 class Scratch {
 public:
-  static constexpr int kSlots = 7;
+  static constexpr int kSlots = 9;
   ~Scratch() {
     for (auto &b : bufs_)
       std::free(b.ptr);
@@ -157,7 +157,9 @@ enum ScratchSlot : int {
   kSlotReduce = 3,
   kSlotWeight = 4,
   kSlotTaps = 5,
-  kSlotPanel = 6
+  kSlotPanel = 6,
+  kSlotRoundA = 7, // operands rounded to bf16 (--precision bf16, conv.h)
+  kSlotRoundB = 8
 };
 
 // ----------------------------------------------------------------------------

@@ -324,6 +324,8 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
       return;
     }
   }
+  x = bf16_operand(x, long(N) * S.in_channels * S.in_plane(), kSlotRoundA);
+  w = bf16_operand(w, long(S.weight_size()), kSlotRoundB);
   if constexpr (use_direct_conv<S>()) {
     run_tasks(long(N) * S.groups, conv_flops<S>(N), [&](long t) {
       int n = int(t / S.groups), g = int(t % S.groups);
@@ -448,6 +450,8 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                              .out_channels = S.out_channels,
                              .in_h = S.out_h(),
                              .in_w = S.out_w()};
+    dy = bf16_operand(dy, long(N) * S.out_channels * P, kSlotRoundA);
+    w = bf16_operand(w, long(S.weight_size()), kSlotRoundB);
     int chunks = batch_chunks(N, P, S.groups);
     run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
       int n0, nb, g = int(t % S.groups);
@@ -544,6 +548,11 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
                 Kg = S.col_rows();
   constexpr long P = S.out_plane();
+  if constexpr (!detail::use_tiled_backward_weight<S>()) {
+    dy = detail::bf16_operand(dy, long(N) * S.out_channels * P, kSlotRoundA);
+    x = detail::bf16_operand(x, long(N) * S.in_channels * S.in_plane(),
+                             kSlotRoundB);
+  }
   if constexpr (detail::use_tiled_backward_weight<S>()) {
     detail::conv2d_tiled_backward_weight<S>(dw, dy, x, N);
   } else if constexpr (detail::use_direct_stem_weight<S>()) {

@@ -18,6 +18,7 @@
 #include <new>
 #include <string>
 
+#include "kernels/cpu/cpu_features.h"
 #include "runtime/rnc_abi.h"
 
 #define RNC_EXPORT extern "C" __attribute__((visibility("default")))
@@ -33,6 +34,9 @@ struct rnc_model {
 #include "kernels/abi_checks.h"
 
 namespace gen_abi {
+
+// Why the last rnc_create returned NULL (rnc_last_error(NULL)).
+inline const char *g_create_error = "model is null";
 
 inline float *alloc_floats(long n) {
   // 64-byte aligned, rounded up as aligned_alloc requires.
@@ -68,6 +72,18 @@ RNC_EXPORT const rnc_tensor_info *rnc_tensor(int32_t i) {
 }
 
 RNC_EXPORT rnc_model *rnc_create(void) {
+#if RNC_CPU_PRECISION == 2
+  // Before anything else runs AVX512-BF16 code: a .so built elsewhere
+  // (--march) refuses a CPU without it in one line instead of SIGILL.
+  if (!rnc::cpu::cpu_has_avx512_bf16()) {
+    gen_abi::g_create_error =
+        "compiled with --precision bf16, which needs a CPU with AVX512-BF16; "
+        "this one lacks it (recompile with --precision fp32)";
+    return nullptr;
+  }
+#endif
+  gen_abi::g_create_error = "out of memory for the model's state and "
+                            "workspace";
   const char *profile = std::getenv("RNC_PROFILE");
   rnc::cpu::profiling() = profile && *profile && std::strcmp(profile, "0");
   rnc::cpu::profiling_cpu_time() = profile && !std::strcmp(profile, "cpu");
@@ -82,6 +98,7 @@ RNC_EXPORT rnc_model *rnc_create(void) {
     delete m;
     return nullptr;
   }
+  gen_abi::g_create_error = "model is null";
   return m;
 }
 
@@ -97,7 +114,7 @@ RNC_EXPORT void rnc_destroy(rnc_model *m) {
 }
 
 RNC_EXPORT const char *rnc_last_error(const rnc_model *m) {
-  return m ? m->error.c_str() : "model is null";
+  return m ? m->error.c_str() : gen_abi::g_create_error;
 }
 
 RNC_EXPORT int rnc_init(rnc_model *m, uint64_t seed) {

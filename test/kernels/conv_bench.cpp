@@ -1,9 +1,14 @@
 // Benchmark (not a test): the conv kernels per ResNet shape against this
-// machine's FMA peak, measured in the same run by a register-only FMA loop.
+// machine's FMA peak, measured in the same run by a register-only FMA loop
+// (kernel-conv-bench-bf16: the bf16 kernels against the vdpbf16ps peak).
 //
 // GFLOP/s count 2 x the multiply-adds whose input lies inside the image
 // (taps in the padding are not work), so that no kernel can pass 100%.
 // Usage: kernel-conv-bench [--reps R] [--filter TEXT] [--cpu-time]
+#if defined(RNC_BENCH_BF16) && defined(__AVX512BF16__)
+#define RNC_CPU_PRECISION 2
+#include <immintrin.h>
+#endif
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -76,6 +81,39 @@ double fma_peak() {
   return 2.0 * L * CHAINS * ITERS * threads / t * 1e-9;
 }
 
+#if RNC_CPU_PRECISION == 2
+// GFLOP/s of independent vdpbf16ps chains held in registers (32
+// multiply-adds each), on every thread.
+double dpbf16_peak() {
+  constexpr int CHAINS = 16;
+  constexpr long ITERS = 20'000'000;
+  int threads = rnc::cpu::max_threads();
+  volatile float sink = 0;
+  double t = best_of([&] {
+#pragma omp parallel
+    {
+      __m512 a[CHAINS];
+      __m512bh b = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f); // 0.996 pairs
+      __m512bh c = (__m512bh)_mm512_set1_epi32(0x38d138d1); // 1e-4 pairs
+      for (int i = 0; i < CHAINS; ++i)
+        a[i] = _mm512_set1_ps(float(i));
+      for (long k = 0; k < ITERS; ++k) {
+#pragma GCC unroll 16
+        for (int i = 0; i < CHAINS; ++i)
+          a[i] = _mm512_dpbf16_ps(a[i], b, c);
+        // Keeps the compiler from folding iterations together.
+        __asm__ volatile("" : "+v"(a[0]));
+      }
+      float s = 0;
+      for (int i = 0; i < CHAINS; ++i)
+        s += _mm512_cvtss_f32(a[i]);
+      sink = sink + s;
+    }
+  });
+  return 2.0 * 32 * CHAINS * ITERS * threads / t * 1e-9;
+}
+#endif
+
 // Multiply-adds of one image whose input lies inside the image.
 template <Conv2DShape S> double useful_macs() {
   long taps = 0;
@@ -137,14 +175,26 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  double peak = fma_peak();
-  std::printf("threads %d, FMA peak %.1f GFLOP/s (register-only loop), "
-              "conv path: %s, %s time\n\n",
-              rnc::cpu::max_threads(), peak,
+#if defined(RNC_BENCH_BF16) && RNC_CPU_PRECISION != 2
+  std::fprintf(stderr, "%s: the compiler's -march=native has no "
+               "AVX512-BF16: no bf16 kernels to measure\n", argv[0]);
+  return 1;
+#endif
+  double fp32_peak = fma_peak(), peak = fp32_peak;
+#if RNC_CPU_PRECISION == 2
+  peak = dpbf16_peak();
+  std::printf("threads %d, bf16 peak %.1f GFLOP/s (register-only vdpbf16ps "
+              "loop; fp32 FMA peak %.1f), ",
+              rnc::cpu::max_threads(), peak, fp32_peak);
+#else
+  std::printf("threads %d, FMA peak %.1f GFLOP/s (register-only loop), ",
+              rnc::cpu::max_threads(), peak);
+#endif
+  std::printf("conv path: %s, %s time\n\n",
 #ifdef RNC_CONV_NO_TILED
               "packed GEMM"
 #else
-              "tiled"
+              rnc::cpu::kBf16Convs ? "tiled, bf16 operands" : "tiled"
 #endif
               ,
               g_cpu_time ? "CPU" : "wall");

@@ -70,23 +70,25 @@ template <Conv2DShape S>
 Refs<S> reference(const std::vector<float> &x, const std::vector<float> &w,
                   const std::vector<float> &dy, int N) {
   constexpr int C = S.in_channels, O = S.out_channels, H = S.in_h, W = S.in_w,
-                OH = S.out_h(), OW = S.out_w(), K = S.kernel_h, KW = S.kernel_w;
+                OH = S.out_h(), OW = S.out_w(), K = S.kernel_h, KW = S.kernel_w,
+                Cg = S.in_per_group(), Mg = S.out_per_group();
   Refs<S> r{Ref(size_t(N) * O * OH * OW), Ref(size_t(N) * C * H * W),
             Ref(size_t(S.weight_size()))};
   for (int n = 0; n < N; ++n)
     for (int o = 0; o < O; ++o)
       for (int oh = 0; oh < OH; ++oh)
         for (int ow = 0; ow < OW; ++ow)
-          for (int c = 0; c < C; ++c)
+          for (int cg = 0; cg < Cg; ++cg)
             for (int kh = 0; kh < K; ++kh)
               for (int kw = 0; kw < KW; ++kw) {
                 int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
                 int iw = ow * S.stride_w - S.pad_w + kw * S.dilation_w;
                 if (ih < 0 || ih >= H || iw < 0 || iw >= W)
                   continue;
+                int c = o / Mg * Cg + cg; // input channel in o's group
                 size_t yi = ((size_t(n) * O + o) * OH + oh) * OW + ow;
                 size_t xi = ((size_t(n) * C + c) * H + ih) * W + iw;
-                size_t wi = ((size_t(o) * C + c) * K + kh) * KW + kw;
+                size_t wi = ((size_t(o) * Cg + cg) * K + kh) * KW + kw;
                 r.y.add(yi, x[xi], w[wi]);
                 r.dx.add(xi, dy[yi], w[wi]);
                 r.dw.add(wi, dy[yi], x[xi]);
@@ -125,11 +127,19 @@ void expect_bf16_close(const char *what, const std::vector<float> &got,
               what, worst1, worst2, std::log2(norm));
 }
 
-template <Conv2DShape S> void check_shape(int N, uint64_t seed) {
-  static_assert(rnc::cpu::detail::use_tiled_forward<S>() &&
-                    rnc::cpu::detail::use_tiled_backward_data<S>() &&
-                    rnc::cpu::detail::use_tiled_backward_weight<S>(),
-                "the shape must take the tiled (bf16) kernels");
+// Which directions take the bf16 tiles (the others: the fp32 kernels on
+// rounded operands, bf16.h).
+enum Paths { kAllTiled, kNoneTiled, kMixed };
+
+template <Conv2DShape S, Paths Want = kAllTiled>
+void check_shape(int N, uint64_t seed) {
+  using namespace rnc::cpu::detail;
+  constexpr bool fwd = use_tiled_forward<S>(), data = use_tiled_backward_data<S>(),
+                 wgt = use_tiled_backward_weight<S>();
+  static_assert(Want == kAllTiled   ? fwd && data && wgt
+                : Want == kNoneTiled ? !fwd && !data && !wgt
+                                     : fwd != data || data != wgt,
+                "the shape must take the kernels the test names");
   auto x = kt::random_vec<float>(size_t(N) * S.in_channels * S.in_plane(), seed);
   auto w = kt::random_vec<float>(S.weight_size(), seed + 1);
   auto dy =
@@ -200,6 +210,30 @@ TEST(ConvBf16, OddChannelsSmallBatchTinyPlanes) {
   check_shape<odd>(7, 4);
   check_shape<odd>(2, 5);
   check_shape<one>(19, 6);
+}
+
+// The shapes the tiles do not take: a stem (1 input channel: GEMM forward,
+// direct weight gradient), a grouped conv (direct kernel), a strided 1x1
+// with few input channels (GEMM, col2im data gradient), a large plane (GEMM
+// forward and data gradient, tiled weight gradient).
+TEST(ConvBf16, RoundedOperandsOffTheTiles) {
+  constexpr Conv2DShape stem{.in_channels = 1, .out_channels = 16, .in_h = 12,
+                             .in_w = 12, .kernel_h = 3, .kernel_w = 3,
+                             .pad_h = 1, .pad_w = 1};
+  constexpr Conv2DShape grouped{.in_channels = 16, .out_channels = 16,
+                                .in_h = 6, .in_w = 6, .kernel_h = 3,
+                                .kernel_w = 3, .pad_h = 1, .pad_w = 1,
+                                .groups = 4};
+  constexpr Conv2DShape narrow{.in_channels = 4, .out_channels = 24,
+                               .in_h = 9, .in_w = 9, .kernel_h = 1,
+                               .kernel_w = 1, .stride_h = 2, .stride_w = 2};
+  constexpr Conv2DShape large{.in_channels = 8, .out_channels = 16,
+                              .in_h = 20, .in_w = 20, .kernel_h = 3,
+                              .kernel_w = 3, .pad_h = 1, .pad_w = 1};
+  check_shape<stem, kNoneTiled>(5, 7);
+  check_shape<grouped, kNoneTiled>(3, 8);
+  check_shape<narrow, kNoneTiled>(4, 9);
+  check_shape<large, kMixed>(3, 10);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 #include "codegen/BuildSharedObject.h"
 #include "codegen/EmitModel.h"
 #include "frontend/Spec.h"
+#include "kernels/cpu/cpu_features.h"
 #include "passes/Passes.h"
 #include "passes/Pipeline.h"
 #include "runtime/OutputFile.h"
@@ -79,11 +80,13 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   cmd->add_option("--precision", o.precision,
-                  "cuda: arithmetic of the convolutions and linear layers: "
-                  "bf16 (tensor cores, the default), tf32 (tensor cores) or "
-                  "fp32 (no tensor cores); accumulation, master weights and "
-                  "BN statistics are fp32 in every case. The cpu target is "
-                  "fp32 only")
+                  "Arithmetic of the convolutions (and, on cuda, the linear "
+                  "layers). cuda: bf16 (tensor cores, the default), tf32 "
+                  "(tensor cores) or fp32 (no tensor cores). cpu: fp32 (the "
+                  "default) or bf16 (AVX512-BF16 dot products on the "
+                  "small-plane conv kernels; needs a CPU that has it). "
+                  "Accumulation, master weights, optimizer state and BN "
+                  "statistics are fp32 in every case")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   cmd->add_option("--cuda-arch", o.cudaArch,
                   "cuda: GPU architectures to build for, comma-separated "
@@ -124,9 +127,21 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
 int runCompile(const CompileOptions &o) {
   auto t0 = std::chrono::steady_clock::now();
   const bool cuda = o.target == "cuda";
-  if (!cuda && !o.precision.empty() && o.precision != "fp32") {
-    std::cerr << "rnc: error: --precision " << o.precision
-              << " needs --target cuda (the cpu target computes in fp32)\n";
+  if (!cuda && o.precision == "tf32") {
+    std::cerr << "rnc: error: --precision tf32 needs --target cuda (the cpu "
+                 "target has fp32 and bf16)\n";
+    return 1;
+  }
+  // The .so is built for this CPU (-march=native): it must have the
+  // instructions. A named --march builds for another CPU; the compiler then
+  // refuses one that lacks them (kernels/cpu/bf16.h), and the .so's
+  // rnc_create refuses a CPU that lacks them.
+  const bool cpuBf16 = !cuda && o.precision == "bf16";
+  if (cpuBf16 && (o.march.empty() || o.march == "native") &&
+      !rnc::cpu::cpu_has_avx512_bf16()) {
+    std::cerr << "rnc: error: --precision bf16 --target cpu needs a CPU "
+                 "with AVX512-BF16, which this one lacks (use --precision "
+                 "fp32)\n";
     return 1;
   }
   std::vector<std::string> archs;
@@ -222,7 +237,8 @@ int runCompile(const CompileOptions &o) {
   meta.specHash = specHash(m->graph);
   meta.maxBatch = o.maxBatch;
   meta.target = o.target;
-  meta.precision = cuda ? (o.precision.empty() ? "bf16" : o.precision) : "fp32";
+  meta.precision = cuda ? (o.precision.empty() ? "bf16" : o.precision)
+                        : (o.precision.empty() ? "fp32" : o.precision);
   std::string cpp;
   llvm::raw_string_ostream os(cpp);
   codegen::ModelStats stats;
@@ -240,8 +256,8 @@ int runCompile(const CompileOptions &o) {
   std::string targetText =
       cuda ? fmt::format("cuda {}, sm_{}", meta.precision,
                          llvm::join(archs, "/sm_"))
-           : "cpu, -march=" + (o.march.empty() ? std::string("native")
-                                                : o.march);
+           : std::string(cpuBf16 ? "cpu bf16" : "cpu") + ", -march=" +
+                 (o.march.empty() ? std::string("native") : o.march);
   std::cerr << fmt::format("rnc: building {} ({}, input {}x{}x{}, max batch "
                            "{}) -> {} ...{}\n",
                            m->graph.name, targetText, m->graph.input[0],
