@@ -48,6 +48,15 @@ config.substitutions.append(
     ("%models", os.path.join(config.rnc_src_root, "models"))
 )
 
+# `cpu-bf16`: this CPU has AVX512-BF16 (rnc compile --precision bf16 --target
+# cpu); tests that need it report UNSUPPORTED without it.
+try:
+    with open("/proc/cpuinfo") as f:
+        if any(l.startswith("flags") and "avx512_bf16" in l.split() for l in f):
+            config.available_features.add("cpu-bf16")
+except OSError:
+    pass
+
 # `nvcc`: the CUDA toolkit rnc compile --target cuda builds with.
 # `cuda-gpu`: the NVIDIA driver sees a GPU (tests that run CUDA models).
 if os.path.exists("/usr/local/cuda/bin/nvcc") or os.environ.get("RNC_NVCC"):

@@ -10,6 +10,12 @@ beta); buffers are "<node>.running_mean"/"<node>.running_var".
   unbiased variance. Eval mode: normalize with the running statistics.
 - max_pool: floor mode, -inf padding; avg_pool: zero padding, divides by the
   window size when count_include_pad, else by the count of unpadded inputs.
+- conv_operands="bf16": every convolution multiplies operands rounded to
+  bfloat16 (round to nearest even, from their float32 value) and sums in the
+  model's dtype, forward and backward: the gradient's convolutions round the
+  incoming gradient and the saved operands the same way (custom_vjp). That
+  is what `rnc compile --precision bf16 --target cpu` computes; bias,
+  batch norm, linear layers and the optimizer stay unrounded.
 - loss: mean softmax cross-entropy; SGD as torch.optim.SGD (dampening 0, no
   Nesterov): d = g + wd*p; buf = momentum*buf + d (buf starts at 0); p -= lr*buf.
 """
@@ -29,6 +35,31 @@ def _pair(v):
 
 def _out_size(n, k, s, p, d=1):
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _round_bf16(v):
+    """v rounded to bfloat16 (nearest even) from its float32 value, in v's dtype."""
+    return v.astype(jnp.float32).astype(jnp.bfloat16).astype(v.dtype)
+
+
+def _bf16_operand_conv(conv):
+    """conv(x, w) with bf16-rounded operands, whose gradient rounds the
+    cotangent and the saved operands too (both gradient convolutions then
+    take bf16 operands)."""
+    @jax.custom_vjp
+    def f(x, w):
+        return conv(_round_bf16(x), _round_bf16(w))
+
+    def fwd(x, w):
+        xr, wr = _round_bf16(x), _round_bf16(w)
+        return conv(xr, wr), (xr, wr)
+
+    def bwd(res, g):
+        _, vjp = jax.vjp(conv, *res)
+        return vjp(_round_bf16(g))
+
+    f.defvjp(fwd, bwd)
+    return f
 
 
 def load_graph(spec, rnc=None, input_chw=None):
@@ -52,9 +83,12 @@ def load_graph(spec, rnc=None, input_chw=None):
 
 
 class JaxModel:
-    def __init__(self, graph, dtype=jnp.float32):
+    def __init__(self, graph, dtype=jnp.float32, conv_operands="exact"):
+        if conv_operands not in ("exact", "bf16"):
+            raise ValueError(f"conv_operands: 'exact' or 'bf16', not {conv_operands!r}")
         self.graph = graph
         self.dtype = dtype
+        self.conv_operands = conv_operands
         self.nodes = graph["nodes"]
         self.output = graph.get("output", self.nodes[-1]["name"])
         self.input_shape = tuple(graph["input"])
@@ -132,12 +166,16 @@ class JaxModel:
             name, op = n["name"], n["op"]
             a = vals[n["inputs"][0] if op == "add" else n["input"]]
             if op == "conv":
-                y = jax.lax.conv_general_dilated(
-                    a, params[name + ".weight"], _pair(n.get("stride", 1)),
-                    [(p, p) for p in _pair(n.get("padding", 0))],
-                    rhs_dilation=_pair(n.get("dilation", 1)),
-                    dimension_numbers=("NCHW", "OIHW", "NCHW"),
-                    feature_group_count=n.get("groups", 1), precision=_HI)
+                def conv(x, w, n=n):
+                    return jax.lax.conv_general_dilated(
+                        x, w, _pair(n.get("stride", 1)),
+                        [(p, p) for p in _pair(n.get("padding", 0))],
+                        rhs_dilation=_pair(n.get("dilation", 1)),
+                        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+                        feature_group_count=n.get("groups", 1), precision=_HI)
+                if self.conv_operands == "bf16":
+                    conv = _bf16_operand_conv(conv)
+                y = conv(a, params[name + ".weight"])
                 if name + ".bias" in params:
                     y = y + params[name + ".bias"].reshape(1, -1, 1, 1)
             elif op == "batch_norm":

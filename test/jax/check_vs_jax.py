@@ -88,7 +88,8 @@ def check_model(spec, args, rep):
 
     graph = load_graph(spec, rnc=args.rnc)
     name = graph.get("name", os.path.basename(spec))
-    jm = JaxModel(graph, dtype=np.float64 if args.x64 else np.float32)
+    jm = JaxModel(graph, dtype=np.float64 if args.x64 else np.float32,
+                  conv_operands=args.conv_operands)
     so = os.path.join(args.out_dir, name + ".so")
     t0 = time.time()
     r = subprocess.run([args.rnc, "compile", spec, "-o", so, "--max-batch", str(args.max_batch)]
@@ -178,6 +179,9 @@ def main():
     ap.add_argument("--compile-arg", action="append", default=[],
                     help="extra `rnc compile` flag, e.g. --compile-arg=--no-fusion (repeatable)")
     ap.add_argument("--x64", action="store_true", help="run the JAX reference in float64")
+    ap.add_argument("--conv-operands", choices=("exact", "bf16"), default="exact",
+                    help="bf16: the JAX convolutions multiply bf16-rounded operands, as "
+                         "--precision bf16 on the cpu target does (python/rnc_py/jax_model.py)")
     ap.add_argument("--tol", type=float, default=TOL,
                     help=f"the bound on every rel_err (default {TOL:g}, float32 against float32)")
     ap.add_argument("--needs-cpu-bf16", action="store_true",
@@ -194,7 +198,8 @@ def main():
         jax.config.update("jax_enable_x64", True)
     args.out_dir = args.out_dir or tempfile.mkdtemp(prefix="rnc-jax-")
     os.makedirs(args.out_dir, exist_ok=True)
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {'float64' if args.x64 else 'float32'}; "
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {'float64' if args.x64 else 'float32'}"
+          f"{', bf16 conv operands' if args.conv_operands == 'bf16' else ''}; "
           f"metric max|rnc-jax| / max(max|jax|, 0.1*G, 1e-6) < {args.tol:g}; .so files in {args.out_dir}",
           flush=True)
 

@@ -1,11 +1,14 @@
 # Checks an `rnc-run train --metrics` file: one JSON object per line with
 # every field, finite values, epochs 1..N, and a final test accuracy of at
-# least MIN. Usage: check_metrics.py FILE N MIN
+# least MIN; with --loss-falls also a train loss lower each epoch than the
+# one before. Usage: check_metrics.py FILE N MIN [--loss-falls]
 import json
 import math
 import sys
 
 path, epochs, min_acc = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+loss_falls = sys.argv[4:] == ["--loss-falls"]
+losses = []
 keys = {"epoch", "train_loss", "train_acc", "test_acc", "images_per_sec",
         "seconds", "lr", "data_wait"}
 with open(path) as f:
@@ -20,5 +23,9 @@ for i, line in enumerate(lines, 1):
     assert 0 <= row["train_acc"] <= 1 and 0 <= row["test_acc"] <= 1, line
     assert row["images_per_sec"] > 0 and row["seconds"] > 0, line
     assert 0 <= row["data_wait"] <= 1, line
+    losses.append(row["train_loss"])
+if loss_falls:
+    assert all(b < a for a, b in zip(losses, losses[1:])), f"train loss {losses} does not fall"
+    print("train loss falls: " + " ".join(f"{v:.3f}" for v in losses))
 print(f"metrics ok: {epochs} epochs, test acc {row['test_acc']:.3f}")
 assert row["test_acc"] >= min_acc, f"test acc {row['test_acc']} < {min_acc}"
