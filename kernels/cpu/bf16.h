@@ -38,6 +38,11 @@ template <class T> constexpr bool bf16_operands() {
   return kBf16Convs && std::is_same_v<T, float>;
 }
 
+// The channels-last bf16 copies of the conv tiles hold C channels as this
+// many pairs per position: (C + 1) / 2 rounded up to 16 (one AMX tile row
+// of 32 bf16), the pairs past the channels zero.
+constexpr int bf16_pair_stride(int C) { return ((C + 1) / 2 + 15) / 16 * 16; }
+
 // The bf16 bits of f, rounded to nearest even (NaN stays NaN).
 RNC_INLINE uint16_t bf16_bits(float f) {
   uint32_t u;
@@ -89,14 +94,17 @@ template <class T> const T *bf16_operand(const T *p, long n, int slot) {
 }
 
 // dst[q*dcs + p] = pair(src[2p*ps + q], src[(2p+1)*ps + q]) for q < rows,
-// p < pairs (a missing odd channel 2p+1 >= chans reads as 0): a plane-major
-// [chans][rows] float block transposed to [rows][pairs] bf16 pairs, in
-// 16 x 16 blocks.
+// p < dcs (a channel 2p or 2p+1 >= chans reads as 0): a plane-major
+// [chans][rows] float block transposed to [rows][dcs] bf16 pairs, in 16 x 16
+// blocks.
 inline void pack_pairs_transposed(uint32_t *RNC_RESTRICT dst, long dcs,
                                   const float *RNC_RESTRICT src, long ps,
                                   int rows, int chans) {
   constexpr int B = 16;
   const int pairs = (chans + 1) / 2;
+  for (int q = 0; q < rows; ++q)
+    for (long p = pairs; p < dcs; ++p)
+      dst[q * dcs + p] = 0;
   for (int q0 = 0; q0 < rows; q0 += B)
     for (int p0 = 0; p0 < pairs; p0 += B) {
       int q1 = rows < q0 + B ? rows : q0 + B;

@@ -335,7 +335,8 @@ void conv2d_tiled_forward(T *y, const T *x, const T *w, const T *bias, int N,
   constexpr int KH = S.kernel_h, KW = S.kernel_w, Cin = S.in_channels;
   using P =
       TiledProblem<Cin, S.out_channels, S.in_plane(), S.out_plane(), KH * KW>;
-  TapTable taps = forward_taps<S>(bf16_operands<T>() ? (Cin + 1) / 2 : Cin);
+  TapTable taps =
+      forward_taps<S>(bf16_operands<T>() ? bf16_pair_stride(Cin) : Cin);
   // w[co][c][kh][kw]
   tiled_dispatch<P>(y, x, bias, N, taps, S.out_w(), w,
                     WeightStrides{1, KH * KW, long(Cin) * KH * KW}, epi);
@@ -350,7 +351,7 @@ void conv2d_tiled_backward_data(T *dx, const T *dy, const T *w, int N,
       TiledProblem<S.out_channels, Cin, S.out_plane(), S.in_plane(), KH * KW>;
   constexpr int Co = S.out_channels;
   TapTable taps =
-      backward_data_taps<S>(bf16_operands<T>() ? (Co + 1) / 2 : Co);
+      backward_data_taps<S>(bf16_operands<T>() ? bf16_pair_stride(Co) : Co);
   // Reduction channel c is an output channel of the forward conv, the
   // vector channel ci an input channel: w[c][ci][kh][kw].
   tiled_dispatch<P>(dx, dy, static_cast<const T *>(nullptr), N, taps, S.in_w, w,

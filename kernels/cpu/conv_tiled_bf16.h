@@ -6,12 +6,16 @@
 
 #include "bf16.h"
 #include "conv_tiled.h"
+#include "cpu_features.h"
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+#include "conv_tiled_amx.h"
+#endif
 
 namespace rnc::cpu::detail {
 
 // As in tiled_run, with the reduction channels in pairs: the input is
-// copied channels-last as bf16 pairs [N][InPlane][CP] (an odd last channel
-// paired with 0), the weights packed as panels [block][tap][CP][NR] of
+// copied channels-last as bf16 pairs [N][InPlane][CPS] (CP pairs, an odd
+// last channel paired with 0, zeros up to CPS), the weights packed as panels [block][tap][CP][NR] of
 // pairs (channels 2p, 2p+1 of output channel j in word j), and each
 // vdpbf16ps adds two products to an fp32 accumulator. The tile's fp32 sums
 // are stored by the same code as the fp32 path (store_tile).
@@ -19,11 +23,17 @@ template <class P, int MR, class Epi>
 void tiled_run_bf16(float *out, const float *in, const float *bias, int N,
                     const TapTable &taps, int row_len, const float *w,
                     WeightStrides ws, const Epi &epi) {
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+  if (N >= 32 && amx_bf16_ready()) {
+    tiled_run_amx<P>(out, in, bias, N, taps, row_len, w, ws, epi);
+    return;
+  }
+#endif
   using Cfg = TileCfg<P::Co, float>;
   constexpr int L = Cfg::L, Cr = P::Cr, Co = P::Co, KHW = P::Khw;
   static_assert(L == 16, "bf16 tiles assume 16 fp32 lanes (AVX-512)");
-  constexpr int CP = (Cr + 1) / 2;
-  constexpr long IS = long(CP) * P::InPlane;
+  constexpr int CP = (Cr + 1) / 2, CPS = bf16_pair_stride(Cr);
+  constexpr long IS = long(CPS) * P::InPlane;
   uint32_t *in_t = scratch<uint32_t>(kSlotCol, size_t(N) * IS);
   constexpr long panel_stride = long(KHW) * CP * Cfg::NV * L;
   uint32_t *wp = scratch<uint32_t>(kSlotPanel, size_t(Cfg::BLOCKS) * panel_stride);
@@ -37,7 +47,7 @@ void tiled_run_bf16(float *out, const float *in, const float *bias, int N,
   {
 #pragma omp for schedule(static)
     for (int n = 0; n < N; ++n)
-      pack_pairs_transposed(in_t + n * IS, CP, in + long(n) * Cr * P::InPlane,
+      pack_pairs_transposed(in_t + n * IS, CPS, in + long(n) * Cr * P::InPlane,
                             P::InPlane, int(P::InPlane), Cr);
 #pragma omp for schedule(static)
     for (int b = 0; b < Cfg::BLOCKS; ++b)

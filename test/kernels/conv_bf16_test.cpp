@@ -16,6 +16,8 @@
 //     being independent, norm-wise ||err|| / ||exact|| <= 2^-7 (expected
 //     about 2^-8.3).
 //  3. The same bits on 1, 2 and 3 OpenMP threads.
+// Each on the AMX tiles where the CPU has AMX-BF16 and on the AVX512-BF16
+// ones (RNC_CPU_FEATURES_FOR_TEST=no-amx).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -146,6 +148,12 @@ void check_shape(int N, uint64_t seed) {
       kt::random_vec<float>(size_t(N) * S.out_channels * S.out_plane(), seed + 2);
   Refs<S> ref = reference<S>(x, w, dy, N);
   int saved = omp_get_max_threads();
+  // The AMX tiles where the CPU has them (N >= 32), and the AVX512-BF16 ones.
+  for (const char *mask : {"", "no-amx"}) {
+  if (!*mask && !rnc::cpu::amx_bf16_ready())
+    continue;
+  setenv("RNC_CPU_FEATURES_FOR_TEST", mask, 1);
+  std::printf(" N %d, %s\n", N, *mask ? "AVX512-BF16" : "AMX where N >= 32");
   std::vector<float> y1, dx1, dw1;
   for (int threads : {1, 2, 3}) {
     omp_set_num_threads(threads);
@@ -166,6 +174,8 @@ void check_shape(int N, uint64_t seed) {
       EXPECT_EQ(0, std::memcmp(dw.data(), dw1.data(), dw.size() * 4)) << threads;
     }
   }
+  }
+  unsetenv("RNC_CPU_FEATURES_FOR_TEST");
   omp_set_num_threads(saved);
 }
 
@@ -193,6 +203,7 @@ TEST(ConvBf16, FashionResnetShapes) {
                              .kernel_w = 3, .stride_h = 2, .stride_w = 2,
                              .pad_h = 1, .pad_w = 1};
   check_shape<s14>(32, 1);
+  check_shape<s14>(45, 11);
   check_shape<s7>(13, 2);
   check_shape<down>(32, 3);
 }

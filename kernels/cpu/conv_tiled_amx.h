@@ -1,0 +1,123 @@
+// The channel-vector conv tiles with bf16 operands on AMX (tdpbf16ps: 16 x
+// 16 fp32 sums of 32-term bf16 dot products), where the CPU has AMX-BF16.
+#pragma once
+
+#include <algorithm>
+
+#include <immintrin.h>
+
+#include "bf16.h"
+#include "conv_tiled.h"
+
+namespace rnc::cpu::detail {
+
+// The tile configuration of the AMX kernels: all 8 tiles 16 rows x 64
+// bytes (16 x 16 fp32 sums, or 16 x 32 bf16 operands). Loaded by each
+// thread before it uses tiles (tile state is per thread).
+struct alignas(64) AmxTileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+inline void amx_load_config_16x64() {
+  AmxTileConfig c;
+  for (int i = 0; i < 8; ++i)
+    c.colsb[i] = 64, c.rows[i] = 16;
+  _tile_loadconfig(&c);
+}
+
+// tiled_run_bf16 on AMX, for N >= 32: a tile is 32 images (two A tiles of
+// 16 rows, one row per image, 16 channel pairs of one tap each) x 32
+// output channels (two B tiles: 16 pairs x 16 channels, the VNNI layout of
+// the weight panel [tap][CPS pairs][CO_PAD]) at one position, in four C
+// tiles; taps and 16-pair channel blocks are its reduction. The sums go
+// through buf to store_tile, as on the other paths. The input is copied as
+// in tiled_run_bf16 (channels-last pairs, CPS per position, zeros past the
+// channels, so every channel block is whole).
+template <class P, class Epi>
+void tiled_run_amx(float *out, const float *in, const float *bias, int N,
+                   const TapTable &taps, int row_len, const float *w,
+                   WeightStrides ws, const Epi &epi) {
+  constexpr int Cr = P::Cr, Co = P::Co, KHW = P::Khw;
+  constexpr int CPS = bf16_pair_stride(Cr), KB = CPS / 16;
+  constexpr int CO_PAD = (Co + 15) / 16 * 16, NVT = CO_PAD / 16;
+  constexpr int VB = (NVT + 1) / 2; // pairs of 16-channel vectors
+  constexpr int MR = 32, NR = 32;
+  constexpr long IS = long(CPS) * P::InPlane;
+  constexpr long TS = long(CPS) * CO_PAD; // one tap's panel
+  uint32_t *in_t = scratch<uint32_t>(kSlotCol, size_t(N) * IS);
+  uint32_t *wp = scratch<uint32_t>(kSlotPanel, size_t(KHW) * TS);
+  const int rows = int(P::OutPlane / row_len);
+  const int iblocks = (N + MR - 1) / MR;
+  const long items = long(VB) * iblocks * rows;
+  const bool par =
+      max_threads() > 1 &&
+      2.0 * N * Co * double(P::OutPlane) * Cr * KHW >= kParallelFlops;
+#pragma omp parallel if (par)
+  {
+#pragma omp for schedule(static)
+    for (int n = 0; n < N; ++n)
+      pack_pairs_transposed(in_t + n * IS, CPS, in + long(n) * Cr * P::InPlane,
+                            P::InPlane, int(P::InPlane), Cr);
+#pragma omp for schedule(static)
+    for (int t = 0; t < KHW; ++t) {
+      if (!taps.is_used(t))
+        continue;
+      uint32_t *pt = wp + t * TS;
+      for (int p = 0; p < CPS; ++p)
+        for (int co = 0; co < CO_PAD; ++co) {
+          const float *wc = w + t * ws.wt + co * ws.wo + 2L * p * ws.wc;
+          bool lo = co < Co && 2 * p < Cr, hi = co < Co && 2 * p + 1 < Cr;
+          pt[long(p) * CO_PAD + co] =
+              lo ? bf16_pair(wc[0], hi ? wc[ws.wc] : 0.0f) : 0u;
+        }
+    }
+    amx_load_config_16x64();
+    alignas(64) float buf[MR * NR];
+#pragma omp for schedule(static)
+    for (long it = 0; it < items; ++it) {
+      int vb = int(it / (long(iblocks) * rows));
+      int ib = int(it / rows % iblocks), r = int(it % rows);
+      // The last block ends at image N, as in tiled_run.
+      int n0 = std::max(0, std::min(ib * MR, N - MR)), skip = ib * MR - n0;
+      const int v0 = 2 * vb;
+      const bool two = v0 + 1 < NVT;
+      const uint32_t *a0 = in_t + n0 * IS;
+      for (long q = long(r) * row_len; q < long(r + 1) * row_len; ++q) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        const long k = q * KHW;
+        for (int j = 0; j < taps.count[q]; ++j) {
+          const uint32_t *a = a0 + taps.off[k + j];
+          const uint32_t *b = wp + taps.tw[k + j] * TS + v0 * 16;
+          for (int kb = 0; kb < KB; ++kb) {
+            _tile_loadd(4, a + kb * 16, IS * 4);
+            _tile_loadd(5, a + 16 * IS + kb * 16, IS * 4);
+            _tile_loadd(6, b + kb * 16 * CO_PAD, CO_PAD * 4);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
+            if (two) {
+              _tile_loadd(7, b + kb * 16 * CO_PAD + 16, CO_PAD * 4);
+              _tile_dpbf16ps(1, 4, 7);
+              _tile_dpbf16ps(3, 5, 7);
+            }
+          }
+        }
+        _tile_stored(0, buf, NR * 4);
+        _tile_stored(2, buf + 16 * NR, NR * 4);
+        if (two) {
+          _tile_stored(1, buf + 16, NR * 4);
+          _tile_stored(3, buf + 16 * NR + 16, NR * 4);
+        }
+        store_tile<Co, P::OutPlane, MR, NR>(out, buf, bias, epi, n0, skip,
+                                            v0 * 16, q);
+      }
+    }
+    _tile_release();
+  }
+}
+
+} // namespace rnc::cpu::detail
