@@ -120,4 +120,114 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
   }
 }
 
+// conv2d_tiled_backward_weight_bf16 on AMX, for in_channels a multiple of
+// 32: C tiles of 32 input channels x 32 output channels of one tap, the
+// reduction over output positions and pairs of images, 16 pairs per step.
+// x is copied as pairs [Cin][in_plane][MP] (A rows: one channel, 16 image
+// pairs at one input position) and dy as [out_plane][MP][CO_PAD] (B: the
+// VNNI layout, 16 image pairs x 16 output channels), MP = image pairs
+// rounded up to 16, zero-padded. Each (tap, channel block, output block)
+// tile sums in a fixed order into part[t][c][co], which wgrad_write_dw
+// turns into dw; threads only split tiles.
+template <Conv2DShape S>
+void conv2d_tiled_backward_weight_amx(float *dw, const float *dy,
+                                      const float *x, int N) {
+  constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
+                KHW = S.kernel_h * KW;
+  static_assert(Cin % 32 == 0, "AMX weight gradient: in_channels % 32 == 0");
+  constexpr int CO_PAD = (Co + 15) / 16 * 16, NVT = CO_PAD / 16;
+  constexpr int VB = (NVT + 1) / 2, CB = Cin / 32;
+  constexpr long OP = S.out_plane(), HW = S.in_plane();
+  const int M = (N + 1) / 2, MP = (M + 15) / 16 * 16, MB = MP / 16;
+  uint32_t *xq = scratch<uint32_t>(kSlotCol, size_t(Cin) * HW * MP);
+  uint32_t *dyq = scratch<uint32_t>(kSlotPackB, size_t(OP) * MP * CO_PAD);
+  float *part = scratch<float>(kSlotPackA, size_t(KHW) * Cin * CO_PAD);
+  WgradTap *used = scratch<WgradTap>(kSlotTaps, KHW);
+  const int nused = wgrad_used_taps<S>(used);
+  const long tiles = long(nused) * CB * VB;
+  const bool par = max_threads() > 1 &&
+                   2.0 * N * Co * double(OP) * Cin * KHW >= kParallelFlops;
+  // Image n's value at offset i of an image of `size` floats (0 past N).
+  auto at = [N](const float *base, long size, int n, long i) {
+    return n < N ? base[n * size + i] : 0.0f;
+  };
+#pragma omp parallel if (par)
+  {
+    // Both copies in 16 x 16 blocks: 16 image pairs (16 output channels) of
+    // 16 positions, so that the lines read and written stay in L1.
+#pragma omp for schedule(static)
+    for (int c = 0; c < Cin; ++c)
+      for (long p0 = 0; p0 < HW; p0 += 16)
+        for (int m0 = 0; m0 < MP; m0 += 16) {
+          const long p1 = std::min(HW, p0 + 16);
+          for (long p = p0; p < p1; ++p) {
+            const long i = long(c) * HW + p;
+            uint32_t *d = xq + i * MP;
+            for (int m = m0; m < m0 + 16; ++m)
+              d[m] = bf16_pair(at(x, Cin * HW, 2 * m, i),
+                               at(x, Cin * HW, 2 * m + 1, i));
+          }
+        }
+#pragma omp for schedule(static)
+    for (int m = 0; m < MP; ++m)
+      for (long q0 = 0; q0 < OP; q0 += 16)
+        for (int c0 = 0; c0 < CO_PAD; c0 += 16) {
+          const long q1 = std::min(OP, q0 + 16);
+          for (long q = q0; q < q1; ++q) {
+            uint32_t *d = dyq + (q * MP + m) * CO_PAD;
+            for (int co = c0; co < c0 + 16; ++co) {
+              const long i = long(co) * OP + q;
+              d[co] = co < Co ? bf16_pair(at(dy, Co * OP, 2 * m, i),
+                                          at(dy, Co * OP, 2 * m + 1, i))
+                              : 0u;
+            }
+          }
+        }
+    amx_load_config_16x64();
+    long lo, hi;
+    split_range(tiles, num_threads(), thread_id(), &lo, &hi);
+    for (long tile = lo; tile < hi; ++tile) {
+      const WgradTap &u = used[tile / (long(CB) * VB)];
+      const int cb = int(tile / VB % CB), v0 = 2 * int(tile % VB);
+      const bool two = v0 + 1 < NVT;
+      const int t = u.kh * KW + u.kw, c0 = cb * 32;
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int oh = u.oh_lo; oh < u.oh_hi; ++oh) {
+        const int ih = oh * S.stride_h - S.pad_h + u.kh * S.dilation_h;
+        for (int ow = u.ow_lo; ow < u.ow_hi; ++ow) {
+          const int iw = ow * S.stride_w - S.pad_w + u.kw * S.dilation_w;
+          const uint32_t *a = xq + (long(c0) * HW + long(ih) * S.in_w + iw) * MP;
+          const uint32_t *b =
+              dyq + (long(oh) * S.out_w() + ow) * MP * CO_PAD + v0 * 16;
+          for (int mb = 0; mb < MB; ++mb) {
+            _tile_loadd(4, a + mb * 16, HW * MP * 4);
+            _tile_loadd(5, a + 16 * HW * MP + mb * 16, HW * MP * 4);
+            _tile_loadd(6, b + mb * 16 * CO_PAD, CO_PAD * 4);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
+            if (two) {
+              _tile_loadd(7, b + mb * 16 * CO_PAD + 16, CO_PAD * 4);
+              _tile_dpbf16ps(1, 4, 7);
+              _tile_dpbf16ps(3, 5, 7);
+            }
+          }
+        }
+      }
+      float *pp = part + (long(t) * Cin + c0) * CO_PAD + v0 * 16;
+      _tile_stored(0, pp, CO_PAD * 4);
+      _tile_stored(2, pp + 16 * CO_PAD, CO_PAD * 4);
+      if (two) {
+        _tile_stored(1, pp + 16, CO_PAD * 4);
+        _tile_stored(3, pp + 16 * CO_PAD + 16, CO_PAD * 4);
+      }
+    }
+    _tile_release();
+#pragma omp barrier
+    wgrad_write_dw<S, CO_PAD>(dw, part, used, nused);
+  }
+}
+
 } // namespace rnc::cpu::detail

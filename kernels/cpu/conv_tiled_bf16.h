@@ -106,6 +106,14 @@ void tiled_run_bf16(float *out, const float *in, const float *bias, int N,
 template <Conv2DShape S>
 void conv2d_tiled_backward_weight_bf16(float *dw, const float *dy,
                                        const float *x, int N) {
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+  if constexpr (S.in_channels % 32 == 0) {
+    if (N >= 16 && amx_bf16_ready()) {
+      conv2d_tiled_backward_weight_amx<S>(dw, dy, x, N);
+      return;
+    }
+  }
+#endif
   constexpr int Co = S.out_channels, Cin = S.in_channels, KH = S.kernel_h,
                 KW = S.kernel_w, KHW = KH * KW;
   using Cfg = TileCfg<Co, float>;
