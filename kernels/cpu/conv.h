@@ -324,7 +324,10 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
       return;
     }
   }
-  x = bf16_operand(x, long(N) * S.in_channels * S.in_plane(), kSlotRoundA);
+  // Operands rounded to bf16 where T takes them (the direct kernel rounds
+  // x as it packs it).
+  if constexpr (!use_direct_conv<S>())
+    x = bf16_operand(x, long(N) * S.in_channels * S.in_plane(), kSlotRoundA);
   w = bf16_operand(w, long(S.weight_size()), kSlotRoundB);
   if constexpr (use_direct_conv<S>()) {
     run_tasks(long(N) * S.groups, conv_flops<S>(N), [&](long t) {
@@ -548,7 +551,11 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
                 Kg = S.col_rows();
   constexpr long P = S.out_plane();
-  if constexpr (!detail::use_tiled_backward_weight<S>()) {
+  // Operands rounded to bf16 where T takes them (the tiles and the direct
+  // kernels round as they pack).
+  if constexpr (!detail::use_tiled_backward_weight<S>() &&
+                !detail::use_direct_stem_weight<S>() &&
+                !detail::use_direct_conv<S>()) {
     dy = detail::bf16_operand(dy, long(N) * S.out_channels * P, kSlotRoundA);
     x = detail::bf16_operand(x, long(N) * S.in_channels * S.in_plane(),
                              kSlotRoundB);

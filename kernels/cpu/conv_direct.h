@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "bf16.h"
 #include "common.h"
 #include "kernels/shapes.h"
 
@@ -99,7 +100,7 @@ void direct_pack_input(T *RNC_RESTRICT xp, const T *RNC_RESTRICT xg) {
         const T *src = xg + (long(c) * H + ih) * W;
         for (int jw = 0; jw < G::WPH; ++jw) {
           int iw = jw * SW + ph - S.pad_w;
-          d[jw] = iw >= 0 && iw < W ? src[iw] : T(0);
+          d[jw] = iw >= 0 && iw < W ? conv_operand(src[iw]) : T(0);
         }
       }
 }
@@ -210,8 +211,9 @@ void conv2d_direct_backward_weight_group(T *dw, const T *dy, const T *x, int N,
     for (int o = 0; o < Mg; ++o)
       for (int oh = 0; oh < OH; ++oh) {
         T *d = dyp + (long(o) * OH + oh) * OWV * L;
-        std::copy(dyg + (long(o) * OH + oh) * OW,
-                  dyg + (long(o) * OH + oh + 1) * OW, d);
+        const T *src = dyg + (long(o) * OH + oh) * OW;
+        for (int ow = 0; ow < OW; ++ow)
+          d[ow] = conv_operand(src[ow]); // bf16.h
         std::fill(d + OW, d + OWV * L, T(0));
       }
     for (int c = 0; c < Cg; ++c)
