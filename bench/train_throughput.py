@@ -5,7 +5,8 @@
 random batch. PyTorch sides: eager NCHW (`torch`), eager channels_last
 (`torch-cl`), `torch.compile` (`torch-compile`, the CPU inductor, channels_last)
 and eager channels_last under CPU autocast bf16 (`torch-bf16`); they need
-PyTorch (scripts/setup-bench-venv.sh).
+PyTorch (scripts/setup-bench-venv.sh). `rnc-bf16` is the model compiled with
+`--precision bf16` (bf16 conv operands, fp32 sums; needs AVX512-BF16).
 
 Each side runs in its own child process (so neither's thread pool disturbs the
 other): `--warmup` steps untimed (XLA compiles here), then `--windows` timed
@@ -36,6 +37,7 @@ CONFIGS = {
     "resnext50-224": ("resnext50_32x4d", "3x224x224", 8),
 }
 TORCH_SIDES = ("torch", "torch-cl", "torch-compile", "torch-bf16")
+RNC_SIDES = ("rnc", "rnc-bf16")
 SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 
@@ -71,7 +73,7 @@ def child_rnc(args):
         m.init(0)
         x, y = fixed_batch(m.input_shape, m.num_classes, args.batch)
         res = timed(lambda: m.train_step(x, y, **SGD), lambda: None, args.batch, args)
-        res["version"] = f"rnc {m.info['rnc_version']}"
+        res["version"] = f"rnc {m.info['rnc_version']}" + (" bf16" if args.child == "rnc-bf16" else "")
     return res
 
 
@@ -214,15 +216,15 @@ def main():
                          "machine other programs keep busy, with OMP_NUM_THREADS=1 (with more threads "
                          "it counts spin-waiting)")
     ap.add_argument("--sides", default="rnc,jax",
-                    help="comma list of: rnc, jax, " + ", ".join(TORCH_SIDES))
+                    help="comma list of: rnc, rnc-bf16, jax, " + ", ".join(TORCH_SIDES))
     ap.add_argument("--rnc", default=os.path.join(ROOT, "build/bin/rnc"))
     ap.add_argument("--out-dir", help="compiled .so and graph files (default: a temp folder)")
-    ap.add_argument("--child", choices=["rnc", "jax", *TORCH_SIDES], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=[*RNC_SIDES, "jax", *TORCH_SIDES], help=argparse.SUPPRESS)
     ap.add_argument("--so", help=argparse.SUPPRESS)
     ap.add_argument("--graph", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child = {"rnc": child_rnc, "jax": child_jax}.get(args.child, child_torch)
+        child = {"rnc": child_rnc, "rnc-bf16": child_rnc, "jax": child_jax}.get(args.child, child_torch)
         print(json.dumps(child(args)))
         return 0
 
@@ -246,13 +248,16 @@ def main():
         so, graph = os.path.join(out, f"{name}-b{batch}.so"), os.path.join(out, f"{name}.json")
         with open(graph, "w") as f:
             f.write(run([args.rnc, "expand", model, "--input", chw]))
-        if "rnc" in sides:
-            t0 = time.perf_counter()
-            run([args.rnc, "compile", model, "--input", chw, "--max-batch", str(batch), "-o", so])
-            print(f"  compiled in {time.perf_counter() - t0:.1f} s", flush=True)
+        sos = {"rnc": so, "rnc-bf16": so.replace(".so", "-bf16.so")}
+        for side in RNC_SIDES:
+            if side in sides:
+                t0 = time.perf_counter()
+                run([args.rnc, "compile", model, "--input", chw, "--max-batch", str(batch), "-o", sos[side]]
+                    + (["--precision", "bf16"] if side == "rnc-bf16" else []))
+                print(f"  compiled in {time.perf_counter() - t0:.1f} s", flush=True)
         res = {}
         for side in sides:
-            cmd = [sys.executable, __file__, "--child", side, "--so", so, "--graph", graph,
+            cmd = [sys.executable, __file__, "--child", side, "--so", sos.get(side, so), "--graph", graph,
                    "--batch", str(batch), "--warmup", str(args.warmup), "--windows", str(args.windows),
                    "--steps", str(args.steps)] + (["--cpu-time"] if args.cpu_time else [])
             before = cpu_seconds()
@@ -267,7 +272,7 @@ def main():
 
     with open("/proc/loadavg") as f:
         print(f"load average at end: {' '.join(f.read().split()[:3])}")
-    cols = [s for s in ("rnc", "jax", *TORCH_SIDES) if s in sides]
+    cols = [s for s in (*RNC_SIDES, "jax", *TORCH_SIDES) if s in sides]
     head = ["config", "batch"] + [f"{c} img/s" for c in cols]
     if "jax" in cols and "rnc" in cols:
         head.append("rnc/JAX")
@@ -276,6 +281,10 @@ def main():
         head.append("rnc/best eager")
     if "torch-compile" in cols and "rnc" in cols:
         head.append("rnc/compile")
+    if "rnc-bf16" in cols and "rnc" in cols:
+        head.append("rnc bf16/fp32")
+    if "rnc-bf16" in cols and "torch-bf16" in cols:
+        head.append("rnc-bf16/torch-bf16")
     head.append("rnc % of FMA peak")
     print("\n| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -291,6 +300,9 @@ def main():
         if "torch-compile" in cols and "rnc" in cols:
             t = med["torch-compile"]
             cells.append(f"{r / t:.2f}" if r and t else "-")
+        for a, b in (("rnc-bf16", "rnc"), ("rnc-bf16", "torch-bf16")):
+            if a in cols and b in cols:
+                cells.append(f"{med[a] / med[b]:.2f}" if med[a] and med[b] else "-")
         # training = forward + data gradient + weight gradient: 3 x forward
         cells.append(f"{100 * r * 3 * flops / (peak * 1e9):.0f}%" if r and flops and peak else "-")
         print("| " + " | ".join(cells) + " |")

@@ -92,9 +92,8 @@ inline const float *bf16_rounded_copy(const float *p, long n, int slot) {
     long i = b, e = b + B < n ? b + B : n;
 #if RNC_CPU_PRECISION == 2
     for (; i + 16 <= e; i += 16) {
-      __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(p + i));
-      __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)h), 16);
-      _mm512_storeu_si512(c + i, w);
+      _mm512_storeu_ps(c + i,
+                       _mm512_cvtpbh_ps(_mm512_cvtneps_pbh(_mm512_loadu_ps(p + i))));
     }
 #endif
     for (; i < e; ++i)
@@ -115,36 +114,61 @@ template <class T> const T *bf16_operand(const T *p, long n, int slot) {
     return p;
 }
 
-// dst[q*dcs + p] = pair(src[2p*ps + q], src[(2p+1)*ps + q]) for q < rows,
-// p < dcs (a channel 2p or 2p+1 >= chans reads as 0): a plane-major
-// [chans][rows] float block transposed to [rows][dcs] bf16 pairs, in 16 x 16
-// blocks.
-inline void pack_pairs_transposed(uint32_t *RNC_RESTRICT dst, long dcs,
-                                  const float *RNC_RESTRICT src, long ps,
-                                  int rows, int chans) {
-  constexpr int B = 16;
-  const int pairs = (chans + 1) / 2;
-  for (int q = 0; q < rows; ++q)
-    for (long p = pairs; p < dcs; ++p)
-      dst[q * dcs + p] = 0;
-  for (int q0 = 0; q0 < rows; q0 += B)
-    for (int p0 = 0; p0 < pairs; p0 += B) {
-      int q1 = rows < q0 + B ? rows : q0 + B;
-      int p1 = pairs < p0 + B ? pairs : p0 + B;
-      for (int p = p0; p < p1; ++p) {
-        const float *a = src + 2L * p * ps;
-        const float *b = 2 * p + 1 < chans ? a + ps : nullptr;
-        for (int q = q0; q < q1; ++q)
-          dst[q * dcs + p] = bf16_pair(a[q], b ? b[q] : 0.0f);
-      }
-    }
-}
-
 } // namespace detail
 
 #if RNC_CPU_PRECISION == 2
 
 namespace detail {
+
+// 16 bf16 pairs (a[i] low, b[i] high) of the floats a[0, n), b[0, n) (n <=
+// 16; past n, and all of b when it is null: 0) as 16 words, rounded by
+// vcvtne2ps2bf16 (nearest even; subnormal inputs flushed to zero).
+RNC_INLINE __m512i bf16_pairs16(const float *a, const float *b, int n) {
+  alignas(64) static constexpr uint16_t kInterleave[32] = {
+      0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+      8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  __mmask16 k = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+  __m512 va = _mm512_maskz_loadu_ps(k, a);
+  __m512 vb = b ? _mm512_maskz_loadu_ps(k, b) : _mm512_setzero_ps();
+  __m512i h = (__m512i)_mm512_cvtne2ps_pbh(vb, va); // a low half, b high
+  return _mm512_permutexvar_epi16(_mm512_load_si512(kInterleave), h);
+}
+
+// A transposing pair copy of at most 16 x 16: for r < rows_out and j < cols,
+// dst[j*dj + r] = pair(a_r[j], b_r[j]) with a_r = a0 + r*sr, b_r = a_r + boff;
+// rows r >= a_rows are 0, and their high halves from r >= b_rows on.
+inline void bf16_pairs_block(uint32_t *RNC_RESTRICT dst, long dj, int rows_out,
+                             const float *a0, long sr, long boff, int a_rows,
+                             int b_rows, int cols) {
+  alignas(64) uint32_t tmp[16][16];
+  for (int r = 0; r < rows_out; ++r) {
+    __m512i v = _mm512_setzero_si512();
+    if (r < a_rows)
+      v = bf16_pairs16(a0 + r * sr, r < b_rows ? a0 + r * sr + boff : nullptr,
+                       cols);
+    _mm512_store_si512(tmp[r], v);
+  }
+  for (int j = 0; j < cols; ++j)
+    for (int r = 0; r < rows_out; ++r)
+      dst[j * dj + r] = tmp[r][j];
+}
+
+// dst[q*dcs + p] = pair(src[2p*ps + q], src[(2p+1)*ps + q]) for q < rows,
+// p < dcs (a channel 2p or 2p+1 >= chans reads as 0): a plane-major
+// [chans][rows] float block transposed to [rows][dcs] bf16 pairs.
+inline void pack_pairs_transposed(uint32_t *RNC_RESTRICT dst, long dcs,
+                                  const float *RNC_RESTRICT src, long ps,
+                                  int rows, int chans) {
+  const int pairs = (chans + 1) / 2, full = chans / 2;
+  for (int q0 = 0; q0 < rows; q0 += 16)
+    for (int p0 = 0; p0 < dcs; p0 += 16) {
+      auto clamp16 = [](long v) { return int(v < 0 ? 0 : v > 16 ? 16 : v); };
+      bf16_pairs_block(dst + long(q0) * dcs + p0, dcs, clamp16(dcs - p0),
+                       src + 2L * p0 * ps + q0, 2 * ps, ps,
+                       clamp16(pairs - p0), clamp16(full - p0),
+                       clamp16(rows - q0));
+    }
+}
 
 // acc[i][v] = sum over taps and CP channel pairs of in[i*IS + off_t + p] .
 // w_t[p][v*16 ..], bf16 pairs throughout (the fp32 tile_accumulate of

@@ -147,42 +147,28 @@ void conv2d_tiled_backward_weight_amx(float *dw, const float *dy,
   const long tiles = long(nused) * CB * VB;
   const bool par = max_threads() > 1 &&
                    2.0 * N * Co * double(OP) * Cin * KHW >= kParallelFlops;
-  // Image n's value at offset i of an image of `size` floats (0 past N).
-  auto at = [N](const float *base, long size, int n, long i) {
-    return n < N ? base[n * size + i] : 0.0f;
-  };
 #pragma omp parallel if (par)
   {
-    // Both copies in 16 x 16 blocks: 16 image pairs (16 output channels) of
-    // 16 positions, so that the lines read and written stay in L1.
+    // Both copies in 16 x 16 blocks (bf16_pairs_block): 16 image pairs of
+    // 16 positions, 16 output channels of 16 positions.
+    auto clamp16 = [](long v) { return int(v < 0 ? 0 : v > 16 ? 16 : v); };
 #pragma omp for schedule(static)
     for (int c = 0; c < Cin; ++c)
       for (long p0 = 0; p0 < HW; p0 += 16)
-        for (int m0 = 0; m0 < MP; m0 += 16) {
-          const long p1 = std::min(HW, p0 + 16);
-          for (long p = p0; p < p1; ++p) {
-            const long i = long(c) * HW + p;
-            uint32_t *d = xq + i * MP;
-            for (int m = m0; m < m0 + 16; ++m)
-              d[m] = bf16_pair(at(x, Cin * HW, 2 * m, i),
-                               at(x, Cin * HW, 2 * m + 1, i));
-          }
-        }
+        for (int m0 = 0; m0 < MP; m0 += 16)
+          bf16_pairs_block(xq + (long(c) * HW + p0) * MP + m0, MP, 16,
+                           x + (2L * m0 * Cin + c) * HW + p0, 2L * Cin * HW,
+                           long(Cin) * HW, clamp16(M - m0),
+                           clamp16(N / 2 - m0), clamp16(HW - p0));
 #pragma omp for schedule(static)
     for (int m = 0; m < MP; ++m)
       for (long q0 = 0; q0 < OP; q0 += 16)
-        for (int c0 = 0; c0 < CO_PAD; c0 += 16) {
-          const long q1 = std::min(OP, q0 + 16);
-          for (long q = q0; q < q1; ++q) {
-            uint32_t *d = dyq + (q * MP + m) * CO_PAD;
-            for (int co = c0; co < c0 + 16; ++co) {
-              const long i = long(co) * OP + q;
-              d[co] = co < Co ? bf16_pair(at(dy, Co * OP, 2 * m, i),
-                                          at(dy, Co * OP, 2 * m + 1, i))
-                              : 0u;
-            }
-          }
-        }
+        for (int c0 = 0; c0 < CO_PAD; c0 += 16)
+          bf16_pairs_block(dyq + (q0 * MP + m) * CO_PAD + c0, MP * CO_PAD, 16,
+                           dy + (2L * m * Co + c0) * OP + q0, OP,
+                           long(Co) * OP, 2 * m < N ? clamp16(Co - c0) : 0,
+                           2 * m + 1 < N ? clamp16(Co - c0) : 0,
+                           clamp16(OP - q0));
     amx_load_config_16x64();
     long lo, hi;
     split_range(tiles, num_threads(), thread_id(), &lo, &hi);
