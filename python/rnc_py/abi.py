@@ -87,7 +87,10 @@ class Model:
 
         self._m = lib.rnc_create()
         if not self._m:
-            raise RncError(f"{self.path}: rnc_create failed (out of memory?)")
+            # rnc_last_error(NULL): why, from a cpu model (runtime/rnc_abi.h).
+            why = (lib.rnc_last_error(None) or b"").decode()
+            raise RncError(f"{self.path}: rnc_create failed: "
+                           + (why if why and why != "model is null" else "out of memory?"))
 
     def close(self):
         if self._m:

@@ -112,6 +112,47 @@ double dpbf16_peak() {
   });
   return 2.0 * 32 * CHAINS * ITERS * threads / t * 1e-9;
 }
+
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+// GFLOP/s of tdpbf16ps into four tiles held in tile registers (16 x 16 x 32
+// multiply-adds each), on every thread; 0 where AMX is not ready.
+double amx_peak() {
+  if (!rnc::cpu::amx_bf16_ready())
+    return 0;
+  constexpr long ITERS = 2'000'000;
+  int threads = rnc::cpu::max_threads();
+  double t = best_of([&] {
+#pragma omp parallel
+    {
+      alignas(64) uint16_t ones[16 * 32];
+      std::fill(ones, ones + 16 * 32, uint16_t(0x3f80));
+      rnc::cpu::detail::amx_load_config_16x64();
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      _tile_loadd(4, ones, 64);
+      _tile_loadd(5, ones, 64);
+      _tile_loadd(6, ones, 64);
+      _tile_loadd(7, ones, 64);
+      for (long k = 0; k < ITERS; ++k) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+      alignas(64) float out[256];
+      _tile_stored(0, out, 64);
+      _tile_release();
+      if (out[0] == 1.0f) // never (2^21 * 32): keeps the loop
+        std::printf(" ");
+    }
+  });
+  return 2.0 * 4 * 16 * 16 * 32 * ITERS * threads / t * 1e-9;
+}
+#else
+double amx_peak() { return 0; }
+#endif
 #endif
 
 // Multiply-adds of one image whose input lies inside the image.
@@ -184,8 +225,9 @@ int main(int argc, char **argv) {
 #if RNC_CPU_PRECISION == 2
   peak = dpbf16_peak();
   std::printf("threads %d, bf16 peak %.1f GFLOP/s (register-only vdpbf16ps "
-              "loop; fp32 FMA peak %.1f), ",
-              rnc::cpu::max_threads(), peak, fp32_peak);
+              "loop; %%peak below is of it), AMX tdpbf16ps peak %.1f (0: no "
+              "AMX; used by the tiles at N >= 32), fp32 FMA peak %.1f, ",
+              rnc::cpu::max_threads(), peak, amx_peak(), fp32_peak);
 #else
   std::printf("threads %d, FMA peak %.1f GFLOP/s (register-only loop), ",
               rnc::cpu::max_threads(), peak);
