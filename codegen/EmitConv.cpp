@@ -134,8 +134,7 @@ LogicalResult emit(rn::Conv2DBatchNormTrainOp f, OpEmitter &e) {
              .batch());
   // SyncBN: the sums over the ranks (Target::bnSumOverRanks).
   for (const char *sums : {"g_sum", "g_sumsq"})
-    if (std::string s = e.target.bnSumOverRanks(sums, channels); !s.empty())
-      e.statement(s);
+    e.statement(e.target.bnSumOverRanks(sums, channels));
   e.call(KernelCall("batch_norm_stats_from_sums")
              .arg(e.use(f.getMean()))
              .arg(e.use(f.getInvStd()))

@@ -39,17 +39,16 @@ LogicalResult emit(rn::CountCorrectOp s, OpEmitter &e) {
   return success();
 }
 
-// Divided by the global batch of a data-parallel step where the target has
-// one (Target::globalBatch; NG == N with one process).
+// Divided by the global batch of a data-parallel step (Target::globalBatch;
+// NG == N with one process).
 LogicalResult emit(rn::SoftmaxCrossEntropyGradOp s, OpEmitter &e) {
   KernelCall call = lossKernel("softmax_cross_entropy_grad", s.getLogits())
                         .arg(e.use(s))
                         .arg(e.use(s.getLogits()))
                         .arg(e.use(s.getLabels()))
-                        .batch();
-  std::string global = e.target.globalBatch();
-  if (!global.empty())
-    call.arg("1.0f").arg(global);
+                        .batch()
+                        .arg("1.0f")
+                        .arg(e.target.globalBatch());
   e.call(call);
   return success();
 }

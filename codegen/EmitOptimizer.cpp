@@ -58,10 +58,8 @@ std::optional<LogicalResult> emitOptimizerOp(Operation *op, OpEmitter &e) {
   auto buffer = u.getMomentumBuffer().getDefiningOp<rn::ParamOp>();
   const StateTensor *grad = gradientOf(u, e);
   std::string slot = e.stateSlot(grad->name);
-  if (!e.gradientsInSlots && !e.target.globalBatch().empty())
-    sumGradients(u, e);
   if (!e.gradientsInSlots)
-    copyIntoSlot(u, e);
+    sumGradients(u, e);
   if (e.target.batchesUpdates()) {
     e.sgdTable.push_back(llvm::formatv(
         "{{{0}, {1}, {2}, {3}}", e.state.lookup(name)->offset,

@@ -75,15 +75,7 @@ public:
     return llvm::formatv("std::memcpy({0}, {1}, sizeof(float) * {2})", dst,
                          src, n);
   }
-  std::string globalBatch() const override { return "NG"; }
-  std::string sumOverRanks(int64_t offset, int64_t count) const override {
-    return llvm::formatv("comm.sum(S + {0}, {1})", offset, count);
-  }
-  std::string bnBatch() const override { return "NB"; }
   std::string bnSync() const override { return "comm.bn()"; }
-  std::string bnSumOverRanks(llvm::StringRef data, int64_t n) const override {
-    return llvm::formatv("comm.bn_sum({0}, {1})", data, n);
-  }
   std::vector<std::string> trainReturn(llvm::StringRef loss,
                                        llvm::StringRef correct) const override {
     return {llvm::formatv("*loss_out = *{0}; *correct_out = "
@@ -142,18 +134,10 @@ public:
                          llvm::StringRef n) const override {
     return llvm::formatv("copy_floats({0}, {1}, {2})", dst, src, n);
   }
-  // NG: summed on the host before the step (kernels/cuda/model_abi.cuh).
-  std::string globalBatch() const override { return "NG"; }
-  std::string sumOverRanks(int64_t offset, int64_t count) const override {
-    return llvm::formatv("comm.sum(S + {0}, {1})", offset, count);
-  }
-  // SyncBN: the sums over the ranks on the device, in stream order; the
+  // SyncBN: the sums over the ranks on the device, in stream order (NG is
+  // summed on the host before the step, kernels/cuda/model_abi.cuh); the
   // backward's scratch is g_sum and g_sumsq (2 x kStatChannels floats).
-  std::string bnBatch() const override { return "NB"; }
   std::string bnSync() const override { return "comm.bn(NG, g_sum)"; }
-  std::string bnSumOverRanks(llvm::StringRef data, int64_t n) const override {
-    return llvm::formatv("comm.bn_sum({0}, {1})", data, n);
-  }
   std::vector<std::string> trainReturn(llvm::StringRef loss,
                                        llvm::StringRef correct) const override {
     return {copyFloats("loss_out", loss, "1"),
@@ -208,6 +192,18 @@ public:
 };
 
 } // namespace
+
+std::string Target::globalBatch() const { return "NG"; }
+
+std::string Target::sumOverRanks(int64_t offset, int64_t count) const {
+  return llvm::formatv("comm.sum(S + {0}, {1})", offset, count);
+}
+
+std::string Target::bnBatch() const { return "NB"; }
+
+std::string Target::bnSumOverRanks(llvm::StringRef data, int64_t n) const {
+  return llvm::formatv("comm.bn_sum({0}, {1})", data, n);
+}
 
 const Target *Target::get(llvm::StringRef name) {
   static const CpuTarget cpu;

@@ -48,21 +48,21 @@ public:
   /// C++ that copies `n` floats from `src` to `dst` (the target's memory).
   virtual std::string copyFloats(llvm::StringRef dst, llvm::StringRef src,
                                  llvm::StringRef n) const = 0;
-  /// Data parallelism (runtime/rnc_abi.h, rnc_collectives): the C++ name of
-  /// the step's global batch (the sum of every rank's N), which the loss
-  /// gradient divides by, or "" where the target's step has none yet.
-  virtual std::string globalBatch() const = 0;
-  /// A statement that sums `count` floats of the state block from `offset`
-  /// (the gradient region) over the ranks, or "" where the target has none.
-  virtual std::string sumOverRanks(int64_t offset, int64_t count) const = 0;
+  /// Data parallelism (runtime/rnc_abi.h, rnc_collectives), spelled the
+  /// same on both targets, whose steps take a `comm` (StepComm,
+  /// kernels/{cpu,cuda}/collectives.h): the C++ name of the step's global
+  /// batch (the sum of every rank's N), which the loss gradient divides by;
+  /// a statement that sums `count` floats of the state block from `offset`
+  /// (the gradient region) over the ranks.
+  std::string globalBatch() const;
+  std::string sumOverRanks(int64_t offset, int64_t count) const;
   /// SyncBN: the batch the BN statistics of a step run over ("NB": the
-  /// global batch under SyncBN, else N), the sync argument the BN kernels
-  /// take last, and a statement summing the fused BN sums `data` (n floats)
-  /// over the ranks; "N", "" and "" where the target has no SyncBN yet.
-  virtual std::string bnBatch() const = 0;
+  /// global batch under SyncBN, else N), a statement summing the fused BN
+  /// sums `data` (n floats) over the ranks, and the sync argument the BN
+  /// kernels take last (the target's own).
+  std::string bnBatch() const;
+  std::string bnSumOverRanks(llvm::StringRef data, int64_t n) const;
   virtual std::string bnSync() const = 0;
-  virtual std::string bnSumOverRanks(llvm::StringRef data,
-                                     int64_t n) const = 0;
   /// Statements that hand @train_step's (loss, correct) to the glue.
   virtual std::vector<std::string> trainReturn(llvm::StringRef loss,
                                                llvm::StringRef correct) const = 0;

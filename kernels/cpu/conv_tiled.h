@@ -10,6 +10,14 @@
 
 namespace rnc::cpu::detail {
 
+// Whether a tiled convolution of N images (Co outputs per position, plane
+// positions, a reduction of Cin x KHW) is worth a parallel region.
+inline bool tiles_in_parallel(int N, int Co, long plane, int Cin, int KHW) {
+  return max_threads() > 1 &&
+         2.0 * N * Co * double(plane) * Cin * KHW >= kParallelFlops;
+}
+
+
 // Why: with small planes (7x7 and below at 28x28 input) an NCHW GEMM over
 // output positions is narrow, and packing im2col panels costs as much as the
 // multiply-adds. Here every GEMM row is one (image, position) pair and every
@@ -178,9 +186,7 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
   const int rows = int(P::OutPlane / row_len);
   const int iblocks = (N + MR - 1) / MR;
   const long items = long(Cfg::BLOCKS) * iblocks * rows;
-  const bool par =
-      max_threads() > 1 &&
-      2.0 * N * Co * double(P::OutPlane) * Cr * KHW >= kParallelFlops;
+  const bool par = tiles_in_parallel(N, Co, P::OutPlane, Cr, KHW);
 #pragma omp parallel if (par)
   {
 #pragma omp for schedule(static)
@@ -486,8 +492,7 @@ void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
   // Tile order (tap, vector block, channel block): consecutive tiles share
   // the block's slice of dy^T.
   const long tiles = long(nused) * CBLOCKS * Cfg::BLOCKS;
-  const bool par = max_threads() > 1 &&
-                   2.0 * N * Co * double(OP) * Cin * KHW >= kParallelFlops;
+  const bool par = tiles_in_parallel(N, Co, OP, Cin, KHW);
 #pragma omp parallel if (par)
   {
 #pragma omp for schedule(static)

@@ -40,9 +40,7 @@ void tiled_run_bf16(float *out, const float *in, const float *bias, int N,
   const int rows = int(P::OutPlane / row_len);
   const int iblocks = (N + MR - 1) / MR;
   const long items = long(Cfg::BLOCKS) * iblocks * rows;
-  const bool par =
-      max_threads() > 1 &&
-      2.0 * N * Co * double(P::OutPlane) * Cr * KHW >= kParallelFlops;
+  const bool par = tiles_in_parallel(N, Co, P::OutPlane, Cr, KHW);
 #pragma omp parallel if (par)
   {
 #pragma omp for schedule(static)
@@ -132,8 +130,7 @@ void conv2d_tiled_backward_weight_bf16(float *dw, const float *dy,
   WgradTap *used = scratch<WgradTap>(kSlotTaps, KHW);
   const int nused = wgrad_used_taps<S>(used);
   const long tiles = long(nused) * CBLOCKS * Cfg::BLOCKS;
-  const bool par = max_threads() > 1 &&
-                   2.0 * N * Co * double(OP) * Cin * KHW >= kParallelFlops;
+  const bool par = tiles_in_parallel(N, Co, OP, Cin, KHW);
 #pragma omp parallel if (par)
   {
 #pragma omp for schedule(static)
