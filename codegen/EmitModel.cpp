@@ -139,6 +139,11 @@ LogicalResult emitModel(ModuleOp module, const ModelMeta &meta,
                         model.profileNames);
   FunctionEmitter infer(*target, *state, shapes, meta.maxBatch,
                         model.profileNames);
+  GradientBuckets buckets;
+  if (target->overlapsGradientSum()) {
+    buckets = planGradientBuckets(step, *state, meta.bucketFloats);
+    train.buckets = &buckets;
+  }
   if (failed(train.emit(step, {"x", "labels", "lr", "momentum",
                                "weight_decay"})) ||
       failed(infer.emit(eval, {"x"})))

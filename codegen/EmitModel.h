@@ -23,6 +23,9 @@ struct ModelMeta {
   std::string target = "cpu";    // cpu | cuda
   std::string precision = "bf16"; // cuda: fp32 | tf32 | bf16; cpu: fp32 | bf16
   int64_t maxBatch = 128; // largest batch a step accepts
+  /// Targets that overlap the gradient sum with the backward pass: the
+  /// floats of one bucket (GradientBuckets.h; 1M floats = 4 MiB).
+  int64_t bucketFloats = int64_t(1) << 20;
 };
 
 /// What the generated code does, for reports and benchmarks.

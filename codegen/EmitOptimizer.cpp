@@ -2,7 +2,8 @@
 // (sgd_update, one call per parameter), kernels/cuda/optimizer.cuh
 // (sgd_update_all: every parameter in one launch where the step returns);
 // on a target with data parallelism, the sum of the gradients over the ranks
-// before the first update.
+// before the first update, or in buckets during the backward pass where the
+// target overlaps it (GradientBuckets.h).
 #include "codegen/FunctionEmitter.h"
 
 #include "dialect/RnOps.h"
@@ -58,6 +59,10 @@ std::optional<LogicalResult> emitOptimizerOp(Operation *op, OpEmitter &e) {
   auto buffer = u.getMomentumBuffer().getDefiningOp<rn::ParamOp>();
   const StateTensor *grad = gradientOf(u, e);
   std::string slot = e.stateSlot(grad->name);
+  if (!e.gradientsInSlots && e.buckets) { // summed during the backward pass
+    e.statement(e.target.joinSumsOverRanks());
+    e.gradientsInSlots = true;
+  }
   if (!e.gradientsInSlots)
     sumGradients(u, e);
   if (e.target.batchesUpdates()) {
@@ -75,6 +80,16 @@ std::optional<LogicalResult> emitOptimizerOp(Operation *op, OpEmitter &e) {
              .arg(e.use(u.getMomentum()))
              .arg(e.use(u.getWeightDecay())));
   return success();
+}
+
+void emitGradientSumsAfter(Operation *op, OpEmitter &e) {
+  if (auto copies = e.buckets->copiesAfter.find(op);
+      copies != e.buckets->copiesAfter.end())
+    for (rn::SgdUpdateOp u : copies->second)
+      copyIntoSlot(u, e);
+  for (const GradientBucket &b : e.buckets->buckets)
+    if (b.after == op)
+      e.statement(e.target.sumOverRanksAsync(b.offset, b.count));
 }
 
 void emitBatchedUpdates(OpEmitter &e) {

@@ -101,9 +101,12 @@ LogicalResult FunctionEmitter::emit(func::FuncOp func,
       if (rn::ParamOp p = rn::stateGradientOf(r))
         ptrs[r] = stateSlot((p.getName() + ".grad").str());
   }
-  for (Operation &op : body)
+  for (Operation &op : body) {
     if (failed(emitOp(&op)))
       return failure();
+    if (buckets)
+      emitGradientSumsAfter(&op, *this);
+  }
   return success();
 }
 

@@ -4,6 +4,7 @@
 #ifndef RNC_CODEGEN_FUNCTIONEMITTER_H
 #define RNC_CODEGEN_FUNCTIONEMITTER_H
 
+#include "codegen/GradientBuckets.h"
 #include "codegen/KernelCall.h"
 #include "codegen/ShapeTable.h"
 #include "codegen/StateLayout.h"
@@ -58,6 +59,9 @@ public:
   /// Every update's gradient is in its state slot (copied there before the
   /// sum over the ranks; EmitOptimizer.cpp).
   bool gradientsInSlots = false;
+  /// The buckets of a gradient sum that overlaps the backward pass
+  /// (@train_step on a target that overlaps it; else null).
+  const GradientBuckets *buckets = nullptr;
   /// Batched SGD updates, {param, momentum, grad, numel} (target-dependent).
   std::vector<std::string> sgdTable;
 
@@ -89,6 +93,9 @@ std::optional<mlir::LogicalResult> emitOptimizerOp(mlir::Operation *op,
                                                    OpEmitter &e);
 /// The batched updates a target runs where @train_step returns.
 void emitBatchedUpdates(OpEmitter &e);
+/// After `op`'s calls: the gradient copies and bucket sums e.buckets puts
+/// there (EmitOptimizer.cpp).
+void emitGradientSumsAfter(mlir::Operation *op, OpEmitter &e);
 
 /// Emits the body of one function.
 class FunctionEmitter : public OpEmitter {

@@ -69,6 +69,7 @@ public:
   llvm::StringRef name() const override { return "cpu"; }
   bool nhwcActivations() const override { return false; }
   bool batchesUpdates() const override { return false; }
+  bool overlapsGradientSum() const override { return false; }
   bool profilesOps() const override { return true; }
   std::string copyFloats(llvm::StringRef dst, llvm::StringRef src,
                          llvm::StringRef n) const override {
@@ -129,6 +130,7 @@ public:
   llvm::StringRef name() const override { return "cuda"; }
   bool nhwcActivations() const override { return true; }
   bool batchesUpdates() const override { return true; }
+  bool overlapsGradientSum() const override { return true; }
   bool profilesOps() const override { return true; }
   std::string copyFloats(llvm::StringRef dst, llvm::StringRef src,
                          llvm::StringRef n) const override {
@@ -198,6 +200,12 @@ std::string Target::globalBatch() const { return "NG"; }
 std::string Target::sumOverRanks(int64_t offset, int64_t count) const {
   return llvm::formatv("comm.sum(S + {0}, {1})", offset, count);
 }
+
+std::string Target::sumOverRanksAsync(int64_t offset, int64_t count) const {
+  return llvm::formatv("comm.sum_async(S + {0}, {1})", offset, count);
+}
+
+std::string Target::joinSumsOverRanks() const { return "comm.join()"; }
 
 std::string Target::bnBatch() const { return "NB"; }
 

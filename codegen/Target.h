@@ -56,6 +56,14 @@ public:
   /// (the gradient region) over the ranks.
   std::string globalBatch() const;
   std::string sumOverRanks(int64_t offset, int64_t count) const;
+  /// The gradient sum is cut into buckets summed during the backward pass
+  /// (GradientBuckets.h): sumOverRanksAsync starts the sum of one bucket,
+  /// joinSumsOverRanks waits for every sum started (before the first
+  /// update). cuda: NCCL on a stream beside the kernels. cpu: no (both
+  /// cores run the backward pass, and MPI moves data only inside MPI calls).
+  virtual bool overlapsGradientSum() const = 0;
+  std::string sumOverRanksAsync(int64_t offset, int64_t count) const;
+  std::string joinSumsOverRanks() const;
   /// SyncBN: the batch the BN statistics of a step run over ("NB": the
   /// global batch under SyncBN, else N), a statement summing the fused BN
   /// sums `data` (n floats) over the ranks, and the sync argument the BN

@@ -22,10 +22,11 @@
 // Data parallelism (rnc_set_collectives): before the step the host sums the
 // batch sizes of the ranks (allreduce_sum with a null stream: host memory,
 // blocking) into NG, so the global batch is a kernel argument; the graphs
-// are kept by (N, NG). Inside the graph, after the backward pass, one
-// allreduce_sum of the gradient region is enqueued on the model's stream
-// (NCCL through rnc-run's plugin; kernels/cuda/collectives.cuh), so the
-// step stays one graph.
+// are kept by (N, NG). Inside the graph the gradients are summed in
+// buckets by allreduce_sum (NCCL through rnc-run's plugin) on a
+// communication stream the step forks off the model's stream and joins
+// before the update (kernels/cuda/collectives.cuh), so the sums overlap the
+// backward pass and the step stays one graph.
 //
 // Everything outside a graph (zeroing, weights in and out, logits) is
 // enqueued on the model's own stream and waited for before the call
@@ -91,6 +92,10 @@ struct rnc_model {
   std::map<long long, cudaGraphExec_t> train_graphs, eval_graphs,
       repeat_graphs;
   rnc_collectives comm{};   // valid when distributed
+  // The step's communication stream, forked and joined by events
+  // (collectives.cuh); made by the first rnc_set_collectives of a world > 1.
+  cudaStream_t comm_stream = nullptr;
+  cudaEvent_t fork_event = nullptr, join_event = nullptr;
   bool distributed = false; // rnc_set_collectives with world > 1
   int uploaded_batch = 0; // of the last rnc_train_step (0: none, or an eval since)
   std::string error;
@@ -131,6 +136,11 @@ inline void release(rnc_model *m) {
   cudaFreeHost(m->pinned_labels);
   if (m->stream)
     cudaStreamDestroy(m->stream);
+  if (m->comm_stream)
+    cudaStreamDestroy(m->comm_stream);
+  for (cudaEvent_t e : {m->fork_event, m->join_event})
+    if (e)
+      cudaEventDestroy(e);
 }
 
 // Enqueues a copy or memset on the model's stream with `enqueue(stream)` and
@@ -239,6 +249,29 @@ int run_graph(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
   return cuda_ok(m, cudaStreamSynchronize(m->stream), what, kSyncHint);
 }
 
+// The communication stream of a data-parallel step and its two events,
+// once per model. Where they cannot be made the sums run on the model's
+// stream (collectives.cuh): correct, without the overlap.
+inline void make_comm_stream(rnc_model *m) {
+  if (m->comm_stream)
+    return;
+  cudaStream_t s = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;
+  if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess &&
+      cudaEventCreateWithFlags(&fork, cudaEventDisableTiming) == cudaSuccess &&
+      cudaEventCreateWithFlags(&join, cudaEventDisableTiming) == cudaSuccess) {
+    m->comm_stream = s;
+    m->fork_event = fork;
+    m->join_event = join;
+    return;
+  }
+  if (s)
+    cudaStreamDestroy(s);
+  if (fork)
+    cudaEventDestroy(fork);
+  cudaGetLastError(); // not an error of the step
+}
+
 // The global batch of a step: N with one process, else the sum of every
 // rank's N (host memory, blocking); 0 after fail().
 inline int global_batch(rnc_model *m, int N, const char *what) {
@@ -267,7 +300,8 @@ inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
   m->pinned->hyper[0] = opt->lr;
   m->pinned->hyper[1] = opt->momentum;
   m->pinned->hyper[2] = opt->weight_decay;
-  rnc::cuda::StepComm comm{m->distributed ? &m->comm : nullptr};
+  rnc::cuda::StepComm comm{m->distributed ? &m->comm : nullptr,
+                           m->comm_stream, m->fork_event, m->join_event};
   auto enqueue = [m, N, NG, upload, &comm] {
     gen::g_sum = m->stats; // this model's scratch, baked into the graph
     gen::g_sumsq = m->stats + gen::kStatChannels;
@@ -287,6 +321,7 @@ inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
                               long(gen::kInfo.input_h) * gen::kInfo.input_w);
     gen::train_step(m->state, m->work, io.images, io.labels, N, io.hyper,
                     io.loss, io.correct, NG, comm);
+    comm.join(); // the step joins before its update; a capture must end joined
     if (comm.failed) // nothing enqueued for the sum: the graph must not run
       rnc::cuda::detail::record(cudaErrorInvalidValue);
     cudaMemcpyAsync(&m->pinned->loss, io.loss, sizeof(float),
@@ -442,7 +477,7 @@ RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
 
 // Data parallelism: the gradients (and under SyncBN the batch-norm sums)
 // are summed inside the step's graph by the collectives' allreduce_sum on
-// the model's stream (NCCL). The graphs captured so far hold the old
+// the communication stream (NCCL). The graphs captured so far hold the old
 // collectives: they are dropped.
 RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
   if (gen_abi::check_collectives(m, c))
@@ -455,6 +490,8 @@ RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
   }
   m->distributed = c && c->world > 1;
   m->comm = m->distributed ? *c : rnc_collectives{};
+  if (m->distributed)
+    gen_abi::make_comm_stream(m);
   return 0;
 }
 

@@ -7,16 +7,24 @@
 // updates them all in one sgd_update_all launch where the step returns
 // (kernels/cuda/optimizer.cuh). A gradient that is computed into its state
 // slot needs no copy; one that is not (here: the same gradient feeds two
-// updates) is copied into the slot first. Then the gradient region is summed
-// over the ranks of a data-parallel job, once, on the cuda target inside the
-// step's graph (kernels/cuda/collectives.cuh: nothing with one process).
+// updates) is copied into the slot first. On the cuda target the gradient
+// region is summed over the ranks of a data-parallel job inside the step's
+// graph, in buckets that start as soon as the backward pass has written
+// them (here one: both gradients come from rn.bias_grad), and the first
+// update waits for them (kernels/cuda/collectives.cuh: nothing with one
+// process; test/codegen/gradient-buckets.test).
 
 // CUDA: constexpr SgdTable<2> kSgdTable = {{[{][{]}}
 // CUDA-NEXT: {0, 32, 64, 4},
 // CUDA-NEXT: {16, 48, 80, 4},
 // CUDA-LABEL: void train_step(
-// CUDA: copy_floats((S + 80), (S + 64), 4);
-// CUDA-NEXT: comm.sum(S + 64, 32);
+// CUDA: conv2d_bias_grad<kConv0>((S + 64), (W + 32), N);
+// CUDA-NEXT: }
+// CUDA-NEXT: copy_floats((S + 80), (S + 64), 4);
+// CUDA-NEXT: comm.sum_async(S + 64, 32);
+// CUDA-NEXT: // rn.sgd_update
+// CUDA-NEXT: { OpTimer timer_({{[0-9]+}});
+// CUDA-NEXT: comm.join();
 // CUDA-NOT: comm.sum
 // CUDA: // func.return
 // CUDA-NEXT: { OpTimer timer_({{[0-9]+}});

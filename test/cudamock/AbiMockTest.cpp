@@ -29,6 +29,7 @@ namespace mockmodel {
 int refuse_op = 0; // this op's launcher refuses its arguments (launches nothing)
 int fault_op = 0;  // this op's kernel faults when it runs (a sticky error)
 int last_ng = 0;   // the global batch the last enqueued step was given
+bool skip_join = false; // the step forgets to join its sums before the update
 
 // A kernel of op `op`: runs `body` on the current stream, unless told to
 // misbehave.
@@ -88,9 +89,10 @@ void init(float *S, uint64_t seed) {
 }
 
 // loss = sum of the images + sum(w) + sum(b); correct = label of sample 0;
-// a "gradient" g = N in S[8..11], summed over the ranks (comm); then
-// w[0] -= lr * g / NG (with one process: lr, an update that shows whether
-// the step ran once).
+// a "gradient" g = N in S[8..11], summed over the ranks (comm) in two
+// buckets, as generated code does (S[10..11] first, as the backward pass
+// finishes the last gradients first); then w[0] -= lr * g / NG (with one
+// process: lr, an update that shows whether the step ran once).
 void train_step(float *S, float *W, const float *x, const int32_t *labels,
                 int N, const float *hyper, float *loss_out,
                 int32_t *correct_out, int NG, const StepComm &comm) {
@@ -111,7 +113,10 @@ void train_step(float *S, float *W, const float *x, const int32_t *labels,
         S[i] = float(N);
     });
   }
-  comm.sum(S + 8, 4);
+  comm.sum_async(S + 10, 2);
+  comm.sum_async(S + 8, 2);
+  if (!mockmodel::skip_join)
+    comm.join();
   mockmodel::kernel(2, [=] { S[0] -= hyper[0] * S[8] / float(NG); });
 }
 
@@ -140,6 +145,7 @@ protected:
   void SetUp() override {
     cudamock::reset();
     mockmodel::refuse_op = mockmodel::fault_op = 0;
+    mockmodel::skip_join = false;
     unsetenv("RNC_CUDA_SYNC");
     unsetenv("RNC_PROFILE");
     rnc::cuda::last_launch_error();
@@ -155,6 +161,7 @@ protected:
     EXPECT_TRUE(w.streams.empty()) << "a stream leaked";
     EXPECT_TRUE(w.graphs.empty()) << w.graphs.size() << " graph(s) leaked";
     EXPECT_TRUE(w.execs.empty()) << "an executable graph leaked";
+    EXPECT_TRUE(w.events.empty()) << "an event leaked";
     for (const std::string &s : w.misuse)
       ADD_FAILURE() << "misuse of the CUDA runtime: " << s;
     cudamock::reset();
@@ -163,6 +170,13 @@ protected:
   void create() {
     m = rnc_create();
     ASSERT_NE(m, nullptr);
+  }
+
+  // A model of a job given `collectives`, initialized with seed 0.
+  void create_ranks(const rnc_collectives &collectives) {
+    create();
+    ASSERT_EQ(rnc_set_collectives(m, &collectives), 0) << rnc_last_error(m);
+    ASSERT_EQ(rnc_init(m, 0), 0);
   }
 
   // A batch whose images sum to `sum` (in total) and whose labels are 2.
@@ -247,6 +261,7 @@ TEST_F(CudaAbi, WriteLandsBeforeTheNextStep) {
 struct FakeRank {
   float other_n = 3, other_grad = 3;
   int host_calls = 0, device_calls = 0;
+  std::vector<void *> device_streams; // of each device call
   bool refuse_host = false, refuse_device = false;
 
   static int sum(void *ctx, float *data, int64_t count, void *stream) {
@@ -259,6 +274,7 @@ struct FakeRank {
       return 0;
     }
     ++r->device_calls;
+    r->device_streams.push_back(stream);
     if (r->refuse_device)
       return 1;
     const float add = r->other_grad;
@@ -294,28 +310,99 @@ TEST_F(CudaAbi, CollectivesOfOneProcessAreTheIdentity) {
 // sums again without enqueueing again; another NG for the same N captures
 // another graph.
 TEST_F(CudaAbi, TwoRanksSumTheBatchOnTheHostAndTheGradientsInTheGraph) {
-  create();
   FakeRank rank;
-  rnc_collectives two = rank.collectives();
-  ASSERT_EQ(rnc_set_collectives(m, &two), 0) << rnc_last_error(m);
-  ASSERT_EQ(rnc_init(m, 0), 0);
+  create_ranks(rank.collectives());
   Batch b = batch(2, 0.0f);
   rnc_step_result out{};
   ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
   EXPECT_EQ(mockmodel::last_ng, 5);
   EXPECT_EQ(rank.host_calls, 1);
-  EXPECT_EQ(rank.device_calls, 1);
+  EXPECT_EQ(rank.device_calls, 2); // two buckets
   // g = 2 here + 3 there, over NG = 5: one lr.
   EXPECT_EQ(read("w")[0], 1.0f - 0.5f);
   ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
   EXPECT_EQ(rank.host_calls, 2);
-  EXPECT_EQ(rank.device_calls, 1); // replayed, not enqueued again
+  EXPECT_EQ(rank.device_calls, 2); // replayed, not enqueued again
   EXPECT_EQ(read("w")[0], 1.0f - 1.0f);
   rank.other_n = 2; // a ragged step: the other rank has 2 images, NG = 4
   ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
   EXPECT_EQ(mockmodel::last_ng, 4);
-  EXPECT_EQ(rank.device_calls, 2);
+  EXPECT_EQ(rank.device_calls, 4);
   EXPECT_EQ(read("w")[0], 1.0f - 1.0f - 0.5f * 5.0f / 4.0f);
+}
+
+// The sums run on the communication stream, forked off the model's stream
+// and joined before the update, in a graph and op by op (RNC_CUDA_SYNC=1,
+// where the mock runs each stream's work only when something waits for it:
+// an update that did not wait for the sum would read the local gradient).
+TEST_F(CudaAbi, GradientSumsRunOnTheCommunicationStream) {
+  for (const char *sync : {"0", "1"}) {
+    SCOPED_TRACE(std::string("RNC_CUDA_SYNC=") + sync);
+    setenv("RNC_CUDA_SYNC", sync, 1);
+    const int captures = calls("cudaStreamBeginCapture");
+    const int waits = calls("cudaStreamWaitEvent");
+    FakeRank rank;
+    create_ranks(rank.collectives());
+    ASSERT_NE(m->comm_stream, nullptr);
+    Batch b = batch(2, 0.0f);
+    rnc_step_result out{};
+    ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+    ASSERT_EQ(rank.device_streams.size(), 2u);
+    for (void *s : rank.device_streams)
+      EXPECT_EQ(s, static_cast<void *>(m->comm_stream));
+    EXPECT_EQ(read("w")[0], 1.0f - 0.5f); // (2 + 3) / 5
+    EXPECT_EQ(calls("cudaStreamBeginCapture") - captures, sync[0] == '0');
+    EXPECT_EQ(calls("cudaStreamWaitEvent") - waits, 3); // two forks, a join
+    rnc_destroy(m);
+    m = nullptr;
+  }
+}
+
+// The mock catches an update that does not wait for the sums: op by op the
+// update reads the local gradient (2, not 5); in a capture the glue's own
+// join keeps the graph valid (a capture must end joined).
+TEST_F(CudaAbi, AnUpdateThatDoesNotJoinReadsTheLocalGradient) {
+  mockmodel::skip_join = true;
+  setenv("RNC_CUDA_SYNC", "1", 1);
+  FakeRank rank;
+  create_ranks(rank.collectives());
+  Batch b = batch(2, 0.0f);
+  rnc_step_result out{};
+  ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
+  EXPECT_EQ(read("w")[0], 1.0f - 0.5f * 2.0f / 5.0f);
+}
+
+// A capture whose forked stream is not joined fails (as the real runtime's
+// does), and the graph is not leaked.
+TEST(CudaMock, AnUnjoinedForkFailsTheCapture) {
+  cudamock::reset();
+  cudaStream_t a = nullptr, b = nullptr;
+  cudaEvent_t e = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), cudaSuccess);
+  for (bool join : {false, true}) {
+    ASSERT_EQ(cudaStreamBeginCapture(a, cudaStreamCaptureModeThreadLocal),
+              cudaSuccess);
+    ASSERT_EQ(cudaEventRecord(e, a), cudaSuccess);
+    ASSERT_EQ(cudaStreamWaitEvent(b, e, 0), cudaSuccess);
+    cudamock::enqueue(b, [] {});
+    if (join) {
+      ASSERT_EQ(cudaEventRecord(e, b), cudaSuccess);
+      ASSERT_EQ(cudaStreamWaitEvent(a, e, 0), cudaSuccess);
+    }
+    cudaGraph_t g = nullptr;
+    EXPECT_EQ(cudaStreamEndCapture(a, &g),
+              join ? cudaSuccess : cudaErrorStreamCaptureUnjoined);
+    EXPECT_EQ(g != nullptr, join);
+    if (g)
+      cudaGraphDestroy(g);
+  }
+  cudaEventDestroy(e);
+  cudaStreamDestroy(a);
+  cudaStreamDestroy(b);
+  EXPECT_TRUE(cudamock::world().misuse.empty());
+  cudamock::reset();
 }
 
 // Graphs captured before rnc_set_collectives hold no sum: they are dropped.
@@ -329,7 +416,7 @@ TEST_F(CudaAbi, NewCollectivesDropTheCapturedGraphs) {
   rnc_collectives two = rank.collectives();
   ASSERT_EQ(rnc_set_collectives(m, &two), 0) << rnc_last_error(m);
   ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);
-  EXPECT_EQ(rank.device_calls, 1);
+  EXPECT_EQ(rank.device_calls, 2);
   EXPECT_EQ(mockmodel::last_ng, 5);
   ASSERT_EQ(rnc_set_collectives(m, nullptr), 0) << rnc_last_error(m);
   ASSERT_EQ(step(b, out, 0.5f), 0) << rnc_last_error(m);

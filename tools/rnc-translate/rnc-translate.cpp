@@ -24,6 +24,11 @@ llvm::cl::opt<int64_t> maxBatch(
     llvm::cl::desc("Largest batch a step accepts (sizes an unplanned "
                    "workspace; match the memory plan's max-batch)"),
     llvm::cl::init(128));
+llvm::cl::opt<int64_t> bucketFloats(
+    "grad-bucket-floats",
+    llvm::cl::desc("cuda: floats per bucket of the gradient sum that "
+                   "overlaps the backward pass"),
+    llvm::cl::init(int64_t(1) << 20));
 llvm::cl::opt<std::string>
     precision("precision",
               llvm::cl::desc("cuda: fp32, tf32 or bf16 (the default)"),
@@ -50,6 +55,9 @@ mlir::LogicalResult translate(mlir::Operation *op, llvm::raw_ostream &os,
   meta.rncVersion = RNC_VERSION;
   meta.specHash = "none (translated from IR)";
   meta.maxBatch = maxBatch;
+  if (bucketFloats < 1)
+    return module.emitError("rnc-translate: --grad-bucket-floats must be >= 1");
+  meta.bucketFloats = bucketFloats;
   meta.target = target.str();
   meta.precision = target == "cuda" ? precision.getValue() : "fp32";
   return rnc::codegen::emitModel(module, meta, os);

@@ -92,6 +92,13 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
                   "cuda: GPU architectures to build for, comma-separated "
                   "sm numbers (80 = A100, 90a = H100)")
       ->capture_default_str();
+  cmd->add_option("--grad-bucket-mb", o.bucketMiB,
+                  "cuda, data-parallel jobs: MiB of gradients per allreduce "
+                  "bucket; each bucket is summed over the ranks as soon as "
+                  "the backward pass has written it, beside the rest of the "
+                  "pass (smaller: earlier overlap, more NCCL calls)")
+      ->check(CLI::Range(0.001, 4096.0))
+      ->capture_default_str();
   cmd->add_option("--march", o.march,
                   "cpu: the x86 CPU to build for, as the C++ compiler's "
                   "-march: native (this machine's, the default), x86-64-v3 "
@@ -236,6 +243,8 @@ int runCompile(const CompileOptions &o) {
   meta.rncVersion = RNC_VERSION;
   meta.specHash = specHash(m->graph);
   meta.maxBatch = o.maxBatch;
+  meta.bucketFloats = std::max<int64_t>(
+      1, static_cast<int64_t>(o.bucketMiB * 1024 * 1024 / sizeof(float)));
   meta.target = o.target;
   meta.precision = cuda ? (o.precision.empty() ? "bf16" : o.precision)
                         : (o.precision.empty() ? "fp32" : o.precision);

@@ -16,6 +16,7 @@ struct CompileOptions {
   std::string cudaArch = "80,90a"; // sm_XX list for nvcc
   std::string march;    // cpu: -march for the C++ compiler ("" = native)
   int64_t maxBatch = 128;
+  double bucketMiB = 4; // cuda: MiB per bucket of the overlapped gradient sum
   bool printIrAfterAll = false;
   bool memoryPlan = true; // --no-memory-plan: one buffer per tensor
   bool fusion = true;     // --no-fusion: every op its own kernel

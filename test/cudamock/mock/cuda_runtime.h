@@ -11,8 +11,17 @@
 // cudaMemset is asynchronous. Every call is logged with its stream, every
 // handle is tracked (leaks, double frees), and the next call of a named
 // function can be made to fail.
+//
+// Events order streams as the real ones do: a wait on an event makes the
+// waiting stream run the recording stream's work up to the record first.
+// In a capture, a stream that waits on an event recorded in the capture
+// joins it (its work is captured in issue order, one valid schedule of the
+// graph), and cudaStreamEndCapture fails with
+// cudaErrorStreamCaptureUnjoined if such a stream has work the capturing
+// stream did not wait for, as the real one does.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -34,6 +43,7 @@ enum cudaError_t {
   cudaErrorMisalignedAddress = 716,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureUnjoined = 904,
   cudaErrorUnknown = 999,
 };
 
@@ -51,6 +61,7 @@ enum cudaStreamCaptureMode {
 };
 
 constexpr unsigned cudaStreamNonBlocking = 1;
+constexpr unsigned cudaEventDisableTiming = 2;
 
 namespace cudamock {
 using Work = std::function<void()>;
@@ -59,6 +70,16 @@ using Work = std::function<void()>;
 struct CUstream_st {
   std::deque<cudamock::Work> queue;
   std::vector<cudamock::Work> *capture = nullptr; // while capturing
+  // A stream that joined another's capture (by an event): captured work
+  // items, and how many of them the capturing stream has waited for.
+  bool forked = false;
+  long captured = 0, joined = 0;
+};
+struct CUevent_st {
+  CUstream_st *stream = nullptr; // of the last record (resolved)
+  long recorded = 0;             // records made
+  long reached = 0;              // records their stream has run past
+  long capture_mark = -1;        // a record in a capture: stream->captured
 };
 struct CUgraph_st {
   std::vector<cudamock::Work> ops;
@@ -69,6 +90,7 @@ struct CUgraphExec_st {
 typedef CUstream_st *cudaStream_t;
 typedef CUgraph_st *cudaGraph_t;
 typedef CUgraphExec_st *cudaGraphExec_t;
+typedef CUevent_st *cudaEvent_t;
 
 namespace cudamock {
 
@@ -84,6 +106,7 @@ struct World {
   std::set<cudaStream_t> streams;
   std::set<cudaGraph_t> graphs;
   std::set<cudaGraphExec_t> execs;
+  std::set<cudaEvent_t> events;
   cudaError_t last = cudaSuccess;   // cudaGetLastError
   cudaError_t sticky = cudaSuccess; // a kernel faulted: every sync says so
   std::map<std::string, cudaError_t> fail_next; // fn -> its next result
@@ -113,18 +136,26 @@ inline cudaError_t call(const char *fn, cudaStream_t s = nullptr,
 
 inline void enqueue(cudaStream_t s, Work work) {
   cudaStream_t r = resolve(s);
-  if (r->capture)
+  if (r->capture) {
     r->capture->push_back(std::move(work));
-  else
+    ++r->captured;
+  } else
     r->queue.push_back(std::move(work));
 }
 
-inline void drain(cudaStream_t s) {
+// Runs the oldest work item of `s`; false when there is none.
+inline bool run_one(cudaStream_t s) {
   cudaStream_t r = resolve(s);
-  while (!r->queue.empty()) {
-    Work w = std::move(r->queue.front());
-    r->queue.pop_front();
-    w();
+  if (r->queue.empty())
+    return false;
+  Work w = std::move(r->queue.front());
+  r->queue.pop_front();
+  w();
+  return true;
+}
+
+inline void drain(cudaStream_t s) {
+  while (run_one(s)) {
   }
 }
 
@@ -154,6 +185,8 @@ inline void reset() {
     delete g;
   for (cudaGraphExec_t e : w.execs)
     delete e;
+  for (cudaEvent_t e : w.events)
+    delete e;
   w.calls.clear();
   w.legacy.queue.clear();
   w.legacy.capture = nullptr;
@@ -162,6 +195,7 @@ inline void reset() {
   w.streams.clear();
   w.graphs.clear();
   w.execs.clear();
+  w.events.clear();
   w.last = w.sticky = cudaSuccess;
   w.fail_next.clear();
   w.misuse.clear();
@@ -183,6 +217,9 @@ inline const char *cudaGetErrorString(cudaError_t e) {
     return "misaligned address";
   case cudaErrorStreamCaptureInvalidated:
     return "operation failed due to a previous error during capture";
+  case cudaErrorStreamCaptureUnjoined:
+    return "capture sequence contains a fork that was not joined to the "
+           "primary stream";
   default:
     return "unknown error";
   }
@@ -355,6 +392,14 @@ inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
   *g = nullptr;
   if (!ops)
     return cudaErrorInvalidValue;
+  for (cudaStream_t t : cudamock::world().streams)
+    if (t->capture == ops) { // forked off this capture
+      if (t->captured > t->joined && e == cudaSuccess)
+        e = cudaErrorStreamCaptureUnjoined;
+      t->capture = nullptr;
+      t->forked = false;
+      t->captured = t->joined = 0;
+    }
   if (e != cudaSuccess) { // an invalidated capture makes no graph
     delete ops;
     return e;
@@ -394,6 +439,78 @@ inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
     return cudaErrorInvalidValue;
   }
   delete e;
+  return cudaSuccess;
+}
+
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+  if (cudaError_t r = cudamock::call("cudaEventCreateWithFlags"))
+    return r;
+  if (!(flags & cudaEventDisableTiming))
+    cudamock::world().misuse.push_back("an event that keeps time");
+  *e = new CUevent_st;
+  cudamock::world().events.insert(*e);
+  return cudaSuccess;
+}
+
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  cudamock::call("cudaEventDestroy");
+  if (!cudamock::world().events.erase(e)) {
+    cudamock::world().misuse.push_back("cudaEventDestroy of an unknown event");
+    return cudaErrorInvalidValue;
+  }
+  delete e;
+  return cudaSuccess;
+}
+
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr) {
+  if (cudaError_t r = cudamock::call("cudaEventRecord", s, true))
+    return r;
+  if (!cudamock::world().events.count(e))
+    return cudaErrorInvalidValue;
+  cudaStream_t r = cudamock::resolve(s);
+  e->stream = r;
+  if (r->capture) { // a node of the graph; nothing runs now
+    e->capture_mark = r->captured;
+    return cudaSuccess;
+  }
+  e->capture_mark = -1;
+  const long n = ++e->recorded;
+  cudamock::enqueue(r, [e, n] { e->reached = std::max(e->reached, n); });
+  return cudaSuccess;
+}
+
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e,
+                                       unsigned flags = 0) {
+  if (cudaError_t r = cudamock::call("cudaStreamWaitEvent", s, true))
+    return r;
+  if (!cudamock::world().events.count(e) || flags != 0)
+    return cudaErrorInvalidValue;
+  cudaStream_t r = cudamock::resolve(s);
+  cudaStream_t src = e->stream;
+  if (!src)
+    return cudaSuccess; // never recorded: complete
+  if (e->capture_mark >= 0) { // recorded in a capture
+    if (!src->capture)
+      return cudaErrorStreamCaptureInvalidated; // that capture has ended
+    if (r->capture && r->capture != src->capture)
+      return cudaErrorStreamCaptureInvalidated; // two captures mixed
+    if (!r->capture) { // r joins the capture: a fork
+      r->capture = src->capture;
+      r->forked = true;
+      r->captured = 1; // the fork must be joined even with no work after it
+      r->joined = 0;
+    }
+    if (src->forked) // the capturing stream waits for src: a join
+      src->joined = std::max(src->joined, e->capture_mark);
+    return cudaSuccess;
+  }
+  if (r->capture)
+    return cudaErrorStreamCaptureInvalidated; // an event from outside
+  const long n = e->recorded;
+  cudamock::enqueue(r, [e, src, n] {
+    while (e->reached < n && cudamock::run_one(src)) {
+    }
+  });
   return cudaSuccess;
 }
 
