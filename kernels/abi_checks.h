@@ -74,6 +74,9 @@ inline int check_collectives(rnc_model *m, const rnc_collectives *c) {
                        " is outside a world of " + std::to_string(c->world));
   if (c->world > 1 && !c->allreduce_sum)
     return fail(m, "collectives: allreduce_sum is null");
+  if (c->timeout_s < 0)
+    return fail(m, "collectives: timeout_s is " + std::to_string(c->timeout_s) +
+                       " (seconds, 0 for no limit)");
   return 0;
 }
 

@@ -169,8 +169,11 @@ void Model::check(int status, const char *call) const {
   if (status == 0)
     return;
   const char *why = api_.lastError(model_);
-  throw ModelError(path_ + ": " + call + " failed: " +
-                   (why && *why ? why : "no reason given"));
+  std::string what = path_ + ": " + call + " failed: " +
+                     (why && *why ? why : "no reason given");
+  if (status == RNC_STEP_TIMED_OUT)
+    throw StepTimedOut(what);
+  throw ModelError(what);
 }
 
 void Model::create() {

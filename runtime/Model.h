@@ -17,6 +17,14 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// A training step that sums over the ranks did not finish within the
+/// collectives' timeout (RNC_STEP_TIMED_OUT): a rank never reached the sum,
+/// or a kernel hangs. The model can only be destroyed.
+class StepTimedOut : public ModelError {
+public:
+  using ModelError::ModelError;
+};
+
 /// A model .so, opened and checked, holding at most one live instance.
 ///
 ///   Model m("model.so");          // dlopen, ABI version check, symbols

@@ -23,6 +23,12 @@ extern "C" {
 /* 2: rnc_collectives and rnc_set_collectives (data parallelism). */
 #define RNC_ABI_VERSION 2u
 
+/* rnc_train_step's status when a step that sums over the ranks did not
+ * finish within rnc_collectives.timeout_s (cuda target): a rank did not
+ * reach the sum, or a kernel hangs. The step may still be running on the
+ * device; the model can only be destroyed (which frees no device memory). */
+#define RNC_STEP_TIMED_OUT 2
+
 /* What a tensor owned by the model is. */
 enum rnc_tensor_kind {
   RNC_PARAM = 0,     /* trained parameter: conv/linear weight and bias, BN scale/shift */
@@ -82,12 +88,15 @@ typedef struct rnc_collectives {
   int32_t world;   /* processes in the job, >= 1 */
   int32_t sync_bn; /* 1: batch-norm statistics over the global batch
                       (refused by a model that cannot do it) */
-  int32_t reserved;
+  int32_t timeout_s; /* cuda target: seconds the host waits for a step
+                        that sums over the ranks before it fails with
+                        RNC_STEP_TIMED_OUT; 0: no limit. (Was `reserved`,
+                        always 0: older models ignore it.) */
   void *ctx;       /* passed back to every function below */
   /* Sums `count` floats at `data` in place over all ranks (every rank calls
    * it with the same count, in the same order). `stream`: NULL on the cpu
-   * target (blocking); the model's cudaStream_t on the cuda target (enqueue
-   * only, graph-capturable, e.g. ncclAllReduce). 0 on success. */
+   * target (blocking); a cudaStream_t of the model on the cuda target
+   * (enqueue only, graph-capturable, e.g. ncclAllReduce). 0 on success. */
   int (*allreduce_sum)(void *ctx, float *data, int64_t count, void *stream);
 } rnc_collectives;
 

@@ -40,6 +40,7 @@
 
 #include <cuda_runtime.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +48,7 @@
 #include <map>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/profile.h"
@@ -97,6 +99,9 @@ struct rnc_model {
   cudaStream_t comm_stream = nullptr;
   cudaEvent_t fork_event = nullptr, join_event = nullptr;
   bool distributed = false; // rnc_set_collectives with world > 1
+  // A step timed out with its graph still running (a rank or a kernel
+  // hangs): freeing device memory would wait for it forever.
+  bool wedged = false;
   int uploaded_batch = 0; // of the last rnc_train_step (0: none, or an eval since)
   std::string error;
 };
@@ -124,6 +129,8 @@ inline int cuda_ok(rnc_model *m, cudaError_t e, const char *what,
 constexpr const char *kSyncHint = "rerun with RNC_CUDA_SYNC=1 to name the op";
 
 inline void release(rnc_model *m) {
+  if (m->wedged)
+    return; // the process is about to end; the device memory goes with it
   for (auto *graphs : {&m->train_graphs, &m->eval_graphs, &m->repeat_graphs})
     for (auto &entry : *graphs)
       cudaGraphExecDestroy(entry.second);
@@ -147,6 +154,8 @@ inline void release(rnc_model *m) {
 // waits for it, so that it has landed before the ABI call returns.
 template <class Enqueue>
 cudaError_t on_stream(rnc_model *m, const Enqueue &enqueue) {
+  if (m->wedged) // a step still runs (wait_for_step): it would never end
+    return cudaErrorNotReady;
   cudaError_t e = enqueue(m->stream);
   cudaError_t synced = cudaStreamSynchronize(m->stream);
   return e != cudaSuccess ? e : synced;
@@ -206,6 +215,33 @@ int run_eager(rnc_model *m, const Enqueue &enqueue, const char *what) {
   return cuda_ok(m, after, what, "after its last op");
 }
 
+// Waits for the step on m->stream. In a job of several ranks with a timeout
+// (rnc_collectives.timeout_s) it polls, and past the timeout fails with
+// RNC_STEP_TIMED_OUT: the step's sums wait for every rank inside the graph,
+// so a rank that never reaches them would otherwise hang this one silently.
+inline int wait_for_step(rnc_model *m, const char *what) {
+  if (!m->distributed || m->comm.timeout_s <= 0)
+    return cuda_ok(m, cudaStreamSynchronize(m->stream), what, kSyncHint);
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  const auto limit = std::chrono::seconds(m->comm.timeout_s);
+  for (long polls = 0;; ++polls) {
+    cudaError_t e = cudaStreamQuery(m->stream);
+    if (e != cudaErrorNotReady)
+      return cuda_ok(m, e, what, kSyncHint);
+    if (Clock::now() - start > limit) {
+      m->wedged = true;
+      fail(m, std::string(what) + ": the step did not finish within " +
+                  std::to_string(m->comm.timeout_s) +
+                  " s: a rank did not reach the sum over the ranks, or a "
+                  "kernel hangs (RNC_COLLECTIVE_TIMEOUT sets the limit)");
+      return RNC_STEP_TIMED_OUT;
+    }
+    if (polls > 20000) // a hot loop first: a step takes milliseconds
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
 // Captures `enqueue` (which records work on m->stream) as a graph for batch
 // N, or finds the one captured before; then launches it and waits. In the
 // debug modes it runs `enqueue` uncaptured instead (run_eager).
@@ -214,6 +250,9 @@ int run_graph(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
               long long key, const Enqueue &enqueue, const char *what) {
   if (rnc::cuda::op_debug().on())
     return run_eager(m, enqueue, what);
+  if (m->wedged)
+    return fail(m, std::string(what) + ": an earlier step did not finish; "
+                                        "the model can only be destroyed");
   auto found = graphs.find(key);
   if (found == graphs.end()) {
     rnc::cuda::set_stream(m->stream);
@@ -246,7 +285,7 @@ int run_graph(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
   }
   if (cuda_ok(m, cudaGraphLaunch(found->second, m->stream), "cudaGraphLaunch"))
     return 1;
-  return cuda_ok(m, cudaStreamSynchronize(m->stream), what, kSyncHint);
+  return wait_for_step(m, what);
 }
 
 // The communication stream of a data-parallel step and its two events,
@@ -330,7 +369,9 @@ inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
                     cudaMemcpyDeviceToHost, s);
   };
   const long long key = (static_cast<long long>(N) << 32) | NG;
-  if (run_graph(m, graphs, key, enqueue, what)) {
+  if (int status = run_graph(m, graphs, key, enqueue, what)) {
+    if (status == RNC_STEP_TIMED_OUT)
+      return status;
     if (comm.failed)
       fail(m, std::string(what) + ": the sum of the gradients over the " +
                   "ranks could not be enqueued (the collectives' message "
@@ -392,7 +433,8 @@ RNC_EXPORT rnc_model *rnc_create(void) {
 RNC_EXPORT void rnc_destroy(rnc_model *m) {
   if (!m)
     return;
-  cudaStreamSynchronize(m->stream);
+  if (!m->wedged)
+    cudaStreamSynchronize(m->stream);
   if (rnc::cuda::op_debug().profile) {
     std::fprintf(stderr, "rnc profile (cuda, RNC_PROFILE=1): every op "
                          "synchronized, no graph, so launch gaps count\n");
@@ -437,9 +479,9 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
               sizeof(float) * batch * gen_abi::image_floats());
   std::memcpy(m->pinned_labels, labels, sizeof(int32_t) * batch);
   m->uploaded_batch = 0;
-  if (gen_abi::run_step(m, m->train_graphs, batch, opt, out, /*upload=*/true,
-                        "rnc_train_step"))
-    return 1;
+  if (int status = gen_abi::run_step(m, m->train_graphs, batch, opt, out,
+                                     /*upload=*/true, "rnc_train_step"))
+    return status;
   m->uploaded_batch = batch;
   return 0;
 }

@@ -7,6 +7,7 @@
 // The model is a stand-in for generated code: two state tensors and three
 // "ops" whose kernels (host lambdas on the current stream) read the state,
 // the uploaded images and labels when they run, not when they are enqueued.
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
@@ -263,6 +264,8 @@ struct FakeRank {
   int host_calls = 0, device_calls = 0;
   std::vector<void *> device_streams; // of each device call
   bool refuse_host = false, refuse_device = false;
+  bool hang_device = false; // the device sum never ends (a rank is missing)
+  int timeout_s = 0;
 
   static int sum(void *ctx, float *data, int64_t count, void *stream) {
     auto *r = static_cast<FakeRank *>(ctx);
@@ -278,6 +281,11 @@ struct FakeRank {
     if (r->refuse_device)
       return 1;
     const float add = r->other_grad;
+    if (r->hang_device) {
+      cudamock::enqueue(static_cast<cudaStream_t>(stream),
+                        [] { cudamock::world().hung = true; });
+      return 0;
+    }
     cudamock::enqueue(static_cast<cudaStream_t>(stream), [=] {
       for (int64_t i = 0; i < count; ++i)
         data[i] += add;
@@ -285,7 +293,7 @@ struct FakeRank {
     return 0;
   }
   rnc_collectives collectives(int sync_bn = 0) {
-    return rnc_collectives{0, 2, sync_bn, 0, this, &FakeRank::sum};
+    return rnc_collectives{0, 2, sync_bn, timeout_s, this, &FakeRank::sum};
   }
 };
 
@@ -403,6 +411,49 @@ TEST(CudaMock, AnUnjoinedForkFailsTheCapture) {
   cudaStreamDestroy(b);
   EXPECT_TRUE(cudamock::world().misuse.empty());
   cudamock::reset();
+}
+
+// A step whose sum never ends (another rank never reaches it) fails after
+// the collectives' timeout instead of hanging; the model then refuses every
+// call but rnc_destroy, which frees nothing on the device (it would wait
+// for the hung graph forever).
+TEST_F(CudaAbi, AStepThatNeverEndsTimesOut) {
+  FakeRank rank;
+  rank.timeout_s = 1;
+  create_ranks(rank.collectives());
+  rank.hang_device = true;
+  Batch b = batch(2, 0.0f);
+  rnc_step_result out{};
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(step(b, out), RNC_STEP_TIMED_OUT);
+  const double waited = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+  EXPECT_GE(waited, 1.0);
+  EXPECT_LT(waited, 10.0);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_train_step: the step did not finish within 1 s: a rank did "
+            "not reach the sum over the ranks, or a kernel hangs "
+            "(RNC_COLLECTIVE_TIMEOUT sets the limit)");
+  EXPECT_EQ(step(b, out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_train_step: an earlier step did not finish; the model can "
+            "only be destroyed");
+  std::vector<float> w(4);
+  EXPECT_NE(rnc_read_tensor(m, "w", w.data(), 4), 0);
+  const int frees = calls("cudaFree");
+  rnc_destroy(m);
+  m = nullptr;
+  EXPECT_EQ(calls("cudaFree"), frees);
+  for (const std::string &s : cudamock::world().misuse)
+    ADD_FAILURE() << "misuse of the CUDA runtime: " << s;
+  cudamock::reset(); // the device memory the model could not free
+  rnc_collectives bad = rank.collectives();
+  bad.timeout_s = -1;
+  create();
+  EXPECT_NE(rnc_set_collectives(m, &bad), 0);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "collectives: timeout_s is -1 (seconds, 0 for no limit)");
 }
 
 // Graphs captured before rnc_set_collectives hold no sum: they are dropped.

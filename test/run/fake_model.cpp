@@ -12,6 +12,9 @@
 //   RNC_FAKE_DIE_AT=R:N      in a data-parallel job (rnc_set_collectives),
 //                            rank R kills itself (SIGKILL) at its Nth step
 //   RNC_FAKE_HANG_AT=R:N     rank R sleeps for an hour at its Nth step
+//   RNC_FAKE_TIME_OUT_AT=R:N rank R's Nth step fails with RNC_STEP_TIMED_OUT
+//                            (as a cuda step whose sum never ends does after
+//                            rnc_collectives.timeout_s); R = -1: every rank
 // Compile definitions: FAKE_ABI_VERSION (default RNC_ABI_VERSION) builds a
 // model for another ABI; FAKE_OMIT_EVAL leaves rnc_eval out; FAKE_CHANNELS
 // (default 1) the input channels (3: a model that reads 3x12x12 per image).
@@ -62,7 +65,8 @@ bool envRankStep(const char *name, int rank, long step) {
   const char *v = std::getenv(name);
   int r = -1;
   long n = -1;
-  return v && std::sscanf(v, "%d:%ld", &r, &n) == 2 && r == rank && n == step;
+  return v && std::sscanf(v, "%d:%ld", &r, &n) == 2 &&
+         (r == rank || r == -1) && n == step;
 }
 
 long envStep(const char *name) {
@@ -158,6 +162,11 @@ int rnc_train_step(rnc_model *m, const float *x, const int32_t *labels,
       envRankStep("RNC_FAKE_HANG_AT", m->comm.rank, m->steps))
     for (int i = 0; i < 3600; ++i)
       std::this_thread::sleep_for(std::chrono::seconds(1));
+  if (m->comm.world > 1 &&
+      envRankStep("RNC_FAKE_TIME_OUT_AT", m->comm.rank, m->steps)) {
+    fail(m, "rnc_train_step: the step did not finish within 3 s (fake)");
+    return RNC_STEP_TIMED_OUT;
+  }
 
   // Data parallel (rnc_collectives): the loss gradient divides by the
   // global batch, and the gradients are summed over the ranks.

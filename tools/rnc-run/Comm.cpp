@@ -6,7 +6,9 @@
 
 #include "runtime/InstallLayout.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <dlfcn.h>
@@ -132,6 +134,10 @@ rnc_collectives Comm::collectives(bool syncBn, bool gpu) {
     joinNccl();
     c.ctx = this;
     c.allreduce_sum = &Comm::gpuSum;
+    // The step's NCCL sums run inside its graph, out of MPI's watch: the
+    // model fails a step that waits longer (checkAfterTimedOutStep).
+    c.timeout_s = static_cast<int32_t>(
+        std::min(std::ceil(collectiveTimeout()), double(INT32_MAX)));
   }
   return c;
 }
@@ -189,6 +195,20 @@ void Comm::joinNccl() {
     why = error;
   allOrNone(why, "cannot join the NCCL communicator");
   nccl_ = &table;
+}
+
+void Comm::checkAfterTimedOutStep(const std::string &why) {
+  std::fprintf(stderr, "rnc-run: rank %d of %d: %s\n", rank_, world_,
+               why.c_str());
+  std::fflush(stderr);
+  // The ranks whose steps timed out too meet here; one that never comes is
+  // named by the MPI plugin after the timeout, which ends the job.
+  double timedOut = 1;
+  sum(&timedOut, 1);
+  throw JobError(
+      "rnc-run: the step timed out on all " + std::to_string(world_) +
+      " ranks (every rank reached the check after it): a kernel or NCCL "
+      "hangs, not one rank");
 }
 
 double Comm::stepSumSeconds() const {

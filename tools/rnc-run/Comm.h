@@ -49,6 +49,11 @@ public:
   /// here on the first call: rank 0's ncclUniqueId broadcast over MPI), the
   /// host ones over MPI. Throws JobError when a rank cannot use NCCL.
   rnc_collectives collectives(bool syncBn, bool gpu);
+  /// After a cuda step timed out on this rank (`why`, one line, printed
+  /// here): every rank whose step timed out meets in one more sum; one that
+  /// never comes (hung) is named by the MPI plugin, which ends the job.
+  /// Throws JobError when all ranks come (the hang is on the device).
+  [[noreturn]] void checkAfterTimedOutStep(const std::string &why);
   /// Wall seconds this rank has waited in the sums of the model's steps
   /// over MPI (0 in one process; the NCCL sums run inside the graph).
   double stepSumSeconds() const;

@@ -251,8 +251,12 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
     while (size_t b = loader.next(x.data(), y.data())) {
       rnc_sgd sgd{learningRate(o, globalStep, totalSteps), o.momentum,
                   o.weightDecay};
-      rnc_step_result res =
-          model.trainStep(x, y, static_cast<int32_t>(b), sgd);
+      rnc_step_result res{};
+      try {
+        res = model.trainStep(x, y, static_cast<int32_t>(b), sgd);
+      } catch (const StepTimedOut &e) { // a cuda step in a job of several
+        comm.checkAfterTimedOutStep(e.what());
+      }
       ++step;
       ++globalStep;
       // The whole job's figures: every rank's loss weighed by its images.

@@ -39,6 +39,7 @@ enum cudaError_t {
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorNoDevice = 100,
+  cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorMisalignedAddress = 716,
   cudaErrorStreamCaptureUnsupported = 900,
@@ -109,6 +110,7 @@ struct World {
   std::set<cudaEvent_t> events;
   cudaError_t last = cudaSuccess;   // cudaGetLastError
   cudaError_t sticky = cudaSuccess; // a kernel faulted: every sync says so
+  bool hung = false; // a kernel never ends: nothing runs any more
   std::map<std::string, cudaError_t> fail_next; // fn -> its next result
   std::vector<std::string> misuse;
 };
@@ -146,7 +148,7 @@ inline void enqueue(cudaStream_t s, Work work) {
 // Runs the oldest work item of `s`; false when there is none.
 inline bool run_one(cudaStream_t s) {
   cudaStream_t r = resolve(s);
-  if (r->queue.empty())
+  if (r->queue.empty() || world().hung)
     return false;
   Work w = std::move(r->queue.front());
   r->queue.pop_front();
@@ -197,6 +199,7 @@ inline void reset() {
   w.execs.clear();
   w.events.clear();
   w.last = w.sticky = cudaSuccess;
+  w.hung = false;
   w.fail_next.clear();
   w.misuse.clear();
 }
@@ -365,6 +368,20 @@ inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   if (cudaError_t e = cudamock::call("cudaStreamSynchronize", s, true))
     return e;
   cudamock::drain(s);
+  if (cudamock::world().hung) { // the real one would never return
+    cudamock::world().misuse.push_back("a synchronize behind a hung kernel");
+    return cudaErrorUnknown;
+  }
+  return cudamock::world().sticky;
+}
+
+// Runs the stream's work, as a poll finds it done; not ready while a
+// kernel hangs.
+inline cudaError_t cudaStreamQuery(cudaStream_t s) {
+  cudamock::call("cudaStreamQuery", s, true);
+  cudamock::drain(s);
+  if (cudamock::world().hung)
+    return cudaErrorNotReady;
   return cudamock::world().sticky;
 }
 
