@@ -9,6 +9,7 @@
 #include "kernels/shapes.h"
 #include "epilogue.h"
 #include "gemm.h"
+#include "transpose.h"
 
 namespace rnc::cpu {
 
@@ -132,36 +133,82 @@ template <Conv2DShape S, class T> struct Im2colBatchTransB {
   }
 };
 
-// A operand of the weight gradient: dY of one group stacked over the batch,
-// [rows x N*plane]; GEMM column k = n*plane + p.
-template <class T> struct BatchRowsA {
+// Channel planes of a batch read as one matrix: row r, column k = n*plane +
+// p is element p of channel r of image n. Packs rows [r0, r0 + nrows) (the
+// rest of the R-row panel zero), columns [k0, k0 + kc), as dst[t*R + r].
+template <int R, class T>
+void pack_batch_rows(T *RNC_RESTRICT dst, const T *base, long image_stride,
+                     long plane, long r0, int nrows, long k0, int kc) {
+  const T *rows[R];
+  for (int t = 0; t < kc;) {
+    long k = k0 + t;
+    long n = k / plane, p = k % plane;
+    int len = int(std::min<long>(plane - p, kc - t));
+    for (int r = 0; r < nrows; ++r)
+      rows[r] = base + n * image_stride + (r0 + r) * plane + p;
+    pack_rows_transposed<R>(dst + long(t) * R, rows, nrows, len);
+    t += len;
+  }
+}
+
+// Channel planes of a batch as GEMM operands (pack_batch_rows): the A
+// operand of the weight gradient, dY of one group stacked over the batch,
+// [rows x N*plane], GEMM column k = n*plane + p (BatchRowsA); the same
+// planes transposed, [N*plane x rows], as the B operand of a pointwise
+// weight gradient (BatchRowsTransB).
+template <class T> struct BatchRows {
   const T *y;        // image 0, first channel of group g
-  long image_stride; // out_channels * plane
+  long image_stride; // channels * plane
   long plane;
 
-  template <int MR>
-  void pack(T *RNC_RESTRICT dst, int i0, int mc, int p0, int kc) const {
-    for (int ip = 0; ip < mc; ip += MR) {
-      int rows = std::min(MR, mc - ip);
-      T *d = dst + long(ip) * kc;
-      for (int r = 0; r < rows; ++r) {
-        const T *row = y + long(i0 + ip + r) * plane;
-        for (int t = 0; t < kc;) {
-          long k = long(p0) + t;
-          long n = k / plane, p = k % plane;
-          int len = int(std::min<long>(plane - p, kc - t));
-          const T *s = row + n * image_stride + p;
-          for (int q = 0; q < len; ++q)
-            d[long(t + q) * MR + r] = s[q];
-          t += len;
-        }
-      }
-      for (int r = rows; r < MR; ++r)
-        for (int p = 0; p < kc; ++p)
-          d[p * MR + r] = T(0);
-    }
+  template <int R>
+  void pack_rows(T *RNC_RESTRICT dst, long r0, int count, int k0,
+                 int kc) const {
+    for (int rp = 0; rp < count; rp += R)
+      pack_batch_rows<R>(dst + long(rp) * kc, y, image_stride, plane, r0 + rp,
+                         std::min(R, count - rp), k0, kc);
   }
 };
+
+template <class T> struct BatchRowsA : BatchRows<T> {
+  template <int MR>
+  void pack(T *RNC_RESTRICT dst, int i0, int mc, int p0, int kc) const {
+    this->template pack_rows<MR>(dst, i0, mc, p0, kc);
+  }
+};
+
+template <class T> struct BatchRowsTransB : BatchRows<T> {
+  template <int NR>
+  void pack(T *RNC_RESTRICT dst, int p0, int kc, long j0, int nc) const {
+    this->template pack_rows<NR>(dst, j0, nc, p0, kc);
+  }
+};
+
+// Weight gradient of a pointwise convolution (groups 1): dw[co][ci] = sum
+// over the batch and plane of dy[co] x[ci], one GEMM with both operands
+// plain channel planes. The wider of the two channel counts is the GEMM's
+// N (its panels pack 16 rows at a time through register transposes; the
+// tile width fits N); with more output than input channels that computes
+// dw transposed, which is then copied into place.
+template <Conv2DShape S, class T>
+void conv2d_pointwise_backward_weight(T *dw, const T *dy, const T *x, int N) {
+  constexpr int Co = S.out_channels, Ci = S.in_channels;
+  constexpr long P = S.out_plane();
+  const long K = long(N) * P;
+  RNC_CHECK(K < (1L << 31), "conv2d_grad_weight: N * out_plane must fit in int");
+  BatchRowsA<T> dy_rows{dy, long(Co) * P, P}, x_rows{x, long(Ci) * P, P};
+  if constexpr (Co <= Ci) {
+    gemm_packed<T, false, gemm_nv_for<T>(Ci)>(
+        Co, Ci, int(K), T(1), dy_rows,
+        BatchRowsTransB<T>{x, long(Ci) * P, P}, T(0), dw, Ci);
+  } else {
+    T *dwt = scratch<T>(kSlotCol, size_t(Ci) * Co);
+    gemm_packed<T, false, gemm_nv_for<T>(Co)>(
+        Ci, Co, int(K), T(1), x_rows, BatchRowsTransB<T>{dy, long(Co) * P, P},
+        T(0), dwt, Co);
+    copy_strided(dw, 1, Ci, dwt, Co, 1, Ci, Co);
+  }
+}
 
 // dx[c, ih, iw] += dcol[(c, kh, kw), (oh, ow)] for one image and group; dcol
 // rows are ld apart.
@@ -551,23 +598,28 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
                 Kg = S.col_rows();
   constexpr long P = S.out_plane();
+  if constexpr (detail::use_tiled_backward_weight<S>()) {
+    if (detail::tiled_weight_batch_ok<S, T>(N)) {
+      detail::conv2d_tiled_backward_weight<S>(dw, dy, x, N);
+      return;
+    }
+  }
   // Operands rounded to bf16 where T takes them (the tiles and the direct
   // kernels round as they pack).
-  if constexpr (!detail::use_tiled_backward_weight<S>() &&
-                !detail::use_direct_stem_weight<S>() &&
+  if constexpr (!detail::use_direct_stem_weight<S>() &&
                 !detail::use_direct_conv<S>()) {
     dy = detail::bf16_operand(dy, long(N) * S.out_channels * P, kSlotRoundA);
     x = detail::bf16_operand(x, long(N) * S.in_channels * S.in_plane(),
                              kSlotRoundB);
   }
-  if constexpr (detail::use_tiled_backward_weight<S>()) {
-    detail::conv2d_tiled_backward_weight<S>(dw, dy, x, N);
-  } else if constexpr (detail::use_direct_stem_weight<S>()) {
+  if constexpr (detail::use_direct_stem_weight<S>()) {
     detail::conv2d_direct_stem_backward_weight<S>(dw, dy, x, N);
   } else if constexpr (detail::use_direct_conv<S>()) {
     detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
       detail::conv2d_direct_backward_weight_group<S>(dw, dy, x, N, int(g));
     });
+  } else if constexpr (S.pointwise() && S.groups == 1) {
+    detail::conv2d_pointwise_backward_weight<S>(dw, dy, x, N);
   } else {
     long K = long(N) * P;
     RNC_CHECK(K < (1L << 31),
@@ -576,7 +628,8 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
       detail::BatchRowsA<T> a{dy + g * Mg * P, long(S.out_channels) * P, P};
       detail::Im2colBatchTransB<S, T> b{x + g * Cg * S.in_plane(),
                                         long(S.in_channels) * S.in_plane()};
-      gemm_packed<T>(Mg, Kg, int(K), T(1), a, b, T(0), dw + g * Mg * Kg, Kg);
+      gemm_packed<T, false, gemm_nv_for<T>(Kg)>(Mg, Kg, int(K), T(1), a, b,
+                                                T(0), dw + g * Mg * Kg, Kg);
     });
   }
 }

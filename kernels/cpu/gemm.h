@@ -23,7 +23,11 @@ struct GemmIdentity {
 // block KC x NC in L3; a KC x NR micro-panel of B is reused across the A block.
 // Float on AVX-512: 8 x 48 (24 accumulators), KC 256, MC 96, NC 3072 (tuned
 // on Zen 4); on AVX2: 6 x 16 (12 accumulators). The RNC_GEMM_* macros exist
-// for tuning runs only.
+// for tuning runs only. A caller that knows N may ask for another width on
+// AVX-512 (gemm_nv_for): 6 x 64 or 12 x 32, the same 24 accumulators, so
+// that N = 64 or 256 does not pad its last panel to a multiple of 48. The
+// width changes no result: every element of C sums its K products in the
+// same order whatever the tile.
 
 #ifndef RNC_GEMM_NV
 #define RNC_GEMM_NV (kVecBytes == 64 ? 3 : 2)
@@ -33,19 +37,34 @@ struct GemmIdentity {
 #define RNC_GEMM_NCB 64
 #endif
 
-template <class T> struct GemmBlocking {
+template <class T, int NV_ = RNC_GEMM_NV> struct GemmBlocking {
 #if RNC_HAVE_VECTOR_EXT
   static constexpr int lanes = Vec<T>::lanes;
 #else
   static constexpr int lanes = 4;
 #endif
-  static constexpr int NV = RNC_GEMM_NV;
+  static constexpr int NV = NV_;
   static constexpr int NR = NV * lanes;
-  static constexpr int MR = RNC_GEMM_MR;
+  static constexpr int MR = NV_ == RNC_GEMM_NV ? RNC_GEMM_MR : 24 / NV_;
   static constexpr int KC = RNC_GEMM_KC * 4 / int(sizeof(T));
   static constexpr int MC = MR * RNC_GEMM_MCB;
   static constexpr int NC = NR * RNC_GEMM_NCB;
 };
+
+// The vector width NV of the micro-tile for a GEMM with N columns: the
+// default, unless 6 x 64 or 12 x 32 pads the last panel by at least 1/32 of
+// N less (AVX-512 only; elsewhere always the default).
+template <class T> constexpr int gemm_nv_for(long n) {
+  if (kVecBytes != 64 || n <= 0)
+    return RNC_GEMM_NV;
+  constexpr int L = GemmBlocking<T>::lanes;
+  auto pad = [n](int nv) { return (n + nv * L - 1) / (nv * L) * (nv * L) - n; };
+  int best = RNC_GEMM_NV;
+  for (int nv : {4, 2})
+    if ((pad(best) - pad(nv)) * 32 >= n)
+      best = nv;
+  return best;
+}
 
 // ----------------------------------------------------------------------------
 // Operand packers. A packer copies a block of op(A) (or op(B)) into panels the
@@ -215,11 +234,11 @@ inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
 // [j_begin, j_end) of C, single-threaded. K is cut into equal blocks of at
 // most KC independent of the rectangle, so every element of C sees the same
 // sequence of operations however the caller splits C among threads.
-template <class T, bool Plain, class PA, class PB, class Epi>
+template <class T, bool Plain, int NV, class PA, class PB, class Epi>
 void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
                 T alpha, const PA &pa, const PB &pb, T beta, T *C, long ldc,
                 const Epi &epi) {
-  using B = GemmBlocking<T>;
+  using B = GemmBlocking<T, NV>;
   constexpr int MR = B::MR, NR = B::NR;
   if (i_end <= i_begin || j_end <= j_begin)
     return;
@@ -280,11 +299,13 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
 // busy. Runs single-threaded inside a parallel region or when small.
 // Results are bit-identical for any thread count.
 
-template <class T, bool Plain = false, class PA, class PB,
-          class Epi = GemmIdentity>
+template <class T, bool Plain = false, int NV = RNC_GEMM_NV, class PA,
+          class PB, class Epi = GemmIdentity>
 void gemm_packed(int M, long N, int K, T alpha, const PA &pa, const PB &pb,
                  T beta, T *C, long ldc, const Epi &epi = {}) {
-  using B = GemmBlocking<T>;
+  static_assert(NV == RNC_GEMM_NV || kVecBytes == 64,
+                "rnc::cpu::gemm_packed: another tile width needs AVX-512");
+  using B = GemmBlocking<T, NV>;
   if (M <= 0 || N <= 0)
     return;
   int nt = max_threads();
@@ -297,8 +318,8 @@ void gemm_packed(int M, long N, int K, T alpha, const PA &pa, const PB &pb,
                         : m_strips < nt && n_strips > m_strips;
   nt = int(std::min<long>(nt, split_n ? n_strips : m_strips));
   if (nt <= 1) {
-    detail::gemm_block<T, Plain>(0, M, 0, N, K, alpha, pa, pb, beta, C, ldc,
-                                 epi);
+    detail::gemm_block<T, Plain, NV>(0, M, 0, N, K, alpha, pa, pb, beta, C,
+                                     ldc, epi);
     return;
   }
 #pragma omp parallel num_threads(nt)
@@ -307,12 +328,13 @@ void gemm_packed(int M, long N, int K, T alpha, const PA &pa, const PB &pb,
     split_range(split_n ? n_strips : m_strips, num_threads(), thread_id(), &lo,
                 &hi);
     if (split_n)
-      detail::gemm_block<T, Plain>(0, M, lo * B::NR, std::min(N, hi * B::NR), K,
-                                   alpha, pa, pb, beta, C, ldc, epi);
+      detail::gemm_block<T, Plain, NV>(0, M, lo * B::NR,
+                                       std::min(N, hi * B::NR), K, alpha, pa,
+                                       pb, beta, C, ldc, epi);
     else
-      detail::gemm_block<T, Plain>(int(lo * B::MR),
-                                   int(std::min<long>(M, hi * B::MR)), 0, N, K,
-                                   alpha, pa, pb, beta, C, ldc, epi);
+      detail::gemm_block<T, Plain, NV>(int(lo * B::MR),
+                                       int(std::min<long>(M, hi * B::MR)), 0,
+                                       N, K, alpha, pa, pb, beta, C, ldc, epi);
   }
 }
 

@@ -11,39 +11,6 @@ namespace rnc::cpu {
 
 namespace detail {
 
-// Flat index (ih*W + iw) of the first maximum of output (oh, ow)'s window in
-// one plane; padding counts as -inf, a NaN wins (as in PyTorch). Windows
-// inside the plane take the fixed-size (unrolled) path.
-template <Pool2DShape S, class T>
-RNC_INLINE long max_pool_argmax(const T *x, int oh, int ow) {
-  constexpr int H = S.in_h, W = S.in_w, KH = S.kernel_h, KW = S.kernel_w;
-  int h0 = oh * S.stride_h - S.pad_h, w0 = ow * S.stride_w - S.pad_w;
-  auto better = [](T v, T m) { return v > m || (v != v && m == m); };
-  if (h0 >= 0 && w0 >= 0 && h0 + KH <= H && w0 + KW <= W) {
-    const T *base = x + long(h0) * W + w0;
-    int best = 0;
-    T m = base[0];
-    for (int kh = 0; kh < KH; ++kh)
-      for (int kw = 0; kw < KW; ++kw)
-        if (better(base[kh * W + kw], m)) {
-          m = base[kh * W + kw];
-          best = kh * W + kw;
-        }
-    return long(h0) * W + w0 + best;
-  }
-  int hb = std::max(h0, 0), he = std::min(h0 + KH, H);
-  int wb = std::max(w0, 0), we = std::min(w0 + KW, W);
-  long best = long(hb) * W + wb;
-  T m = x[best];
-  for (int ih = hb; ih < he; ++ih)
-    for (int iw = wb; iw < we; ++iw)
-      if (better(x[long(ih) * W + iw], m)) {
-        m = x[long(ih) * W + iw];
-        best = long(ih) * W + iw;
-      }
-  return best;
-}
-
 // Window [hb, he) x [wb, we) clipped to the input, and PyTorch's divisor.
 template <Pool2DShape S>
 RNC_INLINE int avg_pool_window(int oh, int ow, int *hb, int *he, int *wb,
@@ -82,6 +49,146 @@ RNC_INLINE int max_pool_window_first_max(const T *base, T *max_out) {
   return best;
 }
 
+// Flat index (ih*W + iw) of the first maximum of output (oh, ow)'s window in
+// one plane; padding counts as -inf, a NaN wins (as in PyTorch). Windows
+// inside the plane take the branch-free scan (the maximum of random data is
+// unpredictable: a branch per element mispredicts about once a window).
+template <Pool2DShape S, class T>
+RNC_INLINE long max_pool_argmax(const T *x, int oh, int ow) {
+  constexpr int H = S.in_h, W = S.in_w, KH = S.kernel_h, KW = S.kernel_w;
+  int h0 = oh * S.stride_h - S.pad_h, w0 = ow * S.stride_w - S.pad_w;
+  auto better = [](T v, T m) { return v > m || (v != v && m == m); };
+  if (h0 >= 0 && w0 >= 0 && h0 + KH <= H && w0 + KW <= W) {
+    T m;
+    int best = max_pool_window_first_max<S>(x + long(h0) * W + w0, &m);
+    return long(h0 + best / KW) * W + w0 + best % KW;
+  }
+  int hb = std::max(h0, 0), he = std::min(h0 + KH, H);
+  int wb = std::max(w0, 0), we = std::min(w0 + KW, W);
+  long best = long(hb) * W + wb;
+  T m = x[best];
+  for (int ih = hb; ih < he; ++ih)
+    for (int iw = wb; iw < we; ++iw)
+      if (better(x[long(ih) * W + iw], m)) {
+        m = x[long(ih) * W + iw];
+        best = long(ih) * W + iw;
+      }
+  return best;
+}
+
+// Overlapping windows with padding (the ResNet stem's 3x3 stride 2 pad 1):
+// the outputs whose window lies inside the plane are computed a row at a
+// time, the same scan for every output of the row side by side, which the
+// compiler vectorizes across the row (one output per lane); the outputs on
+// the border take max_pool_argmax. The same first maximum as the scan.
+template <Pool2DShape S> struct MaxPoolInterior {
+  // Outputs [ow_lo, ow_hi) of a row, rows [oh_lo, oh_hi), have whole windows.
+  static constexpr int lo(int pad, int stride) {
+    return (pad + stride - 1) / stride;
+  }
+  static constexpr int hi(int in, int pad, int k, int stride, int out) {
+    return std::max(lo(pad, stride),
+                    std::min(out, in + pad - k < 0 ? 0 : (in + pad - k) / stride + 1));
+  }
+  static constexpr int ow_lo = lo(S.pad_w, S.stride_w),
+                      ow_hi = hi(S.in_w, S.pad_w, S.kernel_w, S.stride_w,
+                                 S.out_w()),
+                      oh_lo = lo(S.pad_h, S.stride_h),
+                      oh_hi = hi(S.in_h, S.pad_h, S.kernel_h, S.stride_h,
+                                 S.out_h());
+  static constexpr bool border(int oh, int ow) {
+    return oh < oh_lo || oh >= oh_hi || ow < ow_lo || ow >= ow_hi;
+  }
+};
+
+#if RNC_HAVE_VECTOR_EXT
+// The L lanes p[0], p[SW], ..., p[(L - 1) * SW] (SW 1 or 2; reads
+// p[0 .. L*SW)).
+template <int SW, class T>
+RNC_INLINE typename Vec<T>::type load_every(const T *p) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes;
+  if constexpr (SW == 1) {
+    return vload(p);
+  } else {
+    V a = vload(p), b = vload(p + L);
+    if constexpr (L == 16)
+      return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                     20, 22, 24, 26, 28, 30);
+    else if constexpr (L == 8)
+      return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    else
+      return __builtin_shufflevector(a, b, 0, 2, 4, 6);
+  }
+}
+#endif
+
+// Row oh (inside): the maximum of each window into out[ow], and, when `at`
+// is not null, the flat index of its first maximum into at[ow]. Float rows
+// with stride 1 or 2 run a vector of outputs at a time (stride 2: two loads
+// and an even-lane shuffle); the rest one at a time, the same scan.
+template <Pool2DShape S, class T>
+RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
+                             const T *RNC_RESTRICT x, int oh) {
+  using I = MaxPoolInterior<S>;
+  constexpr int W = S.in_w, KH = S.kernel_h, KW = S.kernel_w,
+                SW = S.stride_w;
+  const int h0 = oh * S.stride_h - S.pad_h;
+  const T *top = x + long(h0) * W - S.pad_w;
+  int ow = I::ow_lo;
+#if RNC_HAVE_VECTOR_EXT
+  if constexpr (std::is_same_v<T, float> && (SW == 1 || SW == 2) &&
+                Vec<float>::lanes >= 4) {
+    using V = Vec<float>::type;
+    typedef int VI __attribute__((vector_size(kVecBytes)));
+    constexpr int L = Vec<float>::lanes;
+    auto load = [](const float *p) { return load_every<SW>(p); };
+    VI lane;
+    for (int i = 0; i < L; ++i)
+      lane[i] = i * SW;
+    // Every load stays inside the row: the last float read is column
+    // (ow + L) * SW - pad + KW - 2 < W.
+    for (; ow + L <= I::ow_hi &&
+           (ow + L) * SW - S.pad_w + KW - 2 < W;
+         ow += L) {
+      const float *b = top + ow * SW;
+      V m = load(b);
+      VI best = VI{} + 0;
+#pragma GCC unroll 16
+      for (int kh = 0; kh < KH; ++kh)
+#pragma GCC unroll 16
+        for (int kw = 0; kw < KW; ++kw) {
+          V v = load(b + kh * W + kw);
+          VI better = (v > m) | ((v != v) & (m == m));
+          m = better ? v : m;
+          best = better ? VI{} + (kh * W + kw) : best;
+        }
+      vstore(out + ow, m);
+      if (at) {
+        VI flat = best + lane + (h0 * W + ow * SW - S.pad_w);
+        for (int i = 0; i < L; ++i)
+          at[ow + i] = flat[i];
+      }
+    }
+  }
+#endif
+  for (; ow < I::ow_hi; ++ow) {
+    const T *b = top + ow * SW;
+    T m = b[0];
+    int best = 0;
+    for (int kh = 0; kh < KH; ++kh)
+      for (int kw = 0; kw < KW; ++kw) {
+        T v = b[kh * W + kw];
+        bool better = v > m || (v != v && m == m);
+        m = better ? v : m;
+        best = better ? kh * W + kw : best;
+      }
+    out[ow] = m;
+    if (at)
+      at[ow] = h0 * W + ow * SW - S.pad_w + best;
+  }
+}
+
 template <class F> void for_each_plane(long planes, long work, const F &f) {
   (void)work; // unused without OpenMP
 #pragma omp parallel for schedule(static) if (work >= kParallelGrain)
@@ -109,9 +216,15 @@ void max_pool2d(T *y, const T *x, int N) {
               &yp[oh * S.out_w() + ow]);
       return;
     }
-    for (int oh = 0; oh < S.out_h(); ++oh)
+    using I = detail::MaxPoolInterior<S>;
+    for (int oh = 0; oh < S.out_h(); ++oh) {
+      T *row = yp + oh * S.out_w();
+      if (oh >= I::oh_lo && oh < I::oh_hi)
+        detail::max_pool_row<S>(row, nullptr, xp, oh);
       for (int ow = 0; ow < S.out_w(); ++ow)
-        yp[oh * S.out_w() + ow] = xp[detail::max_pool_argmax<S>(xp, oh, ow)];
+        if (I::border(oh, ow))
+          row[ow] = xp[detail::max_pool_argmax<S>(xp, oh, ow)];
+    }
   };
   detail::for_each_plane(long(N) * S.channels, N * S.channels * in_plane,
                          plane);
@@ -148,9 +261,19 @@ void max_pool2d_grad(T *dx, const T *dy, const T *x, int N) {
       return;
     }
     std::fill(dxp, dxp + in_plane, T(0));
-    for (int oh = 0; oh < S.out_h(); ++oh)
+    using I = detail::MaxPoolInterior<S>;
+    T m[S.out_w() > 0 ? S.out_w() : 1];
+    int at[S.out_w() > 0 ? S.out_w() : 1];
+    for (int oh = 0; oh < S.out_h(); ++oh) {
+      const T *g = dyp + oh * S.out_w();
+      const bool inside = oh >= I::oh_lo && oh < I::oh_hi;
+      if (inside)
+        detail::max_pool_row<S>(m, at, xp, oh);
+      // In output order: where windows overlap, the sums run as before.
       for (int ow = 0; ow < S.out_w(); ++ow)
-        dxp[detail::max_pool_argmax<S>(xp, oh, ow)] += dyp[oh * S.out_w() + ow];
+        dxp[I::border(oh, ow) ? detail::max_pool_argmax<S>(xp, oh, ow)
+                              : at[ow]] += g[ow];
+    }
   };
   detail::for_each_plane(long(N) * S.channels, N * S.channels * in_plane,
                          plane);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <string>
@@ -56,7 +57,8 @@ template <double *Seconds, long *Calls> struct OpTimer {
 };
 
 // names[i] is "rn.conv2d (layer1.0.conv1)"; the kind is the part before
-// " (". Prints the kinds by total time, then the ten slowest ops.
+// " (". Prints the kinds by total time, then the slowest ops (ten, or
+// $RNC_PROFILE_OPS).
 inline void print_profile(const char *const *names, const double *seconds,
                           const long *calls, int n, std::FILE *out) {
   double total = 0;
@@ -83,8 +85,12 @@ inline void print_profile(const char *const *names, const double *seconds,
                  kind.c_str());
   std::sort(order.begin(), order.end(),
             [&](int a, int b) { return seconds[a] > seconds[b]; });
+  // RNC_PROFILE_OPS=N lists N of them (default 10).
+  size_t top = 10;
+  if (const char *v = std::getenv("RNC_PROFILE_OPS"); v && std::atol(v) > 0)
+    top = size_t(std::atol(v));
   std::fprintf(out, "slowest ops (total s, calls):\n");
-  for (size_t k = 0; k < order.size() && k < 10; ++k)
+  for (size_t k = 0; k < order.size() && k < top; ++k)
     std::fprintf(out, "  %8.3f s  %6ld  %s\n", seconds[order[k]],
                  calls[order[k]], names[order[k]]);
 }

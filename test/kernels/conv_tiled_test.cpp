@@ -160,6 +160,25 @@ TEST(ConvTiled, MatchesReference) {
   check<Conv2DShape{16, 16, 5, 5, 3, 3, 1, 1, 1, 1}, double>(35, 7);
 }
 
+// The GEMM paths of the weight gradient that resnet50 takes at batch 8:
+// pointwise convolutions on large planes (one GEMM over the plain channel
+// planes, transposed operands packed through 16 x 16 register transposes;
+// with more output than input channels the GEMM computes dw transposed, on
+// a 6 x 64 tile for 128 channels), and a 3x3 on a 7x7 plane with too few
+// positions for the tiles (conv_tiled.h, tiled_weight_batch_ok).
+TEST(ConvGemm, WeightGradientPathsOfSmallBatches) {
+  using rnc::cpu::detail::use_tiled_backward_weight;
+  constexpr Conv2DShape wide{24, 128, 48, 48, 1, 1}, narrow{136, 70, 62, 62, 1, 1},
+      small{40, 48, 7, 7, 3, 3, 1, 1, 1, 1};
+  static_assert(!use_tiled_backward_weight<wide>() &&
+                !use_tiled_backward_weight<narrow>());
+  static_assert(rnc::cpu::gemm_nv_for<float>(128) == 4);
+  ASSERT_FALSE((rnc::cpu::detail::tiled_weight_batch_ok<small, float>(4)));
+  check<wide, float, false>(2, 41);
+  check<narrow, float, false>(2, 42);
+  check<small, float, false>(4, 43);
+}
+
 // Every convolution of fashion_resnet (the main job's model) at batch 32,
 // whichever kernel each takes.
 TEST(ConvTiled, FashionResnetShapesAtBatch32) {

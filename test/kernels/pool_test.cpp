@@ -1,4 +1,5 @@
 // Pooling against float64 loops and finite differences; max-pool ties.
+#include <cmath>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -109,6 +110,27 @@ TEST(Pool2D, MatchesReference) {
                          .stride_w = 2,
                          .pad_h = 1,
                          .pad_w = 1}>(2, 1);
+  // Rows wide enough for the vector path (kernels/cpu/pool.h,
+  // max_pool_row: 16 outputs at a time, stride 2 and 1), with the scalar
+  // rest and the padded border around it.
+  check_pool<Pool2DShape{.channels = 2,
+                         .in_h = 9,
+                         .in_w = 75,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 2,
+                         .stride_w = 2,
+                         .pad_h = 1,
+                         .pad_w = 1}>(2, 8);
+  check_pool<Pool2DShape{.channels = 2,
+                         .in_h = 6,
+                         .in_w = 41,
+                         .kernel_h = 3,
+                         .kernel_w = 2,
+                         .stride_h = 1,
+                         .stride_w = 1,
+                         .pad_h = 1,
+                         .pad_w = 1}>(2, 9);
   check_pool<Pool2DShape{.channels = 2,
                          .in_h = 8,
                          .in_w = 6,
@@ -186,6 +208,43 @@ TEST(Pool2D, MaxTiesGoToFirst) {
   rnc::cpu::max_pool2d_grad<O>(dxo.data(), dyo.data(), xo.data(), 1);
   std::vector<float> want_o = {1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   EXPECT_EQ(dxo, want_o);
+  // A NaN wins its windows, forward and backward (as in PyTorch).
+  xo[6] = NAN;
+  std::vector<float> yo(2, 0.0f);
+  rnc::cpu::max_pool2d<O>(yo.data(), xo.data(), 1);
+  EXPECT_TRUE(std::isnan(yo[0]) && std::isnan(yo[1]));
+  rnc::cpu::max_pool2d_grad<O>(dxo.data(), dyo.data(), xo.data(), 1);
+  std::vector<float> want_nan = {0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0, 0};
+  EXPECT_EQ(dxo, want_nan);
+  // The same in rows wide enough for the vector path: a constant row routes
+  // each window's gradient to its first element (row 2*oh - 1 and column
+  // 2*ow - 1, clipped to the plane), and a NaN wins its windows.
+  constexpr Pool2DShape V{.channels = 1,
+                          .in_h = 5,
+                          .in_w = 70,
+                          .kernel_h = 3,
+                          .kernel_w = 3,
+                          .stride_h = 2,
+                          .stride_w = 2,
+                          .pad_h = 1,
+                          .pad_w = 1};
+  static_assert(rnc::cpu::detail::MaxPoolInterior<V>::oh_hi == 2);
+  std::vector<float> xv(5 * 70, 1.0f), dyv(3 * 35, 1.0f), dxv(5 * 70, NAN),
+      yv(3 * 35, 0.0f);
+  xv[70 + 41] = NAN; // row 1, column 41: windows ow 20 and 21 of rows 0, 1
+  rnc::cpu::max_pool2d<V>(yv.data(), xv.data(), 1);
+  rnc::cpu::max_pool2d_grad<V>(dxv.data(), dyv.data(), xv.data(), 1);
+  std::vector<float> want_v(5 * 70, 0.0f);
+  for (int oh = 0; oh < 3; ++oh)
+    for (int ow = 0; ow < 35; ++ow) {
+      const bool nan = oh < 2 && (ow == 20 || ow == 21);
+      EXPECT_EQ(std::isnan(yv[oh * 35 + ow]), nan) << oh << "," << ow;
+      int h = std::max(2 * oh - 1, 0), w = std::max(2 * ow - 1, 0);
+      if (nan)
+        h = 1, w = 41;
+      want_v[h * 70 + w] += 1.0f;
+    }
+  EXPECT_EQ(dxv, want_v);
 }
 
 TEST(GlobalAvgPool, MatchesReference) {
