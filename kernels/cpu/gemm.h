@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "common.h"
+#include "transpose.h"
 
 namespace rnc::cpu {
 
@@ -92,14 +93,10 @@ template <class T> struct MatrixA {
             d[p * MR + r] = T(0);
         }
       } else {
-        for (int r = 0; r < rows; ++r) {
-          const T *s = a + long(i0 + ip + r) * ld + p0;
-          for (int p = 0; p < kc; ++p)
-            d[p * MR + r] = s[p];
-        }
-        for (int r = rows; r < MR; ++r)
-          for (int p = 0; p < kc; ++p)
-            d[p * MR + r] = T(0);
+        const T *s[MR];
+        for (int r = 0; r < rows; ++r)
+          s[r] = a + long(i0 + ip + r) * ld + p0;
+        pack_rows_transposed<MR>(d, s, rows, kc);
       }
     }
   }
@@ -130,15 +127,10 @@ template <class T> struct MatrixB {
     }
     for (int jp = 0; jp < nc; jp += NR) {
       int cols = std::min(NR, nc - jp);
-      T *d = dst + long(jp) * kc;
-      for (int c = 0; c < cols; ++c) {
-        const T *s = b + (j0 + jp + c) * ld + p0;
-        for (int p = 0; p < kc; ++p)
-          d[p * NR + c] = s[p];
-      }
-      for (int c = cols; c < NR; ++c)
-        for (int p = 0; p < kc; ++p)
-          d[p * NR + c] = T(0);
+      const T *s[NR];
+      for (int c = 0; c < cols; ++c)
+        s[c] = b + (j0 + jp + c) * ld + p0;
+      pack_rows_transposed<NR>(dst + long(jp) * kc, s, cols, kc);
     }
   }
 };

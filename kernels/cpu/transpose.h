@@ -39,6 +39,10 @@ RNC_INLINE void pack_rows_transposed_plain(T *RNC_RESTRICT dst,
 }
 
 #if defined(__AVX512F__)
+// GCC 12 warns of the "undefined" source register these intrinsics are built
+// on (GCC bug 105593, fixed in GCC 13): a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // v[i] (row i, 16 values) -> v[j] (value j of the 16 rows).
 RNC_INLINE void transpose16x16(__m512 (&v)[16]) {
   __m512 t[16];
@@ -86,6 +90,7 @@ RNC_INLINE void pack_block16(float *RNC_RESTRICT dst, long R,
   for (int t = 0; t < n; ++t)
     _mm512_mask_storeu_ps(dst + long(t0 + t) * R, cols, v[t]);
 }
+#pragma GCC diagnostic pop
 #endif
 
 } // namespace detail
