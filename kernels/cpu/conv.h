@@ -15,6 +15,31 @@ namespace rnc::cpu {
 
 namespace detail {
 
+// dst[0, n) = src[0, n) for the short runs of im2col (a panel's part of an
+// output row): inline vector moves, the last one masked, instead of the
+// library memmove a plain loop becomes (whose call costs as much as
+// the copy of 48 floats; 10% of a 3x3 convolution's time on 56x56 planes).
+template <class T>
+RNC_INLINE void copy_short(T *RNC_RESTRICT dst, const T *RNC_RESTRICT src,
+                           int n) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+      _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+      __asm__ volatile(""); // else GCC turns the loop back into memmove
+    }
+    if (i < n) {
+      const __mmask16 m = __mmask16((1u << (n - i)) - 1);
+      _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+    }
+    return;
+  }
+#endif
+  for (int i = 0; i < n; ++i)
+    dst[i] = src[i];
+}
+
 // Writes columns [p_begin, p_begin + len) of row (c, kh, kw) of one image's
 // (one group's) im2col matrix to dst[t * DStride]; x is [in_per_group, H, W].
 // Column p is output position (p / OW, p % OW); padding reads as zero.
@@ -42,8 +67,11 @@ RNC_INLINE void im2col_row(T *RNC_RESTRICT dst, const T *RNC_RESTRICT x, int c,
       hi = std::max(lo, std::min(hi, seg));
       for (int i = 0; i < lo; ++i)
         d[i * DStride] = T(0);
-      for (int i = lo; i < hi; ++i)
-        d[i * DStride] = row[iw0 + i * SW];
+      if constexpr (DStride == 1 && SW == 1)
+        copy_short(d + lo, row + iw0 + lo, hi - lo);
+      else
+        for (int i = lo; i < hi; ++i)
+          d[i * DStride] = row[iw0 + i * SW];
       for (int i = hi; i < seg; ++i)
         d[i * DStride] = T(0);
     }
