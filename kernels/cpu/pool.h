@@ -78,17 +78,17 @@ RNC_INLINE long max_pool_argmax(const T *x, int oh, int ow) {
 
 // Overlapping windows with padding (the ResNet stem's 3x3 stride 2 pad 1):
 // the outputs whose window lies inside the plane are computed a row at a
-// time, the same scan for every output of the row side by side, which the
-// compiler vectorizes across the row (one output per lane); the outputs on
-// the border take max_pool_argmax. The same first maximum as the scan.
+// time (max_pool_row: a vector of outputs side by side, one per lane); the
+// outputs on the border take max_pool_argmax. The same first maximum as the
+// scalar scan.
 template <Pool2DShape S> struct MaxPoolInterior {
   // Outputs [ow_lo, ow_hi) of a row, rows [oh_lo, oh_hi), have whole windows.
   static constexpr int lo(int pad, int stride) {
     return (pad + stride - 1) / stride;
   }
   static constexpr int hi(int in, int pad, int k, int stride, int out) {
-    return std::max(lo(pad, stride),
-                    std::min(out, in + pad - k < 0 ? 0 : (in + pad - k) / stride + 1));
+    const int whole = in + pad - k < 0 ? 0 : (in + pad - k) / stride + 1;
+    return std::max(lo(pad, stride), std::min(out, whole));
   }
   static constexpr int ow_lo = lo(S.pad_w, S.stride_w),
                       ow_hi = hi(S.in_w, S.pad_w, S.kernel_w, S.stride_w,
@@ -173,19 +173,9 @@ RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
   }
 #endif
   for (; ow < I::ow_hi; ++ow) {
-    const T *b = top + ow * SW;
-    T m = b[0];
-    int best = 0;
-    for (int kh = 0; kh < KH; ++kh)
-      for (int kw = 0; kw < KW; ++kw) {
-        T v = b[kh * W + kw];
-        bool better = v > m || (v != v && m == m);
-        m = better ? v : m;
-        best = better ? kh * W + kw : best;
-      }
-    out[ow] = m;
+    int best = max_pool_window_first_max<S>(top + ow * SW, &out[ow]);
     if (at)
-      at[ow] = h0 * W + ow * SW - S.pad_w + best;
+      at[ow] = (h0 + best / KW) * W + ow * SW - S.pad_w + best % KW;
   }
 }
 
