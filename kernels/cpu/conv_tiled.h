@@ -75,6 +75,34 @@ template <class Cfg, class F> RNC_INLINE void for_vector_block(int b, F &&f) {
   f.template operator()<Cfg::NV>(b * Cfg::NV);
 }
 
+// Work item `it` of a tile driver (vector block, image block, output row,
+// the row fastest): vector block b, images [n0, n0 + MR), output row r. The
+// last image block ends at image N, overlapping the one before when MR
+// does not divide N; it stores only images from n0 + skip on, the ones the
+// block before did not.
+struct TileItem {
+  int b, n0, skip, r;
+};
+inline TileItem tile_item(long it, int iblocks, int rows, int MR, int N) {
+  const int ib = int(it / rows % iblocks);
+  const int n0 = std::max(0, std::min(ib * MR, N - MR));
+  return {int(it / (long(iblocks) * rows)), n0, ib * MR - n0, int(it % rows)};
+}
+
+// The bf16 tiles' copy of the input (inside their parallel region: the
+// images are shared among the threads): image n's [Cr][InPlane] floats as
+// channels-last bf16 pairs, bf16_pair_stride(Cr) pairs per position, at
+// in_t + n * that * InPlane.
+template <class P>
+void stage_pairs(uint32_t *RNC_RESTRICT in_t, const float *in, int N) {
+  constexpr int CPS = bf16_pair_stride(P::Cr);
+  constexpr long IS = long(CPS) * P::InPlane;
+#pragma omp for schedule(static)
+  for (int n = 0; n < N; ++n)
+    pack_pairs_transposed(in_t + n * IS, CPS, in + long(n) * P::Cr * P::InPlane,
+                          P::InPlane, int(P::InPlane), P::Cr);
+}
+
 // dst[i*drs + j*dcs] = src[i*srs + j*scs] for i < rows, j < cols, in 16 x 16
 // blocks so that both sides stay in cache (transposes and weight panels).
 template <class T>
@@ -213,11 +241,7 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
       });
 #pragma omp for schedule(static)
     for (long it = 0; it < items; ++it) {
-      int b = int(it / (long(iblocks) * rows));
-      int ib = int(it / rows % iblocks), r = int(it % rows);
-      // The last block ends at image N (overlapping the one before when MR
-      // does not divide N); it stores only the images that one did not.
-      int n0 = std::max(0, std::min(ib * MR, N - MR)), skip = ib * MR - n0;
+      const auto [b, n0, skip, r] = tile_item(it, iblocks, rows, MR, N);
       for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
         constexpr int NR = NVb * L;
         const T *pb = wp + b * panel_stride;

@@ -54,10 +54,7 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
   const bool par = tiles_in_parallel(N, Co, P::OutPlane, Cr, KHW);
 #pragma omp parallel if (par)
   {
-#pragma omp for schedule(static)
-    for (int n = 0; n < N; ++n)
-      pack_pairs_transposed(in_t + n * IS, CPS, in + long(n) * Cr * P::InPlane,
-                            P::InPlane, int(P::InPlane), Cr);
+    stage_pairs<P>(in_t, in, N);
 #pragma omp for schedule(static)
     for (int t = 0; t < KHW; ++t) {
       if (!taps.is_used(t))
@@ -75,10 +72,7 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
     alignas(64) float buf[MR * NR];
 #pragma omp for schedule(static)
     for (long it = 0; it < items; ++it) {
-      int vb = int(it / (long(iblocks) * rows));
-      int ib = int(it / rows % iblocks), r = int(it % rows);
-      // The last block ends at image N, as in tiled_run.
-      int n0 = std::max(0, std::min(ib * MR, N - MR)), skip = ib * MR - n0;
+      const auto [vb, n0, skip, r] = tile_item(it, iblocks, rows, MR, N);
       const int v0 = 2 * vb;
       const bool two = v0 + 1 < NVT;
       const uint32_t *a0 = in_t + n0 * IS;

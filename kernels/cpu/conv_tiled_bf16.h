@@ -43,10 +43,7 @@ void tiled_run_bf16(float *out, const float *in, const float *bias, int N,
   const bool par = tiles_in_parallel(N, Co, P::OutPlane, Cr, KHW);
 #pragma omp parallel if (par)
   {
-#pragma omp for schedule(static)
-    for (int n = 0; n < N; ++n)
-      pack_pairs_transposed(in_t + n * IS, CPS, in + long(n) * Cr * P::InPlane,
-                            P::InPlane, int(P::InPlane), Cr);
+    stage_pairs<P>(in_t, in, N);
 #pragma omp for schedule(static)
     for (int b = 0; b < Cfg::BLOCKS; ++b)
       for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
@@ -72,9 +69,7 @@ void tiled_run_bf16(float *out, const float *in, const float *bias, int N,
       });
 #pragma omp for schedule(static)
     for (long it = 0; it < items; ++it) {
-      int b = int(it / (long(iblocks) * rows));
-      int ib = int(it / rows % iblocks), r = int(it % rows);
-      int n0 = std::max(0, std::min(ib * MR, N - MR)), skip = ib * MR - n0;
+      const auto [b, n0, skip, r] = tile_item(it, iblocks, rows, MR, N);
       for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
         constexpr int NR = NVb * L;
         const uint32_t *pb = wp + b * panel_stride;
