@@ -91,10 +91,15 @@ inline const float *bf16_rounded_copy(const float *p, long n, int slot) {
   for (long b = 0; b < n; b += B) {
     long i = b, e = b + B < n ? b + B : n;
 #if RNC_CPU_PRECISION == 2
+// GCC 12's false "uninitialized" warning inside _mm512_cvtpbh_ps (see
+// transpose.h).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
     for (; i + 16 <= e; i += 16) {
       _mm512_storeu_ps(c + i,
                        _mm512_cvtpbh_ps(_mm512_cvtneps_pbh(_mm512_loadu_ps(p + i))));
     }
+#pragma GCC diagnostic pop
 #endif
     for (; i < e; ++i)
       c[i] = round_bf16(p[i]);

@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "conv_direct.h"
+#include "conv_rows.h"
 #include "conv_tiled.h"
 #include "kernels/shapes.h"
 #include "epilogue.h"
@@ -398,6 +399,10 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
       run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
       return;
     }
+  }
+  if constexpr (use_row_tiles<S, T>()) {
+    conv2d_row_tiles_forward<S>(y, x, w, bias, N, epi, after);
+    return;
   }
   // Operands rounded to bf16 where T takes them (the direct kernel rounds
   // x as it packs it).

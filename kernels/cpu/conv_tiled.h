@@ -119,6 +119,26 @@ void copy_strided(T *RNC_RESTRICT dst, long drs, long dcs,
     }
 }
 
+// acc[i][v] += x[i*IS] * w[v*L ..]: one reduction channel of a tile (MR
+// operands IS apart, broadcast, times NV weight vectors).
+template <class T, int MR, int NV, long IS>
+RNC_INLINE void tile_rank1(typename Vec<T>::type (&acc)[MR][NV],
+                           const T *RNC_RESTRICT x, const T *RNC_RESTRICT w) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes;
+  V wv[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v)
+    wv[v] = vload(w + v * L);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    V a = vbroadcast(x[i * IS]);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] += a * wv[v];
+  }
+}
+
 // acc[i][v] = sum over taps and C channels of in[i*IS + off_t + c*CS] *
 // w_t[c][v*L ..]; w_t = wp + tw_t * C * NV*L (a panel [taps][C][NV*L]).
 template <class T, int MR, int NV, int C, long IS, long CS>
@@ -136,19 +156,8 @@ RNC_INLINE void tile_accumulate(typename Vec<T>::type (&acc)[MR][NV],
   for (int t = 0; t < ntaps; ++t) {
     const T *x = in + off[t];
     const T *w = wp + long(tw[t]) * C * NR;
-    for (int c = 0; c < C; ++c) {
-      V wv[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v)
-        wv[v] = vload(w + long(c) * NR + v * L);
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
-        V a = vbroadcast(x[i * IS + long(c) * CS]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v)
-          acc[i][v] += a * wv[v];
-      }
-    }
+    for (int c = 0; c < C; ++c)
+      tile_rank1<T, MR, NV, IS>(acc, x + long(c) * CS, w + long(c) * NR);
   }
 }
 
@@ -198,6 +207,35 @@ struct WeightStrides {
   long wt, wc, wo;
 };
 
+// Panels wp[b][t][c][NVb*L] (zero past Co) of the weights w (the weight of
+// tap t, reduction channel c, output channel co at w[t*wt + c*wc + co*wo])
+// for the taps in use (every tap if `taps` is null): an `omp for` inside
+// the caller's parallel region. Shared by the image tiles and the row tiles
+// (conv_rows.h).
+template <class P, class Cfg, class T>
+void pack_weight_panels(T *wp, const T *w, WeightStrides ws,
+                        const TapTable *taps) {
+  constexpr int L = Cfg::L, Cr = P::Cr, Co = P::Co, KHW = P::Khw;
+  constexpr long panel_stride = long(KHW) * Cr * Cfg::NV * L;
+#pragma omp for schedule(static)
+  for (int b = 0; b < Cfg::BLOCKS; ++b)
+    for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
+      constexpr int NR = NVb * L;
+      T *pb = wp + b * panel_stride;
+      int cols = std::min(NR, Co - v0 * L);
+      for (int t = 0; t < KHW; ++t) {
+        if (taps && !taps->is_used(t))
+          continue;
+        T *pt = pb + long(t) * Cr * NR;
+        copy_strided(pt, NR, 1, w + t * ws.wt + v0 * L * ws.wo, ws.wc, ws.wo,
+                     Cr, cols);
+        if (cols < NR)
+          for (int c = 0; c < Cr; ++c)
+            std::fill(pt + long(c) * NR + cols, pt + long(c + 1) * NR, T(0));
+      }
+    });
+}
+
 template <class P, class T, int MR, class Epi>
 void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
                int row_len, const T *w, WeightStrides ws, const Epi &epi) {
@@ -221,24 +259,7 @@ void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
     for (int n = 0; n < N; ++n)
       copy_strided(in_t + n * IS, Cr, 1, in + n * IS, 1, P::InPlane,
                    int(P::InPlane), Cr);
-      // Panels: wp[b][t][c][NVb*L], zero past Co.
-#pragma omp for schedule(static)
-    for (int b = 0; b < Cfg::BLOCKS; ++b)
-      for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
-        constexpr int NR = NVb * L;
-        T *pb = wp + b * panel_stride;
-        int cols = std::min(NR, Co - v0 * L);
-        for (int t = 0; t < KHW; ++t) {
-          if (!taps.is_used(t))
-            continue;
-          T *pt = pb + long(t) * Cr * NR;
-          copy_strided(pt, NR, 1, w + t * ws.wt + v0 * L * ws.wo, ws.wc, ws.wo,
-                       Cr, cols);
-          if (cols < NR)
-            for (int c = 0; c < Cr; ++c)
-              std::fill(pt + long(c) * NR + cols, pt + long(c + 1) * NR, T(0));
-        }
-      });
+    pack_weight_panels<P, Cfg>(wp, w, ws, &taps);
 #pragma omp for schedule(static)
     for (long it = 0; it < items; ++it) {
       const auto [b, n0, skip, r] = tile_item(it, iblocks, rows, MR, N);

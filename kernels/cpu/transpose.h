@@ -43,6 +43,7 @@ RNC_INLINE void pack_rows_transposed_plain(T *RNC_RESTRICT dst,
 // on (GCC bug 105593, fixed in GCC 13): a false positive.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 // v[i] (row i, 16 values) -> v[j] (value j of the 16 rows).
 RNC_INLINE void transpose16x16(__m512 (&v)[16]) {
   __m512 t[16];

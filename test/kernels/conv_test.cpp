@@ -481,7 +481,9 @@ template <Conv2DShape S> void check_backward_data_epilogue(int N) {
   auto got = kt::poisoned<float>(want.size());
   rnc::cpu::conv2d_grad_input<S>(
       got.data(), dy.data(), w.data(), N,
-      rnc::cpu::Compose{rnc::cpu::ResidualAddEpilogue<float>{
+      rnc::cpu::Compose<rnc::cpu::ResidualAddEpilogue<float>,
+                        rnc::cpu::ReluMaskEpilogue<float>>{
+                        rnc::cpu::ResidualAddEpilogue<float>{
                             addend.data(), S.in_channels, plane},
                         rnc::cpu::ReluMaskEpilogue<float>{
                             relu.data(), S.in_channels, plane}});

@@ -192,6 +192,31 @@ TEST(ConvTiled, FashionResnetShapesAtBatch32) {
   check<Conv2DShape{64, 128, 7, 7, 1, 1, 2, 2}, float, false>(32, 28);
 }
 
+// The row tiles (conv_rows.h): planes larger than the image tiles take,
+// forward and the stride-1 data gradient (a forward on flipped weights).
+// Shapes: channel counts off the vector width (masked transposes, padded
+// vector blocks, a last chunk of 2 channels), stride 2 (one run per row),
+// dilation, no padding, a 5x5 kernel, panels over 1 MB (the blocks
+// outermost), a batch of one on several threads (runs split), doubles.
+template <Conv2DShape S, class T = float> void check_rows(int N, uint64_t seed) {
+  using rnc::cpu::detail::use_row_tiles;
+  static_assert(use_row_tiles<S, T>() &&
+                !rnc::cpu::detail::use_tiled_forward<S>());
+  check<S, T, false>(N, seed);
+}
+
+TEST(ConvRows, MatchesReference) {
+  check_rows<Conv2DShape{24, 40, 20, 19, 3, 3, 1, 1, 1, 1}>(3, 51);
+  check_rows<Conv2DShape{24, 40, 20, 19, 3, 3, 1, 1, 1, 1}>(1, 52);
+  check_rows<Conv2DShape{32, 48, 40, 36, 3, 3, 2, 2, 1, 1}>(2, 53);
+  check_rows<Conv2DShape{16, 32, 24, 24, 3, 3, 1, 1, 2, 2, 2, 2}>(2, 54);
+  check_rows<Conv2DShape{16, 16, 20, 20, 3, 3, 1, 1, 0, 0}>(3, 55);
+  check_rows<Conv2DShape{20, 24, 18, 18, 5, 5, 1, 1, 2, 2}>(2, 56);
+  check_rows<Conv2DShape{130, 16, 17, 17, 3, 3, 1, 1, 1, 1}>(2, 57);
+  check_rows<Conv2DShape{128, 256, 17, 17, 3, 3, 1, 1, 1, 1}>(2, 58);
+  check_rows<Conv2DShape{16, 16, 17, 17, 3, 3, 1, 1, 1, 1}, double>(2, 59);
+}
+
 // The weight gradient of a stem (1 or 3 input channels): the direct kernel
 // over chunks of images, summed in chunk order.
 template <Conv2DShape S> void check_stem_weight_grad(int N, uint64_t seed) {

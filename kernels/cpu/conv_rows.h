@@ -1,0 +1,356 @@
+// conv2d on row-of-positions register tiles: MR consecutive output
+// positions of one image x NV vectors of output channels, over a
+// zero-bordered channels-last copy of the input. No im2col, no tap skipping.
+#pragma once
+
+#include <algorithm>
+
+#include "conv_tiled.h"
+#include "kernels/shapes.h"
+#include "transpose.h"
+
+namespace rnc::cpu::detail {
+
+// GCC 12's false "uninitialized" warnings on the AVX-512 intrinsics (see
+// transpose.h).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+// Why: at small batches on large planes (resnet50 at batch 8: 56x56 and
+// 28x28) the image tiles of conv_tiled.h lack images, and the GEMM copies
+// every im2col value into a panel that serves only Co multiply-adds (a
+// fifth of a 64-channel 3x3 layer's time). Here a tile holds MR output
+// positions of one image that lie a constant distance apart in the copy,
+// exactly as the image tiles' MR images do, so the same inner product
+// (tile_accumulate) runs on them:
+//
+//   xp[n][ih + pad_h][iw + pad_w][c] = x[n][c][ih][iw], zero around,
+//   out[n, co, q] = sum over every tap t and channel c of
+//                   xp[n][pos(q) + off_t][c] * wp[t][c][co].
+//
+// The border makes every tap valid at every position. With stride 1 the
+// rows run on into each other: position (oh, ow) is the virtual position
+// oh * Wp + ow, whose input is its own index times Cin, so a tile may cross
+// the end of a row; the virtual positions ow >= out_w (the border columns)
+// are computed and dropped, 2 * pad_w of every Wp. With larger strides a
+// row is a run of its own. A run whose length MR does not divide ends with
+// a tile shifted back over the one before, which stores only its new
+// positions. The stride-1 data gradient is this forward on the flipped
+// weights (conv.h), so it takes these tiles as well.
+//
+// Stores go to NCHW: a tile's MR positions are consecutive floats of each
+// channel's plane. Results do not depend on the thread count: threads
+// split runs of tiles, and a tile's outputs are computed by one thread.
+
+#if RNC_HAVE_VECTOR_EXT
+
+template <Conv2DShape S, class T> struct RowTiles {
+  using Cfg = TileCfg<S.out_channels, T>;
+  static constexpr int MR = Cfg::MR, Cin = S.in_channels;
+  static constexpr int Hp = S.in_h + 2 * S.pad_h, Wp = S.in_w + 2 * S.pad_w;
+  static constexpr int OH = S.out_h(), OW = S.out_w();
+  // Rows run on into each other (one run per image, cut into chunks).
+  static constexpr bool kFlat = S.stride_h == 1 && S.stride_w == 1;
+  static constexpr int VW = kFlat ? Wp : OW; // virtual row length
+  static constexpr long VN = long(OH - 1) * VW + OW; // virtual positions
+  static constexpr long IS = long(S.stride_w) * Cin; // tile row distance
+  static constexpr long IMG = long(Hp) * Wp * Cin;   // one image's copy
+  static constexpr int kChunk = 8 * MR; // positions per work item (flat)
+  static constexpr int RUNS = kFlat ? int((VN + kChunk - 1) / kChunk) : OH;
+  // Every run holds a whole tile.
+  static constexpr bool fits = kFlat ? VN >= MR : OW >= MR;
+};
+
+// xp (image n's copy, IMG elements) from x (image n, NCHW), border zero.
+// With AVX-512, 16 channels x 16 positions of the plane at a time through a
+// register transpose: the 16 channel rows are read in order (one row a
+// channel at a time would touch Cin pages per input row).
+template <Conv2DShape S, class T>
+void row_tiles_stage_image(T *RNC_RESTRICT xp, const T *RNC_RESTRICT x) {
+  using R = RowTiles<S, T>;
+  constexpr int Cin = R::Cin, W = S.in_w, Wp = R::Wp;
+  constexpr long plane = S.in_plane(), row = long(Wp) * Cin;
+  std::fill(xp, xp + S.pad_h * row, T(0));
+  std::fill(xp + (S.pad_h + S.in_h) * row, xp + R::IMG, T(0));
+  for (int ih = 0; ih < S.in_h; ++ih) {
+    T *d = xp + (ih + S.pad_h) * row;
+    std::fill(d, d + S.pad_w * Cin, T(0));
+    std::fill(d + (S.pad_w + W) * Cin, d + row, T(0));
+  }
+  // Position p of the plane goes to (p / W + pad_h, p % W + pad_w).
+  auto dst = [&](long p) {
+    return xp + ((p / W + S.pad_h) * Wp + p % W + S.pad_w) * Cin;
+  };
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (int c0 = 0; c0 < Cin; c0 += 16) {
+      const int nc = std::min(16, Cin - c0);
+      const __mmask16 cm = __mmask16((1u << nc) - 1);
+      for (long p0 = 0; p0 < plane; p0 += 16) {
+        const int np = int(std::min<long>(16, plane - p0));
+        const __mmask16 pm = __mmask16((1u << np) - 1);
+        __m512 v[16];
+        for (int i = 0; i < 16; ++i)
+          v[i] = i < nc ? _mm512_maskz_loadu_ps(pm, x + (c0 + i) * plane + p0)
+                        : _mm512_setzero_ps();
+        transpose16x16(v);
+        for (int t = 0; t < np; ++t)
+          _mm512_mask_storeu_ps(dst(p0 + t) + c0, cm, v[t]);
+      }
+    }
+    return;
+  }
+#endif
+  for (long p = 0; p < plane; ++p)
+    for (int c = 0; c < Cin; ++c)
+      dst(p)[c] = x[c * plane + p];
+}
+
+// accb[MR][NV*L] (+)= sum over CB channels c of x[i*IS + c] * w[c][..]:
+// one tap and one chunk of channels of a tile, the accumulators kept in
+// the group's buffer between chunks (zero first if `first`).
+template <class T, int MR, int NV, int CB, long IS>
+RNC_INLINE void rows_accumulate(T *RNC_RESTRICT accb, bool first,
+                                const T *RNC_RESTRICT x,
+                                const T *RNC_RESTRICT w) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes, NR = NV * L;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = first ? V{} : vload(accb + i * NR + v * L);
+  for (int c = 0; c < CB; ++c)
+    tile_rank1<T, MR, NV, IS>(acc, x + c, w + long(c) * NR);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      vstore(accb + i * NR + v * L, acc[i][v]);
+}
+
+// dst[j * ld + i] = acc[i * NR + j] for rows i in [i0, i1) of a finished
+// tile (MR positions x NR channels): 16 x 16 register transposes, stored
+// with the lanes of rows outside [i0, i1) masked off.
+template <int MR, int NR, class T>
+RNC_INLINE void rows_tile_to_columns(T *dst, int ld, const T *acc, int i0,
+                                     int i1) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float> && MR <= 16 && NR % 16 == 0) {
+    const __mmask16 keep = __mmask16(((1u << i1) - 1) & ~((1u << i0) - 1));
+    for (int u = 0; u < NR; u += 16) {
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i)
+        v[i] = i < MR ? _mm512_load_ps(acc + i * NR + u) : _mm512_setzero_ps();
+      transpose16x16(v);
+      for (int j = 0; j < 16; ++j)
+        _mm512_mask_storeu_ps(dst + long(u + j) * ld, keep, v[j]);
+    }
+    return;
+  }
+#endif
+  for (int j = 0; j < NR; ++j)
+    for (int i = i0; i < i1; ++i)
+      dst[long(j) * ld + i] = acc[i * NR + j];
+}
+
+// One work item of the row tiles: the run `run` of image n (its copy at xn)
+// for the vector block b of output channels, stored to y with the bias and
+// the epilogue. wp: the weight panels, off: the taps' offsets in the copy.
+template <Conv2DShape S, class T, class Epi>
+void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
+                   const T *bias, int n, int b, int run, const Epi &epi) {
+  using R = RowTiles<S, T>;
+  using Cfg = typename R::Cfg;
+  constexpr int L = Cfg::L, MR = R::MR, Cin = R::Cin, Co = S.out_channels;
+  constexpr int KHW = S.kernel_h * S.kernel_w;
+  constexpr long OP = S.out_plane();
+  constexpr long panel_stride = long(KHW) * Cin * Cfg::NV * L;
+  constexpr int kGroup = 4, kChanChunk = std::min(Cin, 64),
+                kChanLast = Cin % kChanChunk ? Cin % kChanChunk : kChanChunk;
+  // The run's virtual positions [vb, ve) and the copy at vb.
+  long vb, ve;
+  const T *xr = xn;
+  if constexpr (R::kFlat) {
+    vb = long(run) * R::kChunk;
+    ve = std::min(R::VN, vb + R::kChunk);
+    xr += vb * Cin;
+  } else {
+    vb = long(run) * R::OW;
+    ve = vb + R::OW;
+    xr += long(run) * S.stride_h * R::Wp * Cin;
+  }
+  // A tile never reads past the image's last virtual position.
+  const long vlast = R::kFlat ? R::VN : ve;
+  for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
+    constexpr int NR = NVb * L;
+    const T *pb = wp + b * panel_stride;
+    const int c0 = v0 * L, cols = std::min(NR, Co - c0);
+    alignas(64) T accb[kGroup][MR * NR];
+    // kLead columns before the first: a tile shifted back writes there
+    // (masked off).
+    constexpr int kLead = MR, kLd = kLead + kGroup * MR;
+    alignas(64) T obuf[NR * kLd];
+    // Groups of kGroup tiles, tap by tap and a chunk of channels at a time:
+    // the chunk's weights stay in L1 for the group's tiles (whole panels
+    // are 147 KB at 64 channels, 1.2 MB at 512).
+    for (long g = vb; g < ve; g += long(kGroup) * MR) {
+      const int ntiles = int(std::min<long>(kGroup, (ve - g + MR - 1) / MR));
+      long t0[kGroup];
+      for (int k = 0; k < ntiles; ++k)
+        t0[k] = std::min(g + long(k) * MR, vlast - MR);
+      {
+        // The group's output lines, for writing, while it computes (the
+        // stores below would otherwise wait for each line: an eighth of
+        // the time at 56 x 56).
+        const long oh = g / R::VW, ow = std::min<long>(g - oh * R::VW, R::OW - 1);
+        const T *o = y + long(n) * Co * OP + c0 * OP + oh * R::OW + ow;
+        for (int j = 0; j < cols; ++j)
+          for (int p = 0; p < kGroup * MR; p += 64 / int(sizeof(T)))
+            __builtin_prefetch(o + j * OP + p, 1);
+      }
+      for (int t = 0; t < KHW; ++t)
+        for (int cc = 0; cc < Cin; cc += kChanChunk) {
+          const T *wt = pb + (long(t) * Cin + cc) * NR;
+          const bool first = t == 0 && cc == 0;
+          for (int k = 0; k < ntiles; ++k) {
+            const T *xt = xr + (t0[k] - vb) * R::IS + off[t] + cc;
+            if (Cin - cc >= kChanChunk)
+              rows_accumulate<T, MR, NVb, kChanChunk, R::IS>(accb[k], first,
+                                                              xt, wt);
+            else
+              rows_accumulate<T, MR, NVb, kChanLast, R::IS>(accb[k], first,
+                                                             xt, wt);
+          }
+        }
+      // The group's outputs channel-major (positions g + p at column
+      // kLead + p), then written a row piece at a time.
+      for (int k = 0; k < ntiles; ++k) {
+        const long v = g + long(k) * MR;
+        const int i0 = int(v - t0[k]), i1 = int(std::min<long>(MR, ve - t0[k]));
+        rows_tile_to_columns<MR, NR>(obuf + kLead + (t0[k] - g), kLd, accb[k],
+                                     i0, i1);
+      }
+      const long gend = std::min(ve, g + long(kGroup) * MR);
+      for (long vv = g; vv < gend;) {
+        const long oh = vv / R::VW, ow = vv - oh * R::VW;
+        const long len = std::min(gend - vv, R::VW - ow);
+        if (ow < R::OW) {
+          const long m = std::min<long>(len, R::OW - ow);
+          const long q0 = oh * R::OW + ow;
+          for (int j = 0; j < cols; ++j) {
+            const int c = c0 + j;
+            T *o = y + (long(n) * Co + c) * OP + q0;
+            const T *src = obuf + j * kLd + kLead + (vv - g);
+            if (bias) {
+              const T bc = bias[c];
+              for (long i = 0; i < m; ++i)
+                o[i] = epi(n, c, q0 + i, src[i] + bc);
+            } else {
+              for (long i = 0; i < m; ++i)
+                o[i] = epi(n, c, q0 + i, src[i]);
+            }
+          }
+        }
+        vv += len;
+      }
+    }
+  });
+}
+
+// y = conv(x, w) + bias, epi on every output (groups == 1), then
+// after(n, 1, 0) for every image n once it is written; w is [co][c][kh][kw].
+// With at least as many images as threads each thread takes whole images:
+// it copies one into its own buffer (L2-sized: 861 KB at 64 x 56 x 56),
+// runs all of its tiles, then after() while the image's outputs are in
+// cache. Otherwise (fewer images, or weight panels larger than L2) every
+// image is copied first, and threads split (vector block, image, run)
+// items, the block outermost.
+template <Conv2DShape S, class T, class Epi, class After>
+void conv2d_row_tiles_forward(T *y, const T *x, const T *w, const T *bias,
+                              int N, const Epi &epi, const After &after) {
+  using R = RowTiles<S, T>;
+  using Cfg = typename R::Cfg;
+  constexpr int L = Cfg::L, Cin = R::Cin, Co = S.out_channels;
+  constexpr int KW = S.kernel_w, KHW = S.kernel_h * KW;
+  constexpr long OP = S.out_plane(), XS = long(Cin) * S.in_plane();
+  static_assert(R::fits && KHW <= 64);
+  using P = TiledProblem<Cin, Co, S.in_plane(), OP, KHW>;
+  constexpr long panel_stride = long(KHW) * Cin * Cfg::NV * L;
+  T *wp = scratch<T>(kSlotPanel, size_t(Cfg::BLOCKS) * panel_stride);
+  int off[KHW];
+  for (int t = 0; t < KHW; ++t)
+    off[t] = int((long(t / KW) * S.dilation_h * R::Wp +
+                  long(t % KW) * S.dilation_w) *
+                 Cin);
+  const bool par = tiles_in_parallel(N, Co, OP, Cin, KHW);
+  const int threads = par ? max_threads() : 1;
+  // Whole images per thread only while all the weight panels stay in L2
+  // across an image: on small planes with many channels (512 x 512 3x3: 9.4
+  // MB of panels for 61 positions) the blocks go outermost instead.
+  constexpr bool kPanelsFit =
+      Cfg::BLOCKS * panel_stride * long(sizeof(T)) <= (1L << 20);
+  const bool by_image = kPanelsFit && N >= threads;
+  T *xp = scratch<T>(kSlotCol, size_t(by_image ? threads : N) * R::IMG);
+  const long items = long(Cfg::BLOCKS) * N * R::RUNS;
+#pragma omp parallel num_threads(threads) if (par)
+  {
+    pack_weight_panels<P, Cfg>(wp, w, WeightStrides{1, KHW, long(Cin) * KHW},
+                               nullptr);
+    if (by_image) {
+      T *xn = xp + thread_id() * R::IMG;
+#pragma omp for schedule(static)
+      for (int n = 0; n < N; ++n) {
+        row_tiles_stage_image<S>(xn, x + n * XS);
+        for (int b = 0; b < Cfg::BLOCKS; ++b)
+          for (int run = 0; run < R::RUNS; ++run)
+            row_tiles_run<S>(y, xn, wp, off, bias, n, b, run, epi);
+        after(n, 1, 0);
+      }
+    } else {
+#pragma omp for schedule(static)
+      for (int n = 0; n < N; ++n)
+        row_tiles_stage_image<S>(xp + n * R::IMG, x + n * XS);
+#pragma omp for schedule(static)
+      for (long it = 0; it < items; ++it) {
+        const int b = int(it / (long(N) * R::RUNS));
+        const int n = int(it / R::RUNS % N), run = int(it % R::RUNS);
+        row_tiles_run<S>(y, xp + n * R::IMG, wp, off, bias, n, b, run, epi);
+      }
+#pragma omp for schedule(static)
+      for (int n = 0; n < N; ++n)
+        after(n, 1, 0);
+    }
+  }
+}
+
+#endif // RNC_HAVE_VECTOR_EXT
+
+// Whether a forward convolution (and the stride-1 data gradient, a forward
+// on flipped weights) takes the row tiles: fp32 (bf16 has its own tiles)
+// on planes larger than the image tiles take (16 x 16), a kernel larger
+// than 1x1 (a 1x1 GEMM reads the NCHW planes as they are, no im2col) over
+// 16 or more input channels (not the stems), a whole tile in every run.
+// Measured against the GEMM with kernel-conv-bench (bench/cpu-kernels-
+// notes.md, v6): 64->64 3x3 @56 at batch 8 47% -> 60% of the FMA peak;
+// on 7x7 planes the GEMM stays ahead (the panels of 512 channels outgrow
+// L2 while one image has only 49 positions).
+template <Conv2DShape S, class T> constexpr bool use_row_tiles() {
+#if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_TILED) &&                    \
+    !defined(RNC_CONV_NO_ROWS)
+  if constexpr (bf16_operands<T>())
+    return false;
+  else
+    return S.groups == 1 && S.in_channels >= 16 &&
+           S.kernel_h * S.kernel_w > 1 && S.kernel_h * S.kernel_w <= 64 &&
+           S.out_plane() > 256 && RowTiles<S, T>::fits;
+#else
+  return false;
+#endif
+}
+
+#pragma GCC diagnostic pop
+
+} // namespace rnc::cpu::detail
