@@ -513,17 +513,22 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                              .dilation_w = S.dilation_w,
                              .groups = S.groups};
     static_assert(TS.out_h() == S.in_h && TS.out_w() == S.in_w);
-    // wt[g*Cg + c][o][kh][kw] = w[g*Mg + o][c][KH-1-kh][KW-1-kw]: per group
-    // and tap a transpose of [o][c] in 16 x 16 blocks (an element at a
-    // time, the stores a cache line apart took 3-5 ms on resnet50's
-    // 2048 x 512 weights, a third of the data gradient).
-    constexpr int KHW = KH * KW;
+    // wt[g*Cg + c][o][kh][kw] = w[g*Mg + o][c][KH-1-kh][KW-1-kw], in blocks
+    // of 16 x 16 (o, c) pairs whose taps are contiguous on both sides (a
+    // pair at a time, the stores of a 1x1 layer's 2048 x 512 weights landed
+    // 8 KB apart, in one L1 set: a third of its data gradient).
+    constexpr int KHW = KH * KW, B = 16;
     T *wt = scratch<T>(kSlotWeight, size_t(S.weight_size()));
     for (int g = 0; g < S.groups; ++g)
-      for (int t = 0; t < KHW; ++t)
-        copy_strided(wt + long(g) * Cg * Mg * KHW + (KHW - 1 - t),
-                     long(Mg) * KHW, KHW, w + long(g) * Mg * Cg * KHW + t,
-                     KHW, long(Cg) * KHW, Cg, Mg);
+      for (int o0 = 0; o0 < Mg; o0 += B)
+        for (int c0 = 0; c0 < Cg; c0 += B)
+          for (int c = c0; c < std::min(Cg, c0 + B); ++c)
+            for (int o = o0; o < std::min(Mg, o0 + B); ++o) {
+              T *d = wt + ((long(g) * Cg + c) * Mg + o) * KHW;
+              const T *src = w + ((long(g) * Mg + o) * Cg + c) * KHW;
+              for (int t = 0; t < KHW; ++t)
+                d[KHW - 1 - t] = src[t];
+            }
     // Group g of the transposed convolution writes input channels
     // [g*Cg, (g+1)*Cg): the same (n0, nb, g) as the col2im path.
     conv2d_forward_all<TS>(dx, dy, wt, static_cast<const T *>(nullptr), N, epi,

@@ -486,39 +486,31 @@ template <Conv2DShape S> int wgrad_used_taps(WgradTap *used) {
   return nused;
 }
 
-// dw[co][c][t] = part[t][c][co] (inside a parallel region: `omp for`s),
-// a transpose per tap in 16 x 16 blocks over (tap, 16 output channels)
-// items (an element at a time, reading part a line per element, it took a
-// fifth of 256 -> 256 3x3 @14 at batch 8); taps that no output reads
-// through are zero.
+// dw[co][c][t] = part[t][c][co] (inside a parallel region: an `omp for`),
+// in blocks of 16 x 16 (co, c) pairs: a block reads whole lines of part
+// and writes runs of 16 * KHW contiguous values (a row of dw at a time, the
+// reads of 512 channels' 3x3 taps, a line each, left L1: a fifth of
+// 256 -> 256 3x3 @14 at batch 8). Taps that no output reads through are
+// zero.
 template <Conv2DShape S, int CO_PAD, class T>
 void wgrad_write_dw(T *dw, const T *part, const WgradTap *used, int nused) {
   constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
-                KHW = S.kernel_h * KW, CB = 16, CBLOCKS = (Co + CB - 1) / CB;
-  if constexpr (KHW == 1) {
-    // One tap: dw rows are contiguous along c, and consecutive rows read
-    // the same lines of part (blocks would store 4 KB apart, one L1 set).
-    if (nused == 0)
-      return;
+                KHW = S.kernel_h * KW, B = 16, CB = (Co + B - 1) / B,
+                IB = (Cin + B - 1) / B;
+  int tap[KHW] = {};
+  for (int i = 0; i < nused; ++i)
+    tap[i] = used[i].kh * KW + used[i].kw;
 #pragma omp for schedule(static)
-    for (int co = 0; co < Co; ++co)
-      for (int c = 0; c < Cin; ++c)
-        dw[long(co) * Cin + c] = part[long(c) * CO_PAD + co];
-    return;
-  }
-  if (nused < KHW) {
-#pragma omp for schedule(static)
-    for (int co = 0; co < Co; ++co)
-      std::fill(dw + long(co) * Cin * KHW, dw + long(co + 1) * Cin * KHW,
-                T(0));
-  }
-#pragma omp for schedule(static)
-  for (long it = 0; it < long(nused) * CBLOCKS; ++it) {
-    const WgradTap &u = used[it / CBLOCKS];
-    const int t = u.kh * KW + u.kw, co0 = int(it % CBLOCKS) * CB;
-    copy_strided(dw + long(co0) * Cin * KHW + t, KHW, long(Cin) * KHW,
-                 part + long(t) * Cin * CO_PAD + co0, CO_PAD, 1, Cin,
-                 std::min(CB, Co - co0));
+  for (long it = 0; it < long(CB) * IB; ++it) {
+    const int co0 = int(it / IB) * B, c0 = int(it % IB) * B;
+    for (int co = co0; co < std::min(Co, co0 + B); ++co)
+      for (int c = c0; c < std::min(Cin, c0 + B); ++c) {
+        T *d = dw + (long(co) * Cin + c) * KHW;
+        if (nused < KHW)
+          std::fill(d, d + KHW, T(0));
+        for (int i = 0; i < nused; ++i)
+          d[tap[i]] = part[(long(tap[i]) * Cin + c) * CO_PAD + co];
+      }
   }
 }
 
