@@ -435,17 +435,7 @@ RNC_INLINE void wgrad_tile(T *RNC_RESTRICT part, long ld, bool first,
                     (ow_lo * SW - S.pad_w + kw * S.dilation_w);
       const T *dr = dyt + (n * OP + long(oh) * S.out_w() + ow_lo) * CO_PAD;
       for (int ow = ow_lo; ow < ow_hi; ++ow) {
-        V d[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v)
-          d[v] = vload(dr + v * L);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-          V a = vbroadcast(xr[i * HW]);
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v)
-            acc[i][v] += a * d[v];
-        }
+        tile_rank1<T, MR, NV, HW>(acc, xr, dr);
         xr += SW;
         dr += CO_PAD;
       }
