@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "common.h"
 #include "kernels/shapes.h"
@@ -179,6 +180,85 @@ RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
   }
 }
 
+// 2x2 windows that tile the plane (fashion_resnet's stem pool), eight
+// outputs of a row at a time: the four elements of each window are the even
+// and odd lanes of two input rows; the first maximum in window order (0,0),
+// (0,1), (1,0), (1,1) as in max_pool_window_first_max, a NaN winning. A row
+// narrower than 8 outputs takes the scalar scan; the last chunk of a row
+// overlaps the one before it (the same values written twice).
+template <Pool2DShape S, class T> constexpr bool max_pool_2x2_vector() {
+  return std::is_same_v<T, float> && max_pool_tiles<S>() &&
+         S.kernel_h == 2 && S.kernel_w == 2 && S.out_w() >= 8;
+}
+
+#if RNC_HAVE_VECTOR_EXT
+typedef float Pool8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int PoolIdx8 __attribute__((vector_size(32)));
+
+// Outputs [ow, ow + 8) of row oh: *m the maxima, *best the window index
+// (kh * 2 + kw) of each first maximum.
+template <Pool2DShape S>
+RNC_INLINE void max_pool_2x2_chunk(const float *xp, int oh, int ow, Pool8 *m,
+                                   PoolIdx8 *best) {
+  const float *r0 = xp + long(2 * oh) * S.in_w + 2 * ow, *r1 = r0 + S.in_w;
+  Pool8 a0 = *(const Pool8 *)r0, a1 = *(const Pool8 *)(r0 + 8),
+        b0 = *(const Pool8 *)r1, b1 = *(const Pool8 *)(r1 + 8);
+  const Pool8 v[4] = {
+      __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14),
+      __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15),
+      __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14),
+      __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15)};
+  Pool8 mx = v[0];
+  PoolIdx8 at = PoolIdx8{} + 0;
+  for (int k = 1; k < 4; ++k) {
+    PoolIdx8 better = (v[k] > mx) | ((v[k] != v[k]) & (mx == mx));
+    mx = better ? v[k] : mx;
+    at = better ? PoolIdx8{} + k : at;
+  }
+  *m = mx;
+  *best = at;
+}
+
+template <Pool2DShape S>
+RNC_INLINE void max_pool_2x2_plane(float *yp, const float *xp) {
+  for (int oh = 0; oh < S.out_h(); ++oh)
+    for (int ow = 0;; ow = std::min(ow + 8, S.out_w() - 8)) {
+      Pool8 m;
+      PoolIdx8 best;
+      max_pool_2x2_chunk<S>(xp, oh, ow, &m, &best);
+      *(Pool8 *)(yp + oh * S.out_w() + ow) = m;
+      if (ow == S.out_w() - 8)
+        break;
+    }
+}
+
+// dx of one plane: each window's gradient to its first maximum, zeros
+// elsewhere (the rows and columns past the last window are filled before).
+template <Pool2DShape S>
+RNC_INLINE void max_pool_2x2_grad_plane(float *dxp, const float *dyp,
+                                        const float *xp) {
+  for (int oh = 0; oh < S.out_h(); ++oh)
+    for (int ow = 0;; ow = std::min(ow + 8, S.out_w() - 8)) {
+      Pool8 m;
+      PoolIdx8 best;
+      max_pool_2x2_chunk<S>(xp, oh, ow, &m, &best);
+      const Pool8 g = *(const Pool8 *)(dyp + oh * S.out_w() + ow), z = {};
+      Pool8 d[4];
+      for (int k = 0; k < 4; ++k)
+        d[k] = best == k ? g : z;
+      float *r0 = dxp + long(2 * oh) * S.in_w + 2 * ow, *r1 = r0 + S.in_w;
+      *(Pool8 *)r0 = __builtin_shufflevector(d[0], d[1], 0, 8, 1, 9, 2, 10, 3, 11);
+      *(Pool8 *)(r0 + 8) =
+          __builtin_shufflevector(d[0], d[1], 4, 12, 5, 13, 6, 14, 7, 15);
+      *(Pool8 *)r1 = __builtin_shufflevector(d[2], d[3], 0, 8, 1, 9, 2, 10, 3, 11);
+      *(Pool8 *)(r1 + 8) =
+          __builtin_shufflevector(d[2], d[3], 4, 12, 5, 13, 6, 14, 7, 15);
+      if (ow == S.out_w() - 8)
+        break;
+    }
+}
+#endif
+
 template <class F> void for_each_plane(long planes, long work, const F &f) {
   (void)work; // unused without OpenMP
 #pragma omp parallel for schedule(static) if (work >= kParallelGrain)
@@ -198,6 +278,12 @@ void max_pool2d(T *y, const T *x, int N) {
   auto plane = [&](long p) {
     const T *xp = x + p * in_plane;
     T *yp = y + p * out_plane;
+#if RNC_HAVE_VECTOR_EXT
+    if constexpr (detail::max_pool_2x2_vector<S, T>()) {
+      detail::max_pool_2x2_plane<S>(yp, xp);
+      return;
+    }
+#endif
     if constexpr (detail::max_pool_tiles<S>()) {
       for (int oh = 0; oh < S.out_h(); ++oh)
         for (int ow = 0; ow < S.out_w(); ++ow)
@@ -238,6 +324,12 @@ void max_pool2d_grad(T *dx, const T *dy, const T *x, int N) {
       // rows and columns past the last whole window are zero.
       if constexpr (S.in_h % S.kernel_h != 0 || S.in_w % S.kernel_w != 0)
         std::fill(dxp, dxp + in_plane, T(0));
+#if RNC_HAVE_VECTOR_EXT
+      if constexpr (detail::max_pool_2x2_vector<S, T>()) {
+        detail::max_pool_2x2_grad_plane<S>(dxp, dyp, xp);
+        return;
+      }
+#endif
       for (int oh = 0; oh < S.out_h(); ++oh)
         for (int ow = 0; ow < S.out_w(); ++ow) {
           long at = long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w;

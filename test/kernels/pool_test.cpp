@@ -93,6 +93,19 @@ template <Pool2DShape S> void check_pool(int N, uint64_t seed) {
   rnc::cpu::max_pool2d_grad<S, double>(dx.data(), r.data(), xd.data(), N);
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, max_loss, 1e-4)), 1e-6)
       << "max backward";
+  // The float backward (its own vector paths) routes the gradient to the
+  // same elements as the float64 one (distinct inputs stay distinct in
+  // float); overlapping windows sum in float, hence the 1e-6.
+  {
+    std::vector<float> xf(xd.begin(), xd.end()), rf(r.begin(), r.end());
+    auto dxf = kt::poisoned<float>(xf.size());
+    rnc::cpu::max_pool2d_grad<S>(dxf.data(), rf.data(), xf.data(), N);
+    for (size_t i = 0; i < dxf.size(); ++i) {
+      ASSERT_EQ(dxf[i] == 0.0f, dx[i] == 0.0) << "float max backward, " << i;
+      ASSERT_NEAR(dxf[i], dx[i], 1e-6 * (1 + std::abs(dx[i])))
+          << "float max backward, element " << i;
+    }
+  }
   dx = kt::poisoned<double>(xd.size());
   rnc::cpu::avg_pool2d_grad<S, double>(dx.data(), r.data(), N);
   EXPECT_LT(kt::rel_err(dx, kt::numeric_grad(xd, avg_loss)), 1e-6)
@@ -154,6 +167,30 @@ TEST(Pool2D, MatchesReference) {
                          .kernel_w = 3,
                          .stride_h = 3,
                          .stride_w = 3}>(2, 7);
+  // 2x2 rows of 8 outputs and more (max_pool_2x2_vector: chunks of 8, the
+  // last overlapping): fashion_resnet's 28x28, a ragged 29-wide edge, and
+  // exactly 8.
+  check_pool<Pool2DShape{.channels = 2,
+                         .in_h = 28,
+                         .in_w = 28,
+                         .kernel_h = 2,
+                         .kernel_w = 2,
+                         .stride_h = 2,
+                         .stride_w = 2}>(2, 10);
+  check_pool<Pool2DShape{.channels = 3,
+                         .in_h = 5,
+                         .in_w = 41,
+                         .kernel_h = 2,
+                         .kernel_w = 2,
+                         .stride_h = 2,
+                         .stride_w = 2}>(1, 11);
+  check_pool<Pool2DShape{.channels = 1,
+                         .in_h = 4,
+                         .in_w = 16,
+                         .kernel_h = 2,
+                         .kernel_w = 2,
+                         .stride_h = 2,
+                         .stride_w = 2}>(2, 12);
   // Non-square window, overlapping, floor mode drops the ragged edge.
   check_pool<Pool2DShape{.channels = 2,
                          .in_h = 9,
@@ -245,6 +282,52 @@ TEST(Pool2D, MaxTiesGoToFirst) {
       want_v[h * 70 + w] += 1.0f;
     }
   EXPECT_EQ(dxv, want_v);
+}
+
+// The 2x2 vector path (max_pool_2x2_vector) keeps the scalar rules: ties
+// go to the first element in window order, a NaN wins its window.
+TEST(Pool2D, MaxTiesAndNaNInWideRows) {
+  constexpr Pool2DShape S{.channels = 1,
+                          .in_h = 4,
+                          .in_w = 30,
+                          .kernel_h = 2,
+                          .kernel_w = 2,
+                          .stride_h = 2,
+                          .stride_w = 2};
+  static_assert(rnc::cpu::detail::max_pool_2x2_vector<S, float>());
+  constexpr int OW = 15, P = 2 * OW;
+  std::vector<float> x(4 * 30), dy(P), dx(4 * 30, NAN), y(P, 0.0f);
+  // Window w of output row 0: a tie at the maximum between its elements
+  // (w % 4) and 3, or a NaN at element w % 4 beside a 5 when w % 5 == 0.
+  std::vector<int> want_at(P);
+  for (int o = 0; o < P; ++o) {
+    int oh = o / OW, ow = o % OW;
+    int e[4] = {(2 * oh) * 30 + 2 * ow, (2 * oh) * 30 + 2 * ow + 1,
+                (2 * oh + 1) * 30 + 2 * ow, (2 * oh + 1) * 30 + 2 * ow + 1};
+    for (int k = 0; k < 4; ++k)
+      x[e[k]] = -1.0f - k;
+    int k = o % 4;
+    if (o % 5 == 0) {
+      x[e[(k + 1) % 4]] = 5.0f;
+      x[e[k]] = NAN;
+    } else {
+      x[e[k]] = 2.0f;
+      x[e[3]] = 2.0f;
+    }
+    want_at[o] = e[k];
+    dy[o] = float(o + 1);
+  }
+  rnc::cpu::max_pool2d<S>(y.data(), x.data(), 1);
+  rnc::cpu::max_pool2d_grad<S>(dx.data(), dy.data(), x.data(), 1);
+  std::vector<float> want(4 * 30, 0.0f);
+  for (int o = 0; o < P; ++o) {
+    EXPECT_EQ(std::isnan(y[o]), o % 5 == 0) << "output " << o;
+    if (o % 5 != 0) {
+      EXPECT_EQ(y[o], 2.0f) << "output " << o;
+    }
+    want[want_at[o]] = dy[o];
+  }
+  EXPECT_EQ(dx, want);
 }
 
 TEST(GlobalAvgPool, MatchesReference) {
