@@ -393,16 +393,16 @@ void conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
 template <Conv2DShape S, class T, class Epi, class After>
 void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
                         const Epi &epi, const After &after) {
+  if constexpr (use_row_tiles<S, T>()) {
+    conv2d_row_tiles_forward<S>(y, x, w, bias, N, epi, after);
+    return;
+  }
   if constexpr (use_tiled_forward<S>()) {
     if (tiled_batch_ok<S.out_channels, T>(N)) {
       conv2d_tiled_forward<S>(y, x, w, bias, N, epi);
       run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
       return;
     }
-  }
-  if constexpr (use_row_tiles<S, T>()) {
-    conv2d_row_tiles_forward<S>(y, x, w, bias, N, epi, after);
-    return;
   }
   // Operands rounded to bf16 where T takes them (the direct kernel rounds
   // x as it packs it).
@@ -482,6 +482,30 @@ namespace detail {
 // The two paths of conv2d_grad_input (below). after(n0, nb, g) runs in the
 // task that wrote images [n0, n0 + nb) of group g of dx, after the epilogue,
 // while they are in cache (as in conv2d_forward_all).
+// Stride 1 with pad <= dilation*(kernel-1): the data gradient is the
+// forward convolution of dy with the flipped, transposed weights, shape
+// flipped_conv<S>().
+template <Conv2DShape S> constexpr bool data_grad_is_forward() {
+  return S.stride_h == 1 && S.stride_w == 1 &&
+         S.pad_h <= S.dilation_h * (S.kernel_h - 1) &&
+         S.pad_w <= S.dilation_w * (S.kernel_w - 1);
+}
+template <Conv2DShape S> constexpr Conv2DShape flipped_conv() {
+  return Conv2DShape{.in_channels = S.out_channels,
+                     .out_channels = S.in_channels,
+                     .in_h = S.out_h(),
+                     .in_w = S.out_w(),
+                     .kernel_h = S.kernel_h,
+                     .kernel_w = S.kernel_w,
+                     .stride_h = 1,
+                     .stride_w = 1,
+                     .pad_h = S.dilation_h * (S.kernel_h - 1) - S.pad_h,
+                     .pad_w = S.dilation_w * (S.kernel_w - 1) - S.pad_w,
+                     .dilation_h = S.dilation_h,
+                     .dilation_w = S.dilation_w,
+                     .groups = S.groups};
+}
+
 template <Conv2DShape S, class T, class Epilogue, class After>
 void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                               const Epilogue &epi, const After &after) {
@@ -489,29 +513,22 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                 Kg = S.col_rows();
   constexpr int KH = S.kernel_h, KW = S.kernel_w;
   constexpr long P = S.out_plane();
-  if constexpr (use_tiled_backward_data<S>()) {
+  // Where the flipped forward takes the row tiles, so does the gradient.
+  constexpr bool kFlipRows = [] {
+    if constexpr (data_grad_is_forward<S>())
+      return use_row_tiles<flipped_conv<S>(), T>();
+    else
+      return false;
+  }();
+  if constexpr (use_tiled_backward_data<S>() && !kFlipRows) {
     if (tiled_batch_ok<S.in_channels, T>(N)) {
       conv2d_tiled_backward_data<S>(dx, dy, w, N, epi);
       run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
       return;
     }
   }
-  if constexpr (S.stride_h == 1 && S.stride_w == 1 &&
-                S.pad_h <= S.dilation_h * (KH - 1) &&
-                S.pad_w <= S.dilation_w * (KW - 1)) {
-    constexpr Conv2DShape TS{.in_channels = S.out_channels,
-                             .out_channels = S.in_channels,
-                             .in_h = S.out_h(),
-                             .in_w = S.out_w(),
-                             .kernel_h = KH,
-                             .kernel_w = KW,
-                             .stride_h = 1,
-                             .stride_w = 1,
-                             .pad_h = S.dilation_h * (KH - 1) - S.pad_h,
-                             .pad_w = S.dilation_w * (KW - 1) - S.pad_w,
-                             .dilation_h = S.dilation_h,
-                             .dilation_w = S.dilation_w,
-                             .groups = S.groups};
+  if constexpr (data_grad_is_forward<S>()) {
+    constexpr Conv2DShape TS = flipped_conv<S>();
     static_assert(TS.out_h() == S.in_h && TS.out_w() == S.in_w);
     // wt[g*Cg + c][o][kh][kw] = w[g*Mg + o][c][KH-1-kh][KW-1-kw], in blocks
     // of 16 x 16 (o, c) pairs whose taps are contiguous on both sides (a

@@ -330,7 +330,11 @@ void conv2d_row_tiles_forward(T *y, const T *x, const T *w, const T *bias,
 
 // Whether a forward convolution (and the stride-1 data gradient, a forward
 // on flipped weights) takes the row tiles: fp32 (bf16 has its own tiles)
-// on planes larger than the image tiles take (16 x 16), a kernel larger
+// on planes larger than the image tiles take (16 x 16), or on planes of
+// 145-256 positions with 64 channels or fewer on both sides (before the
+// image tiles: their scattered stores of 64 channels and less are the
+// larger cost there; 32->32 3x3 @14 at batch 128 forward and data gradient
+// 47% -> 53% of the peak, the weight gradient unchanged), a kernel larger
 // than 1x1 (a 1x1 GEMM reads the NCHW planes as they are, no im2col) over
 // 16 or more input channels (not the stems), a whole tile in every run.
 // Measured against the GEMM with kernel-conv-bench (bench/cpu-kernels-
@@ -345,7 +349,10 @@ template <Conv2DShape S, class T> constexpr bool use_row_tiles() {
   else
     return S.groups == 1 && S.in_channels >= 16 &&
            S.kernel_h * S.kernel_w > 1 && S.kernel_h * S.kernel_w <= 64 &&
-           S.out_plane() > 256 && RowTiles<S, T>::fits;
+           (S.out_plane() > 256 ||
+            (S.out_plane() > 144 && S.in_channels <= 64 &&
+             S.out_channels <= 64)) &&
+           RowTiles<S, T>::fits;
 #else
   return false;
 #endif

@@ -197,11 +197,12 @@ TEST(ConvTiled, FashionResnetShapesAtBatch32) {
 // Shapes: channel counts off the vector width (masked transposes, padded
 // vector blocks, a last chunk of 2 channels), stride 2 (one run per row),
 // dilation, no padding, a 5x5 kernel, panels over 1 MB (the blocks
-// outermost), a batch of one on several threads (runs split), doubles.
+// outermost), a batch of one on several threads (runs split), doubles; a
+// 13x14 plane with 64 channels or fewer, which the row tiles take before
+// the image tiles, at a batch the image tiles would take.
 template <Conv2DShape S, class T = float> void check_rows(int N, uint64_t seed) {
   using rnc::cpu::detail::use_row_tiles;
-  static_assert(use_row_tiles<S, T>() &&
-                !rnc::cpu::detail::use_tiled_forward<S>());
+  static_assert(use_row_tiles<S, T>());
   check<S, T, false>(N, seed);
 }
 
@@ -215,6 +216,12 @@ TEST(ConvRows, MatchesReference) {
   check_rows<Conv2DShape{130, 16, 17, 17, 3, 3, 1, 1, 1, 1}>(2, 57);
   check_rows<Conv2DShape{128, 256, 17, 17, 3, 3, 1, 1, 1, 1}>(2, 58);
   check_rows<Conv2DShape{16, 16, 17, 17, 3, 3, 1, 1, 1, 1}, double>(2, 59);
+  constexpr Conv2DShape mid{24, 40, 13, 14, 3, 3, 1, 1, 1, 1};
+  static_assert(rnc::cpu::detail::use_tiled_forward<mid>() &&
+                rnc::cpu::detail::use_row_tiles<
+                    rnc::cpu::detail::flipped_conv<mid>(), float>());
+  ASSERT_TRUE((rnc::cpu::detail::tiled_batch_ok<40, float>(25)));
+  check_rows<mid>(25, 60);
 }
 
 // The weight gradient of a stem (1 or 3 input channels): the direct kernel
