@@ -1,7 +1,8 @@
 // Code generation for the unfused batch-norm ops: rn.batch_norm (inference),
 // rn.batch_norm_train, rn.batch_norm_running_update, rn.batch_norm_grad,
-// rn.batch_norm_relu_grad, rn.batch_norm_grad_from_sums. Kernels:
-// kernels/cpu/batchnorm.h, kernels/cuda/batchnorm.cuh (the same names).
+// rn.batch_norm_relu_grad, rn.batch_norm_grad_from_sums, and
+// rn.max_pool2d_bn_relu_grad (cpu only). Kernels: kernels/cpu/batchnorm.h,
+// kernels/cpu/pool_bn_grad.h, kernels/cuda/batchnorm.cuh (the same names).
 #include "codegen/FunctionEmitter.h"
 
 #include "dialect/RnOps.h"
@@ -116,6 +117,27 @@ LogicalResult emit(rn::BatchNormReluGradOp b, OpEmitter &e) {
   return success();
 }
 
+/// The pool's window shape first, then the BN's (kernels/cpu/pool_bn_grad.h).
+LogicalResult emit(rn::MaxPool2DBatchNormReluGradOp b, OpEmitter &e) {
+  if (e.target.name() != "cpu")
+    return b.emitOpError("has a cpu kernel only (kernels/cpu/pool_bn_grad.h); "
+                         "`rnc compile --target ")
+           << e.target.name() << "` does not run rnc-fuse-pool-bn-grad";
+  KernelCall c =
+      KernelCall("max_pool2d_bn_relu_grad")
+          .tmpl(e.shapes.pool(tensorType(b.getReluResult()), b.getKernel(),
+                              b.getStride(), b.getPadding(), true))
+          .tmpl(e.shapes.batchNorm(tensorType(b.getInput())))
+          .arg(e.use(b.getInputGrad()))
+          .arg(e.use(b.getScaleGrad()))
+          .arg(e.use(b.getShiftGrad()))
+          .arg(e.use(b.getResultGrad()))
+          .arg(e.use(b.getReluResult()));
+  e.call(withSync(savedForward(c, b, e).batch(), e,
+                  tensorType(b.getInput()).getDimSize(1)));
+  return success();
+}
+
 LogicalResult emit(rn::BatchNormGradFromSumsOp b, OpEmitter &e) {
   KernelCall c = bnGradCall("batch_norm_grad_from_sums", b, e);
   e.call(withSync(savedForward(c, b, e)
@@ -132,7 +154,8 @@ std::optional<LogicalResult> emitBatchNormOp(Operation *op, OpEmitter &e) {
   return llvm::TypeSwitch<Operation *, std::optional<LogicalResult>>(op)
       .Case<rn::BatchNormOp, rn::BatchNormTrainOp,
             rn::BatchNormRunningUpdateOp, rn::BatchNormGradOp,
-            rn::BatchNormReluGradOp, rn::BatchNormGradFromSumsOp>(
+            rn::BatchNormReluGradOp, rn::MaxPool2DBatchNormReluGradOp,
+            rn::BatchNormGradFromSumsOp>(
           [&](auto b) { return emit(b, e); })
       .Default([](Operation *) { return std::nullopt; });
 }

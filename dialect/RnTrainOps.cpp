@@ -184,24 +184,34 @@ LogicalResult CountCorrectOp::inferReturnTypes(MLIRContext *ctx,
 // Gradient ops
 //===----------------------------------------------------------------------===//
 
-/// Result types of a BN gradient op: the input's type and two [C] vectors.
-template <typename OpT>
-LogicalResult inferBatchNormGradTypes(std::optional<Location> loc,
-                                      typename OpT::Adaptor adaptor,
-                                      SmallVectorImpl<Type> &types) {
-  OpErrors err(loc, OpT::getOperationName());
+/// Result types of a BN gradient op: the input's type (rank in `ranks`) and
+/// two [C] vectors; `same`, the operand named `what`, has the input's shape.
+LogicalResult inferBnGradTypes(const OpErrors &err, Type inputType,
+                               ArrayRef<int64_t> ranks, StringRef layout,
+                               Type same, StringRef what,
+                               SmallVectorImpl<Type> &types) {
   FailureOr<RankedTensorType> input =
-      checkActivation(err, "input", adaptor.getInput().getType(), {2, 4},
-                      "2 [N, C] or 4 [N, C, H, W]");
+      checkActivation(err, "input", inputType, ranks, layout);
   if (failed(input))
     return failure();
-  auto dy = cast<RankedTensorType>(adaptor.getResultGrad().getType());
-  if (!sameActivationShape(dy.getShape(), input->getShape()))
-    return err("expected result_grad ", dy, " to match the input ", *input);
+  auto t = cast<RankedTensorType>(same);
+  if (!sameActivationShape(t.getShape(), input->getShape()))
+    return err("expected ", what, " ", t, " to match the input ", *input);
   auto vec =
       RankedTensorType::get({input->getDimSize(1)}, input->getElementType());
   types.append({*input, vec, vec});
   return success();
+}
+
+template <typename OpT>
+LogicalResult inferBatchNormGradTypes(std::optional<Location> loc,
+                                      typename OpT::Adaptor adaptor,
+                                      SmallVectorImpl<Type> &types) {
+  return inferBnGradTypes(OpErrors(loc, OpT::getOperationName()),
+                          adaptor.getInput().getType(), {2, 4},
+                          "2 [N, C] or 4 [N, C, H, W]",
+                          adaptor.getResultGrad().getType(), "result_grad",
+                          types);
 }
 
 LogicalResult BatchNormGradOp::inferReturnTypes(
@@ -214,6 +224,29 @@ LogicalResult BatchNormReluGradOp::inferReturnTypes(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &types) {
   return inferBatchNormGradTypes<BatchNormReluGradOp>(loc, adaptor, types);
+}
+
+LogicalResult MaxPool2DBatchNormReluGradOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &types) {
+  // relu_result is the pool's input: the BN's tensor.
+  return inferBnGradTypes(OpErrors(loc, getOperationName()),
+                          adaptor.getInput().getType(), {4}, "4 [N, C, H, W]",
+                          adaptor.getReluResult().getType(), "relu_result",
+                          types);
+}
+
+LogicalResult MaxPool2DBatchNormReluGradOp::verify() {
+  if (failed(checkForwardShape(
+          *this,
+          poolResultShape(getReluResult().getType().getShape(), getKernel(),
+                          getStride(), getPadding()),
+          getResultGrad().getType(), "the relu_result type (the pool's input)")))
+    return failure();
+  return verifyChannelVectors(*this, getInput().getType().getDimSize(1),
+                              {{"mean", getMean()},
+                               {"inv_std", getInvStd()},
+                               {"scale", getScale()}});
 }
 
 LogicalResult BatchNormGradFromSumsOp::inferReturnTypes(

@@ -395,6 +395,39 @@ def Rn_BatchNormReluGradOp : Rn_InferredOp<"batch_norm_relu_grad"> {
   }];
 }
 
+def Rn_MaxPool2DBatchNormReluGradOp
+    : Rn_InferredOp<"max_pool2d_bn_relu_grad"> {
+  let summary = "fused backward of max_pool2d(relu(batch_norm_train(x)))";
+  let description = [{
+    `rn.max_pool2d_grad %g, %r` followed by `rn.batch_norm_relu_grad` of
+    its result as one op (created by `rnc-fuse-pool-bn-grad`): the
+    gradient at the pool's input is routed from the pooled gradient `%g`
+    plane by plane while the BN reductions and the input-gradient pass read
+    it, so that full-resolution gradient is never stored. `relu_result` is
+    the ReLU's output and the pool's input; `input` the BN's input. Window
+    attributes as on `rn.max_pool2d`.
+
+    ```mlir
+    %dx, %dgamma, %dbeta = rn.max_pool2d_bn_relu_grad %g, %r, %x, %mean, %inv_std, %gamma
+        {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>}
+        : tensor<?x32x14x14xf32>, tensor<?x32x28x28xf32>, tensor<?x32x28x28xf32>,
+          tensor<32xf32>, tensor<32xf32>, tensor<32xf32>
+    ```
+  }];
+  let arguments = !con((ins Rn_Tensor4D:$result_grad, Rn_Tensor4D:$relu_result,
+                            Rn_Tensor4D:$input, Rn_Tensor1D:$mean,
+                            Rn_Tensor1D:$inv_std, Rn_Tensor1D:$scale),
+                       Rn_PoolWindowArgs);
+  let results = (outs Rn_Tensor4D:$input_grad, Rn_Tensor1D:$scale_grad,
+                      Rn_Tensor1D:$shift_grad);
+  let assemblyFormat = [{
+    $result_grad `,` $relu_result `,` $input `,` $mean `,` $inv_std `,` $scale
+    attr-dict `:` type($result_grad) `,` type($relu_result) `,` type($input)
+    `,` type($mean) `,` type($inv_std) `,` type($scale)
+  }];
+  let hasVerifier = 1;
+}
+
 def Rn_Conv2DGradInputFanInOp : Rn_GradOp<"conv2d_grad_input_fanin"> {
   let summary = "fused backward: conv input gradient + gradient fan-in [+ ReLU mask]";
   let description = [{

@@ -64,15 +64,8 @@ public:
   using FuseConvBnEvalBase::FuseConvBnEvalBase;
 
   void runOnOperation() override {
-    func::FuncOp eval = getOperation();
-    if (!hasRole(eval, FunctionRole::Eval) || eval.isExternal())
-      return;
-    FusionRemarks remarks(explain, /*immediate=*/false);
-    RewritePatternSet patterns(&getContext());
-    patterns.add<FuseConvBnEvalPattern>(&getContext(), remarks);
-    applyFusionPatterns(eval, FrozenRewritePatternSet(std::move(patterns)),
-                        remarks);
-    remarks.finish(eval);
+    runFusionPass<FuseConvBnEvalPattern>(getOperation(), FunctionRole::Eval,
+                                         explain, /*immediate=*/false);
   }
 };
 

@@ -81,15 +81,8 @@ public:
   using FuseConvBnTrainBase::FuseConvBnTrainBase;
 
   void runOnOperation() override {
-    func::FuncOp step = getOperation();
-    if (!hasRole(step, FunctionRole::TrainStep) || step.isExternal())
-      return;
-    FusionRemarks remarks(explain, /*immediate=*/false);
-    RewritePatternSet patterns(&getContext());
-    patterns.add<FuseConvBnTrainPattern>(&getContext(), remarks);
-    applyFusionPatterns(step, FrozenRewritePatternSet(std::move(patterns)),
-                        remarks);
-    remarks.finish(step);
+    runFusionPass<FuseConvBnTrainPattern>(
+        getOperation(), FunctionRole::TrainStep, explain, /*immediate=*/false);
   }
 };
 

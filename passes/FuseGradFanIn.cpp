@@ -96,14 +96,8 @@ public:
   using FuseGradFanInBase::FuseGradFanInBase;
 
   void runOnOperation() override {
-    func::FuncOp step = getOperation();
-    if (!hasRole(step, FunctionRole::TrainStep) || step.isExternal())
-      return;
-    FusionRemarks remarks(explain, /*immediate=*/true);
-    RewritePatternSet patterns(&getContext());
-    patterns.add<FuseGradFanInPattern>(&getContext(), remarks);
-    applyFusionPatterns(step, FrozenRewritePatternSet(std::move(patterns)),
-                        remarks);
+    runFusionPass<FuseGradFanInPattern>(getOperation(), FunctionRole::TrainStep,
+                                        explain, /*immediate=*/true);
   }
 };
 

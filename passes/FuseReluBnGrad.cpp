@@ -53,14 +53,8 @@ public:
   using FuseReluBnGradBase::FuseReluBnGradBase;
 
   void runOnOperation() override {
-    func::FuncOp step = getOperation();
-    if (!hasRole(step, FunctionRole::TrainStep) || step.isExternal())
-      return;
-    FusionRemarks remarks(explain, /*immediate=*/true);
-    RewritePatternSet patterns(&getContext());
-    patterns.add<FuseReluBnGradPattern>(&getContext(), remarks);
-    applyFusionPatterns(step, FrozenRewritePatternSet(std::move(patterns)),
-                        remarks);
+    runFusionPass<FuseReluBnGradPattern>(
+        getOperation(), FunctionRole::TrainStep, explain, /*immediate=*/true);
   }
 };
 

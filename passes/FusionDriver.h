@@ -5,6 +5,7 @@
 #ifndef RNC_PASSES_FUSIONDRIVER_H
 #define RNC_PASSES_FUSIONDRIVER_H
 
+#include "dialect/FunctionRoles.h"
 #include "passes/FusionRemarks.h"
 
 #include "mlir/IR/PatternMatch.h"
@@ -17,6 +18,24 @@ namespace mlir::rn {
 void applyFusionPatterns(func::FuncOp func,
                          const FrozenRewritePatternSet &patterns,
                          FusionRemarks &remarks);
+
+/// A fusion pass's runOnOperation: `Pattern`, constructed with (context,
+/// remarks), over `func` if it has `role` and a body. Backward passes remark
+/// as they go (`immediate`); forward ones at the end (FusionRemarks::finish,
+/// which also names the ops left unfused).
+template <class Pattern>
+void runFusionPass(func::FuncOp func, FunctionRole role, bool explain,
+                   bool immediate) {
+  if (!hasRole(func, role) || func.isExternal())
+    return;
+  FusionRemarks remarks(explain, immediate);
+  RewritePatternSet patterns(func.getContext());
+  patterns.add<Pattern>(func.getContext(), remarks);
+  applyFusionPatterns(func, FrozenRewritePatternSet(std::move(patterns)),
+                      remarks);
+  if (!immediate)
+    remarks.finish(func);
+}
 
 } // namespace mlir::rn
 

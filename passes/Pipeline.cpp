@@ -26,6 +26,10 @@ void buildCompilePipeline(OpPassManager &pm,
     funcs.addPass(createFuseConvBnEval({explain}));
     funcs.addPass(createFuseGradFanIn({explain}));
     funcs.addPass(createFuseReluBnGrad({explain}));
+    // The fused pool + BN backward has a cpu kernel only (kernels/cpu/
+    // pool_bn_grad.h).
+    if (options.target == "cpu")
+      funcs.addPass(createFusePoolBnGrad({explain}));
     funcs.addPass(createFuseBnGradReduce({explain}));
   }
   if (options.memoryPlan)

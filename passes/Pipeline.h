@@ -29,6 +29,11 @@ struct CompilePipelineOptions
   Option<bool> memoryPlan{*this, "memory-plan",
                           llvm::cl::desc("Run rnc-plan-memory"),
                           llvm::cl::init(true)};
+  Option<std::string> target{
+      *this, "target",
+      llvm::cl::desc("The code-generation target (cpu or cuda): fusions "
+                     "whose kernel only one target has run for it alone"),
+      llvm::cl::init("cpu")};
   Option<int64_t> maxBatch{
       *this, "max-batch",
       llvm::cl::desc("Largest batch a step accepts (sizes the memory plan)"),

@@ -219,8 +219,61 @@ namespace detail {
 // of dy (masked where relu_out <= 0 if relu_out is non-null) and x.
 // `count`: the values each channel's sums ran over (N * plane; the global
 // batch's under SyncBN).
-template <BatchNormShape S, class T>
-void batch_norm_backward_input(T *dx, const T *dy, const T *relu_out,
+//
+// One plane (image n, channel c; P values) of each pass, given its dy: the
+// two sums, and the input gradient (relu_out null: no mask).
+template <class T>
+RNC_INLINE void bn_grad_plane_sums(const T *dy, const T *relu_out,
+                                   const T *x, long P, T mean, T *sum_dy,
+                                   T *sum_dy_dev) {
+  if (relu_out)
+    reduce_sum_dot_dev_masked(dy, relu_out, x, P, mean, sum_dy, sum_dy_dev);
+  else
+    reduce_sum_dot_dev(dy, x, P, mean, sum_dy, sum_dy_dev);
+}
+
+// dx = k * (g - mdb - (x - mean) * inv * mdg), g = dy masked by relu_out.
+template <class T> struct BnInputGradCoeffs {
+  T k, mdb, mean, inv, mdg;
+};
+template <class T>
+RNC_INLINE void bn_grad_plane_input(T *RNC_RESTRICT dx, const T *dy,
+                                    const T *relu_out, const T *x, long P,
+                                    const BnInputGradCoeffs<T> &f) {
+  if (relu_out) {
+    for (long i = 0; i < P; ++i) {
+      T g = relu_out[i] > T(0) ? dy[i] : T(0);
+      dx[i] = f.k * (g - f.mdb - (x[i] - f.mean) * f.inv * f.mdg);
+    }
+  } else {
+    for (long i = 0; i < P; ++i)
+      dx[i] = f.k * (dy[i] - f.mdb - (x[i] - f.mean) * f.inv * f.mdg);
+  }
+}
+
+// Where the BN backward's dy comes from. DyTensor: a tensor. A source has
+// plane(n, c) -> const T * (P values of dy) and the two per-plane passes,
+// sums() and input_grad(), which a source may run without building the
+// plane (max_pool2d_bn_relu_grad routes dy from a pooled gradient:
+// kernels/cpu/pool_bn_grad.h).
+template <BatchNormShape S, class T> struct DyTensor {
+  const T *dy;
+  const T *plane(int n, int c) const {
+    return dy + (long(n) * S.channels + c) * S.plane;
+  }
+  void sums(int n, int c, const T *relu_out, const T *x, T mean, T *sum_dy,
+            T *sum_dy_dev) const {
+    bn_grad_plane_sums(plane(n, c), relu_out, x, S.plane, mean, sum_dy,
+                       sum_dy_dev);
+  }
+  void input_grad(int n, int c, T *dx, const T *relu_out, const T *x,
+                  const BnInputGradCoeffs<T> &f) const {
+    bn_grad_plane_input(dx, plane(n, c), relu_out, x, S.plane, f);
+  }
+};
+
+template <BatchNormShape S, class T, class DySource>
+void batch_norm_backward_input(T *dx, const DySource &dy, const T *relu_out,
                                const T *x, const T *save_mean,
                                const T *save_inv_std, const T *gamma,
                                const T *dgamma, const T *dbeta, int N,
@@ -231,29 +284,20 @@ void batch_norm_backward_input(T *dx, const T *dy, const T *relu_out,
     schedule(static) if (count * C >= kParallelGrain)
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c) {
-      T inv = save_inv_std[c], mean = save_mean[c];
-      T k = gamma[c] * inv;
-      T mdb = dbeta[c] / T(count), mdg = dgamma[c] / T(count);
+      T inv = save_inv_std[c];
+      BnInputGradCoeffs<T> f{gamma[c] * inv, dbeta[c] / T(count),
+                             save_mean[c], inv, dgamma[c] / T(count)};
       long off = (long(n) * C + c) * P;
-      if (relu_out) {
-        const T *y = relu_out + off;
-        for (long i = 0; i < P; ++i) {
-          T g = y[i] > T(0) ? dy[off + i] : T(0);
-          dx[off + i] = k * (g - mdb - (x[off + i] - mean) * inv * mdg);
-        }
-      } else {
-        for (long i = 0; i < P; ++i)
-          dx[off + i] =
-              k * (dy[off + i] - mdb - (x[off + i] - mean) * inv * mdg);
-      }
+      dy.input_grad(n, c, dx + off, relu_out ? relu_out + off : nullptr,
+                    x + off, f);
     }
 }
 
 // dgamma and dbeta are this rank's (they are summed over the ranks with the
 // other gradients); under SyncBN dx takes their sums over the ranks and the
 // global count.
-template <BatchNormShape S, class T, class Sync>
-void batch_norm_input_grad_synced(T *dx, const T *dy, const T *relu_out,
+template <BatchNormShape S, class T, class DySource, class Sync>
+void batch_norm_input_grad_synced(T *dx, const DySource &dy, const T *relu_out,
                                   const T *x, const T *save_mean,
                                   const T *save_inv_std, const T *gamma,
                                   const T *dgamma, const T *dbeta, int N,
@@ -275,13 +319,13 @@ void batch_norm_input_grad_synced(T *dx, const T *dy, const T *relu_out,
                                long(sync.batch(N)) * P);
 }
 
-template <BatchNormShape S, class T, class Sync>
-void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
+template <BatchNormShape S, class T, class DySource, class Sync>
+void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const DySource &dy,
                               const T *relu_out, const T *x,
                               const T *save_mean, const T *save_inv_std,
                               const T *gamma, int N, const Sync &sync) {
   static_assert(S.valid(), "rnc::cpu::batch_norm_grad: invalid BatchNormShape");
-  RNC_CHECK(N > 0 && dx && dgamma && dbeta && dy && x && save_mean &&
+  RNC_CHECK(N > 0 && dx && dgamma && dbeta && x && save_mean &&
                 save_inv_std && gamma,
             "batch_norm_grad: N > 0 and non-null pointers");
   constexpr int C = S.channels;
@@ -293,7 +337,7 @@ void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
     for (int n = 0; n < N; ++n)
       for (int c = 0; c < C; ++c) {
         long i = long(n) * C + c;
-        T g = relu_out && !(relu_out[i] > T(0)) ? T(0) : dy[i];
+        T g = relu_out && !(relu_out[i] > T(0)) ? T(0) : dy.plane(n, c)[0];
         dbeta[c] += g;
         dgamma[c] += g * (x[i] - save_mean[c]);
       }
@@ -306,11 +350,8 @@ void batch_norm_backward_impl(T *dx, T *dgamma, T *dbeta, const T *dy,
       for (int n = 0; n < N; ++n) {
         T a, b;
         long off = (long(n) * C + c) * P;
-        if (relu_out)
-          reduce_sum_dot_dev_masked(dy + off, relu_out + off, x + off, P,
-                                    save_mean[c], &a, &b);
-        else
-          reduce_sum_dot_dev(dy + off, x + off, P, save_mean[c], &a, &b);
+        dy.sums(n, c, relu_out ? relu_out + off : nullptr, x + off,
+                save_mean[c], &a, &b);
         sdy += a;
         sdyd += b;
       }
@@ -328,8 +369,10 @@ template <BatchNormShape S, class T = float, class Sync = NoSync>
 void batch_norm_grad(T *dx, T *dgamma, T *dbeta, const T *dy, const T *x,
                      const T *save_mean, const T *save_inv_std, const T *gamma,
                      int N, const Sync &sync = {}) {
-  detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, nullptr, x,
-                                         save_mean, save_inv_std, gamma, N,
+  RNC_CHECK(dy != nullptr, "batch_norm_grad: dy is null");
+  detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta,
+                                         detail::DyTensor<S, T>{dy}, nullptr,
+                                         x, save_mean, save_inv_std, gamma, N,
                                          sync);
 }
 
@@ -341,9 +384,11 @@ void batch_norm_relu_grad(T *dx, T *dgamma, T *dbeta, const T *dy,
                           const T *relu_out, const T *x, const T *save_mean,
                           const T *save_inv_std, const T *gamma, int N,
                           const Sync &sync = {}) {
-  RNC_CHECK(relu_out != nullptr, "batch_norm_relu_grad: relu_out is null");
-  detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta, dy, relu_out, x,
-                                         save_mean, save_inv_std, gamma, N,
+  RNC_CHECK(relu_out != nullptr && dy != nullptr,
+            "batch_norm_relu_grad: relu_out or dy is null");
+  detail::batch_norm_backward_impl<S, T>(dx, dgamma, dbeta,
+                                         detail::DyTensor<S, T>{dy}, relu_out,
+                                         x, save_mean, save_inv_std, gamma, N,
                                          sync);
 }
 
@@ -372,7 +417,8 @@ void batch_norm_grad_from_sums(T *dx, T *dgamma, T *dbeta, const T *dy,
     dgamma[c] = sd * save_inv_std[c];
   }
   detail::batch_norm_input_grad_synced<S, T>(
-      dx, dy, static_cast<const T *>(nullptr), x, save_mean, save_inv_std,
+      dx, detail::DyTensor<S, T>{dy}, static_cast<const T *>(nullptr), x,
+      save_mean, save_inv_std,
       gamma, dgamma, dbeta, N, sync);
 }
 

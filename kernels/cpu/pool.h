@@ -306,6 +306,52 @@ void max_pool2d(T *y, const T *x, int N) {
                          plane);
 }
 
+namespace detail {
+
+// One plane of max_pool2d_grad: dxp (in_plane) from dyp (out_plane) and the
+// forward input xp. Writes every element of dxp.
+template <Pool2DShape S, class T>
+void max_pool2d_grad_plane(T *dxp, const T *dyp, const T *xp) {
+  constexpr long in_plane = S.in_plane();
+  if constexpr (max_pool_tiles<S>()) {
+    // Every element of a window is written (windows do not overlap); the
+    // rows and columns past the last whole window are zero.
+    if constexpr (S.in_h % S.kernel_h != 0 || S.in_w % S.kernel_w != 0)
+      std::fill(dxp, dxp + in_plane, T(0));
+#if RNC_HAVE_VECTOR_EXT
+    if constexpr (max_pool_2x2_vector<S, T>()) {
+      max_pool_2x2_grad_plane<S>(dxp, dyp, xp);
+      return;
+    }
+#endif
+    for (int oh = 0; oh < S.out_h(); ++oh)
+      for (int ow = 0; ow < S.out_w(); ++ow) {
+        long at = long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w;
+        T m, g = dyp[oh * S.out_w() + ow];
+        int best = max_pool_window_first_max<S>(xp + at, &m);
+        for (int kh = 0; kh < S.kernel_h; ++kh)
+          for (int kw = 0; kw < S.kernel_w; ++kw)
+            dxp[at + kh * S.in_w + kw] = kh * S.kernel_w + kw == best ? g : T(0);
+      }
+    return;
+  }
+  std::fill(dxp, dxp + in_plane, T(0));
+  using I = MaxPoolInterior<S>;
+  T m[S.out_w() > 0 ? S.out_w() : 1];
+  int at[S.out_w() > 0 ? S.out_w() : 1];
+  for (int oh = 0; oh < S.out_h(); ++oh) {
+    const T *g = dyp + oh * S.out_w();
+    const bool inside = oh >= I::oh_lo && oh < I::oh_hi;
+    if (inside)
+      max_pool_row<S>(m, at, xp, oh);
+    // In output order: where windows overlap, the sums run as before.
+    for (int ow = 0; ow < S.out_w(); ++ow)
+      dxp[I::border(oh, ow) ? max_pool_argmax<S>(xp, oh, ow) : at[ow]] += g[ow];
+  }
+}
+
+} // namespace detail
+
 // dx = dy routed to the first maximum of each window; overlapping windows add.
 // The argmax is recomputed from the forward input x (no index buffer kept):
 // x is alive anyway in a ResNet (it is the saved ReLU output). Writes dx.
@@ -315,50 +361,12 @@ void max_pool2d_grad(T *dx, const T *dy, const T *x, int N) {
   RNC_CHECK(N > 0 && dx && dy && x,
             "max_pool2d_grad: N > 0 and non-null pointers");
   constexpr long in_plane = S.in_plane(), out_plane = S.out_plane();
-  auto plane = [&](long p) {
-    const T *xp = x + p * in_plane;
-    const T *dyp = dy + p * out_plane;
-    T *dxp = dx + p * in_plane;
-    if constexpr (detail::max_pool_tiles<S>()) {
-      // Every element of a window is written (windows do not overlap); the
-      // rows and columns past the last whole window are zero.
-      if constexpr (S.in_h % S.kernel_h != 0 || S.in_w % S.kernel_w != 0)
-        std::fill(dxp, dxp + in_plane, T(0));
-#if RNC_HAVE_VECTOR_EXT
-      if constexpr (detail::max_pool_2x2_vector<S, T>()) {
-        detail::max_pool_2x2_grad_plane<S>(dxp, dyp, xp);
-        return;
-      }
-#endif
-      for (int oh = 0; oh < S.out_h(); ++oh)
-        for (int ow = 0; ow < S.out_w(); ++ow) {
-          long at = long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w;
-          T m, g = dyp[oh * S.out_w() + ow];
-          int best = detail::max_pool_window_first_max<S>(xp + at, &m);
-          for (int kh = 0; kh < S.kernel_h; ++kh)
-            for (int kw = 0; kw < S.kernel_w; ++kw)
-              dxp[at + kh * S.in_w + kw] =
-                  kh * S.kernel_w + kw == best ? g : T(0);
-        }
-      return;
-    }
-    std::fill(dxp, dxp + in_plane, T(0));
-    using I = detail::MaxPoolInterior<S>;
-    T m[S.out_w() > 0 ? S.out_w() : 1];
-    int at[S.out_w() > 0 ? S.out_w() : 1];
-    for (int oh = 0; oh < S.out_h(); ++oh) {
-      const T *g = dyp + oh * S.out_w();
-      const bool inside = oh >= I::oh_lo && oh < I::oh_hi;
-      if (inside)
-        detail::max_pool_row<S>(m, at, xp, oh);
-      // In output order: where windows overlap, the sums run as before.
-      for (int ow = 0; ow < S.out_w(); ++ow)
-        dxp[I::border(oh, ow) ? detail::max_pool_argmax<S>(xp, oh, ow)
-                              : at[ow]] += g[ow];
-    }
-  };
   detail::for_each_plane(long(N) * S.channels, N * S.channels * in_plane,
-                         plane);
+                         [&](long p) {
+                           detail::max_pool2d_grad_plane<S>(
+                               dx + p * in_plane, dy + p * out_plane,
+                               x + p * in_plane);
+                         });
 }
 
 // ----------------------------------------------------------------------------

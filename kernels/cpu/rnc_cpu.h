@@ -11,3 +11,4 @@
 #include "loss.h"
 #include "optimizer.h"
 #include "pool.h"
+#include "pool_bn_grad.h"

@@ -224,6 +224,7 @@ int runCompile(const CompileOptions &o) {
   pipeline.explainFusion = o.explainFusion;
   pipeline.memoryPlan = o.memoryPlan;
   pipeline.maxBatch = o.maxBatch;
+  pipeline.target = o.target;
   mlir::rn::buildCompilePipeline(pm, pipeline);
   if (failed(pm.run(*module)))
     return 1;

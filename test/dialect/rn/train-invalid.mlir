@@ -176,3 +176,27 @@ func.func @max_pool_grad_shape(%dy: tensor<?x4x3x3xf32>, %x: tensor<?x4x8x8xf32>
   %0 = rn.max_pool2d_grad %dy, %x {kernel = array<i64: 2, 2>} : tensor<?x4x3x3xf32>, tensor<?x4x8x8xf32>
   return
 }
+
+// -----
+
+func.func @max_pool_bn_grad_shape(%g: tensor<?x4x3x3xf32>, %r: tensor<?x4x8x8xf32>, %v: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.max_pool2d_bn_relu_grad' op expected the result gradient 'tensor<?x4x3x3xf32>' to have the shape [?, 4, 4, 4] that the forward op gives for the relu_result type (the pool's input)}}
+  %0:3 = rn.max_pool2d_bn_relu_grad %g, %r, %r, %v, %v, %v {kernel = array<i64: 2, 2>} : tensor<?x4x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_bn_grad_input(%g: tensor<?x4x4x4xf32>, %r: tensor<?x4x8x8xf32>, %x: tensor<?x4x6x6xf32>, %v: tensor<4xf32>) {
+  // expected-error@+1 {{'rn.max_pool2d_bn_relu_grad' op expected relu_result 'tensor<?x4x8x8xf32>' to match the input 'tensor<?x4x6x6xf32>'}}
+  %0:3 = rn.max_pool2d_bn_relu_grad %g, %r, %x, %v, %v, %v {kernel = array<i64: 2, 2>} : tensor<?x4x4x4xf32>, tensor<?x4x8x8xf32>, tensor<?x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @max_pool_bn_grad_vector(%g: tensor<?x4x4x4xf32>, %r: tensor<?x4x8x8xf32>, %v: tensor<4xf32>, %w: tensor<3xf32>) {
+  // expected-error@+1 {{'rn.max_pool2d_bn_relu_grad' op}}
+  %0:3 = rn.max_pool2d_bn_relu_grad %g, %r, %r, %v, %w, %v {kernel = array<i64: 2, 2>} : tensor<?x4x4x4xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<3xf32>, tensor<4xf32>
+  return
+}

@@ -18,6 +18,9 @@ func.func @training_ops(%x: tensor<?x4x8x8xf32>, %dy: tensor<?x4x8x8xf32>,
   rn.batch_norm_running_update %rm, %rv, %mean, %istd, %x {momentum = 0.2 : f64} : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?x4x8x8xf32>
   // CHECK: rn.batch_norm_grad {{.*}} : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   %dx, %dg, %db = rn.batch_norm_grad %dy, %x, %mean, %istd, %g : tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  // CHECK: rn.max_pool2d_bn_relu_grad {{.*}} {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : tensor<?x4x4x4xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+  %pg = rn.max_pool2d %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : tensor<?x4x8x8xf32>
+  %dxp, %dgp, %dbp = rn.max_pool2d_bn_relu_grad %pg, %x, %x, %mean, %istd, %g {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>} : tensor<?x4x4x4xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
   // CHECK: rn.conv2d_grad_input {{.*}} {groups = 2 : i64, padding = array<i64: 1, 1>} : tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32> -> tensor<?x4x8x8xf32>
   %di = rn.conv2d_grad_input %dy, %w {groups = 2 : i64, padding = array<i64: 1, 1>} : tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32> -> tensor<?x4x8x8xf32>
   // CHECK: rn.conv2d_grad_input_fanin {{.*}} {groups = 2 : i64, padding = array<i64: 1, 1>} : (tensor<?x4x8x8xf32>, tensor<4x2x3x3xf32>, tensor<?x4x8x8xf32>, tensor<?x4x8x8xf32>) -> tensor<?x4x8x8xf32>
