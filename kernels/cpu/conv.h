@@ -479,9 +479,6 @@ void conv2d_bn_train_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
 
 namespace detail {
 
-// The two paths of conv2d_grad_input (below). after(n0, nb, g) runs in the
-// task that wrote images [n0, n0 + nb) of group g of dx, after the epilogue,
-// while they are in cache (as in conv2d_forward_all).
 // Stride 1 with pad <= dilation*(kernel-1): the data gradient is the
 // forward convolution of dy with the flipped, transposed weights, shape
 // flipped_conv<S>().
@@ -506,6 +503,9 @@ template <Conv2DShape S> constexpr Conv2DShape flipped_conv() {
                      .groups = S.groups};
 }
 
+// The two paths of conv2d_grad_input (below). after(n0, nb, g) runs in the
+// task that wrote images [n0, n0 + nb) of group g of dx, after the epilogue,
+// while they are in cache (as in conv2d_forward_all).
 template <Conv2DShape S, class T, class Epilogue, class After>
 void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                               const Epilogue &epi, const After &after) {

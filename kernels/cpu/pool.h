@@ -187,27 +187,45 @@ RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
 // narrower than 8 outputs takes the scalar scan; the last chunk of a row
 // overlaps the one before it (the same values written twice).
 template <Pool2DShape S, class T> constexpr bool max_pool_2x2_vector() {
-  return std::is_same_v<T, float> && max_pool_tiles<S>() &&
-         S.kernel_h == 2 && S.kernel_w == 2 && S.out_w() >= 8;
+  return RNC_HAVE_VECTOR_EXT && std::is_same_v<T, float> &&
+         max_pool_tiles<S>() && S.kernel_h == 2 && S.kernel_w == 2 &&
+         S.out_w() >= 8;
 }
 
 #if RNC_HAVE_VECTOR_EXT
 typedef float Pool8 __attribute__((vector_size(32), aligned(4), may_alias));
 typedef int PoolIdx8 __attribute__((vector_size(32)));
 
+// The elements of windows [ow, ow + 8) of output row oh of plane xp: v[k]
+// holds window element k (kh * 2 + kw) of each.
+template <Pool2DShape S>
+RNC_INLINE void max_pool_2x2_windows(const float *xp, int oh, int ow,
+                                     Pool8 v[4]) {
+  const float *r0 = xp + long(2 * oh) * S.in_w + 2 * ow, *r1 = r0 + S.in_w;
+  Pool8 a0 = *(const Pool8 *)r0, a1 = *(const Pool8 *)(r0 + 8),
+        b0 = *(const Pool8 *)r1, b1 = *(const Pool8 *)(r1 + 8);
+  v[0] = __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14);
+  v[1] = __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15);
+  v[2] = __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14);
+  v[3] = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+
+// The inverse: window elements d[k] back to the two input rows, as
+// rows[0..1] (row 2 * oh, 16 values) and rows[2..3] (row 2 * oh + 1).
+RNC_INLINE void max_pool_2x2_rows(const Pool8 d[4], Pool8 rows[4]) {
+  rows[0] = __builtin_shufflevector(d[0], d[1], 0, 8, 1, 9, 2, 10, 3, 11);
+  rows[1] = __builtin_shufflevector(d[0], d[1], 4, 12, 5, 13, 6, 14, 7, 15);
+  rows[2] = __builtin_shufflevector(d[2], d[3], 0, 8, 1, 9, 2, 10, 3, 11);
+  rows[3] = __builtin_shufflevector(d[2], d[3], 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
 // Outputs [ow, ow + 8) of row oh: *m the maxima, *best the window index
 // (kh * 2 + kw) of each first maximum.
 template <Pool2DShape S>
 RNC_INLINE void max_pool_2x2_chunk(const float *xp, int oh, int ow, Pool8 *m,
                                    PoolIdx8 *best) {
-  const float *r0 = xp + long(2 * oh) * S.in_w + 2 * ow, *r1 = r0 + S.in_w;
-  Pool8 a0 = *(const Pool8 *)r0, a1 = *(const Pool8 *)(r0 + 8),
-        b0 = *(const Pool8 *)r1, b1 = *(const Pool8 *)(r1 + 8);
-  const Pool8 v[4] = {
-      __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14),
-      __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15),
-      __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14),
-      __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15)};
+  Pool8 v[4];
+  max_pool_2x2_windows<S>(xp, oh, ow, v);
   Pool8 mx = v[0];
   PoolIdx8 at = PoolIdx8{} + 0;
   for (int k = 1; k < 4; ++k) {
@@ -243,16 +261,15 @@ RNC_INLINE void max_pool_2x2_grad_plane(float *dxp, const float *dyp,
       PoolIdx8 best;
       max_pool_2x2_chunk<S>(xp, oh, ow, &m, &best);
       const Pool8 g = *(const Pool8 *)(dyp + oh * S.out_w() + ow), z = {};
-      Pool8 d[4];
+      Pool8 d[4], rows[4];
       for (int k = 0; k < 4; ++k)
         d[k] = best == k ? g : z;
+      max_pool_2x2_rows(d, rows);
       float *r0 = dxp + long(2 * oh) * S.in_w + 2 * ow, *r1 = r0 + S.in_w;
-      *(Pool8 *)r0 = __builtin_shufflevector(d[0], d[1], 0, 8, 1, 9, 2, 10, 3, 11);
-      *(Pool8 *)(r0 + 8) =
-          __builtin_shufflevector(d[0], d[1], 4, 12, 5, 13, 6, 14, 7, 15);
-      *(Pool8 *)r1 = __builtin_shufflevector(d[2], d[3], 0, 8, 1, 9, 2, 10, 3, 11);
-      *(Pool8 *)(r1 + 8) =
-          __builtin_shufflevector(d[2], d[3], 4, 12, 5, 13, 6, 14, 7, 15);
+      *(Pool8 *)r0 = rows[0];
+      *(Pool8 *)(r0 + 8) = rows[1];
+      *(Pool8 *)r1 = rows[2];
+      *(Pool8 *)(r1 + 8) = rows[3];
       if (ow == S.out_w() - 8)
         break;
     }
@@ -278,28 +295,26 @@ void max_pool2d(T *y, const T *x, int N) {
   auto plane = [&](long p) {
     const T *xp = x + p * in_plane;
     T *yp = y + p * out_plane;
-#if RNC_HAVE_VECTOR_EXT
     if constexpr (detail::max_pool_2x2_vector<S, T>()) {
+#if RNC_HAVE_VECTOR_EXT
       detail::max_pool_2x2_plane<S>(yp, xp);
-      return;
-    }
 #endif
-    if constexpr (detail::max_pool_tiles<S>()) {
+    } else if constexpr (detail::max_pool_tiles<S>()) {
       for (int oh = 0; oh < S.out_h(); ++oh)
         for (int ow = 0; ow < S.out_w(); ++ow)
           detail::max_pool_window_first_max<S>(
               xp + long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w,
               &yp[oh * S.out_w() + ow]);
-      return;
-    }
-    using I = detail::MaxPoolInterior<S>;
-    for (int oh = 0; oh < S.out_h(); ++oh) {
-      T *row = yp + oh * S.out_w();
-      if (oh >= I::oh_lo && oh < I::oh_hi)
-        detail::max_pool_row<S>(row, nullptr, xp, oh);
-      for (int ow = 0; ow < S.out_w(); ++ow)
-        if (I::border(oh, ow))
-          row[ow] = xp[detail::max_pool_argmax<S>(xp, oh, ow)];
+    } else {
+      using I = detail::MaxPoolInterior<S>;
+      for (int oh = 0; oh < S.out_h(); ++oh) {
+        T *row = yp + oh * S.out_w();
+        if (oh >= I::oh_lo && oh < I::oh_hi)
+          detail::max_pool_row<S>(row, nullptr, xp, oh);
+        for (int ow = 0; ow < S.out_w(); ++ow)
+          if (I::border(oh, ow))
+            row[ow] = xp[detail::max_pool_argmax<S>(xp, oh, ow)];
+      }
     }
   };
   detail::for_each_plane(long(N) * S.channels, N * S.channels * in_plane,
@@ -313,17 +328,16 @@ namespace detail {
 template <Pool2DShape S, class T>
 void max_pool2d_grad_plane(T *dxp, const T *dyp, const T *xp) {
   constexpr long in_plane = S.in_plane();
-  if constexpr (max_pool_tiles<S>()) {
-    // Every element of a window is written (windows do not overlap); the
-    // rows and columns past the last whole window are zero.
-    if constexpr (S.in_h % S.kernel_h != 0 || S.in_w % S.kernel_w != 0)
-      std::fill(dxp, dxp + in_plane, T(0));
+  // With windows that tile the plane every element of a window is written;
+  // the rows and columns past the last whole window are zero.
+  if constexpr (!max_pool_tiles<S>() || S.in_h % S.kernel_h != 0 ||
+                S.in_w % S.kernel_w != 0)
+    std::fill(dxp, dxp + in_plane, T(0));
+  if constexpr (max_pool_2x2_vector<S, T>()) {
 #if RNC_HAVE_VECTOR_EXT
-    if constexpr (max_pool_2x2_vector<S, T>()) {
-      max_pool_2x2_grad_plane<S>(dxp, dyp, xp);
-      return;
-    }
+    max_pool_2x2_grad_plane<S>(dxp, dyp, xp);
 #endif
+  } else if constexpr (max_pool_tiles<S>()) {
     for (int oh = 0; oh < S.out_h(); ++oh)
       for (int ow = 0; ow < S.out_w(); ++ow) {
         long at = long(oh) * S.kernel_h * S.in_w + ow * S.kernel_w;
@@ -333,20 +347,20 @@ void max_pool2d_grad_plane(T *dxp, const T *dyp, const T *xp) {
           for (int kw = 0; kw < S.kernel_w; ++kw)
             dxp[at + kh * S.in_w + kw] = kh * S.kernel_w + kw == best ? g : T(0);
       }
-    return;
-  }
-  std::fill(dxp, dxp + in_plane, T(0));
-  using I = MaxPoolInterior<S>;
-  T m[S.out_w() > 0 ? S.out_w() : 1];
-  int at[S.out_w() > 0 ? S.out_w() : 1];
-  for (int oh = 0; oh < S.out_h(); ++oh) {
-    const T *g = dyp + oh * S.out_w();
-    const bool inside = oh >= I::oh_lo && oh < I::oh_hi;
-    if (inside)
-      max_pool_row<S>(m, at, xp, oh);
-    // In output order: where windows overlap, the sums run as before.
-    for (int ow = 0; ow < S.out_w(); ++ow)
-      dxp[I::border(oh, ow) ? max_pool_argmax<S>(xp, oh, ow) : at[ow]] += g[ow];
+  } else {
+    using I = MaxPoolInterior<S>;
+    T m[S.out_w() > 0 ? S.out_w() : 1];
+    int at[S.out_w() > 0 ? S.out_w() : 1];
+    for (int oh = 0; oh < S.out_h(); ++oh) {
+      const T *g = dyp + oh * S.out_w();
+      const bool inside = oh >= I::oh_lo && oh < I::oh_hi;
+      if (inside)
+        max_pool_row<S>(m, at, xp, oh);
+      // In output order: where windows overlap, the sums run as before.
+      for (int ow = 0; ow < S.out_w(); ++ow)
+        dxp[I::border(oh, ow) ? max_pool_argmax<S>(xp, oh, ow) : at[ow]] +=
+            g[ow];
+    }
   }
 }
 

@@ -44,8 +44,8 @@ template <Pool2DShape PS, class T> struct PooledDy {
   // input, as rnc-fuse-pool-bn-grad requires.
   void sums(int n, int c, const T *relu_out, const T *x, T mean, T *sum_dy,
             T *sum_dy_dev) const {
-#if RNC_HAVE_VECTOR_EXT
     if constexpr (pool_bn_grad_windows<PS, T>()) {
+#if RNC_HAVE_VECTOR_EXT
       constexpr int OW = PS.out_w();
       const T *g = grad_plane(n, c);
       Pool8 a = {}, b = {};
@@ -73,17 +73,17 @@ template <Pool2DShape PS, class T> struct PooledDy {
         sa += a[i], sb += b[i];
       *sum_dy = sa;
       *sum_dy_dev = sb;
-      return;
-    }
 #endif
-    bn_grad_plane_sums(plane(n, c), relu_out, x, PS.in_plane(), mean, sum_dy,
-                       sum_dy_dev);
+    } else {
+      bn_grad_plane_sums(plane(n, c), relu_out, x, PS.in_plane(), mean, sum_dy,
+                         sum_dy_dev);
+    }
   }
 
   void input_grad(int n, int c, T *dx, const T *relu_out, const T *x,
                   const BnInputGradCoeffs<T> &f) const {
-#if RNC_HAVE_VECTOR_EXT
     if constexpr (pool_bn_grad_windows<PS, T>()) {
+#if RNC_HAVE_VECTOR_EXT
       constexpr int OW = PS.out_w(), W = PS.in_w;
       const T *g = grad_plane(n, c);
       const Pool8 k = Pool8{} + f.k, mdb = Pool8{} + f.mdb,
@@ -100,11 +100,8 @@ template <Pool2DShape PS, class T> struct PooledDy {
           for (int w = 0; w < 4; ++w)
             d[w] = (best == w) & live ? gv : z;
           const long at = long(2 * oh) * W + 2 * ow;
-          const Pool8 dy[4] = {
-              __builtin_shufflevector(d[0], d[1], 0, 8, 1, 9, 2, 10, 3, 11),
-              __builtin_shufflevector(d[0], d[1], 4, 12, 5, 13, 6, 14, 7, 15),
-              __builtin_shufflevector(d[2], d[3], 0, 8, 1, 9, 2, 10, 3, 11),
-              __builtin_shufflevector(d[2], d[3], 4, 12, 5, 13, 6, 14, 7, 15)};
+          Pool8 dy[4];
+          max_pool_2x2_rows(d, dy);
           const long off[4] = {at, at + 8, at + W, at + W + 8};
           for (int r = 0; r < 4; ++r) {
             Pool8 xv = *(const Pool8 *)(x + off[r]);
@@ -114,29 +111,24 @@ template <Pool2DShape PS, class T> struct PooledDy {
           if (ow == OW - 8)
             break;
         }
-      return;
-    }
 #endif
-    bn_grad_plane_input(dx, plane(n, c), relu_out, x, PS.in_plane(), f);
+    } else {
+      bn_grad_plane_input(dx, plane(n, c), relu_out, x, PS.in_plane(), f);
+    }
   }
 
 #if RNC_HAVE_VECTOR_EXT
-  // x at each window's first maximum (window index best, 0..3) for outputs
-  // [ow, ow + 8) of row oh.
+  // x at each window's first maximum (window element best, 0..3) for
+  // outputs [ow, ow + 8) of row oh.
   template <Pool2DShape P>
   static RNC_INLINE void window_at(const T *x, int oh, int ow,
                                    const PoolIdx8 &best, Pool8 *out) {
-    const T *r0 = x + long(2 * oh) * P.in_w + 2 * ow, *r1 = r0 + P.in_w;
-    Pool8 a0 = *(const Pool8 *)r0, a1 = *(const Pool8 *)(r0 + 8),
-          b0 = *(const Pool8 *)r1, b1 = *(const Pool8 *)(r1 + 8);
-    Pool8 v = __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14);
-    v = best == 1 ? __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15)
-                  : v;
-    v = best == 2 ? __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14)
-                  : v;
-    v = best == 3 ? __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15)
-                  : v;
-    *out = v;
+    Pool8 v[4];
+    max_pool_2x2_windows<P>(x, oh, ow, v);
+    Pool8 a = v[0];
+    for (int k = 1; k < 4; ++k)
+      a = best == k ? v[k] : a;
+    *out = a;
   }
 #endif
 };
