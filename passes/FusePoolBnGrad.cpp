@@ -16,8 +16,17 @@ using namespace mlir::rn;
 
 namespace {
 
-/// A max_pool2d_grad whose result only a batch_norm_relu_grad reads, as
-/// its result gradient, over the pool's own input.
+/// Windows that tile the input: stride == kernel, no padding (each input
+/// element in at most one window).
+bool windowsTile(MaxPool2DGradOp pool) {
+  ArrayRef<int64_t> k = pool.getKernel(), p = pool.getPadding();
+  ArrayRef<int64_t> s = pool.getStride().value_or(k);
+  return k == s && llvm::all_of(p, [](int64_t v) { return v == 0; });
+}
+
+/// A max_pool2d_grad over windows that tile its input, whose result only a
+/// batch_norm_relu_grad reads, as its result gradient, over the pool's own
+/// input.
 struct FusePoolBnGradPattern : OpRewritePattern<MaxPool2DGradOp> {
   FusePoolBnGradPattern(MLIRContext *ctx, FusionRemarks &remarks)
       : OpRewritePattern(ctx), remarks(remarks) {}
@@ -38,6 +47,11 @@ struct FusePoolBnGradPattern : OpRewritePattern<MaxPool2DGradOp> {
     if (bn.getReluResult() != pool.getInput())
       return rewriter.notifyMatchFailure(pool, [&](Diagnostic &d) {
         d << "the pool's input is not the ReLU result of the BN gradient";
+      });
+    if (!windowsTile(pool))
+      return rewriter.notifyMatchFailure(pool, [&](Diagnostic &d) {
+        d << "the windows overlap or pad (the fused kernel would route the "
+             "gradient once per BN pass; measured slower)";
       });
     rewriter.setInsertionPoint(bn);
     auto fused = rewriter.create<MaxPool2DBatchNormReluGradOp>(

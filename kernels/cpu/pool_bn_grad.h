@@ -4,11 +4,13 @@
 // stored. For 2x2 windows that tile the plane (fashion_resnet's stem pool)
 // both passes of the BN backward work on the windows directly: the sums
 // read the pooled gradient and, at each window's maximum, x; the input
-// gradient writes dx a window row at a time. Other windows build each plane
-// of the pool's gradient in a per-thread buffer first (the same values
-// max_pool2d_grad writes). The sums then run over windows, not elements:
-// not the bits of the two kernels one after the other, the same math
-// (pool_bn_grad_test.cpp states the tolerance).
+// gradient writes dx a window row at a time; the sums then run over
+// windows, not elements: not the bits of the two kernels one after the
+// other, the same math (pool_bn_grad_test.cpp states the tolerance). Other
+// windows build each plane of the pool's gradient in a per-thread buffer
+// (the same values max_pool2d_grad writes) once per pass: slower than the
+// two kernels where windows overlap, so rnc-fuse-pool-bn-grad fuses only
+// windows that tile the input.
 #pragma once
 
 #include "batchnorm.h"
