@@ -2,7 +2,6 @@
 // rn.max_pool2d_bn_relu_grad (see Passes.td).
 #include "passes/Passes.h"
 
-#include "dialect/FunctionRoles.h"
 #include "dialect/RnOps.h"
 #include "passes/FusionDriver.h"
 

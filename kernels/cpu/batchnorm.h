@@ -215,11 +215,6 @@ void batch_norm(T *y, const T *x, const T *gamma, const T *beta,
 //   dx = gamma * inv_std * (dy - dbeta / m - xhat * dgamma / m)
 namespace detail {
 
-// The input-gradient pass of the backward, from dgamma and dbeta: one read
-// of dy (masked where relu_out <= 0 if relu_out is non-null) and x.
-// `count`: the values each channel's sums ran over (N * plane; the global
-// batch's under SyncBN).
-//
 // One plane (image n, channel c; P values) of each pass, given its dy: the
 // two sums, and the input gradient (relu_out null: no mask).
 template <class T>
@@ -272,6 +267,10 @@ template <BatchNormShape S, class T> struct DyTensor {
   }
 };
 
+// The input-gradient pass of the backward, from dgamma and dbeta: one read
+// of dy (masked where relu_out <= 0 if relu_out is non-null) and x.
+// `count`: the values each channel's sums ran over (N * plane; the global
+// batch's under SyncBN).
 template <BatchNormShape S, class T, class DySource>
 void batch_norm_backward_input(T *dx, const DySource &dy, const T *relu_out,
                                const T *x, const T *save_mean,
