@@ -79,6 +79,23 @@ inline void split_range(long n, int parts, int i, long *lo, long *hi) {
 inline constexpr long kParallelGrain = 1L << 15;
 inline constexpr double kParallelFlops = 4e6;
 
+// Runs task(t) for t in [0, count): across OpenMP threads when there are at
+// least as many tasks as threads (each task then runs its GEMM serially),
+// otherwise one after another with each GEMM split across the threads.
+// Tiny layers (under kParallelFlops in all) stay on the calling thread.
+template <class Task>
+void run_tasks(long count, double flops, const Task &task) {
+  int nt = max_threads();
+  if (nt > 1 && count >= nt && flops >= kParallelFlops) {
+#pragma omp parallel for schedule(static)
+    for (long t = 0; t < count; ++t)
+      task(t);
+  } else {
+    for (long t = 0; t < count; ++t)
+      task(t);
+  }
+}
+
 // ----------------------------------------------------------------------------
 // SIMD: GCC/Clang vector extensions, as wide as the target allows. The same
 // code compiles to AVX-512, AVX2 or SSE2; the compiler contracts a*b+c to FMA

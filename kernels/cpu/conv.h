@@ -7,6 +7,7 @@
 #include "conv_direct.h"
 #include "conv_rows.h"
 #include "conv_tiled.h"
+#include "conv_winograd.h"
 #include "kernels/shapes.h"
 #include "epilogue.h"
 #include "gemm.h"
@@ -265,23 +266,6 @@ void col2im_add(T *RNC_RESTRICT dx, const T *RNC_RESTRICT dcol, long ld) {
       }
 }
 
-// Runs task(t) for t in [0, count): across OpenMP threads when there are at
-// least as many tasks as threads (each task then runs its GEMM serially),
-// otherwise one after another with each GEMM split across the threads.
-// Tiny layers (under kParallelFlops in all) stay on the calling thread.
-template <class Task>
-void run_tasks(long count, double flops, const Task &task) {
-  int nt = max_threads();
-  if (nt > 1 && count >= nt && flops >= kParallelFlops) {
-#pragma omp parallel for schedule(static)
-    for (long t = 0; t < count; ++t)
-      task(t);
-  } else {
-    for (long t = 0; t < count; ++t)
-      task(t);
-  }
-}
-
 template <Conv2DShape S> constexpr double conv_flops(int N) {
   return 2.0 * N * S.out_channels * double(S.out_plane()) * S.col_rows();
 }
@@ -393,6 +377,12 @@ void conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
 template <Conv2DShape S, class T, class Epi, class After>
 void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
                         const Epi &epi, const After &after) {
+  if constexpr (use_winograd<S, T>()) {
+    if (winograd_batch_ok(N)) {
+      conv2d_winograd_forward<S>(y, x, w, bias, N, epi, after);
+      return;
+    }
+  }
   if constexpr (use_row_tiles<S, T>()) {
     conv2d_row_tiles_forward<S>(y, x, w, bias, N, epi, after);
     return;
@@ -671,7 +661,7 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   if constexpr (detail::use_direct_stem_weight<S>()) {
     detail::conv2d_direct_stem_backward_weight<S>(dw, dy, x, N);
   } else if constexpr (detail::use_direct_conv<S>()) {
-    detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
+    run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
       detail::conv2d_direct_backward_weight_group<S>(dw, dy, x, N, int(g));
     });
   } else if constexpr (S.pointwise() && S.groups == 1) {
@@ -680,7 +670,7 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
     long K = long(N) * P;
     RNC_CHECK(K < (1L << 31),
               "conv2d_grad_weight: N * out_plane must fit in int");
-    detail::run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
+    run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
       detail::BatchRowsA<T> a{dy + g * Mg * P, long(S.out_channels) * P, P};
       detail::Im2colBatchTransB<S, T> b{x + g * Cg * S.in_plane(),
                                         long(S.in_channels) * S.in_plane()};

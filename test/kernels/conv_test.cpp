@@ -260,6 +260,17 @@ TEST(Conv2D, ForwardMatchesReference) {
                             .pad_h = 1,
                             .pad_w = 1,
                             .groups = 16}>(3, 11);
+  // Winograd F(2x2, 3x3) (conv_winograd.h: 3x3/1/1, >= 128 channels, 14-16
+  // planes, batch <= 8); an odd plane drops the last tiles' extra row and
+  // column.
+  check_forward<Conv2DShape{.in_channels = 128,
+                            .out_channels = 144,
+                            .in_h = 15,
+                            .in_w = 14,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .pad_h = 1,
+                            .pad_w = 1}>(3, 12);
 }
 
 // Gradients of L = sum(r * conv(x, w) + b) by central differences in float64.
@@ -433,6 +444,15 @@ template <Conv2DShape S> void check_thread_invariance(int N) {
 }
 
 TEST(Conv2D, BitIdenticalForAnyThreadCount) {
+  // Winograd (forward and the flipped data gradient).
+  check_thread_invariance<Conv2DShape{.in_channels = 128,
+                                      .out_channels = 128,
+                                      .in_h = 14,
+                                      .in_w = 14,
+                                      .kernel_h = 3,
+                                      .kernel_w = 3,
+                                      .pad_h = 1,
+                                      .pad_w = 1}>(3);
   check_thread_invariance<Conv2DShape{.in_channels = 16,
                                       .out_channels = 32,
                                       .in_h = 20,
@@ -521,6 +541,54 @@ TEST(Conv2D, BackwardDataFanInEpilogue) {
                                            .kernel_w = 1,
                                            .stride_h = 2,
                                            .stride_w = 2}>(6);
+}
+
+// Which layers the Winograd kernel takes (conv_winograd.h), and its data
+// gradient (the forward on flipped weights) against the float64 kernels
+// (themselves checked against finite differences above).
+TEST(Conv2D, WinogradDispatch) {
+  using rnc::cpu::detail::use_winograd;
+  using rnc::cpu::detail::winograd_batch_ok;
+  constexpr Conv2DShape k3{.in_channels = 128, .out_channels = 256,
+                           .in_h = 14, .in_w = 16, .kernel_h = 3,
+                           .kernel_w = 3, .pad_h = 1, .pad_w = 1};
+  EXPECT_TRUE((use_winograd<k3, float>()));
+  EXPECT_FALSE((use_winograd<k3, double>()));
+  constexpr Conv2DShape narrow{.in_channels = 64, .out_channels = 128,
+                               .in_h = 14, .in_w = 14, .kernel_h = 3,
+                               .kernel_w = 3, .pad_h = 1, .pad_w = 1};
+  EXPECT_FALSE((use_winograd<narrow, float>()));
+  constexpr Conv2DShape small{.in_channels = 512, .out_channels = 512,
+                              .in_h = 7, .in_w = 7, .kernel_h = 3,
+                              .kernel_w = 3, .pad_h = 1, .pad_w = 1};
+  EXPECT_FALSE((use_winograd<small, float>()));
+  constexpr Conv2DShape large{.in_channels = 128, .out_channels = 128,
+                              .in_h = 28, .in_w = 28, .kernel_h = 3,
+                              .kernel_w = 3, .pad_h = 1, .pad_w = 1};
+  EXPECT_FALSE((use_winograd<large, float>()));
+  constexpr Conv2DShape strided{.in_channels = 128, .out_channels = 128,
+                                .in_h = 14, .in_w = 14, .kernel_h = 3,
+                                .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                                .pad_h = 1, .pad_w = 1};
+  EXPECT_FALSE((use_winograd<strided, float>()));
+  EXPECT_TRUE(winograd_batch_ok(1));
+  EXPECT_TRUE(winograd_batch_ok(8));
+  EXPECT_FALSE(winograd_batch_ok(9));
+}
+
+TEST(Conv2D, WinogradDataGradient) {
+  constexpr Conv2DShape S{.in_channels = 136, .out_channels = 128,
+                          .in_h = 15, .in_w = 16, .kernel_h = 3,
+                          .kernel_w = 3, .pad_h = 1, .pad_w = 1};
+  constexpr int N = 2;
+  auto w = kt::random_vec<float>(S.weight_size(), 41);
+  auto dy = kt::random_vec<float>(y_size<S>(N), 42);
+  auto dx = kt::poisoned<float>(x_size<S>(N));
+  rnc::cpu::conv2d_grad_input<S>(dx.data(), dy.data(), w.data(), N);
+  auto wd = kt::cast<float, double>(w), dyd = kt::cast<float, double>(dy);
+  std::vector<double> ref(x_size<S>(N));
+  rnc::cpu::conv2d_grad_input<S, double>(ref.data(), dyd.data(), wd.data(), N);
+  EXPECT_LT(kt::rel_err(dx, ref), 1e-5);
 }
 
 } // namespace
