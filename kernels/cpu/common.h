@@ -8,6 +8,10 @@
 #include <cstring>
 #include <type_traits>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -131,6 +135,25 @@ template <class T> RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
 #endif
 
 // ----------------------------------------------------------------------------
+// 64-byte aligned memory for std::free; from 2 MB on, aligned to and rounded
+// up to 2 MB and advised as transparent huge pages where Linux has them
+// (its default "madvise" mode backs only advised ranges): a training step
+// sweeps far more memory than 4 KB pages' TLB reach, and in a virtual
+// machine each TLB miss walks two page tables.
+inline void *alloc_large(size_t bytes) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  if (bytes < kHuge)
+    return std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  size_t cap = (bytes + kHuge - 1) / kHuge * kHuge;
+  void *p = std::aligned_alloc(kHuge, cap);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p)
+    madvise(p, cap, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
+// ----------------------------------------------------------------------------
 // Per-thread scratch: grow-only, 64-byte aligned, one buffer per slot. Kernels
 // use it for packed GEMM panels and im2col columns, so no workspace argument
 // is needed. Slots: see ScratchSlot below.
@@ -147,7 +170,7 @@ public:
     if (bytes > b.cap) {
       std::free(b.ptr);
       size_t cap = (bytes + 4095) & ~size_t(4095);
-      b.ptr = std::aligned_alloc(64, cap);
+      b.ptr = alloc_large(cap);
       RNC_CHECK(b.ptr != nullptr, "out of memory for kernel scratch");
       b.cap = cap;
     }

@@ -39,9 +39,8 @@ namespace gen_abi {
 inline const char *g_create_error = "model is null";
 
 inline float *alloc_floats(long n) {
-  // 64-byte aligned, rounded up as aligned_alloc requires.
-  size_t bytes = (size_t(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
-  void *p = std::aligned_alloc(64, bytes);
+  size_t bytes = size_t(n > 0 ? n : 1) * sizeof(float);
+  void *p = rnc::cpu::alloc_large(bytes);
   if (p)
     std::memset(p, 0, bytes);
   return static_cast<float *>(p);

@@ -156,3 +156,20 @@ TEST(SoftmaxCrossEntropy, StableForHugeLogits) {
 }
 
 } // namespace
+
+// alloc_large (common.h): 64-byte alignment below 2 MB; from 2 MB on, 2 MB
+// alignment (the granule of a transparent huge page), writable to the last
+// byte asked for, released by std::free.
+TEST(AllocLarge, Alignment) {
+  for (size_t bytes : {size_t(2), size_t(100), (size_t(2) << 20) - 1,
+                       size_t(2) << 20, (size_t(5) << 20) + 3}) {
+    auto *p = static_cast<unsigned char *>(rnc::cpu::alloc_large(bytes));
+    ASSERT_NE(p, nullptr) << bytes;
+    size_t align = bytes < (size_t(2) << 20) ? 64 : size_t(2) << 20;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u) << bytes;
+    p[0] = 1;
+    p[bytes - 1] = 2;
+    EXPECT_EQ(p[0] + p[bytes - 1], 3) << bytes;
+    std::free(p);
+  }
+}
