@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_tensor.h"
 #include "kernels/cpu/rnc_cpu.h"
 
 namespace {
@@ -172,9 +173,9 @@ template <Conv2DShape S> double useful_macs() {
 template <Conv2DShape S> void bench(const char *what, int N, double peak) {
   if (!g_filter.empty() && !std::strstr(what, g_filter.c_str()))
     return;
-  std::vector<float> x(size_t(N) * S.in_channels * S.in_plane(), 0.5f),
+  BenchTensor x(size_t(N) * S.in_channels * S.in_plane(), 0.5f),
       w(S.weight_size(), 0.01f);
-  std::vector<float> y(size_t(N) * S.out_channels * S.out_plane(), 0.25f),
+  BenchTensor y(size_t(N) * S.out_channels * S.out_plane(), 0.25f),
       dx(x.size()), dw(w.size());
   double flops = 2.0 * N * useful_macs<S>();
   double tf = best_of(

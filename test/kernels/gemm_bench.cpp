@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "bench_tensor.h"
 #include "kernels/cpu/rnc_cpu.h"
 
 namespace {
@@ -28,7 +29,7 @@ template <class F> double best_of(int reps, const F &f) {
 }
 
 void bench_gemm(const char *what, bool ta, bool tb, int M, int N, int K) {
-  std::vector<float> A(size_t(M) * K), B(size_t(K) * N), C(size_t(M) * N);
+  BenchTensor A(size_t(M) * K), B(size_t(K) * N), C(size_t(M) * N);
   for (size_t i = 0; i < A.size(); ++i)
     A[i] = float((i * 7919) % 1000) / 1000.0f - 0.5f;
   for (size_t i = 0; i < B.size(); ++i)
@@ -43,9 +44,9 @@ void bench_gemm(const char *what, bool ta, bool tb, int M, int N, int K) {
 }
 
 template <Conv2DShape S> void bench_conv(const char *what, int N) {
-  std::vector<float> x(size_t(N) * S.in_channels * S.in_plane(), 0.5f),
+  BenchTensor x(size_t(N) * S.in_channels * S.in_plane(), 0.5f),
       w(S.weight_size(), 0.01f);
-  std::vector<float> y(size_t(N) * S.out_channels * S.out_plane(), 0.25f),
+  BenchTensor y(size_t(N) * S.out_channels * S.out_plane(), 0.25f),
       dx(x.size()), dw(w.size());
   double flops =
       2.0 * N * S.out_channels * double(S.out_plane()) * S.col_rows();
