@@ -387,7 +387,7 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
     conv2d_row_tiles_forward<S>(y, x, w, bias, N, epi, after);
     return;
   }
-  if constexpr (use_tiled_forward<S>()) {
+  if constexpr (use_tiled_forward<S>() && !pointwise_on_gemm<S, T>()) {
     if (tiled_batch_ok<S.out_channels, T>(N)) {
       conv2d_tiled_forward<S>(y, x, w, bias, N, epi);
       run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
@@ -510,7 +510,8 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
     else
       return false;
   }();
-  if constexpr (use_tiled_backward_data<S>() && !kFlipRows) {
+  if constexpr (use_tiled_backward_data<S>() && !kFlipRows &&
+                !pointwise_on_gemm<S, T>()) {
     if (tiled_batch_ok<S.in_channels, T>(N)) {
       conv2d_tiled_backward_data<S>(dx, dy, w, N, epi);
       run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });

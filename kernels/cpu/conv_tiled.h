@@ -590,6 +590,19 @@ template <Conv2DShape S> constexpr bool use_tiled_forward() {
   return false;
 #endif
 }
+// 1x1 convolutions, whatever their stride, run forward and data gradient
+// on the GEMM at fp32: no im2col there (a stride-2 1x1 packs a quarter of
+// its input, where the tiles copy all of it channels-last), and the GEMM
+// was faster at every shape measured (one thread, `kernel-conv-bench`-like
+// harness, batch 128 unless said; forward, data gradient): d2l_resnet18's
+// 96x96 projections 64->128 s2 @24 10.4 -> 4.9 ms and 5.7 -> 5.6, 128->256
+// s2 @12 5.2 -> 3.1 and 5.3 -> 3.6, 256->512 s2 @6 3.3 -> 2.5 and 3.7 ->
+// 2.9; 64->128 s2 @14 2.5 -> 1.2 and 1.6 -> 1.5; 128->512 @7 9.9 -> 6.8 and
+// 8.8 -> 7.9; 256->1024 @14 at batch 32 33.6 -> 26.6 and 34.8 -> 27.3.
+// With bf16 operands the tiles keep them (their vdpbf16ps products).
+template <Conv2DShape S, class T> constexpr bool pointwise_on_gemm() {
+  return S.kernel_h * S.kernel_w == 1 && !bf16_operands<T>();
+}
 template <Conv2DShape S> constexpr bool use_tiled_backward_data() {
 #if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_TILED)
   return S.groups == 1 && S.in_channels >= 8 &&

@@ -576,6 +576,19 @@ TEST(Conv2D, WinogradDispatch) {
   EXPECT_FALSE(winograd_batch_ok(9));
 }
 
+// fp32 1x1 convolutions stay on the GEMM at every batch (conv_tiled.h).
+TEST(Conv2D, PointwiseOnGemm) {
+  using rnc::cpu::detail::pointwise_on_gemm;
+  constexpr Conv2DShape s2{.in_channels = 64, .out_channels = 128,
+                           .in_h = 14, .in_w = 14, .stride_h = 2,
+                           .stride_w = 2};
+  constexpr Conv2DShape k3{.in_channels = 64, .out_channels = 64,
+                           .in_h = 7, .in_w = 7, .kernel_h = 3,
+                           .kernel_w = 3, .pad_h = 1, .pad_w = 1};
+  EXPECT_TRUE((pointwise_on_gemm<s2, float>()));
+  EXPECT_FALSE((pointwise_on_gemm<k3, float>()));
+}
+
 TEST(Conv2D, WinogradDataGradient) {
   constexpr Conv2DShape S{.in_channels = 136, .out_channels = 128,
                           .in_h = 15, .in_w = 16, .kernel_h = 3,
