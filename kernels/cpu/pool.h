@@ -8,6 +8,10 @@
 #include "common.h"
 #include "kernels/shapes.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace rnc::cpu {
 
 namespace detail {
@@ -147,11 +151,7 @@ RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
     VI lane;
     for (int i = 0; i < L; ++i)
       lane[i] = i * SW;
-    // Every load stays inside the row: the last float read is column
-    // (ow + L) * SW - pad + KW - 2 < W.
-    for (; ow + L <= I::ow_hi &&
-           (ow + L) * SW - S.pad_w + KW - 2 < W;
-         ow += L) {
+    auto chunk = [&](int ow, auto load) {
       const float *b = top + ow * SW;
       V m = load(b);
       VI best = VI{} + 0;
@@ -170,7 +170,29 @@ RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
         for (int i = 0; i < L; ++i)
           at[ow + i] = flat[i];
       }
+    };
+    // Every load stays inside the row: the last float read is column
+    // (ow + L) * SW - pad + KW - 2 < W.
+    for (; ow + L <= I::ow_hi && (ow + L) * SW - S.pad_w + KW - 2 < W;
+         ow += L)
+      chunk(ow, load);
+#if defined(__AVX512F__)
+    // The rest of the row (the 3x3 stride-2 stem pool of a 48-wide plane
+    // leaves 7 of 23): one more vector that ends at the last inside output,
+    // overlapping the one before (those outputs computed again, the same
+    // values); with stride 2 its odd lane past the row's end is not read.
+    if constexpr (L == 16 && SW == 2) {
+      if (ow < I::ow_hi && I::ow_hi - L >= I::ow_lo) {
+        chunk(I::ow_hi - L, [](const float *p) {
+          V a = vload(p),
+            b = (V)_mm512_maskz_loadu_ps(__mmask16(0x7fff), p + L);
+          return V(__builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14,
+                                           16, 18, 20, 22, 24, 26, 28, 30));
+        });
+        ow = I::ow_hi;
+      }
     }
+#endif
   }
 #endif
   for (; ow < I::ow_hi; ++ow) {
