@@ -576,6 +576,42 @@ TEST(Conv2D, WinogradDispatch) {
   EXPECT_FALSE(winograd_batch_ok(9));
 }
 
+// The pointwise weight gradient's two GEMM forms (conv.h,
+// conv2d_pointwise_backward_weight: dw directly, or transposed and copied
+// when Co > Ci < 128) against a float64 sum.
+template <Conv2DShape S> void check_pointwise_weight_grad(int N) {
+  SCOPED_TRACE(testing::Message() << S.in_channels << "->" << S.out_channels);
+  auto x = kt::random_vec<float>(x_size<S>(N), 61);
+  auto dy = kt::random_vec<float>(y_size<S>(N), 62);
+  auto dw = kt::poisoned<float>(S.weight_size());
+  rnc::cpu::conv2d_grad_weight<S>(dw.data(), dy.data(), x.data(), N);
+  constexpr long P = S.in_plane();
+  std::vector<double> ref(S.weight_size(), 0.0);
+  for (int n = 0; n < N; ++n)
+    for (int co = 0; co < S.out_channels; ++co)
+      for (int ci = 0; ci < S.in_channels; ++ci)
+        for (long p = 0; p < P; ++p)
+          ref[size_t(co) * S.in_channels + ci] +=
+              double(dy[(size_t(n) * S.out_channels + co) * P + p]) *
+              x[(size_t(n) * S.in_channels + ci) * P + p];
+  EXPECT_LT(kt::rel_err(dw, ref), 1e-5);
+}
+
+TEST(Conv2D, PointwiseWeightGradient) {
+  check_pointwise_weight_grad<Conv2DShape{.in_channels = 128,
+                                          .out_channels = 200,
+                                          .in_h = 5,
+                                          .in_w = 4}>(3);
+  check_pointwise_weight_grad<Conv2DShape{.in_channels = 64,
+                                          .out_channels = 144,
+                                          .in_h = 3,
+                                          .in_w = 7}>(2);
+  check_pointwise_weight_grad<Conv2DShape{.in_channels = 160,
+                                          .out_channels = 96,
+                                          .in_h = 6,
+                                          .in_w = 6}>(2);
+}
+
 // fp32 1x1 convolutions stay on the GEMM at every batch (conv_tiled.h).
 TEST(Conv2D, PointwiseOnGemm) {
   using rnc::cpu::detail::pointwise_on_gemm;
