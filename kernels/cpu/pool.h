@@ -128,6 +128,54 @@ RNC_INLINE typename Vec<T>::type load_every(const T *p) {
 }
 #endif
 
+#if RNC_HAVE_VECTOR_EXT
+// load_every<2> for a vector that ends at a row's last element: the L even
+// lanes of p[0 .. 2L - 1) (AVX-512: the second load masked, p[2L - 1] not
+// read).
+template <int SW, bool Last>
+RNC_INLINE typename Vec<float>::type load_every_row(const float *p) {
+#if defined(__AVX512F__)
+  if constexpr (Last && SW == 2 && Vec<float>::lanes == 16) {
+    using V = Vec<float>::type;
+    V a = vload(p), b = (V)_mm512_maskz_loadu_ps(__mmask16(0x7fff), p + 16);
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                   20, 22, 24, 26, 28, 30);
+  }
+#endif
+  return load_every<SW>(p);
+}
+
+// Outputs [ow, ow + L) of an inside row whose windows start at top (row
+// h0): their maxima into out, the flat indices of their first maxima into
+// at (when not null). Last: the vector ends at the row's last element.
+template <Pool2DShape S, bool Last>
+RNC_INLINE void max_pool_row_vector(float *RNC_RESTRICT out,
+                                    int *RNC_RESTRICT at,
+                                    const float *RNC_RESTRICT top, int h0,
+                                    int ow) {
+  using V = Vec<float>::type;
+  typedef int VI __attribute__((vector_size(kVecBytes)));
+  constexpr int L = Vec<float>::lanes, W = S.in_w, KH = S.kernel_h,
+                KW = S.kernel_w, SW = S.stride_w;
+  const float *b = top + ow * SW;
+  V m = load_every_row<SW, Last>(b);
+  VI best = VI{} + 0;
+#pragma GCC unroll 16
+  for (int kh = 0; kh < KH; ++kh)
+#pragma GCC unroll 16
+    for (int kw = 0; kw < KW; ++kw) {
+      V v = load_every_row<SW, Last>(b + kh * W + kw);
+      VI better = (v > m) | ((v != v) & (m == m));
+      m = better ? v : m;
+      best = better ? VI{} + (kh * W + kw) : best;
+    }
+  vstore(out + ow, m);
+  if (at)
+    for (int i = 0; i < L; ++i)
+      at[ow + i] = best[i] + i * SW + h0 * W + ow * SW - S.pad_w;
+}
+#endif
+
 // Row oh (inside): the maximum of each window into out[ow], and, when `at`
 // is not null, the flat index of its first maximum into at[ow]. Float rows
 // with stride 1 or 2 run a vector of outputs at a time (stride 2: two loads
@@ -136,46 +184,19 @@ template <Pool2DShape S, class T>
 RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
                              const T *RNC_RESTRICT x, int oh) {
   using I = MaxPoolInterior<S>;
-  constexpr int W = S.in_w, KH = S.kernel_h, KW = S.kernel_w,
-                SW = S.stride_w;
+  constexpr int W = S.in_w, KW = S.kernel_w, SW = S.stride_w;
   const int h0 = oh * S.stride_h - S.pad_h;
   const T *top = x + long(h0) * W - S.pad_w;
   int ow = I::ow_lo;
 #if RNC_HAVE_VECTOR_EXT
   if constexpr (std::is_same_v<T, float> && (SW == 1 || SW == 2) &&
                 Vec<float>::lanes >= 4) {
-    using V = Vec<float>::type;
-    typedef int VI __attribute__((vector_size(kVecBytes)));
     constexpr int L = Vec<float>::lanes;
-    auto load = [](const float *p) { return load_every<SW>(p); };
-    VI lane;
-    for (int i = 0; i < L; ++i)
-      lane[i] = i * SW;
-    auto chunk = [&](int ow, auto load) {
-      const float *b = top + ow * SW;
-      V m = load(b);
-      VI best = VI{} + 0;
-#pragma GCC unroll 16
-      for (int kh = 0; kh < KH; ++kh)
-#pragma GCC unroll 16
-        for (int kw = 0; kw < KW; ++kw) {
-          V v = load(b + kh * W + kw);
-          VI better = (v > m) | ((v != v) & (m == m));
-          m = better ? v : m;
-          best = better ? VI{} + (kh * W + kw) : best;
-        }
-      vstore(out + ow, m);
-      if (at) {
-        VI flat = best + lane + (h0 * W + ow * SW - S.pad_w);
-        for (int i = 0; i < L; ++i)
-          at[ow + i] = flat[i];
-      }
-    };
     // Every load stays inside the row: the last float read is column
     // (ow + L) * SW - pad + KW - 2 < W.
     for (; ow + L <= I::ow_hi && (ow + L) * SW - S.pad_w + KW - 2 < W;
          ow += L)
-      chunk(ow, load);
+      max_pool_row_vector<S, false>(out, at, top, h0, ow);
 #if defined(__AVX512F__)
     // The rest of the row (the 3x3 stride-2 stem pool of a 48-wide plane
     // leaves 7 of 23): one more vector that ends at the last inside output,
@@ -183,12 +204,7 @@ RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
     // values); with stride 2 its odd lane past the row's end is not read.
     if constexpr (L == 16 && SW == 2) {
       if (ow < I::ow_hi && I::ow_hi - L >= I::ow_lo) {
-        chunk(I::ow_hi - L, [](const float *p) {
-          V a = vload(p),
-            b = (V)_mm512_maskz_loadu_ps(__mmask16(0x7fff), p + L);
-          return V(__builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14,
-                                           16, 18, 20, 22, 24, 26, 28, 30));
-        });
+        max_pool_row_vector<S, true>(out, at, top, h0, I::ow_hi - L);
         ow = I::ow_hi;
       }
     }
