@@ -50,8 +50,8 @@ template <Conv2DShape S> struct Winograd {
 
 // Where F(2x2, 3x3) runs instead of the other paths (conv.h): 3x3, stride
 // 1, pad 1, no dilation, one group, fp32, planes of 14x14 to 16x16 with at
-// least 128 channels on both sides, and (winograd_batch_ok) batches of at
-// most 8 images. Measured one thread against the path it replaces
+// least 128 channels on both sides (at most 2048 in), and
+// (winograd_batch_ok) batches of at most 8 images. Measured one thread against the path it replaces
 // (`kernel-conv-bench`-like harness, forward): 256->256 @14 at batch 8 14.0
 // -> 10.1 ms, 128->128 @14 3.7 -> 2.8, 128 @16 5.0 -> 3.6; in resnet50's
 // step at batch 8 (RNC_PROFILE=cpu) its 256->256 @14 layers' forward 72 ->
@@ -70,7 +70,8 @@ template <Conv2DShape S, class T> constexpr bool use_winograd() {
          S.stride_w == 1 && S.pad_h == 1 && S.pad_w == 1 &&
          S.dilation_h == 1 && S.dilation_w == 1 && S.in_h >= 14 &&
          S.in_w >= 14 && S.in_h <= 16 && S.in_w <= 16 &&
-         S.in_channels >= 128 && S.out_channels >= 128;
+         S.in_channels >= 128 && S.out_channels >= 128 &&
+         S.in_channels <= 2048; // winograd_weights' row: 128 KB of stack
 #else
   return false;
 #endif
