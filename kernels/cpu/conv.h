@@ -365,12 +365,8 @@ void conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
       const int n = n0 + k, c = c0 + i;
       if (bias == nullptr && kPlain)
         std::memcpy(dst, src, P * sizeof(T));
-      else if (bias == nullptr)
-        for (long q = 0; q < P; ++q)
-          dst[q] = epi(n, c, q, src[q]);
       else
-        for (long q = 0; q < P; ++q)
-          dst[q] = epi(n, c, q, src[q] + bias[c]);
+        apply_row_epilogue(dst, src, P, n, c, bias, epi);
     }
 }
 

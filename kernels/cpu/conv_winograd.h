@@ -199,9 +199,7 @@ void winograd_output(T *RNC_RESTRICT y, const T *RNC_RESTRICT m, long ldm,
   constexpr bool kPlain = std::is_same_v<Epi, NoEpilogue>;
   if (bias == nullptr && kPlain)
     return;
-  const T b = bias ? bias[co] : T(0);
-  for (long q = 0; q < long(H) * W; ++q)
-    out[q] = bias ? epi(n, co, q, out[q] + b) : epi(n, co, q, out[q]);
+  apply_row_epilogue(out, out, long(H) * W, n, co, bias, epi);
 }
 
 // The whole layer: y [N, Cout, H, W] from x [N, Cin, H, W] and w [Cout, Cin,

@@ -61,4 +61,18 @@ template <class First, class Second> struct Compose {
   }
 };
 
+// dst[q] = epi(n, c, q, src[q] + bias[c]) for q in [0, len) (no bias
+// added when bias is null; dst may be src): one channel's row of a
+// convolution's output, where n and c are fixed and the loop vectorizes.
+template <class T, class Epi>
+void apply_row_epilogue(T *dst, const T *src, long len, int n, int c,
+                        const T *bias, const Epi &epi) {
+  if (bias == nullptr)
+    for (long q = 0; q < len; ++q)
+      dst[q] = epi(n, c, q, src[q]);
+  else
+    for (long q = 0; q < len; ++q)
+      dst[q] = epi(n, c, q, src[q] + bias[c]);
+}
+
 } // namespace rnc::cpu
