@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_shapes.h"
 #include "bench_tensor.h"
 #include "kernels/cpu/rnc_cpu.h"
 
@@ -300,23 +301,10 @@ int main(int argc, char **argv) {
   bench<Conv2DShape{3, 64, 224, 224, 7, 7, 2, 2, 3, 3}>(
       "r50 stem 3->64 7x7 s2 @224", 8, peak);
   // resnext50_32x4d's grouped 3x3 layers (32 groups), batch 8
-  constexpr auto grouped = [](int c, int hw, int stride) {
-    return Conv2DShape{.in_channels = c,
-                       .out_channels = c,
-                       .in_h = hw,
-                       .in_w = hw,
-                       .kernel_h = 3,
-                       .kernel_w = 3,
-                       .stride_h = stride,
-                       .stride_w = stride,
-                       .pad_h = 1,
-                       .pad_w = 1,
-                       .groups = 32};
-  };
-  bench<grouped(128, 56, 1)>("rx50 128 g32 3x3 @56", 8, peak);
-  bench<grouped(256, 56, 2)>("rx50 256 g32 3x3 s2 @56", 8, peak);
-  bench<grouped(256, 28, 1)>("rx50 256 g32 3x3 @28", 8, peak);
-  bench<grouped(512, 14, 1)>("rx50 512 g32 3x3 @14", 8, peak);
-  bench<grouped(1024, 7, 1)>("rx50 1024 g32 3x3 @7", 8, peak);
+  bench<conv3x3(128, 56, 1, 32)>("rx50 128 g32 3x3 @56", 8, peak);
+  bench<conv3x3(256, 56, 2, 32)>("rx50 256 g32 3x3 s2 @56", 8, peak);
+  bench<conv3x3(256, 28, 1, 32)>("rx50 256 g32 3x3 @28", 8, peak);
+  bench<conv3x3(512, 14, 1, 32)>("rx50 512 g32 3x3 @14", 8, peak);
+  bench<conv3x3(1024, 7, 1, 32)>("rx50 1024 g32 3x3 @7", 8, peak);
   return 0;
 }

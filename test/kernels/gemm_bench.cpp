@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "bench_shapes.h"
 #include "bench_tensor.h"
 #include "kernels/cpu/rnc_cpu.h"
 
@@ -81,23 +82,10 @@ int main() {
 
   std::printf("\n%-30s %3s %17s %17s %17s\n", "conv2d (GFLOP/s)", "N",
               "forward", "backward data", "backward weight");
-  constexpr auto conv3 = [](int c, int hw, int stride = 1, int groups = 1) {
-    return Conv2DShape{.in_channels = c,
-                       .out_channels = c,
-                       .in_h = hw,
-                       .in_w = hw,
-                       .kernel_h = 3,
-                       .kernel_w = 3,
-                       .stride_h = stride,
-                       .stride_w = stride,
-                       .pad_h = 1,
-                       .pad_w = 1,
-                       .groups = groups};
-  };
-  bench_conv<conv3(64, 56)>("64->64 3x3 @56x56", 32);
-  bench_conv<conv3(128, 28)>("128->128 3x3 @28x28", 32);
-  bench_conv<conv3(256, 14)>("256->256 3x3 @14x14", 32);
-  bench_conv<conv3(512, 7)>("512->512 3x3 @7x7", 32);
+  bench_conv<conv3x3(64, 56)>("64->64 3x3 @56x56", 32);
+  bench_conv<conv3x3(128, 28)>("128->128 3x3 @28x28", 32);
+  bench_conv<conv3x3(256, 14)>("256->256 3x3 @14x14", 32);
+  bench_conv<conv3x3(512, 7)>("512->512 3x3 @7x7", 32);
   bench_conv<Conv2DShape{
       .in_channels = 256, .out_channels = 64, .in_h = 56, .in_w = 56}>(
       "256->64 1x1 @56x56", 32);
@@ -111,7 +99,7 @@ int main() {
                          .stride_w = 2,
                          .pad_h = 3,
                          .pad_w = 3}>("stem 3->64 7x7/2 @224", 32);
-  bench_conv<conv3(128, 56, 1, 32)>("128 g32 3x3 @56x56 (ResNeXt)", 32);
-  bench_conv<conv3(128, 56, 2, 32)>("128 g32 3x3/2 @56x56 (ResNeXt)", 32);
+  bench_conv<conv3x3(128, 56, 1, 32)>("128 g32 3x3 @56x56 (ResNeXt)", 32);
+  bench_conv<conv3x3(128, 56, 2, 32)>("128 g32 3x3/2 @56x56 (ResNeXt)", 32);
   return 0;
 }
