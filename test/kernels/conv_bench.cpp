@@ -298,6 +298,12 @@ int main(int argc, char **argv) {
   bench<Conv2DShape{512, 128, 28, 28, 1, 1}>("r50 512->128 1x1 @28", 8, peak);
   bench<Conv2DShape{512, 2048, 7, 7, 1, 1}>("r50 512->2048 1x1 @7", 8, peak);
   bench<Conv2DShape{2048, 512, 7, 7, 1, 1}>("r50 2048->512 1x1 @7", 8, peak);
+  bench<Conv2DShape{256, 512, 56, 56, 1, 1, 2, 2}>("r50 256->512 1x1 s2 @56", 8,
+                                                  peak);
+  bench<Conv2DShape{512, 1024, 28, 28, 1, 1, 2, 2}>("r50 512->1024 1x1 s2 @28",
+                                                    8, peak);
+  bench<Conv2DShape{1024, 2048, 14, 14, 1, 1, 2, 2}>(
+      "r50 1024->2048 1x1 s2 @14", 8, peak);
   bench<Conv2DShape{3, 64, 224, 224, 7, 7, 2, 2, 3, 3}>(
       "r50 stem 3->64 7x7 s2 @224", 8, peak);
   // resnext50_32x4d's grouped 3x3 layers (32 groups), batch 8
