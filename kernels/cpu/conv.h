@@ -643,6 +643,12 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
                 Kg = S.col_rows();
   constexpr long P = S.out_plane();
+  if constexpr (detail::use_winograd<S, T>()) {
+    if (detail::winograd_batch_ok(N)) {
+      detail::conv2d_winograd_backward_weight<S>(dw, dy, x, N);
+      return;
+    }
+  }
   if constexpr (detail::use_tiled_backward_weight<S>()) {
     if (detail::tiled_weight_batch_ok<S, T>(N)) {
       detail::conv2d_tiled_backward_weight<S>(dw, dy, x, N);

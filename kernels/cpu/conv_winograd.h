@@ -8,6 +8,12 @@
 //   M[xi][co][t]  = sum over ci of U[xi][co][ci] * V[xi][ci][t]   (GEMM)
 //   y[n][co](tile) = A^T M[.][co][t] A          (outputs, 2x2 from 4x4)
 //
+// The weight gradient is the same map transposed: with Z = A dy A^T (4x4
+// from each 2x2 block of dy),
+//
+//   dU[xi][co][ci] = sum over t of Z[xi][co][t] * V[xi][ci][t]   (GEMM)
+//   dw[co][ci]     = G^T dU[.][co][ci] G   (3x3 from 4x4)
+//
 // t runs over every image's tiles (tile (th, tw) covers output rows 2th,
 // 2th+1 and columns 2tw, 2tw+1; an odd plane's last tile computes one row or
 // column that is dropped). The GEMMs run on the packed GEMM of gemm.h.
@@ -61,7 +67,9 @@ template <Conv2DShape S> struct Winograd {
 // quarter of the last tiles' outputs dropped, and 512 x 512 weights to
 // transform: 15.1 -> 17.3) and in the step on 28x28 planes (128 @28: 40 ->
 // 46 ms, though faster alone: the transformed tensors, 12.8 MB each, come
-// from memory). RNC_CONV_NO_WINOGRAD turns it off.
+// from memory). The weight gradient of the same layers: 256->256 @14 at
+// batch 8 10.6-10.8 -> 8.7-9.1 ms (kernel-conv-bench). RNC_CONV_NO_WINOGRAD
+// turns it off.
 template <Conv2DShape S, class T> constexpr bool use_winograd() {
 #if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_WINOGRAD) &&                 \
     !defined(RNC_CONV_NO_TILED)
@@ -236,6 +244,110 @@ void conv2d_winograd_forward(T *y, const T *x, const T *w, const T *bias,
     winograd_output<S>(y, m, ld, bias, int(t / Cout), int(t % Cout), epi);
   });
   run_tasks(N, flops, [&](long n) { after(int(n), 1, 0); });
+}
+
+// Z[xi][co][n * tiles + tile] = (A dy[n][co](tile) A^T)[xi] for image n,
+// channel co: A = [1 0; 1 1; 1 -1; 0 -1] (the transpose of the output
+// transform's A^T); an odd plane's last tile reads zeros past its edge.
+template <Conv2DShape S, class T>
+void winograd_output_grad(T *RNC_RESTRICT z, long ldz,
+                          const T *RNC_RESTRICT dy, int n, int co) {
+  using WG = Winograd<S>;
+  constexpr int H = WG::H, W = WG::W, TW = WG::TW;
+  const long xs = long(WG::Cout) * ldz; // stride of xi in Z
+  const T *src = dy + (long(n) * WG::Cout + co) * H * W;
+  T *dst = z + long(co) * ldz + long(n) * WG::tiles;
+  for (int th = 0; th < WG::TH; ++th) {
+    // The tile rows' even and odd columns (zero past the plane).
+    alignas(64) T e[2][TW], o[2][TW];
+    for (int a = 0; a < 2; ++a) {
+      int r = 2 * th + a;
+      for (int tw = 0; tw < TW; ++tw) {
+        e[a][tw] = r < H ? src[long(r) * W + 2 * tw] : T(0);
+        o[a][tw] = r < H && 2 * tw + 1 < W ? src[long(r) * W + 2 * tw + 1]
+                                           : T(0);
+      }
+    }
+    T *d = dst + long(th) * TW;
+    for (int b = 0; b < 4; ++b) { // A dy: rows (d0, d0 + d1, d0 - d1, -d1)
+      T re[TW], ro[TW];
+      for (int tw = 0; tw < TW; ++tw) {
+        T e0 = e[0][tw], e1 = e[1][tw], o0 = o[0][tw], o1 = o[1][tw];
+        re[tw] = b == 0 ? e0 : b == 1 ? e0 + e1 : b == 2 ? e0 - e1 : -e1;
+        ro[tw] = b == 0 ? o0 : b == 1 ? o0 + o1 : b == 2 ? o0 - o1 : -o1;
+      }
+      T *d0 = d + (4 * b) * xs, *d1 = d0 + xs, *d2 = d1 + xs, *d3 = d2 + xs;
+      for (int tw = 0; tw < TW; ++tw) { // (A dy) A^T: columns
+        d0[tw] = re[tw];
+        d1[tw] = re[tw] + ro[tw];
+        d2[tw] = re[tw] - ro[tw];
+        d3[tw] = -ro[tw];
+      }
+    }
+  }
+}
+
+// dw[co][ci] = G^T dU[.][co][ci] G for every output channel in [co0, co1):
+// a channel's 16 rows of Cin values read whole (as winograd_weights writes
+// them), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+template <Conv2DShape S, class T>
+void winograd_weight_grad(T *RNC_RESTRICT dw, const T *RNC_RESTRICT du,
+                          int co0, int co1) {
+  using WG = Winograd<S>;
+  constexpr int Cin = WG::Cin;
+  constexpr long XS = long(WG::Cout) * Cin; // stride of xi in dU
+  for (int co = co0; co < co1; ++co) {
+    const T *r[16];
+    for (int xi = 0; xi < 16; ++xi)
+      r[xi] = du + xi * XS + long(co) * Cin;
+    for (int ci = 0; ci < Cin; ++ci) {
+      T m[4][3]; // dU G
+      for (int a = 0; a < 4; ++a) {
+        T u0 = r[4 * a][ci], u1 = r[4 * a + 1][ci], u2 = r[4 * a + 2][ci],
+          u3 = r[4 * a + 3][ci];
+        m[a][0] = u0 + T(0.5) * (u1 + u2);
+        m[a][1] = T(0.5) * (u1 - u2);
+        m[a][2] = T(0.5) * (u1 + u2) + u3;
+      }
+      T *g = dw + (long(co) * Cin + ci) * 9;
+      for (int j = 0; j < 3; ++j) { // G^T (dU G)
+        g[j] = m[0][j] + T(0.5) * (m[1][j] + m[2][j]);
+        g[3 + j] = T(0.5) * (m[1][j] - m[2][j]);
+        g[6 + j] = T(0.5) * (m[1][j] + m[2][j]) + m[3][j];
+      }
+    }
+  }
+}
+
+// dw [Cout, Cin, 3, 3] = the weight gradient from dy [N, Cout, H, W] and x
+// [N, Cin, H, W]: both transformed, 16 GEMMs over the batch's tiles, dU
+// transformed back.
+template <Conv2DShape S, class T>
+void conv2d_winograd_backward_weight(T *dw, const T *dy, const T *x, int N) {
+  using WG = Winograd<S>;
+  constexpr int Cin = WG::Cin, Cout = WG::Cout;
+  const long ld = WG::ld(N), cols = long(N) * WG::tiles;
+  T *du = scratch<T>(kSlotTaps, size_t(16) * Cout * Cin);
+  T *v = scratch<T>(kSlotCol, size_t(16) * Cin * ld);
+  T *z = scratch<T>(kSlotPanel, size_t(16) * Cout * ld);
+  const double flops = 2.0 * 16 * Cout * double(cols) * Cin;
+  run_tasks(long(N) * Cin, flops, [&](long t) {
+    winograd_input<S>(v, ld, x, int(t / Cin), int(t % Cin));
+  });
+  run_tasks(long(N) * Cout, flops, [&](long t) {
+    winograd_output_grad<S>(z, ld, dy, int(t / Cout), int(t % Cout));
+  });
+  run_tasks(16, flops, [&](long xi) {
+    gemm_packed<T>(Cout, Cin, int(cols), T(1),
+                   MatrixA<T>{z + xi * Cout * ld, ld, false},
+                   MatrixB<T>{v + xi * Cin * ld, ld, true}, T(0),
+                   du + xi * Cout * Cin, Cin);
+  });
+  constexpr int kChunks = Cout / 16;
+  run_tasks(kChunks, flops, [&](long t) {
+    winograd_weight_grad<S>(dw, du, int(t * Cout / kChunks),
+                            int((t + 1) * Cout / kChunks));
+  });
 }
 
 } // namespace rnc::cpu::detail

@@ -444,7 +444,7 @@ template <Conv2DShape S> void check_thread_invariance(int N) {
 }
 
 TEST(Conv2D, BitIdenticalForAnyThreadCount) {
-  // Winograd (forward and the flipped data gradient).
+  // Winograd (forward, the flipped data gradient, the weight gradient).
   check_thread_invariance<Conv2DShape{.in_channels = 128,
                                       .out_channels = 128,
                                       .in_h = 14,
@@ -638,6 +638,27 @@ TEST(Conv2D, WinogradDataGradient) {
   std::vector<double> ref(x_size<S>(N));
   rnc::cpu::conv2d_grad_input<S, double>(ref.data(), dyd.data(), wd.data(), N);
   EXPECT_LT(kt::rel_err(dx, ref), 1e-5);
+}
+
+// The Winograd weight gradient (conv_winograd.h: dy and x transformed, 16
+// GEMMs over the tiles, G^T dU G) against the float64 GEMM path, on a 15x15
+// plane (the last row and column of tiles half outside the plane) and with
+// unequal channel counts.
+TEST(Conv2D, WinogradWeightGradient) {
+  constexpr Conv2DShape S{.in_channels = 144, .out_channels = 128,
+                          .in_h = 15, .in_w = 15, .kernel_h = 3,
+                          .kernel_w = 3, .pad_h = 1, .pad_w = 1};
+  static_assert(rnc::cpu::detail::use_winograd<S, float>());
+  constexpr int N = 3;
+  auto x = kt::random_vec<float>(x_size<S>(N), 51);
+  auto dy = kt::random_vec<float>(y_size<S>(N), 52);
+  auto dw = kt::poisoned<float>(S.weight_size());
+  rnc::cpu::conv2d_grad_weight<S>(dw.data(), dy.data(), x.data(), N);
+  auto xd = kt::cast<float, double>(x), dyd = kt::cast<float, double>(dy);
+  std::vector<double> ref(S.weight_size());
+  rnc::cpu::conv2d_grad_weight<S, double>(ref.data(), dyd.data(), xd.data(),
+                                          N);
+  EXPECT_LT(kt::rel_err(dw, ref), 1e-5);
 }
 
 } // namespace
