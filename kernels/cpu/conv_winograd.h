@@ -213,27 +213,48 @@ void winograd_output(T *RNC_RESTRICT y, const T *RNC_RESTRICT m, long ldm,
 // The whole layer: y [N, Cout, H, W] from x [N, Cin, H, W] and w [Cout, Cin,
 // 3, 3] (+ bias), then after(n, 1, 0) for every image (as the other forward
 // paths call it: BN statistics of image n's outputs).
+// The three transformed tensors of a layer at batch N: the weights' (U, or
+// dU), the inputs' (V) and the outputs' (M, or Z), in the calling thread's
+// scratch, shared by the threads. Not the pack slots (the GEMMs') nor
+// kSlotWeight (the data gradient's flipped weights, which may be w).
+template <Conv2DShape S, class T> struct WinogradTensors {
+  using WG = Winograd<S>;
+  static constexpr int Cin = WG::Cin, Cout = WG::Cout;
+  long ld, cols;
+  T *u, *v, *m;
+  double flops; // of the 16 GEMMs, for run_tasks
+  explicit WinogradTensors(int N)
+      : ld(WG::ld(N)), cols(long(N) * WG::tiles),
+        u(scratch<T>(kSlotTaps, size_t(16) * Cout * Cin)),
+        v(scratch<T>(kSlotCol, size_t(16) * Cin * ld)),
+        m(scratch<T>(kSlotPanel, size_t(16) * Cout * ld)),
+        flops(2.0 * 16 * Cout * double(cols) * Cin) {}
+  // V from x [N, Cin, H, W].
+  void transform_inputs(const T *x, int N) const {
+    run_tasks(long(N) * Cin, flops, [&](long t) {
+      winograd_input<S>(v, ld, x, int(t / Cin), int(t % Cin));
+    });
+  }
+  // f(co0, co1) over 16-channel chunks of the output channels.
+  template <class F> void over_output_channels(const F &f) const {
+    constexpr int kChunks = Cout / 16;
+    run_tasks(kChunks, flops, [&](long t) {
+      f(int(t * Cout / kChunks), int((t + 1) * Cout / kChunks));
+    });
+  }
+};
+
 template <Conv2DShape S, class T, class Epi, class After>
 void conv2d_winograd_forward(T *y, const T *x, const T *w, const T *bias,
                              int N, const Epi &epi, const After &after) {
-  using WG = Winograd<S>;
-  constexpr int Cin = WG::Cin, Cout = WG::Cout;
-  const long ld = WG::ld(N), cols = long(N) * WG::tiles;
-  // Shared by the threads: the calling thread's scratch. Not the pack slots
-  // (the GEMMs') nor kSlotWeight (the data gradient's flipped weights, which
-  // may be w).
-  T *u = scratch<T>(kSlotTaps, size_t(16) * Cout * Cin);
-  T *v = scratch<T>(kSlotCol, size_t(16) * Cin * ld);
-  T *m = scratch<T>(kSlotPanel, size_t(16) * Cout * ld);
-  const double flops = 2.0 * 16 * Cout * double(cols) * Cin;
-  constexpr int kWeightChunks = Cout / 16;
-  run_tasks(kWeightChunks, flops, [&](long t) {
-    winograd_weights<S>(u, w, int(t * Cout / kWeightChunks),
-                        int((t + 1) * Cout / kWeightChunks));
-  });
-  run_tasks(long(N) * Cin, flops, [&](long t) {
-    winograd_input<S>(v, ld, x, int(t / Cin), int(t % Cin));
-  });
+  constexpr int Cin = Winograd<S>::Cin, Cout = Winograd<S>::Cout;
+  const WinogradTensors<S, T> wt(N);
+  const long ld = wt.ld, cols = wt.cols;
+  T *u = wt.u, *v = wt.v, *m = wt.m;
+  const double flops = wt.flops;
+  wt.over_output_channels(
+      [&](int co0, int co1) { winograd_weights<S>(u, w, co0, co1); });
+  wt.transform_inputs(x, N);
   run_tasks(16, flops, [&](long xi) {
     gemm_packed<T>(Cout, cols, Cin, T(1),
                    MatrixA<T>{u + xi * Cout * Cin, Cin, false},
@@ -324,16 +345,12 @@ void winograd_weight_grad(T *RNC_RESTRICT dw, const T *RNC_RESTRICT du,
 // transformed back.
 template <Conv2DShape S, class T>
 void conv2d_winograd_backward_weight(T *dw, const T *dy, const T *x, int N) {
-  using WG = Winograd<S>;
-  constexpr int Cin = WG::Cin, Cout = WG::Cout;
-  const long ld = WG::ld(N), cols = long(N) * WG::tiles;
-  T *du = scratch<T>(kSlotTaps, size_t(16) * Cout * Cin);
-  T *v = scratch<T>(kSlotCol, size_t(16) * Cin * ld);
-  T *z = scratch<T>(kSlotPanel, size_t(16) * Cout * ld);
-  const double flops = 2.0 * 16 * Cout * double(cols) * Cin;
-  run_tasks(long(N) * Cin, flops, [&](long t) {
-    winograd_input<S>(v, ld, x, int(t / Cin), int(t % Cin));
-  });
+  constexpr int Cin = Winograd<S>::Cin, Cout = Winograd<S>::Cout;
+  const WinogradTensors<S, T> wt(N);
+  const long ld = wt.ld, cols = wt.cols;
+  T *du = wt.u, *v = wt.v, *z = wt.m;
+  const double flops = wt.flops;
+  wt.transform_inputs(x, N);
   run_tasks(long(N) * Cout, flops, [&](long t) {
     winograd_output_grad<S>(z, ld, dy, int(t / Cout), int(t % Cout));
   });
@@ -343,11 +360,8 @@ void conv2d_winograd_backward_weight(T *dw, const T *dy, const T *x, int N) {
                    MatrixB<T>{v + xi * Cin * ld, ld, true}, T(0),
                    du + xi * Cout * Cin, Cin);
   });
-  constexpr int kChunks = Cout / 16;
-  run_tasks(kChunks, flops, [&](long t) {
-    winograd_weight_grad<S>(dw, du, int(t * Cout / kChunks),
-                            int((t + 1) * Cout / kChunks));
-  });
+  wt.over_output_channels(
+      [&](int co0, int co1) { winograd_weight_grad<S>(dw, du, co0, co1); });
 }
 
 } // namespace rnc::cpu::detail
