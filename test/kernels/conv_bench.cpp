@@ -281,6 +281,12 @@ int main(int argc, char **argv) {
                                                        128, peak);
   bench<Conv2DShape{512, 512, 3, 3, 3, 3, 1, 1, 1, 1}>("d2l96 512->512 3x3 @3",
                                                        128, peak);
+  bench<Conv2DShape{64, 128, 24, 24, 1, 1, 2, 2}>("d2l96 64->128 1x1 s2 @24",
+                                                  128, peak);
+  bench<Conv2DShape{128, 256, 12, 12, 1, 1, 2, 2}>(
+      "d2l96 128->256 1x1 s2 @12", 128, peak);
+  bench<Conv2DShape{256, 512, 6, 6, 1, 1, 2, 2}>("d2l96 256->512 1x1 s2 @6",
+                                                 128, peak);
   // resnet50 at 224x224, batch 8
   bench<Conv2DShape{64, 64, 56, 56, 3, 3, 1, 1, 1, 1}>("r50 64->64 3x3 @56", 8,
                                                        peak);

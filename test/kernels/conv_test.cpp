@@ -610,6 +610,12 @@ TEST(Conv2D, PointwiseWeightGradient) {
                                           .out_channels = 96,
                                           .in_h = 6,
                                           .in_w = 6}>(2);
+  // Enough positions for the tiles (N * plane >= 1024), which stride-1 1x1
+  // layers leave to the GEMM.
+  check_pointwise_weight_grad<Conv2DShape{.in_channels = 136,
+                                          .out_channels = 272,
+                                          .in_h = 13,
+                                          .in_w = 13}>(7);
 }
 
 // fp32 1x1 convolutions stay on the GEMM at every batch (conv_tiled.h).
