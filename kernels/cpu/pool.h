@@ -218,6 +218,75 @@ RNC_INLINE void max_pool_row(T *RNC_RESTRICT out, int *RNC_RESTRICT at,
   }
 }
 
+// Planes whose padded rows fit one AVX-512 vector (in_w + 2 pad_w <= 16:
+// d2l_resnet18's stem pool at 28x28 input, 3x3 stride 2 pad 1 from 14x14),
+// where a row has fewer inside outputs than a vector: a whole output row at a
+// time. Lane j of a padded row holds input column j - pad_w (-inf outside
+// the row); the window of the output starting at lane j reads lanes j .. j +
+// KW - 1 of KH rows; the outputs are lanes 0, SW, 2 SW, ... Padding is never
+// a candidate: the first element inside the window starts the scan, then
+// the first maximum in window order wins, a NaN winning (max_pool_argmax).
+template <Pool2DShape S, class T> constexpr bool max_pool_narrow() {
+#if defined(__AVX512F__)
+  return std::is_same_v<T, float> && !max_pool_tiles<S>() &&
+         S.in_w + 2 * S.pad_w <= 16;
+#else
+  return false;
+#endif
+}
+
+#if defined(__AVX512F__)
+// Row oh: the maximum of each window into out[0 .. OW) and, when `at` is not
+// null, the flat index (ih * W + iw) of its first maximum into at[0 .. OW).
+template <Pool2DShape S>
+RNC_INLINE void max_pool_narrow_row(float *RNC_RESTRICT out,
+                                    int *RNC_RESTRICT at,
+                                    const float *RNC_RESTRICT x, int oh) {
+  constexpr int H = S.in_h, W = S.in_w, OW = S.out_w();
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __mmask16 cols = __mmask16(((1u << W) - 1) << S.pad_w);
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+                                        4, 3, 2, 1, 0);
+  __m512 m = ninf;
+  __m512i best = _mm512_setzero_si512();
+  __mmask16 have = 0;
+  for (int kh = 0; kh < S.kernel_h; ++kh) {
+    const int ih = oh * S.stride_h - S.pad_h + kh;
+    if (ih < 0 || ih >= H)
+      continue;
+    // Lane pad_w + c = x[ih][c]; the rest -inf.
+    const __m512 row = _mm512_mask_expandloadu_ps(ninf, cols, x + long(ih) * W);
+    // Flat index of lane j's element kw: ih * W + j + kw - pad_w.
+    const __m512i base = _mm512_add_epi32(
+        lane, _mm512_set1_epi32(ih * W - S.pad_w));
+#pragma GCC unroll 8
+    for (int kw = 0; kw < S.kernel_w; ++kw) {
+      // Lanes j + kw of the row (and of the valid mask), -inf past lane 15.
+      const __m512 v = _mm512_castsi512_ps(_mm512_alignr_epi32(
+          _mm512_castps_si512(ninf), _mm512_castps_si512(row), kw));
+      const __mmask16 valid = __mmask16(cols >> kw);
+      const __mmask16 better =
+          valid & (__mmask16(~have) | _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) |
+                   (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) &
+                    _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q)));
+      m = _mm512_mask_mov_ps(m, better, v);
+      best = _mm512_mask_mov_epi32(
+          best, better, _mm512_add_epi32(base, _mm512_set1_epi32(kw)));
+      have |= valid;
+    }
+  }
+  // Output ow is lane ow * SW.
+  alignas(64) int pick[16];
+  for (int i = 0; i < 16; ++i)
+    pick[i] = std::min(i * S.stride_w, 15);
+  const __m512i idx = _mm512_load_si512(pick);
+  constexpr __mmask16 outs = __mmask16((1u << OW) - 1);
+  _mm512_mask_storeu_ps(out, outs, _mm512_permutexvar_ps(idx, m));
+  if (at)
+    _mm512_mask_storeu_epi32(at, outs, _mm512_permutexvar_epi32(idx, best));
+}
+#endif
+
 // 2x2 windows that tile the plane (fashion_resnet's stem pool), eight
 // outputs of a row at a time: the four elements of each window are the even
 // and odd lanes of two input rows; the first maximum in window order (0,0),
@@ -337,6 +406,11 @@ void max_pool2d(T *y, const T *x, int N) {
 #if RNC_HAVE_VECTOR_EXT
       detail::max_pool_2x2_plane<S>(yp, xp);
 #endif
+    } else if constexpr (detail::max_pool_narrow<S, T>()) {
+#if defined(__AVX512F__)
+      for (int oh = 0; oh < S.out_h(); ++oh)
+        detail::max_pool_narrow_row<S>(yp + oh * S.out_w(), nullptr, xp, oh);
+#endif
     } else if constexpr (detail::max_pool_tiles<S>()) {
       for (int oh = 0; oh < S.out_h(); ++oh)
         for (int ow = 0; ow < S.out_w(); ++ow)
@@ -385,6 +459,18 @@ void max_pool2d_grad_plane(T *dxp, const T *dyp, const T *xp) {
           for (int kw = 0; kw < S.kernel_w; ++kw)
             dxp[at + kh * S.in_w + kw] = kh * S.kernel_w + kw == best ? g : T(0);
       }
+  } else if constexpr (max_pool_narrow<S, T>()) {
+#if defined(__AVX512F__)
+    alignas(64) float m[16];
+    alignas(64) int at[16];
+    for (int oh = 0; oh < S.out_h(); ++oh) {
+      const T *g = dyp + oh * S.out_w();
+      max_pool_narrow_row<S>(m, at, xp, oh);
+      // In output order: where windows overlap, the sums run as before.
+      for (int ow = 0; ow < S.out_w(); ++ow)
+        dxp[at[ow]] += g[ow];
+    }
+#endif
   } else {
     using I = MaxPoolInterior<S>;
     T m[S.out_w() > 0 ? S.out_w() : 1];

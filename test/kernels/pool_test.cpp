@@ -123,6 +123,16 @@ TEST(Pool2D, MatchesReference) {
                          .stride_w = 2,
                          .pad_h = 1,
                          .pad_w = 1}>(2, 1);
+  // d2l_resnet18's stem pool at 28x28 input (max_pool_narrow: whole rows).
+  check_pool<Pool2DShape{.channels = 5,
+                         .in_h = 14,
+                         .in_w = 14,
+                         .kernel_h = 3,
+                         .kernel_w = 3,
+                         .stride_h = 2,
+                         .stride_w = 2,
+                         .pad_h = 1,
+                         .pad_w = 1}>(3, 10);
   // Rows wide enough for the vector path (kernels/cpu/pool.h,
   // max_pool_row: 16 outputs at a time, stride 2 and 1), with the scalar
   // rest and the padded border around it.
@@ -282,6 +292,45 @@ TEST(Pool2D, MaxTiesGoToFirst) {
       want_v[h * 70 + w] += 1.0f;
     }
   EXPECT_EQ(dxv, want_v);
+}
+
+// The narrow-row path (max_pool_narrow: d2l_resnet18's stem pool at 28x28
+// input, 14x14 -> 7x7) keeps the scalar rules: ties go to the first element
+// inside the plane in window order (padding is never picked, even when every
+// element is -inf), a NaN wins its windows.
+TEST(Pool2D, MaxTiesAndNaNInNarrowRows) {
+  constexpr Pool2DShape S{.channels = 1,
+                          .in_h = 14,
+                          .in_w = 14,
+                          .kernel_h = 3,
+                          .kernel_w = 3,
+                          .stride_h = 2,
+                          .stride_w = 2,
+                          .pad_h = 1,
+                          .pad_w = 1};
+  static_assert(rnc::cpu::detail::max_pool_narrow<S, float>());
+  for (float fill : {1.0f, -INFINITY}) {
+    SCOPED_TRACE(fill);
+    std::vector<float> x(14 * 14, fill), dy(49), dx(14 * 14, NAN),
+        y(49, 0.0f);
+    for (int o = 0; o < 49; ++o)
+      dy[o] = float(o + 1);
+    x[5 * 14 + 7] = NAN; // windows (2, 3), (2, 4), (3, 3), (3, 4)
+    rnc::cpu::max_pool2d<S>(y.data(), x.data(), 1);
+    rnc::cpu::max_pool2d_grad<S>(dx.data(), dy.data(), x.data(), 1);
+    std::vector<float> want(14 * 14, 0.0f);
+    for (int oh = 0; oh < 7; ++oh)
+      for (int ow = 0; ow < 7; ++ow) {
+        const bool nan = (oh == 2 || oh == 3) && (ow == 3 || ow == 4);
+        const float got = y[oh * 7 + ow];
+        EXPECT_TRUE(nan ? std::isnan(got) : got == fill) << oh << "," << ow;
+        int h = std::max(2 * oh - 1, 0), w = std::max(2 * ow - 1, 0);
+        if (nan)
+          h = 5, w = 7;
+        want[h * 14 + w] += dy[oh * 7 + ow];
+      }
+    EXPECT_EQ(dx, want);
+  }
 }
 
 // The 2x2 vector path (max_pool_2x2_vector) keeps the scalar rules: ties
