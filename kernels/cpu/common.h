@@ -225,6 +225,19 @@ RNC_INLINE void reduce_n(long n, T *out, const Load &load) {
 #if RNC_HAVE_VECTOR_EXT
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::lanes;
+  if (n < 4 * L) {
+    // No vector step: the lanes would combine to +0, so the sums are 0 +
+    // the tail's, the same bits without building and combining 4 * L
+    // zeros (most of the time of a call on the 1x1 to 4x4 planes of a
+    // small-image ResNet's last layers, where there is one per channel and
+    // image).
+    T tail[NS] = {};
+    for (long i = 0; i < n; ++i)
+      load.scalar(tail, i);
+    for (int s = 0; s < NS; ++s)
+      out[s] = T(0) + tail[s];
+    return;
+  }
   V acc[4][NS];
   for (int u = 0; u < 4; ++u)
     for (int s = 0; s < NS; ++s)
