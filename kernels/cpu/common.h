@@ -246,12 +246,14 @@ RNC_INLINE void reduce_n(long n, T *out, const Load &load) {
   for (long i = 0; i < main_end; i += 4 * L)
     for (int u = 0; u < 4; ++u)
       load.vec(acc[u], i + u * L);
-  T lanes[4 * L];
+  // combine_lanes over the 4 * L lanes, its first two levels (lane i plus
+  // lane i + 2L, then plus lane i + L) as vector adds: the same order.
+  T lanes[L];
   for (int s = 0; s < NS; ++s) {
-    for (int u = 0; u < 4; ++u)
-      for (int l = 0; l < L; ++l)
-        lanes[u * L + l] = acc[u][s][l];
-    out[s] = combine_lanes(lanes, 4 * L);
+    const V v = (acc[0][s] + acc[2][s]) + (acc[1][s] + acc[3][s]);
+    for (int l = 0; l < L; ++l)
+      lanes[l] = v[l];
+    out[s] = combine_lanes(lanes, L);
   }
   T tail[NS] = {};
   for (long i = main_end; i < n; ++i)
