@@ -626,12 +626,15 @@ template <Conv2DShape S> constexpr bool use_tiled_backward_weight() {
 // plane, e.g. resnet50 at batch 8: 392) the GEMM is faster (44% of the FMA
 // peak against 25% on 512->512 3x3 @7). Small planes keep the tiles at any
 // batch: they skip the taps in the padding, which the GEMM multiplies.
-// Strided 1x1 layers (stride-1 ones never take the tiles in fp32: conv.h)
-// need more positions: resnet50's 512->1024 s2 @28 at batch 8 (1568) 13.1-13.5
-// ms on the tiles, 11.0-11.1 on the GEMM; d2l_resnet18 96x96's 128->256 s2
-// @12 at batch 128 (4608) 2.4-2.5 on the tiles, 3.1 on the GEMM.
+// Strided 1x1 layers with 256 input channels or more (stride-1 ones never
+// take the tiles in fp32: conv.h) need more positions: resnet50's 512->1024
+// s2 @28 at batch 8 (1568) 11.2-13.5 ms on the tiles, 10.3-11.1 on the GEMM;
+// with fewer channels the tiles stay ahead: fashion_resnet's 64->128 s2 @7 at
+// batch 128 (2048) 0.31 ms on them, 0.46-0.48 on the GEMM, d2l_resnet18
+// 96x96's 128->256 s2 @12 (4608) 2.4-2.5 against 3.1.
 template <Conv2DShape S, class T> bool tiled_weight_batch_ok(int N) {
-  constexpr long kMinPositions = S.kernel_h * S.kernel_w == 1 ? 4096 : 1024;
+  constexpr long kMinPositions =
+      S.kernel_h * S.kernel_w == 1 && S.in_channels >= 256 ? 4096 : 1024;
   return bf16_operands<T>() || S.out_h() < 4 ||
          long(N) * S.out_plane() >= kMinPositions;
 }
