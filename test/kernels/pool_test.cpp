@@ -19,6 +19,19 @@ template <Pool2DShape S> size_t out_size(int N) {
   return size_t(N) * S.channels * S.out_plane();
 }
 
+// A ResNet stem's max pool: 3x3, stride 2, pad 1.
+constexpr Pool2DShape stem_pool(int channels, int h, int w) {
+  return Pool2DShape{.channels = channels,
+                     .in_h = h,
+                     .in_w = w,
+                     .kernel_h = 3,
+                     .kernel_w = 3,
+                     .stride_h = 2,
+                     .stride_w = 2,
+                     .pad_h = 1,
+                     .pad_w = 1};
+}
+
 // Reference pooling in float64, written from PyTorch's definition.
 template <Pool2DShape S, bool Max, class T>
 std::vector<double> pool_ref(const std::vector<T> &x, int N) {
@@ -114,37 +127,13 @@ template <Pool2DShape S> void check_pool(int N, uint64_t seed) {
 
 TEST(Pool2D, MatchesReference) {
   // ResNet stem max pool: 3x3, stride 2, pad 1.
-  check_pool<Pool2DShape{.channels = 3,
-                         .in_h = 12,
-                         .in_w = 11,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 2,
-                         .stride_w = 2,
-                         .pad_h = 1,
-                         .pad_w = 1}>(2, 1);
+  check_pool<stem_pool(3, 12, 11)>(2, 1);
   // d2l_resnet18's stem pool at 28x28 input (max_pool_narrow: whole rows).
-  check_pool<Pool2DShape{.channels = 5,
-                         .in_h = 14,
-                         .in_w = 14,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 2,
-                         .stride_w = 2,
-                         .pad_h = 1,
-                         .pad_w = 1}>(3, 10);
+  check_pool<stem_pool(5, 14, 14)>(3, 10);
   // Rows wide enough for the vector path (kernels/cpu/pool.h,
   // max_pool_row: 16 outputs at a time, stride 2 and 1), with the scalar
   // rest and the padded border around it.
-  check_pool<Pool2DShape{.channels = 2,
-                         .in_h = 9,
-                         .in_w = 75,
-                         .kernel_h = 3,
-                         .kernel_w = 3,
-                         .stride_h = 2,
-                         .stride_w = 2,
-                         .pad_h = 1,
-                         .pad_w = 1}>(2, 8);
+  check_pool<stem_pool(2, 9, 75)>(2, 8);
   check_pool<Pool2DShape{.channels = 2,
                          .in_h = 6,
                          .in_w = 41,
@@ -266,15 +255,7 @@ TEST(Pool2D, MaxTiesGoToFirst) {
   // The same in rows wide enough for the vector path: a constant row routes
   // each window's gradient to its first element (row 2*oh - 1 and column
   // 2*ow - 1, clipped to the plane), and a NaN wins its windows.
-  constexpr Pool2DShape V{.channels = 1,
-                          .in_h = 5,
-                          .in_w = 70,
-                          .kernel_h = 3,
-                          .kernel_w = 3,
-                          .stride_h = 2,
-                          .stride_w = 2,
-                          .pad_h = 1,
-                          .pad_w = 1};
+  constexpr Pool2DShape V = stem_pool(1, 5, 70);
   static_assert(rnc::cpu::detail::MaxPoolInterior<V>::oh_hi == 2);
   std::vector<float> xv(5 * 70, 1.0f), dyv(3 * 35, 1.0f), dxv(5 * 70, NAN),
       yv(3 * 35, 0.0f);
@@ -299,15 +280,7 @@ TEST(Pool2D, MaxTiesGoToFirst) {
 // inside the plane in window order (padding is never picked, even when every
 // element is -inf), a NaN wins its windows.
 TEST(Pool2D, MaxTiesAndNaNInNarrowRows) {
-  constexpr Pool2DShape S{.channels = 1,
-                          .in_h = 14,
-                          .in_w = 14,
-                          .kernel_h = 3,
-                          .kernel_w = 3,
-                          .stride_h = 2,
-                          .stride_w = 2,
-                          .pad_h = 1,
-                          .pad_w = 1};
+  constexpr Pool2DShape S = stem_pool(1, 14, 14);
   static_assert(rnc::cpu::detail::max_pool_narrow<S, float>());
   for (float fill : {1.0f, -INFINITY}) {
     SCOPED_TRACE(fill);
