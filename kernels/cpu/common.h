@@ -217,6 +217,55 @@ template <class T> RNC_INLINE T combine_lanes(T *part, int count) {
   return part[0];
 }
 
+#if RNC_HAVE_VECTOR_EXT
+// Where reduce_n's vector steps end: the vectors [i, i + lanes) with
+// i + lanes <= reduce_main_end(n) go to the 4 partial sums, vector i / lanes
+// to partial sum (i / lanes) % 4; the rest is the scalar tail. n < 4 * lanes
+// has no vector step.
+template <class T> constexpr long reduce_main_end(long n) {
+  constexpr int L = Vec<T>::lanes;
+  return n < 4 * L ? 0 : n - n % (4 * L);
+}
+
+// The scalar tail of reduce_n: tail[s] = the sums over [from, n), from 0.
+// Never inlined: one compiled body per `load` type, so that every kernel
+// that ends a reduction (reduce_n's callers, conv_store.h's stores) gets
+// the same bits. Inlined, they depended on the code around it: GCC packed a
+// tail's two sums into one vector add in some bodies (losing the
+// multiply-add's contraction) and not in others, and -O2 and -O3 differed.
+template <class T, int NS, class Load>
+RNC_NOINLINE void reduce_tail(long from, long n, T *tail, const Load &load) {
+  for (int s = 0; s < NS; ++s)
+    tail[s] = T(0);
+  for (long i = from; i < n; ++i)
+    load.scalar(tail, i);
+}
+
+// The end of reduce_n: the 4 partial sums acc[u][s] combined (lane i plus
+// lane i + 2L, then plus lane i + L, as vector adds; then combine_lanes),
+// plus the scalar tail [reduce_main_end(n), n) read through `load`. Kernels
+// that accumulate acc from their own stores (conv_store.h) end here too:
+// the same bits as a reduce_n over the stored data. n >= 4 * lanes.
+template <class T, int NS, class Load>
+RNC_INLINE void reduce_n_finish(const typename Vec<T>::type (*acc)[NS], long n,
+                                T *out, const Load &load) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes;
+  T lanes[L];
+  for (int s = 0; s < NS; ++s) {
+    const V v = (acc[0][s] + acc[2][s]) + (acc[1][s] + acc[3][s]);
+    for (int l = 0; l < L; ++l)
+      lanes[l] = v[l];
+    out[s] = combine_lanes(lanes, L);
+  }
+  T tail[NS];
+  reduce_tail<T, NS>(reduce_main_end<T>(n), n, tail, load);
+  for (int s = 0; s < NS; ++s)
+    out[s] += tail[s];
+}
+
+#endif
+
 // NS running sums over i in [0, n): `load.vec(acc, i)` adds the terms of
 // elements [i, i + lanes) into vector sums acc[0..NS), `load.scalar(acc, i)`
 // those of element i into scalar sums (the tail).
@@ -242,24 +291,11 @@ RNC_INLINE void reduce_n(long n, T *out, const Load &load) {
   for (int u = 0; u < 4; ++u)
     for (int s = 0; s < NS; ++s)
       acc[u][s] = V{};
-  const long main_end = n - n % (4 * L);
+  const long main_end = reduce_main_end<T>(n);
   for (long i = 0; i < main_end; i += 4 * L)
     for (int u = 0; u < 4; ++u)
       load.vec(acc[u], i + u * L);
-  // combine_lanes over the 4 * L lanes, its first two levels (lane i plus
-  // lane i + 2L, then plus lane i + L) as vector adds: the same order.
-  T lanes[L];
-  for (int s = 0; s < NS; ++s) {
-    const V v = (acc[0][s] + acc[2][s]) + (acc[1][s] + acc[3][s]);
-    for (int l = 0; l < L; ++l)
-      lanes[l] = v[l];
-    out[s] = combine_lanes(lanes, L);
-  }
-  T tail[NS] = {};
-  for (long i = main_end; i < n; ++i)
-    load.scalar(tail, i);
-  for (int s = 0; s < NS; ++s)
-    out[s] += tail[s];
+  reduce_n_finish<T, NS>(acc, n, out, load);
 #else
   for (int s = 0; s < NS; ++s)
     out[s] = T(0);
@@ -267,6 +303,45 @@ RNC_INLINE void reduce_n(long n, T *out, const Load &load) {
     load.scalar(out, i);
 #endif
 }
+
+// The terms (reduce_n's `load`) of reduce_sum_sumsq and reduce_sum_dot_dev,
+// named so that kernels accumulating the same sums from their own stores
+// (conv_store.h) add exactly these.
+// add(a, v, i) adds the terms of the values v of elements [i, i + lanes)
+// (what vec() loads), for a kernel that has them in a register.
+template <class T> struct SumSqTerms { // sum x, sum x^2
+  const T *x;
+#if RNC_HAVE_VECTOR_EXT
+  using V = typename Vec<T>::type;
+  RNC_INLINE void add(V *a, V v, long) const {
+    a[0] += v;
+    a[1] += v * v;
+  }
+  RNC_INLINE void vec(V *a, long i) const { add(a, vload(x + i), i); }
+#endif
+  RNC_INLINE void scalar(T *a, long i) const {
+    a[0] += x[i];
+    a[1] += x[i] * x[i];
+  }
+};
+
+template <class T> struct SumDotDevTerms { // sum dy, sum dy * (x - mean)
+  const T *dy;
+  const T *x;
+  T mean;
+#if RNC_HAVE_VECTOR_EXT
+  using V = typename Vec<T>::type;
+  RNC_INLINE void add(V *a, V g, long i) const {
+    a[0] += g;
+    a[1] += g * (vload(x + i) - mean);
+  }
+  RNC_INLINE void vec(V *a, long i) const { add(a, vload(dy + i), i); }
+#endif
+  RNC_INLINE void scalar(T *a, long i) const {
+    a[0] += dy[i];
+    a[1] += dy[i] * (x[i] - mean);
+  }
+};
 
 // sum_i x[i]
 template <class T> RNC_NOINLINE inline T reduce_sum(const T *x, long n) {
@@ -288,20 +363,7 @@ template <class T> RNC_NOINLINE inline T reduce_sum(const T *x, long n) {
 template <class T>
 RNC_NOINLINE inline void reduce_sum_sumsq(const T *x, long n, T *sum,
                                           T *sumsq) {
-  struct {
-    const T *x;
-#if RNC_HAVE_VECTOR_EXT
-    RNC_INLINE void vec(typename Vec<T>::type *a, long i) const {
-      auto v = vload(x + i);
-      a[0] += v;
-      a[1] += v * v;
-    }
-#endif
-    RNC_INLINE void scalar(T *a, long i) const {
-      a[0] += x[i];
-      a[1] += x[i] * x[i];
-    }
-  } f{x};
+  SumSqTerms<T> f{x};
   T out[2];
   reduce_n<T, 2>(n, out, f);
   *sum = out[0];
@@ -333,22 +395,7 @@ RNC_NOINLINE inline T reduce_sq_dev(const T *x, long n, T mean) {
 template <class T>
 RNC_NOINLINE inline void reduce_sum_dot_dev(const T *dy, const T *x, long n,
                                             T mean, T *sum_dy, T *sum_dy_dev) {
-  struct {
-    const T *dy;
-    const T *x;
-    T mean;
-#if RNC_HAVE_VECTOR_EXT
-    RNC_INLINE void vec(typename Vec<T>::type *a, long i) const {
-      auto g = vload(dy + i);
-      a[0] += g;
-      a[1] += g * (vload(x + i) - mean);
-    }
-#endif
-    RNC_INLINE void scalar(T *a, long i) const {
-      a[0] += dy[i];
-      a[1] += dy[i] * (x[i] - mean);
-    }
-  } f{dy, x, mean};
+  SumDotDevTerms<T> f{dy, x, mean};
   T out[2];
   reduce_n<T, 2>(n, out, f);
   *sum_dy = out[0];

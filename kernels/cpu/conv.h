@@ -2,10 +2,12 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 
 #include "common.h"
 #include "conv_direct.h"
 #include "conv_rows.h"
+#include "conv_store.h"
 #include "conv_tiled.h"
 #include "conv_winograd.h"
 #include "kernels/shapes.h"
@@ -329,9 +331,10 @@ void conv2d_direct_stem_backward_weight(T *dw, const T *dy, const T *x, int N) {
 
 // Images [n0, n0 + nb), group g of forward:
 // y_ng[out_per_group x plane] = W_g * im2col(x_ng) (+ bias), then the epilogue.
-template <Conv2DShape S, class T, class Epi>
-void conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
-                         int nb, int g, const Epi &epi) {
+template <Conv2DShape S, class T, class Epi, class Sums = NoChannelSums>
+bool conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
+                         int nb, int g, const Epi &epi,
+                         const Sums &sums = {}) {
   constexpr int Mg = S.out_per_group(), Kg = S.col_rows();
   constexpr long P = S.out_plane();
   const T *xg = x + (long(n0) * S.in_channels + long(g) * S.in_per_group()) *
@@ -339,25 +342,61 @@ void conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
   const T *wg = w + long(g) * Mg * Kg;
   const int c0 = g * Mg;
   const long ncols = nb * P;
+  constexpr bool kPlain = std::is_same_v<Epi, NoEpilogue>;
+  auto gemm = [&](T *out, const auto &store) {
+    if (S.pointwise() && nb == 1)
+      gemm_packed<T>(Mg, P, Kg, T(1), MatrixA<T>{wg, Kg, false},
+                     MatrixB<T>{xg, P, false}, T(0), out, ncols, store);
+    else
+      gemm_packed<T>(Mg, ncols, Kg, T(1), MatrixA<T>{wg, Kg, false},
+                     Im2colB<S, T>{xg, long(S.in_channels) * S.in_plane()},
+                     T(0), out, ncols, store);
+  };
+#if RNC_HAVE_VECTOR_EXT
+  // One image whose BN sums are wanted, no bias or epilogue (a convolution
+  // before a training batch norm): the sums in the GEMM's stores
+  // (conv_store.h), which stream a large output past the cache. Planes of
+  // at least 4 vectors (reduce_n's vector steps).
+  if constexpr (kPlain && Sums::kActive) {
+    if (nb == 1 && bias == nullptr && P >= 4 * Vec<T>::lanes) {
+      using Store = ConvStoreSums<T, Sums>;
+      auto *acc = scratch<typename Store::V[4][2]>(kSlotCol, Mg);
+      std::fill_n(&acc[0][0][0], 8L * Mg, typename Store::V{});
+      T *out = y + (long(n0) * S.out_channels + c0) * P;
+#if defined(__AVX512F__)
+      const bool streaming = long(Mg) * P * long(sizeof(T)) >= (1L << 20) &&
+                             P * sizeof(T) % 64 == 0 &&
+                             reinterpret_cast<std::uintptr_t>(out) % 64 == 0;
+#else
+      const bool streaming = false;
+#endif
+      Store store{n0, c0, P, &sums, acc, streaming};
+      gemm(out, store);
+#if defined(__AVX512F__)
+      if (streaming)
+        _mm_sfence(); // the streamed lines visible to every thread
+#endif
+      for (int i = 0; i < Mg; ++i)
+        store.finish(i);
+      return true;
+    }
+  }
+#endif
   // One image: straight into y. Several: into a [Mg x nb*P] buffer first.
   T *out = nb == 1 ? y + (long(n0) * S.out_channels + c0) * P
                    : scratch<T>(kSlotCol, size_t(Mg) * ncols);
-  if (S.pointwise() && nb == 1)
-    gemm_packed<T>(Mg, P, Kg, T(1), MatrixA<T>{wg, Kg, false},
-                   MatrixB<T>{xg, P, false}, T(0), out, ncols);
-  else
-    gemm_packed<T>(Mg, ncols, Kg, T(1), MatrixA<T>{wg, Kg, false},
-                   Im2colB<S, T>{xg, long(S.in_channels) * S.in_plane()},
-                   T(0), out, ncols);
+  gemm(out, GemmIdentity{});
   // The bias and the epilogue run after the GEMM, a row (one image and
   // channel) at a time: n and c are fixed along a row, so the compiler
-  // vectorizes them. Applied in the GEMM's stores they cost a division per
-  // element (6 times the convolution itself on resnet50's 56x56 1x1 data
-  // gradients). Epilogues are pure functions of (n, c, idx, v): the same
-  // bits as before.
-  constexpr bool kPlain = std::is_same_v<Epi, NoEpilogue>;
+  // vectorizes them (applied element by element in the GEMM's stores, a
+  // division per element finding the image and row, they cost 6 times the
+  // convolution itself on resnet50's 56x56 1x1 data gradients).
+  // Epilogues are pure functions of (n, c, idx, v): the same bits either way.
+  // With sums wanted, each row is reduced as soon as it is stored, from L1
+  // (an image's rows outgrow L2 at 56x56: after() read them back from
+  // memory).
   if (bias == nullptr && kPlain && nb == 1)
-    return;
+    return false;
   for (int k = 0; k < nb; ++k)
     for (int i = 0; i < Mg; ++i) {
       T *dst = y + (long(n0 + k) * S.out_channels + c0 + i) * P;
@@ -367,14 +406,21 @@ void conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
         std::memcpy(dst, src, P * sizeof(T));
       else
         apply_row_epilogue(dst, src, P, n, c, bias, epi);
+      if constexpr (Sums::kActive)
+        sums.row(n, c);
     }
+  return Sums::kActive;
 }
 
 // Runs conv2d_forward_task over (chunk of images, group) pairs, or the direct
-// kernel over (image, group) pairs; then after(n0, nb, g) in the same task.
-template <Conv2DShape S, class T, class Epi, class After>
+// kernel over (image, group) pairs; then after(n0, nb, g) in the same task,
+// unless the task took `sums` in its stores (the images and groups whose
+// after() would have computed them).
+template <Conv2DShape S, class T, class Epi, class After,
+          class Sums = NoChannelSums>
 void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
-                        const Epi &epi, const After &after) {
+                        const Epi &epi, const After &after,
+                        const Sums &sums = {}) {
   if constexpr (use_winograd<S, T>()) {
     if (winograd_batch_ok(N)) {
       conv2d_winograd_forward<S>(y, x, w, bias, N, epi, after);
@@ -408,8 +454,8 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
     run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
       int n0, nb, g = int(t % S.groups);
       chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
-      conv2d_forward_task<S>(y, x, w, bias, n0, nb, g, epi);
-      after(n0, nb, g);
+      if (!conv2d_forward_task<S>(y, x, w, bias, n0, nb, g, epi, sums))
+        after(n0, nb, g);
     });
   }
 }
@@ -443,14 +489,21 @@ void conv2d_bn_train_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
   constexpr int C = S.out_channels, Mg = S.out_per_group();
   constexpr long P = S.out_plane();
   T *part = scratch<T>(kSlotReduce, size_t(N) * C * 2); // [N][C][sum, sumsq]
+  auto terms = [y](int n, int c) {
+    return SumSqTerms<T>{y + (long(n) * C + c) * P};
+  };
+  auto row = [y, part](int n, int c) {
+    const long nc = long(n) * C + c;
+    reduce_sum_sumsq(y + nc * P, P, &part[2 * nc], &part[2 * nc + 1]);
+  };
   detail::conv2d_forward_all<S>(
-      y, x, w, bias, N, epi, [&](int n0, int nb, int g) {
+      y, x, w, bias, N, epi,
+      [&](int n0, int nb, int g) {
         for (int n = n0; n < n0 + nb; ++n)
-          for (int c = g * Mg; c < (g + 1) * Mg; ++c) {
-            long nc = long(n) * C + c;
-            reduce_sum_sumsq(y + nc * P, P, &part[2 * nc], &part[2 * nc + 1]);
-          }
-      });
+          for (int c = g * Mg; c < (g + 1) * Mg; ++c)
+            row(n, c);
+      },
+      channel_sums(part, C, terms, row));
   for (int c = 0; c < C; ++c) {
     T s = 0, ss = 0;
     for (int n = 0; n < N; ++n) {
@@ -494,9 +547,11 @@ template <Conv2DShape S> constexpr Conv2DShape flipped_conv() {
 // The two paths of conv2d_grad_input (below). after(n0, nb, g) runs in the
 // task that wrote images [n0, n0 + nb) of group g of dx, after the epilogue,
 // while they are in cache (as in conv2d_forward_all).
-template <Conv2DShape S, class T, class Epilogue, class After>
+template <Conv2DShape S, class T, class Epilogue, class After,
+          class Sums = NoChannelSums>
 void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
-                              const Epilogue &epi, const After &after) {
+                              const Epilogue &epi, const After &after,
+                              const Sums &sums = {}) {
   constexpr int Mg = S.out_per_group(), Cg = S.in_per_group(),
                 Kg = S.col_rows();
   constexpr int KH = S.kernel_h, KW = S.kernel_w;
@@ -538,7 +593,7 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
     // Group g of the transposed convolution writes input channels
     // [g*Cg, (g+1)*Cg): the same (n0, nb, g) as the col2im path.
     conv2d_forward_all<TS>(dx, dy, wt, static_cast<const T *>(nullptr), N, epi,
-                           after);
+                           after, sums);
   } else {
     // dy of consecutive images read as one matrix [out_per_group x nb*plane].
     constexpr Conv2DShape YS{.in_channels = S.out_channels,
@@ -613,15 +668,23 @@ void conv2d_grad_input_bn_reduce(T *dx, T *grad_sum, T *grad_dev_sum,
   constexpr long P = S.in_plane();
   // [N][C][sum, dev_sum]
   T *part = scratch<T>(kSlotReduce, size_t(N) * C * 2);
+  auto terms = [dx, x, mean](int n, int c) {
+    const long nc = long(n) * C + c;
+    return SumDotDevTerms<T>{dx + nc * P, x + nc * P, mean[c]};
+  };
+  auto row = [dx, x, mean, part](int n, int c) {
+    const long nc = long(n) * C + c;
+    reduce_sum_dot_dev(dx + nc * P, x + nc * P, P, mean[c], &part[2 * nc],
+                       &part[2 * nc + 1]);
+  };
   detail::conv2d_backward_data_all<S>(
-      dx, dy, w, N, epi, [&](int n0, int nb, int g) {
+      dx, dy, w, N, epi,
+      [&](int n0, int nb, int g) {
         for (int n = n0; n < n0 + nb; ++n)
-          for (int c = g * Cg; c < (g + 1) * Cg; ++c) {
-            long nc = long(n) * C + c;
-            reduce_sum_dot_dev(dx + nc * P, x + nc * P, P, mean[c],
-                               &part[2 * nc], &part[2 * nc + 1]);
-          }
-      });
+          for (int c = g * Cg; c < (g + 1) * Cg; ++c)
+            row(n, c);
+      },
+      channel_sums(part, C, terms, row));
   for (int c = 0; c < C; ++c) {
     T s = 0, sd = 0;
     for (int n = 0; n < N; ++n) {

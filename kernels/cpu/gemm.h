@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "common.h"
 #include "transpose.h"
@@ -17,6 +18,40 @@ struct GemmIdentity {
   template <class T> T operator()(int /*i*/, long /*j*/, T v) const {
     return v;
   }
+};
+
+// A tile epilogue instead: an Epi with `static constexpr bool kTile = true`
+// and `template <int MR, int NR> void tile(int i, long j, int mr, int nr,
+// T *c, long ldc) const`, called once per micro-tile after its last K block
+// is stored (rows [i, i + mr), columns [j, j + nr) of C at c), while the tile
+// is in L1. Each row's tiles come in increasing column order from one
+// thread: the driver never splits a tile epilogue's C along N.
+template <class Epi, class = void> struct TileEpilogueTrait {
+  static constexpr bool value = false;
+};
+template <class Epi>
+struct TileEpilogueTrait<Epi, std::void_t<decltype(Epi::kTile)>> {
+  static constexpr bool value = Epi::kTile;
+};
+template <class Epi> constexpr bool is_tile_epilogue() {
+  return TileEpilogueTrait<Epi>::value;
+}
+
+// A tile epilogue may also take the full tiles' final values from the
+// micro-kernel's registers: `epi.vec_stores(i, j)` returns, for the tile at
+// row i, column j, an object with `bool streaming() const` (non-temporal
+// stores: no prefetch of C) and `store(int r, int v, V value, T *cp)`,
+// which stores vector v of row r at cp. tile() then still runs, for every
+// tile, after them.
+struct NoVecStores {
+  static constexpr bool streaming() { return false; }
+};
+template <class Epi, class = void> struct VecStoresTrait {
+  static constexpr bool value = false;
+};
+template <class Epi>
+struct VecStoresTrait<Epi, std::void_t<decltype(Epi::kVecStores)>> {
+  static constexpr bool value = Epi::kVecStores;
 };
 
 // ----------------------------------------------------------------------------
@@ -168,17 +203,19 @@ inline void micro_kernel_plain(int kc, const T *RNC_RESTRICT a,
 #if RNC_HAVE_VECTOR_EXT
 // SIMD micro-kernel: MR x NV accumulator vectors held in registers; per k
 // step, NV loads of B and MR broadcasts of A feed MR*NV fused multiply-adds.
-template <class T, int MR, int NV>
+template <class T, int MR, int NV, class St = NoVecStores>
 inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
                               const T *RNC_RESTRICT b, T *c, long ldc, T alpha,
-                              T beta, int mr, int nr) {
+                              T beta, int mr, int nr, const St &st = {}) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::lanes;
   constexpr int NR = NV * L;
+  constexpr bool kSt = !std::is_same_v<St, NoVecStores>;
   // C's lines, for writing, while the k loop runs: on large outputs (a 1x1
   // convolution to 256 channels of a 56x56 plane writes 3.2 MB an image)
-  // the stores would otherwise wait for each line.
-  if (mr == MR && nr == NR) {
+  // the stores would otherwise wait for each line. Not for non-temporal
+  // stores, which bypass the cache.
+  if (mr == MR && nr == NR && !st.streaming()) {
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
@@ -202,6 +239,23 @@ inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j)
         acc[i][j] += av * bv[j];
+    }
+  }
+  if constexpr (kSt) {
+    if (mr == MR && nr == NR) {
+      // The same expressions as the stores below: the same bits.
+      V va = vbroadcast(alpha), vb = vbroadcast(beta);
+#pragma GCC unroll 32
+      for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) {
+          T *cp = c + i * ldc + j * L;
+          st.store(i, j,
+                   beta == T(0) ? V(va * acc[i][j])
+                                : V(va * acc[i][j] + vb * vload(cp)),
+                   cp);
+        }
+      return;
     }
   }
   if (mr == MR && nr == NR) {
@@ -251,6 +305,7 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
   T *ap = scratch<T>(kSlotPackA, size_t(mc_max) * std::max(kc_max, 1));
   T *bp = scratch<T>(kSlotPackB, size_t(nc_max) * std::max(kc_max, 1));
   constexpr bool kIdentity = std::is_same_v<Epi, GemmIdentity>;
+  constexpr bool kTileEpi = is_tile_epilogue<Epi>();
 
   for (long jc = j_begin; jc < j_end; jc += B::NC) {
     int nc = int(std::min<long>(B::NC, j_end - jc));
@@ -269,7 +324,16 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
             int mr = std::min(MR, mc - ir);
             T *c = C + long(ic + ir) * ldc + jc + jr;
 #if RNC_HAVE_VECTOR_EXT
-            if constexpr (!Plain)
+            if constexpr (!Plain && VecStoresTrait<Epi>::value) {
+              if (last)
+                micro_kernel_simd<T, MR, B::NV>(
+                    kc, ap + long(ir) * kc, bp + long(jr) * kc, c, ldc, alpha,
+                    beta_k, mr, nr, epi.vec_stores(ic + ir, jc + jr));
+              else
+                micro_kernel_simd<T, MR, B::NV>(kc, ap + long(ir) * kc,
+                                                bp + long(jr) * kc, c, ldc,
+                                                alpha, beta_k, mr, nr);
+            } else if constexpr (!Plain)
               micro_kernel_simd<T, MR, B::NV>(kc, ap + long(ir) * kc,
                                               bp + long(jr) * kc, c, ldc, alpha,
                                               beta_k, mr, nr);
@@ -278,7 +342,10 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
               micro_kernel_plain<T, MR, NR>(kc, ap + long(ir) * kc,
                                             bp + long(jr) * kc, c, ldc, alpha,
                                             beta_k, mr, nr);
-            if constexpr (!kIdentity) {
+            if constexpr (kTileEpi) {
+              if (last)
+                epi.template tile<MR, NR>(ic + ir, jc + jr, mr, nr, c, ldc);
+            } else if constexpr (!kIdentity) {
               if (last)
                 for (int i = 0; i < mr; ++i)
                   for (int j = 0; j < nr; ++j)
@@ -298,7 +365,8 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
 // Driver: splits C among OpenMP threads along N in NR-wide strips (each
 // thread then packs all of A) or along M in MR-high strips (each packs all of
 // B), whichever duplicates the smaller operand while keeping every thread
-// busy. Runs single-threaded inside a parallel region or when small.
+// busy (a tile epilogue: always along M). Runs single-threaded inside a
+// parallel region or when small.
 // Results are bit-identical for any thread count.
 
 template <class T, bool Plain = false, int NV = RNC_GEMM_NV, class PA,
@@ -318,6 +386,8 @@ void gemm_packed(int M, long N, int K, T alpha, const PA &pa, const PB &pb,
   long m_strips = (M + B::MR - 1) / B::MR;
   bool split_n = M <= N ? n_strips >= nt || n_strips >= m_strips
                         : m_strips < nt && n_strips > m_strips;
+  if constexpr (is_tile_epilogue<Epi>())
+    split_n = false; // a row's tiles in order, from one thread
   nt = int(std::min<long>(nt, split_n ? n_strips : m_strips));
   if (nt <= 1) {
     detail::gemm_block<T, Plain, NV>(0, M, 0, N, K, alpha, pa, pb, beta, C,

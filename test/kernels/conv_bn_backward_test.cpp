@@ -179,6 +179,10 @@ TEST(ConvBnBackward, FusedSumsEqualUnfusedKernels) {
   // 1x1 stride 1 (pointwise, one image per GEMM at 24x24).
   check<Conv2DShape{
       .in_channels = 8, .out_channels = 16, .in_h = 24, .in_w = 24}>(3, 52);
+  // 1x1 stride 1 at 23x23, the sums in the GEMM's stores: a tail of 17
+  // positions, K = 272 in two blocks, 20 rows (a last micro-tile of 4).
+  check<Conv2DShape{
+      .in_channels = 20, .out_channels = 272, .in_h = 23, .in_w = 23}>(2, 56);
   // Grouped, stride 1, 4 channels per group: the direct grouped kernel (a
   // ResNeXt block's 3x3).
   check<Conv2DShape{.in_channels = 16,

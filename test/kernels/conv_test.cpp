@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cstdlib>
+#include <memory>
+
 #include "kernels/cpu/conv.h"
 #include "test_util.h"
 
@@ -480,6 +483,112 @@ TEST(Conv2D, BitIdenticalForAnyThreadCount) {
                                       .stride_w = 2,
                                       .pad_h = 1,
                                       .pad_w = 1}>(12);
+}
+
+// One image per GEMM (planes of 512 positions or more), no bias, no
+// epilogue: the BN sums are taken in the GEMM's stores (conv_store.h), and
+// large outputs stored non-temporally. The same bits as the plain
+// convolution followed by reduce_sum_sumsq over each stored row, summed
+// over images in order; on 1, 2 and 3 threads (one image: the GEMM itself
+// split, by rows). With a bias and an epilogue (the pass after the GEMM),
+// the same bits as the plain convolution, the bias, the epilogue and the
+// sums done one after the other.
+template <Conv2DShape S> void check_stats_in_stores(int N, bool epilogue) {
+  SCOPED_TRACE(testing::Message()
+               << "C=" << S.in_channels << " O=" << S.out_channels << " "
+               << S.in_h << "x" << S.in_w << " k=" << S.kernel_h
+               << " s=" << S.stride_h << " N=" << N << " epilogue "
+               << epilogue);
+  constexpr int O = S.out_channels;
+  constexpr long P = S.out_plane();
+  auto x = kt::random_vec<float>(x_size<S>(N), 61),
+       w = kt::random_vec<float>(S.weight_size(), 62),
+       b = kt::random_vec<float>(O, 63),
+       res = kt::random_vec<float>(y_size<S>(N), 64);
+  using Epi = rnc::cpu::Compose<rnc::cpu::ResidualAddEpilogue<float>,
+                                rnc::cpu::ReluEpilogue>;
+  const Epi epi{{res.data(), O, P}, {}};
+  std::vector<float> want(y_size<S>(N)), want_s(O, 0.0f), want_ss(O, 0.0f);
+  rnc::cpu::conv2d<S>(want.data(), x.data(), w.data(), nullptr, N);
+  if (epilogue)
+    for (int n = 0; n < N; ++n)
+      for (int c = 0; c < O; ++c)
+        for (long i = 0; i < P; ++i) {
+          float &v = want[(size_t(n) * O + c) * P + i];
+          v = std::max(0.0f, (v + b[c]) + res[(size_t(n) * O + c) * P + i]);
+        }
+  for (int c = 0; c < O; ++c)
+    for (int n = 0; n < N; ++n) {
+      float s, ss;
+      rnc::cpu::reduce_sum_sumsq(want.data() + (size_t(n) * O + c) * P, P, &s,
+                                 &ss);
+      want_s[c] += s;
+      want_ss[c] += ss;
+    }
+  int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    // y 64-byte aligned, as the runtime's workspace is (the streamed
+    // stores need it).
+    auto poison = kt::poisoned<float>(want.size());
+    std::unique_ptr<float, void (*)(void *)> buf(
+        static_cast<float *>(
+            std::aligned_alloc(64, (want.size() * sizeof(float) + 63) / 64 * 64)),
+        std::free);
+    std::copy(poison.begin(), poison.end(), buf.get());
+    auto s = kt::poisoned<float>(O), ss = kt::poisoned<float>(O);
+    if (epilogue)
+      rnc::cpu::conv2d_bn_train_stats<S>(buf.get(), s.data(), ss.data(),
+                                         x.data(), w.data(), b.data(), N, epi);
+    else
+      rnc::cpu::conv2d_bn_train_stats<S>(buf.get(), s.data(), ss.data(),
+                                         x.data(), w.data(), nullptr, N);
+    std::vector<float> y(buf.get(), buf.get() + want.size());
+    EXPECT_EQ(y, want) << threads << " threads";
+    EXPECT_EQ(s, want_s) << threads << " threads";
+    EXPECT_EQ(ss, want_ss) << threads << " threads";
+  }
+  omp_set_num_threads(saved);
+}
+
+template <Conv2DShape S> void check_stats_in_stores(int N) {
+  check_stats_in_stores<S>(N, false);
+  check_stats_in_stores<S>(N, true);
+}
+
+TEST(Conv2D, StatsInTheStores) {
+  // 1x1: 529 positions (a tail of 17 after the vector steps, a last panel
+  // 1 column wide, rows not 64-byte aligned: stored normally), 20 output
+  // rows (a last micro-tile of 4), K = 300 in two blocks (the stores of the
+  // second add to the first's).
+  check_stats_in_stores<Conv2DShape{
+      .in_channels = 300, .out_channels = 20, .in_h = 23, .in_w = 23}>(3);
+  check_stats_in_stores<Conv2DShape{
+      .in_channels = 300, .out_channels = 20, .in_h = 23, .in_w = 23}>(1);
+  // 1x1 to 544 channels at 24x24: 1.2 MB an image, streamed, K = 300 in
+  // two blocks (the last one reads the first's stores back).
+  check_stats_in_stores<Conv2DShape{
+      .in_channels = 300, .out_channels = 544, .in_h = 24, .in_w = 24}>(2);
+  // 1x1 stride 2 (the im2col packer), 24x24 out: no tail.
+  check_stats_in_stores<Conv2DShape{.in_channels = 16,
+                                    .out_channels = 24,
+                                    .in_h = 48,
+                                    .in_w = 48,
+                                    .kernel_h = 1,
+                                    .kernel_w = 1,
+                                    .stride_h = 2,
+                                    .stride_w = 2}>(2);
+  // A 7x7 stride 2 stem on 3 channels, 32x32 out.
+  check_stats_in_stores<Conv2DShape{.in_channels = 3,
+                                    .out_channels = 16,
+                                    .in_h = 64,
+                                    .in_w = 64,
+                                    .kernel_h = 7,
+                                    .kernel_w = 7,
+                                    .stride_h = 2,
+                                    .stride_w = 2,
+                                    .pad_h = 3,
+                                    .pad_w = 3}>(2);
 }
 
 // conv2d_grad_input with a fan-in epilogue (residual gradient added, ReLU

@@ -1,0 +1,106 @@
+// The stores of a convolution's GEMM for one image: the batch norm's
+// per-channel sums taken from the micro-kernel's registers as it stores,
+// instead of in a pass over the stored image after the GEMM (a 1x1
+// convolution to 256 channels of a 56x56 plane writes 3.2 MB an image, more
+// than L2: the pass read it back from memory).
+#pragma once
+
+#include "common.h"
+
+namespace rnc::cpu {
+
+// No per-channel sums.
+struct NoChannelSums {
+  static constexpr bool kActive = false;
+};
+
+// Per-channel sums of the stored outputs, two per channel and image, into
+// part[2 * (n * channels + c) + {0, 1}]. terms(n, c) gives the reduce_n
+// terms (common.h: SumSqTerms, SumDotDevTerms) of the row of image n and
+// channel c, indexed by the spatial index; row(n, c) reduces that stored
+// row with the matching entry point (reduce_sum_sumsq, reduce_sum_dot_dev):
+// the same bits either way.
+template <class T, class Terms, class Row> struct ChannelSums {
+  static constexpr bool kActive = true;
+  T *part;
+  int channels;
+  Terms terms;
+  Row row;
+};
+template <class T, class Terms, class Row>
+ChannelSums<T, Terms, Row> channel_sums(T *part, int channels, Terms terms,
+                                        Row row) {
+  return {part, channels, terms, row};
+}
+
+#if RNC_HAVE_VECTOR_EXT
+// The GEMM's tile epilogue (gemm.h) for the [rows x plane] output of image
+// n, channels [c0, c0 + rows), with no bias or epilogue: each full vector
+// stored below reduce_main_end(plane) is added, from the micro-kernel's
+// register, to its row's 4 partial sums, vector i / lanes to sum
+// (i / lanes) % 4, as reduce_n adds them; the edge tiles (stored by the
+// GEMM's scalar path) are read back in tile(). The GEMM brings a row's
+// tiles in column order from one thread, so each partial sum sees its
+// vectors in reduce_n's order, and finish() ends as reduce_n ends: the same
+// bits as reduce_n over the stored row. With `streaming`, full tiles are
+// stored non-temporally (nothing reads the image back here; a normal store
+// first reads each line from memory: 9.8 GB/s against 25 on this machine).
+template <class T, class Sums> struct ConvStoreSums {
+  using V = typename Vec<T>::type;
+  static constexpr bool kTile = true, kVecStores = true;
+  static constexpr int L = Vec<T>::lanes;
+  int n, c0;
+  long plane;
+  const Sums *sums;
+  V (*acc)[4][2]; // [rows][4 partial sums][2 terms], zeroed
+  bool streaming;
+
+  struct Stores {
+    const ConvStoreSums *s;
+    int i;
+    long j;
+    bool streaming() const { return s->streaming; }
+    RNC_INLINE void store(int r, int v, V value, T *cp) const {
+      const long col = j + long(v) * L;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float> && sizeof(V) == 64) {
+        if (s->streaming)
+          _mm512_stream_ps(cp, value);
+        else
+          vstore(cp, value);
+      } else
+#endif
+        vstore(cp, value);
+      if (col + L <= reduce_main_end<T>(s->plane))
+        s->sums->terms(s->n, s->c0 + i + r)
+            .add(s->acc[i + r][(col / L) % 4], value, col);
+    }
+  };
+  Stores vec_stores(int i, long j) const { return {this, i, j}; }
+
+  template <int MR, int NR>
+  RNC_INLINE void tile(int i, long j, int mr, int nr, T * /*c*/,
+                       long /*ldc*/) const {
+    if (mr == MR && nr == NR)
+      return; // taken in vec_stores
+    const long end = reduce_main_end<T>(plane);
+    for (int r = 0; r < mr; ++r) {
+      const auto terms = sums->terms(n, c0 + i + r);
+      for (int v = 0; v * L + L <= nr; ++v) {
+        const long col = j + long(v) * L;
+        if (col + L <= end)
+          terms.vec(acc[i + r][(col / L) % 4], col);
+      }
+    }
+  }
+
+  // Row r's two sums into sums->part (after the GEMM).
+  void finish(int r) const {
+    const int ch = c0 + r;
+    T *out = sums->part + 2 * (long(n) * sums->channels + ch);
+    reduce_n_finish<T, 2>(acc[r], plane, out, sums->terms(n, ch));
+  }
+};
+#endif
+
+} // namespace rnc::cpu
