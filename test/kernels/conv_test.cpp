@@ -2,9 +2,6 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
-#include <cstdlib>
-#include <memory>
-
 #include "kernels/cpu/conv.h"
 #include "test_util.h"
 
@@ -528,23 +525,15 @@ template <Conv2DShape S> void check_stats_in_stores(int N, bool epilogue) {
   int saved = omp_get_max_threads();
   for (int threads : {1, 2, 3}) {
     omp_set_num_threads(threads);
-    // y 64-byte aligned, as the runtime's workspace is (the streamed
-    // stores need it).
-    auto poison = kt::poisoned<float>(want.size());
-    std::unique_ptr<float, void (*)(void *)> buf(
-        static_cast<float *>(
-            std::aligned_alloc(64, (want.size() * sizeof(float) + 63) / 64 * 64)),
-        std::free);
-    std::copy(poison.begin(), poison.end(), buf.get());
+    kt::AlignedPoisoned y(want.size()); // the streamed stores need it
     auto s = kt::poisoned<float>(O), ss = kt::poisoned<float>(O);
     if (epilogue)
-      rnc::cpu::conv2d_bn_train_stats<S>(buf.get(), s.data(), ss.data(),
+      rnc::cpu::conv2d_bn_train_stats<S>(y.data(), s.data(), ss.data(),
                                          x.data(), w.data(), b.data(), N, epi);
     else
-      rnc::cpu::conv2d_bn_train_stats<S>(buf.get(), s.data(), ss.data(),
+      rnc::cpu::conv2d_bn_train_stats<S>(y.data(), s.data(), ss.data(),
                                          x.data(), w.data(), nullptr, N);
-    std::vector<float> y(buf.get(), buf.get() + want.size());
-    EXPECT_EQ(y, want) << threads << " threads";
+    EXPECT_EQ(y.vec(), want) << threads << " threads";
     EXPECT_EQ(s, want_s) << threads << " threads";
     EXPECT_EQ(ss, want_ss) << threads << " threads";
   }

@@ -1,9 +1,12 @@
 // Kernel-test helpers: random data, NaN poison, errors, finite differences.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "test/common/reference_data.h"
@@ -17,6 +20,25 @@ using rnc_test::random_vec; // test/common/reference_data.h
 template <class T = float> std::vector<T> poisoned(size_t n) {
   return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
 }
+
+// The same, 64-byte aligned as the runtime's workspace is (kernels stream
+// large outputs to such memory non-temporally); vec() copies it out.
+class AlignedPoisoned {
+public:
+  explicit AlignedPoisoned(size_t n)
+      : p_(static_cast<float *>(
+               std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)),
+           std::free),
+        n_(n) {
+    std::fill(p_.get(), p_.get() + n_, std::numeric_limits<float>::quiet_NaN());
+  }
+  float *data() { return p_.get(); }
+  std::vector<float> vec() const { return {p_.get(), p_.get() + n_}; }
+
+private:
+  std::unique_ptr<float, void (*)(void *)> p_;
+  size_t n_;
+};
 
 template <class A, class B> std::vector<B> cast(const std::vector<A> &a) {
   return std::vector<B>(a.begin(), a.end());
