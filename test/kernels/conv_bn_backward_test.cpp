@@ -178,6 +178,26 @@ TEST(ConvBnBackward, FusedSumsEqualUnfusedKernels) {
                     .kernel_w = 3,
                     .pad_h = 1,
                     .pad_w = 1}>(5, 51);
+  // Stride 1, 3x3 at 18x18: the row tiles (the flipped forward), the
+  // epilogue in a pass per row with the sums.
+  check<Conv2DShape{.in_channels = 16,
+                    .out_channels = 24,
+                    .in_h = 18,
+                    .in_w = 18,
+                    .kernel_h = 3,
+                    .kernel_w = 3,
+                    .pad_h = 1,
+                    .pad_w = 1}>(3, 58);
+  // Stride 1, 3x3 at 6x6, batch 64: the image tiles, the epilogue in a
+  // pass per row with the sums.
+  check<Conv2DShape{.in_channels = 16,
+                    .out_channels = 32,
+                    .in_h = 6,
+                    .in_w = 6,
+                    .kernel_h = 3,
+                    .kernel_w = 3,
+                    .pad_h = 1,
+                    .pad_w = 1}>(64, 59);
   // 1x1 stride 1 (pointwise, one image per GEMM at 24x24).
   check<Conv2DShape{
       .in_channels = 8, .out_channels = 16, .in_h = 24, .in_w = 24}>(3, 52);

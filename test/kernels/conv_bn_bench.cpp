@@ -111,6 +111,9 @@ int main(int argc, char **argv) {
               max_threads(), kSets);
   std::printf("| shape | N | forward | forward + BN sums | data grad + "
               "add/mask + BN sums |\n|---|---|---|---|---|\n");
+  bench<Conv2DShape{64, 64, 56, 56, 3, 3, 1, 1, 1, 1}>("r50 64->64 3x3 @56", 8);
+  bench<Conv2DShape{128, 128, 28, 28, 3, 3, 1, 1, 1, 1}>("r50 128->128 3x3 @28",
+                                                         8);
   bench<Conv2DShape{64, 256, 56, 56, 1, 1}>("r50 64->256 1x1 @56", 8);
   bench<Conv2DShape{256, 64, 56, 56, 1, 1}>("r50 256->64 1x1 @56", 8);
   bench<Conv2DShape{128, 512, 28, 28, 1, 1}>("r50 128->512 1x1 @28", 8);
