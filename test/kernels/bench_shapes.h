@@ -1,4 +1,4 @@
-// Shapes the kernel benchmarks share.
+// Shapes the kernel benchmarks and tests share.
 #pragma once
 
 #include "kernels/shapes.h"

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include "bench_shapes.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
 #include "test_util.h"
@@ -190,14 +191,7 @@ TEST(ConvBnBackward, FusedSumsEqualUnfusedKernels) {
                     .pad_w = 1}>(3, 58);
   // Stride 1, 3x3 at 6x6, batch 64: the image tiles, the epilogue in a
   // pass per row with the sums.
-  check<Conv2DShape{.in_channels = 16,
-                    .out_channels = 32,
-                    .in_h = 6,
-                    .in_w = 6,
-                    .kernel_h = 3,
-                    .kernel_w = 3,
-                    .pad_h = 1,
-                    .pad_w = 1}>(64, 59);
+  check<conv3x3(16, 6)>(64, 59);
   // 1x1 stride 1 (pointwise, one image per GEMM at 24x24).
   check<Conv2DShape{
       .in_channels = 8, .out_channels = 16, .in_h = 24, .in_w = 24}>(3, 52);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include "bench_shapes.h"
 #include "kernels/cpu/conv.h"
 #include "test_util.h"
 
@@ -569,14 +570,7 @@ TEST(Conv2D, StatsInTheStores) {
                                     .stride_w = 2}>(2);
   // 3x3 at 6x6, batch 64: the image tiles (with the epilogue: the tiles
   // store without it, a pass per row applies it and takes the sums).
-  check_stats_in_stores<Conv2DShape{.in_channels = 16,
-                                    .out_channels = 32,
-                                    .in_h = 6,
-                                    .in_w = 6,
-                                    .kernel_h = 3,
-                                    .kernel_w = 3,
-                                    .pad_h = 1,
-                                    .pad_w = 1}>(64);
+  check_stats_in_stores<conv3x3(16, 6)>(64);
   // A 7x7 stride 2 stem on 3 channels, 32x32 out.
   check_stats_in_stores<Conv2DShape{.in_channels = 3,
                                     .out_channels = 16,
