@@ -66,8 +66,8 @@ template <Conv2DShape S> void bench(const char *what, int N) {
   Sets residual = make_sets(xs, 0.125f), relu = make_sets(xs, 1.0f);
   BenchTensor w(S.weight_size(), 0.01f), sums(4 * size_t(std::max(C, O))),
       mean(size_t(C), 0.1f);
-  const double flops = 2.0 * N * double(O) * YP * (C / S.groups) *
-                       S.kernel_h * S.kernel_w;
+  const double flops =
+      2.0 * N * double(O) * YP * (C / S.groups) * S.kernel_h * S.kernel_w;
   const double tf = best_per_call([&](int s) {
     conv2d<S>(y[s]->data(), x[s]->data(), w.data(), nullptr, N);
   });
