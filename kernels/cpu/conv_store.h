@@ -39,10 +39,6 @@ ChannelSums<T, Terms, Row> channel_sums(T *part, int channels, Terms terms,
 // without it, then each row through the epilogue and at once into its
 // sums, reading the epilogue's operands row by row. The same values as
 // the epilogue in the stores followed by the sums.
-// On smaller planes the calls per row cost more than the stores' scatter
-// (fashion_resnet's 128-channel 4x4 data gradient at batch 128: 2.9 -> 3.3
-// ms a step; its 64-channel 7x7 one 3.0 -> 2.7).
-inline constexpr long kEpilogueRowsMinPlane = 32;
 template <class T, class Epi, class Sums>
 void epilogue_rows_with_sums(T *y, int n, int channels, long plane,
                              const Epi &epi, const Sums &sums) {
@@ -53,6 +49,12 @@ void epilogue_rows_with_sums(T *y, int n, int channels, long plane,
     sums.row(n, c);
   }
 }
+
+// The smallest plane on which the tiles leave the epilogue to
+// epilogue_rows_with_sums: on smaller ones the calls per row cost more than
+// the stores' scatter saves (fashion_resnet's 128-channel 4x4 data gradient
+// at batch 128: 2.9 -> 3.3 ms a step; its 64-channel 7x7 one 3.0 -> 2.7).
+inline constexpr long kEpilogueRowsMinPlane = 32;
 
 #if RNC_HAVE_VECTOR_EXT
 // The GEMM's tile epilogue (gemm.h) for the [rows x plane] output of image
