@@ -101,9 +101,10 @@ int main(int argc, char **argv) {
       g_filter = argv[++i];
     } else {
       std::fprintf(stderr,
+                   "%s: unknown argument '%s' (or --filter without TEXT); "
                    "usage: %s [--filter TEXT]: convolutions around a batch "
                    "norm on cold memory (CPU time, ms and GFLOP/s per call)\n",
-                   argv[0]);
+                   argv[0], argv[i], argv[0]);
       return 2;
     }
   }
