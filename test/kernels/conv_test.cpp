@@ -572,16 +572,7 @@ TEST(Conv2D, StatsInTheStores) {
   // store without it, a pass per row applies it and takes the sums).
   check_stats_in_stores<conv3x3(16, 6)>(64);
   // A 7x7 stride 2 stem on 3 channels, 32x32 out.
-  check_stats_in_stores<Conv2DShape{.in_channels = 3,
-                                    .out_channels = 16,
-                                    .in_h = 64,
-                                    .in_w = 64,
-                                    .kernel_h = 7,
-                                    .kernel_w = 7,
-                                    .stride_h = 2,
-                                    .stride_w = 2,
-                                    .pad_h = 3,
-                                    .pad_w = 3}>(2);
+  check_stats_in_stores<Conv2DShape{3, 16, 64, 64, 7, 7, 2, 2, 3, 3}>(2);
 }
 
 // conv2d_grad_input with a fan-in epilogue (residual gradient added, ReLU
