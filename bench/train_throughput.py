@@ -11,7 +11,7 @@ PyTorch (scripts/setup-bench-venv.sh). `rnc-bf16` is the model compiled with
 Each side runs in its own child process (so neither's thread pool disturbs the
 other): `--warmup` steps untimed (XLA compiles here), then `--windows` timed
 windows of `--steps` steps each; the figure is the median window's images/s.
-Usage: bench/train_throughput.py [--configs a,b] [--warmup 2] [--windows 3] [--steps 2]
+Usage: bench/train_throughput.py [--configs a,b] [--warmup 2] [--windows 3] [--steps 2] [--rounds 1]
 """
 import argparse
 import json
@@ -199,6 +199,21 @@ def cpu_seconds():
     return busy - ru.ru_utime - ru.ru_stime
 
 
+def round_ratios(res):
+    """(label, [ratio of each round]) for the table's ratio columns whose sides ran."""
+    rounds = {side: r["rounds"] for side, r in res.items()}
+    n = min((len(v) for v in rounds.values()), default=0)
+    pairs = [("rnc/JAX", "rnc", ("jax",)), ("rnc/best eager", "rnc", ("torch", "torch-cl")),
+             ("rnc/compile", "rnc", ("torch-compile",)), ("rnc bf16/fp32", "rnc-bf16", ("rnc",)),
+             ("rnc-bf16/torch-bf16", "rnc-bf16", ("torch-bf16",))]
+    out = []
+    for label, num, dens in pairs:
+        dens = [d for d in dens if d in rounds]
+        if num in rounds and dens:
+            out.append((label, [rounds[num][i] / max(rounds[d][i] for d in dens) for i in range(n)]))
+    return out
+
+
 def run(cmd):
     print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -211,6 +226,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--windows", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2, help="steps per timed window")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every side this many times, the sides alternating, and report the "
+                         "median round: each side's median window, and each ratio taken within a "
+                         "round (a VM whose speed drifts by 10-20%% within minutes moves all sides "
+                         "of one round together)")
     ap.add_argument("--cpu-time", action="store_true",
                     help="images per CPU-second of each side's process instead of per second: on a "
                          "machine other programs keep busy, with OMP_NUM_THREADS=1 (with more threads "
@@ -256,18 +276,26 @@ def main():
                     + (["--precision", "bf16"] if side == "rnc-bf16" else []))
                 print(f"  compiled in {time.perf_counter() - t0:.1f} s", flush=True)
         res = {}
-        for side in sides:
-            cmd = [sys.executable, __file__, "--child", side, "--so", sos.get(side, so), "--graph", graph,
-                   "--batch", str(batch), "--warmup", str(args.warmup), "--windows", str(args.windows),
-                   "--steps", str(args.steps)] + (["--cpu-time"] if args.cpu_time else [])
-            before = cpu_seconds()
-            r = json.loads(run(cmd).strip().splitlines()[-1])
-            other = cpu_seconds() - before
-            r["median"] = statistics.median(r["rates"])
-            res[side] = r
-            print(f"  {name} {r['version']}: {r['median']:.1f} images/s (windows "
-                  f"{', '.join(f'{v:.1f}' for v in r['rates'])}; warm-up {r['warmup_s']:.1f} s; "
-                  f"other processes used {other:.1f} core-s meanwhile)", flush=True)
+        for rnd in range(args.rounds):
+            for side in sides:
+                cmd = [sys.executable, __file__, "--child", side, "--so", sos.get(side, so), "--graph", graph,
+                       "--batch", str(batch), "--warmup", str(args.warmup), "--windows", str(args.windows),
+                       "--steps", str(args.steps)] + (["--cpu-time"] if args.cpu_time else [])
+                before = cpu_seconds()
+                r = json.loads(run(cmd).strip().splitlines()[-1])
+                other = cpu_seconds() - before
+                med = statistics.median(r["rates"])
+                res.setdefault(side, {"version": r["version"], "rounds": []})["rounds"].append(med)
+                label = f" round {rnd + 1}" if args.rounds > 1 else ""
+                print(f"  {name}{label} {r['version']}: {med:.1f} images/s (windows "
+                      f"{', '.join(f'{v:.1f}' for v in r['rates'])}; warm-up {r['warmup_s']:.1f} s; "
+                      f"other processes used {other:.1f} core-s meanwhile)", flush=True)
+        for r in res.values():
+            r["median"] = statistics.median(r["rounds"])
+        if args.rounds > 1:
+            for label, ratios in round_ratios(res):
+                print(f"  {name} {label} per round: {', '.join(f'{v:.2f}' for v in ratios)} "
+                      f"(median {statistics.median(ratios):.2f})", flush=True)
         rows.append((name, model, chw, batch, res, forward_flops(graph)))
 
     with open("/proc/loadavg") as f:
@@ -292,17 +320,10 @@ def main():
         med = {c: res.get(c, {}).get("median") for c in cols}
         r = med.get("rnc")
         cells = [name, str(batch)] + [f"{med[c]:.1f}" if med[c] else "-" for c in cols]
-        if "jax" in cols and "rnc" in cols:
-            cells.append(f"{r / med['jax']:.2f}" if r and med["jax"] else "-")
-        if fp32_torch and "rnc" in cols:
-            best = max((med[c] or 0) for c in fp32_torch)
-            cells.append(f"{r / best:.2f}" if r and best else "-")
-        if "torch-compile" in cols and "rnc" in cols:
-            t = med["torch-compile"]
-            cells.append(f"{r / t:.2f}" if r and t else "-")
-        for a, b in (("rnc-bf16", "rnc"), ("rnc-bf16", "torch-bf16")):
-            if a in cols and b in cols:
-                cells.append(f"{med[a] / med[b]:.2f}" if med[a] and med[b] else "-")
+        ratios = {label: statistics.median(v) for label, v in round_ratios(res)}
+        for label in ("rnc/JAX", "rnc/best eager", "rnc/compile", "rnc bf16/fp32", "rnc-bf16/torch-bf16"):
+            if label in head:
+                cells.append(f"{ratios[label]:.2f}" if label in ratios else "-")
         # training = forward + data gradient + weight gradient: 3 x forward
         cells.append(f"{100 * r * 3 * flops / (peak * 1e9):.0f}%" if r and flops and peak else "-")
         print("| " + " | ".join(cells) + " |")
