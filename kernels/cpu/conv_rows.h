@@ -122,6 +122,7 @@ RNC_INLINE void rows_accumulate(T *RNC_RESTRICT accb, bool first,
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
       acc[i][v] = first ? V{} : vload(accb + i * NR + v * L);
+#pragma GCC unroll kFmaLoopUnroll
   for (int c = 0; c < CB; ++c)
     tile_rank1<T, MR, NV, IS>(acc, x + c, w + long(c) * NR);
 #pragma GCC unroll 16

@@ -156,6 +156,7 @@ RNC_INLINE void tile_accumulate(typename Vec<T>::type (&acc)[MR][NV],
   for (int t = 0; t < ntaps; ++t) {
     const T *x = in + off[t];
     const T *w = wp + long(tw[t]) * C * NR;
+#pragma GCC unroll kFmaLoopUnroll
     for (int c = 0; c < C; ++c)
       tile_rank1<T, MR, NV, IS>(acc, x + long(c) * CS, w + long(c) * NR);
   }

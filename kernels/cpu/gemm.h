@@ -228,6 +228,7 @@ inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
       acc[i][j] = V{};
+#pragma GCC unroll kFmaLoopUnroll
   for (int p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
