@@ -182,7 +182,7 @@ direct_dw_block(T *RNC_RESTRICT part, long o_stride, const T *RNC_RESTRICT dyp,
   for (int oh = 0; oh < G::OH; ++oh) {
     const T *xr = xs + long(oh) * S.stride_h * G::row_stride;
     const T *dr = dyp + long(oh) * OWV * L;
-    // Four rows of vectors a pass (kFmaLoopUnroll's reason; resnet50's stem:
+    // Four vectors of the row a pass (kFmaLoopUnroll's reason; resnet50's stem:
     // 17.3 -> 16.0-16.3 ms against two, kernel-conv-bench).
 #pragma GCC unroll 4
     for (int v = 0; v < OWV; ++v) {
