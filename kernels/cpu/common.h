@@ -79,15 +79,17 @@ inline void split_range(long n, int parts, int i, long *lo, long *hi) {
   *hi = *lo + q + (i < r ? 1 : 0);
 }
 
-// Work below this many elements (or flops) is not worth waking the thread team.
-// The multiply-add loops (the GEMM's micro-kernel, the tiles' channel loop,
-// the direct weight gradient's row loop) unrolled twice: each pass's 24 FMAs
-// take 12 cycles on two FMA ports, and the loop's own add, compare and
-// branch otherwise took some of those ports' slots (the inner loops are
-// nothing but loads, broadcasts and FMAs). kernel-conv-bench's 42 shapes,
-// one thread: 931 -> 883 ms in all, most shapes 5-14% faster; the same
-// operations in the same order, so the same bits.
+// The multiply-add loops (the GEMM's micro-kernel, the row and image tiles'
+// channel loops) unrolled twice: each pass's 24 FMAs take 12 cycles on two
+// FMA ports, and the loop's own add, compare and branch otherwise took some
+// of those ports' slots (the inner loops are nothing but loads, broadcasts
+// and FMAs). kernel-conv-bench's 42 shapes, one thread: 931 -> 883 ms in
+// all, most shapes 5-14% faster; the same operations in the same order, so
+// the same bits. (The direct weight gradient's row loop: four times,
+// conv_direct.h.)
 inline constexpr int kFmaLoopUnroll = 2;
+
+// Work below this many elements (or flops) is not worth waking the thread team.
 inline constexpr long kParallelGrain = 1L << 15;
 inline constexpr double kParallelFlops = 4e6;
 

@@ -419,24 +419,15 @@ bool conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
 // kernel over (image, group) pairs; then after(n0, nb, g) in the same task,
 // unless the task took `sums` in its stores (the images and groups whose
 // after() would have computed them). kWT: w transposed, as in
-// conv2d_forward_task, which then takes every image.
+// conv2d_forward_task (1x1 layers on the GEMM only).
 template <Conv2DShape S, bool kWT = false, class T, class Epi, class After,
           class Sums = NoChannelSums>
 void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
                         const Epi &epi, const After &after,
                         const Sums &sums = {}) {
-  if constexpr (kWT) {
-    static_assert(pointwise_on_gemm<S, T>() && !use_direct_conv<S>() &&
-                  S.groups == 1);
-    int chunks = batch_chunks(N, S.out_plane(), 1);
-    run_tasks(chunks, conv_flops<S>(N), [&](long t) {
-      int n0, nb;
-      chunk_range(N, chunks, int(t), &n0, &nb);
-      if (!conv2d_forward_task<S, true>(y, x, w, bias, n0, nb, 0, epi, sums))
-        after(n0, nb, 0);
-    });
-    return;
-  }
+  // Transposed weights only where the GEMM tasks below take the layer.
+  static_assert(!kWT || (pointwise_on_gemm<S, T>() && !use_direct_conv<S>() &&
+                         S.groups == 1));
   if constexpr (use_winograd<S, T>()) {
     if (winograd_batch_ok(N)) {
       conv2d_winograd_forward<S>(y, x, w, bias, N, epi, after);
@@ -492,7 +483,7 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
     run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
       int n0, nb, g = int(t % S.groups);
       chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
-      if (!conv2d_forward_task<S>(y, x, w, bias, n0, nb, g, epi, sums))
+      if (!conv2d_forward_task<S, kWT>(y, x, w, bias, n0, nb, g, epi, sums))
         after(n0, nb, g);
     });
   }
@@ -623,7 +614,7 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                 pointwise_on_gemm<flipped_conv<S>(), T>()) {
     // A 1x1 layer's flipped weights are its weights transposed, which the
     // GEMM's packing reads as they are (a transposed copy moved 8 MB for
-    // resnet50's 512 x 2048 layers, about a sixth of their data gradient).
+    // resnet50's 512 x 2048 layers, a tenth of their data gradient).
     conv2d_forward_all<flipped_conv<S>(), true>(
         dx, dy, w, static_cast<const T *>(nullptr), N, epi, after, sums);
   } else if constexpr (data_grad_is_forward<S>()) {
