@@ -243,6 +243,9 @@ def main():
     ap.add_argument("--so", help=argparse.SUPPRESS)
     ap.add_argument("--graph", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    for flag in ("rounds", "windows", "steps"):
+        if getattr(args, flag) < 1:
+            sys.exit(f"bench/train_throughput.py: --{flag} {getattr(args, flag)}: must be at least 1")
     if args.child:
         child = {"rnc": child_rnc, "rnc-bf16": child_rnc, "jax": child_jax}.get(args.child, child_torch)
         print(json.dumps(child(args)))
