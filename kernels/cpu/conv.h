@@ -244,10 +244,10 @@ void conv2d_pointwise_backward_weight(T *dw, const T *dy, const T *x, int N) {
   }
 }
 
-// dx[c, ih, iw] += dcol[(c, kh, kw), (oh, ow)] for channel c of one image
-// and group; dcol rows are ld apart.
+// dxc[ih, iw] += dcol[(c, kh, kw), (oh, ow)]: channel c of one image and
+// group, its plane at dxc; dcol rows are ld apart.
 template <Conv2DShape S, class T>
-void col2im_add(T *RNC_RESTRICT dx, const T *RNC_RESTRICT dcol, long ld,
+void col2im_add(T *RNC_RESTRICT dxc, const T *RNC_RESTRICT dcol, long ld,
                 int c) {
   constexpr int H = S.in_h, W = S.in_w, OH = S.out_h(), OW = S.out_w(),
                 SW = S.stride_w;
@@ -261,7 +261,7 @@ void col2im_add(T *RNC_RESTRICT dx, const T *RNC_RESTRICT dcol, long ld,
         int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
         if (ih < 0 || ih >= H)
           continue;
-        T *xrow = dx + (long(c) * H + ih) * W;
+        T *xrow = dxc + long(ih) * W;
         const T *srow = src + long(oh) * OW;
         for (int ow = lo; ow < hi; ++ow)
           xrow[iw0 + ow * SW] += srow[ow];
@@ -385,6 +385,22 @@ bool conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
     }
   }
 #endif
+#if defined(__AVX512F__)
+  // One image of 1 MB or more, nothing to apply: streamed past the cache, as
+  // above (resnet50's 64->256 1x1 at 56x56 writes 3.2 MB an image; an
+  // evaluation's forward, or a data gradient without an epilogue).
+  if constexpr (kPlain && !Sums::kActive && std::is_same_v<T, float>) {
+    T *out = y + (long(n0) * S.out_channels + c0) * P;
+    if (nb == 1 && bias == nullptr &&
+        long(Mg) * P * long(sizeof(T)) >= (1L << 20) &&
+        P * sizeof(T) % 64 == 0 &&
+        reinterpret_cast<std::uintptr_t>(out) % 64 == 0) {
+      gemm(out, ConvStoreStream<T>{});
+      stream_fence();
+      return false;
+    }
+  }
+#endif
   // One image: straight into y. Several: into a [Mg x nb*P] buffer first.
   T *out = nb == 1 ? y + (long(n0) * S.out_channels + c0) * P
                    : scratch<T>(kSlotCol, size_t(Mg) * ncols);
@@ -410,7 +426,7 @@ bool conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
       else
         apply_row_epilogue(dst, src, P, n, c, bias, epi);
       if constexpr (Sums::kActive)
-        sums.row(n, c);
+        sums.row(n, c, dst);
     }
   return Sums::kActive;
 }
@@ -521,16 +537,17 @@ void conv2d_bn_train_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
   auto terms = [y](int n, int c) {
     return SumSqTerms<T>{y + (long(n) * C + c) * P};
   };
-  auto row = [y, part](int n, int c) {
+  // Row (n, c) of the stored outputs, read at v (y's row, or a copy of it).
+  auto row = [part](int n, int c, const T *v) {
     const long nc = long(n) * C + c;
-    reduce_sum_sumsq(y + nc * P, P, &part[2 * nc], &part[2 * nc + 1]);
+    reduce_sum_sumsq(v, P, &part[2 * nc], &part[2 * nc + 1]);
   };
   detail::conv2d_forward_all<S>(
       y, x, w, bias, N, epi,
       [&](int n0, int nb, int g) {
         for (int n = n0; n < n0 + nb; ++n)
           for (int c = g * Mg; c < (g + 1) * Mg; ++c)
-            row(n, c);
+            row(n, c, y + (long(n) * C + c) * P);
       },
       channel_sums(part, C, terms, row));
   for (int c = 0; c < C; ++c) {
@@ -659,22 +676,38 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
           Kg, ncols, Mg, T(1), MatrixA<T>{w + long(g) * Mg * Kg, Kg, true},
           Im2colB<YS, T>{dyg, long(S.out_channels) * P}, T(0), dcol, ncols);
       constexpr long plane = S.in_plane();
+      // Images of 1 MB or more (resnet50's 256->512 s2 @56: 3.2 MB) are
+      // built a channel at a time in a buffer and streamed out past the
+      // cache (a normal store first reads each line from memory); smaller
+      // ones in place.
+      constexpr bool kStreamable = std::is_same_v<T, float> &&
+                                   long(Cg) * plane * long(sizeof(T)) >=
+                                       (1L << 20) &&
+                                   plane * long(sizeof(T)) % 64 == 0;
+      T *buf = kStreamable ? scratch<T>(kSlotRow, size_t(plane)) : nullptr;
       for (int k = 0; k < nb; ++k) {
         const int n = n0 + k;
         T *dxg = dx + (long(n) * S.in_channels + long(g) * Cg) * plane;
+        const bool stream =
+            kStreamable && reinterpret_cast<std::uintptr_t>(dxg) % 64 == 0;
         // A channel at a time, its plane in L1 from the zeros to its sums
         // (resnet50's 256->512 s2 @56: 3.2 MB an image, which four passes
         // over the image read from memory).
         for (int c = 0; c < Cg; ++c) {
-          T *row = dxg + long(c) * plane;
+          T *row = stream ? buf : dxg + long(c) * plane;
           std::fill(row, row + plane, T(0));
-          col2im_add<S>(dxg, dcol + k * P, ncols, c);
+          col2im_add<S>(row, dcol + k * P, ncols, c);
           if constexpr (!std::is_same_v<Epilogue, NoEpilogue>)
             apply_row_epilogue(row, row, plane, n, g * Cg + c,
                                static_cast<const T *>(nullptr), epi);
           if constexpr (Sums::kActive)
-            sums.row(n, g * Cg + c);
+            sums.row(n, g * Cg + c, row);
+          if constexpr (kStreamable)
+            if (stream)
+              stream_copy(dxg + long(c) * plane, row, plane);
         }
+        if (stream)
+          stream_fence();
         if constexpr (!Sums::kActive)
           after(n, 1, g);
       }
@@ -725,9 +758,10 @@ void conv2d_grad_input_bn_reduce(T *dx, T *grad_sum, T *grad_dev_sum,
     const long nc = long(n) * C + c;
     return SumDotDevTerms<T>{dx + nc * P, x + nc * P, mean[c]};
   };
-  auto row = [dx, x, mean, part](int n, int c) {
+  // Row (n, c) of the stored gradient, read at g (dx's row, or a copy).
+  auto row = [x, mean, part](int n, int c, const T *g) {
     const long nc = long(n) * C + c;
-    reduce_sum_dot_dev(dx + nc * P, x + nc * P, P, mean[c], &part[2 * nc],
+    reduce_sum_dot_dev(g, x + nc * P, P, mean[c], &part[2 * nc],
                        &part[2 * nc + 1]);
   };
   detail::conv2d_backward_data_all<S>(
@@ -735,7 +769,7 @@ void conv2d_grad_input_bn_reduce(T *dx, T *grad_sum, T *grad_dev_sum,
       [&](int n0, int nb, int g) {
         for (int n = n0; n < n0 + nb; ++n)
           for (int c = g * Cg; c < (g + 1) * Cg; ++c)
-            row(n, c);
+            row(n, c, dx + (long(n) * C + c) * P);
       },
       channel_sums(part, C, terms, row));
   for (int c = 0; c < C; ++c) {

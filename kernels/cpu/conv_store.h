@@ -18,9 +18,10 @@ struct NoChannelSums {
 // Per-channel sums of the stored outputs, two per channel and image, into
 // part[2 * (n * channels + c) + {0, 1}]. terms(n, c) gives the reduce_n
 // terms (common.h: SumSqTerms, SumDotDevTerms) of the row of image n and
-// channel c, indexed by the spatial index; row(n, c) reduces that stored
-// row with the matching entry point (reduce_sum_sumsq, reduce_sum_dot_dev):
-// the same bits either way.
+// channel c, indexed by the spatial index; row(n, c, v) reduces that row's
+// stored values, read at v (the row itself, or a copy of it), with the
+// matching entry point (reduce_sum_sumsq, reduce_sum_dot_dev): the same
+// bits either way.
 template <class T, class Terms, class Row> struct ChannelSums {
   static constexpr bool kActive = true;
   T *part;
@@ -46,7 +47,7 @@ void epilogue_rows_with_sums(T *y, int n, int channels, long plane,
     T *row = y + (long(n) * channels + c) * plane;
     apply_row_epilogue(row, row, plane, n, c, static_cast<const T *>(nullptr),
                        epi);
-    sums.row(n, c);
+    sums.row(n, c, row);
   }
 }
 
@@ -123,6 +124,29 @@ template <class T, class Sums> struct ConvStoreSums {
     T *out = sums->part + 2 * (long(n) * sums->channels + ch);
     reduce_n_finish<T, 2>(acc[r], plane, out, sums->terms(n, ch));
   }
+};
+
+// The GEMM's vector stores for an output nothing reads back soon (a plain
+// convolution's image of at least 1 MB, ConvStoreSums's `streaming` without
+// the sums): full tiles stored non-temporally, the edge tiles as the GEMM
+// stores them.
+template <class T> struct ConvStoreStream {
+  using V = typename Vec<T>::type;
+  static constexpr bool kTile = true, kVecStores = true;
+  struct Stores {
+    static constexpr bool streaming() { return true; }
+    RNC_INLINE void store(int, int, V value, T *cp) const {
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float> && sizeof(V) == 64)
+        _mm512_stream_ps(cp, value);
+      else
+#endif
+        vstore(cp, value);
+    }
+  };
+  Stores vec_stores(int, long) const { return {}; }
+  template <int MR, int NR>
+  RNC_INLINE void tile(int, long, int, int, T *, long) const {}
 };
 #endif
 

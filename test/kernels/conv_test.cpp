@@ -711,6 +711,55 @@ TEST(Conv2D, PointwiseWeightGradient) {
                                           .in_w = 13}>(7);
 }
 
+// Outputs of 1 MB or more an image are streamed past the cache when they
+// are 64-byte aligned (a plain 1x1 forward: the GEMM's full tiles; a
+// strided data gradient: each channel's plane built in a buffer, then
+// copied out) and stored normally otherwise: the same values either way,
+// bit for bit, and the same as the float64 reference.
+template <Conv2DShape S> void check_streamed(int N, uint64_t seed) {
+  SCOPED_TRACE(testing::Message() << "C=" << S.in_channels
+                                  << " O=" << S.out_channels << " s="
+                                  << S.stride_h << " N=" << N);
+  auto x = kt::random_vec<float>(x_size<S>(N), seed);
+  auto w = kt::random_vec<float>(S.weight_size(), seed + 1);
+  auto dy = kt::random_vec<float>(y_size<S>(N), seed + 2);
+  // Unaligned: one float past a 64-byte boundary.
+  kt::AlignedPoisoned ya(y_size<S>(N)), yu(y_size<S>(N) + 1);
+  rnc::cpu::conv2d<S>(ya.data(), x.data(), w.data(), nullptr, N);
+  rnc::cpu::conv2d<S>(yu.data() + 1, x.data(), w.data(), nullptr, N);
+  std::vector<float> got_y = ya.vec(), want_y = yu.vec();
+  want_y.erase(want_y.begin());
+  EXPECT_EQ(got_y, want_y) << "forward";
+  EXPECT_LT(kt::rel_err(got_y, conv_ref<S>(x, w, (const float *)nullptr, N)),
+            1e-5)
+      << "forward vs the float64 reference";
+
+  kt::AlignedPoisoned da(x_size<S>(N)), du(x_size<S>(N) + 1);
+  rnc::cpu::conv2d_grad_input<S>(da.data(), dy.data(), w.data(), N);
+  rnc::cpu::conv2d_grad_input<S>(du.data() + 1, dy.data(), w.data(), N);
+  std::vector<float> got_dx = da.vec(), want_dx = du.vec();
+  want_dx.erase(want_dx.begin());
+  EXPECT_EQ(got_dx, want_dx) << "data gradient";
+  for (size_t i = 0; i < got_dx.size(); ++i)
+    ASSERT_FALSE(std::isnan(got_dx[i])) << "dx[" << i << "] not written";
+}
+
+TEST(Conv2D, StreamedOutputs) {
+  // 1x1 stride 1 to 288 channels of 30x32: 1.1 MB an image.
+  check_streamed<Conv2DShape{
+      .in_channels = 24, .out_channels = 288, .in_h = 30, .in_w = 32}>(2, 81);
+  // 1x1 stride 2 from 128 channels of 48x48: dx 1.2 MB an image, every
+  // other row and column zero.
+  check_streamed<Conv2DShape{.in_channels = 128,
+                             .out_channels = 16,
+                             .in_h = 48,
+                             .in_w = 48,
+                             .kernel_h = 1,
+                             .kernel_w = 1,
+                             .stride_h = 2,
+                             .stride_w = 2}>(2, 82);
+}
+
 // fp32 1x1 convolutions stay on the GEMM at every batch (conv_tiled.h).
 TEST(Conv2D, PointwiseOnGemm) {
   using rnc::cpu::detail::pointwise_on_gemm;
