@@ -328,21 +328,65 @@ void conv2d_direct_stem_backward_weight(T *dw, const T *dy, const T *x, int N) {
   }
 }
 
+// How conv2d_forward_task reads its weights w: as they are ([out_channels x
+// col_rows]); transposed (kTransposed: [col_rows x out_channels], one group:
+// a 1x1 layer's own weights, read as its data gradient's); or flipped and
+// transposed (kFlipped: the weights of the layer whose stride-1 data
+// gradient this forward is, flipped_conv below, read in place by
+// FlippedWeightsA).
+enum class WeightForm { kPlain, kTransposed, kFlipped };
+
+// The A operand of the forward convolution S = flipped_conv<L>() of a layer
+// L, from L's own weights w (group g's): row c (an input channel of L),
+// column o * KHW + t = w[o][c][KHW - 1 - t], o an output channel of L. An
+// MR-row panel takes, per o, the MR x KHW contiguous values of rows c..,
+// so no flipped, transposed copy of the weights is built (9.4 MB a call for
+// resnet50's 512->512 3x3 @7). The same values as the copy.
+template <Conv2DShape S, class T> struct FlippedWeightsA {
+  const T *w;
+
+  template <int MR>
+  void pack(T *RNC_RESTRICT dst, int i0, int mc, int p0, int kc) const {
+    constexpr int KHW = S.kernel_h * S.kernel_w, Rows = S.out_per_group();
+    for (int ip = 0; ip < mc; ip += MR) {
+      const int rows = std::min(MR, mc - ip);
+      T *d = dst + long(ip) * kc;
+      int o = p0 / KHW, t = p0 % KHW;
+      for (int p = 0; p < kc; ++p) {
+        const T *src = w + (long(o) * Rows + i0 + ip) * KHW + (KHW - 1 - t);
+        for (int r = 0; r < rows; ++r)
+          d[p * MR + r] = src[r * KHW];
+        for (int r = rows; r < MR; ++r)
+          d[p * MR + r] = T(0);
+        if (++t == KHW) {
+          t = 0;
+          ++o;
+        }
+      }
+    }
+  }
+};
+
 // Images [n0, n0 + nb), group g of forward:
 // y_ng[out_per_group x plane] = W_g * im2col(x_ng) (+ bias), then the epilogue.
-// kWT: w is given transposed, [col_rows x out_channels] (one group: a 1x1
-// layer's own weights, read as the data gradient's).
-template <Conv2DShape S, bool kWT = false, class T, class Epi,
-          class Sums = NoChannelSums>
+// kW: how w is read (WeightForm).
+template <Conv2DShape S, WeightForm kW = WeightForm::kPlain, class T,
+          class Epi, class Sums = NoChannelSums>
 bool conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
                          int nb, int g, const Epi &epi, const Sums &sums = {}) {
   constexpr int Mg = S.out_per_group(), Kg = S.col_rows();
   constexpr long P = S.out_plane();
-  static_assert(!kWT || S.groups == 1);
+  static_assert(kW != WeightForm::kTransposed || S.groups == 1);
   const T *xg = x + (long(n0) * S.in_channels + long(g) * S.in_per_group()) *
                         S.in_plane();
-  const MatrixA<T> wa = kWT ? MatrixA<T>{w, Mg, true}
-                            : MatrixA<T>{w + long(g) * Mg * Kg, Kg, false};
+  const auto wa = [&] {
+    if constexpr (kW == WeightForm::kTransposed)
+      return MatrixA<T>{w, Mg, true};
+    else if constexpr (kW == WeightForm::kFlipped)
+      return FlippedWeightsA<S, T>{w + long(g) * Mg * Kg};
+    else
+      return MatrixA<T>{w + long(g) * Mg * Kg, Kg, false};
+  }();
   const int c0 = g * Mg;
   const long ncols = nb * P;
   constexpr bool kPlain = std::is_same_v<Epi, NoEpilogue>;
@@ -431,19 +475,59 @@ bool conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
   return Sums::kActive;
 }
 
+// Whether conv2d_forward_all runs S on its GEMM tasks for a batch of N
+// (not Winograd, the row or image tiles, or the direct kernel).
+template <Conv2DShape S, class T> bool forward_on_gemm_tasks(int N) {
+  if constexpr (use_row_tiles<S, T>() || use_direct_conv<S>()) {
+    return false;
+  } else {
+    if constexpr (use_winograd<S, T>())
+      if (winograd_batch_ok(N))
+        return false;
+    if constexpr (use_tiled_forward<S>() && !pointwise_on_gemm<S, T>())
+      if (tiled_batch_ok<S.out_channels, T>(N))
+        return false;
+    return true;
+  }
+}
+
+// conv2d_forward_task over (chunk of images, group) pairs, then after(n0,
+// nb, g) in the same task unless the task took `sums` in its stores.
+template <Conv2DShape S, WeightForm kW, class T, class Epi, class After,
+          class Sums>
+void conv2d_forward_gemm_tasks(T *y, const T *x, const T *w, const T *bias,
+                               int N, const Epi &epi, const After &after,
+                               const Sums &sums) {
+  // Operands rounded to bf16 where T takes them (element by element: the
+  // same for every WeightForm).
+  x = bf16_operand(x, long(N) * S.in_channels * S.in_plane(), kSlotRoundA);
+  w = bf16_operand(w, long(S.weight_size()), kSlotRoundB);
+  int chunks = batch_chunks(N, S.out_plane(), S.groups);
+  run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
+    int n0, nb, g = int(t % S.groups);
+    chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
+    if (!conv2d_forward_task<S, kW>(y, x, w, bias, n0, nb, g, epi, sums))
+      after(n0, nb, g);
+  });
+}
+
 // Runs conv2d_forward_task over (chunk of images, group) pairs, or the direct
 // kernel over (image, group) pairs; then after(n0, nb, g) in the same task,
 // unless the task took `sums` in its stores (the images and groups whose
-// after() would have computed them). kWT: w transposed, as in
-// conv2d_forward_task (1x1 layers on the GEMM only).
-template <Conv2DShape S, bool kWT = false, class T, class Epi, class After,
-          class Sums = NoChannelSums>
+// after() would have computed them). kW: how w is read, as in
+// conv2d_forward_task: other than kPlain only where forward_on_gemm_tasks.
+template <Conv2DShape S, WeightForm kW = WeightForm::kPlain, class T,
+          class Epi, class After, class Sums = NoChannelSums>
 void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
                         const Epi &epi, const After &after,
                         const Sums &sums = {}) {
-  // Transposed weights only where the GEMM tasks below take the layer.
-  static_assert(!kWT || (pointwise_on_gemm<S, T>() && !use_direct_conv<S>() &&
-                         S.groups == 1));
+  if constexpr (kW != WeightForm::kPlain) {
+    static_assert(!use_row_tiles<S, T>() && !use_direct_conv<S>());
+    RNC_CHECK((forward_on_gemm_tasks<S, T>(N)),
+              "conv2d: weights in another form off the GEMM path");
+    conv2d_forward_gemm_tasks<S, kW>(y, x, w, bias, N, epi, after, sums);
+    return;
+  }
   if constexpr (use_winograd<S, T>()) {
     if (winograd_batch_ok(N)) {
       conv2d_winograd_forward<S>(y, x, w, bias, N, epi, after);
@@ -483,25 +567,17 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
       return;
     }
   }
-  // Operands rounded to bf16 where T takes them (the direct kernel rounds
-  // x as it packs it).
-  if constexpr (!use_direct_conv<S>())
-    x = bf16_operand(x, long(N) * S.in_channels * S.in_plane(), kSlotRoundA);
-  w = bf16_operand(w, long(S.weight_size()), kSlotRoundB);
   if constexpr (use_direct_conv<S>()) {
+    // Operands rounded to bf16 where T takes them (the direct kernel rounds
+    // x as it packs it).
+    w = bf16_operand(w, long(S.weight_size()), kSlotRoundB);
     run_tasks(long(N) * S.groups, conv_flops<S>(N), [&](long t) {
       int n = int(t / S.groups), g = int(t % S.groups);
       conv2d_direct_task<S>(y, x, w, bias, n, g, epi);
       after(n, 1, g);
     });
   } else {
-    int chunks = batch_chunks(N, S.out_plane(), S.groups);
-    run_tasks(long(chunks) * S.groups, conv_flops<S>(N), [&](long t) {
-      int n0, nb, g = int(t % S.groups);
-      chunk_range(N, chunks, int(t / S.groups), &n0, &nb);
-      if (!conv2d_forward_task<S, kWT>(y, x, w, bias, n0, nb, g, epi, sums))
-        after(n0, nb, g);
-    });
+    conv2d_forward_gemm_tasks<S, kW>(y, x, w, bias, N, epi, after, sums);
   }
 }
 
@@ -632,11 +708,19 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
     // A 1x1 layer's flipped weights are its weights transposed, which the
     // GEMM's packing reads as they are (a transposed copy moved 8 MB for
     // resnet50's 512 x 2048 layers, a tenth of their data gradient).
-    conv2d_forward_all<flipped_conv<S>(), true>(
+    conv2d_forward_all<flipped_conv<S>(), WeightForm::kTransposed>(
         dx, dy, w, static_cast<const T *>(nullptr), N, epi, after, sums);
   } else if constexpr (data_grad_is_forward<S>()) {
     constexpr Conv2DShape TS = flipped_conv<S>();
     static_assert(TS.out_h() == S.in_h && TS.out_w() == S.in_w);
+    if constexpr (!use_row_tiles<TS, T>() && !use_direct_conv<TS>()) {
+      // On the GEMM: its A packing reads the weights flipped in place.
+      if (forward_on_gemm_tasks<TS, T>(N)) {
+        conv2d_forward_all<TS, WeightForm::kFlipped>(
+            dx, dy, w, static_cast<const T *>(nullptr), N, epi, after, sums);
+        return;
+      }
+    }
     // wt[g*Cg + c][o][kh][kw] = w[g*Mg + o][c][KH-1-kh][KW-1-kw], in blocks
     // of 16 x 16 (o, c) pairs whose taps are contiguous on both sides (a
     // pair at a time, the stores of a 1x1 layer's 2048 x 512 weights landed
