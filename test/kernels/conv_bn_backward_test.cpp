@@ -238,14 +238,7 @@ TEST(ConvBnBackward, FusedSumsEqualUnfusedKernels) {
   // 1x1 stride 2 with dx of 1.2 MB an image (128 channels of 48x48): each
   // channel's plane built in a buffer, its epilogue and sums taken there,
   // then streamed out.
-  check<Conv2DShape{.in_channels = 128,
-                    .out_channels = 16,
-                    .in_h = 48,
-                    .in_w = 48,
-                    .kernel_h = 1,
-                    .kernel_w = 1,
-                    .stride_h = 2,
-                    .stride_w = 2}>(2, 60);
+  check<conv1x1(128, 16, 48, 2)>(2, 60);
 }
 
 } // namespace

@@ -750,14 +750,7 @@ TEST(Conv2D, StreamedOutputs) {
       .in_channels = 24, .out_channels = 288, .in_h = 30, .in_w = 32}>(2, 81);
   // 1x1 stride 2 from 128 channels of 48x48: dx 1.2 MB an image, every
   // other row and column zero.
-  check_streamed<Conv2DShape{.in_channels = 128,
-                             .out_channels = 16,
-                             .in_h = 48,
-                             .in_w = 48,
-                             .kernel_h = 1,
-                             .kernel_w = 1,
-                             .stride_h = 2,
-                             .stride_w = 2}>(2, 82);
+  check_streamed<conv1x1(128, 16, 48, 2)>(2, 82);
 }
 
 // fp32 1x1 convolutions stay on the GEMM at every batch (conv_tiled.h).
