@@ -140,6 +140,17 @@ template <class T> RNC_INLINE typename Vec<T>::type vload(const T *p) {
 template <class T> RNC_INLINE void vstore(T *p, typename Vec<T>::type v) {
   *reinterpret_cast<typename Vec<T>::type *>(p) = v;
 }
+// A non-temporal store of v at p (64-byte aligned) where AVX-512 has one for
+// T, a plain store elsewhere: for outputs nothing reads back soon.
+template <class T> RNC_INLINE void vstream(T *p, typename Vec<T>::type v) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float> && sizeof(v) == 64) {
+    _mm512_stream_ps(p, v);
+    return;
+  }
+#endif
+  vstore(p, v);
+}
 template <class T> RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
   // x - 0 folds to a plain broadcast; x + 0 would not (-0 + 0 is +0).
   return x - typename Vec<T>::type{};
@@ -156,7 +167,7 @@ template <class T> RNC_INLINE typename Vec<T>::type vbroadcast(T x) {
 inline void stream_copy(float *dst, const float *src, long n) {
 #if defined(__AVX512F__)
   for (long i = 0; i < n; i += 16)
-    _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+    vstream(dst + i, vload(src + i));
 #else
   std::memcpy(dst, src, size_t(n) * sizeof(float));
 #endif

@@ -86,14 +86,9 @@ template <class T, class Sums> struct ConvStoreSums {
     bool streaming() const { return s->streaming; }
     RNC_INLINE void store(int r, int v, V value, T *cp) const {
       const long col = j + long(v) * L;
-#if defined(__AVX512F__)
-      if constexpr (std::is_same_v<T, float> && sizeof(V) == 64) {
-        if (s->streaming)
-          _mm512_stream_ps(cp, value);
-        else
-          vstore(cp, value);
-      } else
-#endif
+      if (s->streaming)
+        vstream(cp, value);
+      else
         vstore(cp, value);
       if (col + L <= reduce_main_end<T>(s->plane))
         s->sums->terms(s->n, s->c0 + i + r)
@@ -136,12 +131,7 @@ template <class T> struct ConvStoreStream {
   struct Stores {
     static constexpr bool streaming() { return true; }
     RNC_INLINE void store(int, int, V value, T *cp) const {
-#if defined(__AVX512F__)
-      if constexpr (std::is_same_v<T, float> && sizeof(V) == 64)
-        _mm512_stream_ps(cp, value);
-      else
-#endif
-        vstore(cp, value);
+      vstream(cp, value);
     }
   };
   Stores vec_stores(int, long) const { return {}; }
