@@ -43,10 +43,12 @@ namespace rnc::cpu {
 #define RNC_RESTRICT __restrict__
 #define RNC_INLINE inline __attribute__((always_inline))
 #define RNC_NOINLINE __attribute__((noinline))
+#define RNC_INLINE_LAMBDA __attribute__((always_inline)) // after the ()
 #else
 #define RNC_RESTRICT
 #define RNC_INLINE inline
 #define RNC_NOINLINE
+#define RNC_INLINE_LAMBDA
 #endif
 
 // ----------------------------------------------------------------------------

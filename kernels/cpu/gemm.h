@@ -203,10 +203,47 @@ inline void micro_kernel_plain(int kc, const T *RNC_RESTRICT a,
 #if RNC_HAVE_VECTOR_EXT
 // SIMD micro-kernel: MR x NV accumulator vectors held in registers; per k
 // step, NV loads of B and MR broadcasts of A feed MR*NV fused multiply-adds.
-template <class T, int MR, int NV, class St = NoVecStores>
+// A copy that a micro-kernel call does between its multiply-adds (the
+// pipelined B packing of gemm_block_pipelined): none.
+struct NoPanelCopy {
+  static constexpr bool kActive = false;
+};
+
+// Rows [lo, hi) of the next B panel: NV vectors a row from src + r * ld to
+// dst + r * NV * L, a few every kPanelCopyStep k steps of the micro-kernel,
+// so that the loads overlap its multiply-adds; each copied row's next NV
+// vectors (the panel after, at src + NR) are prefetched to L2 first, so
+// the copy of that panel in turn finds them there.
+inline constexpr int kPanelCopyStep = 8;
+template <class T, int NV> struct PanelCopy {
+  static constexpr bool kActive = true;
+  const T *src;
+  long ld;
+  T *dst;
+  int lo, hi;
+  bool ahead; // a panel after the next one: prefetch it
+
+  RNC_INLINE void rows(int r0, int r1) const {
+    constexpr int L = Vec<T>::lanes, NR = NV * L;
+    for (int r = r0; r < r1; ++r) {
+      const T *sr = src + long(r) * ld;
+      if (ahead)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          __builtin_prefetch(sr + NR + v * L, 0, 2);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        vstore(dst + long(r) * NR + v * L, vload(sr + v * L));
+    }
+  }
+};
+
+template <class T, int MR, int NV, class St = NoVecStores,
+          class Cp = NoPanelCopy>
 inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
                               const T *RNC_RESTRICT b, T *c, long ldc, T alpha,
-                              T beta, int mr, int nr, const St &st = {}) {
+                              T beta, int mr, int nr, const St &st = {},
+                              const Cp &cp = {}) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::lanes;
   constexpr int NR = NV * L;
@@ -228,8 +265,7 @@ inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
       acc[i][j] = V{};
-#pragma GCC unroll kFmaLoopUnroll
-  for (int p = 0; p < kc; ++p) {
+  auto step = [&](int p) RNC_INLINE_LAMBDA {
     V bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
@@ -241,6 +277,26 @@ inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
       for (int j = 0; j < NV; ++j)
         acc[i][j] += av * bv[j];
     }
+  };
+  if constexpr (Cp::kActive) {
+    // The copy's rows spread evenly over chunks of kPanelCopyStep k steps
+    // (the same multiply-adds in the same order as below).
+    const int chunks = std::max(1, (kc + kPanelCopyStep - 1) / kPanelCopyStep);
+    const int per = (cp.hi - cp.lo + chunks - 1) / chunks;
+    int r = cp.lo;
+    for (int p0 = 0; p0 < kc; p0 += kPanelCopyStep) {
+      int r1 = std::min(cp.hi, r + per);
+      cp.rows(r, r1);
+      r = r1;
+      const int pe = std::min(kc, p0 + kPanelCopyStep);
+#pragma GCC unroll 8
+      for (int p = p0; p < pe; ++p)
+        step(p);
+    }
+  } else {
+#pragma GCC unroll kFmaLoopUnroll
+    for (int p = 0; p < kc; ++p)
+      step(p);
   }
   if constexpr (kSt) {
     if (mr == MR && nr == NR) {
@@ -287,6 +343,63 @@ inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
 }
 #endif
 
+// One micro-tile of C at row i, column j (rows [i, i + mr), columns
+// [j, j + nr)): the micro-kernel on the packed panels a and b, then the
+// epilogue after the last K block; cp is the micro-kernel's panel copy.
+template <class T, bool Plain, int NV, class Epi, class Cp = NoPanelCopy>
+RNC_INLINE void gemm_tile(int kc, const T *a, const T *b, T *C, long ldc, int i,
+                          long j, int mr, int nr, T alpha, T beta_k, bool last,
+                          const Epi &epi, const Cp &cp = {}) {
+  using B = GemmBlocking<T, NV>;
+  constexpr int MR = B::MR, NR = B::NR;
+  constexpr bool kIdentity = std::is_same_v<Epi, GemmIdentity>;
+  T *c = C + long(i) * ldc + j;
+#if RNC_HAVE_VECTOR_EXT
+  if constexpr (!Plain && VecStoresTrait<Epi>::value) {
+    if (last)
+      micro_kernel_simd<T, MR, B::NV>(kc, a, b, c, ldc, alpha, beta_k, mr, nr,
+                                      epi.vec_stores(i, j), cp);
+    else
+      micro_kernel_simd<T, MR, B::NV>(kc, a, b, c, ldc, alpha, beta_k, mr, nr,
+                                      NoVecStores{}, cp);
+  } else if constexpr (!Plain)
+    micro_kernel_simd<T, MR, B::NV>(kc, a, b, c, ldc, alpha, beta_k, mr, nr,
+                                    NoVecStores{}, cp);
+  else
+#endif
+  {
+    static_assert(!Cp::kActive,
+                  "gemm_tile: a panel copy needs the SIMD kernel");
+    micro_kernel_plain<T, MR, NR>(kc, a, b, c, ldc, alpha, beta_k, mr, nr);
+  }
+  if constexpr (is_tile_epilogue<Epi>()) {
+    if (last)
+      epi.template tile<MR, NR>(i, j, mr, nr, c, ldc);
+  } else if constexpr (!kIdentity) {
+    if (last)
+      for (int r = 0; r < mr; ++r)
+        for (int q = 0; q < nr; ++q)
+          c[r * ldc + q] = epi(i + r, j + q, c[r * ldc + q]);
+  }
+}
+
+// Calls f(jc, nc, pc, kc, last, beta_k) for every block of C's columns
+// [jc, jc + nc) (NC wide) and, within it, every one of the nk K blocks
+// [pc, pc + kc), in order: K cut into equal blocks independent of the
+// rectangle; beta_k is beta for the first K block, 1 after it.
+template <class T, class F>
+RNC_INLINE void for_each_gemm_block(long j_begin, long j_end, long NC, int K,
+                                    int nk, T beta, F &&f) {
+  for (long jc = j_begin; jc < j_end; jc += NC) {
+    int nc = int(std::min<long>(NC, j_end - jc));
+    for (int kb = 0; kb < nk; ++kb) {
+      int pc = int(long(K) * kb / nk);
+      int kc = int(long(K) * (kb + 1) / nk) - pc;
+      f(jc, nc, pc, kc, kb == nk - 1, kb == 0 ? beta : T(1));
+    }
+  }
+}
+
 // The blocked loop nest (BLIS order) over the rectangle [i_begin, i_end) x
 // [j_begin, j_end) of C, single-threaded. K is cut into equal blocks of at
 // most KC independent of the rectangle, so every element of C sees the same
@@ -307,65 +420,107 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
   // in L2 between the two (resnet50's 256->64 1x1 at 56x56, M = 64: 6.9 ->
   // 5.9 ms); with more rows, every row block reads it again, and larger
   // blocks pack less often.
-  const long NC = i_end - i_begin <= B::MC ? std::min<long>(B::NC, 16L * NR)
-                                           : long(B::NC);
+  const long NC =
+      i_end - i_begin <= B::MC ? std::min<long>(B::NC, 16L * NR) : long(B::NC);
   long nc_max = std::min<long>(NC, (j_end - j_begin + NR - 1) / NR * NR);
   T *ap = scratch<T>(kSlotPackA, size_t(mc_max) * std::max(kc_max, 1));
   T *bp = scratch<T>(kSlotPackB, size_t(nc_max) * std::max(kc_max, 1));
-  constexpr bool kIdentity = std::is_same_v<Epi, GemmIdentity>;
-  constexpr bool kTileEpi = is_tile_epilogue<Epi>();
 
-  for (long jc = j_begin; jc < j_end; jc += NC) {
-    int nc = int(std::min<long>(NC, j_end - jc));
-    for (int kb = 0; kb < nk; ++kb) {
-      int pc = int(long(K) * kb / nk);
-      int kc = int(long(K) * (kb + 1) / nk) - pc;
-      bool last = kb == nk - 1;
-      T beta_k = kb == 0 ? beta : T(1);
-      pb.template pack<NR>(bp, pc, kc, jc, nc);
-      for (int ic = i_begin; ic < i_end; ic += B::MC) {
-        int mc = std::min(B::MC, i_end - ic);
-        pa.template pack<MR>(ap, ic, mc, pc, kc);
-        for (int jr = 0; jr < nc; jr += NR) {
-          int nr = std::min(NR, nc - jr);
-          for (int ir = 0; ir < mc; ir += MR) {
-            int mr = std::min(MR, mc - ir);
-            T *c = C + long(ic + ir) * ldc + jc + jr;
-#if RNC_HAVE_VECTOR_EXT
-            if constexpr (!Plain && VecStoresTrait<Epi>::value) {
-              if (last)
-                micro_kernel_simd<T, MR, B::NV>(
-                    kc, ap + long(ir) * kc, bp + long(jr) * kc, c, ldc, alpha,
-                    beta_k, mr, nr, epi.vec_stores(ic + ir, jc + jr));
-              else
-                micro_kernel_simd<T, MR, B::NV>(kc, ap + long(ir) * kc,
-                                                bp + long(jr) * kc, c, ldc,
-                                                alpha, beta_k, mr, nr);
-            } else if constexpr (!Plain)
-              micro_kernel_simd<T, MR, B::NV>(kc, ap + long(ir) * kc,
-                                              bp + long(jr) * kc, c, ldc, alpha,
-                                              beta_k, mr, nr);
-            else
-#endif
-              micro_kernel_plain<T, MR, NR>(kc, ap + long(ir) * kc,
-                                            bp + long(jr) * kc, c, ldc, alpha,
-                                            beta_k, mr, nr);
-            if constexpr (kTileEpi) {
-              if (last)
-                epi.template tile<MR, NR>(ic + ir, jc + jr, mr, nr, c, ldc);
-            } else if constexpr (!kIdentity) {
-              if (last)
-                for (int i = 0; i < mr; ++i)
-                  for (int j = 0; j < nr; ++j)
-                    c[i * ldc + j] =
-                        epi(ic + ir + i, jc + jr + j, c[i * ldc + j]);
-            }
+  for_each_gemm_block(
+      j_begin, j_end, NC, K, nk, beta,
+      [&](long jc, int nc, int pc, int kc, bool last, T beta_k) {
+        pb.template pack<NR>(bp, pc, kc, jc, nc);
+        for (int ic = i_begin; ic < i_end; ic += B::MC) {
+          int mc = std::min(B::MC, i_end - ic);
+          pa.template pack<MR>(ap, ic, mc, pc, kc);
+          for (int jr = 0; jr < nc; jr += NR) {
+            int nr = std::min(NR, nc - jr);
+            for (int ir = 0; ir < mc; ir += MR)
+              gemm_tile<T, Plain, NV>(
+                  kc, ap + long(ir) * kc, bp + long(jr) * kc, C, ldc, ic + ir,
+                  jc + jr, std::min(MR, mc - ir), nr, alpha, beta_k, last, epi);
           }
         }
-      }
-    }
-  }
+      });
 }
+
+#if RNC_HAVE_VECTOR_EXT
+// Whether gemm_block_pipelined takes a GEMM: B a plain row-major matrix
+// (a 1x1 convolution's input or output gradient planes, one image) and at
+// most kPipelinedMaxM rows of C. Its B packing is then a plain copy, as
+// long as the multiply-adds of 8 rows or more per element: with more rows
+// it is a small share (64->256 1x1 @56: 6.0 -> 6.2 ms pipelined, no gain).
+inline constexpr int kPipelinedMaxM = 128;
+template <class T, bool Plain, class PB>
+bool use_gemm_pipelined(int m, const PB &pb) {
+  if constexpr (Plain || !std::is_same_v<PB, MatrixB<T>>)
+    return false;
+  else
+    return !pb.trans && m <= kPipelinedMaxM;
+}
+
+// gemm_block with the B packing pipelined: the whole A block (every row,
+// one K block) packed once; B packed a panel at a time into two buffers,
+// panel q + 1 copied by the micro-kernel calls of panel q between their
+// multiply-adds (PanelCopy), panel q + 2 prefetched to L2 by the same
+// calls. The packing's loads then overlap the multiply-adds instead of
+// preceding them: resnet50's 256->64 1x1 @56 forward (M 64, K 256) 7.2 ->
+// 5.4 ms, 512->128 @28 6.0 -> 4.9 (a harness, one thread). The same
+// K blocks, tiles and tile order as gemm_block: the same bits.
+template <class T, int NV, class PA, class Epi>
+void gemm_block_pipelined(int i_begin, int i_end, long j_begin, long j_end,
+                          int K, T alpha, const PA &pa, const MatrixB<T> &pb,
+                          T beta, T *C, long ldc, const Epi &epi) {
+  using B = GemmBlocking<T, NV>;
+  constexpr int MR = B::MR, NR = B::NR;
+  if (i_end <= i_begin || j_end <= j_begin)
+    return;
+  const int m = i_end - i_begin;
+  int nk = std::max(1, (K + B::KC - 1) / B::KC);
+  int kc_max = (K + nk - 1) / nk;
+  // One K block: the panels run across every column (C is written once).
+  // Several: C is read back for each, so blocks of 16 panels keep it in L2.
+  const long NC = nk == 1 ? j_end - j_begin : 16L * NR;
+  T *ap = scratch<T>(kSlotPackA,
+                     size_t((m + MR - 1) / MR * MR) * std::max(kc_max, 1));
+  T *bp = scratch<T>(kSlotPackB, size_t(2) * NR * std::max(kc_max, 1));
+
+  for_each_gemm_block(
+      j_begin, j_end, NC, K, nk, beta,
+      [&](long jc, int nc, int pc, int kc, bool last, T beta_k) {
+        pa.template pack<MR>(ap, i_begin, m, pc, kc);
+        pb.template pack<NR>(bp, pc, kc, jc, std::min(NR, nc));
+        const int calls = (m + MR - 1) / MR;
+        for (int jr = 0, q = 0; jr < nc; jr += NR, ++q) {
+          const int nr = std::min(NR, nc - jr);
+          T *cur = bp + long(q & 1) * NR * kc,
+            *next = bp + long(~q & 1) * NR * kc;
+          // The next panel, if it is whole, copied during these calls.
+          const int next_nr = std::min(NR, nc - jr - NR);
+          const bool copy = next_nr == NR && kc > 0;
+          const T *src = pb.b + long(pc) * pb.ld + jc + jr + NR;
+          const bool ahead = nc - jr - 2 * NR > 0;
+          for (int t = 0; t < calls; ++t) {
+            const int ir = t * MR;
+            const int lo = int(long(kc) * t / calls),
+                      hi = int(long(kc) * (t + 1) / calls);
+            if (copy)
+              gemm_tile<T, false, NV>(
+                  kc, ap + long(ir) * kc, cur, C, ldc, i_begin + ir, jc + jr,
+                  std::min(MR, m - ir), nr, alpha, beta_k, last, epi,
+                  PanelCopy<T, B::NV>{src, pb.ld, next, lo, hi, ahead});
+            else
+              gemm_tile<T, false, NV>(
+                  kc, ap + long(ir) * kc, cur, C, ldc, i_begin + ir, jc + jr,
+                  std::min(MR, m - ir), nr, alpha, beta_k, last, epi);
+          }
+          // A last, partial panel: packed (zero-padded) here.
+          if (next_nr > 0 && !copy)
+            pb.template pack<NR>(next, pc, kc, jc + jr + NR, next_nr);
+        }
+      });
+}
+#endif
 
 } // namespace detail
 
@@ -377,8 +532,8 @@ void gemm_block(int i_begin, int i_end, long j_begin, long j_end, int K,
 // parallel region or when small.
 // Results are bit-identical for any thread count.
 
-template <class T, bool Plain = false, int NV = RNC_GEMM_NV, class PA,
-          class PB, class Epi = GemmIdentity>
+template <class T, bool Plain = false, int NV = RNC_GEMM_NV, class PA, class PB,
+          class Epi = GemmIdentity>
 void gemm_packed(int M, long N, int K, T alpha, const PA &pa, const PB &pb,
                  T beta, T *C, long ldc, const Epi &epi = {}) {
   static_assert(NV == RNC_GEMM_NV || kVecBytes == 64,
@@ -397,9 +552,21 @@ void gemm_packed(int M, long N, int K, T alpha, const PA &pa, const PB &pb,
   if constexpr (is_tile_epilogue<Epi>())
     split_n = false; // a row's tiles in order, from one thread
   nt = int(std::min<long>(nt, split_n ? n_strips : m_strips));
-  if (nt <= 1) {
-    detail::gemm_block<T, Plain, NV>(0, M, 0, N, K, alpha, pa, pb, beta, C,
+  // One thread's rectangle: the pipelined loop where it applies.
+  auto block = [&](int i0, int i1, long j0, long j1) {
+#if RNC_HAVE_VECTOR_EXT
+    if constexpr (std::is_same_v<PB, MatrixB<T>>)
+      if (detail::use_gemm_pipelined<T, Plain>(M, pb)) {
+        detail::gemm_block_pipelined<T, NV>(i0, i1, j0, j1, K, alpha, pa, pb,
+                                            beta, C, ldc, epi);
+        return;
+      }
+#endif
+    detail::gemm_block<T, Plain, NV>(i0, i1, j0, j1, K, alpha, pa, pb, beta, C,
                                      ldc, epi);
+  };
+  if (nt <= 1) {
+    block(0, M, 0, N);
     return;
   }
 #pragma omp parallel num_threads(nt)
@@ -408,13 +575,9 @@ void gemm_packed(int M, long N, int K, T alpha, const PA &pa, const PB &pb,
     split_range(split_n ? n_strips : m_strips, num_threads(), thread_id(), &lo,
                 &hi);
     if (split_n)
-      detail::gemm_block<T, Plain, NV>(0, M, lo * B::NR,
-                                       std::min(N, hi * B::NR), K, alpha, pa,
-                                       pb, beta, C, ldc, epi);
+      block(0, M, lo * B::NR, std::min(N, hi * B::NR));
     else
-      detail::gemm_block<T, Plain, NV>(int(lo * B::MR),
-                                       int(std::min<long>(M, hi * B::MR)), 0,
-                                       N, K, alpha, pa, pb, beta, C, ldc, epi);
+      block(int(lo * B::MR), int(std::min<long>(M, hi * B::MR)), 0, N);
   }
 }
 

@@ -141,4 +141,42 @@ TEST(Gemm, BitIdenticalForAnyThreadCount) {
   EXPECT_EQ(C1, C2);
 }
 
+#if RNC_HAVE_VECTOR_EXT
+// The pipelined loop (B panels copied during the micro-kernels: plain
+// row-major B, at most kPipelinedMaxM rows) against the blocked loop it
+// replaces: the same K blocks, tiles and order, so the same bits; sizes
+// with partial row tiles and last panels, one panel, and two K blocks.
+TEST(Gemm, PipelinedSameBitsAsBlocked) {
+  using rnc::cpu::MatrixA, rnc::cpu::MatrixB;
+  namespace d = rnc::cpu::detail;
+  const MatrixB<float> plain{nullptr, 1, false}, trans{nullptr, 1, true};
+  ASSERT_TRUE((d::use_gemm_pipelined<float, false>(64, plain)));
+  ASSERT_FALSE((d::use_gemm_pipelined<float, false>(64, trans)));
+  ASSERT_FALSE(
+      (d::use_gemm_pipelined<float, false>(d::kPipelinedMaxM + 1, plain)));
+  struct Size {
+    int M, N, K;
+  };
+  const Size sizes[] = {{64, 3136, 256}, {128, 784, 512}, {100, 200, 300},
+                        {8, 48, 64},     {37, 97, 71},    {128, 1000, 40},
+                        {1, 145, 600},   {64, 96, 3}};
+  uint64_t seed = 300;
+  for (Size z : sizes) {
+    auto A = kt::random_vec<float>(size_t(z.M) * z.K, seed++),
+         B = kt::random_vec<float>(size_t(z.K) * z.N, seed++);
+    std::vector<float> piped(size_t(z.M) * z.N), blocked(size_t(z.M) * z.N);
+    MatrixA<float> a{A.data(), z.K, false};
+    MatrixB<float> b{B.data(), z.N, false};
+    constexpr int NV = rnc::cpu::GemmBlocking<float>::NV;
+    d::gemm_block_pipelined<float, NV>(0, z.M, 0, z.N, z.K, 1.0f, a, b, 0.0f,
+                                       piped.data(), z.N,
+                                       rnc::cpu::GemmIdentity{});
+    d::gemm_block<float, false, NV>(0, z.M, 0, z.N, z.K, 1.0f, a, b, 0.0f,
+                                    blocked.data(), z.N,
+                                    rnc::cpu::GemmIdentity{});
+    EXPECT_EQ(piped, blocked) << "M=" << z.M << " N=" << z.N << " K=" << z.K;
+  }
+}
+#endif
+
 } // namespace
