@@ -200,15 +200,13 @@ inline void micro_kernel_plain(int kc, const T *RNC_RESTRICT a,
   store_tile_scalar<T, MR, NR>(acc, c, ldc, alpha, beta, mr, nr);
 }
 
-#if RNC_HAVE_VECTOR_EXT
-// SIMD micro-kernel: MR x NV accumulator vectors held in registers; per k
-// step, NV loads of B and MR broadcasts of A feed MR*NV fused multiply-adds.
 // A copy that a micro-kernel call does between its multiply-adds (the
 // pipelined B packing of gemm_block_pipelined): none.
 struct NoPanelCopy {
   static constexpr bool kActive = false;
 };
 
+#if RNC_HAVE_VECTOR_EXT
 // Rows [lo, hi) of the next B panel: NV vectors a row from src + r * ld to
 // dst + r * NV * L, a few every kPanelCopyStep k steps of the micro-kernel,
 // so that the loads overlap its multiply-adds; each copied row's next NV
@@ -238,6 +236,8 @@ template <class T, int NV> struct PanelCopy {
   }
 };
 
+// SIMD micro-kernel: MR x NV accumulator vectors held in registers; per k
+// step, NV loads of B and MR broadcasts of A feed MR*NV fused multiply-adds.
 template <class T, int MR, int NV, class St = NoVecStores,
           class Cp = NoPanelCopy>
 inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
