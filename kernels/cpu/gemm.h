@@ -502,17 +502,17 @@ void gemm_block_pipelined(int i_begin, int i_end, long j_begin, long j_end,
           const bool ahead = nc - jr - 2 * NR > 0;
           for (int t = 0; t < calls; ++t) {
             const int ir = t * MR;
-            const int lo = int(long(kc) * t / calls),
-                      hi = int(long(kc) * (t + 1) / calls);
+            auto tile = [&](const auto &cp) {
+              gemm_tile<T, false, NV>(
+                  kc, ap + long(ir) * kc, cur, C, ldc, i_begin + ir, jc + jr,
+                  std::min(MR, m - ir), nr, alpha, beta_k, last, epi, cp);
+            };
             if (copy)
-              gemm_tile<T, false, NV>(
-                  kc, ap + long(ir) * kc, cur, C, ldc, i_begin + ir, jc + jr,
-                  std::min(MR, m - ir), nr, alpha, beta_k, last, epi,
-                  PanelCopy<T, B::NV>{src, pb.ld, next, lo, hi, ahead});
+              tile(PanelCopy<T, B::NV>{src, pb.ld, next,
+                                       int(long(kc) * t / calls),
+                                       int(long(kc) * (t + 1) / calls), ahead});
             else
-              gemm_tile<T, false, NV>(
-                  kc, ap + long(ir) * kc, cur, C, ldc, i_begin + ir, jc + jr,
-                  std::min(MR, m - ir), nr, alpha, beta_k, last, epi);
+              tile(NoPanelCopy{});
           }
           // A last, partial panel: packed (zero-padded) here.
           if (next_nr > 0 && !copy)
