@@ -122,11 +122,11 @@ void run_tasks(long count, double flops, const Task &task) {
 // where the target has it (C++ mode contracts by default).
 
 #if defined(__AVX512F__)
-inline constexpr int kVecBytes = 64;
+inline constexpr int kVecBytes = 64, kVecRegs = 32;
 #elif defined(__AVX__)
-inline constexpr int kVecBytes = 32;
+inline constexpr int kVecBytes = 32, kVecRegs = 16;
 #else
-inline constexpr int kVecBytes = 16;
+inline constexpr int kVecBytes = 16, kVecRegs = 16;
 #endif
 
 #if defined(__GNUC__)

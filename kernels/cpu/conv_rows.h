@@ -4,8 +4,10 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "conv_tiled.h"
+#include "epilogue.h"
 #include "kernels/shapes.h"
 #include "transpose.h"
 
@@ -33,11 +35,12 @@ namespace rnc::cpu::detail {
 // rows run on into each other: position (oh, ow) is the virtual position
 // oh * Wp + ow, whose input is its own index times Cin, so a tile may cross
 // the end of a row; the virtual positions ow >= out_w (the border columns)
-// are computed and dropped, 2 * pad_w of every Wp. With larger strides a
-// row is a run of its own. A run whose length MR does not divide ends with
-// a tile shifted back over the one before, which stores only its new
-// positions. The stride-1 data gradient is this forward on the flipped
-// weights (conv.h), so it takes these tiles as well.
+// are computed and dropped, 2 * pad_w of every Wp. With larger strides, or
+// where a tile size divides the output row (row_tile_mr), a row is a run of
+// its own. A run whose length MR does not divide ends with a tile shifted
+// back over the one before, which stores only its new positions. The stride-1
+// data gradient is this forward on the flipped weights (conv.h), so it takes
+// these tiles as well.
 //
 // Stores go to NCHW: a tile's MR positions are consecutive floats of each
 // channel's plane. Results do not depend on the thread count: threads
@@ -45,14 +48,38 @@ namespace rnc::cpu::detail {
 
 #if RNC_HAVE_VECTOR_EXT
 
+// Stride 1: a tile size that divides the output row, MR or larger as the
+// registers allow (MR x NV accumulators, NV weight vectors and a broadcast
+// in kVecRegs; at least 3/4 of MR), or 0. With one, each output row is a
+// run of whole tiles and the flat runs' border columns (2 * pad_w of every
+// Wp positions) are not computed: fashion_resnet's 32->32 3x3 @14 (Wp 16, 14
+// positions a tile instead of 12) and d2l_resnet18's 64->64 3x3 @24 at 96x96
+// (Wp 26, 6 a tile as before), forward and data gradient, 12-15% and 10%
+// faster (kernel-conv-bench, bench/cpu-kernels-notes.md, v14).
+constexpr int row_tile_mr(const Conv2DShape &S, int NV, int MR) {
+  if (S.stride_h != 1 || S.stride_w != 1)
+    return 0;
+  for (int m = std::min(16, (kVecRegs - 1 - NV) / NV); 4 * m >= 3 * MR; --m)
+    if (S.out_w() % m == 0)
+      return m;
+  return 0;
+}
+
+// The largest weight panel (one block of output channels, every tap and
+// input channel) for which a row tile runs all of its taps in registers:
+// L1 is 48 KB here, and the input rows need some of it.
+inline constexpr long kTapsInsideBytes = 40 << 10;
+
 template <Conv2DShape S, class T> struct RowTiles {
   using Cfg = TileCfg<S.out_channels, T>;
-  static constexpr int MR = Cfg::MR, Cin = S.in_channels;
-  static constexpr int Hp = S.in_h + 2 * S.pad_h, Wp = S.in_w + 2 * S.pad_w;
   static constexpr int OH = S.out_h(), OW = S.out_w();
+  // Whole output rows as runs where a tile size divides the row.
+  static constexpr int kRowMR = row_tile_mr(S, Cfg::NV, Cfg::MR);
+  static constexpr int MR = kRowMR ? kRowMR : Cfg::MR, Cin = S.in_channels;
+  static constexpr int Hp = S.in_h + 2 * S.pad_h, Wp = S.in_w + 2 * S.pad_w;
   // Rows run on into each other (one run per image, cut into chunks).
-  static constexpr bool kFlat = S.stride_h == 1 && S.stride_w == 1;
-  static constexpr int VW = kFlat ? Wp : OW; // virtual row length
+  static constexpr bool kFlat = S.stride_h == 1 && S.stride_w == 1 && !kRowMR;
+  static constexpr int VW = kFlat ? Wp : OW;         // virtual row length
   static constexpr long VN = long(OH - 1) * VW + OW; // virtual positions
   static constexpr long IS = long(S.stride_w) * Cin; // tile row distance
   static constexpr long IMG = long(Hp) * Wp * Cin;   // one image's copy
@@ -136,8 +163,8 @@ RNC_INLINE void rows_accumulate(T *RNC_RESTRICT accb, bool first,
 // tile (MR positions x NR channels): 16 x 16 register transposes, stored
 // with the lanes of rows outside [i0, i1) masked off.
 template <int MR, int NR, class T>
-RNC_INLINE void rows_tile_to_columns(T *dst, int ld, const T *acc, int i0,
-                                     int i1) {
+RNC_INLINE void rows_tile_to_columns(T *dst, long ld, const T *acc, int i0,
+                                     int i1, int cols = NR) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float> && MR <= 16 && NR % 16 == 0) {
     const __mmask16 keep = __mmask16(((1u << i1) - 1) & ~((1u << i0) - 1));
@@ -146,13 +173,13 @@ RNC_INLINE void rows_tile_to_columns(T *dst, int ld, const T *acc, int i0,
       for (int i = 0; i < 16; ++i)
         v[i] = i < MR ? _mm512_load_ps(acc + i * NR + u) : _mm512_setzero_ps();
       transpose16x16(v);
-      for (int j = 0; j < 16; ++j)
+      for (int j = 0; j < 16 && u + j < cols; ++j)
         _mm512_mask_storeu_ps(dst + long(u + j) * ld, keep, v[j]);
     }
     return;
   }
 #endif
-  for (int j = 0; j < NR; ++j)
+  for (int j = 0; j < cols; ++j)
     for (int i = i0; i < i1; ++i)
       dst[long(j) * ld + i] = acc[i * NR + j];
 }
@@ -169,8 +196,17 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
   constexpr int KHW = S.kernel_h * S.kernel_w;
   constexpr long OP = S.out_plane();
   constexpr long panel_stride = long(KHW) * Cin * Cfg::NV * L;
-  constexpr int kGroup = 4, kChanChunk = std::min(Cin, 64),
+  // Where a block's whole weight panel fits in L1 (fashion_resnet's 32->32
+  // 3x3: 37 KB) a tile runs every tap and channel with its accumulators in
+  // registers, one tile a group; otherwise groups of kGroup tiles go tap by
+  // tap and a chunk of channels at a time, the accumulators stored between.
+  constexpr bool kTapsInside =
+      long(KHW) * Cin * Cfg::NV * L * long(sizeof(T)) <= kTapsInsideBytes;
+  constexpr int kGroup = kTapsInside ? 1 : 4, kChanChunk = std::min(Cin, 64),
                 kChanLast = Cin % kChanChunk ? Cin % kChanChunk : kChanChunk;
+  // Runs of one output row with no epilogue store each tile's channels
+  // straight into y (masked transposes) instead of through obuf below.
+  constexpr bool kDirectStores = !R::kFlat && std::is_same_v<Epi, NoEpilogue>;
   // The run's virtual positions [vb, ve) and the copy at vb.
   long vb, ve;
   const T *xr = xn;
@@ -194,9 +230,9 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
     // (masked off).
     constexpr int kLead = MR, kLd = kLead + kGroup * MR;
     alignas(64) T obuf[NR * kLd];
-    // Groups of kGroup tiles, tap by tap and a chunk of channels at a time:
-    // the chunk's weights stay in L1 for the group's tiles (whole panels
-    // are 147 KB at 64 channels, 1.2 MB at 512).
+    // Groups of kGroup tiles; tap by tap, the chunk's weights stay in L1 for
+    // the group's tiles (whole panels are 147 KB at 64 channels, 1.2 MB at
+    // 512).
     for (long g = vb; g < ve; g += long(kGroup) * MR) {
       const int ntiles = int(std::min<long>(kGroup, (ve - g + MR - 1) / MR));
       long t0[kGroup];
@@ -206,26 +242,52 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
         // The group's output lines, for writing, while it computes (the
         // stores below would otherwise wait for each line: an eighth of
         // the time at 56 x 56).
-        const long oh = g / R::VW, ow = std::min<long>(g - oh * R::VW, R::OW - 1);
+        const long oh = g / R::VW,
+                   ow = std::min<long>(g - oh * R::VW, R::OW - 1);
         const T *o = y + long(n) * Co * OP + c0 * OP + oh * R::OW + ow;
         for (int j = 0; j < cols; ++j)
           for (int p = 0; p < kGroup * MR; p += 64 / int(sizeof(T)))
             __builtin_prefetch(o + j * OP + p, 1);
       }
-      for (int t = 0; t < KHW; ++t)
-        for (int cc = 0; cc < Cin; cc += kChanChunk) {
-          const T *wt = pb + (long(t) * Cin + cc) * NR;
-          const bool first = t == 0 && cc == 0;
-          for (int k = 0; k < ntiles; ++k) {
-            const T *xt = xr + (t0[k] - vb) * R::IS + off[t] + cc;
-            if (Cin - cc >= kChanChunk)
-              rows_accumulate<T, MR, NVb, kChanChunk, R::IS>(accb[k], first,
-                                                              xt, wt);
-            else
-              rows_accumulate<T, MR, NVb, kChanLast, R::IS>(accb[k], first,
-                                                             xt, wt);
-          }
+      if constexpr (kTapsInside) {
+        int taps[KHW];
+        for (int t = 0; t < KHW; ++t)
+          taps[t] = t;
+        for (int k = 0; k < ntiles; ++k) {
+          typename Vec<T>::type acc[MR][NVb];
+          tile_accumulate<T, MR, NVb, Cin, R::IS, 1>(
+              acc, xr + (t0[k] - vb) * R::IS, off, taps, KHW, pb);
+          for (int i = 0; i < MR; ++i)
+            for (int v = 0; v < NVb; ++v)
+              vstore(accb[k] + i * NR + v * L, acc[i][v]);
         }
+      } else {
+        for (int t = 0; t < KHW; ++t)
+          for (int cc = 0; cc < Cin; cc += kChanChunk) {
+            const T *wt = pb + (long(t) * Cin + cc) * NR;
+            const bool first = t == 0 && cc == 0;
+            for (int k = 0; k < ntiles; ++k) {
+              const T *xt = xr + (t0[k] - vb) * R::IS + off[t] + cc;
+              if (Cin - cc >= kChanChunk)
+                rows_accumulate<T, MR, NVb, kChanChunk, R::IS>(accb[k], first,
+                                                               xt, wt);
+              else
+                rows_accumulate<T, MR, NVb, kChanLast, R::IS>(accb[k], first,
+                                                              xt, wt);
+            }
+          }
+      }
+      if (kDirectStores && !bias) {
+        // A run is one output row: virtual position == output index.
+        for (int k = 0; k < ntiles; ++k) {
+          const long v = g + long(k) * MR;
+          const int i0 = int(v - t0[k]),
+                    i1 = int(std::min<long>(MR, ve - t0[k]));
+          rows_tile_to_columns<MR, NR>(y + (long(n) * Co + c0) * OP + t0[k], OP,
+                                       accb[k], i0, i1, cols);
+        }
+        continue;
+      }
       // The group's outputs channel-major (positions g + p at column
       // kLead + p), then written a row piece at a time.
       for (int k = 0; k < ntiles; ++k) {

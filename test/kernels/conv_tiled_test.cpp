@@ -168,8 +168,8 @@ TEST(ConvTiled, MatchesReference) {
 // positions for the tiles (conv_tiled.h, tiled_weight_batch_ok).
 TEST(ConvGemm, WeightGradientPathsOfSmallBatches) {
   using rnc::cpu::detail::use_tiled_backward_weight;
-  constexpr Conv2DShape wide{24, 128, 48, 48, 1, 1}, narrow{136, 70, 62, 62, 1, 1},
-      small{40, 48, 7, 7, 3, 3, 1, 1, 1, 1};
+  constexpr Conv2DShape wide{24, 128, 48, 48, 1, 1},
+      narrow{136, 70, 62, 62, 1, 1}, small{40, 48, 7, 7, 3, 3, 1, 1, 1, 1};
   static_assert(!use_tiled_backward_weight<wide>() &&
                 !use_tiled_backward_weight<narrow>());
   static_assert(rnc::cpu::gemm_nv_for<float>(128) == 4);
@@ -200,7 +200,8 @@ TEST(ConvTiled, FashionResnetShapesAtBatch32) {
 // outermost), a batch of one on several threads (runs split), doubles; a
 // 13x14 plane with 64 channels or fewer, which the row tiles take before
 // the image tiles, at a batch the image tiles would take.
-template <Conv2DShape S, class T = float> void check_rows(int N, uint64_t seed) {
+template <Conv2DShape S, class T = float>
+void check_rows(int N, uint64_t seed) {
   using rnc::cpu::detail::use_row_tiles;
   static_assert(use_row_tiles<S, T>());
   check<S, T, false>(N, seed);
@@ -217,11 +218,34 @@ TEST(ConvRows, MatchesReference) {
   check_rows<Conv2DShape{128, 256, 17, 17, 3, 3, 1, 1, 1, 1}>(2, 58);
   check_rows<Conv2DShape{16, 16, 17, 17, 3, 3, 1, 1, 1, 1}, double>(2, 59);
   constexpr Conv2DShape mid{24, 40, 13, 14, 3, 3, 1, 1, 1, 1};
-  static_assert(rnc::cpu::detail::use_tiled_forward<mid>() &&
-                rnc::cpu::detail::use_row_tiles<
-                    rnc::cpu::detail::flipped_conv<mid>(), float>());
+  static_assert(
+      rnc::cpu::detail::use_tiled_forward<mid>() &&
+      rnc::cpu::detail::use_row_tiles<rnc::cpu::detail::flipped_conv<mid>(),
+                                      float>());
   ASSERT_TRUE((rnc::cpu::detail::tiled_batch_ok<40, float>(25)));
   check_rows<mid>(25, 60);
+}
+
+// Whole output rows as runs where a tile size divides the row
+// (row_tile_mr): 14 positions a tile (fashion_resnet's 32->32 @14, above
+// MR), 6 (64 channels @24), 10 (24 output channels, 20 wide), 9 with a 5x5
+// kernel and 7 with three vectors; forward and data gradient against the
+// reference (the data gradients here take their own tile sizes).
+template <Conv2DShape S> void check_row_runs(int N, int mr, uint64_t seed) {
+  using R = rnc::cpu::detail::RowTiles<S, float>;
+  if constexpr (rnc::cpu::kVecRegs == 32) { // the sizes assume AVX-512
+    EXPECT_EQ(R::kRowMR, mr);
+    EXPECT_FALSE(R::kFlat);
+  }
+  check_rows<S>(N, seed);
+}
+
+TEST(ConvRows, WholeRowRunsMatchReference) {
+  check_row_runs<Conv2DShape{32, 32, 14, 14, 3, 3, 1, 1, 1, 1}>(3, 14, 61);
+  check_row_runs<Conv2DShape{64, 64, 24, 24, 3, 3, 1, 1, 1, 1}>(1, 6, 62);
+  check_row_runs<Conv2DShape{40, 24, 20, 20, 3, 3, 1, 1, 1, 1}>(2, 10, 63);
+  check_row_runs<Conv2DShape{20, 24, 18, 18, 5, 5, 1, 1, 2, 2}>(2, 9, 64);
+  check_row_runs<Conv2DShape{24, 48, 14, 14, 3, 3, 1, 1, 1, 1}>(2, 7, 65);
 }
 
 // The weight gradient of a stem (1 or 3 input channels): the direct kernel
