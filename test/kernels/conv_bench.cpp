@@ -4,7 +4,9 @@
 //
 // GFLOP/s count 2 x the multiply-adds whose input lies inside the image
 // (taps in the padding are not work), so that no kernel can pass 100%.
-// Usage: kernel-conv-bench [--reps R] [--filter TEXT] [--cpu-time]
+// Usage: kernel-conv-bench [--reps R] [--filter TEXT] [--cpu-time] [--tsv]
+// (--tsv: tab-separated rows with each shape's fields and times in seconds,
+// for bench/conv_peer.py, which times PyTorch on the same shapes).
 #if defined(RNC_BENCH_BF16) && defined(__AVX512BF16__)
 #define RNC_CPU_PRECISION 2
 #include <immintrin.h>
@@ -42,6 +44,7 @@ double now_s() {
 
 int g_reps = 5;
 std::string g_filter;
+bool g_tsv = false;
 
 // Best time of f() over g_reps runs after one warm-up run: the machine is
 // shared, and the best run is the one least disturbed.
@@ -187,6 +190,16 @@ template <Conv2DShape S> void bench(const char *what, int N, double peak) {
   double tw = best_of([&] {
     rnc::cpu::conv2d_grad_weight<S>(dw.data(), y.data(), x.data(), N);
   });
+  if (g_tsv) {
+    std::printf(
+        "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.6g\t%."
+        "6g\t%.6g\n",
+        what, N, S.in_channels, S.out_channels, S.in_h, S.in_w, S.kernel_h,
+        S.kernel_w, S.stride_h, S.stride_w, S.pad_h, S.pad_w, S.groups, flops,
+        tf, td, tw);
+    std::fflush(stdout);
+    return;
+  }
   auto col = [&](double t) {
     double gf = flops / t * 1e-9;
     std::printf(" | %7.2f ms %6.1f %3.0f%%", t * 1e3, gf, 100 * gf / peak);
@@ -199,33 +212,10 @@ template <Conv2DShape S> void bench(const char *what, int N, double peak) {
   std::fflush(stdout);
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
-      g_reps = std::max(1, std::atoi(argv[++i]));
-    else if (!std::strcmp(argv[i], "--cpu-time"))
-      g_cpu_time = true;
-    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc)
-      g_filter = argv[++i];
-    else {
-      std::fprintf(
-          stderr,
-          "usage: %s [--reps R] [--filter TEXT] [--cpu-time]: conv kernels per "
-          "shape vs the FMA peak\n",
-          argv[0]);
-      return 2;
-    }
-  }
-#if defined(RNC_BENCH_BF16) && RNC_CPU_PRECISION != 2
-  std::fprintf(stderr, "%s: the compiler's -march=native has no "
-               "AVX512-BF16: no bf16 kernels to measure\n", argv[0]);
-  return 1;
-#endif
-  double fp32_peak = fma_peak(), peak = fp32_peak;
+// The table's title lines: the peak it is measured against, the path, the
+// clock.
+void print_header(double peak, [[maybe_unused]] double fp32_peak) {
 #if RNC_CPU_PRECISION == 2
-  peak = dpbf16_peak();
   std::printf("threads %d, bf16 peak %.1f GFLOP/s (register-only vdpbf16ps "
               "loop; %%peak below is of it), AMX tdpbf16ps peak %.1f (0: no "
               "AMX; used by the tiles at N >= 32), fp32 FMA peak %.1f, ",
@@ -244,6 +234,46 @@ int main(int argc, char **argv) {
               g_cpu_time ? "CPU" : "wall");
   std::printf("| shape | N | forward ms GFLOP/s %%peak | data grad | weight "
               "grad |\n|---|---|---|---|---|\n");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc)
+      g_reps = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--cpu-time"))
+      g_cpu_time = true;
+    else if (!std::strcmp(argv[i], "--tsv"))
+      g_tsv = true;
+    else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc)
+      g_filter = argv[++i];
+    else {
+      std::fprintf(
+          stderr,
+          "usage: %s [--reps R] [--filter TEXT] [--cpu-time] [--tsv]: conv "
+          "kernels per "
+          "shape vs the FMA peak\n",
+          argv[0]);
+      return 2;
+    }
+  }
+#if defined(RNC_BENCH_BF16) && RNC_CPU_PRECISION != 2
+  std::fprintf(stderr,
+               "%s: the compiler's -march=native has no "
+               "AVX512-BF16: no bf16 kernels to measure\n",
+               argv[0]);
+  return 1;
+#endif
+  double fp32_peak = fma_peak(), peak = fp32_peak;
+#if RNC_CPU_PRECISION == 2
+  peak = dpbf16_peak();
+#endif
+  if (g_tsv)
+    std::printf("peak\t%.1f\tthreads\t%d\n", peak, rnc::cpu::max_threads());
+  else
+    print_header(peak, fp32_peak);
+
   // fashion_resnet (28x28, the main job)
   bench<Conv2DShape{1, 32, 28, 28, 3, 3, 1, 1, 1, 1}>("fr stem 1->32 3x3 @28",
                                                       128, peak);
@@ -283,8 +313,8 @@ int main(int argc, char **argv) {
                                                        128, peak);
   bench<Conv2DShape{64, 128, 24, 24, 1, 1, 2, 2}>("d2l96 64->128 1x1 s2 @24",
                                                   128, peak);
-  bench<Conv2DShape{128, 256, 12, 12, 1, 1, 2, 2}>(
-      "d2l96 128->256 1x1 s2 @12", 128, peak);
+  bench<Conv2DShape{128, 256, 12, 12, 1, 1, 2, 2}>("d2l96 128->256 1x1 s2 @12",
+                                                   128, peak);
   bench<Conv2DShape{256, 512, 6, 6, 1, 1, 2, 2}>("d2l96 256->512 1x1 s2 @6",
                                                  128, peak);
   // resnet50 at 224x224, batch 8
@@ -305,7 +335,7 @@ int main(int argc, char **argv) {
   bench<Conv2DShape{512, 2048, 7, 7, 1, 1}>("r50 512->2048 1x1 @7", 8, peak);
   bench<Conv2DShape{2048, 512, 7, 7, 1, 1}>("r50 2048->512 1x1 @7", 8, peak);
   bench<Conv2DShape{256, 512, 56, 56, 1, 1, 2, 2}>("r50 256->512 1x1 s2 @56", 8,
-                                                  peak);
+                                                   peak);
   bench<Conv2DShape{512, 1024, 28, 28, 1, 1, 2, 2}>("r50 512->1024 1x1 s2 @28",
                                                     8, peak);
   bench<Conv2DShape{1024, 2048, 14, 14, 1, 1, 2, 2}>(

@@ -112,6 +112,13 @@ int main(int argc, char **argv) {
               max_threads(), kSets);
   std::printf("| shape | N | forward | forward + BN sums | data grad + "
               "add/mask + BN sums |\n|---|---|---|---|---|\n");
+  // fashion_resnet (the main job) at batch 128
+  bench<Conv2DShape{32, 32, 14, 14, 3, 3, 1, 1, 1, 1}>("fr 32->32 3x3 @14",
+                                                       128);
+  bench<Conv2DShape{32, 64, 14, 14, 3, 3, 2, 2, 1, 1}>("fr 32->64 3x3 s2 @14",
+                                                       128);
+  bench<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1}>("fr 64->64 3x3 @7", 128);
+  // resnet50 at batch 8
   bench<Conv2DShape{64, 64, 56, 56, 3, 3, 1, 1, 1, 1}>("r50 64->64 3x3 @56", 8);
   bench<Conv2DShape{128, 128, 28, 28, 3, 3, 1, 1, 1, 1}>("r50 128->128 3x3 @28",
                                                          8);
