@@ -54,8 +54,9 @@ namespace rnc::cpu::detail {
 // run of whole tiles and the flat runs' border columns (2 * pad_w of every
 // Wp positions) are not computed: fashion_resnet's 32->32 3x3 @14 (Wp 16, 14
 // positions a tile instead of 12) and d2l_resnet18's 64->64 3x3 @24 at 96x96
-// (Wp 26, 6 a tile as before), forward and data gradient, 12-15% and 10%
-// faster (kernel-conv-bench, bench/cpu-kernels-notes.md, v14).
+// (Wp 26, 6 a tile as before); with the two changes in row_tiles_run, their
+// forward and data gradient 3.4-3.5 -> 2.5-2.9 ms and 36-37 -> 30-33 ms
+// (kernel-conv-bench, one thread; bench/cpu-kernels-notes.md, v14).
 constexpr int row_tile_mr(const Conv2DShape &S, int NV, int MR) {
   if (S.stride_h != 1 || S.stride_w != 1)
     return 0;
