@@ -71,8 +71,24 @@ constexpr int row_tile_mr(const Conv2DShape &S, int NV, int MR) {
 // L1 is 48 KB here, and the input rows need some of it.
 inline constexpr long kTapsInsideBytes = 40 << 10;
 
+// The row tiles' register tile: TileCfg's, or 2 vectors of output channels
+// where only that size gives whole-row runs: 56-, 28- and 14-wide planes
+// with 64 or more channels, 14 positions x 2 vectors a tile instead of flat
+// runs of 6 x 4 (one thread, alternated runs: resnet50's 128->128 3x3 @28 at
+// batch 8, forward and data gradient, 10.1-10.3 -> 8.8-9.9 ms; its 64->64
+// 3x3 @56 9.8-10.4 -> 9.7-9.9; fashion_resnet_wide's 64->64 3x3 @14 at
+// batch 128 11.1-11.9 -> 9.9-10.5; bench/cpu-kernels-notes.md, v14).
+template <Conv2DShape S, class T> struct RowTileCfg {
+  using Default = TileCfg<S.out_channels, T>;
+  using Two = TileCfg<S.out_channels, T, 2>;
+  static constexpr bool kTwo = Default::NV > 2 && Default::NVTOT % 2 == 0 &&
+                               !row_tile_mr(S, Default::NV, Default::MR) &&
+                               row_tile_mr(S, Two::NV, Two::MR);
+  using type = std::conditional_t<kTwo, Two, Default>;
+};
+
 template <Conv2DShape S, class T> struct RowTiles {
-  using Cfg = TileCfg<S.out_channels, T>;
+  using Cfg = typename RowTileCfg<S, T>::type;
   static constexpr int OH = S.out_h(), OW = S.out_w();
   // Whole output rows as runs where a tile size divides the row.
   static constexpr int kRowMR = row_tile_mr(S, Cfg::NV, Cfg::MR);

@@ -47,13 +47,15 @@ inline bool tiles_in_parallel(int N, int Co, long plane, int Cin, int KHW) {
 #if RNC_HAVE_VECTOR_EXT
 
 // Register tiling for a vector dimension of `Co` channels (scalar T): the
-// main blocks have NV vectors and MR rows (MR * NV = 24 accumulators when
-// NV > 1), the last block NV_LAST vectors.
-template <int Co, class T> struct TileCfg {
+// main blocks have NV vectors (NVforced where given, else chosen here) and
+// MR rows (MR * NV = 24 accumulators when NV > 1), the last block NV_LAST
+// vectors.
+template <int Co, class T, int NVforced = 0> struct TileCfg {
   static constexpr int L = Vec<T>::lanes;
   static constexpr int NVTOT = (Co + L - 1) / L;
   static constexpr int CO_PAD = NVTOT * L;
-  static constexpr int NV = NVTOT % 4 == 0   ? 4
+  static constexpr int NV = NVforced       ? NVforced
+                            : NVTOT % 4 == 0 ? 4
                             : NVTOT % 3 == 0 ? 3
                             : NVTOT % 2 == 0 ? 2
                             : NVTOT >= 4     ? 4

@@ -229,8 +229,9 @@ TEST(ConvRows, MatchesReference) {
 // Whole output rows as runs where a tile size divides the row
 // (row_tile_mr): 14 positions a tile (fashion_resnet's 32->32 @14, above
 // MR), 6 (64 channels @24), 10 (24 output channels, 20 wide), 9 with a 5x5
-// kernel and 7 with three vectors; forward and data gradient against the
-// reference (the data gradients here take their own tile sizes).
+// kernel, 7 with three vectors, 14 with two vectors where TileCfg has more
+// (RowTileCfg); forward and data gradient against the reference (the data
+// gradients here take their own tile sizes).
 template <Conv2DShape S> void check_row_runs(int N, int mr, uint64_t seed) {
   using R = rnc::cpu::detail::RowTiles<S, float>;
   if constexpr (rnc::cpu::kVecRegs == 32) { // the sizes assume AVX-512
@@ -246,6 +247,15 @@ TEST(ConvRows, WholeRowRunsMatchReference) {
   check_row_runs<Conv2DShape{40, 24, 20, 20, 3, 3, 1, 1, 1, 1}>(2, 10, 63);
   check_row_runs<Conv2DShape{20, 24, 18, 18, 5, 5, 1, 1, 2, 2}>(2, 9, 64);
   check_row_runs<Conv2DShape{24, 48, 14, 14, 3, 3, 1, 1, 1, 1}>(2, 7, 65);
+  // 64 and 128 output channels on 2-vector tiles (RowTileCfg), 14 a tile.
+  constexpr Conv2DShape c64{64, 64, 28, 28, 3, 3, 1, 1, 1, 1};
+  constexpr Conv2DShape c128{40, 128, 28, 28, 3, 3, 1, 1, 1, 1};
+  if (rnc::cpu::kVecRegs == 32) { // the sizes assume AVX-512
+    EXPECT_EQ((rnc::cpu::detail::RowTiles<c64, float>::Cfg::NV), 2);
+    EXPECT_EQ((rnc::cpu::detail::RowTiles<c128, float>::Cfg::NV), 2);
+  }
+  check_row_runs<c64>(1, 14, 66);
+  check_row_runs<c128>(2, 14, 67);
 }
 
 // The weight gradient of a stem (1 or 3 input channels): the direct kernel
