@@ -249,12 +249,11 @@ int main(int argc, char **argv) {
     else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc)
       g_filter = argv[++i];
     else {
-      std::fprintf(
-          stderr,
-          "usage: %s [--reps R] [--filter TEXT] [--cpu-time] [--tsv]: conv "
-          "kernels per "
-          "shape vs the FMA peak\n",
-          argv[0]);
+      std::fprintf(stderr,
+                   "%s: unknown argument '%s' (or --reps/--filter without a "
+                   "value); usage: %s [--reps R] [--filter TEXT] [--cpu-time] "
+                   "[--tsv]: conv kernels per shape vs the FMA peak\n",
+                   argv[0], argv[i], argv[0]);
       return 2;
     }
   }
