@@ -541,9 +541,11 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
       // the tiles' stores (conv_store.h; resnet50's 64->64 3x3 @56 at
       // batch 8, kernel-conv-bn-bench: 15.5 -> 11.5-11.8 ms).
       conv2d_row_tiles_forward<S>(
-          y, x, w, bias, N, NoEpilogue{}, [&](int n, int, int) {
-            epilogue_rows_with_sums(y, n, S.out_channels, S.out_plane(), epi,
-                                    sums);
+          y, x, w, bias, N, NoEpilogue{}, [&](int n, int, int g) {
+            // Once per image (after() comes per group, each image whole).
+            if (g == 0)
+              epilogue_rows_with_sums(y, n, S.out_channels, S.out_plane(), epi,
+                                      sums);
           });
     } else {
       conv2d_row_tiles_forward<S>(y, x, w, bias, N, epi, after);
@@ -887,7 +889,7 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   // tiles (resnet50's 256->1024 @14 at batch 8: 6.0-6.5 -> 4.9-5.1 ms; the
   // strided ones keep the tiles: d2l_resnet18's 64->128 s2 @24 at batch 128
   // 2.9-3.1 ms on them, 4.5-5.0 on the GEMM).
-  if constexpr (detail::use_tiled_backward_weight<S>() &&
+  if constexpr (detail::use_tiled_backward_weight<S, T>() &&
                 !(S.pointwise() && detail::pointwise_on_gemm<S, T>())) {
     if (detail::tiled_weight_batch_ok<S, T>(N)) {
       detail::conv2d_tiled_backward_weight<S>(dw, dy, x, N);

@@ -33,7 +33,8 @@ namespace rnc::cpu::detail {
 //
 // The border makes every tap valid at every position. With stride 1 the
 // rows run on into each other: position (oh, ow) is the virtual position
-// oh * Wp + ow, whose input is its own index times Cin, so a tile may cross
+// oh * Wp + ow, whose input is its own index times PS (Cin or a line more,
+// RowTiles), so a tile may cross
 // the end of a row; the virtual positions ow >= out_w (the border columns)
 // are computed and dropped, 2 * pad_w of every Wp. With larger strides, or
 // where a tile size divides the output row (row_tile_mr), a row is a run of
@@ -57,10 +58,22 @@ namespace rnc::cpu::detail {
 // (Wp 26, 6 a tile as before); with the two changes in row_tiles_run, their
 // forward and data gradient 3.4-3.5 -> 2.5-2.9 ms and 36-37 -> 30-33 ms
 // (kernel-conv-bench, one thread; bench/cpu-kernels-notes.md, v14).
+//
+// Grouped layers (32 or 16 outputs a group on 7- to 14-wide planes) always
+// run whole rows, at any stride, on tiles down to 4 positions: a flat run
+// of resnext50's 1024 g32 3x3 @7 would compute 72 virtual positions for 49
+// outputs.
 constexpr int row_tile_mr(const Conv2DShape &S, int NV, int MR) {
+  const int top = std::min(16, (kVecRegs - 1 - NV) / NV);
+  if (S.groups > 1) {
+    for (int m = top; m >= 4; --m)
+      if (S.out_w() % m == 0)
+        return m;
+    return 0;
+  }
   if (S.stride_h != 1 || S.stride_w != 1)
     return 0;
-  for (int m = std::min(16, (kVecRegs - 1 - NV) / NV); 4 * m >= 3 * MR; --m)
+  for (int m = top; 4 * m >= 3 * MR; --m)
     if (S.out_w() % m == 0)
       return m;
   return 0;
@@ -79,8 +92,8 @@ inline constexpr long kTapsInsideBytes = 40 << 10;
 // 3x3 @56 9.8-10.4 -> 9.7-9.9; fashion_resnet_wide's 64->64 3x3 @14 at
 // batch 128 11.1-11.9 -> 9.9-10.5; bench/cpu-kernels-notes.md, v14).
 template <Conv2DShape S, class T> struct RowTileCfg {
-  using Default = TileCfg<S.out_channels, T>;
-  using Two = TileCfg<S.out_channels, T, 2>;
+  using Default = TileCfg<S.out_per_group(), T>;
+  using Two = TileCfg<S.out_per_group(), T, 2>;
   static constexpr bool kTwo = Default::NV > 2 && Default::NVTOT % 2 == 0 &&
                                !row_tile_mr(S, Default::NV, Default::MR) &&
                                row_tile_mr(S, Two::NV, Two::MR);
@@ -93,13 +106,27 @@ template <Conv2DShape S, class T> struct RowTiles {
   // Whole output rows as runs where a tile size divides the row.
   static constexpr int kRowMR = row_tile_mr(S, Cfg::NV, Cfg::MR);
   static constexpr int MR = kRowMR ? kRowMR : Cfg::MR, Cin = S.in_channels;
+  // The copy's distance between positions: Cin, plus a cache line where
+  // Cin's bytes are a multiple of 2 KB. With 1024 channels (resnext50's
+  // 1024 g32 @7) every position of the copy would start 4 KB from the
+  // last, in the same L1 set: a tile's 7 positions and its 3 input rows
+  // all compete for the 12 ways of one set.
+  static constexpr int PS =
+      Cin + ((long(Cin) * sizeof(T)) % 2048 == 0 ? 64 / int(sizeof(T)) : 0);
+  // A group's input and output channels (all of them when groups == 1):
+  // each group has its own weight panels, Cfg::BLOCKS of them, and reads
+  // its Cig channels at offset g * Cig of every position of the copy.
+  static constexpr int G = S.groups, Cig = S.in_per_group(),
+                       Cog = S.out_per_group();
+  static constexpr long panel_stride =
+      long(S.kernel_h) * S.kernel_w * Cig * Cfg::NV * Cfg::L;
   static constexpr int Hp = S.in_h + 2 * S.pad_h, Wp = S.in_w + 2 * S.pad_w;
   // Rows run on into each other (one run per image, cut into chunks).
   static constexpr bool kFlat = S.stride_h == 1 && S.stride_w == 1 && !kRowMR;
   static constexpr int VW = kFlat ? Wp : OW;         // virtual row length
   static constexpr long VN = long(OH - 1) * VW + OW; // virtual positions
-  static constexpr long IS = long(S.stride_w) * Cin; // tile row distance
-  static constexpr long IMG = long(Hp) * Wp * Cin;   // one image's copy
+  static constexpr long IS = long(S.stride_w) * PS;  // tile row distance
+  static constexpr long IMG = long(Hp) * Wp * PS;    // one image's copy
   static constexpr int kChunk = 8 * MR; // positions per work item (flat)
   static constexpr int RUNS = kFlat ? int((VN + kChunk - 1) / kChunk) : OH;
   // Every run holds a whole tile.
@@ -113,18 +140,18 @@ template <Conv2DShape S, class T> struct RowTiles {
 template <Conv2DShape S, class T>
 void row_tiles_stage_image(T *RNC_RESTRICT xp, const T *RNC_RESTRICT x) {
   using R = RowTiles<S, T>;
-  constexpr int Cin = R::Cin, W = S.in_w, Wp = R::Wp;
-  constexpr long plane = S.in_plane(), row = long(Wp) * Cin;
+  constexpr int Cin = R::Cin, PS = R::PS, W = S.in_w, Wp = R::Wp;
+  constexpr long plane = S.in_plane(), row = long(Wp) * PS;
   std::fill(xp, xp + S.pad_h * row, T(0));
   std::fill(xp + (S.pad_h + S.in_h) * row, xp + R::IMG, T(0));
   for (int ih = 0; ih < S.in_h; ++ih) {
     T *d = xp + (ih + S.pad_h) * row;
-    std::fill(d, d + S.pad_w * Cin, T(0));
-    std::fill(d + (S.pad_w + W) * Cin, d + row, T(0));
+    std::fill(d, d + S.pad_w * PS, T(0));
+    std::fill(d + (S.pad_w + W) * PS, d + row, T(0));
   }
   // Position p of the plane goes to (p / W + pad_h, p % W + pad_w).
   auto dst = [&](long p) {
-    return xp + ((p / W + S.pad_h) * Wp + p % W + S.pad_w) * Cin;
+    return xp + ((p / W + S.pad_h) * Wp + p % W + S.pad_w) * PS;
   };
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
@@ -202,26 +229,28 @@ RNC_INLINE void rows_tile_to_columns(T *dst, long ld, const T *acc, int i0,
 }
 
 // One work item of the row tiles: the run `run` of image n (its copy at xn)
-// for the vector block b of output channels, stored to y with the bias and
-// the epilogue. wp: the weight panels, off: the taps' offsets in the copy.
+// for the vector block b of group g's output channels, stored to y with the
+// bias and the epilogue. wp: the weight panels, off: the taps' offsets in
+// the copy.
 template <Conv2DShape S, class T, class Epi>
 void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
-                   const T *bias, int n, int b, int run, const Epi &epi) {
+                   const T *bias, int n, int g, int b, int run,
+                   const Epi &epi) {
   using R = RowTiles<S, T>;
   using Cfg = typename R::Cfg;
-  constexpr int L = Cfg::L, MR = R::MR, Cin = R::Cin, Co = S.out_channels;
+  constexpr int L = Cfg::L, MR = R::MR, Cin = R::Cig, Co = S.out_channels;
   constexpr int KHW = S.kernel_h * S.kernel_w;
-  constexpr long OP = S.out_plane();
-  constexpr long panel_stride = long(KHW) * Cin * Cfg::NV * L;
+  constexpr long OP = S.out_plane(), panel_stride = R::panel_stride;
   // Where a block's whole weight panel fits in L1 (fashion_resnet's 32->32
   // 3x3: 37 KB) a tile runs every tap and channel with its accumulators in
   // registers, one tile a group; otherwise groups of kGroup tiles go tap by
   // tap and a chunk of channels at a time, the accumulators stored between.
   constexpr bool kTapsInside =
       long(KHW) * Cin * Cfg::NV * L * long(sizeof(T)) <= kTapsInsideBytes;
-  constexpr int kGroup = kTapsInside ? 1 : 4, kChanChunk = std::min(Cin, 64),
-                kChanLast = Cin % kChanChunk ? Cin % kChanChunk : kChanChunk;
-  // Runs of one output row with no epilogue store each tile's channels
+  constexpr int kGroup = kTapsInside ? 1 : 4, kChanChunk = std::min(Cin, 64);
+  [[maybe_unused]] constexpr int kChanLast =
+      Cin % kChanChunk ? Cin % kChanChunk : kChanChunk;
+  // Runs of whole output rows with no epilogue store each tile's channels
   // straight into y (masked transposes) instead of through obuf below.
   constexpr bool kDirectStores = !R::kFlat && std::is_same_v<Epi, NoEpilogue>;
   // The run's virtual positions [vb, ve) and the copy at vb.
@@ -230,18 +259,20 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
   if constexpr (R::kFlat) {
     vb = long(run) * R::kChunk;
     ve = std::min(R::VN, vb + R::kChunk);
-    xr += vb * Cin;
+    xr += vb * R::PS;
   } else {
     vb = long(run) * R::OW;
     ve = vb + R::OW;
-    xr += long(run) * S.stride_h * R::Wp * Cin;
+    xr += long(run) * S.stride_h * R::Wp * R::PS;
   }
+  xr += long(g) * Cin; // the group's channels
   // A tile never reads past the image's last virtual position.
   const long vlast = R::kFlat ? R::VN : ve;
   for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
     constexpr int NR = NVb * L;
-    const T *pb = wp + b * panel_stride;
-    const int c0 = v0 * L, cols = std::min(NR, Co - c0);
+    const T *pb = wp + (long(g) * Cfg::BLOCKS + b) * panel_stride;
+    // c0: the block's first channel of y; cols: its channels in the group.
+    const int c0 = g * R::Cog + v0 * L, cols = std::min(NR, R::Cog - v0 * L);
     alignas(64) T accb[kGroup][MR * NR];
     // kLead columns before the first: a tile shifted back writes there
     // (masked off).
@@ -250,17 +281,17 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
     // Groups of kGroup tiles; tap by tap, the chunk's weights stay in L1 for
     // the group's tiles (whole panels are 147 KB at 64 channels, 1.2 MB at
     // 512).
-    for (long g = vb; g < ve; g += long(kGroup) * MR) {
-      const int ntiles = int(std::min<long>(kGroup, (ve - g + MR - 1) / MR));
+    for (long gv = vb; gv < ve; gv += long(kGroup) * MR) {
+      const int ntiles = int(std::min<long>(kGroup, (ve - gv + MR - 1) / MR));
       long t0[kGroup];
       for (int k = 0; k < ntiles; ++k)
-        t0[k] = std::min(g + long(k) * MR, vlast - MR);
+        t0[k] = std::min(gv + long(k) * MR, vlast - MR);
       {
         // The group's output lines, for writing, while it computes (the
         // stores below would otherwise wait for each line: an eighth of
         // the time at 56 x 56).
-        const long oh = g / R::VW,
-                   ow = std::min<long>(g - oh * R::VW, R::OW - 1);
+        const long oh = gv / R::VW,
+                   ow = std::min<long>(gv - oh * R::VW, R::OW - 1);
         const T *o = y + long(n) * Co * OP + c0 * OP + oh * R::OW + ow;
         for (int j = 0; j < cols; ++j)
           for (int p = 0; p < kGroup * MR; p += 64 / int(sizeof(T)))
@@ -295,9 +326,9 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
           }
       }
       if (kDirectStores && !bias) {
-        // A run is one output row: virtual position == output index.
+        // Runs of whole rows: virtual position == output index.
         for (int k = 0; k < ntiles; ++k) {
-          const long v = g + long(k) * MR;
+          const long v = gv + long(k) * MR;
           const int i0 = int(v - t0[k]),
                     i1 = int(std::min<long>(MR, ve - t0[k]));
           rows_tile_to_columns<MR, NR>(y + (long(n) * Co + c0) * OP + t0[k], OP,
@@ -305,16 +336,16 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
         }
         continue;
       }
-      // The group's outputs channel-major (positions g + p at column
+      // The group's outputs channel-major (positions gv + p at column
       // kLead + p), then written a row piece at a time.
       for (int k = 0; k < ntiles; ++k) {
-        const long v = g + long(k) * MR;
+        const long v = gv + long(k) * MR;
         const int i0 = int(v - t0[k]), i1 = int(std::min<long>(MR, ve - t0[k]));
-        rows_tile_to_columns<MR, NR>(obuf + kLead + (t0[k] - g), kLd, accb[k],
+        rows_tile_to_columns<MR, NR>(obuf + kLead + (t0[k] - gv), kLd, accb[k],
                                      i0, i1);
       }
-      const long gend = std::min(ve, g + long(kGroup) * MR);
-      for (long vv = g; vv < gend;) {
+      const long gend = std::min(ve, gv + long(kGroup) * MR);
+      for (long vv = gv; vv < gend;) {
         const long oh = vv / R::VW, ow = vv - oh * R::VW;
         const long len = std::min(gend - vv, R::VW - ow);
         if (ow < R::OW) {
@@ -323,7 +354,7 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
           for (int j = 0; j < cols; ++j) {
             const int c = c0 + j;
             T *o = y + (long(n) * Co + c) * OP + q0;
-            const T *src = obuf + j * kLd + kLead + (vv - g);
+            const T *src = obuf + j * kLd + kLead + (vv - gv);
             if (bias) {
               const T bc = bias[c];
               for (long i = 0; i < m; ++i)
@@ -340,8 +371,8 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
   });
 }
 
-// y = conv(x, w) + bias, epi on every output (groups == 1), then
-// after(n, 1, 0) for every image n once it is written; w is [co][c][kh][kw].
+// y = conv(x, w) + bias, epi on every output, then after(n, 1, g) for every
+// image n and group g once the image is written; w is [co][c / groups][kh][kw].
 // With at least as many images as threads each thread takes whole images:
 // it copies one into its own buffer (L2-sized: 861 KB at 64 x 56 x 56),
 // runs all of its tiles, then after() while the image's outputs are in
@@ -353,41 +384,47 @@ void conv2d_row_tiles_forward(T *y, const T *x, const T *w, const T *bias,
                               int N, const Epi &epi, const After &after) {
   using R = RowTiles<S, T>;
   using Cfg = typename R::Cfg;
-  constexpr int L = Cfg::L, Cin = R::Cin, Co = S.out_channels;
+  constexpr int Cin = R::Cin, G = R::G, Cig = R::Cig, Cog = R::Cog;
   constexpr int KW = S.kernel_w, KHW = S.kernel_h * KW;
   constexpr long OP = S.out_plane(), XS = long(Cin) * S.in_plane();
   static_assert(R::fits && KHW <= 64);
-  using P = TiledProblem<Cin, Co, S.in_plane(), OP, KHW>;
-  constexpr long panel_stride = long(KHW) * Cin * Cfg::NV * L;
-  T *wp = scratch<T>(kSlotPanel, size_t(Cfg::BLOCKS) * panel_stride);
+  using P = TiledProblem<Cig, Cog, S.in_plane(), OP, KHW>;
+  constexpr long panel_stride = R::panel_stride;
+  constexpr int BLOCKS = G * Cfg::BLOCKS; // (group, vector block) pairs
+  T *wp = scratch<T>(kSlotPanel, size_t(BLOCKS) * panel_stride);
   int off[KHW];
   for (int t = 0; t < KHW; ++t)
-    off[t] = int((long(t / KW) * S.dilation_h * R::Wp +
-                  long(t % KW) * S.dilation_w) *
-                 Cin);
-  const bool par = tiles_in_parallel(N, Co, OP, Cin, KHW);
+    off[t] = int(
+        (long(t / KW) * S.dilation_h * R::Wp + long(t % KW) * S.dilation_w) *
+        R::PS);
+  const bool par = tiles_in_parallel(N, S.out_channels, OP, Cig, KHW);
   const int threads = par ? max_threads() : 1;
   // Whole images per thread only while all the weight panels stay in L2
   // across an image: on small planes with many channels (512 x 512 3x3: 9.4
   // MB of panels for 61 positions) the blocks go outermost instead.
   constexpr bool kPanelsFit =
-      Cfg::BLOCKS * panel_stride * long(sizeof(T)) <= (1L << 20);
+      BLOCKS * panel_stride * long(sizeof(T)) <= (1L << 20);
   const bool by_image = kPanelsFit && N >= threads;
   T *xp = scratch<T>(kSlotCol, size_t(by_image ? threads : N) * R::IMG);
-  const long items = long(Cfg::BLOCKS) * N * R::RUNS;
+  const long items = long(BLOCKS) * N * R::RUNS;
 #pragma omp parallel num_threads(threads) if (par)
   {
-    pack_weight_panels<P, Cfg>(wp, w, WeightStrides{1, KHW, long(Cin) * KHW},
-                               nullptr);
+    for (int g = 0; g < G; ++g)
+      pack_weight_panels<P, Cfg>(wp + long(g) * Cfg::BLOCKS * panel_stride,
+                                 w + long(g) * Cog * Cig * KHW,
+                                 WeightStrides{1, KHW, long(Cig) * KHW},
+                                 nullptr);
     if (by_image) {
       T *xn = xp + thread_id() * R::IMG;
 #pragma omp for schedule(static)
       for (int n = 0; n < N; ++n) {
         row_tiles_stage_image<S>(xn, x + n * XS);
-        for (int b = 0; b < Cfg::BLOCKS; ++b)
+        for (int gb = 0; gb < BLOCKS; ++gb)
           for (int run = 0; run < R::RUNS; ++run)
-            row_tiles_run<S>(y, xn, wp, off, bias, n, b, run, epi);
-        after(n, 1, 0);
+            row_tiles_run<S>(y, xn, wp, off, bias, n, gb / Cfg::BLOCKS,
+                             gb % Cfg::BLOCKS, run, epi);
+        for (int g = 0; g < G; ++g)
+          after(n, 1, g);
       }
     } else {
 #pragma omp for schedule(static)
@@ -395,18 +432,32 @@ void conv2d_row_tiles_forward(T *y, const T *x, const T *w, const T *bias,
         row_tiles_stage_image<S>(xp + n * R::IMG, x + n * XS);
 #pragma omp for schedule(static)
       for (long it = 0; it < items; ++it) {
-        const int b = int(it / (long(N) * R::RUNS));
+        const int gb = int(it / (long(N) * R::RUNS));
         const int n = int(it / R::RUNS % N), run = int(it % R::RUNS);
-        row_tiles_run<S>(y, xp + n * R::IMG, wp, off, bias, n, b, run, epi);
+        row_tiles_run<S>(y, xp + n * R::IMG, wp, off, bias, n, gb / Cfg::BLOCKS,
+                         gb % Cfg::BLOCKS, run, epi);
       }
 #pragma omp for schedule(static)
       for (int n = 0; n < N; ++n)
-        after(n, 1, 0);
+        for (int g = 0; g < G; ++g)
+          after(n, 1, g);
     }
   }
 }
 
 #endif // RNC_HAVE_VECTOR_EXT
+
+// Grouped layers take the row tiles from this many input channels a group
+// (and a whole number of vectors of outputs a group, and a tile size of 4
+// or more that divides the row). resnext50 at batch 8 (kernel-conv-bench,
+// one thread, forward and data gradient): 1024 g32 3x3 @7 3.2-3.6 ->
+// 1.6-1.8 ms (the GEMM before), 1024 g32 s2 @14 forward 4.5-4.7 -> 2.4;
+// 512 g32 @14 1.6 either way (the direct kernel before); d2l_resnext18 at
+// 96x96, batch 64, its step 140-142 -> 148-155 images/s.
+#ifndef RNC_ROWS_MIN_PER_GROUP // overridable for tuning runs only
+#define RNC_ROWS_MIN_PER_GROUP 16
+#endif
+inline constexpr int kRowsMinPerGroup = RNC_ROWS_MIN_PER_GROUP;
 
 // Whether a forward convolution (and the stride-1 data gradient, a forward
 // on flipped weights) takes the row tiles: fp32 (bf16 has its own tiles)
@@ -427,12 +478,15 @@ template <Conv2DShape S, class T> constexpr bool use_row_tiles() {
   if constexpr (bf16_operands<T>())
     return false;
   else
-    return S.groups == 1 && S.in_channels >= 16 &&
-           S.kernel_h * S.kernel_w > 1 && S.kernel_h * S.kernel_w <= 64 &&
-           (S.out_plane() > 256 ||
-            (S.out_plane() > 144 && S.in_channels <= 64 &&
-             S.out_channels <= 64)) &&
-           RowTiles<S, T>::fits;
+    return S.kernel_h * S.kernel_w > 1 && S.kernel_h * S.kernel_w <= 64 &&
+           RowTiles<S, T>::fits &&
+           (S.groups == 1 ? S.in_channels >= 16 &&
+                                (S.out_plane() > 256 ||
+                                 (S.out_plane() > 144 && S.in_channels <= 64 &&
+                                  S.out_channels <= 64))
+                          : S.in_per_group() >= kRowsMinPerGroup &&
+                                S.out_per_group() % Vec<T>::lanes == 0 &&
+                                RowTiles<S, T>::kRowMR > 0);
 #else
   return false;
 #endif

@@ -416,8 +416,8 @@ void conv2d_tiled_backward_data(T *dx, const T *dy, const T *w, int N,
 // positions of images [n_begin, n_end) where the tap is inside the input
 // (x NCHW at the tile's first channel: the MR channels stream along the row
 // side by side, so x is not transposed); acc in part (rows ld apart), read
-// first unless `first`.
-template <Conv2DShape S, class T, int MR, int NV, int CO_PAD>
+// first unless `first`. dyt: dy^T, positions DS apart.
+template <Conv2DShape S, class T, int MR, int NV, int DS>
 RNC_INLINE void wgrad_tile(T *RNC_RESTRICT part, long ld, bool first,
                            const T *RNC_RESTRICT x, const T *RNC_RESTRICT dyt,
                            int n_begin, int n_end, int kh, int kw, int oh_lo,
@@ -436,11 +436,11 @@ RNC_INLINE void wgrad_tile(T *RNC_RESTRICT part, long ld, bool first,
       int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
       const T *xr = x + n * XS + long(ih) * S.in_w +
                     (ow_lo * SW - S.pad_w + kw * S.dilation_w);
-      const T *dr = dyt + (n * OP + long(oh) * S.out_w() + ow_lo) * CO_PAD;
+      const T *dr = dyt + (n * OP + long(oh) * S.out_w() + ow_lo) * DS;
       for (int ow = ow_lo; ow < ow_hi; ++ow) {
         tile_rank1<T, MR, NV, HW>(acc, xr, dr);
         xr += SW;
-        dr += CO_PAD;
+        dr += DS;
       }
     }
   for (int i = 0; i < MR; ++i)
@@ -479,17 +479,17 @@ template <Conv2DShape S> int wgrad_used_taps(WgradTap *used) {
   return nused;
 }
 
-// dw[co][c][t] = part[t][c][co] (inside a parallel region: an `omp for`),
-// in blocks of 16 x 16 (co, c) pairs: a block reads whole lines of part
-// and writes runs of 16 * KHW contiguous values (a row of dw at a time, the
-// reads of 512 channels' 3x3 taps, a line each, left L1: a fifth of
-// 256 -> 256 3x3 @14 at batch 8). Taps that no output reads through are
-// zero.
+// dw[co][c][t] = part[g][t][c][co - g * Cog] for co in group g (inside a
+// parallel region: an `omp for`; c a group's input channel), in blocks of
+// 16 x 16 (co, c) pairs: a block reads whole lines of part and writes runs
+// of 16 * KHW contiguous values (a row of dw at a time, the reads of 512
+// channels' 3x3 taps, a line each, left L1: a fifth of 256 -> 256 3x3 @14
+// at batch 8). Taps that no output reads through are zero.
 template <Conv2DShape S, int CO_PAD, class T>
 void wgrad_write_dw(T *dw, const T *part, const WgradTap *used, int nused) {
-  constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
-                KHW = S.kernel_h * KW, B = 16, CB = (Co + B - 1) / B,
-                IB = (Cin + B - 1) / B;
+  constexpr int Co = S.out_channels, Cin = S.in_per_group(),
+                Cog = S.out_per_group(), KW = S.kernel_w, KHW = S.kernel_h * KW,
+                B = 16, CB = (Co + B - 1) / B, IB = (Cin + B - 1) / B;
   int tap[KHW] = {};
   for (int i = 0; i < nused; ++i)
     tap[i] = used[i].kh * KW + used[i].kw;
@@ -499,77 +499,95 @@ void wgrad_write_dw(T *dw, const T *part, const WgradTap *used, int nused) {
     for (int co = co0; co < std::min(Co, co0 + B); ++co)
       for (int c = c0; c < std::min(Cin, c0 + B); ++c) {
         T *d = dw + (long(co) * Cin + c) * KHW;
+        const T *pg = part + long(co / Cog) * KHW * Cin * CO_PAD + co % Cog;
         if (nused < KHW)
           std::fill(d, d + KHW, T(0));
         for (int i = 0; i < nused; ++i)
-          d[tap[i]] = part[(long(tap[i]) * Cin + c) * CO_PAD + co];
+          d[tap[i]] = pg[(long(tap[i]) * Cin + c) * CO_PAD];
       }
   }
 }
 
-// dw = sum over the batch of dy (x) x (groups == 1). dy is first transposed
-// to [N][out_plane][CO_PAD]; tiles (tap, MR input channels, NV vectors of
-// output channels) accumulate over chunks of images, in chunk order.
+// dw = sum over the batch of dy (x) x. dy is first transposed to
+// [N][out_plane][DS]; tiles (group, tap, MR of the group's input channels,
+// NV vectors of its output channels) accumulate over chunks of images, in
+// chunk order. Grouped layers (fp32, a whole number of vectors of outputs
+// a group) read their slice of every position's dy^T row.
 template <Conv2DShape S, class T>
 void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
 #if RNC_CPU_PRECISION == 2
   if constexpr (bf16_operands<T>()) {
+    static_assert(S.groups == 1);
     conv2d_tiled_backward_weight_bf16<S>(dw, dy, x, N);
     return;
   }
 #endif
-  constexpr int Co = S.out_channels, Cin = S.in_channels, KH = S.kernel_h,
-                KW = S.kernel_w, KHW = KH * KW;
-  using Cfg = TileCfg<Co, T>;
+  constexpr int Co = S.out_channels, G = S.groups, Cin = S.in_per_group(),
+                Cog = S.out_per_group(), KH = S.kernel_h, KW = S.kernel_w,
+                KHW = KH * KW;
+  using Cfg = TileCfg<Cog, T>;
   constexpr int L = Cfg::L, CO_PAD = Cfg::CO_PAD;
+  static_assert(G == 1 || Cog % L == 0);
+  // dy^T's distance between positions: a group's padded outputs; with
+  // groups all the outputs, plus a line where their bytes are a multiple of
+  // 2 KB (resnext50's 1024 channels: every position 4 KB from the last, in
+  // one L1 set, as in the row tiles' copy).
+  constexpr int DS =
+      G == 1
+          ? CO_PAD
+          : Co + ((long(Co) * sizeof(T)) % 2048 == 0 ? 64 / int(sizeof(T)) : 0);
   constexpr int MR = std::min(Cfg::MR, Cin);
   constexpr int CBLOCKS = (Cin + MR - 1) / MR,
                 MR_LAST = Cin - (CBLOCKS - 1) * MR;
   constexpr long OP = S.out_plane();
-  T *dyt = scratch<T>(kSlotPackB, size_t(N) * OP * CO_PAD);
-  T *part = scratch<T>(kSlotPackA, size_t(KHW) * Cin * CO_PAD); // [t][c][co]
+  T *dyt = scratch<T>(kSlotPackB, size_t(N) * OP * DS);
+  // [g][t][c][co]
+  T *part = scratch<T>(kSlotPackA, size_t(G) * KHW * Cin * CO_PAD);
   // Images per chunk: about 512 KB of x and dy (L2).
   constexpr long image_bytes =
-      (long(Cin) * S.in_plane() + OP * CO_PAD) * long(sizeof(T));
+      (long(S.in_channels) * S.in_plane() + OP * DS) * long(sizeof(T));
   const int chunk = int(std::max<long>(1, (512L << 10) / image_bytes));
   const int chunks = (N + chunk - 1) / chunk;
   WgradTap *used = scratch<WgradTap>(kSlotTaps, KHW);
   const int nused = wgrad_used_taps<S>(used);
-  // Tile order (tap, vector block, channel block): consecutive tiles share
-  // the block's slice of dy^T.
-  const long tiles = long(nused) * CBLOCKS * Cfg::BLOCKS;
+  // Tile order (group, tap, vector block, channel block): consecutive tiles
+  // share the block's slice of dy^T.
+  const long group_tiles = long(nused) * CBLOCKS * Cfg::BLOCKS;
+  const long tiles = G * group_tiles;
   const bool par = tiles_in_parallel(N, Co, OP, Cin, KHW);
 #pragma omp parallel if (par)
   {
 #pragma omp for schedule(static)
     for (int n = 0; n < N; ++n) {
-      T *d = dyt + n * OP * CO_PAD;
-      copy_strided(d, CO_PAD, 1, dy + long(n) * Co * OP, 1, OP, int(OP), Co);
-      if constexpr (Co < CO_PAD)
+      T *d = dyt + n * OP * DS;
+      copy_strided(d, DS, 1, dy + long(n) * Co * OP, 1, OP, int(OP), Co);
+      if constexpr (Co < DS)
         for (long q = 0; q < OP; ++q)
-          std::fill(d + q * CO_PAD + Co, d + (q + 1) * CO_PAD, T(0));
+          std::fill(d + q * DS + Co, d + (q + 1) * DS, T(0));
     }
     long lo, hi;
     split_range(tiles, num_threads(), thread_id(), &lo, &hi);
     for (int ch = 0; ch < chunks; ++ch) {
       int nb = ch * chunk, ne = std::min(N, nb + chunk);
       for (long tile = lo; tile < hi; ++tile) {
-        const WgradTap &u = used[tile / (long(CBLOCKS) * Cfg::BLOCKS)];
-        int b = int(tile / CBLOCKS % Cfg::BLOCKS), cb = int(tile % CBLOCKS);
+        const int g = int(tile / group_tiles);
+        const long gt = tile % group_tiles;
+        const WgradTap &u = used[gt / (long(CBLOCKS) * Cfg::BLOCKS)];
+        int b = int(gt / CBLOCKS % Cfg::BLOCKS), cb = int(gt % CBLOCKS);
         int t = u.kh * KW + u.kw;
         int c0 = cb * MR;
         for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
-          T *pp = part + (long(t) * Cin + c0) * CO_PAD + v0 * L;
-          const T *xc = x + long(c0) * S.in_plane();
-          const T *dc = dyt + v0 * L;
+          T *pp = part + ((long(g) * KHW + t) * Cin + c0) * CO_PAD + v0 * L;
+          const T *xc = x + (long(g) * Cin + c0) * S.in_plane();
+          const T *dc = dyt + long(g) * Cog + v0 * L;
           if (cb == CBLOCKS - 1)
-            wgrad_tile<S, T, MR_LAST, NVb, CO_PAD>(pp, CO_PAD, ch == 0, xc, dc,
-                                                   nb, ne, u.kh, u.kw, u.oh_lo,
-                                                   u.oh_hi, u.ow_lo, u.ow_hi);
+            wgrad_tile<S, T, MR_LAST, NVb, DS>(pp, CO_PAD, ch == 0, xc, dc, nb,
+                                               ne, u.kh, u.kw, u.oh_lo, u.oh_hi,
+                                               u.ow_lo, u.ow_hi);
           else
-            wgrad_tile<S, T, MR, NVb, CO_PAD>(pp, CO_PAD, ch == 0, xc, dc, nb,
-                                              ne, u.kh, u.kw, u.oh_lo, u.oh_hi,
-                                              u.ow_lo, u.ow_hi);
+            wgrad_tile<S, T, MR, NVb, DS>(pp, CO_PAD, ch == 0, xc, dc, nb, ne,
+                                          u.kh, u.kw, u.oh_lo, u.oh_hi, u.ow_lo,
+                                          u.ow_hi);
         });
       }
     }
@@ -616,9 +634,27 @@ template <Conv2DShape S> constexpr bool use_tiled_backward_data() {
   return false;
 #endif
 }
-template <Conv2DShape S> constexpr bool use_tiled_backward_weight() {
+// Grouped layers (fp32) take the weight gradient's tiles with 16 or more
+// input channels and a whole number of vectors of outputs a group, where
+// the direct kernel (16 outputs a group or fewer) is slower: 32 outputs a
+// group, or a stride. resnext50 at batch 8 (kernel-conv-bench, one thread):
+// 1024 g32 3x3 @7 3.6-3.8 -> 1.4-1.5 ms (the GEMM before), 1024 g32 s2 @14
+// 3.9 -> 1.8-1.9, 512 g32 s2 @28 3.7-3.8 -> 2.1 (direct before); 512 g32 @14
+// 2.5-2.7 -> 1.7 there, but not faster in the model's step (its dy^T copy
+// from memory), so it stays on the direct kernel.
+#ifndef RNC_TILED_WGRAD_MIN_PER_GROUP // overridable for tuning runs only
+#define RNC_TILED_WGRAD_MIN_PER_GROUP 16
+#endif
+inline constexpr int kTiledWgradMinPerGroup = RNC_TILED_WGRAD_MIN_PER_GROUP;
+template <Conv2DShape S, class T> constexpr bool use_tiled_backward_weight() {
 #if RNC_HAVE_VECTOR_EXT && !defined(RNC_CONV_NO_TILED)
-  return S.groups == 1 && S.in_channels >= 8 &&
+  if constexpr (S.groups > 1)
+    return !bf16_operands<T>() && S.in_per_group() >= kTiledWgradMinPerGroup &&
+           S.out_per_group() % Vec<T>::lanes == 0 &&
+           (S.out_per_group() >= 2 * Vec<T>::lanes || S.stride_h > 1 ||
+            S.stride_w > 1) &&
+           long(S.out_channels) * S.out_plane() <= (256L << 10);
+  return S.in_channels >= 8 &&
          long(S.out_channels) * S.out_plane() <= (256L << 10);
 #else
   return false;
@@ -638,7 +674,7 @@ template <Conv2DShape S> constexpr bool use_tiled_backward_weight() {
 template <Conv2DShape S, class T> bool tiled_weight_batch_ok(int N) {
   constexpr long kMinPositions =
       S.kernel_h * S.kernel_w == 1 && S.in_channels >= 256 ? 4096 : 1024;
-  return bf16_operands<T>() || S.out_h() < 4 ||
+  return bf16_operands<T>() || S.groups > 1 || S.out_h() < 4 ||
          long(N) * S.out_plane() >= kMinPositions;
 }
 

@@ -345,7 +345,9 @@ int main(int argc, char **argv) {
   bench<conv3x3(128, 56, 1, 32)>("rx50 128 g32 3x3 @56", 8, peak);
   bench<conv3x3(256, 56, 2, 32)>("rx50 256 g32 3x3 s2 @56", 8, peak);
   bench<conv3x3(256, 28, 1, 32)>("rx50 256 g32 3x3 @28", 8, peak);
+  bench<conv3x3(512, 28, 2, 32)>("rx50 512 g32 3x3 s2 @28", 8, peak);
   bench<conv3x3(512, 14, 1, 32)>("rx50 512 g32 3x3 @14", 8, peak);
+  bench<conv3x3(1024, 14, 2, 32)>("rx50 1024 g32 3x3 s2 @14", 8, peak);
   bench<conv3x3(1024, 7, 1, 32)>("rx50 1024 g32 3x3 @7", 8, peak);
   return 0;
 }

@@ -136,8 +136,9 @@ enum Paths { kAllTiled, kNoneTiled, kMixed };
 template <Conv2DShape S, Paths Want = kAllTiled>
 void check_shape(int N, uint64_t seed) {
   using namespace rnc::cpu::detail;
-  constexpr bool fwd = use_tiled_forward<S>(), data = use_tiled_backward_data<S>(),
-                 wgt = use_tiled_backward_weight<S>();
+  constexpr bool fwd = use_tiled_forward<S>(),
+                 data = use_tiled_backward_data<S>(),
+                 wgt = use_tiled_backward_weight<S, float>();
   static_assert(Want == kAllTiled   ? fwd && data && wgt
                 : Want == kNoneTiled ? !fwd && !data && !wgt
                                      : fwd != data || data != wgt,

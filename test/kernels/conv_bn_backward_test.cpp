@@ -214,6 +214,10 @@ TEST(ConvBnBackward, FusedSumsEqualUnfusedKernels) {
                     .pad_h = 1,
                     .pad_w = 1,
                     .groups = 4}>(4, 53);
+  // Grouped, stride 1, 32 channels per group on a 7x7 plane: the row
+  // tiles (the flipped forward per group), the epilogue in a pass per row
+  // with the sums, once per image.
+  check<conv3x3(64, 7, 1, 2)>(3, 60);
   // Strided and grouped: the col2im path.
   check<Conv2DShape{.in_channels = 8,
                     .out_channels = 12,

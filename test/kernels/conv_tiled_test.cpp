@@ -20,13 +20,15 @@ template <Conv2DShape S> size_t y_size(int N) {
 }
 
 // Calls f(n, o, c, oh, ow, ih, iw, kh, kw) for every multiply-add of the
-// convolution whose input lies inside the image (groups == 1).
+// convolution whose input lies inside the image (c: an input channel of
+// output o's group).
 template <Conv2DShape S, class F> void for_each_mac(int N, const F &f) {
+  constexpr int Cg = S.in_per_group(), Mg = S.out_per_group();
   for (int n = 0; n < N; ++n)
     for (int o = 0; o < S.out_channels; ++o)
       for (int oh = 0; oh < S.out_h(); ++oh)
         for (int ow = 0; ow < S.out_w(); ++ow)
-          for (int c = 0; c < S.in_channels; ++c)
+          for (int c = o / Mg * Cg; c < (o / Mg + 1) * Cg; ++c)
             for (int kh = 0; kh < S.kernel_h; ++kh)
               for (int kw = 0; kw < S.kernel_w; ++kw) {
                 int ih = oh * S.stride_h - S.pad_h + kh * S.dilation_h;
@@ -54,7 +56,9 @@ Refs<S> reference(const std::vector<T> &x, const std::vector<T> &w,
                          int kh, int kw) {
     size_t yi = ((size_t(n) * O + o) * OH + oh) * OW + ow;
     size_t xi = ((size_t(n) * C + c) * H + ih) * W + iw;
-    size_t wi = ((size_t(o) * C + c) * K + kh) * KW + kw;
+    size_t wi =
+        ((size_t(o) * S.in_per_group() + c % S.in_per_group()) * K + kh) * KW +
+        kw;
     r.y[yi] += double(x[xi]) * w[wi];
     r.dx[xi] += double(dy[yi]) * w[wi];
     r.dw[wi] += double(dy[yi]) * x[xi];
@@ -69,7 +73,7 @@ void check(int N, uint64_t seed) {
   if constexpr (allTiled) {
     static_assert(rnc::cpu::detail::use_tiled_forward<S>() &&
                   rnc::cpu::detail::use_tiled_backward_data<S>() &&
-                  rnc::cpu::detail::use_tiled_backward_weight<S>());
+                  rnc::cpu::detail::use_tiled_backward_weight<S, T>());
     ASSERT_TRUE((rnc::cpu::detail::tiled_batch_ok<S.out_channels, T>(N) &&
                  rnc::cpu::detail::tiled_batch_ok<S.in_channels, T>(N)));
   }
@@ -170,8 +174,8 @@ TEST(ConvGemm, WeightGradientPathsOfSmallBatches) {
   using rnc::cpu::detail::use_tiled_backward_weight;
   constexpr Conv2DShape wide{24, 128, 48, 48, 1, 1},
       narrow{136, 70, 62, 62, 1, 1}, small{40, 48, 7, 7, 3, 3, 1, 1, 1, 1};
-  static_assert(!use_tiled_backward_weight<wide>() &&
-                !use_tiled_backward_weight<narrow>());
+  static_assert(!use_tiled_backward_weight<wide, float>() &&
+                !use_tiled_backward_weight<narrow, float>());
   static_assert(rnc::cpu::gemm_nv_for<float>(128) == 4);
   ASSERT_FALSE((rnc::cpu::detail::tiled_weight_batch_ok<small, float>(4)));
   check<wide, float, false>(2, 41);
@@ -256,6 +260,44 @@ TEST(ConvRows, WholeRowRunsMatchReference) {
   }
   check_row_runs<c64>(1, 14, 66);
   check_row_runs<c128>(2, 14, 67);
+}
+
+// Grouped layers with 16 or 32 outputs a group (resnext50's 512 g32 @14 and
+// 1024 g32 @7): the forward and the stride-1 data gradient on the row tiles
+// (7- and 14-wide rows, a group's channels at an offset of the copy), the
+// weight gradient on the tiles (a group's slice of dy^T) where 32 outputs a
+// group or a stride send it there (16 at stride 1: the direct kernel); 512
+// input channels (2 KB a position: the copy's and dy^T's padded position
+// stride), stride 2 (whole rows at any stride), a bias and the BN sums per
+// group.
+template <Conv2DShape S> void check_grouped(int N, int mr, uint64_t seed) {
+  using namespace rnc::cpu::detail;
+  static_assert(S.groups > 1 && use_row_tiles<S, float>());
+  static_assert(use_tiled_backward_weight<S, float>() ==
+                (S.out_per_group() == 32 || S.stride_h > 1));
+  static_assert(!data_grad_is_forward<S>() ||
+                use_row_tiles<flipped_conv<S>(), float>());
+  if constexpr (rnc::cpu::kVecRegs == 32) { // the sizes assume AVX-512
+    EXPECT_EQ((RowTiles<S, float>::MR), mr);
+  }
+  ASSERT_TRUE((tiled_weight_batch_ok<S, float>(N)));
+  check<S, float, false>(N, seed);
+}
+
+TEST(ConvRows, GroupedMatchReference) {
+  check_grouped<Conv2DShape{64, 64, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 2}>(3, 7, 71);
+  check_grouped<Conv2DShape{32, 32, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 2}>(2, 14,
+                                                                        72);
+  check_grouped<Conv2DShape{512, 512, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 16}>(2, 7,
+                                                                         73);
+  check_grouped<Conv2DShape{64, 64, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 2}>(2, 7,
+                                                                        74);
+  check_grouped<Conv2DShape{32, 32, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 2}>(2, 14,
+                                                                        75);
+  static_assert(
+      rnc::cpu::detail::RowTiles<
+          Conv2DShape{512, 512, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 16}, float>::PS ==
+      512 + 16);
 }
 
 // The weight gradient of a stem (1 or 3 input channels): the direct kernel
