@@ -33,10 +33,10 @@ namespace rnc::cpu::detail {
 //
 // The border makes every tap valid at every position. With stride 1 the
 // rows run on into each other: position (oh, ow) is the virtual position
-// oh * Wp + ow, whose input is its own index times PS (Cin or a line more,
-// RowTiles), so a tile may cross
-// the end of a row; the virtual positions ow >= out_w (the border columns)
-// are computed and dropped, 2 * pad_w of every Wp. With larger strides, or
+// oh * Wp + ow, whose input is its own index times PS (Cin, or a line more:
+// RowTiles), so a tile may cross the end of a row; the virtual positions
+// ow >= out_w (the border columns) are computed and dropped, 2 * pad_w of
+// every Wp. With larger strides, or
 // where a tile size divides the output row (row_tile_mr), a row is a run of
 // its own. A run whose length MR does not divide ends with a tile shifted
 // back over the one before, which stores only its new positions. The stride-1
@@ -409,11 +409,8 @@ void conv2d_row_tiles_forward(T *y, const T *x, const T *w, const T *bias,
   const long items = long(BLOCKS) * N * R::RUNS;
 #pragma omp parallel num_threads(threads) if (par)
   {
-    for (int g = 0; g < G; ++g)
-      pack_weight_panels<P, Cfg>(wp + long(g) * Cfg::BLOCKS * panel_stride,
-                                 w + long(g) * Cog * Cig * KHW,
-                                 WeightStrides{1, KHW, long(Cig) * KHW},
-                                 nullptr);
+    pack_weight_panels<P, Cfg>(wp, w, WeightStrides{1, KHW, long(Cig) * KHW},
+                               nullptr, G, long(Cog) * Cig * KHW);
     if (by_image) {
       T *xn = xp + thread_id() * R::IMG;
 #pragma omp for schedule(static)

@@ -211,27 +211,29 @@ struct WeightStrides {
   long wt, wc, wo;
 };
 
-// Panels wp[b][t][c][NVb*L] (zero past Co) of the weights w (the weight of
-// tap t, reduction channel c, output channel co at w[t*wt + c*wc + co*wo])
-// for the taps in use (every tap if `taps` is null): an `omp for` inside
-// the caller's parallel region. Shared by the image tiles and the row tiles
-// (conv_rows.h).
+// Panels wp[g][b][t][c][NVb*L] (zero past Co) of the weights w (group g's
+// weight of tap t, reduction channel c, output channel co at w[g*wg + t*wt
+// + c*wc + co*wo]) for the taps in use (every tap if `taps` is null): an
+// `omp for` over the (group, vector block) pairs inside the caller's
+// parallel region. Shared by the image tiles and the row tiles
+// (conv_rows.h, whose grouped layers have `groups` sets of panels).
 template <class P, class Cfg, class T>
 void pack_weight_panels(T *wp, const T *w, WeightStrides ws,
-                        const TapTable *taps) {
+                        const TapTable *taps, int groups = 1, long wg = 0) {
   constexpr int L = Cfg::L, Cr = P::Cr, Co = P::Co, KHW = P::Khw;
   constexpr long panel_stride = long(KHW) * Cr * Cfg::NV * L;
 #pragma omp for schedule(static)
-  for (int b = 0; b < Cfg::BLOCKS; ++b)
-    for_vector_block<Cfg>(b, [&]<int NVb>(int v0) {
+  for (int gb = 0; gb < groups * Cfg::BLOCKS; ++gb)
+    for_vector_block<Cfg>(gb % Cfg::BLOCKS, [&]<int NVb>(int v0) {
       constexpr int NR = NVb * L;
-      T *pb = wp + b * panel_stride;
+      T *pb = wp + gb * panel_stride;
+      const T *wgb = w + gb / Cfg::BLOCKS * wg;
       int cols = std::min(NR, Co - v0 * L);
       for (int t = 0; t < KHW; ++t) {
         if (taps && !taps->is_used(t))
           continue;
         T *pt = pb + long(t) * Cr * NR;
-        copy_strided(pt, NR, 1, w + t * ws.wt + v0 * L * ws.wo, ws.wc, ws.wo,
+        copy_strided(pt, NR, 1, wgb + t * ws.wt + v0 * L * ws.wo, ws.wc, ws.wo,
                      Cr, cols);
         if (cols < NR)
           for (int c = 0; c < Cr; ++c)
