@@ -47,6 +47,16 @@ inline bool tiles_in_parallel(int N, int Co, long plane, int Cin, int KHW) {
 
 #if RNC_HAVE_VECTOR_EXT
 
+// The distance between positions of a channels-last copy with `channels`
+// values a position: `channels`, plus a cache line where their bytes are a
+// multiple of 2 KB. With 1024 channels every position would start 4 KB
+// after the last, in the same L1 set (resnext50's 1024 g32 layers: the row
+// tiles' input copy and the weight gradient's dy^T).
+template <class T> constexpr int set_spread_stride(int channels) {
+  return channels +
+         ((long(channels) * sizeof(T)) % 2048 == 0 ? 64 / int(sizeof(T)) : 0);
+}
+
 // Register tiling for a vector dimension of `Co` channels (scalar T): the
 // main blocks have NV vectors (NVforced where given, else chosen here) and
 // MR rows (MR * NV = 24 accumulators when NV > 1), the last block NV_LAST
@@ -532,13 +542,8 @@ void conv2d_tiled_backward_weight(T *dw, const T *dy, const T *x, int N) {
   constexpr int L = Cfg::L, CO_PAD = Cfg::CO_PAD;
   static_assert(G == 1 || Cog % L == 0);
   // dy^T's distance between positions: a group's padded outputs; with
-  // groups all the outputs, plus a line where their bytes are a multiple of
-  // 2 KB (resnext50's 1024 channels: every position 4 KB from the last, in
-  // one L1 set, as in the row tiles' copy).
-  constexpr int DS =
-      G == 1
-          ? CO_PAD
-          : Co + ((long(Co) * sizeof(T)) % 2048 == 0 ? 64 / int(sizeof(T)) : 0);
+  // groups all the outputs, spread over the L1 sets.
+  constexpr int DS = G == 1 ? CO_PAD : set_spread_stride<T>(Co);
   constexpr int MR = std::min(Cfg::MR, Cin);
   constexpr int CBLOCKS = (Cin + MR - 1) / MR,
                 MR_LAST = Cin - (CBLOCKS - 1) * MR;
