@@ -7,12 +7,13 @@
 #include "common.h"
 #include "conv_direct.h"
 #include "conv_rows.h"
+#include "conv_rows_s2.h"
 #include "conv_store.h"
 #include "conv_tiled.h"
 #include "conv_winograd.h"
-#include "kernels/shapes.h"
 #include "epilogue.h"
 #include "gemm.h"
+#include "kernels/shapes.h"
 #include "transpose.h"
 
 namespace rnc::cpu {
@@ -777,6 +778,27 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
     else
       return false;
   }();
+  if constexpr (use_row_tiles_s2_data<S, T>()) {
+    // Each block of an image's channels through the epilogue and into its
+    // sums as soon as it is stored.
+    conv2d_row_tiles_backward_data_s2<S>(
+        dx, dy, w, N, [&](int n, int c0, int c1) {
+          for (int c = c0; c < c1; ++c) {
+            T *row = dx + (long(n) * S.in_channels + c) * S.in_plane();
+            if constexpr (!std::is_same_v<Epilogue, NoEpilogue>)
+              apply_row_epilogue(row, row, S.in_plane(), n, c,
+                                 static_cast<const T *>(nullptr), epi);
+            if constexpr (Sums::kActive)
+              sums.row(n, c, row);
+          }
+        });
+    if constexpr (!Sums::kActive)
+      run_tasks(N, conv_flops<S>(N), [&](long n) {
+        for (int g = 0; g < S.groups; ++g)
+          after(int(n), 1, g);
+      });
+    return;
+  }
   if constexpr (use_tiled_backward_data<S>() && !kFlipRows &&
                 !pointwise_on_gemm<S, T>()) {
     if (tiled_batch_ok<S.in_channels, T>(N)) {

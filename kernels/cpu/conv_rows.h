@@ -200,44 +200,85 @@ RNC_INLINE void rows_accumulate(T *RNC_RESTRICT accb, bool first,
       vstore(accb + i * NR + v * L, acc[i][v]);
 }
 
-// dst[j * ld + i] = acc[i * NR + j] for rows i in [i0, i1) of a finished
-// tile (MR positions x NR channels): 16 x 16 register transposes, stored
-// with the lanes of rows outside [i0, i1) masked off.
-template <int MR, int NR, class T>
+// dst[j * ld + i * PSTR] = acc[i * NR + j] for rows i in [i0, i1) of a
+// finished tile (MR positions x NR channels): 16 x 16 register transposes,
+// stored with the lanes of rows outside [i0, i1) masked off. PSTR 2 (a
+// stride-2 data gradient's phase, conv_rows_s2.h): each transposed row
+// spread over the even lanes of two vectors, the odd ones masked off (the
+// other phase of the row writes them).
+template <int MR, int NR, int PSTR = 1, class T>
 RNC_INLINE void rows_tile_to_columns(T *dst, long ld, const T *acc, int i0,
                                      int i1, int cols = NR) {
+  static_assert(PSTR == 1 || PSTR == 2);
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float> && MR <= 16 && NR % 16 == 0) {
-    const __mmask16 keep = __mmask16(((1u << i1) - 1) & ~((1u << i0) - 1));
+    const unsigned keep = ((1u << i1) - 1) & ~((1u << i0) - 1);
+    // PSTR 2: lane 2k of `lo` (`hi`) is row k (k + 8); the stores' masks.
+    const __m512i lo = _mm512_srli_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        1);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    unsigned mlo = 0, mhi = 0;
+    for (int k = 0; k < 8; ++k) {
+      mlo |= (keep >> k & 1u) << (2 * k);
+      mhi |= (keep >> (k + 8) & 1u) << (2 * k);
+    }
     for (int u = 0; u < NR; u += 16) {
       __m512 v[16];
       for (int i = 0; i < 16; ++i)
         v[i] = i < MR ? _mm512_load_ps(acc + i * NR + u) : _mm512_setzero_ps();
       transpose16x16(v);
-      for (int j = 0; j < 16 && u + j < cols; ++j)
-        _mm512_mask_storeu_ps(dst + long(u + j) * ld, keep, v[j]);
+      for (int j = 0; j < 16 && u + j < cols; ++j) {
+        T *d = dst + long(u + j) * ld;
+        if constexpr (PSTR == 1) {
+          _mm512_mask_storeu_ps(d, __mmask16(keep), v[j]);
+        } else {
+          _mm512_mask_storeu_ps(d, __mmask16(mlo),
+                                _mm512_permutexvar_ps(lo, v[j]));
+          if (MR > 8)
+            _mm512_mask_storeu_ps(d + 16, __mmask16(mhi),
+                                  _mm512_permutexvar_ps(hi, v[j]));
+        }
+      }
     }
     return;
   }
 #endif
   for (int j = 0; j < cols; ++j)
     for (int i = i0; i < i1; ++i)
-      dst[long(j) * ld + i] = acc[i * NR + j];
+      dst[long(j) * ld + i * PSTR] = acc[i * NR + j];
 }
+
+// The taps a row tile sums: tap i's offset in the copy (from the tile's
+// position) and its weight panel, for i < n.
+struct RowTaps {
+  const int *off, *tw;
+  int n;
+};
 
 // One work item of the row tiles: the run `run` of image n (its copy at xn)
 // for the vector block b of group g's output channels, stored to y with the
-// bias and the epilogue. wp: the weight panels, off: the taps' offsets in
-// the copy.
-template <Conv2DShape S, class T, class Epi>
-void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
-                   const T *bias, int n, int g, int b, int run,
-                   const Epi &epi) {
+// bias and the epilogue. wp: the weight panels. OSTR 2: a stride-2 data
+// gradient's phase (pa, pb) (conv_rows_s2.h), whose output (oh, ow) is y's
+// (2 * oh + pa, 2 * ow + pb), y's planes 2 * OH x 2 * OW (no epilogue, no
+// bias; stores only).
+template <Conv2DShape S, class T, class Epi, int OSTR = 1>
+void row_tiles_run(T *y, const T *xn, const T *wp, RowTaps taps, const T *bias,
+                   int n, int g, int b, int run, const Epi &epi, int pa = 0,
+                   int pb = 0) {
   using R = RowTiles<S, T>;
   using Cfg = typename R::Cfg;
   constexpr int L = Cfg::L, MR = R::MR, Cin = R::Cig, Co = S.out_channels;
   constexpr int KHW = S.kernel_h * S.kernel_w;
   constexpr long OP = S.out_plane(), panel_stride = R::panel_stride;
+  // y's plane and the output index of a run's virtual position v.
+  constexpr long YP = OP * OSTR * OSTR;
+  auto out_at = [&](long v) {
+    if constexpr (OSTR == 1)
+      return v;
+    const long oh = v / R::OW, ow = v - oh * R::OW;
+    return (OSTR * oh + pa) * (OSTR * R::OW) + OSTR * ow + pb;
+  };
   // Where a block's whole weight panel fits in L1 (fashion_resnet's 32->32
   // 3x3: 37 KB) a tile runs every tap and channel with its accumulators in
   // registers, one tile a group; otherwise groups of kGroup tiles go tap by
@@ -250,6 +291,7 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
   // Runs of whole output rows with no epilogue store each tile's channels
   // straight into y (masked transposes) instead of through obuf below.
   constexpr bool kDirectStores = !R::kFlat && std::is_same_v<Epi, NoEpilogue>;
+  static_assert(OSTR == 1 || kDirectStores);
   // The run's virtual positions [vb, ve) and the copy at vb.
   long vb, ve;
   const T *xr = xn;
@@ -283,7 +325,7 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
       long t0[kGroup];
       for (int k = 0; k < ntiles; ++k)
         t0[k] = std::min(gv + long(k) * MR, vlast - MR);
-      {
+      if constexpr (OSTR == 1) {
         // The group's output lines, for writing, while it computes (the
         // stores below would otherwise wait for each line: an eighth of
         // the time at 56 x 56).
@@ -293,26 +335,31 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
         for (int j = 0; j < cols; ++j)
           for (int p = 0; p < kGroup * MR; p += 64 / int(sizeof(T)))
             __builtin_prefetch(o + j * OP + p, 1);
+      } else {
+        // The same, tile by tile (a group's rows lie 2 rows of y apart).
+        for (int k = 0; k < ntiles; ++k) {
+          const T *o = y + (long(n) * Co + c0) * YP + out_at(t0[k]);
+          for (int j = 0; j < cols; ++j)
+            for (int p = 0; p < OSTR * MR; p += 64 / int(sizeof(T)))
+              __builtin_prefetch(o + j * YP + p, 1);
+        }
       }
       if constexpr (kTapsInside) {
-        int taps[KHW];
-        for (int t = 0; t < KHW; ++t)
-          taps[t] = t;
         for (int k = 0; k < ntiles; ++k) {
           typename Vec<T>::type acc[MR][NVb];
           tile_accumulate<T, MR, NVb, Cin, R::IS, 1>(
-              acc, xr + (t0[k] - vb) * R::IS, off, taps, KHW, pb);
+              acc, xr + (t0[k] - vb) * R::IS, taps.off, taps.tw, taps.n, pb);
           for (int i = 0; i < MR; ++i)
             for (int v = 0; v < NVb; ++v)
               vstore(accb[k] + i * NR + v * L, acc[i][v]);
         }
       } else {
-        for (int t = 0; t < KHW; ++t)
+        for (int i = 0; i < taps.n; ++i)
           for (int cc = 0; cc < Cin; cc += kChanChunk) {
-            const T *wt = pb + (long(t) * Cin + cc) * NR;
-            const bool first = t == 0 && cc == 0;
+            const T *wt = pb + (long(taps.tw[i]) * Cin + cc) * NR;
+            const bool first = i == 0 && cc == 0;
             for (int k = 0; k < ntiles; ++k) {
-              const T *xt = xr + (t0[k] - vb) * R::IS + off[t] + cc;
+              const T *xt = xr + (t0[k] - vb) * R::IS + taps.off[i] + cc;
               if (Cin - cc >= kChanChunk)
                 rows_accumulate<T, MR, NVb, kChanChunk, R::IS>(accb[k], first,
                                                                xt, wt);
@@ -328,8 +375,9 @@ void row_tiles_run(T *y, const T *xn, const T *wp, const int *off,
           const long v = gv + long(k) * MR;
           const int i0 = int(v - t0[k]),
                     i1 = int(std::min<long>(MR, ve - t0[k]));
-          rows_tile_to_columns<MR, NR>(y + (long(n) * Co + c0) * OP + t0[k], OP,
-                                       accb[k], i0, i1, cols);
+          rows_tile_to_columns<MR, NR, OSTR>(y + (long(n) * Co + c0) * YP +
+                                                 out_at(t0[k]),
+                                             YP, accb[k], i0, i1, cols);
         }
         continue;
       }
@@ -389,11 +437,14 @@ void conv2d_row_tiles_forward(T *y, const T *x, const T *w, const T *bias,
   constexpr long panel_stride = R::panel_stride;
   constexpr int BLOCKS = G * Cfg::BLOCKS; // (group, vector block) pairs
   T *wp = scratch<T>(kSlotPanel, size_t(BLOCKS) * panel_stride);
-  int off[KHW];
-  for (int t = 0; t < KHW; ++t)
+  int off[KHW], tw[KHW];
+  for (int t = 0; t < KHW; ++t) {
     off[t] = int(
         (long(t / KW) * S.dilation_h * R::Wp + long(t % KW) * S.dilation_w) *
         R::PS);
+    tw[t] = t;
+  }
+  const RowTaps taps{off, tw, KHW};
   const bool par = tiles_in_parallel(N, S.out_channels, OP, Cig, KHW);
   const int threads = par ? max_threads() : 1;
   // Whole images per thread only while all the weight panels stay in L2
@@ -415,7 +466,7 @@ void conv2d_row_tiles_forward(T *y, const T *x, const T *w, const T *bias,
         row_tiles_stage_image<S>(xn, x + n * XS);
         for (int gb = 0; gb < BLOCKS; ++gb)
           for (int run = 0; run < R::RUNS; ++run)
-            row_tiles_run<S>(y, xn, wp, off, bias, n, gb / Cfg::BLOCKS,
+            row_tiles_run<S>(y, xn, wp, taps, bias, n, gb / Cfg::BLOCKS,
                              gb % Cfg::BLOCKS, run, epi);
         for (int g = 0; g < G; ++g)
           after(n, 1, g);
@@ -428,8 +479,8 @@ void conv2d_row_tiles_forward(T *y, const T *x, const T *w, const T *bias,
       for (long it = 0; it < items; ++it) {
         const int gb = int(it / (long(N) * R::RUNS));
         const int n = int(it / R::RUNS % N), run = int(it % R::RUNS);
-        row_tiles_run<S>(y, xp + n * R::IMG, wp, off, bias, n, gb / Cfg::BLOCKS,
-                         gb % Cfg::BLOCKS, run, epi);
+        row_tiles_run<S>(y, xp + n * R::IMG, wp, taps, bias, n,
+                         gb / Cfg::BLOCKS, gb % Cfg::BLOCKS, run, epi);
       }
 #pragma omp for schedule(static)
       for (int n = 0; n < N; ++n)

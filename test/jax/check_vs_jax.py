@@ -48,7 +48,8 @@ SGD = dict(lr=0.1, momentum=0.9, weight_decay=5e-4)
 DEFAULT_MODELS = [os.path.join(ROOT, "test/jax/models", f) for f in (
     "d2l_residual.json", "d2l_residual_1x1.json", "resnext_block.json",
     "preact_block.json", "pools.json", "pool_stem_2x2.json",
-    "winograd_block.json", "resnext_rows_block.json")] + [
+    "winograd_block.json", "resnext_rows_block.json",
+    "rows_s2_block.json")] + [
     os.path.join(ROOT, "models/tiny.json")]
 
 

@@ -341,6 +341,10 @@ int main(int argc, char **argv) {
       "r50 1024->2048 1x1 s2 @14", 8, peak);
   bench<Conv2DShape{3, 64, 224, 224, 7, 7, 2, 2, 3, 3}>(
       "r50 stem 3->64 7x7 s2 @224", 8, peak);
+  // resnet50 v1.5's stride-2 3x3 layers (the first block of layers 2-4)
+  bench<conv3x3(128, 56, 2)>("r50 128->128 3x3 s2 @56", 8, peak);
+  bench<conv3x3(256, 28, 2)>("r50 256->256 3x3 s2 @28", 8, peak);
+  bench<conv3x3(512, 14, 2)>("r50 512->512 3x3 s2 @14", 8, peak);
   // resnext50_32x4d's grouped 3x3 layers (32 groups), batch 8
   bench<conv3x3(128, 56, 1, 32)>("rx50 128 g32 3x3 @56", 8, peak);
   bench<conv3x3(256, 56, 2, 32)>("rx50 256 g32 3x3 s2 @56", 8, peak);

@@ -230,6 +230,14 @@ TEST(ConvBnBackward, FusedSumsEqualUnfusedKernels) {
                     .pad_h = 1,
                     .pad_w = 1,
                     .groups = 4}>(5, 54);
+  // Strided 3x3 on an even plane: the row tiles in four output phases
+  // (conv_rows_s2.h), the epilogue in a pass per row with the sums; dense,
+  // and grouped with 32 channels a group.
+  static_assert(
+      rnc::cpu::detail::use_row_tiles_s2_data<conv3x3(32, 28, 2), float>() &&
+      rnc::cpu::detail::use_row_tiles_s2_data<conv3x3(64, 28, 2, 2), float>());
+  check<conv3x3(32, 28, 2)>(3, 61);
+  check<conv3x3(64, 28, 2, 2)>(2, 62);
   // 1x1 stride 2 (a downsampling shortcut): col2im, small planes chunked.
   check<Conv2DShape{.in_channels = 16,
                     .out_channels = 32,

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_shapes.h"
 #include "bench_tensor.h"
 #include "kernels/cpu/rnc_cpu.h"
 
@@ -129,5 +130,10 @@ int main(int argc, char **argv) {
   bench<Conv2DShape{256, 512, 56, 56, 1, 1, 2, 2}>("r50 256->512 1x1 s2 @56",
                                                    8);
   bench<Conv2DShape{256, 1024, 14, 14, 1, 1}>("r50 256->1024 1x1 @14", 8);
+  // stride-2 3x3 layers (resnet50 v1.5's, resnext50's grouped ones)
+  bench<conv3x3(128, 56, 2)>("r50 128->128 3x3 s2 @56", 8);
+  bench<conv3x3(256, 28, 2)>("r50 256->256 3x3 s2 @28", 8);
+  bench<conv3x3(512, 28, 2, 32)>("rx50 512 g32 3x3 s2 @28", 8);
+  bench<conv3x3(1024, 14, 2, 32)>("rx50 1024 g32 3x3 s2 @14", 8);
   return 0;
 }

@@ -300,6 +300,54 @@ TEST(ConvRows, GroupedMatchReference) {
       512 + 16);
 }
 
+// Stride-2 3x3 data gradients in four output phases on the row tiles
+// (conv_rows_s2.h): forward, data gradient (plain and with an epilogue) and
+// weight gradient against the reference, the same bits on 1-3 threads.
+// Shapes: 14-wide phase rows on 2-vector tiles, dx's channels off the vector
+// width (masked columns), 6-position tiles (one store vector a row), a
+// non-square plane, panels over 1 MB (the blocks outermost), batch 1 on
+// several threads, two groups of 32 channels.
+template <Conv2DShape S> void check_s2_phases(int N, int mr, uint64_t seed) {
+  using namespace rnc::cpu::detail;
+  static_assert(use_row_tiles_s2_data<S, float>());
+  if constexpr (rnc::cpu::kVecRegs == 32) { // the sizes assume AVX-512
+    EXPECT_EQ((RowTiles<s2_phase_conv<S>(), float>::MR), mr);
+  }
+  check<S, float, false>(N, seed);
+}
+
+TEST(ConvRows, StrideTwoDataGradientPhasesMatchReference) {
+  using rnc::cpu::detail::use_row_tiles_s2_data;
+  check_s2_phases<Conv2DShape{32, 48, 28, 28, 3, 3, 2, 2, 1, 1}>(2, 14, 81);
+  check_s2_phases<Conv2DShape{24, 40, 28, 28, 3, 3, 2, 2, 1, 1}>(3, 14, 82);
+  check_s2_phases<Conv2DShape{64, 64, 24, 24, 3, 3, 2, 2, 1, 1}>(2, 6, 83);
+  check_s2_phases<Conv2DShape{32, 32, 20, 28, 3, 3, 2, 2, 1, 1}>(2, 14, 84);
+  check_s2_phases<Conv2DShape{192, 192, 28, 28, 3, 3, 2, 2, 1, 1}>(2, 14, 85);
+  check_s2_phases<Conv2DShape{32, 48, 28, 28, 3, 3, 2, 2, 1, 1}>(1, 14, 86);
+  check_s2_phases<Conv2DShape{64, 64, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 2}>(2, 14,
+                                                                          87);
+  // Not the phases: an odd input (dx not twice dy), a 1x1 or a 5x5 layer,
+  // stride 1, phase rows too short for whole-row tiles (7 wide, 512
+  // channels), 8 channels a group.
+  static_assert(
+      !use_row_tiles_s2_data<Conv2DShape{32, 32, 27, 28, 3, 3, 2, 2, 1, 1},
+                             float>());
+  static_assert(
+      !use_row_tiles_s2_data<Conv2DShape{32, 32, 28, 28, 1, 1, 2, 2}, float>());
+  static_assert(
+      !use_row_tiles_s2_data<Conv2DShape{32, 32, 28, 28, 5, 5, 2, 2, 2, 2},
+                             float>());
+  static_assert(
+      !use_row_tiles_s2_data<Conv2DShape{32, 32, 28, 28, 3, 3, 1, 1, 1, 1},
+                             float>());
+  static_assert(
+      !use_row_tiles_s2_data<Conv2DShape{512, 512, 14, 14, 3, 3, 2, 2, 1, 1},
+                             float>());
+  static_assert(
+      !use_row_tiles_s2_data<
+          Conv2DShape{256, 256, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 32}, float>());
+}
+
 // The weight gradient of a stem (1 or 3 input channels): the direct kernel
 // over chunks of images, summed in chunk order.
 template <Conv2DShape S> void check_stem_weight_grad(int N, uint64_t seed) {
