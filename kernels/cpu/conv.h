@@ -302,10 +302,7 @@ RNC_INLINE bool add_stride2(T *RNC_RESTRICT dst, const T *RNC_RESTRICT src,
                             int n) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
-    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
-                                         6, 7, 7),
-                  hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-    constexpr __mmask16 all = 0xFFFF, even = 0x5555;
+    constexpr __mmask16 even = 0x5555;
     for (int i = 0; i < n; i += 16) {
       const int m = std::min(16, n - i), lanes = 2 * m - 1; // dst values
       const __mmask16 m0 = __mmask16((1u << std::min(lanes, 16)) - 1),
@@ -314,10 +311,8 @@ RNC_INLINE bool add_stride2(T *RNC_RESTRICT dst, const T *RNC_RESTRICT src,
       T *d = dst + 2 * i;
       __m512 d0 = _mm512_maskz_loadu_ps(m0, d),
              d1 = _mm512_maskz_loadu_ps(m1, d + 16);
-      d0 = _mm512_mask_add_ps(d0, even & m0, d0,
-                              _mm512_maskz_permutexvar_ps(all, lo, v));
-      d1 = _mm512_mask_add_ps(d1, even & m1, d1,
-                              _mm512_maskz_permutexvar_ps(all, hi, v));
+      d0 = _mm512_mask_add_ps(d0, even & m0, d0, spread_to_even_lanes(v, 0));
+      d1 = _mm512_mask_add_ps(d1, even & m1, d1, spread_to_even_lanes(v, 1));
       _mm512_mask_storeu_ps(d, m0, d0);
       _mm512_mask_storeu_ps(d + 16, m1, d1);
     }

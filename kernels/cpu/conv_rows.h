@@ -213,11 +213,7 @@ RNC_INLINE void rows_tile_to_columns(T *dst, long ld, const T *acc, int i0,
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float> && MR <= 16 && NR % 16 == 0) {
     const unsigned keep = ((1u << i1) - 1) & ~((1u << i0) - 1);
-    // PSTR 2: lane 2k of `lo` (`hi`) is row k (k + 8); the stores' masks.
-    const __m512i lo = _mm512_srli_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-        1);
-    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    // PSTR 2: the stores' masks, rows k (k + 8) at lane 2k.
     unsigned mlo = 0, mhi = 0;
     for (int k = 0; k < 8; ++k) {
       mlo |= (keep >> k & 1u) << (2 * k);
@@ -234,10 +230,10 @@ RNC_INLINE void rows_tile_to_columns(T *dst, long ld, const T *acc, int i0,
           _mm512_mask_storeu_ps(d, __mmask16(keep), v[j]);
         } else {
           _mm512_mask_storeu_ps(d, __mmask16(mlo),
-                                _mm512_permutexvar_ps(lo, v[j]));
+                                spread_to_even_lanes(v[j], 0));
           if (MR > 8)
             _mm512_mask_storeu_ps(d + 16, __mmask16(mhi),
-                                  _mm512_permutexvar_ps(hi, v[j]));
+                                  spread_to_even_lanes(v[j], 1));
         }
       }
     }

@@ -75,6 +75,16 @@ RNC_INLINE void transpose16x16(__m512 (&v)[16]) {
   }
 }
 
+// Values 8 * half .. 8 * half + 7 of v on the even lanes (lane 2k holds
+// value 8 * half + k, lane 2k + 1 a copy of it): one half of a stride-2 run
+// (conv.h's col2im runs, conv_rows_s2.h's phase stores).
+RNC_INLINE __m512 spread_to_even_lanes(__m512 v, int half) {
+  const __m512i idx = _mm512_add_epi32(
+      _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+      _mm512_set1_epi32(8 * half));
+  return _mm512_maskz_permutexvar_ps(__mmask16(0xFFFF), idx, v);
+}
+
 // Rows [g, g + 16) of the panel (those past nrows read as zero), values
 // [t0, t0 + n) (n <= 16), stored `width` (<= 16) floats per value.
 RNC_INLINE void pack_block16(float *RNC_RESTRICT dst, long R,
