@@ -348,6 +348,62 @@ TEST(ConvRows, StrideTwoDataGradientPhasesMatchReference) {
           Conv2DShape{256, 256, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 32}, float>());
 }
 
+// The taps a run of one output row leaves out (border_row_taps): those whose
+// input row is the copy's zero border, and no other. A tap left out that
+// should not be fails every MatchesReference test above; this one fails
+// when none is left out (the same bits either way).
+template <Conv2DShape S>
+std::vector<int> live_taps(int oh, const rnc::cpu::detail::RowTaps &taps) {
+  using namespace rnc::cpu::detail;
+  int off[kMaxRowTaps], tw[kMaxRowTaps];
+  const RowTaps live = border_row_taps<S, float>(taps, oh, off, tw);
+  return std::vector<int>(live.tw, live.tw + live.n);
+}
+
+template <Conv2DShape S> std::vector<int> live_taps(int oh) {
+  using R = rnc::cpu::detail::RowTiles<S, float>;
+  constexpr int KW = S.kernel_w, KHW = S.kernel_h * KW;
+  int off[KHW], tw[KHW];
+  for (int t = 0; t < KHW; ++t) { // as conv2d_row_tiles_forward builds them
+    off[t] = (t / KW * S.dilation_h * R::Wp + t % KW * S.dilation_w) * R::PS;
+    tw[t] = t;
+  }
+  return live_taps<S>(oh, rnc::cpu::detail::RowTaps{off, tw, KHW});
+}
+
+TEST(ConvRows, BorderRowsLeaveOutTheirBorderTaps) {
+  using V = std::vector<int>;
+  constexpr Conv2DShape s1{32, 32, 14, 14, 3, 3, 1, 1, 1, 1};
+  EXPECT_EQ(live_taps<s1>(0), (V{3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(live_taps<s1>(6), (V{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(live_taps<s1>(13), (V{0, 1, 2, 3, 4, 5}));
+  // Stride 2 on an even plane: only the first row reads the border.
+  constexpr Conv2DShape s2{64, 64, 28, 28, 3, 3, 2, 2, 1, 1};
+  EXPECT_EQ(live_taps<s2>(0), (V{3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(live_taps<s2>(13).size(), 9u);
+  // 5x5, pad 2: two kernel rows in the border at either end.
+  constexpr Conv2DShape k5{20, 24, 18, 18, 5, 5, 1, 1, 2, 2};
+  EXPECT_EQ(live_taps<k5>(0).size(), 15u);
+  EXPECT_EQ(live_taps<k5>(1).size(), 20u);
+  EXPECT_EQ(live_taps<k5>(2).size(), 25u);
+  EXPECT_EQ(live_taps<k5>(17).size(), 15u);
+  // 3x3, dilation 2, pad 2: kernel rows 4 rows apart.
+  constexpr Conv2DShape d2{16, 16, 14, 14, 3, 3, 1, 1, 2, 2, 2, 2};
+  EXPECT_EQ(live_taps<d2>(1), (V{3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(live_taps<d2>(2).size(), 9u);
+  EXPECT_EQ(live_taps<d2>(13), (V{0, 1, 2, 3, 4, 5}));
+  // The stride-2 data gradient's phases: dx's odd rows (phases 2 and 3)
+  // read dy rows oh and oh + 1, the last of which is the border at the end.
+  using namespace rnc::cpu::detail;
+  constexpr Conv2DShape ph = s2_phase_conv<s2>();
+  const S2PhaseTaps taps = s2_phase_taps<RowTiles<ph, float>>();
+  EXPECT_EQ(live_taps<ph>(0, taps[2]), (V{1, 7}));
+  EXPECT_EQ(live_taps<ph>(13, taps[2]), (V{7}));
+  EXPECT_EQ(live_taps<ph>(0, taps[3]), (V{0, 2, 6, 8}));
+  EXPECT_EQ(live_taps<ph>(13, taps[3]), (V{6, 8}));
+  EXPECT_EQ(live_taps<ph>(13, taps[0]), (V{4}));
+}
+
 // The weight gradient of a stem (1 or 3 input channels): the direct kernel
 // over chunks of images, summed in chunk order.
 template <Conv2DShape S> void check_stem_weight_grad(int N, uint64_t seed) {
