@@ -64,6 +64,12 @@ namespace rnc::cpu::detail {
 // run whole rows, at any stride, on tiles down to 4 positions: a flat run
 // of resnext50's 1024 g32 3x3 @7 would compute 72 virtual positions for 49
 // outputs.
+//
+// Strided dense layers run whole rows too (a run is one output row); a row
+// shorter than MR (4 positions or more) is one tile of its own: fashion_
+// resnet's 32->64 3x3 s2 @14, 7 positions x 2 vectors a tile, where MR 6 x
+// 4 vectors computed a second tile shifted back over the first (12
+// positions for 7).
 constexpr int row_tile_mr(const Conv2DShape &S, int NV, int MR) {
   const int top = std::min(16, (kVecRegs - 1 - NV) / NV);
   if (S.groups > 1) {
@@ -73,7 +79,7 @@ constexpr int row_tile_mr(const Conv2DShape &S, int NV, int MR) {
     return 0;
   }
   if (S.stride_h != 1 || S.stride_w != 1)
-    return 0;
+    return S.out_w() >= 4 && S.out_w() < MR && S.out_w() <= top ? S.out_w() : 0;
   for (int m = top; 4 * m >= 3 * MR; --m)
     if (S.out_w() % m == 0)
       return m;
@@ -547,6 +553,10 @@ inline constexpr int kRowsMinPerGroup = RNC_ROWS_MIN_PER_GROUP;
 // 47% -> 53% of the peak, the weight gradient unchanged), a kernel larger
 // than 1x1 (a 1x1 GEMM reads the NCHW planes as they are, no im2col) over
 // 16 or more input channels (not the stems), a whole tile in every run.
+// Stride 2 from such a plane (145-256 input positions, 32-64 outputs, 64
+// or fewer inputs) as well, on one tile a row (row_tile_mr): fashion_
+// resnet's 32->64 3x3 s2 @14 at batch 128 on the image tiles before, 2.0-2.1
+// -> 1.56-1.64 ms (one thread, a harness; bench/cpu-kernels-notes.md, v17).
 // Measured against the GEMM with kernel-conv-bench (bench/cpu-kernels-
 // notes.md, v6): 64->64 3x3 @56 at batch 8 47% -> 60% of the FMA peak;
 // on 7x7 planes the GEMM stays ahead (the panels of 512 channels outgrow
@@ -559,13 +569,18 @@ template <Conv2DShape S, class T> constexpr bool use_row_tiles() {
   else
     return S.kernel_h * S.kernel_w > 1 && S.kernel_h * S.kernel_w <= 64 &&
            RowTiles<S, T>::fits &&
-           (S.groups == 1 ? S.in_channels >= 16 &&
-                                (S.out_plane() > 256 ||
-                                 (S.out_plane() > 144 && S.in_channels <= 64 &&
-                                  S.out_channels <= 64))
-                          : S.in_per_group() >= kRowsMinPerGroup &&
-                                S.out_per_group() % Vec<T>::lanes == 0 &&
-                                RowTiles<S, T>::kRowMR > 0);
+           (S.groups == 1
+                ? S.in_channels >= 16 &&
+                      (S.out_plane() > 256 ||
+                       (S.out_plane() > 144 && S.in_channels <= 64 &&
+                        S.out_channels <= 64) ||
+                       (S.stride_h == 2 && S.stride_w == 2 &&
+                        S.in_plane() > 144 && S.in_plane() <= 256 &&
+                        S.in_channels <= 64 && S.out_channels >= 32 &&
+                        S.out_channels <= 64 && RowTiles<S, T>::kRowMR > 0))
+                : S.in_per_group() >= kRowsMinPerGroup &&
+                      S.out_per_group() % Vec<T>::lanes == 0 &&
+                      RowTiles<S, T>::kRowMR > 0);
 #else
   return false;
 #endif

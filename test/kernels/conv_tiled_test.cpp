@@ -234,8 +234,9 @@ TEST(ConvRows, MatchesReference) {
 // (row_tile_mr): 14 positions a tile (fashion_resnet's 32->32 @14, above
 // MR), 6 (64 channels @24), 10 (24 output channels, 20 wide), 9 with a 5x5
 // kernel, 7 with three vectors, 14 with two vectors where TileCfg has more
-// (RowTileCfg); forward and data gradient against the reference (the data
-// gradients here take their own tile sizes).
+// (RowTileCfg), 7 at stride 2 (a row shorter than MR); forward and data
+// gradient against the reference (the data gradients here take their own tile
+// sizes).
 template <Conv2DShape S> void check_row_runs(int N, int mr, uint64_t seed) {
   using R = rnc::cpu::detail::RowTiles<S, float>;
   if constexpr (rnc::cpu::kVecRegs == 32) { // the sizes assume AVX-512
@@ -260,6 +261,20 @@ TEST(ConvRows, WholeRowRunsMatchReference) {
   }
   check_row_runs<c64>(1, 14, 66);
   check_row_runs<c128>(2, 14, 67);
+  // Stride 2 from a 14x14 plane (fashion_resnet's 32->64 s2 @14): one tile
+  // of 7 positions x 2 vectors a row, at a batch the image tiles would take
+  // (they did before); 48 inputs to 40 outputs on a 14x13 plane (three
+  // vectors, the last masked). Not taken: 128 outputs, 16 outputs.
+  using rnc::cpu::detail::use_row_tiles;
+  constexpr Conv2DShape fr_s2{32, 64, 14, 14, 3, 3, 2, 2, 1, 1};
+  if (rnc::cpu::kVecRegs == 32)
+    EXPECT_EQ((rnc::cpu::detail::RowTiles<fr_s2, float>::Cfg::NV), 2);
+  check_row_runs<fr_s2>(13, 7, 68);
+  check_row_runs<Conv2DShape{48, 40, 14, 13, 3, 3, 2, 2, 1, 1}>(3, 7, 69);
+  static_assert(
+      !use_row_tiles<Conv2DShape{32, 128, 14, 14, 3, 3, 2, 2, 1, 1}, float>());
+  static_assert(
+      !use_row_tiles<Conv2DShape{32, 16, 14, 14, 3, 3, 2, 2, 1, 1}, float>());
 }
 
 // Grouped layers with 16 or 32 outputs a group (resnext50's 512 g32 @14 and
