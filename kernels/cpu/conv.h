@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "common.h"
+#include "conv_1x1_wgrad.h"
 #include "conv_direct.h"
 #include "conv_rows.h"
 #include "conv_rows_s2.h"
@@ -271,7 +272,9 @@ template <class T> struct BatchRowsTransB : BatchRows<T> {
 // (N = Co: the wider side fills the tile), then copied into place: at 64
 // -> 256 @56 (resnet50, batch 8) 7.3-7.8 ms against 8.1 direct. From 128
 // input channels the copy of a large dw costs more than it saves: 1024 ->
-// 2048 @7 19-20 -> 10.8 ms, 512 -> 2048 @7 7.0 -> 5.5 (one thread).
+// 2048 @7 19-20 -> 10.8 ms, 512 -> 2048 @7 7.0 -> 5.5 (one thread). Planes
+// of 196 positions or more whose narrower side is whole 64-channel tiles
+// read the wider operand in place instead (conv_1x1_wgrad.h).
 template <Conv2DShape S, class T>
 void conv2d_pointwise_backward_weight(T *dw, const T *dy, const T *x, int N) {
   constexpr int Co = S.out_channels, Ci = S.in_channels;
@@ -1017,6 +1020,13 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
     run_tasks(S.groups, detail::conv_flops<S>(N), [&](long g) {
       detail::conv2d_direct_backward_weight_group<S>(dw, dy, x, N, int(g));
     });
+  } else if constexpr (detail::use_1x1_wgrad_in_place<S, T>()) {
+    // A strided layer's x positions gathered a row at a time.
+    detail::conv2d_1x1_backward_weight_in_place<S>(
+        dw, dy, x, N, [&](T *dst, int n, int c, long p0, int kc) {
+          detail::im2col_row<S, 1>(
+              dst, x + long(n) * S.in_channels * S.in_plane(), c, 0, 0, p0, kc);
+        });
   } else if constexpr (S.pointwise() && S.groups == 1) {
     detail::conv2d_pointwise_backward_weight<S>(dw, dy, x, N);
   } else {

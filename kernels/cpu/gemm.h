@@ -238,8 +238,11 @@ template <class T, int NV> struct PanelCopy {
 
 // SIMD micro-kernel: MR x NV accumulator vectors held in registers; per k
 // step, NV loads of B and MR broadcasts of A feed MR*NV fused multiply-adds.
+// A is a packed panel (a[p * MR + i]), or with AS > 0 MR rows read in place,
+// AS apart (a[i * AS + p]; a broadcast needs no contiguous operand; then
+// every row must exist, mr == MR): conv_pointwise_wgrad.h.
 template <class T, int MR, int NV, class St = NoVecStores,
-          class Cp = NoPanelCopy>
+          class Cp = NoPanelCopy, long AS = 0>
 inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
                               const T *RNC_RESTRICT b, T *c, long ldc, T alpha,
                               T beta, int mr, int nr, const St &st = {},
@@ -272,7 +275,7 @@ inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
       bv[j] = vload(b + p * NR + j * L);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      V av = vbroadcast(a[p * MR + i]);
+      V av = vbroadcast(AS > 0 ? a[i * AS + p] : a[p * MR + i]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j)
         acc[i][j] += av * bv[j];

@@ -671,22 +671,26 @@ TEST(Conv2D, WinogradDispatch) {
 
 // The pointwise weight gradient's two GEMM forms (conv.h,
 // conv2d_pointwise_backward_weight: dw directly, or transposed and copied
-// when Co > Ci < 128) against a float64 sum.
+// when Co > Ci < 128) against a float64 sum; also strided 1x1 layers.
 template <Conv2DShape S> void check_pointwise_weight_grad(int N) {
   SCOPED_TRACE(testing::Message() << S.in_channels << "->" << S.out_channels);
   auto x = kt::random_vec<float>(x_size<S>(N), 61);
   auto dy = kt::random_vec<float>(y_size<S>(N), 62);
   auto dw = kt::poisoned<float>(S.weight_size());
   rnc::cpu::conv2d_grad_weight<S>(dw.data(), dy.data(), x.data(), N);
-  constexpr long P = S.in_plane();
+  constexpr long P = S.out_plane(), Pin = S.in_plane();
   std::vector<double> ref(S.weight_size(), 0.0);
   for (int n = 0; n < N; ++n)
     for (int co = 0; co < S.out_channels; ++co)
       for (int ci = 0; ci < S.in_channels; ++ci)
-        for (long p = 0; p < P; ++p)
+        for (long p = 0; p < P; ++p) {
+          // Output (oh, ow) reads input (oh * stride, ow * stride).
+          const long q =
+              p / S.out_w() * S.stride_h * S.in_w + p % S.out_w() * S.stride_w;
           ref[size_t(co) * S.in_channels + ci] +=
               double(dy[(size_t(n) * S.out_channels + co) * P + p]) *
-              x[(size_t(n) * S.in_channels + ci) * P + p];
+              x[(size_t(n) * S.in_channels + ci) * Pin + q];
+        }
   EXPECT_LT(kt::rel_err(dw, ref), 1e-5);
 }
 
@@ -709,6 +713,56 @@ TEST(Conv2D, PointwiseWeightGradient) {
                                           .out_channels = 272,
                                           .in_h = 13,
                                           .in_w = 13}>(7);
+}
+
+// The in-place form (conv_1x1_wgrad.h: the wider operand broadcast
+// from its planes, the narrower one in 64-channel panels): dw directly (the
+// inputs the narrower side) and transposed (the outputs), a last strip of
+// fewer than 6 rows, planes in one and in two blocks, stride 2 (x's
+// positions gathered); against the float64 sum, and the same bits with one
+// thread as with two.
+template <Conv2DShape S> void check_pointwise_weight_grad_in_place(int N) {
+  static_assert(rnc::cpu::detail::use_1x1_wgrad_in_place<S, float>());
+  check_pointwise_weight_grad<S>(N);
+  auto x = kt::random_vec<float>(x_size<S>(N), 63);
+  auto dy = kt::random_vec<float>(y_size<S>(N), 64);
+  auto run = [&](int threads) {
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    auto dw = kt::poisoned<float>(S.weight_size());
+    rnc::cpu::conv2d_grad_weight<S>(dw.data(), dy.data(), x.data(), N);
+    omp_set_num_threads(saved);
+    return dw;
+  };
+  EXPECT_EQ(run(1), run(2));
+}
+
+TEST(Conv2D, PointwiseWeightGradientInPlace) {
+  // 64 inputs (panels) < 104 outputs (in place, 104 = 17 x 6 + 2), 14x14.
+  check_pointwise_weight_grad_in_place<conv1x1(64, 104, 14)>(3);
+  // 200 inputs in place > 64 outputs in panels (dw transposed), 16x16.
+  check_pointwise_weight_grad_in_place<conv1x1(200, 64, 16)>(2);
+  // 128 each, a 30x30 plane in two blocks of 450 positions.
+  check_pointwise_weight_grad_in_place<conv1x1(128, 128, 30)>(2);
+  // Stride 2: 28x28 -> 14x14, and 29x29 -> 15x15 (the last input row and
+  // column unread) with 200 outputs in place.
+  check_pointwise_weight_grad_in_place<conv1x1(64, 128, 28, 2)>(2);
+  check_pointwise_weight_grad_in_place<conv1x1(128, 200, 29, 2)>(2);
+  // Not taken: planes under 196 positions, a narrower side that is not a
+  // whole number of 64-channel panels, strided layers with fewer outputs
+  // than inputs, padding, doubles.
+  using rnc::cpu::detail::use_1x1_wgrad_in_place;
+  static_assert(!use_1x1_wgrad_in_place<conv1x1(512, 2048, 7), float>());
+  static_assert(!use_1x1_wgrad_in_place<conv1x1(96, 256, 28), float>());
+  static_assert(!use_1x1_wgrad_in_place<conv1x1(256, 128, 56, 2), float>());
+  static_assert(!use_1x1_wgrad_in_place<Conv2DShape{.in_channels = 64,
+                                                    .out_channels = 128,
+                                                    .in_h = 14,
+                                                    .in_w = 14,
+                                                    .pad_h = 1,
+                                                    .pad_w = 1},
+                                        float>());
+  static_assert(!use_1x1_wgrad_in_place<conv1x1(64, 256, 56), double>());
 }
 
 // Outputs of 1 MB or more an image are streamed past the cache when they

@@ -267,8 +267,9 @@ TEST(ConvRows, WholeRowRunsMatchReference) {
   // vectors, the last masked). Not taken: 128 outputs, 16 outputs.
   using rnc::cpu::detail::use_row_tiles;
   constexpr Conv2DShape fr_s2{32, 64, 14, 14, 3, 3, 2, 2, 1, 1};
-  if (rnc::cpu::kVecRegs == 32)
+  if (rnc::cpu::kVecRegs == 32) {
     EXPECT_EQ((rnc::cpu::detail::RowTiles<fr_s2, float>::Cfg::NV), 2);
+  }
   check_row_runs<fr_s2>(13, 7, 68);
   check_row_runs<Conv2DShape{48, 40, 14, 13, 3, 3, 2, 2, 1, 1}>(3, 7, 69);
   static_assert(
