@@ -240,7 +240,7 @@ template <class T, int NV> struct PanelCopy {
 // step, NV loads of B and MR broadcasts of A feed MR*NV fused multiply-adds.
 // A is a packed panel (a[p * MR + i]), or with AS > 0 MR rows read in place,
 // AS apart (a[i * AS + p]; a broadcast needs no contiguous operand; then
-// every row must exist, mr == MR): conv_pointwise_wgrad.h.
+// every row must exist, mr == MR): conv_1x1_wgrad.h.
 template <class T, int MR, int NV, class St = NoVecStores,
           class Cp = NoPanelCopy, long AS = 0>
 inline void micro_kernel_simd(int kc, const T *RNC_RESTRICT a,
