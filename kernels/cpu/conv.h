@@ -146,6 +146,29 @@ template <Conv2DShape S, class T> struct Im2colB {
   void pack(T *RNC_RESTRICT dst, int p0, int kc, long j0, int nc) const {
     constexpr int KHW = S.kernel_h * S.kernel_w;
     constexpr long P = S.out_plane();
+    if constexpr (S.pointwise() && S.groups == 1) {
+      // A 1x1 layer's rows are its input's channel planes, each contiguous
+      // within an image: row by row, each read once, in runs as long as a
+      // panel allows (through im2col_row, a run per output row: 14 floats at
+      // 14x14, a masked copy each; panel by panel, every row's lines were
+      // read from L2 again by the next panel). The same values.
+      for (int p = 0; p < kc; ++p) {
+        const T *row = x + long(p0 + p) * P;
+        for (int jp = 0; jp < nc; jp += NR) {
+          const int cols = std::min(NR, nc - jp);
+          T *d = dst + long(jp) * kc + long(p) * NR;
+          for (int t = 0; t < cols;) {
+            const long j = j0 + jp + t, n = j / P, q = j % P;
+            const int len = int(std::min<long>(P - q, cols - t));
+            copy_short(d + t, row + n * image_stride + q, len);
+            t += len;
+          }
+          for (int cc = cols; cc < NR; ++cc)
+            d[cc] = T(0);
+        }
+      }
+      return;
+    }
     struct Seg {
       const T *image;
       long q;
@@ -531,6 +554,23 @@ bool conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
       gemm(out, ConvStoreStream<T>{});
       stream_fence();
       return false;
+    }
+  }
+#endif
+#if defined(__AVX512F__)
+  // Several images, nothing to apply: straight into their planes
+  // (conv_store.h); the buffer below takes only the edge tiles.
+  if constexpr (kPlain && std::is_same_v<T, float> && P >= 16) {
+    if (nb > 1 && bias == nullptr) {
+      T *first = y + (long(n0) * S.out_channels + c0) * P;
+      gemm(scratch<T>(kSlotCol, size_t(Mg) * ncols),
+           ConvStoreImages<T, P>{first, long(S.out_channels) * P});
+      if constexpr (Sums::kActive)
+        for (int k = 0; k < nb; ++k)
+          for (int i = 0; i < Mg; ++i)
+            sums.row(n0 + k, c0 + i,
+                     first + (long(k) * S.out_channels + i) * P);
+      return Sums::kActive;
     }
   }
 #endif

@@ -121,6 +121,61 @@ template <class T, class Sums> struct ConvStoreSums {
   }
 };
 
+// The GEMM's stores for the output of images [n0, n0 + nb) at once, C =
+// [rows x nb*P] (column k*P + q: image n0 + k, position q), straight into
+// their planes in y (rows: channels c0..; image k's row i at y + k *
+// image_stride + i * P) instead of into C and then copied (resnet50's 1x1
+// layers at 14x14 and 7x7, four images a GEMM at batch 8: the copy was a
+// tenth of the call). A vector crossing into the next image is stored in
+// two masked parts (P >= lanes: at most two). The edge tiles, which the
+// micro-kernel stores into C, are copied in tile(). The same values.
+#if defined(__AVX512F__)
+template <class T, long P> struct ConvStoreImages {
+  static_assert(std::is_same_v<T, float> && P >= 16);
+  using V = typename Vec<T>::type;
+  static constexpr bool kTile = true, kVecStores = true;
+  static constexpr int L = Vec<T>::lanes;
+  T *y;
+  long image_stride;
+
+  RNC_INLINE T *at(int i, long col) const {
+    return y + col / P * image_stride + long(i) * P + col % P;
+  }
+
+  struct Stores {
+    const ConvStoreImages *s;
+    int i;
+    long j;
+    static constexpr bool streaming() { return false; }
+    RNC_INLINE void store(int r, int v, V value, T *) const {
+      const long col = j + long(v) * L;
+      const long q = col % P;
+      T *dst = s->at(i + r, col);
+      if (q + L <= P) {
+        vstore(dst, value);
+        return;
+      }
+      // Lanes [0, m) end this image's row; the rest start the next one's.
+      const int m = int(P - q);
+      const __mmask16 lo = __mmask16((1u << m) - 1);
+      _mm512_mask_storeu_ps(dst, lo, value);
+      _mm512_mask_storeu_ps(dst + s->image_stride - q, __mmask16(0xFFFFu >> m),
+                            _mm512_maskz_compress_ps(__mmask16(~lo), value));
+    }
+  };
+  Stores vec_stores(int i, long j) const { return {this, i, j}; }
+
+  template <int MR, int NR>
+  RNC_INLINE void tile(int i, long j, int mr, int nr, T *c, long ldc) const {
+    if (mr == MR && nr == NR)
+      return; // taken in vec_stores
+    for (int r = 0; r < mr; ++r)
+      for (int t = 0; t < nr; ++t)
+        *at(i + r, j + t) = c[r * ldc + t];
+  }
+};
+#endif
+
 // The GEMM's vector stores for an output nothing reads back soon (a plain
 // convolution's image of at least 1 MB, ConvStoreSums's `streaming` without
 // the sums): full tiles stored non-temporally, the edge tiles as the GEMM
