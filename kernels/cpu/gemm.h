@@ -116,30 +116,23 @@ template <class T> struct MatrixA {
 
   template <int MR>
   void pack(T *RNC_RESTRICT dst, int i0, int mc, int p0, int kc) const {
-    if (trans) {
-      // Source row p0 + p read once, left to right, into every panel: panel
-      // by panel, each pass re-read the block's kc rows from L2, MR values
-      // of each (a 1x1 layer's weights read as its data gradient's, resnet50's
-      // 1024->256 @14: a fifth of that data gradient).
-      for (int p = 0; p < kc; ++p) {
-        const T *s = a + long(p0 + p) * ld + i0;
-        for (int ip = 0; ip < mc; ip += MR) {
-          const int rows = std::min(MR, mc - ip);
-          T *d = dst + long(ip) * kc + long(p) * MR;
-          for (int r = 0; r < rows; ++r)
-            d[r] = s[ip + r];
-          for (int r = rows; r < MR; ++r)
-            d[r] = T(0);
-        }
-      }
-      return;
-    }
     for (int ip = 0; ip < mc; ip += MR) {
       int rows = std::min(MR, mc - ip);
-      const T *s[MR];
-      for (int r = 0; r < rows; ++r)
-        s[r] = a + long(i0 + ip + r) * ld + p0;
-      pack_rows_transposed<MR>(dst + long(ip) * kc, s, rows, kc);
+      T *d = dst + long(ip) * kc;
+      if (trans) {
+        for (int p = 0; p < kc; ++p) {
+          const T *s = a + long(p0 + p) * ld + i0 + ip;
+          for (int r = 0; r < rows; ++r)
+            d[p * MR + r] = s[r];
+          for (int r = rows; r < MR; ++r)
+            d[p * MR + r] = T(0);
+        }
+      } else {
+        const T *s[MR];
+        for (int r = 0; r < rows; ++r)
+          s[r] = a + long(i0 + ip + r) * ld + p0;
+        pack_rows_transposed<MR>(d, s, rows, kc);
+      }
     }
   }
 };

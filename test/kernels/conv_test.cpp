@@ -579,7 +579,7 @@ TEST(Conv2D, StatsInTheStores) {
 // whose stores go straight into each image's planes (conv_store.h:
 // ConvStoreImages; a vector crossing two images stored in two parts, the
 // edge tiles copied), and whose B rows are packed a channel plane at a
-// time; their data gradient reads the weights transposed (MatrixA). Forward
+// time; their data gradient is the same GEMM on transposed weights. Forward
 // (conv2d, conv2d_bn_train_stats) and data gradient against float64 loops
 // (relative error 1e-5), the sums bit for bit as in StatsInTheStores, and
 // every output bit-identical on 1, 2 and 3 threads.
