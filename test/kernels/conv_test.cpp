@@ -622,6 +622,29 @@ TEST(Conv2D, PointwiseImagesStoredInTheirPlanes) {
       .in_channels = 32, .out_channels = 40, .in_h = 4, .in_w = 4}>(40);
 }
 
+// 1x1 stride-2 projections on the GEMM: Im2colB packs each output row's run
+// (the even columns of an input row) for every channel (the forward against
+// float64 loops, with bias, epilogue and BN sums: check_forward), and the
+// same bits on 1, 2 and 3 threads.
+TEST(Conv2D, ProjectionRowsPacked) {
+  // 14x14 -> 7x7: runs of 7, panels of 48 ending mid-row and mid-image (5
+  // images, 245 columns, a last panel 5 wide), K = 300 in two blocks.
+  check_forward<conv1x1(300, 40, 14, 2)>(5, 91);
+  // 24x24 -> 12x12 (d2l_resnet18 at 96x96): runs of 12, 4 a panel.
+  check_forward<conv1x1(16, 24, 24, 2)>(3, 92);
+  // 56x56 -> 28x28 (resnet50): one image a GEMM, runs of 28 (a vector and
+  // a masked one).
+  check_forward<conv1x1(8, 16, 56, 2)>(2, 93);
+  // Odd, non-square: 9x11 -> 5x6, the last input column read.
+  check_forward<Conv2DShape{.in_channels = 12,
+                            .out_channels = 20,
+                            .in_h = 9,
+                            .in_w = 11,
+                            .stride_h = 2,
+                            .stride_w = 2}>(4, 94);
+  check_thread_invariance<conv1x1(300, 40, 14, 2)>(5);
+}
+
 // conv2d_grad_input with a fan-in epilogue (residual gradient added, ReLU
 // mask) equals the plain kernel followed by the add and the mask, bit for bit:
 // the epilogue sees the same final sums (rn.conv2d_grad_input_fanin).
