@@ -657,7 +657,7 @@ template <Conv2DShape S, class T> bool forward_on_gemm_tasks(int N) {
       if (winograd_batch_ok(N))
         return false;
     if constexpr (use_tiled_forward<S>() && !pointwise_on_gemm<S, T>())
-      if (tiled_batch_ok<S.out_channels, T>(N))
+      if (image_tiles_batch_ok<S, false, T>(N))
         return false;
     return true;
   }
@@ -725,7 +725,7 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
     return;
   }
   if constexpr (use_tiled_forward<S>() && !pointwise_on_gemm<S, T>()) {
-    if (tiled_batch_ok<S.out_channels, T>(N)) {
+    if (image_tiles_batch_ok<S, false, T>(N)) {
       if constexpr (Sums::kActive && !std::is_same_v<Epi, NoEpilogue> &&
                     S.out_plane() >= kEpilogueRowsMinPlane) {
         // As for the row tiles above.
@@ -882,7 +882,7 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
   }
   if constexpr (use_tiled_backward_data<S>() && !kFlipRows &&
                 !pointwise_on_gemm<S, T>()) {
-    if (tiled_batch_ok<S.in_channels, T>(N)) {
+    if (image_tiles_batch_ok<S, true, T>(N)) {
       if constexpr (Sums::kActive && !std::is_same_v<Epilogue, NoEpilogue> &&
                     S.in_plane() >= kEpilogueRowsMinPlane) {
         // As for the forward's tiles.

@@ -252,10 +252,9 @@ void pack_weight_panels(T *wp, const T *w, WeightStrides ws,
     });
 }
 
-template <class P, class T, int MR, class Epi>
+template <class P, class T, int MR, class Cfg = TileCfg<P::Co, T>, class Epi>
 void tiled_run(T *out, const T *in, const T *bias, int N, const TapTable &taps,
                int row_len, const T *w, WeightStrides ws, const Epi &epi) {
-  using Cfg = TileCfg<P::Co, T>;
   using V = typename Vec<T>::type;
   constexpr int L = Cfg::L, Cr = P::Cr, Co = P::Co, KHW = P::Khw;
   // in^T: [N][InPlane][Cr]
@@ -311,12 +310,52 @@ void conv2d_tiled_backward_weight_bf16(float *dw, const float *dy,
                                        const float *x, int N);
 #endif
 
-// Picks MR (the configured one, or 1 image per tile for small batches) and
-// the arithmetic (bf16_operands).
+// Image tiles of 8 images x 3 vectors (24 accumulators, as 6 x 4) for a
+// layer S whose configured tile holds 6 images x 4 vectors (blocks of 64
+// channels), forward (kData false: out_channels the vectors) or data
+// gradient: where 8 leaves fewer image slots of the last tile empty (the
+// batches of 8, 16, 32, 64, 128...), and for 8 images (too few for two 6-image
+// tiles: the GEMM before) on planes of 8x8 or less, whose im2col the GEMM
+// multiplies with 18% padding taps at 7x7 and pads to its 48-column panels.
+// Not where the 3-vector weight panel (taps x reduction channels) passes 1
+// MB: 1024 -> 1024 3x3 @7 at batch 8 52.9 -> 58.4 ms. One thread, batch 8
+// (kernel-conv-bench-like harness, two rounds): forward / data gradient
+// 512->512 3x3 @7 13.3-13.5 / 13.8-14.1 -> 10.4-11.2 / 10.3-11.1 ms,
+// 512->512 s2 @14 13.6 / 14.7 -> 12.1-12.4 / 12.1-12.7, 64->64 @7 0.31 ->
+// 0.19, 128->128 @4 0.40 -> 0.23; 14x14 planes are not faster (128->128 @14
+// 2.7 -> 2.8-2.9, 384->384 @14's data gradient 19.7 -> 23.3). Against the
+// 6-image tiles: batch 16 512 @7 24.7-25.2 -> 21.0-21.5, batch 32 45-46 ->
+// 39-40, batch 128 256 @6 28.2-28.4 -> 27.2-27.5, 64 @7 (a last block of
+// one vector) 2.9 either way. The same bits as the 6-image tiles: each
+// output sums its taps and channels in the same order.
+template <Conv2DShape S, bool kData, class T> bool eight_image_tiles(int N) {
+#if RNC_HAVE_VECTOR_EXT
+  constexpr int Co = kData ? S.in_channels : S.out_channels,
+                Cr = kData ? S.out_channels : S.in_channels;
+  using Six = TileCfg<Co, T>;
+  using Eight = TileCfg<Co, T, 3>;
+  if constexpr (bf16_operands<T>() || Six::MR != 6 || Eight::MR != 8 ||
+                long(Cr) * S.kernel_h * S.kernel_w * Eight::NV * Eight::L *
+                        long(sizeof(T)) >
+                    (1L << 20))
+    return false;
+  else
+    return N >= Eight::MR &&
+           (N + Eight::MR - 1) / Eight::MR * Eight::MR <
+               (N + Six::MR - 1) / Six::MR * Six::MR &&
+           (N >= 2 * Six::MR ? Eight::NV_LAST > 1 : S.out_plane() <= 64);
+#else
+  (void)N;
+  return false;
+#endif
+}
+
+// Picks MR (8 images where `eight` (eight_image_tiles), the configured one,
+// or 1 image per tile for small batches) and the arithmetic (bf16_operands).
 template <class P, class T, class Epi>
 void tiled_dispatch(T *out, const T *in, const T *bias, int N,
                     const TapTable &taps, int row_len, const T *w,
-                    WeightStrides ws, const Epi &epi) {
+                    WeightStrides ws, const Epi &epi, bool eight) {
   constexpr int MR = TileCfg<P::Co, T>::MR;
 #if RNC_CPU_PRECISION == 2
   if constexpr (bf16_operands<T>()) {
@@ -327,7 +366,10 @@ void tiled_dispatch(T *out, const T *in, const T *bias, int N,
     return;
   }
 #endif
-  if (N >= MR)
+  if (eight)
+    tiled_run<P, T, 8, TileCfg<P::Co, T, 3>>(out, in, bias, N, taps, row_len, w,
+                                             ws, epi);
+  else if (N >= MR)
     tiled_run<P, T, MR>(out, in, bias, N, taps, row_len, w, ws, epi);
   else
     tiled_run<P, T, 1>(out, in, bias, N, taps, row_len, w, ws, epi);
@@ -406,7 +448,8 @@ void conv2d_tiled_forward(T *y, const T *x, const T *w, const T *bias, int N,
       forward_taps<S>(bf16_operands<T>() ? bf16_pair_stride(Cin) : Cin);
   // w[co][c][kh][kw]
   tiled_dispatch<P>(y, x, bias, N, taps, S.out_w(), w,
-                    WeightStrides{1, KH * KW, long(Cin) * KH * KW}, epi);
+                    WeightStrides{1, KH * KW, long(Cin) * KH * KW}, epi,
+                    eight_image_tiles<S, false, T>(N));
 }
 
 // dx = conv^T(dy, w), epi on every element (groups == 1).
@@ -422,7 +465,8 @@ void conv2d_tiled_backward_data(T *dx, const T *dy, const T *w, int N,
   // Reduction channel c is an output channel of the forward conv, the
   // vector channel ci an input channel: w[c][ci][kh][kw].
   tiled_dispatch<P>(dx, dy, static_cast<const T *>(nullptr), N, taps, S.in_w, w,
-                    WeightStrides{1, long(Cin) * KH * KW, KH * KW}, epi);
+                    WeightStrides{1, long(Cin) * KH * KW, KH * KW}, epi,
+                    eight_image_tiles<S, true, T>(N));
 }
 
 // dw[MR channels of one tap][NV vectors of output channels] summed over the
@@ -699,6 +743,13 @@ template <int Co, class T> bool tiled_batch_ok(int N) {
   (void)N;
   return false;
 #endif
+}
+
+// Whether layer S's forward (kData false) or data gradient takes the image
+// tiles for a batch of N: the configured tile's batches, or 8-image tiles.
+template <Conv2DShape S, bool kData, class T> bool image_tiles_batch_ok(int N) {
+  return tiled_batch_ok < kData ? S.in_channels : S.out_channels,
+         T > (N) || eight_image_tiles<S, kData, T>(N);
 }
 
 } // namespace rnc::cpu::detail

@@ -196,6 +196,61 @@ TEST(ConvTiled, FashionResnetShapesAtBatch32) {
   check<Conv2DShape{64, 128, 7, 7, 1, 1, 2, 2}, float, false>(32, 28);
 }
 
+// Image tiles of 8 images x 3 vectors (eight_image_tiles): batches of 8 on
+// planes of 8x8 or less (the GEMM's before), and batches that leave fewer
+// image slots empty with 8 than with 6, against the reference; the same bits
+// as the 6-image tiles. 64 channels: blocks of 3 and 1 vectors; 128: 3, 3, 2.
+TEST(ConvTiled, EightImageTiles) {
+  using rnc::cpu::detail::eight_image_tiles;
+  constexpr Conv2DShape s7{64, 64, 7, 7, 3, 3, 1, 1, 1, 1},
+      s2{128, 128, 14, 14, 3, 3, 2, 2, 1, 1},
+      s4{128, 128, 4, 4, 3, 3, 1, 1, 1, 1};
+  ASSERT_TRUE((eight_image_tiles<s7, false, float>(8) &&
+               eight_image_tiles<s7, true, float>(8)));
+  // Stride 2 to 7x7: the data gradient's 14x14 plane too.
+  ASSERT_TRUE((eight_image_tiles<s2, false, float>(8) &&
+               eight_image_tiles<s2, true, float>(8)));
+  // 13 images: a last tile shifted back over the one before.
+  ASSERT_TRUE((eight_image_tiles<s4, false, float>(13) &&
+               eight_image_tiles<s4, true, float>(16)));
+  check<s7, float, false>(8, 51);
+  check<s2, float, false>(8, 52);
+  check<s4, float, false>(13, 53);
+  check<s4, float, false>(16, 54);
+
+  // Where they are not taken: 14x14 planes at batch 8 (the GEMM is as
+  // fast), a last block of one vector where 6-image tiles are possible,
+  // batches as well served by 6 (24) or too small (7), weight panels over 1
+  // MB (1024 reduction channels).
+  constexpr Conv2DShape s14{128, 128, 14, 14, 3, 3, 1, 1, 1, 1},
+      big{1024, 1024, 7, 7, 3, 3, 1, 1, 1, 1};
+  EXPECT_FALSE((eight_image_tiles<s14, false, float>(8)));
+  EXPECT_TRUE((eight_image_tiles<s14, false, float>(16)));
+  EXPECT_FALSE((eight_image_tiles<s7, false, float>(128)));
+  EXPECT_TRUE((eight_image_tiles<s4, false, float>(128)));
+  EXPECT_FALSE((eight_image_tiles<s4, false, float>(24)));
+  EXPECT_FALSE((eight_image_tiles<s4, false, float>(7)));
+  EXPECT_FALSE((eight_image_tiles<big, false, float>(8)));
+
+  // The same bits as the 6-image tiles (each output's taps and channels
+  // summed in the same order), forward at 16 images.
+  constexpr int N = 16;
+  using P = rnc::cpu::detail::TiledProblem<128, 128, 16, 16, 9>;
+  auto x = kt::random_vec<float>(x_size<s4>(N), 55);
+  auto w = kt::random_vec<float>(s4.weight_size(), 56);
+  auto b = kt::random_vec<float>(s4.out_channels, 57);
+  std::vector<float> y[2];
+  for (bool eight : {false, true}) {
+    y[eight] = kt::poisoned<float>(y_size<s4>(N));
+    rnc::cpu::detail::tiled_dispatch<P>(
+        y[eight].data(), x.data(), b.data(), N,
+        rnc::cpu::detail::forward_taps<s4>(s4.in_channels), s4.out_w(),
+        w.data(), rnc::cpu::detail::WeightStrides{1, 9, 128L * 9},
+        rnc::cpu::NoEpilogue{}, eight);
+  }
+  EXPECT_EQ(y[0], y[1]);
+}
+
 // The row tiles (conv_rows.h): planes larger than the image tiles take,
 // forward and the stride-1 data gradient (a forward on flipped weights).
 // Shapes: channel counts off the vector width (masked transposes, padded
