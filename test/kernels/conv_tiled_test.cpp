@@ -160,6 +160,9 @@ TEST(ConvTiled, MatchesReference) {
   // 1x1 stride 2 projection on a non-square plane; dilation 2.
   check<Conv2DShape{64, 256, 7, 5, 1, 1, 2, 2}, float>(25, 5);
   check<Conv2DShape{16, 24, 8, 8, 3, 3, 1, 1, 2, 2, 2, 2}, float>(33, 6);
+  // 20 input channels, 32 outputs: the weight gradient's vector copy into
+  // dw with a last block of 4 channels (36 rows of 16 outputs).
+  check<Conv2DShape{20, 32, 3, 3, 3, 3, 1, 1, 1, 1}, float>(25, 8);
   // double (8 lanes), the type of the finite-difference checks.
   check<Conv2DShape{16, 16, 5, 5, 3, 3, 1, 1, 1, 1}, double>(35, 7);
 }
