@@ -547,8 +547,8 @@ template <Conv2DShape S> int wgrad_used_taps(WgradTap *used) {
 // runs; a value at a time, the copy was a seventh of d2l_resnet18 96x96's
 // 512->512 3x3 @3 weight gradient (9.4 MB of dw; about a tenth now, `perf`)
 // and a third of its 28x28 input's 256->256 @2 and 256->512 s2 @2 ones
-// (kernel-conv-bench, one thread, three rounds: 3.0-3.2 -> 2.5-2.8 ms and
-// 2.5-2.7 -> 2.0-2.3).
+// (kernel-conv-bench, one thread, three rounds: 3.0-3.2 -> 2.3-2.8 ms and
+// 2.5-2.7 -> 1.9-2.3).
 template <Conv2DShape S, int CO_PAD, class T>
 void wgrad_write_dw(T *dw, const T *part, const WgradTap *used, int nused) {
   constexpr int Co = S.out_channels, Cin = S.in_per_group(),
