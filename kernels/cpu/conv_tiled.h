@@ -784,8 +784,8 @@ template <int Co, class T> bool tiled_batch_ok(int N) {
 // Whether layer S's forward (kData false) or data gradient takes the image
 // tiles for a batch of N: the configured tile's batches, or 8-image tiles.
 template <Conv2DShape S, bool kData, class T> bool image_tiles_batch_ok(int N) {
-  return tiled_batch_ok < kData ? S.in_channels : S.out_channels,
-         T > (N) || eight_image_tiles<S, kData, T>(N);
+  constexpr int Co = kData ? S.in_channels : S.out_channels;
+  return tiled_batch_ok<Co, T>(N) || eight_image_tiles<S, kData, T>(N);
 }
 
 } // namespace rnc::cpu::detail
