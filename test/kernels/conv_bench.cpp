@@ -4,9 +4,10 @@
 //
 // GFLOP/s count 2 x the multiply-adds whose input lies inside the image
 // (taps in the padding are not work), so that no kernel can pass 100%.
-// Usage: kernel-conv-bench [--reps R] [--filter TEXT] [--cpu-time] [--tsv]
-// (--tsv: tab-separated rows with each shape's fields and times in seconds,
-// for bench/conv_peer.py, which times PyTorch on the same shapes).
+// Usage: kernel-conv-bench [--reps R] [--filter TEXT] [--batch N]
+// [--cpu-time] [--tsv] (--batch: every shape at batch N instead of its
+// model's; --tsv: tab-separated rows with each shape's fields and times in
+// seconds, for bench/conv_peer.py, which times PyTorch on the same shapes).
 #if defined(RNC_BENCH_BF16) && defined(__AVX512BF16__)
 #define RNC_CPU_PRECISION 2
 #include <immintrin.h>
@@ -43,6 +44,7 @@ double now_s() {
 }
 
 int g_reps = 5;
+int g_batch = 0; // --batch: every shape at this batch (0: each its own)
 std::string g_filter;
 bool g_tsv = false;
 
@@ -175,6 +177,8 @@ template <Conv2DShape S> double useful_macs() {
 }
 
 template <Conv2DShape S> void bench(const char *what, int N, double peak) {
+  if (g_batch > 0)
+    N = g_batch;
   if (!g_filter.empty() && !std::strstr(what, g_filter.c_str()))
     return;
   BenchTensor x(size_t(N) * S.in_channels * S.in_plane(), 0.5f),
@@ -248,11 +252,15 @@ int main(int argc, char **argv) {
       g_tsv = true;
     else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc)
       g_filter = argv[++i];
+    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc &&
+             std::atoi(argv[i + 1]) > 0)
+      g_batch = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr,
-                   "%s: unknown argument '%s' (or --reps/--filter without a "
-                   "value); usage: %s [--reps R] [--filter TEXT] [--cpu-time] "
-                   "[--tsv]: conv kernels per shape vs the FMA peak\n",
+                   "%s: unknown argument '%s' (or --reps/--filter/--batch "
+                   "without a value, or a batch under 1); usage: %s [--reps R] "
+                   "[--filter TEXT] [--batch N] [--cpu-time] [--tsv]: conv "
+                   "kernels per shape vs the FMA peak\n",
                    argv[0], argv[i], argv[0]);
       return 2;
     }
