@@ -636,12 +636,7 @@ TEST(Conv2D, ProjectionRowsPacked) {
   // a masked one).
   check_forward<conv1x1(8, 16, 56, 2)>(2, 93);
   // Odd, non-square: 9x11 -> 5x6, the last input column read.
-  check_forward<Conv2DShape{.in_channels = 12,
-                            .out_channels = 20,
-                            .in_h = 9,
-                            .in_w = 11,
-                            .stride_h = 2,
-                            .stride_w = 2}>(4, 94);
+  check_forward<Conv2DShape{12, 20, 9, 11, 1, 1, 2, 2}>(4, 94);
   check_thread_invariance<conv1x1(300, 40, 14, 2)>(5);
 }
 
