@@ -612,14 +612,11 @@ TEST(Conv2D, PointwiseImagesStoredInTheirPlanes) {
   // 100 and 300 rows (last micro-tiles of 4), K = 300 in two blocks (the
   // second adds to the first's partial sums in the buffer), 245 columns (a
   // last panel 5 wide).
-  check_pointwise_images<Conv2DShape{
-      .in_channels = 300, .out_channels = 100, .in_h = 7, .in_w = 7}>(5);
+  check_pointwise_images<conv1x1(300, 100, 7)>(5);
   // 14x14: 196 positions, chunks of 3 and 4 images (resnet50's @14 layers).
-  check_pointwise_images<Conv2DShape{
-      .in_channels = 64, .out_channels = 48, .in_h = 14, .in_w = 14}>(7);
+  check_pointwise_images<conv1x1(64, 48, 14)>(7);
   // 4x4: a vector an image, 40 images a GEMM.
-  check_pointwise_images<Conv2DShape{
-      .in_channels = 32, .out_channels = 40, .in_h = 4, .in_w = 4}>(40);
+  check_pointwise_images<conv1x1(32, 40, 4)>(40);
 }
 
 // 1x1 stride-2 projections on the GEMM: Im2colB packs each output row's run
