@@ -19,6 +19,7 @@
 #include <string>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/fp_env.h"
 #include "runtime/rnc_abi.h"
 
 #define RNC_EXPORT extern "C" __attribute__((visibility("default")))
@@ -86,6 +87,10 @@ RNC_EXPORT rnc_model *rnc_create(void) {
   const char *profile = std::getenv("RNC_PROFILE");
   rnc::cpu::profiling() = profile && *profile && std::strcmp(profile, "0");
   rnc::cpu::profiling_cpu_time() = profile && !std::strcmp(profile, "cpu");
+  // Denormals flushed to zero during steps and evals (fp_env.h), unless
+  // RNC_FLUSH_DENORMALS=0.
+  const char *flush = std::getenv("RNC_FLUSH_DENORMALS");
+  rnc::cpu::flush_denormals() = !(flush && !std::strcmp(flush, "0"));
   rnc_model *m = new (std::nothrow) rnc_model;
   if (!m)
     return nullptr;
@@ -130,6 +135,7 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
   if (gen_abi::check_train_step(m, images, labels, batch, opt, out))
     return 1;
   rnc::cpu::StepComm comm{m->distributed ? &m->comm : nullptr};
+  rnc::cpu::FlushDenormals flush(rnc::cpu::flush_denormals());
   gen::train_step(m->state, m->work, images, labels, batch, opt->lr,
                   opt->momentum, opt->weight_decay, &out->loss, &out->correct,
                   comm);
@@ -156,6 +162,7 @@ RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
     return 1;
   if (!logits)
     return gen_abi::fail(m, "logits is null");
+  rnc::cpu::FlushDenormals flush(rnc::cpu::flush_denormals());
   gen::eval(m->state, m->work, images, batch, logits);
   return 0;
 }
