@@ -6,6 +6,7 @@
 
 #include "bf16.h"
 #include "common.h"
+#include "cpu_features.h"
 #include "kernels/shapes.h"
 #include "transpose.h"
 
@@ -192,14 +193,14 @@ struct TiledProblem {
   static constexpr long InPlane = IN_PLANE, OutPlane = OUT_PLANE;
 };
 
-// Stores rows [skip, MR) of a finished tile buf[MR][NR] (images n0 + i,
+// Stores rows [skip, mr) of a finished tile buf[MR][NR] (images n0 + i,
 // output channels c0 + j, position q): out[(n*Co + c)*OutPlane + q] =
-// epi(n, c, q, buf + bias[c]).
+// epi(n, c, q, buf + bias[c]). mr: the tile's images (MR unless fewer).
 template <int Co, long OutPlane, int MR, int NR, class T, class Epi>
-RNC_INLINE void store_tile(T *out, const T *buf, const T *bias,
-                           const Epi &epi, int n0, int skip, int c0, long q) {
+RNC_INLINE void store_tile(T *out, const T *buf, const T *bias, const Epi &epi,
+                           int n0, int skip, int c0, long q, int mr = MR) {
   int cols = std::min(NR, Co - c0);
-  for (int i = skip; i < MR; ++i) {
+  for (int i = skip; i < mr; ++i) {
     int n = n0 + i;
     T *o = out + (long(n) * Co + c0) * OutPlane + q;
     for (int j = 0; j < cols; ++j) {
@@ -762,10 +763,22 @@ template <Conv2DShape S, class T> constexpr bool use_tiled_backward_weight() {
 // with fewer channels the tiles stay ahead: fashion_resnet's 64->128 s2 @7 at
 // batch 128 (2048) 0.31 ms on them, 0.46-0.48 on the GEMM, d2l_resnet18
 // 96x96's 128->256 s2 @12 (4608) 2.4-2.5 against 3.1.
+//
+// With bf16 operands the tiles take every batch, except on a CPU with AMX
+// below 16 images on planes over 14x14: there the AMX tiles pad the image
+// pairs they reduce over to 16 (4x the work at batch 8) and the AVX512-BF16
+// ones run at half the fp32 FMA rate, so the fp32 kernels on rounded
+// operands are faster (resnet50 at batch 8, one thread: 1x1 256->64 @56 48
+// ms a call on the AMX tiles in its step; kernel-conv-bench-bf16, against
+// the AVX512-BF16 tiles: 11.3 -> 8.0 ms, 128->128 3x3 @28 17.6 -> 14.6; on
+// 7x7 and 14x14 planes the AMX tiles are ahead: 512->512 3x3 @7 17.0 ->
+// 7.0, 2048->512 1x1 @7 10.2 -> 4.8; bench/cpu-kernels-notes.md, v21).
 template <Conv2DShape S, class T> bool tiled_weight_batch_ok(int N) {
   constexpr long kMinPositions =
       S.kernel_h * S.kernel_w == 1 && S.in_channels >= 256 ? 4096 : 1024;
-  return bf16_operands<T>() || S.groups > 1 || S.out_h() < 4 ||
+  if constexpr (bf16_operands<T>())
+    return N >= 16 || S.out_plane() <= 196 || !amx_bf16_ready();
+  return S.groups > 1 || S.out_h() < 4 ||
          long(N) * S.out_plane() >= kMinPositions;
 }
 

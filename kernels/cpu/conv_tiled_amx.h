@@ -27,14 +27,30 @@ inline void amx_load_config_16x64() {
   _tile_loadconfig(&c);
 }
 
-// tiled_run_bf16 on AMX, for N >= 32: a tile is 32 images (two A tiles of
-// 16 rows, one row per image, 16 channel pairs of one tap each) x 32
-// output channels (two B tiles: 16 pairs x 16 channels, the VNNI layout of
-// the weight panel [tap][CPS pairs][CO_PAD]) at one position, in four C
-// tiles; taps and 16-pair channel blocks are its reduction. The sums go
-// through buf to store_tile, as on the other paths. The input is copied as
-// in tiled_run_bf16 (channels-last pairs, CPS per position, zeros past the
-// channels, so every channel block is whole).
+// The forward tiles' configuration for batches under 32: the sums (tiles
+// 0-3) and the image operands (4, 5) `rows` rows of 64 bytes, the weights
+// (6, 7) 16 rows (pairs) of 64 bytes.
+inline void amx_load_config_rows(int rows) {
+  AmxTileConfig c;
+  for (int i = 0; i < 8; ++i)
+    c.colsb[i] = 64, c.rows[i] = uint8_t(i < 6 ? rows : 16);
+  _tile_loadconfig(&c);
+}
+
+// tiled_run_bf16 on AMX: a tile is 32 images (two A tiles of 16 rows, one
+// row per image, 16 channel pairs of one tap each) x 32 output channels
+// (two B tiles: 16 pairs x 16 channels, the VNNI layout of the weight panel
+// [tap][CPS pairs][CO_PAD]) at one position, in four C tiles; taps and
+// 16-pair channel blocks are its reduction. The sums go through buf to
+// store_tile, as on the other paths. The input is copied as in
+// tiled_run_bf16 (channels-last pairs, CPS per position, zeros past the
+// channels, so every channel block is whole). Batches under 32 use one A
+// tile of 16 images (16 to 31, the last tile shifted back over the one
+// before) or of N rows (under 16; tile rows are configurable): resnet50
+// at batch 8, where the AVX512-BF16 tiles run at half the fp32 FMA rate
+// on this CPU (vdpbf16ps one per two cycles), 256->256 3x3 @14 forward
+// 24.3 -> 3.5 ms (fp32 9.9), 512->512 3x3 @7 26.3 -> 14.9 (one thread,
+// kernel-conv-bench-bf16; bench/cpu-kernels-notes.md, v21).
 template <class P, class Epi>
 void tiled_run_amx(float *out, const float *in, const float *bias, int N,
                    const TapTable &taps, int row_len, const float *w,
@@ -43,7 +59,10 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
   constexpr int CPS = bf16_pair_stride(Cr), KB = CPS / 16;
   constexpr int CO_PAD = (Co + 15) / 16 * 16, NVT = CO_PAD / 16;
   constexpr int VB = (NVT + 1) / 2; // pairs of 16-channel vectors
-  constexpr int MR = 32, NR = 32;
+  constexpr int NR = 32;
+  const bool twoA = N >= 32;                 // two A tiles of 16 images
+  const int R = twoA ? 16 : std::min(N, 16); // rows of an A and a C tile
+  const int MR = twoA ? 32 : R;              // images a tile
   constexpr long IS = long(CPS) * P::InPlane;
   constexpr long TS = long(CPS) * CO_PAD; // one tap's panel
   uint32_t *in_t = scratch<uint32_t>(kSlotCol, size_t(N) * IS);
@@ -55,21 +74,30 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
 #pragma omp parallel if (par)
   {
     stage_pairs<P>(in_t, in, N);
-#pragma omp for schedule(static)
-    for (int t = 0; t < KHW; ++t) {
-      if (!taps.is_used(t))
-        continue;
-      uint32_t *pt = wp + t * TS;
-      for (int p = 0; p < CPS; ++p)
-        for (int co = 0; co < CO_PAD; ++co) {
-          const float *wc = w + t * ws.wt + co * ws.wo + 2L * p * ws.wc;
-          bool lo = co < Co && 2 * p < Cr, hi = co < Co && 2 * p + 1 < Cr;
-          pt[long(p) * CO_PAD + co] =
-              lo ? bf16_pair(wc[0], hi ? wc[ws.wc] : 0.0f) : 0u;
+    // Blocks of 16 output channels x 16 pairs, every tap: the block's
+    // weights (18 KB at 3x3) stay in L1 across its taps, where one tap at a
+    // time read each weight from another line (resnet50's 512->512 3x3 @7
+    // at batch 8: 19 ms of the call that way).
+#pragma omp for schedule(static) collapse(2)
+    for (int c0 = 0; c0 < CO_PAD; c0 += 16)
+      for (int p0 = 0; p0 < CPS; p0 += 16)
+        for (int t = 0; t < KHW; ++t) {
+          if (!taps.is_used(t))
+            continue;
+          uint32_t *pt = wp + t * TS;
+          for (int p = p0; p < p0 + 16; ++p)
+            for (int co = c0; co < c0 + 16; ++co) {
+              const float *wc = w + t * ws.wt + co * ws.wo + 2L * p * ws.wc;
+              bool lo = co < Co && 2 * p < Cr, hi = co < Co && 2 * p + 1 < Cr;
+              pt[long(p) * CO_PAD + co] =
+                  lo ? bf16_pair(wc[0], hi ? wc[ws.wc] : 0.0f) : 0u;
+            }
         }
-    }
-    amx_load_config_16x64();
-    alignas(64) float buf[MR * NR];
+    if (twoA)
+      amx_load_config_16x64();
+    else
+      amx_load_config_rows(R);
+    alignas(64) float buf[32 * NR];
 #pragma omp for schedule(static)
     for (long it = 0; it < items; ++it) {
       const auto [vb, n0, skip, r] = tile_item(it, iblocks, rows, MR, N);
@@ -79,33 +107,40 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
       for (long q = long(r) * row_len; q < long(r + 1) * row_len; ++q) {
         _tile_zero(0);
         _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
+        if (twoA) {
+          _tile_zero(2);
+          _tile_zero(3);
+        }
         const long k = q * KHW;
         for (int j = 0; j < taps.count[q]; ++j) {
           const uint32_t *a = a0 + taps.off[k + j];
           const uint32_t *b = wp + taps.tw[k + j] * TS + v0 * 16;
           for (int kb = 0; kb < KB; ++kb) {
             _tile_loadd(4, a + kb * 16, IS * 4);
-            _tile_loadd(5, a + 16 * IS + kb * 16, IS * 4);
             _tile_loadd(6, b + kb * 16 * CO_PAD, CO_PAD * 4);
             _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(2, 5, 6);
+            if (twoA) {
+              _tile_loadd(5, a + 16 * IS + kb * 16, IS * 4);
+              _tile_dpbf16ps(2, 5, 6);
+            }
             if (two) {
               _tile_loadd(7, b + kb * 16 * CO_PAD + 16, CO_PAD * 4);
               _tile_dpbf16ps(1, 4, 7);
-              _tile_dpbf16ps(3, 5, 7);
+              if (twoA)
+                _tile_dpbf16ps(3, 5, 7);
             }
           }
         }
         _tile_stored(0, buf, NR * 4);
-        _tile_stored(2, buf + 16 * NR, NR * 4);
+        if (twoA)
+          _tile_stored(2, buf + 16 * NR, NR * 4);
         if (two) {
           _tile_stored(1, buf + 16, NR * 4);
-          _tile_stored(3, buf + 16 * NR + 16, NR * 4);
+          if (twoA)
+            _tile_stored(3, buf + 16 * NR + 16, NR * 4);
         }
-        store_tile<Co, P::OutPlane, MR, NR>(out, buf, bias, epi, n0, skip,
-                                            v0 * 16, q);
+        store_tile<Co, P::OutPlane, 32, NR>(out, buf, bias, epi, n0, skip,
+                                            v0 * 16, q, MR);
       }
     }
     _tile_release();

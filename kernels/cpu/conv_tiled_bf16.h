@@ -24,7 +24,7 @@ void tiled_run_bf16(float *out, const float *in, const float *bias, int N,
                     const TapTable &taps, int row_len, const float *w,
                     WeightStrides ws, const Epi &epi) {
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)
-  if (N >= 32 && amx_bf16_ready()) {
+  if (amx_bf16_ready()) {
     tiled_run_amx<P>(out, in, bias, N, taps, row_len, w, ws, epi);
     return;
   }
@@ -101,7 +101,7 @@ void conv2d_tiled_backward_weight_bf16(float *dw, const float *dy,
                                        const float *x, int N) {
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)
   if constexpr (S.in_channels % 32 == 0) {
-    if (N >= 16 && amx_bf16_ready()) {
+    if (amx_bf16_ready()) {
       conv2d_tiled_backward_weight_amx<S>(dw, dy, x, N);
       return;
     }

@@ -35,8 +35,8 @@ inline bool cpu_has_avx512_bf16() {
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) // OSXSAVE
     return false;
-  unsigned lo, hi;
-  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  unsigned lo; // XCR0's low half (the high half, edx, is not needed)
+  __asm__("xgetbv" : "=a"(lo) : "c"(0) : "edx");
   if ((lo & 0xe6) != 0xe6)
     return false;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 16)))
@@ -65,8 +65,8 @@ inline bool amx_bf16_ready() {
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) ||
         (d & (1u << 22 | 1u << 24)) != (1u << 22 | 1u << 24))
       return false;
-    unsigned lo, hi;
-    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    unsigned lo;
+    __asm__("xgetbv" : "=a"(lo) : "c"(0) : "edx");
     if ((lo & (3u << 17)) != (3u << 17))
       return false;
     constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;

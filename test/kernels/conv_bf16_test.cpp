@@ -224,6 +224,22 @@ TEST(ConvBf16, OddChannelsSmallBatchTinyPlanes) {
   check_shape<one>(19, 6);
 }
 
+// Batches under 32 on the AMX tiles (where the CPU has them): one A tile of
+// N rows (8, 5) or of 16 with the last shifted back (20); the weight
+// gradient's AMX tiles under 16 images on a 7x7 plane, and the fp32 kernels
+// on rounded operands for it on a plane over 14x14 (16x16).
+TEST(ConvBf16, AmxSmallBatches) {
+  // Conv2DShape{in, out, in_h, in_w, kernel_h, kernel_w, stride_h, stride_w,
+  // pad_h, pad_w}.
+  constexpr Conv2DShape s7{64, 64, 7, 7, 3, 3, 1, 1, 1, 1};
+  constexpr Conv2DShape pw{128, 64, 7, 7, 1, 1, 1, 1, 0, 0};
+  constexpr Conv2DShape s16{32, 32, 16, 16, 3, 3, 1, 1, 1, 1};
+  check_shape<s7>(8, 12);
+  check_shape<s7>(20, 13);
+  check_shape<pw>(5, 14);
+  check_shape<s16>(8, 15);
+}
+
 // The shapes the tiles do not take: a stem (1 input channel: GEMM forward,
 // direct weight gradient), a grouped conv (direct kernel), a strided 1x1
 // with few input channels (GEMM, col2im data gradient), a large plane (GEMM
