@@ -30,6 +30,18 @@ inline void amx_load_config_16x64() {
 // The forward tiles' configuration for batches under 32: the sums (tiles
 // 0-3) and the image operands (4, 5) `rows` rows of 64 bytes, the weights
 // (6, 7) 16 rows (pairs) of 64 bytes.
+// Whether output positions q and q1 sum the same taps' weights in the
+// same order (their inputs differ): two positions of a row away from the
+// border.
+inline bool same_tap_weights(const TapTable &taps, int khw, long q, long q1) {
+  if (taps.count[q] != taps.count[q1])
+    return false;
+  for (int j = 0; j < taps.count[q]; ++j)
+    if (taps.tw[q * khw + j] != taps.tw[q1 * khw + j])
+      return false;
+  return true;
+}
+
 inline void amx_load_config_rows(int rows) {
   AmxTileConfig c;
   for (int i = 0; i < 8; ++i)
@@ -46,10 +58,11 @@ inline void amx_load_config_rows(int rows) {
 // tiled_run_bf16 (channels-last pairs, CPS per position, zeros past the
 // channels, so every channel block is whole). Batches under 32 use one A
 // tile of 16 images (16 to 31, the last tile shifted back over the one
-// before) or of N rows (under 16; tile rows are configurable): resnet50
-// at batch 8, where the AVX512-BF16 tiles run at half the fp32 FMA rate
-// on this CPU (vdpbf16ps one per two cycles), 256->256 3x3 @14 forward
-// 24.3 -> 3.5 ms (fp32 9.9), 512->512 3x3 @7 26.3 -> 14.9 (one thread,
+// before) or of N rows (under 16; tile rows are configurable), and two
+// positions a step where their taps match: resnet50 at batch 8, where the
+// AVX512-BF16 tiles run at half the fp32 FMA rate on this CPU (vdpbf16ps
+// one per two cycles), 256->256 3x3 @14 forward 24.3 -> 2.9-3.1 ms (fp32
+// 9.9), 512->512 3x3 @7 26.3 -> 10.2-10.6 (one thread,
 // kernel-conv-bench-bf16; bench/cpu-kernels-notes.md, v21).
 template <class P, class Epi>
 void tiled_run_amx(float *out, const float *in, const float *bias, int N,
@@ -104,7 +117,47 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
       const int v0 = 2 * vb;
       const bool two = v0 + 1 < NVT;
       const uint32_t *a0 = in_t + n0 * IS;
-      for (long q = long(r) * row_len; q < long(r + 1) * row_len; ++q) {
+      const long q_end = long(r + 1) * row_len;
+      for (long q = long(r) * row_len; q < q_end; ++q) {
+        // One A tile: two positions whose taps use the same weights share
+        // each B load (A tiles 4 and 5; C tiles 0-1 and 2-3), four chains
+        // of dependent tdpbf16ps instead of two.
+        if (!twoA && q + 1 < q_end && same_tap_weights(taps, KHW, q, q + 1)) {
+          const long k = q * KHW, k1 = k + KHW;
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+          for (int j = 0; j < taps.count[q]; ++j) {
+            const uint32_t *a = a0 + taps.off[k + j];
+            const uint32_t *a1 = a0 + taps.off[k1 + j];
+            const uint32_t *b = wp + taps.tw[k + j] * TS + v0 * 16;
+            for (int kb = 0; kb < KB; ++kb) {
+              _tile_loadd(6, b + kb * 16 * CO_PAD, CO_PAD * 4);
+              _tile_loadd(4, a + kb * 16, IS * 4);
+              _tile_dpbf16ps(0, 4, 6);
+              _tile_loadd(5, a1 + kb * 16, IS * 4);
+              _tile_dpbf16ps(2, 5, 6);
+              if (two) {
+                _tile_loadd(7, b + kb * 16 * CO_PAD + 16, CO_PAD * 4);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+              }
+            }
+          }
+          _tile_stored(0, buf, NR * 4);
+          _tile_stored(2, buf + 16 * NR, NR * 4);
+          if (two) {
+            _tile_stored(1, buf + 16, NR * 4);
+            _tile_stored(3, buf + 16 * NR + 16, NR * 4);
+          }
+          store_tile<Co, P::OutPlane, 32, NR>(out, buf, bias, epi, n0, skip,
+                                              v0 * 16, q, MR);
+          store_tile<Co, P::OutPlane, 32, NR>(out, buf + 16 * NR, bias, epi,
+                                              n0, skip, v0 * 16, q + 1, MR);
+          ++q;
+          continue;
+        }
         _tile_zero(0);
         _tile_zero(1);
         if (twoA) {
