@@ -153,8 +153,8 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
           }
           store_tile<Co, P::OutPlane, 32, NR>(out, buf, bias, epi, n0, skip,
                                               v0 * 16, q, MR);
-          store_tile<Co, P::OutPlane, 32, NR>(out, buf + 16 * NR, bias, epi,
-                                              n0, skip, v0 * 16, q + 1, MR);
+          store_tile<Co, P::OutPlane, 32, NR>(out, buf + 16 * NR, bias, epi, n0,
+                                              skip, v0 * 16, q + 1, MR);
           ++q;
           continue;
         }
