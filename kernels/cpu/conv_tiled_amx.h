@@ -119,81 +119,55 @@ void tiled_run_amx(float *out, const float *in, const float *bias, int N,
       const uint32_t *a0 = in_t + n0 * IS;
       const long q_end = long(r + 1) * row_len;
       for (long q = long(r) * row_len; q < q_end; ++q) {
-        // One A tile: two positions whose taps use the same weights share
-        // each B load (A tiles 4 and 5; C tiles 0-1 and 2-3), four chains
-        // of dependent tdpbf16ps instead of two.
-        if (!twoA && q + 1 < q_end && same_tap_weights(taps, KHW, q, q + 1)) {
-          const long k = q * KHW, k1 = k + KHW;
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-          for (int j = 0; j < taps.count[q]; ++j) {
-            const uint32_t *a = a0 + taps.off[k + j];
-            const uint32_t *a1 = a0 + taps.off[k1 + j];
-            const uint32_t *b = wp + taps.tw[k + j] * TS + v0 * 16;
-            for (int kb = 0; kb < KB; ++kb) {
-              _tile_loadd(6, b + kb * 16 * CO_PAD, CO_PAD * 4);
-              _tile_loadd(4, a + kb * 16, IS * 4);
-              _tile_dpbf16ps(0, 4, 6);
-              _tile_loadd(5, a1 + kb * 16, IS * 4);
-              _tile_dpbf16ps(2, 5, 6);
-              if (two) {
-                _tile_loadd(7, b + kb * 16 * CO_PAD + 16, CO_PAD * 4);
-                _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(3, 5, 7);
-              }
-            }
-          }
-          _tile_stored(0, buf, NR * 4);
-          _tile_stored(2, buf + 16 * NR, NR * 4);
-          if (two) {
-            _tile_stored(1, buf + 16, NR * 4);
-            _tile_stored(3, buf + 16 * NR + 16, NR * 4);
-          }
-          store_tile<Co, P::OutPlane, 32, NR>(out, buf, bias, epi, n0, skip,
-                                              v0 * 16, q, MR);
-          store_tile<Co, P::OutPlane, 32, NR>(out, buf + 16 * NR, bias, epi, n0,
-                                              skip, v0 * 16, q + 1, MR);
-          ++q;
-          continue;
-        }
+        // Four C tiles: two blocks of 16 images (twoA), or, with one A
+        // tile, two positions whose taps use the same weights (pair), which
+        // share each B load: four chains of dependent tdpbf16ps, not two.
+        const bool pair =
+            !twoA && q + 1 < q_end && same_tap_weights(taps, KHW, q, q + 1);
+        const bool four = twoA || pair;
         _tile_zero(0);
         _tile_zero(1);
-        if (twoA) {
+        if (four) {
           _tile_zero(2);
           _tile_zero(3);
         }
-        const long k = q * KHW;
+        const long k = q * KHW, k1 = k + KHW;
         for (int j = 0; j < taps.count[q]; ++j) {
           const uint32_t *a = a0 + taps.off[k + j];
+          // Tile 5's rows: the next 16 images, or the next position's.
+          const uint32_t *a1 = pair ? a0 + taps.off[k1 + j] : a + 16 * IS;
           const uint32_t *b = wp + taps.tw[k + j] * TS + v0 * 16;
           for (int kb = 0; kb < KB; ++kb) {
             _tile_loadd(4, a + kb * 16, IS * 4);
             _tile_loadd(6, b + kb * 16 * CO_PAD, CO_PAD * 4);
             _tile_dpbf16ps(0, 4, 6);
-            if (twoA) {
-              _tile_loadd(5, a + 16 * IS + kb * 16, IS * 4);
+            if (four) {
+              _tile_loadd(5, a1 + kb * 16, IS * 4);
               _tile_dpbf16ps(2, 5, 6);
             }
             if (two) {
               _tile_loadd(7, b + kb * 16 * CO_PAD + 16, CO_PAD * 4);
               _tile_dpbf16ps(1, 4, 7);
-              if (twoA)
+              if (four)
                 _tile_dpbf16ps(3, 5, 7);
             }
           }
         }
         _tile_stored(0, buf, NR * 4);
-        if (twoA)
+        if (four)
           _tile_stored(2, buf + 16 * NR, NR * 4);
         if (two) {
           _tile_stored(1, buf + 16, NR * 4);
-          if (twoA)
+          if (four)
             _tile_stored(3, buf + 16 * NR + 16, NR * 4);
         }
         store_tile<Co, P::OutPlane, 32, NR>(out, buf, bias, epi, n0, skip,
                                             v0 * 16, q, MR);
+        if (pair) {
+          store_tile<Co, P::OutPlane, 32, NR>(out, buf + 16 * NR, bias, epi, n0,
+                                              skip, v0 * 16, q + 1, MR);
+          ++q;
+        }
       }
     }
     _tile_release();
