@@ -1078,6 +1078,21 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
       return;
     }
   }
+#if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+  // bf16 stride-1 layers on AMX reducing over positions, unless the image-pair
+  // tiles waste less of theirs (conv_wgrad_amx_rows.h).
+  if constexpr (bf16_operands<T>() && detail::amx_rows_wgrad_shape<S>()) {
+    constexpr bool tiled =
+        detail::use_tiled_backward_weight<S, T>() &&
+        !(S.pointwise() && detail::pointwise_on_gemm<S, T>());
+    if (amx_bf16_ready() &&
+        detail::amx_rows_wgrad_wins<S>(
+            N, tiled && detail::tiled_weight_batch_ok<S, T>(N))) {
+      detail::conv2d_amx_backward_weight_rows<S>(dw, dy, x, N);
+      return;
+    }
+  }
+#endif
   // Stride-1 1x1 layers: one GEMM over the batch (below), faster than the
   // tiles (resnet50's 256->1024 @14 at batch 8: 6.0-6.5 -> 4.9-5.1 ms; the
   // strided ones keep the tiles: d2l_resnet18's 64->128 s2 @24 at batch 128

@@ -9,6 +9,7 @@
 #include "cpu_features.h"
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)
 #include "conv_tiled_amx.h"
+#include "conv_wgrad_amx_rows.h"
 #endif
 
 namespace rnc::cpu::detail {

@@ -240,6 +240,46 @@ TEST(ConvBf16, AmxSmallBatches) {
   check_shape<s16>(8, 15);
 }
 
+// The weight gradient on AMX reducing over positions
+// (conv_wgrad_amx_rows.h), where the CPU has AMX: 3x3 planes whose rows are
+// padded (14x14 -> 16 wide, 7x7 -> 10, the last k block partly past the
+// plane), output channels not a multiple of 32 (48: a vector block alone),
+// a 1x1 layer as one row of an odd plane (7x7), a 1x1 layer too wide for
+// the image-pair tiles (Co x plane over their limit), and a 40x40 plane of
+// several chunks at batch 3.
+template <Conv2DShape S, Paths Want = kAllTiled>
+void check_rows_wgrad(int N, uint64_t seed) {
+  using namespace rnc::cpu::detail;
+  static_assert(amx_rows_wgrad_shape<S>());
+  if (rnc::cpu::amx_bf16_ready()) {
+    constexpr bool tiled = use_tiled_backward_weight<S, float>();
+    EXPECT_TRUE(
+        amx_rows_wgrad_wins<S>(N, tiled && tiled_weight_batch_ok<S, float>(N)))
+        << "the shape must take the rows kernel at N " << N;
+  }
+  check_shape<S, Want>(N, seed);
+}
+
+TEST(ConvBf16, AmxRowsWeightGradient) {
+  if (!rnc::cpu::amx_bf16_ready())
+    std::printf("SKIPPED (the AMX part): this CPU lacks AMX-BF16; the "
+                "shapes still run on the AVX512-BF16 tiles\n");
+  constexpr Conv2DShape s14{64, 48, 14, 14, 3, 3, 1, 1, 1, 1};
+  constexpr Conv2DShape s7{32, 64, 7, 7, 3, 3, 1, 1, 1, 1};
+  constexpr Conv2DShape p7{64, 80, 7, 7, 1, 1, 1, 1, 0, 0};
+  check_rows_wgrad<s14>(8, 21);
+  check_rows_wgrad<s7>(5, 22);
+  check_rows_wgrad<p7>(8, 23);
+}
+
+TEST(ConvBf16, AmxRowsWeightGradientLargePlanes) {
+  constexpr Conv2DShape wide{32, 176, 40, 40, 1, 1, 1, 1, 0, 0};
+  constexpr Conv2DShape s40{32, 32, 40, 40, 3, 3, 1, 1, 1, 1};
+  static_assert(!rnc::cpu::detail::use_tiled_backward_weight<wide, float>());
+  check_rows_wgrad<wide, kNoneTiled>(2, 24);
+  check_rows_wgrad<s40, kMixed>(3, 25);
+}
+
 // The shapes the tiles do not take: a stem (1 input channel: GEMM forward,
 // direct weight gradient), a grouped conv (direct kernel), a strided 1x1
 // with few input channels (GEMM, col2im data gradient), a large plane (GEMM

@@ -1,0 +1,224 @@
+// The weight gradient of a stride-1 convolution with bf16 operands on AMX,
+// reducing over output positions (conv2d_amx_backward_weight_rows; included
+// by conv_tiled_bf16.h where the compiler targets AMX-BF16).
+//
+// Why: the image-pair tiles (conv_tiled_amx.h) reduce over image pairs
+// rounded up to 16, 4x the work at batch 8, and below 16 images on planes
+// over 14x14 the fp32 kernels ran on rounded copies of x and dy instead.
+// Here the reduction runs along each image's rows:
+//
+//   dw[co, c, kh, kw] = sum over n, k of xq[n, c, k + kh * WP + kw] * dyq[n, k,
+//   co]
+//
+// with k = oh * WP + ow over output rows of WP columns: xq is x rounded to
+// bf16 in a zero-padded plane WP wide ([N][Cin][LN], the padding rows and
+// columns zero), so a tap is a constant shift of the same rows, and dyq is dy
+// as pairs of consecutive k (the VNNI operand of tdpbf16ps, [N][KN/2][CO_PAD],
+// zero at the columns ow >= out_w and past the plane). A 1x1 layer without
+// padding is one row (the whole plane). A C tile holds 16 input x 16 output
+// channels of one tap, each step adds 32 k; four C tiles (32 x 32) share
+// their two A and two B loads.
+//
+// The k blocks run in chunks of about 1 MB, so the chunk stays in L2 while
+// every tile of the thread passes over it (each tile's sums
+// stored to `part` and loaded back between chunks). Threads split the tiles;
+// each tile sums in the same order whatever the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include <immintrin.h>
+
+#include "bf16.h"
+#include "conv_tiled.h"
+#include "transpose.h"
+
+namespace rnc::cpu::detail {
+
+// The layers conv2d_amx_backward_weight_rows takes, by shape.
+template <Conv2DShape S> constexpr bool amx_rows_wgrad_shape() {
+  return S.groups == 1 && S.stride_h == 1 && S.stride_w == 1 &&
+         S.dilation_h == 1 && S.dilation_w == 1 && S.in_channels % 32 == 0;
+}
+
+// The plane as the rows kernel sees it: R output rows of OW columns in rows
+// WP wide (even, so that a pair of k never spans two rows), KN positions an
+// image rounded up to 32, LN elements of a padded input channel.
+template <Conv2DShape S> struct AmxRowsGeometry {
+  static constexpr bool kFlat =
+      S.kernel_h * S.kernel_w == 1 && S.pad_h == 0 && S.pad_w == 0;
+  static constexpr int IH = kFlat ? 1 : S.in_h;
+  static constexpr int IW = kFlat ? int(S.in_plane()) : S.in_w;
+  static constexpr int R = kFlat ? 1 : S.out_h();
+  static constexpr int OW = kFlat ? int(S.out_plane()) : S.out_w();
+  static constexpr int PH = kFlat ? 0 : S.pad_h, PW = kFlat ? 0 : S.pad_w;
+  static constexpr long WP = (IW + 2L * PW + 1) / 2 * 2;
+  static constexpr long KN = (R * WP + 31) / 32 * 32;
+  static constexpr long LN =
+      (KN + (S.kernel_h - 1) * WP + (S.kernel_w - 1) + 31) / 32 * 32;
+  static_assert((IH + 2L * PH) * WP <= LN, "the padded plane fits LN");
+};
+
+// Whether the rows kernel takes a batch of N: it multiplies KN / out_plane
+// of the work (row padding, the last block), the image-pair tiles MP / M
+// (pairs rounded up to 16) where they apply, the fp32 kernels on rounded
+// operands (the alternative elsewhere) run at a tenth of the AMX rate.
+template <Conv2DShape S> bool amx_rows_wgrad_wins(int N, bool pair_tiles) {
+  using G = AmxRowsGeometry<S>;
+  if (!pair_tiles)
+    return true;
+  const long M = (N + 1) / 2, MP = (M + 15) / 16 * 16;
+  // rows: KN / plane; pairs: MP / M (compared without division).
+  return G::KN * M < MP * S.out_plane();
+}
+
+// x[n, c] rounded to bf16 into the zero-padded rows of xq[n, c].
+template <Conv2DShape S>
+RNC_INLINE void amx_rows_pack_x(uint16_t *RNC_RESTRICT d,
+                                const float *RNC_RESTRICT s) {
+  using G = AmxRowsGeometry<S>;
+  std::memset(d, 0, G::LN * sizeof(uint16_t));
+  for (int r = 0; r < G::IH; ++r) {
+    uint16_t *dr = d + (r + G::PH) * G::WP + G::PW;
+    const float *sr = s + long(r) * G::IW;
+    for (int i = 0; i < G::IW; i += 16) {
+      const int n = std::min(16, G::IW - i);
+      const __mmask16 k = __mmask16((1u << n) - 1);
+      __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, sr + i));
+      _mm256_mask_storeu_epi16(dr + i, k, (__m256i)h);
+    }
+  }
+}
+
+// dy[n, c0 .. c0 + 15] as pairs of consecutive k: dyq[n][k / 2][c0 + j] for
+// the k of the image (zeros at the columns past OW, the channels past Co,
+// and the k past the plane up to KN).
+template <Conv2DShape S, int CO_PAD>
+void amx_rows_pack_dy(uint32_t *RNC_RESTRICT d, const float *RNC_RESTRICT s,
+                      int c0) {
+  using G = AmxRowsGeometry<S>;
+  constexpr int Co = S.out_channels;
+  constexpr long OP = S.out_plane();
+  auto mask = [](long v) {
+    return v <= 0    ? __mmask16(0)
+           : v >= 16 ? __mmask16(0xffff)
+                     : __mmask16((1u << v) - 1);
+  };
+  for (int r = 0; r < G::R; ++r)
+    for (int w0 = 0; w0 < G::WP; w0 += 32) {
+      const int valid = G::OW - w0; // columns of this chunk inside the row
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) {
+        if (c0 + i >= Co) {
+          v[i] = _mm512_setzero_ps();
+          continue;
+        }
+        const float *sr = s + long(c0 + i) * OP + long(r) * G::OW + w0;
+        __m512 lo = _mm512_maskz_loadu_ps(mask(valid), sr);
+        __m512 hi = _mm512_maskz_loadu_ps(mask(valid - 16), sr + 16);
+        // 32 bf16 in k order: word j is the pair (w0 + 2j, w0 + 2j + 1).
+        v[i] = (__m512)_mm512_cvtne2ps_pbh(hi, lo);
+      }
+      transpose16x16(v);
+      const long j0 = (r * G::WP + w0) / 2;
+      const int pairs = int(std::min<long>(16, (G::WP - w0) / 2));
+      for (int j = 0; j < pairs; ++j)
+        _mm512_storeu_ps((float *)(d + (j0 + j) * CO_PAD + c0), v[j]);
+    }
+  for (long j = G::R * G::WP / 2; j < G::KN / 2; ++j)
+    std::memset(d + j * CO_PAD + c0, 0, 16 * sizeof(uint32_t));
+}
+
+template <Conv2DShape S>
+void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
+                                     int N) {
+  static_assert(amx_rows_wgrad_shape<S>(), "AMX rows weight gradient: shape");
+  using G = AmxRowsGeometry<S>;
+  constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
+                KHW = S.kernel_h * KW;
+  constexpr int CO_PAD = (Co + 15) / 16 * 16, NVT = CO_PAD / 16;
+  constexpr int VB = (NVT + 1) / 2, CB = Cin / 32;
+  constexpr long KB = G::KN / 32, HP = G::KN / 2; // k blocks, pairs an image
+  constexpr long DS = long(Co) * S.out_plane();
+  // k blocks a chunk: about 1 MB of dyq (re-read for every channel block)
+  // and, with several taps, of xq (re-read for every tap); one chunk when
+  // the sums themselves pass 1 MB (the small planes, whose copies are small).
+  constexpr long kPartBytes = long(KHW) * Cin * CO_PAD * 4;
+  constexpr long kChunkBytes = (CO_PAD + (KHW > 1 ? Cin : 0)) * 64L;
+  const long blocks = N * KB;
+  const long chunk = kPartBytes > (1L << 20)
+                         ? blocks
+                         : std::max<long>(1, (1L << 20) / kChunkBytes);
+  uint16_t *xq = scratch<uint16_t>(kSlotCol, size_t(N) * Cin * G::LN);
+  uint32_t *dyq = scratch<uint32_t>(kSlotPackB, size_t(N) * HP * CO_PAD);
+  float *part = scratch<float>(kSlotPackA, size_t(KHW) * Cin * CO_PAD);
+  WgradTap *used = scratch<WgradTap>(kSlotTaps, KHW);
+  const int nused = wgrad_used_taps<S>(used);
+  const long tiles = long(nused) * CB * VB;
+  const bool par = tiles_in_parallel(N, Co, S.out_plane(), Cin, KHW);
+#pragma omp parallel if (par)
+  {
+#pragma omp for schedule(static)
+    for (long nc = 0; nc < long(N) * Cin; ++nc)
+      amx_rows_pack_x<S>(xq + nc * G::LN, x + nc * S.in_plane());
+#pragma omp for schedule(static) collapse(2)
+    for (int n = 0; n < N; ++n)
+      for (int c0 = 0; c0 < CO_PAD; c0 += 16)
+        amx_rows_pack_dy<S, CO_PAD>(dyq + n * HP * CO_PAD, dy + n * DS, c0);
+    amx_load_config_16x64();
+    long lo, hi;
+    split_range(tiles, num_threads(), thread_id(), &lo, &hi);
+    for (long g0 = 0; g0 < blocks; g0 += chunk) {
+      const long g1 = std::min(blocks, g0 + chunk);
+      for (long tile = lo; tile < hi; ++tile) {
+        const WgradTap &u = used[tile / (long(CB) * VB)];
+        const int c0 = int(tile / VB % CB) * 32, v0 = 2 * int(tile % VB);
+        const bool two = v0 + 1 < NVT;
+        const int t = u.kh * KW + u.kw;
+        const long shift = u.kh * G::WP + u.kw;
+        float *pp = part + (long(t) * Cin + c0) * CO_PAD + v0 * 16;
+        constexpr long ld = CO_PAD * 4;
+        if (g0 == 0) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+        } else {
+          _tile_loadd(0, pp, ld);
+          _tile_loadd(2, pp + 16 * CO_PAD, ld);
+          if (two) {
+            _tile_loadd(1, pp + 16, ld);
+            _tile_loadd(3, pp + 16 * CO_PAD + 16, ld);
+          }
+        }
+        for (long g = g0; g < g1; ++g) {
+          const long n = g / KB, kb = g % KB;
+          const uint16_t *a = xq + (n * Cin + c0) * G::LN + kb * 32 + shift;
+          const uint32_t *b = dyq + (n * HP + kb * 16) * CO_PAD + v0 * 16;
+          _tile_loadd(4, a, G::LN * 2);
+          _tile_loadd(5, a + 16 * G::LN, G::LN * 2);
+          _tile_loadd(6, b, ld);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(2, 5, 6);
+          if (two) {
+            _tile_loadd(7, b + 16, ld);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+        _tile_stored(0, pp, ld);
+        _tile_stored(2, pp + 16 * CO_PAD, ld);
+        if (two) {
+          _tile_stored(1, pp + 16, ld);
+          _tile_stored(3, pp + 16 * CO_PAD + 16, ld);
+        }
+      }
+    }
+    _tile_release();
+#pragma omp barrier
+    wgrad_write_dw<S, CO_PAD>(dw, part, used, nused);
+  }
+}
+
+} // namespace rnc::cpu::detail
