@@ -693,6 +693,18 @@ template <Conv2DShape S, WeightForm kW = WeightForm::kPlain, class T,
 void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
                         const Epi &epi, const After &after,
                         const Sums &sums = {}) {
+#if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+  // bf16 on AMX, positions along the tiles (conv_fwd_amx_rows.h): the large
+  // planes, which the image tiles do not take. after() computes the sums.
+  if constexpr (bf16_operands<T>() && amx_rows_forward_shape<S>() &&
+                kW != WeightForm::kTransposed) {
+    if (amx_bf16_ready()) {
+      conv2d_amx_forward_rows<S, kW>(y, x, w, bias, N, epi);
+      run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
+      return;
+    }
+  }
+#endif
   if constexpr (kW != WeightForm::kPlain) {
     static_assert(!use_row_tiles<S, T>() && !use_direct_conv<S>());
     RNC_CHECK((forward_on_gemm_tasks<S, T>(N)),

@@ -272,12 +272,38 @@ TEST(ConvBf16, AmxRowsWeightGradient) {
   check_rows_wgrad<p7>(8, 23);
 }
 
-TEST(ConvBf16, AmxRowsWeightGradientLargePlanes) {
+// Planes over 16x16 on AMX with positions along the tiles, forward and data
+// gradient (conv_fwd_amx_rows.h), and the weight gradient as above: a 1x1
+// layer as one row, a 3x3 one in rows 42 wide; input channels not a multiple
+// of 32 (17: an odd channel, pairs padded to 16) and output channels not a
+// multiple of 32 (40: the last block one tile) forward and backward.
+TEST(ConvBf16, AmxRowsLargePlanes) {
+  using rnc::cpu::detail::amx_rows_forward_shape;
+  using rnc::cpu::detail::flipped_conv;
   constexpr Conv2DShape wide{32, 176, 40, 40, 1, 1, 1, 1, 0, 0};
   constexpr Conv2DShape s40{32, 32, 40, 40, 3, 3, 1, 1, 1, 1};
+  constexpr Conv2DShape odd{17, 40, 18, 18, 3, 3, 1, 1, 1, 1};
   static_assert(!rnc::cpu::detail::use_tiled_backward_weight<wide, float>());
+  static_assert(amx_rows_forward_shape<wide>() &&
+                amx_rows_forward_shape<flipped_conv<wide>()>() &&
+                amx_rows_forward_shape<s40>() &&
+                amx_rows_forward_shape<flipped_conv<s40>()>() &&
+                amx_rows_forward_shape<odd>() &&
+                amx_rows_forward_shape<flipped_conv<odd>()>());
   check_rows_wgrad<wide, kNoneTiled>(2, 24);
   check_rows_wgrad<s40, kMixed>(3, 25);
+  check_shape<odd, kMixed>(3, 26);
+  // The bias, added as the sums are stored: the sums without it plus it.
+  constexpr int N = 2;
+  auto x =
+      kt::random_vec<float>(size_t(N) * odd.in_channels * odd.in_plane(), 27);
+  auto w = kt::random_vec<float>(odd.weight_size(), 28);
+  auto b = kt::random_vec<float>(odd.out_channels, 29);
+  std::vector<float> y0(size_t(N) * odd.out_channels * odd.out_plane()), y1(y0);
+  rnc::cpu::conv2d<odd>(y0.data(), x.data(), w.data(), nullptr, N);
+  rnc::cpu::conv2d<odd>(y1.data(), x.data(), w.data(), b.data(), N);
+  for (size_t i = 0; i < y0.size(); ++i)
+    ASSERT_EQ(y1[i], y0[i] + b[i / odd.out_plane() % odd.out_channels]) << i;
 }
 
 // The shapes the tiles do not take: a stem (1 input channel: GEMM forward,

@@ -1,0 +1,164 @@
+// The forward convolution of a stride-1 layer with bf16 operands on AMX,
+// output positions along the tile columns (conv2d_amx_forward_rows; included
+// by conv_tiled_bf16.h where the compiler targets AMX-BF16). Also the data
+// gradients of stride-1 layers: conv.h runs them as the forward convolution
+// of dy with the flipped weights (WeightForm::kFlipped).
+//
+// Why: the image tiles (conv_tiled_amx.h) take planes up to 16x16; larger
+// ones (resnet50's 56x56 and 28x28 layers) ran the fp32 GEMM on operands
+// rounded to bf16, slower than fp32 itself (the rounded copies). Here, with
+// the plane in rows WP wide as in conv_wgrad_amx_rows.h (AmxRowsGeometry):
+//
+//   y[n, co, k] = sum over taps t, channels c of wq[t, co, c] * xq[n, c, k +
+//   shift_t]
+//
+// a C tile is 16 output channels x 16 consecutive k (the NCHW layout of the
+// output rows, the columns ow >= out_w dropped when stored); A tiles are the
+// packed weights [tap][CO_PAD][CIN_PAD] (16 channels x 32 input channels),
+// B tiles x as bf16 channel pairs in zero-padded rows [N][CPS][LN] (16 pairs
+// x 16 positions, a tap a constant shift). Four C tiles (32 channels x 32
+// positions) share two A and two B loads; the taps and the channel blocks
+// are the reduction, in a fixed order. Bias and epilogue are applied as the
+// sums are stored.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include <immintrin.h>
+
+#include "bf16.h"
+#include "conv_tiled.h"
+#include "conv_wgrad_amx_rows.h"
+#include "epilogue.h"
+
+namespace rnc::cpu::detail {
+
+enum class WeightForm; // conv.h
+
+// The layers conv2d_amx_forward_rows takes, by shape: stride 1, no groups,
+// 16 or more input channels, planes the image tiles do not take.
+template <Conv2DShape S> constexpr bool amx_rows_forward_shape() {
+  return S.groups == 1 && S.stride_h == 1 && S.stride_w == 1 &&
+         S.dilation_h == 1 && S.dilation_w == 1 && S.in_channels >= 16 &&
+         !use_tiled_forward<S>();
+}
+
+// w's value for output channel co, input channel c, tap t of S, read as kW
+// says (kFlipped: S is flipped_conv of the layer whose weights w holds).
+template <Conv2DShape S, WeightForm kW>
+RNC_INLINE float amx_rows_weight(const float *w, int co, int c, int t) {
+  constexpr int KHW = S.kernel_h * S.kernel_w;
+  if constexpr (kW == WeightForm{})
+    return w[(long(co) * S.in_channels + c) * KHW + t];
+  else // [c][co][KHW - 1 - t]: the layer's weights, S its transpose
+    return w[(long(c) * S.out_channels + co) * KHW + (KHW - 1 - t)];
+}
+
+template <Conv2DShape S, WeightForm kW, class Epi>
+void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
+                             const float *bias, int N, const Epi &epi) {
+  static_assert(amx_rows_forward_shape<S>(), "AMX rows forward: shape");
+  using G = AmxRowsGeometry<S>;
+  constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
+                KHW = S.kernel_h * KW;
+  constexpr int CPS = bf16_pair_stride(Cin), CIN_PAD = 2 * CPS, PB = CPS / 16;
+  constexpr int CO_PAD = (Co + 15) / 16 * 16, NVT = CO_PAD / 16;
+  constexpr int COB = (NVT + 1) / 2; // blocks of 32 output channels
+  constexpr long KB = G::KN / 32;    // blocks of 32 positions an image
+  constexpr long XS = long(Cin) * S.in_plane(), YS = long(Co) * S.out_plane();
+  uint32_t *xq = scratch<uint32_t>(kSlotCol, size_t(N) * CPS * G::LN);
+  uint16_t *wq = scratch<uint16_t>(kSlotPanel, size_t(KHW) * CO_PAD * CIN_PAD);
+  const long items = N * KB * COB;
+  const bool par = tiles_in_parallel(N, Co, S.out_plane(), Cin, KHW);
+#pragma omp parallel if (par)
+  {
+    // x as channel pairs in zero-padded rows.
+#pragma omp for schedule(static)
+    for (long np = 0; np < long(N) * CPS; ++np) {
+      const long n = np / CPS;
+      const int p = int(np % CPS);
+      uint32_t *d = xq + np * G::LN;
+      std::memset(d, 0, G::LN * sizeof(uint32_t));
+      if (2 * p >= Cin)
+        continue;
+      const float *s0 = x + n * XS + 2L * p * S.in_plane();
+      const float *s1 = 2 * p + 1 < Cin ? s0 + S.in_plane() : nullptr;
+      for (int r = 0; r < G::IH; ++r)
+        for (int i = 0; i < G::IW; i += 16) {
+          const int cnt = std::min(16, G::IW - i);
+          const long o = long(r) * G::IW + i;
+          _mm512_mask_storeu_epi32(
+              d + (r + G::PH) * G::WP + G::PW + i, __mmask16((1u << cnt) - 1),
+              bf16_pairs16(s0 + o, s1 ? s1 + o : nullptr, cnt));
+        }
+    }
+    // The weights as A tiles' rows: [tap][output channel][input channel].
+#pragma omp for schedule(static) collapse(2)
+    for (int t = 0; t < KHW; ++t)
+      for (int co = 0; co < CO_PAD; ++co) {
+        uint16_t *d = wq + (long(t) * CO_PAD + co) * CIN_PAD;
+        for (int c = 0; c < CIN_PAD; ++c)
+          d[c] = co < Co && c < Cin
+                     ? bf16_bits(amx_rows_weight<S, kW>(w, co, c, t))
+                     : uint16_t(0);
+      }
+    amx_load_config_16x64();
+    alignas(64) float buf[32 * 32];
+#pragma omp for schedule(static)
+    for (long it = 0; it < items; ++it) {
+      const long n = it / (KB * COB), kb = it / COB % KB;
+      const int co0 = int(it % COB) * 32;
+      const bool two = co0 + 16 < CO_PAD;
+      const long k0 = kb * 32;
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int t = 0; t < KHW; ++t) {
+        const long shift = (t / KW) * G::WP + t % KW;
+        const uint16_t *a = wq + (long(t) * CO_PAD + co0) * CIN_PAD;
+        const uint32_t *b = xq + n * CPS * G::LN + k0 + shift;
+        for (int pb = 0; pb < PB; ++pb) {
+          _tile_loadd(4, a + pb * 32, CIN_PAD * 2);
+          _tile_loadd(6, b + pb * 16 * G::LN, G::LN * 4);
+          _tile_loadd(7, b + pb * 16 * G::LN + 16, G::LN * 4);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          if (two) {
+            _tile_loadd(5, a + 16 * CIN_PAD + pb * 32, CIN_PAD * 2);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+      }
+      _tile_stored(0, buf, 32 * 4);
+      _tile_stored(1, buf + 16, 32 * 4);
+      if (two) {
+        _tile_stored(2, buf + 16 * 32, 32 * 4);
+        _tile_stored(3, buf + 16 * 32 + 16, 32 * 4);
+      }
+      // Rows of the output channels, the 32 positions in row segments.
+      const int rows = std::min(32, Co - co0);
+      for (long k = k0; k < k0 + 32;) {
+        const long r = k / G::WP, ow = k % G::WP;
+        const long seg = std::min<long>(k0 + 32 - k, G::WP - ow);
+        if (r < G::R && ow < G::OW) {
+          const long len = std::min<long>(seg, G::OW - ow), q0 = r * G::OW + ow;
+          for (int i = 0; i < rows; ++i) {
+            const int co = co0 + i;
+            const float *src = buf + i * 32 + (k - k0);
+            float *dst = y + n * YS + long(co) * S.out_plane() + q0;
+            const float bv = bias ? bias[co] : 0.0f;
+            for (long j = 0; j < len; ++j)
+              dst[j] = epi(int(n), co, q0 + j, src[j] + bv);
+          }
+        }
+        k += seg;
+      }
+    }
+    _tile_release();
+  }
+}
+
+} // namespace rnc::cpu::detail
