@@ -695,12 +695,25 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
                         const Sums &sums = {}) {
 #if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
   // bf16 on AMX, positions along the tiles (conv_fwd_amx_rows.h): the large
-  // planes, which the image tiles do not take. after() computes the sums.
+  // planes, which the image tiles do not take. The epilogue and the sums on
+  // each block of channels as it is done.
   if constexpr (bf16_operands<T>() && amx_rows_forward_shape<S>() &&
                 kW != WeightForm::kTransposed) {
     if (amx_bf16_ready()) {
-      conv2d_amx_forward_rows<S, kW>(y, x, w, bias, N, epi);
-      run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
+      constexpr long P = S.out_plane();
+      conv2d_amx_forward_rows<S, kW>(
+          y, x, w, bias, N, [&](int n, int c0, int c1) {
+            for (int c = c0; c < c1; ++c) {
+              T *row = y + (long(n) * S.out_channels + c) * P;
+              if constexpr (!std::is_same_v<Epi, NoEpilogue>)
+                apply_row_epilogue(row, row, P, n, c,
+                                   static_cast<const T *>(nullptr), epi);
+              if constexpr (Sums::kActive)
+                sums.row(n, c, row);
+            }
+          });
+      if constexpr (!Sums::kActive)
+        run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
       return;
     }
   }

@@ -32,6 +32,7 @@
 
 #include "bf16.h"
 #include "conv_tiled.h"
+#include "conv_tiled_amx.h"
 #include "transpose.h"
 
 namespace rnc::cpu::detail {
