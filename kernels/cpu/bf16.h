@@ -128,15 +128,19 @@ namespace detail {
 // 16 bf16 pairs (a[i] low, b[i] high) of the floats a[0, n), b[0, n) (n <=
 // 16; past n, and all of b when it is null: 0) as 16 words, rounded by
 // vcvtne2ps2bf16 (nearest even; subnormal inputs flushed to zero).
-RNC_INLINE __m512i bf16_pairs16(const float *a, const float *b, int n) {
+// The same of two registers: pair(va[i], vb[i]) in word i.
+RNC_INLINE __m512i bf16_pairs16(__m512 va, __m512 vb) {
   alignas(64) static constexpr uint16_t kInterleave[32] = {
       0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  __m512i h = (__m512i)_mm512_cvtne2ps_pbh(vb, va); // a low half, b high
+  return _mm512_permutexvar_epi16(_mm512_load_si512(kInterleave), h);
+}
+RNC_INLINE __m512i bf16_pairs16(const float *a, const float *b, int n) {
   __mmask16 k = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
   __m512 va = _mm512_maskz_loadu_ps(k, a);
   __m512 vb = b ? _mm512_maskz_loadu_ps(k, b) : _mm512_setzero_ps();
-  __m512i h = (__m512i)_mm512_cvtne2ps_pbh(vb, va); // a low half, b high
-  return _mm512_permutexvar_epi16(_mm512_load_si512(kInterleave), h);
+  return bf16_pairs16(va, vb);
 }
 
 // A transposing pair copy of at most 16 x 16: for r < rows_out and j < cols,

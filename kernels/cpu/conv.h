@@ -699,7 +699,9 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
   // each block of channels as it is done.
   if constexpr (bf16_operands<T>() && amx_rows_forward_shape<S>() &&
                 kW != WeightForm::kTransposed) {
-    if (amx_bf16_ready()) {
+    // (A data gradient, kFlipped, comes here only where amx_rows_data.)
+    if (amx_bf16_ready() &&
+        (kW != WeightForm::kPlain || amx_rows_forward_wins<S>(N))) {
       constexpr long P = S.out_plane();
       conv2d_amx_forward_rows<S, kW>(
           y, x, w, bias, N, [&](int n, int c0, int c1) {
@@ -865,6 +867,22 @@ template <Conv2DShape S> constexpr Conv2DShape flipped_conv() {
                      .groups = S.groups};
 }
 
+// Whether S's data gradient runs as the AMX rows kernel's forward of dy
+// with the flipped weights (bf16, conv_fwd_amx_rows.h): where the image
+// tiles do not take it, and under 16 images (as amx_rows_forward_wins).
+template <Conv2DShape S, class T> bool amx_rows_data(int N) {
+#if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+  if constexpr (bf16_operands<T>() && data_grad_is_forward<S>()) {
+    constexpr Conv2DShape TS = flipped_conv<S>();
+    if constexpr (amx_rows_forward_shape<TS>() && !use_direct_conv<TS>() &&
+                  !use_row_tiles<TS, T>())
+      return amx_bf16_ready() && (!use_tiled_backward_data<S>() || N < 16);
+  }
+#endif
+  (void)N;
+  return false;
+}
+
 // The two paths of conv2d_grad_input (below). after(n0, nb, g) runs in the
 // task that wrote images [n0, n0 + nb) of group g of dx, after the epilogue,
 // while they are in cache (as in conv2d_forward_all).
@@ -877,6 +895,20 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                 Kg = S.col_rows();
   constexpr int KH = S.kernel_h, KW = S.kernel_w;
   constexpr long P = S.out_plane();
+  constexpr bool kRowsData = [] {
+    if constexpr (data_grad_is_forward<S>())
+      return !use_direct_conv<flipped_conv<S>()>() &&
+             !use_row_tiles<flipped_conv<S>(), T>();
+    else
+      return false;
+  }();
+  if constexpr (kRowsData) {
+    if (amx_rows_data<S, T>(N)) {
+      conv2d_forward_all<flipped_conv<S>(), WeightForm::kFlipped>(
+          dx, dy, w, static_cast<const T *>(nullptr), N, epi, after, sums);
+      return;
+    }
+  }
   // Where the flipped forward takes the row tiles, so does the gradient.
   constexpr bool kFlipRows = [] {
     if constexpr (data_grad_is_forward<S>())

@@ -1,4 +1,4 @@
-// The forward convolution of a stride-1 layer with bf16 operands on AMX,
+// The forward convolution of a stride-1 or 2 layer with bf16 operands on AMX,
 // output positions along the tile columns (conv2d_amx_forward_rows; included
 // by conv_tiled_bf16.h where the compiler targets AMX-BF16). Also the data
 // gradients of stride-1 layers: conv.h runs them as the forward convolution
@@ -6,11 +6,13 @@
 //
 // Why: the image tiles (conv_tiled_amx.h) take planes up to 16x16; larger
 // ones (resnet50's 56x56 and 28x28 layers) ran the fp32 GEMM on operands
-// rounded to bf16, slower than fp32 itself (the rounded copies). Here, with
-// the plane in rows WP wide as in conv_wgrad_amx_rows.h (AmxRowsGeometry):
+// rounded to bf16, slower than fp32 itself (the rounded copies); and under
+// 16 images the image tiles' A tiles are part empty. Here, with the plane in
+// rows WP wide as in conv_wgrad_amx_rows.h (AmxRowsGeometry; stride 2: four
+// phase planes):
 //
-//   y[n, co, k] = sum over taps t, channels c of wq[t, co, c] * xq[n, c, k +
-//   shift_t]
+//   y[n, co, k] = sum over taps t, channels c of
+//                 wq[t, co, c] * xq[n, c, k + shift(t)]
 //
 // a C tile is 16 output channels x 16 consecutive k (the NCHW layout of the
 // output rows, the columns ow >= out_w dropped when stored); A tiles are the
@@ -40,12 +42,19 @@ namespace rnc::cpu::detail {
 
 enum class WeightForm; // conv.h
 
-// The layers conv2d_amx_forward_rows takes, by shape: stride 1, no groups,
-// 16 or more input channels, planes the image tiles do not take.
+// The layers conv2d_amx_forward_rows takes, by shape: stride 1 or 2, no
+// groups, 16 or more input channels (amx_rows_forward_wins: at which batch).
 template <Conv2DShape S> constexpr bool amx_rows_forward_shape() {
-  return S.groups == 1 && S.stride_h == 1 && S.stride_w == 1 &&
-         S.dilation_h == 1 && S.dilation_w == 1 && S.in_channels >= 16 &&
-         !use_tiled_forward<S>();
+  return amx_rows_stride_ok<S>() && S.in_channels >= 16;
+}
+
+// Whether the rows kernel takes a batch of N: always where the image tiles
+// do not (planes over 16x16); under 16 images elsewhere, where the image
+// tiles' A tiles are part empty (resnet50 at batch 8, one thread: 512->512
+// 3x3 @7 11.1 -> 7.5 ms, 1024->2048 1x1 s2 @14 9.8 -> 4.0,
+// kernel-conv-bench-bf16).
+template <Conv2DShape S> bool amx_rows_forward_wins(int N) {
+  return !use_tiled_forward<S>() || N < 16;
 }
 
 // w's value for output channel co, input channel c, tap t of S, read as kW
@@ -88,25 +97,32 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
         continue;
       const float *s0 = x + n * XS + 2L * p * S.in_plane();
       const float *s1 = 2 * p + 1 < Cin ? s0 + S.in_plane() : nullptr;
-      for (int r = 0; r < G::IH; ++r)
-        for (int i = 0; i < G::IW; i += 16) {
-          const int cnt = std::min(16, G::IW - i);
-          const long o = long(r) * G::IW + i;
-          _mm512_mask_storeu_epi32(
-              d + (r + G::PH) * G::WP + G::PW + i, __mmask16((1u << cnt) - 1),
-              bf16_pairs16(s0 + o, s1 ? s1 + o : nullptr, cnt));
-        }
+      const long off1 = s1 ? s1 - s0 : 0;
+      amx_rows_plane_runs<S>(
+          s0, [&](int ph, int i, int j, const float *src, int cnt) {
+            __m512 v0 = amx_rows_load(src, cnt, G::SD);
+            __m512 v1 = s1 ? amx_rows_load(src + off1, cnt, G::SD)
+                           : _mm512_setzero_ps();
+            _mm512_mask_storeu_epi32(d + ph * G::LNP + i * G::WP + j,
+                                     __mmask16((1u << cnt) - 1),
+                                     bf16_pairs16(v0, v1));
+          });
     }
-    // The weights as A tiles' rows: [tap][output channel][input channel].
+    // The weights as A tiles' rows: [tap][output channel][input channel], in
+    // blocks of 16 x 32 channels, each block's taps read where they lie (the
+    // flipped weights element by element, a row of the layer's weights
+    // apart, cost resnet50's 512->2048 1x1 @7 data gradient 8.4 ms against
+    // 3.5 at batch 8).
 #pragma omp for schedule(static) collapse(2)
-    for (int t = 0; t < KHW; ++t)
-      for (int co = 0; co < CO_PAD; ++co) {
-        uint16_t *d = wq + (long(t) * CO_PAD + co) * CIN_PAD;
-        for (int c = 0; c < CIN_PAD; ++c)
-          d[c] = co < Co && c < Cin
-                     ? bf16_bits(amx_rows_weight<S, kW>(w, co, c, t))
-                     : uint16_t(0);
-      }
+    for (int co0 = 0; co0 < CO_PAD; co0 += 16)
+      for (int c0 = 0; c0 < CIN_PAD; c0 += 32)
+        for (int co = co0; co < co0 + 16; ++co)
+          for (int c = c0; c < c0 + 32; ++c)
+            for (int t = 0; t < KHW; ++t)
+              wq[(long(t) * CO_PAD + co) * CIN_PAD + c] =
+                  co < Co && c < Cin
+                      ? bf16_bits(amx_rows_weight<S, kW>(w, co, c, t))
+                      : uint16_t(0);
     amx_load_config_16x64();
     alignas(64) float buf[32 * 32];
 #pragma omp for schedule(static)
@@ -121,7 +137,7 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
         _tile_zero(2);
         _tile_zero(3);
         for (int t = 0; t < KHW; ++t) {
-          const long shift = (t / KW) * G::WP + t % KW;
+          const long shift = G::shift(t / KW, t % KW);
           const uint16_t *a = wq + (long(t) * CO_PAD + co0) * CIN_PAD;
           const uint32_t *b = xq + n * CPS * G::LN + k0 + shift;
           for (int pb = 0; pb < PB; ++pb) {

@@ -1,28 +1,30 @@
-// The weight gradient of a stride-1 convolution with bf16 operands on AMX,
-// reducing over output positions (conv2d_amx_backward_weight_rows; included
-// by conv_tiled_bf16.h where the compiler targets AMX-BF16).
+// The weight gradient of a stride-1 or stride-2 convolution with bf16
+// operands on AMX, reducing over output positions
+// (conv2d_amx_backward_weight_rows; included by conv_tiled_bf16.h where the
+// compiler targets AMX-BF16).
 //
 // Why: the image-pair tiles (conv_tiled_amx.h) reduce over image pairs
 // rounded up to 16, 4x the work at batch 8, and below 16 images on planes
 // over 14x14 the fp32 kernels ran on rounded copies of x and dy instead.
 // Here the reduction runs along each image's rows:
 //
-//   dw[co, c, kh, kw] = sum over n, k of xq[n, c, k + kh * WP + kw] * dyq[n, k,
-//   co]
+//   dw[co, c, t] = sum over n, k of xq[n, c, k + shift(t)] * dyq[n, k, co]
 //
 // with k = oh * WP + ow over output rows of WP columns: xq is x rounded to
 // bf16 in a zero-padded plane WP wide ([N][Cin][LN], the padding rows and
-// columns zero), so a tap is a constant shift of the same rows, and dyq is dy
-// as pairs of consecutive k (the VNNI operand of tdpbf16ps, [N][KN/2][CO_PAD],
-// zero at the columns ow >= out_w and past the plane). A 1x1 layer without
-// padding is one row (the whole plane). A C tile holds 16 input x 16 output
+// columns zero), so a tap t is a constant shift of the same rows, and dyq is
+// dy as pairs of consecutive k (the VNNI operand of tdpbf16ps,
+// [N][KN/2][CO_PAD], zero at the columns ow >= out_w and past the plane). A
+// 1x1 layer without padding is one row (the whole plane). Stride 2: xq holds
+// each parity of rows and columns in a plane of its own (AmxRowsGeometry),
+// where the taps are again shifts. A C tile holds 16 input x 16 output
 // channels of one tap, each step adds 32 k; four C tiles (32 x 32) share
 // their two A and two B loads.
 //
 // The k blocks run in chunks of about 1 MB, so the chunk stays in L2 while
-// every tile of the thread passes over it (each tile's sums
-// stored to `part` and loaded back between chunks). Threads split the tiles;
-// each tile sums in the same order whatever the thread count.
+// every tile of the thread passes over it (each tile's sums stored to `part`
+// and loaded back between chunks). Threads split the tiles; each tile sums
+// in the same order whatever the thread count.
 #pragma once
 
 #include <algorithm>
@@ -38,28 +40,86 @@
 namespace rnc::cpu::detail {
 
 // The layers conv2d_amx_backward_weight_rows takes, by shape.
+template <Conv2DShape S> constexpr bool amx_rows_stride_ok() {
+  return S.groups == 1 && S.stride_h == S.stride_w &&
+         (S.stride_h == 1 || S.stride_h == 2) && S.dilation_h == 1 &&
+         S.dilation_w == 1;
+}
 template <Conv2DShape S> constexpr bool amx_rows_wgrad_shape() {
-  return S.groups == 1 && S.stride_h == 1 && S.stride_w == 1 &&
-         S.dilation_h == 1 && S.dilation_w == 1 && S.in_channels % 32 == 0;
+  return amx_rows_stride_ok<S>() && S.in_channels % 32 == 0;
 }
 
-// The plane as the rows kernel sees it: R output rows of OW columns in rows
+// The plane as the rows kernels see it: R output rows of OW columns in rows
 // WP wide (even, so that a pair of k never spans two rows), KN positions an
-// image rounded up to 32, LN elements of a padded input channel.
+// image rounded up to 32. The input, zero-padded, in SS phase planes of LNP
+// elements (stride 2: the rows and columns of each parity apart, so that a
+// tap is again a shift within one of them), LN = SS * LNP a channel. A 1x1
+// stride-1 layer without padding is one row, the whole plane.
 template <Conv2DShape S> struct AmxRowsGeometry {
+  static constexpr int SD = S.stride_h; // 1 or 2
   static constexpr bool kFlat =
-      S.kernel_h * S.kernel_w == 1 && S.pad_h == 0 && S.pad_w == 0;
+      S.kernel_h * S.kernel_w == 1 && SD == 1 && S.pad_h == 0 && S.pad_w == 0;
   static constexpr int IH = kFlat ? 1 : S.in_h;
   static constexpr int IW = kFlat ? int(S.in_plane()) : S.in_w;
   static constexpr int R = kFlat ? 1 : S.out_h();
   static constexpr int OW = kFlat ? int(S.out_plane()) : S.out_w();
   static constexpr int PH = kFlat ? 0 : S.pad_h, PW = kFlat ? 0 : S.pad_w;
-  static constexpr long WP = (IW + 2L * PW + 1) / 2 * 2;
+  // Phases: input rows (columns) of each parity kh % SD (kw % SD) used.
+  static constexpr int PA = std::min(SD, S.kernel_h),
+                       PB = std::min(SD, S.kernel_w), SS = PA * PB;
+  static constexpr int RP = R + (S.kernel_h - 1) / SD; // rows a phase
+  static constexpr long WP = (OW + (S.kernel_w - 1) / SD + 1) / 2 * 2;
   static constexpr long KN = (R * WP + 31) / 32 * 32;
-  static constexpr long LN =
-      (KN + (S.kernel_h - 1) * WP + (S.kernel_w - 1) + 31) / 32 * 32;
-  static_assert((IH + 2L * PH) * WP <= LN, "the padded plane fits LN");
+  static constexpr long LNP =
+      (KN + (S.kernel_h - 1) / SD * WP + (S.kernel_w - 1) / SD + 31) / 32 * 32;
+  static constexpr long LN = SS * LNP;
+  static_assert(RP * WP <= LNP, "a phase plane fits LNP");
+  // Where tap (kh, kw) reads output position k's input: at k + shift(t).
+  static constexpr long shift(int kh, int kw) {
+    return ((kh % SD) * PB + kw % SD) * LNP + (kh / SD) * WP + kw / SD;
+  }
 };
+
+// Up to 16 floats of a row every `sd` (1 or 2) elements, from src (cnt of
+// them, zeros past): one phase row's run.
+RNC_INLINE __m512 amx_rows_load(const float *src, int cnt, int sd) {
+  auto mask = [](int v) {
+    return v <= 0    ? __mmask16(0)
+           : v >= 16 ? __mmask16(0xffff)
+                     : __mmask16((1u << v) - 1);
+  };
+  if (sd == 1)
+    return _mm512_maskz_loadu_ps(mask(cnt), src);
+  // Elements 0, 2, .., 2 (cnt - 1): 2 cnt - 1 of them read.
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12,
+                                        10, 8, 6, 4, 2, 0);
+  __m512 lo = _mm512_maskz_loadu_ps(mask(2 * cnt - 1), src);
+  __m512 hi = _mm512_maskz_loadu_ps(mask(2 * cnt - 17), src + 16);
+  return _mm512_permutex2var_ps(lo, even, hi);
+}
+
+// Calls run(phase, i, j0, src, cnt) for each run of an input plane s (one
+// channel) that lands in the phase planes: phase row i, columns [j0, j0 +
+// cnt), cnt <= 16, read from src every SD elements.
+template <Conv2DShape S, class Run>
+RNC_INLINE void amx_rows_plane_runs(const float *s, const Run &run) {
+  using G = AmxRowsGeometry<S>;
+  for (int a = 0; a < G::PA; ++a)
+    for (int b = 0; b < G::PB; ++b) {
+      const int ph = a * G::PB + b;
+      // Columns j with iw = SD j + b - PW inside the row.
+      const int jlo = std::max(0, (G::PW - b + G::SD - 1) / G::SD);
+      const int jhi = std::min<int>(G::WP, (G::IW - 1 + G::PW - b) / G::SD + 1);
+      for (int i = 0; i < G::RP; ++i) {
+        const int ih = G::SD * i + a - G::PH;
+        if (ih < 0 || ih >= G::IH)
+          continue;
+        const float *row = s + long(ih) * G::IW;
+        for (int j = jlo; j < jhi; j += 16)
+          run(ph, i, j, row + (G::SD * j + b - G::PW), std::min(16, jhi - j));
+      }
+    }
+}
 
 // Whether the rows kernel takes a batch of N: it multiplies KN / out_plane
 // of the work (row padding, the last block), the image-pair tiles MP / M
@@ -74,22 +134,18 @@ template <Conv2DShape S> bool amx_rows_wgrad_wins(int N, bool pair_tiles) {
   return G::KN * M < MP * S.out_plane();
 }
 
-// x[n, c] rounded to bf16 into the zero-padded rows of xq[n, c].
+// x[n, c] rounded to bf16 into the zero-padded phase planes of xq[n, c].
 template <Conv2DShape S>
 RNC_INLINE void amx_rows_pack_x(uint16_t *RNC_RESTRICT d,
                                 const float *RNC_RESTRICT s) {
   using G = AmxRowsGeometry<S>;
   std::memset(d, 0, G::LN * sizeof(uint16_t));
-  for (int r = 0; r < G::IH; ++r) {
-    uint16_t *dr = d + (r + G::PH) * G::WP + G::PW;
-    const float *sr = s + long(r) * G::IW;
-    for (int i = 0; i < G::IW; i += 16) {
-      const int n = std::min(16, G::IW - i);
-      const __mmask16 k = __mmask16((1u << n) - 1);
-      __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, sr + i));
-      _mm256_mask_storeu_epi16(dr + i, k, (__m256i)h);
-    }
-  }
+  amx_rows_plane_runs<S>(
+      s, [&](int ph, int i, int j, const float *src, int cnt) {
+        __m256bh h = _mm512_cvtneps_pbh(amx_rows_load(src, cnt, G::SD));
+        _mm256_mask_storeu_epi16(d + ph * G::LNP + i * G::WP + j,
+                                 __mmask16((1u << cnt) - 1), (__m256i)h);
+      });
 }
 
 // dy[n, c0 .. c0 + 15] as pairs of consecutive k: dyq[n][k / 2][c0 + j] for
@@ -177,7 +233,7 @@ void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
         const int c0 = int(tile / VB % CB) * 32, v0 = 2 * int(tile % VB);
         const bool two = v0 + 1 < NVT;
         const int t = u.kh * KW + u.kw;
-        const long shift = u.kh * G::WP + u.kw;
+        const long shift = G::shift(u.kh, u.kw);
         float *pp = part + (long(t) * Cin + c0) * CO_PAD + v0 * 16;
         constexpr long ld = CO_PAD * 4;
         if (g0 == 0) {

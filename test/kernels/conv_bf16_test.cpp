@@ -306,6 +306,23 @@ TEST(ConvBf16, AmxRowsLargePlanes) {
     ASSERT_EQ(y1[i], y0[i] + b[i / odd.out_plane() % odd.out_channels]) << i;
 }
 
+// Stride 2 on the rows kernels, the input in four phase planes (3x3) or one
+// (1x1): weight gradients at 14x14, 15x15 (odd: the last phase rows and
+// columns shorter) and 40x40; forward on 40x40 inputs (20x20 outputs, over
+// the image tiles' 16x16).
+TEST(ConvBf16, AmxRowsStride2) {
+  using rnc::cpu::detail::amx_rows_forward_shape;
+  constexpr Conv2DShape p14{64, 96, 14, 14, 1, 1, 2, 2, 0, 0};
+  constexpr Conv2DShape s15{32, 48, 15, 15, 3, 3, 2, 2, 1, 1};
+  constexpr Conv2DShape s40{32, 40, 40, 40, 3, 3, 2, 2, 1, 1};
+  constexpr Conv2DShape p40{32, 64, 40, 40, 1, 1, 2, 2, 0, 0};
+  static_assert(amx_rows_forward_shape<s40>() && amx_rows_forward_shape<p40>());
+  check_rows_wgrad<p14, kMixed>(8, 31);
+  check_rows_wgrad<s15, kAllTiled>(5, 32);
+  check_rows_wgrad<s40, kMixed>(2, 33);
+  check_rows_wgrad<p40, kMixed>(2, 34);
+}
+
 // The shapes the tiles do not take: a stem (1 input channel: GEMM forward,
 // direct weight gradient), a grouped conv (direct kernel), a strided 1x1
 // with few input channels (GEMM, col2im data gradient), a large plane (GEMM
