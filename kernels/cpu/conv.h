@@ -647,6 +647,23 @@ bool conv2d_forward_task(T *y, const T *x, const T *w, const T *bias, int n0,
   return Sums::kActive;
 }
 
+// done(n, c0, c1) of the bf16 AMX kernels (conv_fwd_amx_rows.h,
+// conv_dgrad_amx_s2.h): the epilogue and the sums of rows [c0, c1) of image
+// n of y ([N][C][P]), just written.
+template <class T, class Epi, class Sums>
+auto epilogue_sums_rows(T *y, int C, long P, const Epi &epi, const Sums &sums) {
+  return [=, &epi, &sums](int n, int c0, int c1) {
+    for (int c = c0; c < c1; ++c) {
+      T *row = y + (long(n) * C + c) * P;
+      if constexpr (!std::is_same_v<Epi, NoEpilogue>)
+        apply_row_epilogue(row, row, P, n, c, static_cast<const T *>(nullptr),
+                           epi);
+      if constexpr (Sums::kActive)
+        sums.row(n, c, row);
+    }
+  };
+}
+
 // Whether conv2d_forward_all runs S on its GEMM tasks for a batch of N
 // (not Winograd, the row or image tiles, or the direct kernel).
 template <Conv2DShape S, class T> bool forward_on_gemm_tasks(int N) {
@@ -702,18 +719,9 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
     // (A data gradient, kFlipped, comes here only where amx_rows_data.)
     if (amx_bf16_ready() &&
         (kW != WeightForm::kPlain || amx_rows_forward_wins<S>(N))) {
-      constexpr long P = S.out_plane();
       conv2d_amx_forward_rows<S, kW>(
-          y, x, w, bias, N, [&](int n, int c0, int c1) {
-            for (int c = c0; c < c1; ++c) {
-              T *row = y + (long(n) * S.out_channels + c) * P;
-              if constexpr (!std::is_same_v<Epi, NoEpilogue>)
-                apply_row_epilogue(row, row, P, n, c,
-                                   static_cast<const T *>(nullptr), epi);
-              if constexpr (Sums::kActive)
-                sums.row(n, c, row);
-            }
-          });
+          y, x, w, bias, N,
+          epilogue_sums_rows(y, S.out_channels, S.out_plane(), epi, sums));
       if constexpr (!Sums::kActive)
         run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
       return;
@@ -895,8 +903,22 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
                 Kg = S.col_rows();
   constexpr int KH = S.kernel_h, KW = S.kernel_w;
   constexpr long P = S.out_plane();
+#if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+  // bf16 stride-2 layers on AMX in four phases (conv_dgrad_amx_s2.h), where
+  // the image tiles do not take them and under 16 images.
+  if constexpr (bf16_operands<T>() && amx_dgrad_s2_shape<S>()) {
+    if (amx_bf16_ready() && (!use_tiled_backward_data<S>() || N < 16)) {
+      conv2d_amx_backward_data_s2<S>(
+          dx, dy, w, N,
+          epilogue_sums_rows(dx, S.in_channels, S.in_plane(), epi, sums));
+      if constexpr (!Sums::kActive)
+        run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
+      return;
+    }
+  }
+  // Stride 1: the rows kernel's forward of dy with the flipped weights.
   constexpr bool kRowsData = [] {
-    if constexpr (data_grad_is_forward<S>())
+    if constexpr (bf16_operands<T>() && data_grad_is_forward<S>())
       return !use_direct_conv<flipped_conv<S>()>() &&
              !use_row_tiles<flipped_conv<S>(), T>();
     else
@@ -909,6 +931,7 @@ void conv2d_backward_data_all(T *dx, const T *dy, const T *w, int N,
       return;
     }
   }
+#endif
   // Where the flipped forward takes the row tiles, so does the gradient.
   constexpr bool kFlipRows = [] {
     if constexpr (data_grad_is_forward<S>())

@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <immintrin.h>
 
@@ -66,6 +67,41 @@ RNC_INLINE float amx_rows_weight(const float *w, int co, int c, int t) {
     return w[(long(co) * S.in_channels + c) * KHW + t];
   else // [c][co][KHW - 1 - t]: the layer's weights, S its transpose
     return w[(long(c) * S.out_channels + co) * KHW + (KHW - 1 - t)];
+}
+
+// One 32 x 32 block of the rows kernels into buf ([32][32] fp32; rows
+// 16-31 only when `two`): the sum over taps j < ntaps and PB blocks of 32
+// reduction channels of A x B, where operands(j) gives tap j's A (32 rows
+// of bf16, lda elements apart) and B (16 pairs x 32 positions, rows ldb
+// words apart). Four C tiles, two A and two B loads per four tdpbf16ps.
+template <int PB, class Operands>
+RNC_INLINE void amx_rows_block(float *buf, int ntaps, const Operands &operands,
+                               long lda, long ldb, bool two) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int j = 0; j < ntaps; ++j) {
+    const auto [a, b] = operands(j);
+    for (int pb = 0; pb < PB; ++pb) {
+      _tile_loadd(4, a + pb * 32, lda * 2);
+      _tile_loadd(6, b + pb * 16 * ldb, ldb * 4);
+      _tile_loadd(7, b + pb * 16 * ldb + 16, ldb * 4);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      if (two) {
+        _tile_loadd(5, a + 16 * lda + pb * 32, lda * 2);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+  }
+  _tile_stored(0, buf, 32 * 4);
+  _tile_stored(1, buf + 16, 32 * 4);
+  if (two) {
+    _tile_stored(2, buf + 16 * 32, 32 * 4);
+    _tile_stored(3, buf + 16 * 32 + 16, 32 * 4);
+  }
 }
 
 template <Conv2DShape S, WeightForm kW, class Done>
@@ -132,33 +168,14 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
       const bool two = co0 + 16 < CO_PAD;
       for (long kb = 0; kb < KB; ++kb) {
         const long k0 = kb * 32;
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int t = 0; t < KHW; ++t) {
-          const long shift = G::shift(t / KW, t % KW);
-          const uint16_t *a = wq + (long(t) * CO_PAD + co0) * CIN_PAD;
-          const uint32_t *b = xq + n * CPS * G::LN + k0 + shift;
-          for (int pb = 0; pb < PB; ++pb) {
-            _tile_loadd(4, a + pb * 32, CIN_PAD * 2);
-            _tile_loadd(6, b + pb * 16 * G::LN, G::LN * 4);
-            _tile_loadd(7, b + pb * 16 * G::LN + 16, G::LN * 4);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            if (two) {
-              _tile_loadd(5, a + 16 * CIN_PAD + pb * 32, CIN_PAD * 2);
-              _tile_dpbf16ps(2, 5, 6);
-              _tile_dpbf16ps(3, 5, 7);
-            }
-          }
-        }
-        _tile_stored(0, buf, 32 * 4);
-        _tile_stored(1, buf + 16, 32 * 4);
-        if (two) {
-          _tile_stored(2, buf + 16 * 32, 32 * 4);
-          _tile_stored(3, buf + 16 * 32 + 16, 32 * 4);
-        }
+        amx_rows_block<PB>(
+            buf, KHW,
+            [&](int t) {
+              return std::pair{wq + (long(t) * CO_PAD + co0) * CIN_PAD,
+                               xq + n * CPS * G::LN + k0 +
+                                   G::shift(t / KW, t % KW)};
+            },
+            CIN_PAD, G::LN, two);
         // Rows of the output channels, the 32 positions in row segments.
         const int rows = std::min(32, Co - co0);
         for (long k = k0; k < k0 + 32;) {

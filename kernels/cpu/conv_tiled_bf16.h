@@ -8,6 +8,7 @@
 #include "conv_tiled.h"
 #include "cpu_features.h"
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+#include "conv_dgrad_amx_s2.h"
 #include "conv_fwd_amx_rows.h"
 #include "conv_tiled_amx.h"
 #include "conv_wgrad_amx_rows.h"

@@ -222,7 +222,7 @@ void print_header(double peak, [[maybe_unused]] double fp32_peak) {
 #if RNC_CPU_PRECISION == 2
   std::printf("threads %d, bf16 peak %.1f GFLOP/s (register-only vdpbf16ps "
               "loop; %%peak below is of it), AMX tdpbf16ps peak %.1f (0: no "
-              "AMX; used by the tiles at N >= 32), fp32 FMA peak %.1f, ",
+              "AMX; used where the CPU has it), fp32 FMA peak %.1f, ",
               rnc::cpu::max_threads(), peak, amx_peak(), fp32_peak);
 #else
   std::printf("threads %d, FMA peak %.1f GFLOP/s (register-only loop), ",

@@ -149,7 +149,7 @@ void check_shape(int N, uint64_t seed) {
       kt::random_vec<float>(size_t(N) * S.out_channels * S.out_plane(), seed + 2);
   Refs<S> ref = reference<S>(x, w, dy, N);
   int saved = omp_get_max_threads();
-  // The AMX tiles where the CPU has them (N >= 32), and the AVX512-BF16 ones.
+  // The AMX kernels where the CPU has them, and the AVX512-BF16 tiles.
   for (const char *mask : {"", "no-amx"}) {
   if (!*mask && !rnc::cpu::amx_bf16_ready())
     continue;
@@ -321,6 +321,19 @@ TEST(ConvBf16, AmxRowsStride2) {
   check_rows_wgrad<s15, kAllTiled>(5, 32);
   check_rows_wgrad<s40, kMixed>(2, 33);
   check_rows_wgrad<p40, kMixed>(2, 34);
+}
+
+// Stride-2 data gradients in four phases (conv_dgrad_amx_s2.h): the shapes
+// above (1x1: two phases without taps, dx zero there; 3x3 pad 1; odd 15x15),
+// a 3x3 without padding (dy padded above and left), a 5x5 pad 2 with 80
+// output channels (the reduction's last pair block part empty).
+TEST(ConvBf16, AmxStride2DataGradient) {
+  using rnc::cpu::detail::amx_dgrad_s2_shape;
+  constexpr Conv2DShape q15{32, 32, 15, 15, 3, 3, 2, 2, 0, 0};
+  constexpr Conv2DShape f13{24, 80, 13, 13, 5, 5, 2, 2, 2, 2};
+  static_assert(amx_dgrad_s2_shape<q15>() && amx_dgrad_s2_shape<f13>());
+  check_shape<q15, kAllTiled>(3, 35);
+  check_shape<f13, kAllTiled>(4, 36);
 }
 
 // The shapes the tiles do not take: a stem (1 input channel: GEMM forward,
