@@ -1159,8 +1159,8 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
     }
   }
 #if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
-  // bf16 stride-1 layers on AMX reducing over positions, unless the image-pair
-  // tiles waste less of theirs (conv_wgrad_amx_rows.h).
+  // bf16 stride-1 and stride-2 layers on AMX reducing over positions, unless
+  // the image-pair tiles waste less of theirs (conv_wgrad_amx_rows.h).
   if constexpr (bf16_operands<T>() && detail::amx_rows_wgrad_shape<S>()) {
     constexpr bool tiled =
         detail::use_tiled_backward_weight<S, T>() &&
