@@ -88,25 +88,18 @@ void conv2d_amx_backward_data_s2(float *dx, const float *dy, const float *w,
 #pragma omp parallel if (par)
   {
     // dy as channel pairs in zero-padded rows.
-#pragma omp for schedule(static)
-    for (long np = 0; np < long(N) * CPS; ++np) {
-      const long n = np / CPS;
-      const int p = int(np % CPS);
-      uint32_t *d = yq + np * G::LN;
-      std::memset(d, 0, G::LN * sizeof(uint32_t));
-      if (2 * p >= Co)
-        continue;
-      const float *s0 = dy + (n * Co + 2L * p) * OP;
-      const float *s1 = 2 * p + 1 < Co ? s0 + OP : nullptr;
-      for (int r = 0; r < G::OH; ++r)
-        for (int j = 0; j < G::OW; j += 16) {
-          const int cnt = std::min(16, G::OW - j);
-          const long o = long(r) * G::OW + j;
-          _mm512_mask_storeu_epi32(
-              d + (r + G::T) * G::WP + G::L + j, __mmask16((1u << cnt) - 1),
-              bf16_pairs16(s0 + o, s1 ? s1 + o : nullptr, cnt));
-        }
-    }
+    amx_rows_pack_pairs(
+        yq, G::LN, dy, N, Co, CPS, OP,
+        [&](uint32_t *d, const float *s0, const float *s1) {
+          for (int r = 0; r < G::OH; ++r)
+            for (int j = 0; j < G::OW; j += 16) {
+              const int cnt = std::min(16, G::OW - j);
+              const long o = long(r) * G::OW + j;
+              _mm512_mask_storeu_epi32(
+                  d + (r + G::T) * G::WP + G::L + j, __mmask16((1u << cnt) - 1),
+                  bf16_pairs16(s0 + o, s1 ? s1 + o : nullptr, cnt));
+            }
+        });
     // The weights as A tiles' rows: [tap][input channel c][output channel
     // co], in blocks of 16 x 32 channels, each read where it lies.
 #pragma omp for schedule(static) collapse(2)

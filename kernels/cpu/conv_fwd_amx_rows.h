@@ -69,6 +69,27 @@ RNC_INLINE float amx_rows_weight(const float *w, int co, int c, int t) {
     return w[(long(c) * S.out_channels + co) * KHW + (KHW - 1 - t)];
 }
 
+// The B operand copy of the rows kernels, inside their parallel region:
+// for each image n and channel pair p < CPS of src ([N][C][plane]), the LN
+// words at q + (n * CPS + p) * LN zeroed, then fill(d, s0, s1) writes the
+// pair's planes there (s1 null for an odd last channel; pairs past C stay
+// zero).
+template <class Fill>
+void amx_rows_pack_pairs(uint32_t *q, long LN, const float *src, int N, int C,
+                         int CPS, long plane, const Fill &fill) {
+#pragma omp for schedule(static)
+  for (long np = 0; np < long(N) * CPS; ++np) {
+    const long n = np / CPS;
+    const int p = int(np % CPS);
+    uint32_t *d = q + np * LN;
+    std::memset(d, 0, LN * sizeof(uint32_t));
+    if (2 * p >= C)
+      continue;
+    const float *s0 = src + (n * C + 2L * p) * plane;
+    fill(d, s0, 2 * p + 1 < C ? s0 + plane : nullptr);
+  }
+}
+
 // One 32 x 32 block of the rows kernels into buf ([32][32] fp32; rows
 // 16-31 only when `two`): the sum over taps j < ntaps and PB blocks of 32
 // reduction channels of A x B, where operands(j) gives tap j's A (32 rows
@@ -115,7 +136,7 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
   constexpr int CO_PAD = (Co + 15) / 16 * 16, NVT = CO_PAD / 16;
   constexpr int COB = (NVT + 1) / 2; // blocks of 32 output channels
   constexpr long KB = G::KN / 32;    // blocks of 32 positions an image
-  constexpr long XS = long(Cin) * S.in_plane(), YS = long(Co) * S.out_plane();
+  constexpr long YS = long(Co) * S.out_plane();
   uint32_t *xq = scratch<uint32_t>(kSlotCol, size_t(N) * CPS * G::LN);
   uint16_t *wq = scratch<uint16_t>(kSlotPanel, size_t(KHW) * CO_PAD * CIN_PAD);
   const long blocks = long(N) * COB;
@@ -123,27 +144,20 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
 #pragma omp parallel if (par)
   {
     // x as channel pairs in zero-padded rows.
-#pragma omp for schedule(static)
-    for (long np = 0; np < long(N) * CPS; ++np) {
-      const long n = np / CPS;
-      const int p = int(np % CPS);
-      uint32_t *d = xq + np * G::LN;
-      std::memset(d, 0, G::LN * sizeof(uint32_t));
-      if (2 * p >= Cin)
-        continue;
-      const float *s0 = x + n * XS + 2L * p * S.in_plane();
-      const float *s1 = 2 * p + 1 < Cin ? s0 + S.in_plane() : nullptr;
-      const long off1 = s1 ? s1 - s0 : 0;
-      amx_rows_plane_runs<S>(
-          s0, [&](int ph, int i, int j, const float *src, int cnt) {
-            __m512 v0 = amx_rows_load(src, cnt, G::SD);
-            __m512 v1 = s1 ? amx_rows_load(src + off1, cnt, G::SD)
-                           : _mm512_setzero_ps();
-            _mm512_mask_storeu_epi32(d + ph * G::LNP + i * G::WP + j,
-                                     __mmask16((1u << cnt) - 1),
-                                     bf16_pairs16(v0, v1));
-          });
-    }
+    amx_rows_pack_pairs(
+        xq, G::LN, x, N, Cin, CPS, S.in_plane(),
+        [&](uint32_t *d, const float *s0, const float *s1) {
+          const long off1 = s1 ? s1 - s0 : 0;
+          amx_rows_plane_runs<S>(
+              s0, [&](int ph, int i, int j, const float *src, int cnt) {
+                __m512 v0 = amx_rows_load(src, cnt, G::SD);
+                __m512 v1 = s1 ? amx_rows_load(src + off1, cnt, G::SD)
+                               : _mm512_setzero_ps();
+                _mm512_mask_storeu_epi32(d + ph * G::LNP + i * G::WP + j,
+                                         __mmask16((1u << cnt) - 1),
+                                         bf16_pairs16(v0, v1));
+              });
+        });
     // The weights as A tiles' rows: [tap][output channel][input channel], in
     // blocks of 16 x 32 channels, each block's taps read where they lie (the
     // flipped weights element by element, a row of the layer's weights
