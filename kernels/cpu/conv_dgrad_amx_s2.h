@@ -67,7 +67,7 @@ template <Conv2DShape S> struct AmxDgradS2Geometry {
   static constexpr long KN = (U0 * WP + 31) / 32 * 32; // the largest phase
   static constexpr long ROWS = std::max(U0 + DH1 + T, OH + T);
   static constexpr long LN =
-      (std::max(ROWS * WP, KN + (DH1 + T) * WP + DW1 + L) + 31) / 32 * 32;
+      amx_row_stride(std::max(ROWS * WP, KN + (DH1 + T) * WP + DW1 + L));
 };
 
 template <Conv2DShape S, class Done>
@@ -82,7 +82,8 @@ void conv2d_amx_backward_data_s2(float *dx, const float *dy, const float *w,
   constexpr int CB = (C_PAD / 16 + 1) / 2; // blocks of 32 input channels
   constexpr long OP = S.out_plane(), IP = S.in_plane();
   uint32_t *yq = scratch<uint32_t>(kSlotCol, size_t(N) * CPS * G::LN);
-  uint16_t *wq = scratch<uint16_t>(kSlotPanel, size_t(KHW) * C_PAD * CO_PAD);
+  constexpr long LDA = amx_row_stride(CO_PAD);
+  uint16_t *wq = scratch<uint16_t>(kSlotPanel, size_t(KHW) * C_PAD * LDA);
   const long blocks = long(N) * CB;
   const bool par = tiles_in_parallel(N, Co, OP, Cin, KHW);
 #pragma omp parallel if (par)
@@ -101,17 +102,9 @@ void conv2d_amx_backward_data_s2(float *dx, const float *dy, const float *w,
             }
         });
     // The weights as A tiles' rows: [tap][input channel c][output channel
-    // co], in blocks of 16 x 32 channels, each read where it lies.
-#pragma omp for schedule(static) collapse(2)
-    for (int c0 = 0; c0 < C_PAD; c0 += 16)
-      for (int o0 = 0; o0 < CO_PAD; o0 += 32)
-        for (int c = c0; c < c0 + 16; ++c)
-          for (int co = o0; co < o0 + 32; ++co)
-            for (int t = 0; t < KHW; ++t)
-              wq[(long(t) * C_PAD + c) * CO_PAD + co] =
-                  c < Cin && co < Co
-                      ? bf16_bits(w[(long(co) * Cin + c) * KHW + t])
-                      : uint16_t(0);
+    // co].
+    amx_pack_weights<KHW>(wq, LDA, w, Cin, C_PAD, Co, CO_PAD, KHW,
+                          long(Cin) * KHW, [](int t) { return t; });
     amx_load_config_16x64();
     alignas(64) float buf[32 * 32];
 #pragma omp for schedule(static)
@@ -146,10 +139,10 @@ void conv2d_amx_backward_data_s2(float *dx, const float *dy, const float *w,
             amx_rows_block<PB>(
                 buf, ntaps,
                 [&](int j) {
-                  return std::pair{wq + (long(tap[j]) * C_PAD + c0) * CO_PAD,
+                  return std::pair{wq + (long(tap[j]) * C_PAD + c0) * LDA,
                                    yq + n * CPS * G::LN + k0 + shift[j]};
                 },
-                CO_PAD, G::LN, two);
+                LDA, G::LN, two);
             // Positions k = u * WP + v of the phase into dx[2u + a][2v + b],
             // a run of a phase row at a time.
             for (long k = k0; k < k0 + 32;) {

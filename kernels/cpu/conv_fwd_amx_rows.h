@@ -58,15 +58,61 @@ template <Conv2DShape S> bool amx_rows_forward_wins(int N) {
   return !use_tiled_forward<S>() || N < 16;
 }
 
-// w's value for output channel co, input channel c, tap t of S, read as kW
-// says (kFlipped: S is flipped_conv of the layer whose weights w holds).
-template <Conv2DShape S, WeightForm kW>
-RNC_INLINE float amx_rows_weight(const float *w, int co, int c, int t) {
-  constexpr int KHW = S.kernel_h * S.kernel_w;
-  if constexpr (kW == WeightForm{})
-    return w[(long(co) * S.in_channels + c) * KHW + t];
-  else // [c][co][KHW - 1 - t]: the layer's weights, S its transpose
-    return w[(long(c) * S.out_channels + co) * KHW + (KHW - 1 - t)];
+// The images the rows forward takes a chunk at a time, the blocks of 32
+// output channels outer within a chunk: where the bf16 weights pass 1 MB,
+// as many images as their bf16 copy of x fits 1 MB (half of L2), so that
+// a block's weights (32 x CIN_PAD x KHW: 295 KB at 512 channels 3x3) stay
+// in L2 across the chunk's images instead of all of them (4.7 MB) streamed
+// again for every image; else one (an image's x stays in L2 across the
+// blocks: resnet50's 64->256 1x1 @56 data gradient took 25-40% longer a
+// step in chunks of two).
+template <Conv2DShape S> constexpr long amx_rows_chunk_images() {
+  constexpr long cpad = 2L * bf16_pair_stride(S.in_channels);
+  constexpr long wbytes = long(S.kernel_h) * S.kernel_w *
+                          ((S.out_channels + 15) / 16 * 16) *
+                          amx_row_stride(cpad) * sizeof(uint16_t);
+  constexpr long xbytes = cpad / 2 * AmxRowsGeometry<S>::LN * sizeof(uint32_t);
+  return wbytes <= (1L << 20) ? 1 : std::max<long>(1, (1L << 20) / xbytes);
+}
+
+// The weights as A tiles' rows, inside the rows kernels' parallel region:
+// wq[(t * MP + m) * lda + k] = w[m * sm + k * sk + tap(t)] rounded to bf16
+// for m < M, k < K, tap t < KHW; zeros for m < MP, k < KP (multiples of 16
+// and 32). Blocks of 16 rows x 32 columns across the threads, 32 columns of
+// a row gathered and rounded at once (element by element, a 2-byte store at
+// a time, this copy was 40% of resnet50's 512->512 3x3 @7 forward at batch
+// 8).
+template <int KHW, class Tap>
+void amx_pack_weights(uint16_t *wq, long lda, const float *w, int M, int MP,
+                      int K, int KP, long sm, long sk, const Tap &tap) {
+  const __m512i idx = _mm512_mullo_epi32(
+      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+      _mm512_set1_epi32(int(sk)));
+  auto mask = [](int v) {
+    return v <= 0    ? __mmask16(0)
+           : v >= 16 ? __mmask16(0xffff)
+                     : __mmask16((1u << v) - 1);
+  };
+#pragma omp for schedule(static) collapse(2)
+  for (int m0 = 0; m0 < MP; m0 += 16)
+    for (int k0 = 0; k0 < KP; k0 += 32) {
+      const __mmask16 lo = mask(K - k0), hi = mask(K - k0 - 16);
+      for (int t = 0; t < KHW; ++t)
+        for (int m = m0; m < m0 + 16; ++m) {
+          __m512i v = _mm512_setzero_si512();
+          if (m < M) {
+            const float *b = w + m * sm + k0 * sk + tap(t);
+            const __m512 a0 =
+                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lo, idx, b, 4);
+            const __m512 a1 =
+                hi ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), hi, idx,
+                                              b + 16 * sk, 4)
+                   : _mm512_setzero_ps();
+            v = (__m512i)_mm512_cvtne2ps_pbh(a1, a0);
+          }
+          _mm512_storeu_si512(wq + (long(t) * MP + m) * lda + k0, v);
+        }
+    }
 }
 
 // The B operand copy of the rows kernels, inside their parallel region:
@@ -138,7 +184,9 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
   constexpr long KB = G::KN / 32;    // blocks of 32 positions an image
   constexpr long YS = long(Co) * S.out_plane();
   uint32_t *xq = scratch<uint32_t>(kSlotCol, size_t(N) * CPS * G::LN);
-  uint16_t *wq = scratch<uint16_t>(kSlotPanel, size_t(KHW) * CO_PAD * CIN_PAD);
+  constexpr long LDA = amx_row_stride(CIN_PAD);
+  uint16_t *wq = scratch<uint16_t>(kSlotPanel, size_t(KHW) * CO_PAD * LDA);
+  const long NB = std::min<long>(amx_rows_chunk_images<S>(), N);
   const long blocks = long(N) * COB;
   const bool par = tiles_in_parallel(N, Co, S.out_plane(), Cin, KHW);
 #pragma omp parallel if (par)
@@ -158,38 +206,34 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
                                          bf16_pairs16(v0, v1));
               });
         });
-    // The weights as A tiles' rows: [tap][output channel][input channel], in
-    // blocks of 16 x 32 channels, each block's taps read where they lie (the
-    // flipped weights element by element, a row of the layer's weights
-    // apart, cost resnet50's 512->2048 1x1 @7 data gradient 8.4 ms against
-    // 3.5 at batch 8).
-#pragma omp for schedule(static) collapse(2)
-    for (int co0 = 0; co0 < CO_PAD; co0 += 16)
-      for (int c0 = 0; c0 < CIN_PAD; c0 += 32)
-        for (int co = co0; co < co0 + 16; ++co)
-          for (int c = c0; c < c0 + 32; ++c)
-            for (int t = 0; t < KHW; ++t)
-              wq[(long(t) * CO_PAD + co) * CIN_PAD + c] =
-                  co < Co && c < Cin
-                      ? bf16_bits(amx_rows_weight<S, kW>(w, co, c, t))
-                      : uint16_t(0);
+    // The weights as A tiles' rows: [tap][output channel][input channel]
+    // (kFlipped: S is flipped_conv of the layer whose weights w holds, read
+    // as [c][co][KHW - 1 - t]).
+    if constexpr (kW == WeightForm{})
+      amx_pack_weights<KHW>(wq, LDA, w, Co, CO_PAD, Cin, CIN_PAD,
+                            long(Cin) * KHW, KHW, [](int t) { return t; });
+    else
+      amx_pack_weights<KHW>(wq, LDA, w, Co, CO_PAD, Cin, CIN_PAD, KHW,
+                            long(Co) * KHW, [](int t) { return KHW - 1 - t; });
     amx_load_config_16x64();
     alignas(64) float buf[32 * 32];
 #pragma omp for schedule(static)
     for (long blk = 0; blk < blocks; ++blk) {
-      const long n = blk / COB;
-      const int co0 = int(blk % COB) * 32;
+      const long n0 = blk / (NB * COB) * NB, nb = std::min<long>(NB, N - n0),
+                 in = blk - n0 * COB;
+      const long n = n0 + in % nb;
+      const int co0 = int(in / nb) * 32;
       const bool two = co0 + 16 < CO_PAD;
       for (long kb = 0; kb < KB; ++kb) {
         const long k0 = kb * 32;
         amx_rows_block<PB>(
             buf, KHW,
             [&](int t) {
-              return std::pair{wq + (long(t) * CO_PAD + co0) * CIN_PAD,
+              return std::pair{wq + (long(t) * CO_PAD + co0) * LDA,
                                xq + n * CPS * G::LN + k0 +
                                    G::shift(t / KW, t % KW)};
             },
-            CIN_PAD, G::LN, two);
+            LDA, G::LN, two);
         // Rows of the output channels, the 32 positions in row segments.
         const int rows = std::min(32, Co - co0);
         for (long k = k0; k < k0 + 32;) {

@@ -49,11 +49,22 @@ template <Conv2DShape S> constexpr bool amx_rows_wgrad_shape() {
   return amx_rows_stride_ok<S>() && S.in_channels % 32 == 0;
 }
 
+// A row stride for AMX operands, at least n elements: n rounded up to 32,
+// then by 32 more where that is an even number of 32s. Tile rows a power
+// of two bytes apart fall into a few cache sets (16 rows 512 B apart: 8 of
+// L1's 64 sets, so resnet50's 7x7 layers read every tile from L2); an odd
+// number of 32-element units spreads them over all the sets.
+constexpr long amx_row_stride(long n) {
+  const long r = (n + 31) / 32 * 32;
+  return (r / 32) % 2 == 0 ? r + 32 : r;
+}
+
 // The plane as the rows kernels see it: R output rows of OW columns in rows
 // WP wide (even, so that a pair of k never spans two rows), KN positions an
 // image rounded up to 32. The input, zero-padded, in SS phase planes of LNP
 // elements (stride 2: the rows and columns of each parity apart, so that a
-// tap is again a shift within one of them), LN = SS * LNP a channel. A 1x1
+// tap is again a shift within one of them), LN >= SS * LNP a channel
+// (amx_row_stride). A 1x1
 // stride-1 layer without padding is one row, the whole plane.
 template <Conv2DShape S> struct AmxRowsGeometry {
   static constexpr int SD = S.stride_h; // 1 or 2
@@ -72,7 +83,7 @@ template <Conv2DShape S> struct AmxRowsGeometry {
   static constexpr long KN = (R * WP + 31) / 32 * 32;
   static constexpr long LNP =
       (KN + (S.kernel_h - 1) / SD * WP + (S.kernel_w - 1) / SD + 31) / 32 * 32;
-  static constexpr long LN = SS * LNP;
+  static constexpr long LN = amx_row_stride(SS * LNP);
   static_assert(RP * WP <= LNP, "a phase plane fits LNP");
   // Where tap (kh, kw) reads output position k's input: at k + shift(t).
   static constexpr long shift(int kh, int kw) {
@@ -149,9 +160,9 @@ RNC_INLINE void amx_rows_pack_x(uint16_t *RNC_RESTRICT d,
 }
 
 // dy[n, c0 .. c0 + 15] as pairs of consecutive k: dyq[n][k / 2][c0 + j] for
-// the k of the image (zeros at the columns past OW, the channels past Co,
-// and the k past the plane up to KN).
-template <Conv2DShape S, int CO_PAD>
+// the k of the image, rows LDB words apart (zeros at the columns past OW,
+// the channels past Co, and the k past the plane up to KN).
+template <Conv2DShape S, long LDB>
 void amx_rows_pack_dy(uint32_t *RNC_RESTRICT d, const float *RNC_RESTRICT s,
                       int c0) {
   using G = AmxRowsGeometry<S>;
@@ -181,10 +192,10 @@ void amx_rows_pack_dy(uint32_t *RNC_RESTRICT d, const float *RNC_RESTRICT s,
       const long j0 = (r * G::WP + w0) / 2;
       const int pairs = int(std::min<long>(16, (G::WP - w0) / 2));
       for (int j = 0; j < pairs; ++j)
-        _mm512_storeu_ps((float *)(d + (j0 + j) * CO_PAD + c0), v[j]);
+        _mm512_storeu_ps((float *)(d + (j0 + j) * LDB + c0), v[j]);
     }
   for (long j = G::R * G::WP / 2; j < G::KN / 2; ++j)
-    std::memset(d + j * CO_PAD + c0, 0, 16 * sizeof(uint32_t));
+    std::memset(d + j * LDB + c0, 0, 16 * sizeof(uint32_t));
 }
 
 template <Conv2DShape S>
@@ -197,6 +208,7 @@ void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
   constexpr int CO_PAD = (Co + 15) / 16 * 16, NVT = CO_PAD / 16;
   constexpr int VB = (NVT + 1) / 2, CB = Cin / 32;
   constexpr long KB = G::KN / 32, HP = G::KN / 2; // k blocks, pairs an image
+  constexpr long LDB = amx_row_stride(CO_PAD);    // dyq's rows
   constexpr long DS = long(Co) * S.out_plane();
   // k blocks a chunk: about 1 MB of dyq (re-read for every channel block)
   // and, with several taps, of xq (re-read for every tap); one chunk when
@@ -208,7 +220,7 @@ void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
                          ? blocks
                          : std::max<long>(1, (1L << 20) / kChunkBytes);
   uint16_t *xq = scratch<uint16_t>(kSlotCol, size_t(N) * Cin * G::LN);
-  uint32_t *dyq = scratch<uint32_t>(kSlotPackB, size_t(N) * HP * CO_PAD);
+  uint32_t *dyq = scratch<uint32_t>(kSlotPackB, size_t(N) * HP * LDB);
   float *part = scratch<float>(kSlotPackA, size_t(KHW) * Cin * CO_PAD);
   WgradTap *used = scratch<WgradTap>(kSlotTaps, KHW);
   const int nused = wgrad_used_taps<S>(used);
@@ -222,7 +234,7 @@ void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
 #pragma omp for schedule(static) collapse(2)
     for (int n = 0; n < N; ++n)
       for (int c0 = 0; c0 < CO_PAD; c0 += 16)
-        amx_rows_pack_dy<S, CO_PAD>(dyq + n * HP * CO_PAD, dy + n * DS, c0);
+        amx_rows_pack_dy<S, LDB>(dyq + n * HP * LDB, dy + n * DS, c0);
     amx_load_config_16x64();
     long lo, hi;
     split_range(tiles, num_threads(), thread_id(), &lo, &hi);
@@ -252,14 +264,14 @@ void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
         for (long g = g0; g < g1; ++g) {
           const long n = g / KB, kb = g % KB;
           const uint16_t *a = xq + (n * Cin + c0) * G::LN + kb * 32 + shift;
-          const uint32_t *b = dyq + (n * HP + kb * 16) * CO_PAD + v0 * 16;
+          const uint32_t *b = dyq + (n * HP + kb * 16) * LDB + v0 * 16;
           _tile_loadd(4, a, G::LN * 2);
           _tile_loadd(5, a + 16 * G::LN, G::LN * 2);
-          _tile_loadd(6, b, ld);
+          _tile_loadd(6, b, LDB * 4);
           _tile_dpbf16ps(0, 4, 6);
           _tile_dpbf16ps(2, 5, 6);
           if (two) {
-            _tile_loadd(7, b + 16, ld);
+            _tile_loadd(7, b + 16, LDB * 4);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(3, 5, 7);
           }

@@ -293,6 +293,12 @@ TEST(ConvBf16, AmxRowsLargePlanes) {
   check_rows_wgrad<wide, kNoneTiled>(2, 24);
   check_rows_wgrad<s40, kMixed>(3, 25);
   check_shape<odd, kMixed>(3, 26);
+  // The forward in chunks of images (six, then one), the output channel
+  // blocks outer within a chunk (weights over 1 MB).
+  constexpr Conv2DShape chunked{512, 128, 7, 7, 3, 3, 1, 1, 1, 1};
+  static_assert(rnc::cpu::detail::amx_rows_chunk_images<chunked>() == 6 &&
+                rnc::cpu::detail::amx_rows_chunk_images<odd>() == 1);
+  check_shape<chunked, kAllTiled>(7, 30);
   // The bias, added as the sums are stored: the sums without it plus it.
   constexpr int N = 2;
   auto x =
