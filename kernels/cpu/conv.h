@@ -664,6 +664,23 @@ auto epilogue_sums_rows(T *y, int C, long P, const Epi &epi, const Sums &sums) {
   };
 }
 
+#if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+// conv2d_forward_all on the AMX rows kernel (conv_fwd_amx_rows.h), its
+// input packed by pack_x: the epilogue and the sums on each block of
+// channels as it is done, after() per image where no sums are taken.
+template <Conv2DShape S, WeightForm kW, class T, class PackX, class Epi,
+          class After, class Sums>
+void amx_rows_forward_run(T *y, const PackX &pack_x, const T *w, const T *bias,
+                          int N, const Epi &epi, const After &after,
+                          const Sums &sums) {
+  conv2d_amx_forward_rows_from<S, kW>(
+      y, pack_x, w, bias, N,
+      epilogue_sums_rows(y, S.out_channels, S.out_plane(), epi, sums));
+  if constexpr (!Sums::kActive)
+    run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
+}
+#endif
+
 // Whether conv2d_forward_all runs S on its GEMM tasks for a batch of N
 // (not Winograd, the row or image tiles, or the direct kernel).
 template <Conv2DShape S, class T> bool forward_on_gemm_tasks(int N) {
@@ -711,6 +728,20 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
                         const Epi &epi, const After &after,
                         const Sums &sums = {}) {
 #if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+  // bf16 stems on AMX: the layer with its kernel rows and column parity
+  // folded into channels (conv_stem_amx.h), then the rows kernel below.
+  if constexpr (bf16_operands<T>() && amx_stem_fold_shape<S>() &&
+                kW == WeightForm::kPlain) {
+    if (amx_bf16_ready()) {
+      constexpr Conv2DShape F = stem_forward_conv<S>();
+      float *wf = scratch<float>(kSlotRoundB, size_t(F.weight_size()));
+      stem_fold_weights<S>(wf, w);
+      amx_rows_forward_run<F, WeightForm::kPlain>(
+          y, [&](uint32_t *xq) { stem_pack_pairs<S>(xq, x, N); }, wf, bias, N,
+          epi, after, sums);
+      return;
+    }
+  }
   // bf16 on AMX, positions along the tiles (conv_fwd_amx_rows.h): the large
   // planes, which the image tiles do not take. The epilogue and the sums on
   // each block of channels as it is done.
@@ -719,11 +750,9 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
     // (A data gradient, kFlipped, comes here only where amx_rows_data.)
     if (amx_bf16_ready() &&
         (kW != WeightForm::kPlain || amx_rows_forward_wins<S>(N))) {
-      conv2d_amx_forward_rows<S, kW>(
-          y, x, w, bias, N,
-          epilogue_sums_rows(y, S.out_channels, S.out_plane(), epi, sums));
-      if constexpr (!Sums::kActive)
-        run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
+      amx_rows_forward_run<S, kW>(
+          y, [&](uint32_t *xq) { amx_rows_pack_input<S>(xq, x, N); }, w, bias,
+          N, epi, after, sums);
       return;
     }
   }
@@ -1159,6 +1188,19 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
     }
   }
 #if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
+  // bf16 stems: the folded layer's weight gradient (as in
+  // conv2d_forward_all), unfolded.
+  if constexpr (bf16_operands<T>() && detail::amx_stem_fold_shape<S>()) {
+    if (amx_bf16_ready()) {
+      constexpr Conv2DShape F = detail::stem_wgrad_conv<S>();
+      float *dwf = scratch<float>(kSlotRoundB, size_t(F.weight_size()));
+      detail::conv2d_amx_backward_weight_rows_from<F>(
+          dwf, dy, [&](uint16_t *xq) { detail::stem_pack_rows<S>(xq, x, N); },
+          N);
+      detail::stem_unfold_weights<S>(dw, dwf);
+      return;
+    }
+  }
   // bf16 stride-1 and stride-2 layers on AMX reducing over positions, unless
   // the image-pair tiles waste less of theirs (conv_wgrad_amx_rows.h).
   if constexpr (bf16_operands<T>() && detail::amx_rows_wgrad_shape<S>()) {

@@ -1,8 +1,8 @@
 // The forward convolution of a stride-1 or 2 layer with bf16 operands on AMX,
-// output positions along the tile columns (conv2d_amx_forward_rows; included
-// by conv_tiled_bf16.h where the compiler targets AMX-BF16). Also the data
-// gradients of stride-1 layers: conv.h runs them as the forward convolution
-// of dy with the flipped weights (WeightForm::kFlipped).
+// output positions along the tile columns (conv2d_amx_forward_rows_from;
+// included by conv_tiled_bf16.h where the compiler targets AMX-BF16). Also the
+// data gradients of stride-1 layers: conv.h runs them as the forward
+// convolution of dy with the flipped weights (WeightForm::kFlipped).
 //
 // Why: the image tiles (conv_tiled_amx.h) take planes up to 16x16; larger
 // ones (resnet50's 56x56 and 28x28 layers) ran the fp32 GEMM on operands
@@ -43,7 +43,7 @@ namespace rnc::cpu::detail {
 
 enum class WeightForm; // conv.h
 
-// The layers conv2d_amx_forward_rows takes, by shape: stride 1 or 2, no
+// The layers conv2d_amx_forward_rows_from takes, by shape: stride 1 or 2, no
 // groups, 16 or more input channels (amx_rows_forward_wins: at which batch).
 template <Conv2DShape S> constexpr bool amx_rows_forward_shape() {
   return amx_rows_stride_ok<S>() && S.in_channels >= 16;
@@ -171,9 +171,12 @@ RNC_INLINE void amx_rows_block(float *buf, int ntaps, const Operands &operands,
   }
 }
 
-template <Conv2DShape S, WeightForm kW, class Done>
-void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
-                             const float *bias, int N, const Done &done) {
+// The rows forward, xq packed by pack_x(xq) inside the parallel region (a
+// work-shared loop filling [N][CPS][LN] pairs): amx_rows_pack_input below,
+// or a stem's folded input (conv_stem_amx.h).
+template <Conv2DShape S, WeightForm kW, class PackX, class Done>
+void conv2d_amx_forward_rows_from(float *y, const PackX &pack_x, const float *w,
+                                  const float *bias, int N, const Done &done) {
   static_assert(amx_rows_forward_shape<S>(), "AMX rows forward: shape");
   using G = AmxRowsGeometry<S>;
   constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
@@ -191,21 +194,7 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
   const bool par = tiles_in_parallel(N, Co, S.out_plane(), Cin, KHW);
 #pragma omp parallel if (par)
   {
-    // x as channel pairs in zero-padded rows.
-    amx_rows_pack_pairs(
-        xq, G::LN, x, N, Cin, CPS, S.in_plane(),
-        [&](uint32_t *d, const float *s0, const float *s1) {
-          const long off1 = s1 ? s1 - s0 : 0;
-          amx_rows_plane_runs<S>(
-              s0, [&](int ph, int i, int j, const float *src, int cnt) {
-                __m512 v0 = amx_rows_load(src, cnt, G::SD);
-                __m512 v1 = s1 ? amx_rows_load(src + off1, cnt, G::SD)
-                               : _mm512_setzero_ps();
-                _mm512_mask_storeu_epi32(d + ph * G::LNP + i * G::WP + j,
-                                         __mmask16((1u << cnt) - 1),
-                                         bf16_pairs16(v0, v1));
-              });
-        });
+    pack_x(xq);
     // The weights as A tiles' rows: [tap][output channel][input channel]
     // (kFlipped: S is flipped_conv of the layer whose weights w holds, read
     // as [c][co][KHW - 1 - t]).
@@ -258,6 +247,29 @@ void conv2d_amx_forward_rows(float *y, const float *x, const float *w,
     }
     _tile_release();
   }
+}
+
+// The rows forward's pack_x of x: channel pairs in zero-padded rows (in
+// phase planes for stride 2).
+template <Conv2DShape S>
+void amx_rows_pack_input(uint32_t *xq, const float *x, int N) {
+  using G = AmxRowsGeometry<S>;
+  constexpr int Cin = S.in_channels, CPS = bf16_pair_stride(Cin);
+  // x as channel pairs in zero-padded rows.
+  amx_rows_pack_pairs(
+      xq, G::LN, x, N, Cin, CPS, S.in_plane(),
+      [&](uint32_t *d, const float *s0, const float *s1) {
+        const long off1 = s1 ? s1 - s0 : 0;
+        amx_rows_plane_runs<S>(
+            s0, [&](int ph, int i, int j, const float *src, int cnt) {
+              __m512 v0 = amx_rows_load(src, cnt, G::SD);
+              __m512 v1 = s1 ? amx_rows_load(src + off1, cnt, G::SD)
+                             : _mm512_setzero_ps();
+              _mm512_mask_storeu_epi32(d + ph * G::LNP + i * G::WP + j,
+                                       __mmask16((1u << cnt) - 1),
+                                       bf16_pairs16(v0, v1));
+            });
+      });
 }
 
 } // namespace rnc::cpu::detail

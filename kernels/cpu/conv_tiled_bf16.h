@@ -10,6 +10,7 @@
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__)
 #include "conv_dgrad_amx_s2.h"
 #include "conv_fwd_amx_rows.h"
+#include "conv_stem_amx.h"
 #include "conv_tiled_amx.h"
 #include "conv_wgrad_amx_rows.h"
 #endif

@@ -198,9 +198,13 @@ void amx_rows_pack_dy(uint32_t *RNC_RESTRICT d, const float *RNC_RESTRICT s,
     std::memset(d + j * LDB + c0, 0, 16 * sizeof(uint32_t));
 }
 
-template <Conv2DShape S>
-void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
-                                     int N) {
+// The rows weight gradient with xq packed by pack_x(xq) inside the parallel
+// region (a work-shared loop filling [N][Cin][LN], as amx_rows_pack_x):
+// conv2d_amx_backward_weight_rows below, or a stem's folded input
+// (conv_stem_amx.h).
+template <Conv2DShape S, class PackX>
+void conv2d_amx_backward_weight_rows_from(float *dw, const float *dy,
+                                          const PackX &pack_x, int N) {
   static_assert(amx_rows_wgrad_shape<S>(), "AMX rows weight gradient: shape");
   using G = AmxRowsGeometry<S>;
   constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
@@ -228,9 +232,7 @@ void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
   const bool par = tiles_in_parallel(N, Co, S.out_plane(), Cin, KHW);
 #pragma omp parallel if (par)
   {
-#pragma omp for schedule(static)
-    for (long nc = 0; nc < long(N) * Cin; ++nc)
-      amx_rows_pack_x<S>(xq + nc * G::LN, x + nc * S.in_plane());
+    pack_x(xq);
 #pragma omp for schedule(static) collapse(2)
     for (int n = 0; n < N; ++n)
       for (int c0 = 0; c0 < CO_PAD; c0 += 16)
@@ -288,6 +290,18 @@ void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
 #pragma omp barrier
     wgrad_write_dw<S, CO_PAD>(dw, part, used, nused);
   }
+}
+
+template <Conv2DShape S>
+void conv2d_amx_backward_weight_rows(float *dw, const float *dy, const float *x,
+                                     int N) {
+  auto pack_x = [&](uint16_t *xq) {
+#pragma omp for schedule(static)
+    for (long nc = 0; nc < long(N) * S.in_channels; ++nc)
+      amx_rows_pack_x<S>(xq + nc * AmxRowsGeometry<S>::LN,
+                         x + nc * S.in_plane());
+  };
+  conv2d_amx_backward_weight_rows_from<S>(dw, dy, pack_x, N);
 }
 
 } // namespace rnc::cpu::detail

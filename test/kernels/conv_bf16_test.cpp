@@ -130,8 +130,8 @@ void expect_bf16_close(const char *what, const std::vector<float> &got,
 }
 
 // Which directions take the bf16 tiles (the others: the fp32 kernels on
-// rounded operands, bf16.h).
-enum Paths { kAllTiled, kNoneTiled, kMixed };
+// rounded operands, bf16.h); kFolded: the test asserts its own path.
+enum Paths { kAllTiled, kNoneTiled, kMixed, kFolded };
 
 template <Conv2DShape S, Paths Want = kAllTiled>
 void check_shape(int N, uint64_t seed) {
@@ -139,7 +139,8 @@ void check_shape(int N, uint64_t seed) {
   constexpr bool fwd = use_tiled_forward<S>(),
                  data = use_tiled_backward_data<S>(),
                  wgt = use_tiled_backward_weight<S, float>();
-  static_assert(Want == kAllTiled   ? fwd && data && wgt
+  static_assert(Want == kFolded      ? true
+                : Want == kAllTiled  ? fwd && data && wgt
                 : Want == kNoneTiled ? !fwd && !data && !wgt
                                      : fwd != data || data != wgt,
                 "the shape must take the kernels the test names");
@@ -340,6 +341,22 @@ TEST(ConvBf16, AmxStride2DataGradient) {
   static_assert(amx_dgrad_s2_shape<q15>() && amx_dgrad_s2_shape<f13>());
   check_shape<q15, kAllTiled>(3, 35);
   check_shape<f13, kAllTiled>(4, 36);
+}
+
+// Stems folded into a 1-row kernel over (channel, kernel row, column
+// parity) channels (conv_stem_amx.h), forward and weight gradient on the
+// rows kernels: resnet50's 3-channel 7x7 on an odd-width plane, a 1-channel
+// one (14 folded channels, 40 outputs), a 4-channel 5x5 without padding.
+TEST(ConvBf16, AmxStems) {
+  using rnc::cpu::detail::amx_stem_fold_shape;
+  constexpr Conv2DShape r50{3, 64, 30, 27, 7, 7, 2, 2, 3, 3};
+  constexpr Conv2DShape one{1, 40, 24, 24, 7, 7, 2, 2, 3, 3};
+  constexpr Conv2DShape p0{4, 32, 21, 21, 5, 5, 2, 2, 0, 0};
+  static_assert(amx_stem_fold_shape<r50>() && amx_stem_fold_shape<one>() &&
+                amx_stem_fold_shape<p0>());
+  check_shape<r50, kFolded>(3, 37);
+  check_shape<one, kFolded>(2, 38);
+  check_shape<p0, kFolded>(2, 39);
 }
 
 // The shapes the tiles do not take: a stem (1 input channel: GEMM forward,
