@@ -310,6 +310,8 @@ int main(int argc, char **argv) {
   bench<Conv2DShape{256, 512, 2, 2, 3, 3, 2, 2, 1, 1}>("d2l 256->512 3x3 s2 @2",
                                                        128, peak);
   // d2l_resnet18 at 96x96
+  bench<Conv2DShape{1, 64, 96, 96, 7, 7, 2, 2, 3, 3}>(
+      "d2l96 stem 1->64 7x7 s2 @96", 128, peak);
   bench<Conv2DShape{64, 64, 24, 24, 3, 3, 1, 1, 1, 1}>("d2l96 64->64 3x3 @24",
                                                        128, peak);
   bench<Conv2DShape{128, 128, 12, 12, 3, 3, 1, 1, 1, 1}>(
