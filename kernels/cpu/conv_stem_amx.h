@@ -27,6 +27,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <immintrin.h>
+
 #include "bf16.h"
 #include "conv_wgrad_amx_rows.h"
 
@@ -146,32 +148,32 @@ void stem_pack_rows(uint16_t *xq, const float *x, int N) {
   }
 }
 
-// wf from w, the forward's folded weights.
-template <Conv2DShape S> void stem_fold_weights(float *wf, const float *w) {
-  constexpr Conv2DShape F = stem_forward_conv<S>();
-  constexpr int KH = S.kernel_h, KW = S.kernel_w, CF = F.in_channels,
-                KWF = F.kernel_w;
-  std::memset(wf, 0, F.weight_size() * sizeof(float));
+// f(i, j) for each weight of S: i its index in w ([co][c][kh][kw]), j in
+// the folded layer F's ([co][(c KH + kh) 2 + kw % 2][kw / 2]).
+template <Conv2DShape S, Conv2DShape F, class Fn>
+void stem_weight_pairs(const Fn &f) {
+  constexpr int KH = S.kernel_h, KW = S.kernel_w;
   for (int co = 0; co < S.out_channels; ++co)
     for (int c = 0; c < S.in_channels; ++c)
       for (int kh = 0; kh < KH; ++kh)
         for (int kw = 0; kw < KW; ++kw)
-          wf[(long(co) * CF + (c * KH + kh) * 2 + kw % 2) * KWF + kw / 2] =
-              w[((long(co) * S.in_channels + c) * KH + kh) * KW + kw];
+          f(((long(co) * S.in_channels + c) * KH + kh) * KW + kw,
+            (long(co) * F.in_channels + (c * KH + kh) * 2 + kw % 2) *
+                    F.kernel_w +
+                kw / 2);
 }
 
-// dw from the weight gradient's folded layer's dwf: stem_fold_weights
-// inverted (the padding channels of dwf dropped).
+// wf from w, the forward's folded weights (zeros where no weight lands).
+template <Conv2DShape S> void stem_fold_weights(float *wf, const float *w) {
+  constexpr Conv2DShape F = stem_forward_conv<S>();
+  std::memset(wf, 0, F.weight_size() * sizeof(float));
+  stem_weight_pairs<S, F>([&](long i, long j) { wf[j] = w[i]; });
+}
+
+// dw from the weight gradient's folded layer's dwf (its padding dropped).
 template <Conv2DShape S> void stem_unfold_weights(float *dw, const float *dwf) {
-  constexpr Conv2DShape F = stem_wgrad_conv<S>();
-  constexpr int KH = S.kernel_h, KW = S.kernel_w, CF = F.in_channels,
-                KWF = F.kernel_w;
-  for (int co = 0; co < S.out_channels; ++co)
-    for (int c = 0; c < S.in_channels; ++c)
-      for (int kh = 0; kh < KH; ++kh)
-        for (int kw = 0; kw < KW; ++kw)
-          dw[((long(co) * S.in_channels + c) * KH + kh) * KW + kw] =
-              dwf[(long(co) * CF + (c * KH + kh) * 2 + kw % 2) * KWF + kw / 2];
+  stem_weight_pairs<S, stem_wgrad_conv<S>()>(
+      [&](long i, long j) { dw[i] = dwf[j]; });
 }
 
 } // namespace rnc::cpu::detail
