@@ -13,7 +13,14 @@ time per cell, so that a drift of the machine during the run does not favour
 either side (PyTorch is best of --reps too). Both sides run with --threads
 threads. Needs PyTorch (scripts/setup-bench-venv.sh).
 
-Usage: bench/conv_peer.py [--threads 1] [--reps 10] [--filter TEXT] [--cpu-time]
+With --gemm it also times the vendor BLAS (`torch.mm`, MKL in PyTorch's CPU
+wheels) on each direction's im2col GEMM alone (forward Co x CiKK x NPQ, data
+gradient CiKK x Co x NPQ, weight gradient Co x NPQ x CiKK; per group with
+`torch.bmm`), operands already in place, no im2col or col2im counted: the rate
+a GEMM-based convolution could reach at best on this machine, beside the FMA
+loop's.
+
+Usage: bench/conv_peer.py [--threads 1] [--reps 10] [--filter TEXT] [--cpu-time] [--gemm]
 """
 import argparse
 import os
@@ -96,6 +103,33 @@ def time_torch(row, args, torch):
     return best
 
 
+def gemm_dims(row):
+    """(groups, M, N, K) of each direction's im2col GEMM."""
+    g = row["g"]
+    ho = (row["h"] + 2 * row["ph"] - row["kh"]) // row["sh"] + 1
+    wo = (row["w"] + 2 * row["pw"] - row["kw"]) // row["sw"] + 1
+    npq, co, cikk = row["n"] * ho * wo, row["co"] // g, row["ci"] // g * row["kh"] * row["kw"]
+    return [(g, co, npq, cikk), (g, cikk, npq, co), (g, co, cikk, npq)]
+
+
+def time_gemm(row, args, torch):
+    """The vendor GEMM's (time, rate) per direction: seconds, and GFLOP/s
+    counting 2*M*N*K (the border taps included, which rnc's FLOP count leaves
+    out: compare times, not rates, with rnc)."""
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    gen = torch.Generator().manual_seed(0)
+    rates = []
+    for g, m, n, k in gemm_dims(row):
+        a = torch.rand(g, m, k, generator=gen)
+        b = torch.rand(g, k, n, generator=gen)
+        out = torch.empty(g, m, n)
+        fn = (lambda: torch.mm(a[0], b[0], out=out[0])) if g == 1 else \
+            (lambda: torch.bmm(a, b, out=out))
+        t = best_of(fn, args.reps, clock, args.threads)
+        rates.append((t, 2.0 * g * m * n * k / t * 1e-9))
+    return rates
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,6 +140,8 @@ def main():
                     help="process CPU time per thread instead of wall time")
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bin", "kernel-conv-bench"),
                     help="the kernel-conv-bench binary")
+    ap.add_argument("--gemm", action="store_true",
+                    help="also time the vendor GEMM (torch.mm) on each direction's im2col GEMM")
     ap.add_argument("--target", type=float, default=75.0,
                     help="the %% of the peak the summary counts cells against (default 75)")
     args = ap.parse_args()
@@ -123,6 +159,8 @@ def main():
     for i, (name, row) in enumerate(rows.items(), 1):
         print(f"torch {i}/{len(rows)}: {name}", file=sys.stderr, flush=True)
         theirs[name] = time_torch(row, args, torch)
+        if args.gemm:
+            row["gemm"] = time_gemm(row, args, torch)
     peak2, rows2 = run_rnc(args)
     peak = max(peak1, peak2)
     for name, row in rows.items():
@@ -159,6 +197,32 @@ def main():
     print("rnc's speed-up over torch, geometric mean: " + ", ".join(
         f"{d} {geomean(r):.2f}x" for d, r in zip(DIRECTIONS, ratios))
         + f", all {geomean(sum(ratios, [])):.2f}x")
+    if args.gemm:
+        print_gemm(rows, peak, args)
+
+
+def print_gemm(rows, peak, args):
+    """The vendor GEMM's table: its rate per direction as % of the FMA loop,
+    and rnc's speed-up over it (the GEMM's time over rnc's)."""
+    print("\nThe vendor GEMM (torch.mm / torch.bmm) on each direction's im2col GEMM, "
+          "operands in place; a cell: the GEMM's ms (%peak, its own 2*M*N*K), "
+          "rnc's speed-up over it\n")
+    print("| shape | N | " + " | ".join(DIRECTIONS) + " |")
+    print("|---|---|---|---|---|")
+    at_target = beaten = 0
+    for name, row in rows.items():
+        cells = []
+        for d in range(3):
+            tg, rate = row["gemm"][d]
+            gp = 100 * rate / peak
+            at_target += gp >= args.target
+            beaten += row["times"][d] <= tg
+            cells.append(f"{tg * 1e3:.2f} ({gp:.0f}%) {tg / row['times'][d]:.2f}x")
+        print(f"| {name} | {row['n']} | " + " | ".join(cells) + " |")
+    cells = 3 * len(rows)
+    print(f"\nGEMM cells at >= {args.target:.0f}% of the peak: {at_target} of {cells}; "
+          f"cells where rnc's whole convolution takes no longer than the GEMM alone: "
+          f"{beaten} of {cells}")
 
 
 if __name__ == "__main__":
