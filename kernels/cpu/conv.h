@@ -666,16 +666,18 @@ auto epilogue_sums_rows(T *y, int C, long P, const Epi &epi, const Sums &sums) {
 
 #if RNC_CPU_PRECISION == 2 && defined(__AMX_TILE__) && defined(__AMX_BF16__)
 // conv2d_forward_all on the AMX rows kernel (conv_fwd_amx_rows.h), its
-// input packed by pack_x: the epilogue and the sums on each block of
-// channels as it is done, after() per image where no sums are taken.
+// input packed by pack_x (or an image at a time by pack_image): the
+// epilogue and the sums on each block of channels as it is done, after()
+// per image where no sums are taken.
 template <Conv2DShape S, WeightForm kW, class T, class PackX, class Epi,
-          class After, class Sums>
+          class After, class Sums, class PackImage = NoImagePack>
 void amx_rows_forward_run(T *y, const PackX &pack_x, const T *w, const T *bias,
                           int N, const Epi &epi, const After &after,
-                          const Sums &sums) {
+                          const Sums &sums, const PackImage &pack_image = {}) {
   conv2d_amx_forward_rows_from<S, kW>(
       y, pack_x, w, bias, N,
-      epilogue_sums_rows(y, S.out_channels, S.out_plane(), epi, sums));
+      epilogue_sums_rows(y, S.out_channels, S.out_plane(), epi, sums),
+      pack_image);
   if constexpr (!Sums::kActive)
     run_tasks(N, conv_flops<S>(N), [&](long n) { after(int(n), 1, 0); });
 }
@@ -752,7 +754,10 @@ void conv2d_forward_all(T *y, const T *x, const T *w, const T *bias, int N,
         (kW != WeightForm::kPlain || amx_rows_forward_wins<S>(N))) {
       amx_rows_forward_run<S, kW>(
           y, [&](uint32_t *xq) { amx_rows_pack_input<S>(xq, x, N); }, w, bias,
-          N, epi, after, sums);
+          N, epi, after, sums,
+          [&](uint32_t *xqi, int n) {
+            amx_rows_pack_input_image<S>(xqi, x, n);
+          });
       return;
     }
   }

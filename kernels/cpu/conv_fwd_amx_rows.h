@@ -119,21 +119,45 @@ void amx_pack_weights(uint16_t *wq, long lda, const float *w, int M, int MP,
 // for each image n and channel pair p < CPS of src ([N][C][plane]), the LN
 // words at q + (n * CPS + p) * LN zeroed, then fill(d, s0, s1) writes the
 // pair's planes there (s1 null for an odd last channel; pairs past C stay
-// zero).
+// zero). amx_rows_pack_pair: one pair p of image n, its LN words at d.
+template <class Fill>
+RNC_INLINE void amx_rows_pack_pair(uint32_t *d, long LN, const float *src,
+                                   long n, int p, int C, long plane,
+                                   const Fill &fill) {
+  std::memset(d, 0, LN * sizeof(uint32_t));
+  if (2 * p >= C)
+    return;
+  const float *s0 = src + (n * C + 2L * p) * plane;
+  fill(d, s0, 2 * p + 1 < C ? s0 + plane : nullptr);
+}
 template <class Fill>
 void amx_rows_pack_pairs(uint32_t *q, long LN, const float *src, int N, int C,
                          int CPS, long plane, const Fill &fill) {
 #pragma omp for schedule(static)
-  for (long np = 0; np < long(N) * CPS; ++np) {
-    const long n = np / CPS;
-    const int p = int(np % CPS);
-    uint32_t *d = q + np * LN;
-    std::memset(d, 0, LN * sizeof(uint32_t));
-    if (2 * p >= C)
-      continue;
-    const float *s0 = src + (n * C + 2L * p) * plane;
-    fill(d, s0, 2 * p + 1 < C ? s0 + plane : nullptr);
-  }
+  for (long np = 0; np < long(N) * CPS; ++np)
+    amx_rows_pack_pair(q + np * LN, LN, src, np / CPS, int(np % CPS), C, plane,
+                       fill);
+}
+
+// No per-image packing (conv2d_amx_forward_rows_from's default): the input
+// is packed whole by pack_x, as a stem's folded input is.
+struct NoImagePack {};
+
+// Whether the rows forward packs and runs one image at a time, each
+// thread its own images, so that an image's packed x ([CPS][LN] pairs)
+// stays in this core's L2 between its packing and its tiles instead of
+// the whole batch's going to memory and back: where one image is a chunk
+// (amx_rows_chunk_images), its pairs take at most 1 MB (half of L2;
+// resnet50's 512->128 1x1 @28, 0.8 MB, forward 1.63 -> 1.34 ms at batch
+// 8; its 256->64 1x1 @56, 1.6 MB, and 256->512 1x1 s2 @56 were no faster
+// or slower, the pairs evicted by the fp32 input streaming in), and the
+// images divide evenly among the threads, or are many.
+template <Conv2DShape S> bool amx_rows_per_image(int N, int threads) {
+  using G = AmxRowsGeometry<S>;
+  constexpr long xbytes =
+      long(bf16_pair_stride(S.in_channels)) * G::LN * sizeof(uint32_t);
+  return amx_rows_chunk_images<S>() == 1 && xbytes <= (1L << 20) &&
+         N >= threads && (N % threads == 0 || N >= 4 * threads);
 }
 
 // One 32 x 32 block of the rows kernels into buf ([32][32] fp32; rows
@@ -174,9 +198,14 @@ RNC_INLINE void amx_rows_block(float *buf, int ntaps, const Operands &operands,
 // The rows forward, xq packed by pack_x(xq) inside the parallel region (a
 // work-shared loop filling [N][CPS][LN] pairs): amx_rows_pack_input below,
 // or a stem's folded input (conv_stem_amx.h).
-template <Conv2DShape S, WeightForm kW, class PackX, class Done>
+// With pack_image(xqi, n) (packing image n alone into [CPS][LN] at xqi) it
+// may run an image at a time instead (amx_rows_per_image); the same blocks,
+// the same sums, the same bits.
+template <Conv2DShape S, WeightForm kW, class PackX, class Done,
+          class PackImage = NoImagePack>
 void conv2d_amx_forward_rows_from(float *y, const PackX &pack_x, const float *w,
-                                  const float *bias, int N, const Done &done) {
+                                  const float *bias, int N, const Done &done,
+                                  const PackImage &pack_image = {}) {
   static_assert(amx_rows_forward_shape<S>(), "AMX rows forward: shape");
   using G = AmxRowsGeometry<S>;
   constexpr int Co = S.out_channels, Cin = S.in_channels, KW = S.kernel_w,
@@ -186,15 +215,24 @@ void conv2d_amx_forward_rows_from(float *y, const PackX &pack_x, const float *w,
   constexpr int COB = (NVT + 1) / 2; // blocks of 32 output channels
   constexpr long KB = G::KN / 32;    // blocks of 32 positions an image
   constexpr long YS = long(Co) * S.out_plane();
-  uint32_t *xq = scratch<uint32_t>(kSlotCol, size_t(N) * CPS * G::LN);
   constexpr long LDA = amx_row_stride(CIN_PAD);
   uint16_t *wq = scratch<uint16_t>(kSlotPanel, size_t(KHW) * CO_PAD * LDA);
   const long NB = std::min<long>(amx_rows_chunk_images<S>(), N);
   const long blocks = long(N) * COB;
   const bool par = tiles_in_parallel(N, Co, S.out_plane(), Cin, KHW);
+  const bool per_image = [&] {
+    if constexpr (std::is_same_v<PackImage, NoImagePack>)
+      return false;
+    else
+      return amx_rows_per_image<S>(N, par ? max_threads() : 1);
+  }();
+  uint32_t *xq = per_image
+                     ? nullptr
+                     : scratch<uint32_t>(kSlotCol, size_t(N) * CPS * G::LN);
 #pragma omp parallel if (par)
   {
-    pack_x(xq);
+    if (!per_image)
+      pack_x(xq);
     // The weights as A tiles' rows: [tap][output channel][input channel]
     // (kFlipped: S is flipped_conv of the layer whose weights w holds, read
     // as [c][co][KHW - 1 - t]).
@@ -206,12 +244,8 @@ void conv2d_amx_forward_rows_from(float *y, const PackX &pack_x, const float *w,
                             long(Co) * KHW, [](int t) { return KHW - 1 - t; });
     amx_load_config_16x64();
     alignas(64) float buf[32 * 32];
-#pragma omp for schedule(static)
-    for (long blk = 0; blk < blocks; ++blk) {
-      const long n0 = blk / (NB * COB) * NB, nb = std::min<long>(NB, N - n0),
-                 in = blk - n0 * COB;
-      const long n = n0 + in % nb;
-      const int co0 = int(in / nb) * 32;
+    // Output channels [co0, co0 + 32) of image n, its pairs at xn.
+    auto block = [&](const uint32_t *xn, long n, int co0) {
       const bool two = co0 + 16 < CO_PAD;
       for (long kb = 0; kb < KB; ++kb) {
         const long k0 = kb * 32;
@@ -219,8 +253,7 @@ void conv2d_amx_forward_rows_from(float *y, const PackX &pack_x, const float *w,
             buf, KHW,
             [&](int t) {
               return std::pair{wq + (long(t) * CO_PAD + co0) * LDA,
-                               xq + n * CPS * G::LN + k0 +
-                                   G::shift(t / KW, t % KW)};
+                               xn + k0 + G::shift(t / KW, t % KW)};
             },
             LDA, G::LN, two);
         // Rows of the output channels, the 32 positions in row segments.
@@ -244,21 +277,37 @@ void conv2d_amx_forward_rows_from(float *y, const PackX &pack_x, const float *w,
         }
       }
       done(int(n), co0, std::min(Co, co0 + 32));
+    };
+    if (per_image) {
+      if constexpr (!std::is_same_v<PackImage, NoImagePack>) {
+        uint32_t *xqi = scratch<uint32_t>(kSlotCol, size_t(CPS) * G::LN);
+#pragma omp for schedule(static)
+        for (long n = 0; n < N; ++n) {
+          pack_image(xqi, int(n));
+          for (int cb = 0; cb < COB; ++cb)
+            block(xqi, n, cb * 32);
+        }
+      }
+    } else {
+#pragma omp for schedule(static)
+      for (long blk = 0; blk < blocks; ++blk) {
+        const long n0 = blk / (NB * COB) * NB, nb = std::min<long>(NB, N - n0),
+                   in = blk - n0 * COB;
+        const long n = n0 + in % nb;
+        block(xq + n * CPS * G::LN, n, int(in / nb) * 32);
+      }
     }
     _tile_release();
   }
 }
 
-// The rows forward's pack_x of x: channel pairs in zero-padded rows (in
-// phase planes for stride 2).
-template <Conv2DShape S>
-void amx_rows_pack_input(uint32_t *xq, const float *x, int N) {
+// The rows forward's input: x as channel pairs in zero-padded rows (in
+// phase planes for stride 2). The fill of one pair; then the whole batch,
+// work-shared (pack_x), or one image (pack_image).
+template <Conv2DShape S> auto amx_rows_input_fill() {
   using G = AmxRowsGeometry<S>;
-  constexpr int Cin = S.in_channels, CPS = bf16_pair_stride(Cin);
-  // x as channel pairs in zero-padded rows.
-  amx_rows_pack_pairs(
-      xq, G::LN, x, N, Cin, CPS, S.in_plane(),
-      [&](uint32_t *d, const float *s0, const float *s1) {
+  return
+      [](uint32_t *d, const float *s0, const float *s1) {
         const long off1 = s1 ? s1 - s0 : 0;
         amx_rows_plane_runs<S>(
             s0, [&](int ph, int i, int j, const float *src, int cnt) {
@@ -269,7 +318,23 @@ void amx_rows_pack_input(uint32_t *xq, const float *x, int N) {
                                        __mmask16((1u << cnt) - 1),
                                        bf16_pairs16(v0, v1));
             });
-      });
+      };
+}
+template <Conv2DShape S>
+void amx_rows_pack_input(uint32_t *xq, const float *x, int N) {
+  amx_rows_pack_pairs(xq, AmxRowsGeometry<S>::LN, x, N, S.in_channels,
+                      bf16_pair_stride(S.in_channels), S.in_plane(),
+                      amx_rows_input_fill<S>());
+}
+// The same, image n alone into [CPS][LN] at xqi (no work sharing).
+template <Conv2DShape S>
+void amx_rows_pack_input_image(uint32_t *xqi, const float *x, int n) {
+  constexpr int CPS = bf16_pair_stride(S.in_channels);
+  const auto fill = amx_rows_input_fill<S>();
+  for (int p = 0; p < CPS; ++p)
+    amx_rows_pack_pair(xqi + long(p) * AmxRowsGeometry<S>::LN,
+                       AmxRowsGeometry<S>::LN, x, n, p, S.in_channels,
+                       S.in_plane(), fill);
 }
 
 } // namespace rnc::cpu::detail

@@ -293,6 +293,11 @@ TEST(ConvBf16, AmxRowsLargePlanes) {
                 amx_rows_forward_shape<flipped_conv<odd>()>());
   check_rows_wgrad<wide, kNoneTiled>(2, 24);
   check_rows_wgrad<s40, kMixed>(3, 25);
+  // Three images: the forward an image at a time on 1 and 3 threads, the
+  // batch packed whole on 2 (check_shape: the same bits on all three).
+  using rnc::cpu::detail::amx_rows_per_image;
+  EXPECT_TRUE(amx_rows_per_image<odd>(3, 1) && amx_rows_per_image<odd>(3, 3) &&
+              !amx_rows_per_image<odd>(3, 2));
   check_shape<odd, kMixed>(3, 26);
   // The forward in chunks of images (six, then one), the output channel
   // blocks outer within a chunk (weights over 1 MB).
