@@ -58,6 +58,12 @@ template <Conv2DShape S> bool amx_rows_forward_wins(int N) {
   return !use_tiled_forward<S>() || N < 16;
 }
 
+// The bytes of one image's input as the rows kernels' bf16 pairs.
+template <Conv2DShape S> constexpr long amx_rows_image_bytes() {
+  return long(bf16_pair_stride(S.in_channels)) * AmxRowsGeometry<S>::LN *
+         sizeof(uint32_t);
+}
+
 // The images the rows forward takes a chunk at a time, the blocks of 32
 // output channels outer within a chunk: where the bf16 weights pass 1 MB,
 // as many images as their bf16 copy of x fits 1 MB (half of L2), so that
@@ -71,8 +77,9 @@ template <Conv2DShape S> constexpr long amx_rows_chunk_images() {
   constexpr long wbytes = long(S.kernel_h) * S.kernel_w *
                           ((S.out_channels + 15) / 16 * 16) *
                           amx_row_stride(cpad) * sizeof(uint16_t);
-  constexpr long xbytes = cpad / 2 * AmxRowsGeometry<S>::LN * sizeof(uint32_t);
-  return wbytes <= (1L << 20) ? 1 : std::max<long>(1, (1L << 20) / xbytes);
+  return wbytes <= (1L << 20)
+             ? 1
+             : std::max<long>(1, (1L << 20) / amx_rows_image_bytes<S>());
 }
 
 // The weights as A tiles' rows, inside the rows kernels' parallel region:
@@ -153,11 +160,9 @@ struct NoImagePack {};
 // or slower, the pairs evicted by the fp32 input streaming in), and the
 // images divide evenly among the threads, or are many.
 template <Conv2DShape S> bool amx_rows_per_image(int N, int threads) {
-  using G = AmxRowsGeometry<S>;
-  constexpr long xbytes =
-      long(bf16_pair_stride(S.in_channels)) * G::LN * sizeof(uint32_t);
-  return amx_rows_chunk_images<S>() == 1 && xbytes <= (1L << 20) &&
-         N >= threads && (N % threads == 0 || N >= 4 * threads);
+  return amx_rows_chunk_images<S>() == 1 &&
+         amx_rows_image_bytes<S>() <= (1L << 20) && N >= threads &&
+         (N % threads == 0 || N >= 4 * threads);
 }
 
 // One 32 x 32 block of the rows kernels into buf ([32][32] fp32; rows
