@@ -155,7 +155,7 @@ struct NoImagePack {};
 // stays in this core's L2 between its packing and its tiles instead of
 // the whole batch's going to memory and back: where one image is a chunk
 // (amx_rows_chunk_images), its pairs take at most 1 MB (half of L2;
-// resnet50's 512->128 1x1 @28, 0.8 MB, forward 1.63 -> 1.34 ms at batch
+// resnet50's 512->128 1x1 @28, 0.8 MB, forward 1.54 -> 1.29 ms at batch
 // 8; its 256->64 1x1 @56, 1.6 MB, and 256->512 1x1 s2 @56 were no faster
 // or slower, the pairs evicted by the fp32 input streaming in), and the
 // images divide evenly among the threads, or are many.
