@@ -172,9 +172,22 @@ def child_rnc(args):
                 torch = None
         host = timed(lambda: m.train_step(x, y, **SGD), lambda: None, args.batch, args)
         prec = args.precision if args.device == "cuda" else "fp32"
-        if m.can_repeat_step and not args.rnc_host_batch:
-            # The figure compared with PyTorch's: the batch stays on the GPU, as
-            # PyTorch's does (the last train_step uploaded it).
+        if m.has_dataset and not args.rnc_host_batch:
+            # The figure compared with PyTorch's: the batch stays in the model
+            # (on the GPU), as PyTorch's does: the batch is the model's dataset
+            # (rnc_set_dataset), each step gathers it by its indices.
+            import numpy as np
+            m.set_dataset(x, y)
+            index = np.arange(args.batch, dtype=np.int32)
+            res = timed(lambda: m.train_step_indexed(index, **SGD), lambda: None, args.batch, args)
+            res["host_copy_rates"] = host["rates"]
+            res["note"] = (f"batch kept in the model (rnc_set_dataset, rnc_train_step_indexed); with "
+                           f"the host batch ({x.nbytes / 2**20:.0f} MiB, "
+                           f"{'pinned' if pinned else 'pageable'}) copied every step: "
+                           f"{statistics.median(host['rates']):.1f} images/s")
+        elif m.can_repeat_step and not args.rnc_host_batch:
+            # An older cuda model: the batch the last train_step uploaded,
+            # still on the GPU.
             res = timed(lambda: m.repeat_step(args.batch, **SGD), lambda: None, args.batch, args)
             res["host_copy_rates"] = host["rates"]
             res["note"] = (f"batch resident on the GPU (rnc_cuda_repeat_step); with the host batch "

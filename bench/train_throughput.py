@@ -50,8 +50,9 @@ def fixed_batch(shape, classes, batch):
 
 def timed(step, sync, batch, args):
     """Runs warm-up then the windows; returns images/s per window (per
-    CPU-second of this process with --cpu-time)."""
-    clock = time.process_time if args.cpu_time else time.perf_counter
+    CPU-second of this process with --cpu-time; scripts that share this
+    function without that flag, gpu_train.py, time wall clock)."""
+    clock = time.process_time if getattr(args, "cpu_time", False) else time.perf_counter
     t0 = time.perf_counter()
     for _ in range(args.warmup):
         step()

@@ -30,16 +30,41 @@ inline int find_tensor(const char *name) {
   return -1;
 }
 
+// A step's batch size.
+inline int check_batch_size(rnc_model *m, int32_t batch) {
+  if (batch < 1 || batch > gen::kInfo.max_batch)
+    return fail(m, "batch " + std::to_string(batch) + " is outside [1, " +
+                       std::to_string(gen::kInfo.max_batch) +
+                       "] (the compiled --max-batch)");
+  return 0;
+}
+
 // A step's images and batch size.
 inline int check_batch(rnc_model *m, const float *images, int32_t batch) {
   if (!m)
     return 1;
   if (!images)
     return fail(m, "images is null");
-  if (batch < 1 || batch > gen::kInfo.max_batch)
-    return fail(m, "batch " + std::to_string(batch) + " is outside [1, " +
-                       std::to_string(gen::kInfo.max_batch) +
-                       "] (the compiled --max-batch)");
+  return check_batch_size(m, batch);
+}
+
+// Labels of `count` samples: each in [0, num_classes).
+inline int check_labels(rnc_model *m, const int32_t *labels, int64_t count,
+                        const char *prefix = "") {
+  for (int64_t i = 0; i < count; ++i)
+    if (labels[i] < 0 || labels[i] >= gen::kInfo.num_classes)
+      return fail(m, prefix + std::string("label ") +
+                         std::to_string(labels[i]) + " of sample " +
+                         std::to_string(i) + " is outside [0, " +
+                         std::to_string(gen::kInfo.num_classes) + ")");
+  return 0;
+}
+
+// A training step's optimizer settings.
+inline int check_sgd(rnc_model *m, const rnc_sgd *opt) {
+  if (!(std::isfinite(opt->lr) && std::isfinite(opt->momentum) &&
+        std::isfinite(opt->weight_decay)))
+    return fail(m, "lr, momentum and weight_decay must be finite");
   return 0;
 }
 
@@ -51,14 +76,42 @@ inline int check_train_step(rnc_model *m, const float *images,
     return 1;
   if (!labels || !opt || !out)
     return fail(m, "labels, opt and out must not be null");
-  if (!(std::isfinite(opt->lr) && std::isfinite(opt->momentum) &&
-        std::isfinite(opt->weight_decay)))
-    return fail(m, "lr, momentum and weight_decay must be finite");
+  return check_sgd(m, opt) || check_labels(m, labels, batch);
+}
+
+// rnc_set_dataset's arguments.
+inline int check_dataset(rnc_model *m, const float *images,
+                         const int32_t *labels, int64_t count) {
+  if (!m)
+    return 1;
+  if (count < 0)
+    return fail(m, "rnc_set_dataset: count " + std::to_string(count) +
+                       " is negative");
+  if (count > 0 && (!images || !labels))
+    return fail(m, "rnc_set_dataset: images and labels must not be null");
+  return check_labels(m, labels, count, "rnc_set_dataset: ");
+}
+
+// rnc_train_step_indexed's arguments, for the dataset the model holds
+// (data_count samples: a member of both targets' rnc_model).
+inline int check_indexed_step(rnc_model *m, const int32_t *index, int32_t batch,
+                              const rnc_sgd *opt, const rnc_step_result *out) {
+  if (!m)
+    return 1;
+  const int64_t count = m->data_count;
+  if (count == 0)
+    return fail(m, "rnc_train_step_indexed: the model holds no dataset "
+                   "(rnc_set_dataset first)");
+  if (!index || !opt || !out)
+    return fail(m, "index, opt and out must not be null");
+  if (check_batch_size(m, batch) || check_sgd(m, opt))
+    return 1;
   for (int32_t i = 0; i < batch; ++i)
-    if (labels[i] < 0 || labels[i] >= gen::kInfo.num_classes)
-      return fail(m, "label " + std::to_string(labels[i]) + " of sample " +
-                         std::to_string(i) + " is outside [0, " +
-                         std::to_string(gen::kInfo.num_classes) + ")");
+    if (index[i] < 0 || index[i] >= count)
+      return fail(m, "rnc_train_step_indexed: index " +
+                         std::to_string(index[i]) + " at position " +
+                         std::to_string(i) + " is outside the dataset's [0, " +
+                         std::to_string(count) + ")");
   return 0;
 }
 

@@ -96,6 +96,12 @@ Model::Model(const std::string &path) : path_(path) {
   get(api_.readTensor, "rnc_read_tensor");
   get(api_.writeTensor, "rnc_write_tensor");
   get(api_.setCollectives, "rnc_set_collectives");
+  auto optional = [&](auto &fn, const char *name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+        ::dlsym(handle_, name));
+  };
+  optional(api_.setDataset, "rnc_set_dataset");
+  optional(api_.trainStepIndexed, "rnc_train_step_indexed");
   checkInfo();
 }
 
@@ -231,6 +237,38 @@ rnc_step_result Model::trainStep(const std::vector<float> &images,
   check(api_.trainStep(live("rnc_train_step"), images.data(), labels.data(),
                        batch, &opt, &out),
         "rnc_train_step");
+  return out;
+}
+
+void Model::setDataset(const std::vector<float> &images,
+                       const std::vector<int32_t> &labels, int64_t count) {
+  if (!hasDataset())
+    throw ModelError(path_ + ": rnc_set_dataset: this model has no dataset "
+                             "functions (compiled by an older rnc; recompile "
+                             "it)");
+  const size_t n = size_t(count > 0 ? count : 0);
+  if (count < 0 || images.size() / size_t(imageFloats()) < n ||
+      labels.size() < n)
+    throw ModelError(path_ + ": rnc_set_dataset: " + std::to_string(count) +
+                     " samples, but " + std::to_string(images.size()) +
+                     " image values and " + std::to_string(labels.size()) +
+                     " labels");
+  check(api_.setDataset(live("rnc_set_dataset"), images.data(), labels.data(),
+                        count),
+        "rnc_set_dataset");
+}
+
+rnc_step_result Model::trainStepIndexed(const std::vector<int32_t> &index,
+                                        int32_t batch, const rnc_sgd &opt) {
+  if (!hasDataset())
+    throw ModelError(path_ + ": rnc_train_step_indexed: this model has no "
+                             "dataset functions (compiled by an older rnc; "
+                             "recompile it)");
+  checkBatch("rnc_train_step_indexed", batch, index.size(), 1, "indices");
+  rnc_step_result out{};
+  check(api_.trainStepIndexed(live("rnc_train_step_indexed"), index.data(),
+                              batch, &opt, &out),
+        "rnc_train_step_indexed");
   return out;
 }
 

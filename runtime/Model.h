@@ -64,6 +64,18 @@ public:
   /// logits: [batch, num_classes] (at least).
   void eval(const std::vector<float> &images, int32_t batch,
             std::vector<float> &logits);
+  /// Whether the .so has rnc_set_dataset and rnc_train_step_indexed
+  /// (optional: models compiled before them lack them).
+  bool hasDataset() const { return api_.setDataset && api_.trainStepIndexed; }
+  /// Copies `count` samples (images [count, C, H, W], labels [count]) into
+  /// the model (the cuda target: device memory), replacing any earlier set;
+  /// count 0 frees it. Throws ModelError where the model lacks the
+  /// functions, a label is bad, or the samples do not fit.
+  void setDataset(const std::vector<float> &images,
+                  const std::vector<int32_t> &labels, int64_t count);
+  /// A training step on samples index[0, batch) of that dataset.
+  rnc_step_result trainStepIndexed(const std::vector<int32_t> &index,
+                                   int32_t batch, const rnc_sgd &opt);
   /// Data parallelism: the collectives every later step uses (copied), or
   /// nullptr for one process. Needs a live instance (create()).
   void setCollectives(const rnc_collectives *c);
@@ -86,6 +98,9 @@ private:
     decltype(&rnc_read_tensor) readTensor;
     decltype(&rnc_write_tensor) writeTensor;
     decltype(&rnc_set_collectives) setCollectives;
+    // Optional (null where the model lacks them).
+    decltype(&rnc_set_dataset) setDataset;
+    decltype(&rnc_train_step_indexed) trainStepIndexed;
   };
 
   void *symbol(const char *name) const;

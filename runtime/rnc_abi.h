@@ -136,6 +136,26 @@ int rnc_read_tensor(rnc_model *m, const char *name, float *dst, int64_t numel);
 int rnc_write_tensor(rnc_model *m, const char *name, const float *src,
                      int64_t numel);
 
+/* Optional: a training set kept inside the model, so that a step moves
+ * indices instead of images (the cuda target keeps it in device memory:
+ * no image crosses the bus after rnc_set_dataset). Models compiled before
+ * these two existed lack them: the runtime looks them up by name (dlsym)
+ * and does without; their presence does not change RNC_ABI_VERSION.
+ *
+ * Copies `count` samples (images NCHW float32 of the model's input shape,
+ * labels in [0, num_classes)) into the model, replacing the dataset set
+ * before; count 0 (images and labels may then be NULL) frees it. Non-zero
+ * (rnc_last_error) on a bad label, naming the sample, or when there is no
+ * room: the model then holds no dataset, and everything else still works. */
+int rnc_set_dataset(rnc_model *m, const float *images, const int32_t *labels,
+                    int64_t count);
+/* rnc_train_step on samples index[0], ..., index[batch - 1] of that dataset,
+ * in that order: the same result, bit for bit, as rnc_train_step on those
+ * samples copied out into a batch. Non-zero without a dataset or with an
+ * index outside [0, count). */
+int rnc_train_step_indexed(rnc_model *m, const int32_t *index, int32_t batch,
+                           const rnc_sgd *opt, rnc_step_result *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,6 +29,13 @@ struct rnc_model {
   float *work = nullptr;  // activations and gradients of one step
   rnc_collectives comm{}; // valid when distributed (rnc_set_collectives)
   bool distributed = false;
+  // rnc_set_dataset's copy ([count, C, H, W] images, labels), and the batch
+  // rnc_train_step_indexed gathers from it ([max_batch, C, H, W], labels).
+  float *data_images = nullptr;
+  int32_t *data_labels = nullptr;
+  int64_t data_count = 0;
+  float *batch_images = nullptr;
+  int32_t *batch_labels = nullptr;
   std::string error;
 };
 
@@ -58,6 +65,37 @@ inline int copy_tensor(rnc_model *m, const char *name, int64_t numel,
     std::memcpy(dst, slot, size_t(numel) * sizeof(float));
   else
     std::memcpy(slot, src, size_t(numel) * sizeof(float));
+  return 0;
+}
+
+inline long image_floats() {
+  return long(gen::kInfo.input_c) * gen::kInfo.input_h * gen::kInfo.input_w;
+}
+
+inline void free_dataset(rnc_model *m) {
+  for (void *p : {static_cast<void *>(m->data_images),
+                  static_cast<void *>(m->data_labels),
+                  static_cast<void *>(m->batch_images),
+                  static_cast<void *>(m->batch_labels)})
+    std::free(p);
+  m->data_images = m->batch_images = nullptr;
+  m->data_labels = m->batch_labels = nullptr;
+  m->data_count = 0;
+}
+
+// A training step on a batch whose arguments were checked.
+inline int train_step(rnc_model *m, const float *images, const int32_t *labels,
+                      int32_t batch, const rnc_sgd *opt, rnc_step_result *out) {
+  rnc::cpu::StepComm comm{m->distributed ? &m->comm : nullptr};
+  rnc::cpu::FlushDenormals flush(rnc::cpu::flush_denormals());
+  gen::train_step(m->state, m->work, images, labels, batch, opt->lr,
+                  opt->momentum, opt->weight_decay, &out->loss, &out->correct,
+                  comm);
+  if (comm.failed)
+    return fail(m, "rank " + std::to_string(m->comm.rank) + " of " +
+                       std::to_string(m->comm.world) +
+                       ": the sum over the ranks (allreduce_sum) failed; the "
+                       "weights of this step are lost");
   return 0;
 }
 
@@ -114,6 +152,7 @@ RNC_EXPORT void rnc_destroy(rnc_model *m) {
                             gen::g_op_calls, gen::kNumOps + 1, stderr);
   std::free(m->state);
   std::free(m->work);
+  gen_abi::free_dataset(m);
   delete m;
 }
 
@@ -134,17 +173,53 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
                               const rnc_sgd *opt, rnc_step_result *out) {
   if (gen_abi::check_train_step(m, images, labels, batch, opt, out))
     return 1;
-  rnc::cpu::StepComm comm{m->distributed ? &m->comm : nullptr};
-  rnc::cpu::FlushDenormals flush(rnc::cpu::flush_denormals());
-  gen::train_step(m->state, m->work, images, labels, batch, opt->lr,
-                  opt->momentum, opt->weight_decay, &out->loss, &out->correct,
-                  comm);
-  if (comm.failed)
-    return gen_abi::fail(m, "rank " + std::to_string(m->comm.rank) + " of " +
-                                std::to_string(m->comm.world) +
-                                ": the sum over the ranks (allreduce_sum) "
-                                "failed; the weights of this step are lost");
+  return gen_abi::train_step(m, images, labels, batch, opt, out);
+}
+
+// The cpu target gains nothing from a dataset inside the model (the batch
+// is read where it lies either way); it keeps one so that the runtime and
+// tests drive both targets alike.
+RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
+                               const int32_t *labels, int64_t count) {
+  if (gen_abi::check_dataset(m, images, labels, count))
+    return 1;
+  gen_abi::free_dataset(m);
+  if (count == 0)
+    return 0;
+  const size_t image_bytes = sizeof(float) * size_t(gen_abi::image_floats());
+  const size_t B = size_t(gen::kInfo.max_batch);
+  m->data_images =
+      static_cast<float *>(rnc::cpu::alloc_large(image_bytes * size_t(count)));
+  m->data_labels =
+      static_cast<int32_t *>(std::malloc(sizeof(int32_t) * size_t(count)));
+  m->batch_images =
+      static_cast<float *>(rnc::cpu::alloc_large(image_bytes * B));
+  m->batch_labels = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * B));
+  if (!m->data_images || !m->data_labels || !m->batch_images ||
+      !m->batch_labels) {
+    gen_abi::free_dataset(m);
+    return gen_abi::fail(m, "rnc_set_dataset: out of memory for " +
+                                std::to_string(count) + " samples");
+  }
+  std::memcpy(m->data_images, images, image_bytes * size_t(count));
+  std::memcpy(m->data_labels, labels, sizeof(int32_t) * size_t(count));
+  m->data_count = count;
   return 0;
+}
+
+RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,
+                                      int32_t batch, const rnc_sgd *opt,
+                                      rnc_step_result *out) {
+  if (gen_abi::check_indexed_step(m, index, batch, opt, out))
+    return 1;
+  const long F = gen_abi::image_floats();
+  for (int32_t i = 0; i < batch; ++i) {
+    std::memcpy(m->batch_images + i * F, m->data_images + index[i] * F,
+                sizeof(float) * size_t(F));
+    m->batch_labels[i] = m->data_labels[index[i]];
+  }
+  return gen_abi::train_step(m, m->batch_images, m->batch_labels, batch, opt,
+                             out);
 }
 
 RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {

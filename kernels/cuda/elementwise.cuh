@@ -1,5 +1,6 @@
 // Elementwise kernels on flat buffers: ReLU forward/backward, add, add+ReLU,
-// accumulate, device copies, and the NCHW <-> NHWC transposes of the inputs.
+// accumulate, device copies, and the NCHW <-> NHWC transposes of the inputs
+// (one of them gathering a batch from a dataset on the device).
 #pragma once
 
 #include "common.cuh"
@@ -47,6 +48,25 @@ __global__ void nchw_to_nhwc_kernel(T *dst, const T *src, int C, long HW,
     const long row = i / C; // n*HW + p
     const long n = row / HW, p = row - n * HW;
     dst[i] = src[(n * C + c) * HW + p];
+  }
+}
+
+// dst [N, HW, C] from samples index[0..N) of data [count, C, HW], and
+// labels[n] = data_labels[index[n]]: a batch gathered from a dataset on
+// the device (rnc_train_step_indexed), as nchw_to_nhwc_kernel otherwise.
+template <class T>
+__global__ void
+gather_nchw_to_nhwc_kernel(T *dst, int32_t *labels, const T *data,
+                           const int32_t *data_labels, const int32_t *index,
+                           int N, int C, long HW, long total) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += long(gridDim.x) * blockDim.x) {
+    const int c = int(i % C);
+    const long row = i / C; // n*HW + p
+    const long n = row / HW, p = row - n * HW;
+    dst[i] = data[(long(index[n]) * C + c) * HW + p];
+    if (i < N)
+      labels[i] = data_labels[index[i]];
   }
 }
 
@@ -135,6 +155,23 @@ inline void nchw_to_nhwc(float *dst, const float *src, int N, int C, long HW) {
   detail::nchw_to_nhwc_kernel<float>
       <<<detail::element_blocks(total), detail::kElementThreads, 0,
          current_stream()>>>(dst, src, C, HW, total);
+  detail::after_launch();
+}
+
+// dst [N, HW, C] (NHWC) and labels [N]: samples index[0..N) (device
+// memory, each in [0, count)) of data [count, C, HW] (NCHW) and data_labels
+// [count]. The same values as nchw_to_nhwc on those samples.
+inline void gather_nchw_to_nhwc(float *dst, int32_t *labels, const float *data,
+                                const int32_t *data_labels,
+                                const int32_t *index, int N, int C, long HW) {
+  if (!detail::check_args(dst && labels && data && data_labels && index &&
+                          N > 0 && C > 0 && HW > 0))
+    return;
+  const long total = long(N) * C * HW; // >= N: every label is written
+  detail::gather_nchw_to_nhwc_kernel<float>
+      <<<detail::element_blocks(total), detail::kElementThreads, 0,
+         current_stream()>>>(dst, labels, data, data_labels, index, N, C, HW,
+                             total);
   detail::after_launch();
 }
 

@@ -14,10 +14,11 @@
 // A step is one CUDA graph: on the first step with a batch size N it is
 // captured (upload of the pinned images, labels and {lr, momentum,
 // weight_decay}, NCHW -> NHWC, the generated step, download of loss and
-// correct) and instantiated; every later step with that N replays it. A
-// ragged last batch captures a second graph; nothing is recompiled. Inside
-// a step there is no allocation and no host synchronization; the host waits
-// once, after the graph, for the loss.
+// correct; rnc_train_step_indexed uploads indices instead and gathers its
+// batch from the dataset on the device) and instantiated; every later step with
+// that N replays it. A ragged last batch captures a second graph; nothing is
+// recompiled. Inside a step there is no allocation and no host synchronization;
+// the host waits once, after the graph, for the loss.
 //
 // Data parallelism (rnc_set_collectives): before the step the host sums the
 // batch sizes of the ranks (allreduce_sum with a null stream: host memory,
@@ -72,6 +73,7 @@ struct DeviceIo {
   float *images_nchw = nullptr; // [max_batch, C, H, W], as the caller gives
   float *images = nullptr;      // [max_batch, H, W, C], what the model reads
   int32_t *labels = nullptr;    // [max_batch]
+  int32_t *index = nullptr;     // [max_batch], rnc_train_step_indexed's
   float *hyper = nullptr;       // [3]
   float *loss = nullptr;        // [1]
   int32_t *correct = nullptr;   // [1]
@@ -89,10 +91,16 @@ struct rnc_model {
   gen_abi::Pinned *pinned = nullptr;  // host, page-locked
   float *pinned_images = nullptr;     // host, page-locked [max_batch*C*H*W]
   int32_t *pinned_labels = nullptr;   // host, page-locked [max_batch]
+  int32_t *pinned_index = nullptr;    // host, page-locked [max_batch]
+  // rnc_set_dataset's samples, on the device: [count, C, H, W], [count].
+  float *data_images = nullptr;
+  int32_t *data_labels = nullptr;
+  int64_t data_count = 0;
   cudaStream_t stream = nullptr;
-  // By batch size (train: N << 32 | NG); repeat_graphs: rnc_cuda_repeat_step.
-  std::map<long long, cudaGraphExec_t> train_graphs, eval_graphs,
-      repeat_graphs;
+  // By batch size (train: N << 32 | NG); repeat_graphs: rnc_cuda_repeat_step;
+  // indexed_graphs: rnc_train_step_indexed (the dataset's pointers baked in).
+  std::map<long long, cudaGraphExec_t> train_graphs, eval_graphs, repeat_graphs,
+      indexed_graphs;
   rnc_collectives comm{};   // valid when distributed
   // The step's communication stream, forked and joined by events
   // (collectives.cuh); made by the first rnc_set_collectives of a world > 1.
@@ -131,9 +139,12 @@ constexpr const char *kSyncHint = "rerun with RNC_CUDA_SYNC=1 to name the op";
 inline void release(rnc_model *m) {
   if (m->wedged)
     return; // the process is about to end; the device memory goes with it
-  for (auto *graphs : {&m->train_graphs, &m->eval_graphs, &m->repeat_graphs})
+  for (auto *graphs : {&m->train_graphs, &m->eval_graphs, &m->repeat_graphs,
+                       &m->indexed_graphs})
     for (auto &entry : *graphs)
       cudaGraphExecDestroy(entry.second);
+  cudaFree(m->data_images);
+  cudaFree(m->data_labels);
   cudaFree(m->state);
   cudaFree(m->work);
   cudaFree(m->stats);
@@ -141,6 +152,7 @@ inline void release(rnc_model *m) {
   cudaFreeHost(m->pinned);
   cudaFreeHost(m->pinned_images);
   cudaFreeHost(m->pinned_labels);
+  cudaFreeHost(m->pinned_index);
   if (m->stream)
     cudaStreamDestroy(m->stream);
   if (m->comm_stream)
@@ -169,10 +181,14 @@ inline bool env_on(const char *name) {
 // Carves the io buffers out of one allocation, 256-byte aligned.
 inline cudaError_t allocate_io(rnc_model *m) {
   const long B = gen::kInfo.max_batch;
-  const size_t sizes[] = {
-      sizeof(float) * B * image_floats(), sizeof(float) * B * image_floats(),
-      sizeof(int32_t) * B, sizeof(float) * 3, sizeof(float), sizeof(int32_t),
-      sizeof(float) * B * gen::kInfo.num_classes};
+  const size_t sizes[] = {sizeof(float) * B * image_floats(),
+                          sizeof(float) * B * image_floats(),
+                          sizeof(int32_t) * B,
+                          sizeof(int32_t) * B,
+                          sizeof(float) * 3,
+                          sizeof(float),
+                          sizeof(int32_t),
+                          sizeof(float) * B * gen::kInfo.num_classes};
   size_t total = 0;
   for (size_t s : sizes)
     total += (s + 255) / 256 * 256;
@@ -183,11 +199,14 @@ inline cudaError_t allocate_io(rnc_model *m) {
   void **slots[] = {reinterpret_cast<void **>(&m->io.images_nchw),
                     reinterpret_cast<void **>(&m->io.images),
                     reinterpret_cast<void **>(&m->io.labels),
+                    reinterpret_cast<void **>(&m->io.index),
                     reinterpret_cast<void **>(&m->io.hyper),
                     reinterpret_cast<void **>(&m->io.loss),
                     reinterpret_cast<void **>(&m->io.correct),
                     reinterpret_cast<void **>(&m->io.logits)};
-  for (int i = 0; i < 7; ++i) {
+  static_assert(sizeof(sizes) / sizeof(sizes[0]) ==
+                sizeof(slots) / sizeof(slots[0]));
+  for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); ++i) {
     *slots[i] = base;
     base += (sizes[i] + 255) / 256 * 256;
   }
@@ -326,13 +345,19 @@ inline int global_batch(rnc_model *m, int N, const char *what) {
   return int(ng);
 }
 
-// One training step of batch N as a graph (run_graph): the upload of the
-// pinned images and labels and NCHW -> NHWC (unless `upload` is false: the
-// batch of the last step is still on the device), {lr, momentum,
-// weight_decay}, the generated step, the download of loss and correct.
+// Where a step's batch comes from: the pinned images and labels
+// (rnc_train_step), the device already (the last step's batch:
+// rnc_cuda_repeat_step), or the dataset on the device at the pinned
+// indices (rnc_train_step_indexed).
+enum class StepInput { kHostBatch, kLastBatch, kDataset };
+
+// One training step of batch N as a graph (run_graph): the batch as
+// `input` says (uploaded and NCHW -> NHWC, or gathered from the dataset
+// into NHWC), {lr, momentum, weight_decay}, the generated step, the download
+// of loss and correct.
 inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
                     int N, const rnc_sgd *opt, rnc_step_result *out,
-                    bool upload, const char *what) {
+                    StepInput input, const char *what) {
   const int NG = global_batch(m, N, what);
   if (NG == 0)
     return 1;
@@ -341,23 +366,31 @@ inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
   m->pinned->hyper[2] = opt->weight_decay;
   rnc::cuda::StepComm comm{m->distributed ? &m->comm : nullptr,
                            m->comm_stream, m->fork_event, m->join_event};
-  auto enqueue = [m, N, NG, upload, &comm] {
+  auto enqueue = [m, N, NG, input, &comm] {
     gen::g_sum = m->stats; // this model's scratch, baked into the graph
     gen::g_sumsq = m->stats + gen::kStatChannels;
     cudaStream_t s = m->stream;
     const DeviceIo &io = m->io;
-    if (upload) {
+    const long HW = long(gen::kInfo.input_h) * gen::kInfo.input_w;
+    if (input == StepInput::kHostBatch) {
       cudaMemcpyAsync(io.images_nchw, m->pinned_images,
                       sizeof(float) * N * image_floats(),
                       cudaMemcpyHostToDevice, s);
       cudaMemcpyAsync(io.labels, m->pinned_labels, sizeof(int32_t) * N,
                       cudaMemcpyHostToDevice, s);
+    } else if (input == StepInput::kDataset) {
+      cudaMemcpyAsync(io.index, m->pinned_index, sizeof(int32_t) * N,
+                      cudaMemcpyHostToDevice, s);
     }
     cudaMemcpyAsync(io.hyper, m->pinned->hyper, sizeof(float) * 3,
                     cudaMemcpyHostToDevice, s);
-    if (upload)
+    if (input == StepInput::kHostBatch)
       rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
-                              long(gen::kInfo.input_h) * gen::kInfo.input_w);
+                              HW);
+    else if (input == StepInput::kDataset)
+      rnc::cuda::gather_nchw_to_nhwc(io.images, io.labels, m->data_images,
+                                     m->data_labels, io.index, N,
+                                     gen::kInfo.input_c, HW);
     gen::train_step(m->state, m->work, io.images, io.labels, N, io.hyper,
                     io.loss, io.correct, NG, comm);
     comm.join(); // the step joins before its update; a capture must end joined
@@ -412,9 +445,10 @@ RNC_EXPORT rnc_model *rnc_create(void) {
       cudaMalloc(&m->stats, bytes(2L * gen::kStatChannels)) == cudaSuccess &&
       gen_abi::allocate_io(m) == cudaSuccess &&
       cudaMallocHost(&m->pinned, sizeof(gen_abi::Pinned)) == cudaSuccess &&
-      cudaMallocHost(&m->pinned_images,
-                     bytes(B * gen_abi::image_floats())) == cudaSuccess &&
+      cudaMallocHost(&m->pinned_images, bytes(B * gen_abi::image_floats())) ==
+          cudaSuccess &&
       cudaMallocHost(&m->pinned_labels, sizeof(int32_t) * B) == cudaSuccess &&
+      cudaMallocHost(&m->pinned_index, sizeof(int32_t) * B) == cudaSuccess &&
       gen_abi::on_stream(m, [&](cudaStream_t s) {
         cudaError_t e = cudaMemsetAsync(m->state, 0, bytes(gen::kStateFloats), s);
         return e != cudaSuccess
@@ -479,10 +513,79 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
               sizeof(float) * batch * gen_abi::image_floats());
   std::memcpy(m->pinned_labels, labels, sizeof(int32_t) * batch);
   m->uploaded_batch = 0;
-  if (int status = gen_abi::run_step(m, m->train_graphs, batch, opt, out,
-                                     /*upload=*/true, "rnc_train_step"))
+  if (int status =
+          gen_abi::run_step(m, m->train_graphs, batch, opt, out,
+                            gen_abi::StepInput::kHostBatch, "rnc_train_step"))
     return status;
   m->uploaded_batch = batch;
+  return 0;
+}
+
+// The dataset goes to the device once, in its NCHW form; each indexed step
+// then uploads only its indices and gathers its batch on the device, into
+// NHWC (gather_nchw_to_nhwc), inside the step's graph.
+RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
+                               const int32_t *labels, int64_t count) {
+  if (gen_abi::check_dataset(m, images, labels, count))
+    return 1;
+  if (m->wedged)
+    return gen_abi::fail(m, "rnc_set_dataset: an earlier step did not "
+                            "finish; the model can only be destroyed");
+  // The graphs hold the old dataset's pointers; a step may still read it.
+  cudaStreamSynchronize(m->stream);
+  for (auto &entry : m->indexed_graphs)
+    cudaGraphExecDestroy(entry.second);
+  m->indexed_graphs.clear();
+  cudaFree(m->data_images);
+  cudaFree(m->data_labels);
+  m->data_images = nullptr;
+  m->data_labels = nullptr;
+  m->data_count = 0;
+  if (count == 0)
+    return 0;
+  const size_t image_bytes =
+      sizeof(float) * size_t(gen_abi::image_floats()) * size_t(count);
+  const size_t label_bytes = sizeof(int32_t) * size_t(count);
+  cudaError_t e = cudaMalloc(&m->data_images, image_bytes);
+  if (e == cudaSuccess)
+    e = cudaMalloc(&m->data_labels, label_bytes);
+  if (e == cudaSuccess)
+    e = gen_abi::on_stream(m, [&](cudaStream_t s) {
+      cudaError_t c = cudaMemcpyAsync(m->data_images, images, image_bytes,
+                                      cudaMemcpyHostToDevice, s);
+      return c != cudaSuccess
+                 ? c
+                 : cudaMemcpyAsync(m->data_labels, labels, label_bytes,
+                                   cudaMemcpyHostToDevice, s);
+    });
+  if (e != cudaSuccess) {
+    cudaGetLastError(); // a failed allocation's error is not sticky
+    cudaFree(m->data_images);
+    cudaFree(m->data_labels);
+    m->data_images = nullptr;
+    m->data_labels = nullptr;
+    return gen_abi::cuda_ok(
+        m, e,
+        ("rnc_set_dataset (" + std::to_string(count) + " samples, " +
+         std::to_string((image_bytes + label_bytes) >> 20) + " MiB)")
+            .c_str());
+  }
+  m->data_count = count;
+  return 0;
+}
+
+RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,
+                                      int32_t batch, const rnc_sgd *opt,
+                                      rnc_step_result *out) {
+  if (gen_abi::check_indexed_step(m, index, batch, opt, out))
+    return 1;
+  std::memcpy(m->pinned_index, index, sizeof(int32_t) * batch);
+  m->uploaded_batch = 0;
+  if (int status = gen_abi::run_step(m, m->indexed_graphs, batch, opt, out,
+                                     gen_abi::StepInput::kDataset,
+                                     "rnc_train_step_indexed"))
+    return status;
+  m->uploaded_batch = batch; // the gathered batch, as rnc_train_step's
   return 0;
 }
 
@@ -525,7 +628,8 @@ RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
   if (gen_abi::check_collectives(m, c))
     return 1;
   cudaStreamSynchronize(m->stream);
-  for (auto *graphs : {&m->train_graphs, &m->repeat_graphs}) {
+  for (auto *graphs :
+       {&m->train_graphs, &m->repeat_graphs, &m->indexed_graphs}) {
     for (auto &entry : *graphs)
       cudaGraphExecDestroy(entry.second);
     graphs->clear();
@@ -578,14 +682,14 @@ RNC_EXPORT int rnc_cuda_repeat_step(rnc_model *m, int32_t batch,
     return 1;
   if (!opt || !out)
     return gen_abi::fail(m, "opt and out must not be null");
-  if (!(std::isfinite(opt->lr) && std::isfinite(opt->momentum) &&
-        std::isfinite(opt->weight_decay)))
-    return gen_abi::fail(m, "lr, momentum and weight_decay must be finite");
+  if (gen_abi::check_sgd(m, opt))
+    return 1;
   if (m->uploaded_batch == 0 || batch != m->uploaded_batch)
     return gen_abi::fail(
         m, "rnc_cuda_repeat_step: batch " + std::to_string(batch) +
                " is not the one the last rnc_train_step uploaded (" +
                std::to_string(m->uploaded_batch) + ")");
   return gen_abi::run_step(m, m->repeat_graphs, batch, opt, out,
-                           /*upload=*/false, "rnc_cuda_repeat_step");
+                           gen_abi::StepInput::kLastBatch,
+                           "rnc_cuda_repeat_step");
 }

@@ -71,6 +71,13 @@ class Model:
         self._repeat = getattr(lib, "rnc_cuda_repeat_step", None)
         if self._repeat is not None:
             self._repeat.argtypes = [C.c_void_p, C.c_int32, C.POINTER(_Sgd), C.POINTER(_StepResult)]
+        # Optional in the ABI (runtime/rnc_abi.h): absent from older models.
+        self._set_dataset = getattr(lib, "rnc_set_dataset", None)
+        self._step_indexed = getattr(lib, "rnc_train_step_indexed", None)
+        if self._set_dataset is not None and self._step_indexed is not None:
+            self._set_dataset.argtypes = [C.c_void_p, _F32P, _I32P, C.c_int64]
+            self._step_indexed.argtypes = [C.c_void_p, _I32P, C.c_int32,
+                                           C.POINTER(_Sgd), C.POINTER(_StepResult)]
         self._lib = lib
 
         i = lib.rnc_info().contents
@@ -149,6 +156,34 @@ class Model:
         self._check(self._lib.rnc_train_step(self._m, iptr, labels.ctypes.data_as(_I32P),
                                              len(labels), C.byref(opt), C.byref(res)),
                     "rnc_train_step")
+        return res.loss, res.correct
+
+    @property
+    def has_dataset(self):
+        """Whether the model has rnc_set_dataset and rnc_train_step_indexed."""
+        return self._set_dataset is not None and self._step_indexed is not None
+
+    def set_dataset(self, images, labels):
+        """Copies the samples into the model (a cuda model: device memory)
+        for train_step_indexed; an empty set frees it."""
+        if not self.has_dataset:
+            raise RncError(f"{self.path}: no rnc_set_dataset (a model compiled by an older rnc)")
+        labels = np.ascontiguousarray(labels, dtype=np.int32)
+        images, iptr = self._images(images, len(labels))
+        self._check(self._set_dataset(self._m, iptr, labels.ctypes.data_as(_I32P), len(labels)),
+                    "rnc_set_dataset")
+
+    def train_step_indexed(self, index, lr, momentum=0.0, weight_decay=0.0):
+        """One SGD step on samples `index` of the dataset set_dataset gave:
+        the same as train_step on them, without copying any image."""
+        if not self.has_dataset:
+            raise RncError(f"{self.path}: no rnc_train_step_indexed (a model compiled by an older rnc)")
+        index = np.ascontiguousarray(index, dtype=np.int32)
+        opt = _Sgd(lr, momentum, weight_decay)
+        res = _StepResult()
+        self._check(self._step_indexed(self._m, index.ctypes.data_as(_I32P), len(index),
+                                       C.byref(opt), C.byref(res)),
+                    "rnc_train_step_indexed")
         return res.loss, res.correct
 
     @property

@@ -46,6 +46,9 @@ const LoaderOptions &checked(const LoaderOptions &o, const ImageSet &s) {
         std::to_string(o.shards) + " shards");
   if (s.size() > std::numeric_limits<uint32_t>::max())
     bad("data set too large");
+  if (o.indicesOnly && o.augment.any())
+    bad("indices only, but augmentation (" + o.augment.text() +
+        ") is applied as images are loaded");
   return o;
 }
 
@@ -103,23 +106,28 @@ void Loader::startEpoch(uint64_t epoch) {
   epoch_ = epoch;
   nextBatch_ = scheduled_ = 0;
   waitSeconds_ = 0;
-  while (scheduled_ < batchesPerEpoch() &&
+  while (!options_.indicesOnly && scheduled_ < batchesPerEpoch() &&
          scheduled_ < static_cast<size_t>(options_.prefetch))
     schedule(scheduled_++);
   lock.unlock();
   work_.notify_all();
 }
 
-void Loader::schedule(size_t b) {
-  Slot &s = slots_[b % slots_.size()];
+void Loader::shareOf(size_t b, size_t *global, size_t *count,
+                     size_t *first) const {
   const size_t bs = static_cast<size_t>(options_.batchSize);
   const size_t shards = static_cast<size_t>(options_.shards);
   const size_t shard = static_cast<size_t>(options_.shard);
+  *global = std::min(bs, order_.size() - b * bs);
+  const size_t base = *global / shards, extra = *global % shards;
+  *count = base + (shard < extra ? 1 : 0);
+  *first = b * bs + shard * base + std::min(shard, extra);
+}
+
+void Loader::schedule(size_t b) {
+  Slot &s = slots_[b % slots_.size()];
   s.batch = b;
-  s.global = std::min(bs, order_.size() - b * bs);
-  const size_t base = s.global / shards, extra = s.global % shards;
-  s.count = base + (shard < extra ? 1 : 0);
-  s.first = b * bs + shard * base + std::min(shard, extra);
+  shareOf(b, &s.global, &s.count, &s.first);
   s.remaining = s.count;
   s.error = nullptr;
   for (size_t begin = 0; begin < s.count; begin += kTaskImages)
@@ -185,7 +193,21 @@ void Loader::prepare(size_t slot, size_t begin, size_t end) {
   }
 }
 
+size_t Loader::nextIndices(int32_t *index) {
+  if (!options_.indicesOnly)
+    throw std::logic_error("Loader::nextIndices needs indicesOnly");
+  if (nextBatch_ >= batchesPerEpoch())
+    return 0;
+  size_t count = 0, first = 0;
+  shareOf(nextBatch_++, &lastGlobal_, &count, &first);
+  for (size_t i = 0; i < count; ++i)
+    index[i] = static_cast<int32_t>(order_[first + i]);
+  return count;
+}
+
 size_t Loader::next(float *x, int32_t *y) {
+  if (options_.indicesOnly)
+    throw std::logic_error("Loader::next: the loader hands out indices only");
   std::unique_lock<std::mutex> lock(m_);
   if (nextBatch_ >= batchesPerEpoch())
     return 0;

@@ -40,6 +40,11 @@ struct LoaderOptions {
   int shards = 1, shard = 0;
   /// Per-channel normalization (one value per channel of the set).
   std::vector<float> mean{kFashionMnistMean}, std{kFashionMnistStd};
+  /// Hand out only the positions of each batch's images in the set
+  /// (nextIndices), in the same order and shares as next() would load
+  /// them; no image is read. For a model that holds the set itself
+  /// (rnc_set_dataset); augmentation must be off.
+  bool indicesOnly = false;
 };
 
 /// Iterates over one epoch at a time in batches of `batchSize`; the last
@@ -85,6 +90,12 @@ public:
   /// an image that could not be read (the first in the batch).
   size_t next(float *x, int32_t *y);
 
+  /// With indicesOnly: fills `index` with the positions in the set of the
+  /// next batch's images (what next() would load, in its order) and returns
+  /// their count; 0 once the epoch is over. `index` must have room for a
+  /// full batch.
+  size_t nextIndices(int32_t *index);
+
   /// Seconds next() has waited for batches since startEpoch.
   double waitSeconds() const { return waitSeconds_; }
 
@@ -111,6 +122,9 @@ private:
   void prepare(size_t slot, size_t begin, size_t end);
   // Assigns batch `b` to a free slot and queues its tasks; m_ held.
   void schedule(size_t b);
+  // This shard's share of batch `b`: the batch's images over all shards,
+  // this shard's count, and its first position in the order.
+  void shareOf(size_t b, size_t *global, size_t *count, size_t *first) const;
   // Empties the queue and waits for running tasks; m_ held via `lock`.
   void drain(std::unique_lock<std::mutex> &lock);
 

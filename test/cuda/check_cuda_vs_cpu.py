@@ -9,7 +9,9 @@ random batch it compares, tensor by tensor, printing the largest difference:
 eval logits (BN running statistics), the loss and correct count of a training
 step, every parameter gradient, the parameters, momentum buffers and BN
 running statistics after the update; then a second step with a ragged batch
-(a second CUDA graph) and the same comparisons again.
+(a second CUDA graph) and the same comparisons again; then a third on the
+batch in reverse order, which the cuda model gathers from the batch kept on
+the device (rnc_set_dataset, rnc_train_step_indexed: a third graph).
 
 Tolerance: the relative error ||cuda - cpu|| / ||cpu|| of each tensor (0 when
 both are 0) must stay within TOLERANCE[precision]. fp32 differs from the cpu
@@ -138,9 +140,19 @@ def compare_model(args, name, precision):
         x = rng.standard_normal(shape).astype(np.float32)
         y = rng.integers(0, cpu.num_classes, max_batch).astype(np.int32)
         rep.check("eval logits", gpu.eval(x), cpu.eval(x))
+        # Step 3 takes the batch in reverse order; the cuda model gathers it
+        # from the dataset on the device (rnc_set_dataset, then
+        # rnc_train_step_indexed), the cpu model gets it copied out.
+        if gpu.has_dataset:
+            gpu.set_dataset(x, y)
+        backwards = np.arange(max_batch - 1, -1, -1, dtype=np.int32)
         for step, batch in ((1, max_batch), (2, ragged), (3, max_batch)):
-            lc, cc = cpu.train_step(x[:batch], y[:batch], **SGD)
-            lg, cg = gpu.train_step(x[:batch], y[:batch], **SGD)
+            index = backwards if step == 3 else np.arange(batch, dtype=np.int32)
+            lc, cc = cpu.train_step(x[index], y[index], **SGD)
+            if step == 3 and gpu.has_dataset:
+                lg, cg = gpu.train_step_indexed(index, **SGD)
+            else:
+                lg, cg = gpu.train_step(x[index], y[index], **SGD)
             rep.check(f"step {step} loss", [lg], [lc])
             if abs(cg - cc) > max(1, batch // 8):
                 rep.failures.append(f"step {step} correct: cuda {cg}, cpu {cc}")

@@ -58,6 +58,21 @@ inline void nchw_to_nhwc(float *dst, const float *src, int N, int C, long HW) {
           dst[(long(n) * HW + p) * C + c] = src[(long(n) * C + c) * HW + p];
   });
 }
+// The gather of rnc_train_step_indexed: the batch at the indices (read
+// when the kernel runs) into NHWC, with its labels.
+inline void gather_nchw_to_nhwc(float *dst, int32_t *labels, const float *data,
+                                const int32_t *data_labels,
+                                const int32_t *index, int N, int C, long HW) {
+  cudamock::enqueue(current_stream(), [=] {
+    for (int n = 0; n < N; ++n) {
+      for (int c = 0; c < C; ++c)
+        for (long p = 0; p < HW; ++p)
+          dst[(long(n) * HW + p) * C + c] =
+              data[(long(index[n]) * C + c) * HW + p];
+      labels[n] = data_labels[index[n]];
+    }
+  });
+}
 } // namespace rnc::cuda
 
 namespace gen {
@@ -675,6 +690,128 @@ TEST_F(CudaAbi, RepeatStepUsesTheUploadedBatch) {
   ASSERT_EQ(rnc_eval(m, b.images.data(), 4, logits.data()), 0);
   EXPECT_EQ(rnc_cuda_repeat_step(m, 4, &opt, &out), 1)
       << "an eval replaced the images on the device";
+}
+
+// rnc_train_step_indexed: the dataset copied to the device once (the
+// caller's copy may go right after), each step's batch gathered there at
+// the indices it uploads; one graph per batch size, whatever the indices.
+TEST_F(CudaAbi, IndexedStepGathersFromTheDataset) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  Batch data = batch(5, 1.0f); // sample i: pixels 4i+1 .. 4i+4
+  data.labels = {0, 1, 2, 0, 1};
+  ASSERT_EQ(rnc_set_dataset(m, data.images.data(), data.labels.data(), 5), 0)
+      << rnc_last_error(m);
+  const std::vector<float> kept = data.images;
+  std::fill(data.images.begin(), data.images.end(), -1e6f);
+  std::fill(data.labels.begin(), data.labels.end(), -1);
+  auto pixels = [&](int i) {
+    return std::accumulate(kept.begin() + 4 * i, kept.begin() + 4 * i + 4,
+                           0.0f);
+  };
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result out{};
+  const int32_t first[] = {2, 2, 4};
+  ASSERT_EQ(rnc_train_step_indexed(m, first, 3, &opt, &out), 0)
+      << rnc_last_error(m);
+  const float w0 = 10.0f, b0 = 100.0f; // seed 0: w = 1 2 3 4, b = 10 .. 40
+  EXPECT_EQ(out.loss, 2 * pixels(2) + pixels(4) + w0 + b0);
+  EXPECT_EQ(out.correct, 2); // the label of sample 2
+  const int32_t second[] = {3, 0, 1};
+  ASSERT_EQ(rnc_train_step_indexed(m, second, 3, &opt, &out), 0)
+      << rnc_last_error(m);
+  EXPECT_EQ(out.loss, pixels(3) + pixels(0) + pixels(1) + w0 - 0.5f + b0);
+  EXPECT_EQ(out.correct, 0);
+  EXPECT_EQ(calls("cudaGraphInstantiate"), 1);
+  // The gathered batch is the device's last one: a repeat step takes it.
+  ASSERT_EQ(rnc_cuda_repeat_step(m, 3, &opt, &out), 0) << rnc_last_error(m);
+  EXPECT_EQ(out.loss, pixels(3) + pixels(0) + pixels(1) + w0 - 1.0f + b0);
+}
+
+// The same step, bit for bit, as rnc_train_step on the gathered batch.
+TEST_F(CudaAbi, IndexedStepEqualsAHostStep) {
+  Batch data = batch(4, 0.25f);
+  data.labels = {1, 2, 0, 1};
+  const int32_t index[] = {3, 1};
+  Batch gathered;
+  for (int32_t i : index) {
+    gathered.images.insert(gathered.images.end(), data.images.begin() + 4 * i,
+                           data.images.begin() + 4 * i + 4);
+    gathered.labels.push_back(data.labels[i]);
+  }
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result host{}, indexed{};
+  create();
+  ASSERT_EQ(rnc_init(m, 7), 0);
+  ASSERT_EQ(step(gathered, host), 0) << rnc_last_error(m);
+  std::vector<float> w_host = read("w");
+  rnc_destroy(m);
+  create();
+  ASSERT_EQ(rnc_init(m, 7), 0);
+  ASSERT_EQ(rnc_set_dataset(m, data.images.data(), data.labels.data(), 4), 0);
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 2, &opt, &indexed), 0)
+      << rnc_last_error(m);
+  EXPECT_EQ(indexed.loss, host.loss);
+  EXPECT_EQ(indexed.correct, host.correct);
+  EXPECT_EQ(read("w"), w_host);
+}
+
+// A new dataset drops the graphs that hold the old one's pointers.
+TEST_F(CudaAbi, SetDatasetReplacesTheOldOne) {
+  create();
+  Batch a = batch(2, 0.0f), b = batch(2, 100.0f);
+  rnc_sgd opt{0.0f, 0.0f, 0.0f};
+  rnc_step_result out{};
+  const int32_t index[] = {1};
+  ASSERT_EQ(rnc_set_dataset(m, a.images.data(), a.labels.data(), 2), 0);
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 0);
+  EXPECT_EQ(out.loss, 4.0f + 5.0f + 6.0f + 7.0f);
+  ASSERT_EQ(rnc_set_dataset(m, b.images.data(), b.labels.data(), 2), 0);
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 0);
+  EXPECT_EQ(out.loss, 104.0f + 105.0f + 106.0f + 107.0f);
+  EXPECT_EQ(calls("cudaGraphInstantiate"), 2);
+  EXPECT_EQ(calls("cudaGraphExecDestroy"), 1);
+  ASSERT_EQ(rnc_set_dataset(m, nullptr, nullptr, 0), 0); // frees it
+  EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 1);
+}
+
+// Bad arguments and a dataset that does not fit: one line each, and the
+// model goes on without a dataset.
+TEST_F(CudaAbi, DatasetErrors) {
+  create();
+  Batch data = batch(3, 0.0f);
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result out{};
+  const int32_t index[] = {0, 3};
+  EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_train_step_indexed: the model holds no dataset "
+            "(rnc_set_dataset first)");
+  data.labels[1] = gen::kClasses;
+  EXPECT_EQ(rnc_set_dataset(m, data.images.data(), data.labels.data(), 3), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_set_dataset: label 3 of sample 1 is outside [0, 3)");
+  EXPECT_EQ(rnc_set_dataset(m, nullptr, data.labels.data(), 3), 1);
+  EXPECT_EQ(rnc_set_dataset(m, data.images.data(), data.labels.data(), -1), 1);
+  data.labels[1] = 0;
+  ASSERT_EQ(rnc_set_dataset(m, data.images.data(), data.labels.data(), 3), 0);
+  EXPECT_EQ(rnc_train_step_indexed(m, index, 2, &opt, &out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_train_step_indexed: index 3 at position 1 is outside the "
+            "dataset's [0, 3)");
+  EXPECT_EQ(rnc_train_step_indexed(m, index, gen::kMaxBatch + 1, &opt, &out),
+            1);
+  EXPECT_EQ(rnc_train_step_indexed(m, nullptr, 1, &opt, &out), 1);
+  EXPECT_EQ(calls("cudaGraphLaunch"), 0);
+  cudamock::world().fail_next["cudaMalloc"] = cudaErrorMemoryAllocation;
+  EXPECT_EQ(rnc_set_dataset(m, data.images.data(), data.labels.data(), 3), 1);
+  EXPECT_NE(std::string(rnc_last_error(m)).find("rnc_set_dataset (3 samples"),
+            std::string::npos)
+      << rnc_last_error(m);
+  EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 1)
+      << "the failed call left no dataset";
+  Batch b = batch(2, 1.0f);
+  ASSERT_EQ(step(b, out), 0) << rnc_last_error(m);
 }
 
 } // namespace

@@ -168,6 +168,46 @@ TEST(Loader, ShardsSplitEveryGlobalBatch) {
   EXPECT_THROW(Loader(d2, o), std::invalid_argument) << "batch below shards";
 }
 
+// indicesOnly: the positions next() would have loaded, batch by batch and
+// shard by shard (the 3-shard geometry above, with a limit), reading no
+// image; next() is refused, and so is augmentation.
+TEST(Loader, IndicesOnlyGivesWhatNextWouldLoad) {
+  MemorySet d(1000, kGray28);
+  for (int shard = 0; shard < 3; ++shard) {
+    LoaderOptions o = plain(64, 9);
+    o.shards = 3;
+    o.shard = shard;
+    o.limit = 900;
+    Loader images(d, o);
+    o.indicesOnly = true;
+    Loader indices(d, o);
+    for (uint64_t e : {0, 2}) {
+      Epoch ep = runEpoch(images, d, e);
+      indices.startEpoch(e);
+      std::vector<int32_t> index(64, -1);
+      std::vector<size_t> sizes;
+      std::vector<uint32_t> got;
+      while (size_t b = indices.nextIndices(index.data())) {
+        sizes.push_back(b);
+        got.insert(got.end(), index.begin(), index.begin() + long(b));
+      }
+      EXPECT_EQ(indices.lastGlobalBatch(), 900u - 14 * 64);
+      EXPECT_EQ(sizes, ep.batchSizes) << "shard " << shard << " epoch " << e;
+      EXPECT_EQ(got, ep.indices) << "shard " << shard << " epoch " << e;
+      EXPECT_EQ(indices.nextIndices(index.data()), 0u);
+    }
+    float x[28 * 28];
+    int32_t y[64];
+    EXPECT_THROW(indices.next(x, y), std::logic_error);
+    int32_t index[64];
+    EXPECT_THROW(images.nextIndices(index), std::logic_error);
+  }
+  LoaderOptions o = plain(64, 0);
+  o.indicesOnly = true;
+  o.augment.hflip = true;
+  EXPECT_THROW(Loader(d, o), std::invalid_argument);
+}
+
 TEST(Loader, SeedsAndEpochs) {
   MemorySet d(500, kGray28);
   Loader a(d, plain(32, 11)), b(d, plain(32, 11)), c(d, plain(32, 12));

@@ -82,6 +82,23 @@ TEST(Model, TrainsAndRoundTripsTensors) {
   EXPECT_NE(m.readTensor("fc.bias.grad")[3], 0.0f);
 }
 
+// rnc_set_dataset and rnc_train_step_indexed are optional (the fake model,
+// like models compiled before them, lacks them): the model loads, says so,
+// and refuses them in one line.
+TEST(Model, DatasetFunctionsAreOptional) {
+  Model m(kFake);
+  EXPECT_FALSE(m.hasDataset());
+  m.create();
+  std::vector<float> x(144);
+  std::vector<int32_t> y = {0};
+  EXPECT_EQ(errorOf([&] { m.setDataset(x, y, 1); }),
+            kFake + ": rnc_set_dataset: this model has no dataset functions "
+                    "(compiled by an older rnc; recompile it)");
+  EXPECT_EQ(errorOf([&] { m.trainStepIndexed(y, 1, rnc_sgd{}); }),
+            kFake + ": rnc_train_step_indexed: this model has no dataset "
+                    "functions (compiled by an older rnc; recompile it)");
+}
+
 TEST(Model, ErrorsCarryTheModelsMessage) {
   Model m(kFake);
   EXPECT_EQ(errorOf([&] { m.init(0); }),

@@ -59,6 +59,33 @@ void checkFits(const Model &model, const TrainOptions &o, const Comm &comm) {
         "recompile with --max-batch " + std::to_string(o.batchSize));
 }
 
+// --data-on-device: the first `limit` images of the training split (all:
+// 0), normalized as the loader gives them (lo's augmentation is off),
+// copied into the model once (rnc_set_dataset). Returns the copy's size in
+// bytes.
+size_t copySetIntoModel(Model &model, const data::ImageSet &set,
+                        const data::LoaderOptions &lo) {
+  if (!model.hasDataset())
+    throw std::runtime_error("rnc-run: --data-on-device: " + model.path() +
+                             " has no dataset functions (compiled by an "
+                             "older rnc; recompile it)");
+  data::LoaderOptions all = lo;
+  all.indicesOnly = false;
+  all.shuffle = false;
+  all.shards = 1;
+  all.shard = 0;
+  data::Loader loader(set, all);
+  const size_t perImage = static_cast<size_t>(model.imageFloats());
+  std::vector<float> images(loader.size() * perImage);
+  std::vector<int32_t> labels(loader.size());
+  size_t at = 0;
+  while (size_t b =
+             loader.next(images.data() + at * perImage, labels.data() + at))
+    at += b;
+  model.setDataset(images, labels, static_cast<int64_t>(at));
+  return images.size() * sizeof(float) + labels.size() * sizeof(int32_t);
+}
+
 std::string joined(const std::vector<std::string> &names) {
   std::string s;
   for (size_t i = 0; i < names.size() && i < 5; ++i)
@@ -171,10 +198,17 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
   lo.std = d.std;
   lo.shards = comm.world();
   lo.shard = comm.rank();
+  if (r.dataOnDevice && o.augment.any())
+    throw std::runtime_error("rnc-run: --data-on-device: the augmentation (" +
+                             o.augment.text() +
+                             ") is applied as images are "
+                             "loaded; leave it off");
+  lo.indicesOnly = r.dataOnDevice;
   data::Loader loader(*d.train, lo);
   data::LoaderOptions testOptions = lo;
   testOptions.limit = r.testLimit;
   testOptions.augment = {};
+  testOptions.indicesOnly = false;
   testOptions.shards = 1;
   testOptions.shard = 0;
   const size_t testImages =
@@ -232,7 +266,18 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
   }
   if (comm.distributed())
     broadcastState(model, comm);
-  std::vector<float> x(loader.batchFloats());
+  if (r.dataOnDevice) {
+    const Clock::time_point t0 = Clock::now();
+    const size_t bytes = copySetIntoModel(model, *d.train, lo);
+    std::printf("data   the %zu training images copied into the model once "
+                "(%.1f MB%s, %.1f s): each step sends only indices "
+                "(--data-on-device)\n",
+                loader.size(), bytes / 1e6,
+                std::string(info.target) == "cuda" ? " of device memory" : "",
+                secondsSince(t0));
+    std::fflush(stdout);
+  }
+  std::vector<float> x(r.dataOnDevice ? 0 : loader.batchFloats());
   std::vector<int32_t> y(static_cast<size_t>(o.batchSize));
   Progress progress(comm.distributed());
   int64_t &globalStep = state.step;
@@ -248,12 +293,19 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
     size_t correct = 0, seen = 0;
     int64_t step = 0;
     loader.startEpoch(static_cast<uint64_t>(epoch - 1));
-    while (size_t b = loader.next(x.data(), y.data())) {
+    auto next = [&] {
+      return r.dataOnDevice ? loader.nextIndices(y.data())
+                            : loader.next(x.data(), y.data());
+    };
+    while (size_t b = next()) {
       rnc_sgd sgd{learningRate(o, globalStep, totalSteps), o.momentum,
                   o.weightDecay};
       rnc_step_result res{};
       try {
-        res = model.trainStep(x, y, static_cast<int32_t>(b), sgd);
+        // y holds the batch's labels, or with --data-on-device its indices.
+        res = r.dataOnDevice
+                  ? model.trainStepIndexed(y, static_cast<int32_t>(b), sgd)
+                  : model.trainStep(x, y, static_cast<int32_t>(b), sgd);
       } catch (const StepTimedOut &e) { // a cuda step in a job of several
         comm.checkAfterTimedOutStep(e.what());
       }

@@ -36,6 +36,7 @@ struct RunOptions {
                               // by test accuracy to bestCheckpointPath()
   int stopAfter = 0;          // stop after this epoch (0: train all epochs)
   bool syncBn = false;        // --sync-bn: BN statistics over all ranks
+  bool dataOnDevice = false;  // --data-on-device: the set inside the model
 };
 
 class Checkpoint;

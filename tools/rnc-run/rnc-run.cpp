@@ -300,6 +300,14 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
                   "Stop after this epoch as if interrupted (resume later)")
       ->type_name("EPOCH")
       ->check(rule("--stop-after"));
+  cmd->add_flag(
+      "--data-on-device", r.dataOnDevice,
+      "Copy the training set (normalized) into the model once and "
+      "train each step on the indices of its images (rnc_set_dataset): "
+      "on a GPU no image crosses the bus after that copy. The same "
+      "weights and losses as without; needs the augmentation off "
+      "and the set in device memory (on the cpu target it only "
+      "costs host memory)");
   cmd->add_flag("--sync-bn", r.syncBn,
                 "Under mpirun: batch-norm statistics over the whole global "
                 "batch, summed over the ranks inside each step (without it "
