@@ -57,13 +57,16 @@ const LoaderOptions &checked(const LoaderOptions &o, const ImageSet &s) {
 Loader::Loader(const ImageSet &set, const LoaderOptions &options)
     : set_(set), options_(checked(options, set)),
       normalizer_(options.mean, options.std, set.shape().channels) {
-  slots_.resize(static_cast<size_t>(options_.prefetch));
-  for (Slot &s : slots_) {
-    s.x.resize(batchFloats());
-    s.y.resize(static_cast<size_t>(options_.batchSize));
+  // Indices only: no image is prepared, so no slot or worker is needed.
+  if (!options_.indicesOnly) {
+    slots_.resize(static_cast<size_t>(options_.prefetch));
+    for (Slot &s : slots_) {
+      s.x.resize(batchFloats());
+      s.y.resize(static_cast<size_t>(options_.batchSize));
+    }
+    for (int t = 0; t < options_.threads; ++t)
+      workers_.emplace_back(&Loader::workerLoop, this);
   }
-  for (int t = 0; t < options_.threads; ++t)
-    workers_.emplace_back(&Loader::workerLoop, this);
   startEpoch(0);
 }
 
