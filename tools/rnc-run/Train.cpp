@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <new>
 #include <stdexcept>
 #include <vector>
 
@@ -76,8 +77,21 @@ size_t copySetIntoModel(Model &model, const data::ImageSet &set,
   all.shard = 0;
   data::Loader loader(set, all);
   const size_t perImage = static_cast<size_t>(model.imageFloats());
-  std::vector<float> images(loader.size() * perImage);
-  std::vector<int32_t> labels(loader.size());
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+  try {
+    images.resize(loader.size() * perImage);
+    labels.resize(loader.size());
+  } catch (const std::bad_alloc &) {
+    char gb[32];
+    std::snprintf(gb, sizeof gb, "%.1f",
+                  loader.size() * perImage * sizeof(float) / 1e9);
+    throw std::runtime_error(
+        "rnc-run: --data-on-device: the " + std::to_string(loader.size()) +
+        " training images take " + gb +
+        " GB at the model's input size, more than this machine can hold; "
+        "leave the flag off (or use --train-limit)");
+  }
   size_t at = 0;
   while (size_t b =
              loader.next(images.data() + at * perImage, labels.data() + at))
