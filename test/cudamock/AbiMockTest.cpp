@@ -647,6 +647,14 @@ TEST_F(CudaAbi, SyncModeGivesTheSameResults) {
   ASSERT_EQ(rnc_eval(m, b.images.data(), 4, logits.data()), 0)
       << rnc_last_error(m);
   EXPECT_EQ(logits[0], 0.5f + 1.5f + 2.5f + 3.5f + 3.5f); // w[0] = 4 - 0.5
+  // An indexed step op by op too: the indices uploaded before the gather.
+  ASSERT_EQ(rnc_set_dataset(m, b.images.data(), b.labels.data(), 4), 0);
+  const int32_t index[] = {3, 3};
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 2, &opt, &out), 0)
+      << rnc_last_error(m);
+  EXPECT_EQ(out.loss,
+            2 * (12.5f + 13.5f + 14.5f + 15.5f) + 22.0f - 0.5f + 100.0f);
   EXPECT_EQ(calls("cudaStreamBeginCapture"), 0);
 }
 
