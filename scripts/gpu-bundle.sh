@@ -13,6 +13,8 @@
 #     so/<model>-cuda-<precision>.so      rnc compile --target cuda, sm_90a
 #     so/<model>-cpu-fp32.so       rnc compile --march x86-64-v3
 #     bench/<config>-b<batch>-bf16.so     links for bench/gpu_train.py
+#     fusion/<model>-...-{fused,unfused}.so (+ .log)  bench/fusion.py on
+#                                  d2l_resnet18 at 96x96: fusion on and off
 #     fashion-mnist/*.gz           the main job's data
 #     MANIFEST                     commit, date, tools, every file's size
 #
@@ -47,7 +49,7 @@ done
 ninja -C "$build" rnc >/dev/null
 rnc="$build/bin/rnc"
 rm -rf "$stage"
-mkdir -p "$stage"/{bin,lib,so,bench,fashion-mnist} "$work/log"
+mkdir -p "$stage"/{bin,lib,so,bench,fusion,fashion-mnist} "$work/log"
 
 # The runtime, alone and static.
 scripts/build-runtime.sh "$work/runtime"
@@ -91,6 +93,9 @@ model() { # NAME TARGET PRECISION INPUT MAX_BATCH
   model fashion_resnet cuda bf16 - 128
   echo "$rnc compile test/dist/Inputs/nobn.json --target cuda --precision fp32" \
     "--cuda-arch 90a --max-batch 16 -o $stage/so/nobn-cuda-fp32.so"
+  echo "python3 $root/bench/fusion.py --compile-only --out-dir $stage/fusion --rnc $rnc" \
+    "--models d2l_resnet18:1x96x96:128 --target cuda --precision bf16" \
+    "--compile-arg=--cuda-arch --compile-arg=90a"
 } >"$work/jobs.txt"
 n=$(wc -l <"$work/jobs.txt")
 echo "gpu-bundle: $n builds, $par at a time (logs in $work/log)"
@@ -122,7 +127,7 @@ cp -L "$gomp" "$stage/lib/libgomp.so.1"
 # the driver's (dlopened, never linked). The cuda runtime is static.
 # libnccl.so.2 (the NCCL plugin and its test) comes from the GPU machine.
 bad=0
-for f in "$stage"/bin/* "$stage"/lib/*.so "$stage"/so/*.so; do
+for f in "$stage"/bin/* "$stage"/lib/*.so "$stage"/so/*.so "$stage"/fusion/*.so; do
   for lib in $(readelf -d "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
     case "$lib" in
       libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*) ;;
@@ -139,9 +144,9 @@ done
 [ "$bad" = 0 ] || die "libraries missing (above)"
 # The newest glibc and C++ runtime symbols needed (the GPU machine's must be
 # as new: Ubuntu 24.04 has glibc 2.39 and GLIBCXX_3.4.33).
-need_glibc=$(for f in "$stage"/bin/* "$stage"/lib/*.so "$stage"/so/*.so; do objdump -T "$f"; done \
+need_glibc=$(for f in "$stage"/bin/* "$stage"/lib/*.so "$stage"/so/*.so "$stage"/fusion/*.so; do objdump -T "$f"; done \
   | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
-need_cxx=$(for f in "$stage"/bin/* "$stage"/lib/*.so "$stage"/so/*.so; do objdump -T "$f"; done \
+need_cxx=$(for f in "$stage"/bin/* "$stage"/lib/*.so "$stage"/so/*.so "$stage"/fusion/*.so; do objdump -T "$f"; done \
   | grep -o 'GLIBCXX_[0-9.]*' | sort -Vu | tail -1)
 
 {

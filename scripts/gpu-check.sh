@@ -12,7 +12,9 @@
 #   (three models, rnc against PyTorch eager, and the GPU's matmul and copy
 #   ceilings; about 4 minutes): `scripts/gpu-check.sh figures`; recipe, the
 #   D2L recipe trained on the GPU with its training set on the device
-#   (issue 16's 30-second target): `scripts/gpu-check.sh recipe`.
+#   (issue 16's 30-second target): `scripts/gpu-check.sh recipe`; fusion,
+#   d2l_resnet18's training step with fusion on and off (--no-fusion):
+#   `scripts/gpu-check.sh fusion`.
 #   Environment: BUDGET (seconds, default 480), RNC_GPU_BIN (default
 #   gpu-bin), RNC_GPU_WORK (where the bundle is unpacked, default
 #   /tmp/rnc-gpu).
@@ -31,7 +33,7 @@ SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"
 DEFAULT_STAGES=(env kernels sanitizer steps convs bench mainjob nccl)
-ALL_STAGES=("${DEFAULT_STAGES[@]}" figures recipe)
+ALL_STAGES=("${DEFAULT_STAGES[@]}" figures recipe fusion)
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${DEFAULT_STAGES[@]}")
 for s in "${STAGES[@]}"; do
@@ -299,6 +301,20 @@ stage_recipe() {
   grep -hE '^data|^epoch|error' "$log" | tail -13 | tee -a "$SUMMARY" >/dev/null
   row_from recipe "$(status_of "$RC")" "$t0" "$log" \
     "$(grep -ho 'test acc [0-9.]*%' "$log" | tail -1) after 10 epochs, $secs s end to end"
+}
+
+# What the fusion passes buy on the GPU (issue 16): d2l_resnet18 at 96x96,
+# batch 128, bf16, compiled with and without fusion (the bundle's fusion/),
+# step times alternated window by window (bench/fusion.py).
+stage_fusion() {
+  precheck fusion || return
+  local t0=$SECONDS log="$OUT/fusion.log"
+  run_step 240 "$log" python3 bench/fusion.py --so-dir "$B/fusion" \
+    --models d2l_resnet18:1x96x96:128 --target cuda --precision bf16 --windows 5 --steps 5
+  note "== fusion: d2l_resnet18 at 96x96, batch 128, bf16, fusion on against --no-fusion"
+  grep -hE '^\| |fused|^SKIPPED|error' "$log" | tee -a "$SUMMARY" >/dev/null
+  row_from fusion "$(status_of "$RC")" "$t0" "$log" \
+    "$(grep -h '^| d2l' "$log" | awk -F'|' '{gsub(/^ +| +$/, "", $5); gsub(/^ +| +$/, "", $6); print "step ms " $5 ", speed-up " $6}')"
 }
 
 # --------------------------------------------------------------------------
