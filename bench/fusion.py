@@ -99,7 +99,8 @@ def main():
         if why:
             print(f"SKIPPED: no CUDA GPU ({why})")
             return 77
-    from rnc_py import abi  # numpy: not needed to compile, nor to skip
+    import numpy as np  # with abi: not needed to compile, nor to skip
+    from rnc_py import abi
 
     print(f"machine: {machine_info()}")
     print(f"command: bench/fusion.py {' '.join(sys.argv[1:])}".rstrip())
@@ -120,7 +121,7 @@ def main():
                 m = v["model"]
                 if m.has_dataset:  # the batch kept in the model
                     m.set_dataset(x, y)
-                    index = list(range(batch))
+                    index = np.arange(batch, dtype=np.int32)  # converted once
                     v["step"] = lambda m=m, index=index: m.train_step_indexed(
                         index, 0.01, 0.9, 5e-4)
                 else:  # a model compiled before rnc_set_dataset

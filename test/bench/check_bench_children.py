@@ -6,9 +6,9 @@ process (`--child rnc`) that trains through the C ABI (python/rnc_py/abi.py)
 and prints one JSON line. Their other sides need PyTorch, and gpu_train.py a
 GPU, neither of which the test machine has; the rnc child needs neither, so
 this runs it on the cpu target and checks that it trained: status "ok", a
-positive rate per window, a finite loss (gpu_train.py), and there that the timed
-steps went through rnc_set_dataset / rnc_train_step_indexed with the host
-path beside them. A change to a shared helper that breaks a child (as
+positive rate per window and, for gpu_train.py, a finite loss and timed
+steps that went through rnc_set_dataset / rnc_train_step_indexed with the
+host path beside them. A change to a shared helper that breaks a child (as
 gpu_train.py broke when timed() learned --cpu-time) fails here instead of
 on a lent GPU.
 
