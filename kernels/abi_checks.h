@@ -92,6 +92,21 @@ inline int check_dataset(rnc_model *m, const float *images,
   return check_labels(m, labels, count, "rnc_set_dataset: ");
 }
 
+// rnc_set_dataset_u8's arguments.
+inline int check_dataset_u8(rnc_model *m, const uint8_t *pixels,
+                            const float *lut, const int32_t *labels,
+                            int64_t count) {
+  if (!m)
+    return 1;
+  if (count < 0)
+    return fail(m, "rnc_set_dataset_u8: count " + std::to_string(count) +
+                       " is negative");
+  if (count > 0 && (!pixels || !lut || !labels))
+    return fail(m,
+                "rnc_set_dataset_u8: pixels, lut and labels must not be null");
+  return check_labels(m, labels, count, "rnc_set_dataset_u8: ");
+}
+
 // rnc_train_step_indexed's arguments, for the dataset the model holds
 // (data_count samples: a member of both targets' rnc_model).
 inline int check_indexed_step(rnc_model *m, const int32_t *index, int32_t batch,

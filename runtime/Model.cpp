@@ -101,6 +101,7 @@ Model::Model(const std::string &path) : path_(path) {
         ::dlsym(handle_, name));
   };
   optional(api_.setDataset, "rnc_set_dataset");
+  optional(api_.setDatasetU8, "rnc_set_dataset_u8");
   optional(api_.trainStepIndexed, "rnc_train_step_indexed");
   checkInfo();
 }
@@ -240,22 +241,48 @@ rnc_step_result Model::trainStep(const std::vector<float> &images,
   return out;
 }
 
+namespace {
+// A dataset call's count against its buffers: `samples` images' worth of
+// values and `labels` labels (`held` says what the buffers hold).
+void checkSamples(const std::string &where, int64_t count, size_t samples,
+                  size_t labels, bool more, const std::string &held) {
+  const size_t n = size_t(count > 0 ? count : 0);
+  if (count < 0 || samples < n || labels < n || more)
+    throw ModelError(where + std::to_string(count) + " samples, but " + held);
+}
+} // namespace
+
 void Model::setDataset(const std::vector<float> &images,
                        const std::vector<int32_t> &labels, int64_t count) {
   if (!hasDataset())
     throw ModelError(path_ + ": rnc_set_dataset: this model has no dataset "
                              "functions (compiled by an older rnc; recompile "
                              "it)");
-  const size_t n = size_t(count > 0 ? count : 0);
-  if (count < 0 || images.size() / size_t(imageFloats()) < n ||
-      labels.size() < n)
-    throw ModelError(path_ + ": rnc_set_dataset: " + std::to_string(count) +
-                     " samples, but " + std::to_string(images.size()) +
-                     " image values and " + std::to_string(labels.size()) +
-                     " labels");
+  checkSamples(path_ + ": rnc_set_dataset: ", count,
+               images.size() / size_t(imageFloats()), labels.size(), false,
+               std::to_string(images.size()) + " image values and " +
+                   std::to_string(labels.size()) + " labels");
   check(api_.setDataset(live("rnc_set_dataset"), images.data(), labels.data(),
                         count),
         "rnc_set_dataset");
+}
+
+void Model::setDatasetU8(const std::vector<uint8_t> &pixels,
+                         const std::vector<float> &lut,
+                         const std::vector<int32_t> &labels, int64_t count) {
+  if (!hasDatasetU8())
+    throw ModelError(path_ + ": rnc_set_dataset_u8: this model has no 8-bit "
+                             "dataset function (compiled by an older rnc; "
+                             "recompile it)");
+  checkSamples(path_ + ": rnc_set_dataset_u8: ", count,
+               pixels.size() / size_t(imageFloats()), labels.size(),
+               lut.size() < size_t(info_->input_c) * 256,
+               std::to_string(pixels.size()) + " pixels, " +
+                   std::to_string(labels.size()) + " labels and " +
+                   std::to_string(lut.size()) + " table entries");
+  check(api_.setDatasetU8(live("rnc_set_dataset_u8"), pixels.data(), lut.data(),
+                          labels.data(), count),
+        "rnc_set_dataset_u8");
 }
 
 rnc_step_result Model::trainStepIndexed(const std::vector<int32_t> &index,

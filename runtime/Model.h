@@ -73,6 +73,15 @@ public:
   /// functions, a label is bad, or the samples do not fit.
   void setDataset(const std::vector<float> &images,
                   const std::vector<int32_t> &labels, int64_t count);
+  /// Whether the .so also has rnc_set_dataset_u8 (the dataset as 8-bit
+  /// pixels, normalized by the model while it gathers a batch).
+  bool hasDatasetU8() const { return hasDataset() && api_.setDatasetU8; }
+  /// Copies `count` samples as pixels [count, H, W, C] uint8 with the
+  /// normalization table lut [C][256] (value = lut[c * 256 + pixel]) and
+  /// labels [count]; otherwise as setDataset.
+  void setDatasetU8(const std::vector<uint8_t> &pixels,
+                    const std::vector<float> &lut,
+                    const std::vector<int32_t> &labels, int64_t count);
   /// A training step on samples index[0, batch) of that dataset.
   rnc_step_result trainStepIndexed(const std::vector<int32_t> &index,
                                    int32_t batch, const rnc_sgd &opt);
@@ -100,6 +109,7 @@ private:
     decltype(&rnc_set_collectives) setCollectives;
     // Optional (null where the model lacks them).
     decltype(&rnc_set_dataset) setDataset;
+    decltype(&rnc_set_dataset_u8) setDatasetU8;
     decltype(&rnc_train_step_indexed) trainStepIndexed;
   };
 

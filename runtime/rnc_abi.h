@@ -139,7 +139,7 @@ int rnc_write_tensor(rnc_model *m, const char *name, const float *src,
 /* Optional: a training set kept inside the model, so that a step moves
  * indices instead of images (the cuda target keeps it in device memory:
  * no image crosses the bus after rnc_set_dataset). Models compiled before
- * these two existed lack them: the runtime looks them up by name (dlsym)
+ * these three existed lack them: the runtime looks them up by name (dlsym)
  * and does without; their presence does not change RNC_ABI_VERSION.
  *
  * Copies `count` samples (images NCHW float32 of the model's input shape,
@@ -149,6 +149,14 @@ int rnc_write_tensor(rnc_model *m, const char *name, const float *src,
  * room: the model then holds no dataset, and everything else still works. */
 int rnc_set_dataset(rnc_model *m, const float *images, const int32_t *labels,
                     int64_t count);
+/* The same dataset kept as its 8-bit pixels, a quarter of the memory: `count`
+ * images [H][W][C] uint8 (H, W, C the model's input shape, channels last, as
+ * images are decoded), normalized when a step gathers them through `lut`
+ * [C][256]: sample value = lut[c * 256 + pixel]. A step then sees exactly the
+ * floats rnc_set_dataset would have been given. Replaces either kind of
+ * dataset; count 0 frees it. Optional like the two around it. */
+int rnc_set_dataset_u8(rnc_model *m, const uint8_t *pixels, const float *lut,
+                       const int32_t *labels, int64_t count);
 /* rnc_train_step on samples index[0], ..., index[batch - 1] of that dataset,
  * in that order: the same result, bit for bit, as rnc_train_step on those
  * samples copied out into a batch. Non-zero without a dataset or with an

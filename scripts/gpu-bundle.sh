@@ -80,10 +80,10 @@ model() { # NAME TARGET PRECISION INPUT MAX_BATCH
   cuda_test lib/rn50-convs-bf16.so rn50_convs.cu 2 -shared -Xcompiler=-fPIC
   cuda_test lib/rn50-convs-fp32.so rn50_convs.cu 0 -shared -Xcompiler=-fPIC
   for p in fp32 tf32 bf16; do
-    model tiny cuda $p 1x12x12 16
+    model tiny cuda $p 3x12x12 16
     model d2l_resnext18 cuda $p 1x32x32 16
   done
-  model tiny cpu - 1x12x12 16
+  model tiny cpu - 3x12x12 16
   model d2l_resnext18 cpu - 1x32x32 16
   model resnet50 cpu - 3x224x224 4
   model resnet50 cuda fp32 3x224x224 4

@@ -29,9 +29,13 @@ struct rnc_model {
   float *work = nullptr;  // activations and gradients of one step
   rnc_collectives comm{}; // valid when distributed (rnc_set_collectives)
   bool distributed = false;
-  // rnc_set_dataset's copy ([count, C, H, W] images, labels), and the batch
-  // rnc_train_step_indexed gathers from it ([max_batch, C, H, W], labels).
+  // rnc_set_dataset's copy ([count, C, H, W] images, labels) or
+  // rnc_set_dataset_u8's ([count, H, W, C] pixels, the [C][256] table,
+  // labels), and the batch rnc_train_step_indexed gathers from it
+  // ([max_batch, C, H, W], labels).
   float *data_images = nullptr;
+  uint8_t *data_pixels = nullptr;
+  float *data_lut = nullptr;
   int32_t *data_labels = nullptr;
   int64_t data_count = 0;
   float *batch_images = nullptr;
@@ -73,14 +77,45 @@ inline long image_floats() {
 }
 
 inline void free_dataset(rnc_model *m) {
-  for (void *p : {static_cast<void *>(m->data_images),
-                  static_cast<void *>(m->data_labels),
-                  static_cast<void *>(m->batch_images),
-                  static_cast<void *>(m->batch_labels)})
+  for (void *p :
+       {static_cast<void *>(m->data_images),
+        static_cast<void *>(m->data_pixels), static_cast<void *>(m->data_lut),
+        static_cast<void *>(m->data_labels),
+        static_cast<void *>(m->batch_images),
+        static_cast<void *>(m->batch_labels)})
     std::free(p);
-  m->data_images = m->batch_images = nullptr;
+  m->data_images = m->batch_images = m->data_lut = nullptr;
+  m->data_pixels = nullptr;
   m->data_labels = m->batch_labels = nullptr;
   m->data_count = 0;
+}
+
+// A dataset's storage: `sample_bytes` per sample (float images, or pixels
+// with their [C][256] table when `u8`), the labels and the gathered batch.
+// False, with nothing held and the error set, when memory runs out.
+inline bool alloc_dataset(rnc_model *m, int64_t count, size_t sample_bytes,
+                          bool u8, const char *what) {
+  const size_t B = size_t(gen::kInfo.max_batch);
+  void *data = rnc::cpu::alloc_large(sample_bytes * size_t(count));
+  if (u8) {
+    m->data_pixels = static_cast<uint8_t *>(data);
+    m->data_lut = static_cast<float *>(
+        std::malloc(sizeof(float) * 256 * size_t(gen::kInfo.input_c)));
+  } else {
+    m->data_images = static_cast<float *>(data);
+  }
+  m->data_labels =
+      static_cast<int32_t *>(std::malloc(sizeof(int32_t) * size_t(count)));
+  m->batch_images = static_cast<float *>(
+      rnc::cpu::alloc_large(sizeof(float) * size_t(image_floats()) * B));
+  m->batch_labels = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * B));
+  if (data && (m->data_lut || !u8) && m->data_labels && m->batch_images &&
+      m->batch_labels)
+    return true;
+  free_dataset(m); // frees `data` too
+  fail(m, std::string(what) + ": out of memory for " + std::to_string(count) +
+              " samples");
+  return false;
 }
 
 // A training step on a batch whose arguments were checked.
@@ -187,21 +222,29 @@ RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
   if (count == 0)
     return 0;
   const size_t image_bytes = sizeof(float) * size_t(gen_abi::image_floats());
-  const size_t B = size_t(gen::kInfo.max_batch);
-  m->data_images =
-      static_cast<float *>(rnc::cpu::alloc_large(image_bytes * size_t(count)));
-  m->data_labels =
-      static_cast<int32_t *>(std::malloc(sizeof(int32_t) * size_t(count)));
-  m->batch_images =
-      static_cast<float *>(rnc::cpu::alloc_large(image_bytes * B));
-  m->batch_labels = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * B));
-  if (!m->data_images || !m->data_labels || !m->batch_images ||
-      !m->batch_labels) {
-    gen_abi::free_dataset(m);
-    return gen_abi::fail(m, "rnc_set_dataset: out of memory for " +
-                                std::to_string(count) + " samples");
-  }
+  if (!gen_abi::alloc_dataset(m, count, image_bytes, false, "rnc_set_dataset"))
+    return 1;
   std::memcpy(m->data_images, images, image_bytes * size_t(count));
+  std::memcpy(m->data_labels, labels, sizeof(int32_t) * size_t(count));
+  m->data_count = count;
+  return 0;
+}
+
+RNC_EXPORT int rnc_set_dataset_u8(rnc_model *m, const uint8_t *pixels,
+                                  const float *lut, const int32_t *labels,
+                                  int64_t count) {
+  if (gen_abi::check_dataset_u8(m, pixels, lut, labels, count))
+    return 1;
+  gen_abi::free_dataset(m);
+  if (count == 0)
+    return 0;
+  const size_t sample_bytes = size_t(gen_abi::image_floats());
+  if (!gen_abi::alloc_dataset(m, count, sample_bytes, true,
+                              "rnc_set_dataset_u8"))
+    return 1;
+  std::memcpy(m->data_pixels, pixels, sample_bytes * size_t(count));
+  std::memcpy(m->data_lut, lut,
+              sizeof(float) * 256 * size_t(gen::kInfo.input_c));
   std::memcpy(m->data_labels, labels, sizeof(int32_t) * size_t(count));
   m->data_count = count;
   return 0;
@@ -213,9 +256,19 @@ RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,
   if (gen_abi::check_indexed_step(m, index, batch, opt, out))
     return 1;
   const long F = gen_abi::image_floats();
+  const int C = gen::kInfo.input_c;
+  const long HW = F / C;
   for (int32_t i = 0; i < batch; ++i) {
-    std::memcpy(m->batch_images + i * F, m->data_images + index[i] * F,
-                sizeof(float) * size_t(F));
+    float *dst = m->batch_images + i * F;
+    if (m->data_pixels) { // [H][W][C] pixels through the table, to [C][H][W]
+      const uint8_t *src = m->data_pixels + index[i] * F;
+      for (int c = 0; c < C; ++c)
+        for (long p = 0; p < HW; ++p)
+          dst[c * HW + p] = m->data_lut[c * 256 + src[p * C + c]];
+    } else {
+      std::memcpy(dst, m->data_images + index[i] * F,
+                  sizeof(float) * size_t(F));
+    }
     m->batch_labels[i] = m->data_labels[index[i]];
   }
   return gen_abi::train_step(m, m->batch_images, m->batch_labels, batch, opt,

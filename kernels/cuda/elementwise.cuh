@@ -70,6 +70,27 @@ gather_nchw_to_nhwc_kernel(T *dst, int32_t *labels, const T *data,
   }
 }
 
+// dst [N, HW, C] = lut[c * 256 + pixels[index[n]][p][c]] from 8-bit
+// pixels [count, HW, C], and labels[n] = data_labels[index[n]]: the batch of
+// a dataset kept as pixels (rnc_set_dataset_u8), normalized while gathered.
+// Source and destination are both channels last: element i of the batch is
+// element i - n*HW*C of its sample.
+__global__ void gather_u8_to_nhwc_kernel(float *dst, int32_t *labels,
+                                         const uint8_t *pixels,
+                                         const float *lut,
+                                         const int32_t *data_labels,
+                                         const int32_t *index, int N, int C,
+                                         long sample, long total) {
+  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += long(gridDim.x) * blockDim.x) {
+    const long n = i / sample, e = i - n * sample;
+    const int c = int(e % C);
+    dst[i] = lut[c * 256 + pixels[long(index[n]) * sample + e]];
+    if (i < N)
+      labels[i] = data_labels[index[i]];
+  }
+}
+
 // dst [N, C, HW] from src [N, HW, C].
 template <class T>
 __global__ void nhwc_to_nchw_kernel(T *dst, const T *src, int C, long HW,
@@ -172,6 +193,25 @@ inline void gather_nchw_to_nhwc(float *dst, int32_t *labels, const float *data,
       <<<detail::element_blocks(total), detail::kElementThreads, 0,
          current_stream()>>>(dst, labels, data, data_labels, index, N, C, HW,
                              total);
+  detail::after_launch();
+}
+
+// dst [N, HW, C] (NHWC) and labels [N]: samples index[0..N) (device
+// memory, each in [0, count)) of pixels [count, HW, C] (uint8), each pixel
+// v of channel c as lut[c * 256 + v] (lut [C][256], device memory).
+inline void gather_u8_to_nhwc(float *dst, int32_t *labels,
+                              const uint8_t *pixels, const float *lut,
+                              const int32_t *data_labels, const int32_t *index,
+                              int N, int C, long HW) {
+  if (!detail::check_args(dst && labels && pixels && lut && data_labels &&
+                          index && N > 0 && C > 0 && HW > 0))
+    return;
+  const long sample = long(C) * HW;
+  const long total = long(N) * sample; // >= N: every label is written
+  detail::gather_u8_to_nhwc_kernel<<<detail::element_blocks(total),
+                                     detail::kElementThreads, 0,
+                                     current_stream()>>>(
+      dst, labels, pixels, lut, data_labels, index, N, C, sample, total);
   detail::after_launch();
 }
 

@@ -92,8 +92,12 @@ struct rnc_model {
   float *pinned_images = nullptr;     // host, page-locked [max_batch*C*H*W]
   int32_t *pinned_labels = nullptr;   // host, page-locked [max_batch]
   int32_t *pinned_index = nullptr;    // host, page-locked [max_batch]
-  // rnc_set_dataset's samples, on the device: [count, C, H, W], [count].
+  // The dataset on the device: rnc_set_dataset's images [count, C, H, W],
+  // or rnc_set_dataset_u8's pixels [count, H, W, C] and table [C][256]; the
+  // labels [count].
   float *data_images = nullptr;
+  uint8_t *data_pixels = nullptr;
+  float *data_lut = nullptr;
   int32_t *data_labels = nullptr;
   int64_t data_count = 0;
   cudaStream_t stream = nullptr;
@@ -144,6 +148,8 @@ inline void release(rnc_model *m) {
     for (auto &entry : *graphs)
       cudaGraphExecDestroy(entry.second);
   cudaFree(m->data_images);
+  cudaFree(m->data_pixels);
+  cudaFree(m->data_lut);
   cudaFree(m->data_labels);
   cudaFree(m->state);
   cudaFree(m->work);
@@ -387,6 +393,10 @@ inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
     if (input == StepInput::kHostBatch)
       rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
                               HW);
+    else if (input == StepInput::kDataset && m->data_pixels)
+      rnc::cuda::gather_u8_to_nhwc(io.images, io.labels, m->data_pixels,
+                                   m->data_lut, m->data_labels, io.index, N,
+                                   gen::kInfo.input_c, HW);
     else if (input == StepInput::kDataset)
       rnc::cuda::gather_nchw_to_nhwc(io.images, io.labels, m->data_images,
                                      m->data_labels, io.index, N,
@@ -521,57 +531,106 @@ RNC_EXPORT int rnc_train_step(rnc_model *m, const float *images,
   return 0;
 }
 
-// The dataset goes to the device once, in its NCHW form; each indexed step
-// then uploads only its indices and gathers its batch on the device, into
-// NHWC (gather_nchw_to_nhwc), inside the step's graph.
-RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
-                               const int32_t *labels, int64_t count) {
-  if (gen_abi::check_dataset(m, images, labels, count))
-    return 1;
-  if (m->wedged)
-    return gen_abi::fail(m, "rnc_set_dataset: an earlier step did not "
-                            "finish; the model can only be destroyed");
-  // The graphs hold the old dataset's pointers; a step may still read it.
+namespace gen_abi {
+
+// Frees the dataset (either kind), after the step that may still read it and
+// the graphs that hold its pointers.
+inline void drop_dataset(rnc_model *m) {
   cudaStreamSynchronize(m->stream);
   for (auto &entry : m->indexed_graphs)
     cudaGraphExecDestroy(entry.second);
   m->indexed_graphs.clear();
-  cudaFree(m->data_images);
-  cudaFree(m->data_labels);
-  m->data_images = nullptr;
+  for (void *p :
+       {static_cast<void *>(m->data_images),
+        static_cast<void *>(m->data_pixels), static_cast<void *>(m->data_lut),
+        static_cast<void *>(m->data_labels)})
+    cudaFree(p);
+  m->data_images = m->data_lut = nullptr;
+  m->data_pixels = nullptr;
   m->data_labels = nullptr;
   m->data_count = 0;
+}
+
+// One part of a new dataset: allocated on the device, then copied from the
+// host on the model's stream (after the earlier parts' copies).
+template <class T>
+cudaError_t upload_part(rnc_model *m, cudaError_t e, T *&dst, const T *src,
+                        size_t bytes) {
+  if (e == cudaSuccess)
+    e = cudaMalloc(&dst, bytes);
+  if (e == cudaSuccess)
+    e = on_stream(m, [&](cudaStream_t s) {
+      return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s);
+    });
+  return e;
+}
+
+// After the parts' uploads: the dataset holds `count` samples, or on an
+// error none (one line naming the call, the samples and the MiB).
+inline int finish_dataset(rnc_model *m, cudaError_t e, int64_t count,
+                          size_t bytes, const char *what) {
+  if (e == cudaSuccess) {
+    m->data_count = count;
+    return 0;
+  }
+  cudaGetLastError(); // a failed allocation's error is not sticky
+  drop_dataset(m);
+  return cuda_ok(m, e,
+                 (std::string(what) + " (" + std::to_string(count) +
+                  " samples, " + std::to_string(bytes >> 20) + " MiB)")
+                     .c_str());
+}
+
+inline int dataset_refused(rnc_model *m, const char *what) {
+  if (!m->wedged)
+    return 0;
+  return fail(m, std::string(what) + ": an earlier step did not finish; the "
+                                     "model can only be destroyed");
+}
+
+} // namespace gen_abi
+
+// The dataset goes to the device once; each indexed step then uploads only
+// its indices and gathers its batch on the device, into NHWC, inside the
+// step's graph: float images in their NCHW form (gather_nchw_to_nhwc), or
+// 8-bit pixels already channels last, normalized through the table while
+// gathered (gather_u8_to_nhwc: a quarter of the device memory).
+RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
+                               const int32_t *labels, int64_t count) {
+  if (gen_abi::check_dataset(m, images, labels, count) ||
+      gen_abi::dataset_refused(m, "rnc_set_dataset"))
+    return 1;
+  gen_abi::drop_dataset(m);
   if (count == 0)
     return 0;
   const size_t image_bytes =
       sizeof(float) * size_t(gen_abi::image_floats()) * size_t(count);
   const size_t label_bytes = sizeof(int32_t) * size_t(count);
-  cudaError_t e = cudaMalloc(&m->data_images, image_bytes);
-  if (e == cudaSuccess)
-    e = cudaMalloc(&m->data_labels, label_bytes);
-  if (e == cudaSuccess)
-    e = gen_abi::on_stream(m, [&](cudaStream_t s) {
-      cudaError_t c = cudaMemcpyAsync(m->data_images, images, image_bytes,
-                                      cudaMemcpyHostToDevice, s);
-      return c != cudaSuccess
-                 ? c
-                 : cudaMemcpyAsync(m->data_labels, labels, label_bytes,
-                                   cudaMemcpyHostToDevice, s);
-    });
-  if (e != cudaSuccess) {
-    cudaGetLastError(); // a failed allocation's error is not sticky
-    cudaFree(m->data_images);
-    cudaFree(m->data_labels);
-    m->data_images = nullptr;
-    m->data_labels = nullptr;
-    return gen_abi::cuda_ok(
-        m, e,
-        ("rnc_set_dataset (" + std::to_string(count) + " samples, " +
-         std::to_string((image_bytes + label_bytes) >> 20) + " MiB)")
-            .c_str());
-  }
-  m->data_count = count;
-  return 0;
+  cudaError_t e = cudaSuccess;
+  e = gen_abi::upload_part(m, e, m->data_images, images, image_bytes);
+  e = gen_abi::upload_part(m, e, m->data_labels, labels, label_bytes);
+  return gen_abi::finish_dataset(m, e, count, image_bytes + label_bytes,
+                                 "rnc_set_dataset");
+}
+
+RNC_EXPORT int rnc_set_dataset_u8(rnc_model *m, const uint8_t *pixels,
+                                  const float *lut, const int32_t *labels,
+                                  int64_t count) {
+  if (gen_abi::check_dataset_u8(m, pixels, lut, labels, count) ||
+      gen_abi::dataset_refused(m, "rnc_set_dataset_u8"))
+    return 1;
+  gen_abi::drop_dataset(m);
+  if (count == 0)
+    return 0;
+  const size_t pixel_bytes = size_t(gen_abi::image_floats()) * size_t(count);
+  const size_t lut_bytes = sizeof(float) * 256 * size_t(gen::kInfo.input_c);
+  const size_t label_bytes = sizeof(int32_t) * size_t(count);
+  cudaError_t e = cudaSuccess;
+  e = gen_abi::upload_part(m, e, m->data_pixels, pixels, pixel_bytes);
+  e = gen_abi::upload_part(m, e, m->data_lut, lut, lut_bytes);
+  e = gen_abi::upload_part(m, e, m->data_labels, labels, label_bytes);
+  return gen_abi::finish_dataset(
+      m, e, count, pixel_bytes + lut_bytes + label_bytes, "rnc_set_dataset_u8");
 }
 
 RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,

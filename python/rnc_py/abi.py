@@ -36,6 +36,7 @@ class _StepResult(C.Structure):
 
 _F32P = C.POINTER(C.c_float)
 _I32P = C.POINTER(C.c_int32)
+_U8P = C.POINTER(C.c_uint8)
 
 
 def _f32(a):
@@ -78,6 +79,9 @@ class Model:
             self._set_dataset.argtypes = [C.c_void_p, _F32P, _I32P, C.c_int64]
             self._step_indexed.argtypes = [C.c_void_p, _I32P, C.c_int32,
                                            C.POINTER(_Sgd), C.POINTER(_StepResult)]
+        self._set_dataset_u8 = getattr(lib, "rnc_set_dataset_u8", None)
+        if self._set_dataset_u8 is not None:
+            self._set_dataset_u8.argtypes = [C.c_void_p, _U8P, _F32P, _I32P, C.c_int64]
         self._lib = lib
 
         i = lib.rnc_info().contents
@@ -172,6 +176,29 @@ class Model:
         images, iptr = self._images(images, len(labels))
         self._check(self._set_dataset(self._m, iptr, labels.ctypes.data_as(_I32P), len(labels)),
                     "rnc_set_dataset")
+
+    @property
+    def has_dataset_u8(self):
+        """Whether the model also has rnc_set_dataset_u8."""
+        return self.has_dataset and self._set_dataset_u8 is not None
+
+    def set_dataset_u8(self, pixels, lut, labels):
+        """The dataset as 8-bit pixels [count, H, W, C] and the table lut
+        [C, 256]: sample value lut[c, pixel], normalized by the model as it
+        gathers a batch (a quarter of set_dataset's memory)."""
+        if not self.has_dataset_u8:
+            raise RncError(f"{self.path}: no rnc_set_dataset_u8 (a model compiled by an older rnc)")
+        c, h, w = self.input_shape
+        labels = np.ascontiguousarray(labels, dtype=np.int32)
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        lut = np.ascontiguousarray(lut, dtype=np.float32)
+        if pixels.shape != (len(labels), h, w, c) or lut.shape != (c, 256):
+            raise RncError(f"{self.path}: set_dataset_u8: pixels {pixels.shape} and lut "
+                           f"{lut.shape}; the model needs ({len(labels)}, {h}, {w}, {c}) and ({c}, 256)")
+        self._check(self._set_dataset_u8(self._m, pixels.ctypes.data_as(_U8P),
+                                         lut.ctypes.data_as(_F32P),
+                                         labels.ctypes.data_as(_I32P), len(labels)),
+                    "rnc_set_dataset_u8")
 
     def train_step_indexed(self, index, lr, momentum=0.0, weight_decay=0.0):
         """One SGD step on samples `index` of the dataset set_dataset gave:

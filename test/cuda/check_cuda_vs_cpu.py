@@ -11,7 +11,10 @@ step, every parameter gradient, the parameters, momentum buffers and BN
 running statistics after the update; then a second step with a ragged batch
 (a second CUDA graph) and the same comparisons again; then a third on the
 batch in reverse order, which the cuda model gathers from the batch kept on
-the device (rnc_set_dataset, rnc_train_step_indexed: a third graph).
+the device (rnc_set_dataset, rnc_train_step_indexed: a third graph); then a
+fourth, the same from random 8-bit pixels and a random table
+(rnc_set_dataset_u8: the model normalizes while it gathers), which the cpu
+model gets as the floats lut[c, pixel].
 
 Tolerance: the relative error ||cuda - cpu|| / ||cpu|| of each tensor (0 when
 both are 0) must stay within TOLERANCE[precision]. fp32 differs from the cpu
@@ -46,8 +49,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
 TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 3e-2}
-# name: (input, max batch, ragged batch); the steps use at most max batch
-MODELS = {"tiny": ("1x12x12", 16, 5), "d2l_resnext18": ("1x32x32", 16, 7),
+# name: (input, max batch, ragged batch); the steps use at most max batch.
+# tiny at 3 channels, so that every layout change (NCHW images, [H][W][C]
+# pixels, NHWC on the device) is checked with more than one channel.
+MODELS = {"tiny": ("3x12x12", 16, 5), "d2l_resnext18": ("1x32x32", 16, 7),
           "resnet50": ("3x224x224", 4, 3)}
 DEFAULT_MODELS = "tiny,d2l_resnext18"
 CPU_ACCURACY = 0.925  # README.md: the main job on the cpu, 4 epochs
@@ -143,16 +148,29 @@ def compare_model(args, name, precision):
         # Step 3 takes the batch in reverse order; the cuda model gathers it
         # from the dataset on the device (rnc_set_dataset, then
         # rnc_train_step_indexed), the cpu model gets it copied out.
+        # Step 4 the same from 8-bit pixels [N, H, W, C] and a table
+        # (rnc_set_dataset_u8): the cpu model gets lut[c, pixel] in NCHW.
         if gpu.has_dataset:
             gpu.set_dataset(x, y)
         backwards = np.arange(max_batch - 1, -1, -1, dtype=np.int32)
-        for step, batch in ((1, max_batch), (2, ragged), (3, max_batch)):
-            index = backwards if step == 3 else np.arange(batch, dtype=np.int32)
-            lc, cc = cpu.train_step(x[index], y[index], **SGD)
-            if step == 3 and gpu.has_dataset:
+        pixels = rng.integers(0, 256, (max_batch,) + shape[2:] + shape[1:2]).astype(np.uint8)
+        lut = rng.standard_normal((shape[1], 256)).astype(np.float32)
+        x8 = np.ascontiguousarray(
+            lut[np.arange(shape[1]), pixels].transpose(0, 3, 1, 2))
+        steps = ((1, max_batch), (2, ragged), (3, max_batch))
+        if gpu.has_dataset_u8:
+            steps += ((4, max_batch),)
+        for step, batch in steps:
+            index = backwards if step >= 3 else np.arange(batch, dtype=np.int32)
+            xs = x8 if step == 4 else x
+            lc, cc = cpu.train_step(xs[index], y[index], **SGD)
+            if step == 4:
+                gpu.set_dataset_u8(pixels, lut, y)
+                lg, cg = gpu.train_step_indexed(index, **SGD)
+            elif step == 3 and gpu.has_dataset:
                 lg, cg = gpu.train_step_indexed(index, **SGD)
             else:
-                lg, cg = gpu.train_step(x[index], y[index], **SGD)
+                lg, cg = gpu.train_step(xs[index], y[index], **SGD)
             rep.check(f"step {step} loss", [lg], [lc])
             if abs(cg - cc) > max(1, batch // 8):
                 rep.failures.append(f"step {step} correct: cuda {cg}, cpu {cc}")

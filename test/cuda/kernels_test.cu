@@ -111,6 +111,7 @@ std::vector<Case> all_cases() {
       {"softmax_cross_entropy K=1000 N=33",
        [](ct::Report &r) { test_loss<1000>(r, 33); }},
       {"elementwise and layout", test_elementwise},
+      {"dataset gathers", test_gathers},
       {"sgd_update_all", test_sgd},
       {"graph capture and replay", test_graph},
       {"argument errors",

@@ -73,6 +73,21 @@ inline void gather_nchw_to_nhwc(float *dst, int32_t *labels, const float *data,
     }
   });
 }
+// The gather of a dataset of 8-bit pixels [count, HW, C] through the
+// table lut [C][256], into NHWC.
+inline void gather_u8_to_nhwc(float *dst, int32_t *labels,
+                              const uint8_t *pixels, const float *lut,
+                              const int32_t *data_labels, const int32_t *index,
+                              int N, int C, long HW) {
+  cudamock::enqueue(current_stream(), [=] {
+    for (int n = 0; n < N; ++n) {
+      for (long e = 0; e < HW * C; ++e)
+        dst[n * HW * C + e] =
+            lut[e % C * 256 + pixels[long(index[n]) * HW * C + e]];
+      labels[n] = data_labels[index[n]];
+    }
+  });
+}
 } // namespace rnc::cuda
 
 namespace gen {
@@ -762,6 +777,89 @@ TEST_F(CudaAbi, IndexedStepEqualsAHostStep) {
   EXPECT_EQ(indexed.loss, host.loss);
   EXPECT_EQ(indexed.correct, host.correct);
   EXPECT_EQ(read("w"), w_host);
+}
+
+// rnc_set_dataset_u8: the pixels and the table on the device, each step's
+// batch gathered and normalized there; the same step, bit for bit, as
+// rnc_set_dataset given the normalized floats. (The mock model has one
+// channel, so [H][W][C] and [C][H][W] are the same order here.)
+TEST_F(CudaAbi, U8DatasetGathersThroughTheTable) {
+  std::vector<uint8_t> pixels = {0, 1, 2, 3, 250, 251, 252, 255, 7, 7, 7, 7};
+  std::vector<float> lut(256);
+  for (int v = 0; v < 256; ++v)
+    lut[v] = (float(v) / 255.0f - 0.25f) / 0.5f;
+  std::vector<int32_t> labels = {1, 2, 0};
+  Batch floats;
+  for (uint8_t v : pixels)
+    floats.images.push_back(lut[v]);
+  floats.labels = labels;
+  const int32_t index[] = {1, 2, 1};
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result want{}, got{};
+  create();
+  ASSERT_EQ(rnc_init(m, 3), 0);
+  ASSERT_EQ(rnc_set_dataset(m, floats.images.data(), floats.labels.data(), 3),
+            0);
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 3, &opt, &want), 0)
+      << rnc_last_error(m);
+  std::vector<float> w_want = read("w");
+  rnc_destroy(m);
+  create();
+  ASSERT_EQ(rnc_init(m, 3), 0);
+  ASSERT_EQ(rnc_set_dataset_u8(m, pixels.data(), lut.data(), labels.data(), 3),
+            0)
+      << rnc_last_error(m);
+  std::fill(pixels.begin(), pixels.end(), 0); // the caller's copy may go
+  std::fill(lut.begin(), lut.end(), 1e9f);
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 3, &opt, &got), 0)
+      << rnc_last_error(m);
+  EXPECT_EQ(got.loss, want.loss);
+  EXPECT_EQ(got.correct, 2); // the label of sample 1
+  EXPECT_EQ(read("w"), w_want);
+  // A float dataset replaces the pixels (and the graph holding them).
+  const int made = calls("cudaGraphInstantiate");
+  const int dropped = calls("cudaGraphExecDestroy");
+  ASSERT_EQ(rnc_set_dataset(m, floats.images.data(), floats.labels.data(), 3),
+            0);
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 3, &opt, &got), 0);
+  EXPECT_EQ(calls("cudaGraphInstantiate"), made + 1);
+  EXPECT_EQ(calls("cudaGraphExecDestroy"), dropped + 1);
+}
+
+TEST_F(CudaAbi, U8DatasetErrors) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  std::vector<uint8_t> pixels(12, 1);
+  std::vector<float> lut(256, 0.5f);
+  std::vector<int32_t> labels = {0, 3, 1};
+  EXPECT_EQ(rnc_set_dataset_u8(m, pixels.data(), lut.data(), labels.data(), 3),
+            1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_set_dataset_u8: label 3 of sample 1 is outside [0, 3)");
+  labels[1] = 2;
+  EXPECT_EQ(rnc_set_dataset_u8(m, pixels.data(), nullptr, labels.data(), 3), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_set_dataset_u8: pixels, lut and labels must not be null");
+  // A copy that fails after the first allocation: nothing held (the
+  // fixture checks that no device memory leaked), the model goes on.
+  cudamock::world().fail_next["cudaMemcpyAsync"] = cudaErrorInvalidValue;
+  EXPECT_EQ(rnc_set_dataset_u8(m, pixels.data(), lut.data(), labels.data(), 3),
+            1);
+  EXPECT_NE(
+      std::string(rnc_last_error(m)).find("rnc_set_dataset_u8 (3 samples"),
+      std::string::npos)
+      << rnc_last_error(m);
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result out{};
+  const int32_t index[] = {0};
+  EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 1)
+      << "the failed call left no dataset";
+  ASSERT_EQ(rnc_set_dataset_u8(m, pixels.data(), lut.data(), labels.data(), 3),
+            0)
+      << rnc_last_error(m);
+  EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 0)
+      << rnc_last_error(m);
+  EXPECT_EQ(out.loss, 4 * 0.5f + 10.0f + 100.0f); // w 1..4, b 10..40: seed 0
 }
 
 // A new dataset drops the graphs that hold the old one's pointers.

@@ -97,6 +97,12 @@ TEST(Model, DatasetFunctionsAreOptional) {
   EXPECT_EQ(errorOf([&] { m.trainStepIndexed(y, 1, rnc_sgd{}); }),
             kFake + ": rnc_train_step_indexed: this model has no dataset "
                     "functions (compiled by an older rnc; recompile it)");
+  EXPECT_FALSE(m.hasDatasetU8());
+  std::vector<uint8_t> pixels(144);
+  std::vector<float> lut(256);
+  EXPECT_EQ(errorOf([&] { m.setDatasetU8(pixels, lut, y, 1); }),
+            kFake + ": rnc_set_dataset_u8: this model has no 8-bit dataset "
+                    "function (compiled by an older rnc; recompile it)");
 }
 
 TEST(Model, ErrorsCarryTheModelsMessage) {

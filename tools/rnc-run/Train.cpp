@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <new>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace rnc::run {
@@ -60,16 +62,71 @@ void checkFits(const Model &model, const TrainOptions &o, const Comm &comm) {
         "recompile with --max-batch " + std::to_string(o.batchSize));
 }
 
+[[noreturn]] void tooLarge(size_t images, size_t bytesPerImage) {
+  char gb[32];
+  std::snprintf(gb, sizeof gb, "%.1f", images * bytesPerImage / 1e9);
+  throw std::runtime_error(
+      "rnc-run: --data-on-device: the " + std::to_string(images) +
+      " training images take " + gb +
+      " GB at the model's input size, more than this machine can hold; "
+      "leave the flag off (or use --train-limit)");
+}
+
+// The first `n` images of `set` as 8-bit pixels [n, H, W, C], loaded by
+// `threads` threads (each image is a copy from the memory cache, or a
+// decode and resize where the set is not cached).
+std::vector<uint8_t> loadPixels(const data::ImageSet &set, size_t n,
+                                int threads) {
+  const size_t values = set.shape().values();
+  std::vector<uint8_t> pixels;
+  try {
+    pixels.resize(n * values);
+  } catch (const std::bad_alloc &) {
+    tooLarge(n, values);
+  }
+  const size_t T = size_t(std::max(1, threads));
+  std::vector<std::exception_ptr> errors(T);
+  std::vector<std::thread> workers;
+  for (size_t t = 0; t < T; ++t)
+    workers.emplace_back([&, t] {
+      try {
+        for (size_t i = n * t / T; i < n * (t + 1) / T; ++i)
+          set.load(i, pixels.data() + i * values);
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    });
+  for (std::thread &w : workers)
+    w.join();
+  for (const std::exception_ptr &e : errors) // the first image's error first
+    if (e)
+      std::rethrow_exception(e);
+  return pixels;
+}
+
 // --data-on-device: the first `limit` images of the training split (all:
-// 0), normalized as the loader gives them (lo's augmentation is off),
-// copied into the model once (rnc_set_dataset). Returns the copy's size in
-// bytes.
+// 0) copied into the model once, as the loader would give them (lo's
+// augmentation is off): as 8-bit pixels with the loader's normalization
+// table where the model takes them (rnc_set_dataset_u8: a quarter of the
+// memory), else normalized floats. Returns the copy's size in bytes.
 size_t copySetIntoModel(Model &model, const data::ImageSet &set,
                         const data::LoaderOptions &lo) {
   if (!model.hasDataset())
     throw std::runtime_error("rnc-run: --data-on-device: " + model.path() +
                              " has no dataset functions (compiled by an "
                              "older rnc; recompile it)");
+  const size_t n =
+      lo.limit > 0 ? std::min(set.size(), size_t(lo.limit)) : set.size();
+  std::vector<int32_t> labels(n);
+  for (size_t i = 0; i < n; ++i)
+    labels[i] = set.label(i);
+  if (model.hasDatasetU8()) {
+    const std::vector<uint8_t> pixels = loadPixels(set, n, lo.threads);
+    const data::Normalizer norm(lo.mean, lo.std, set.shape().channels);
+    model.setDatasetU8(pixels, norm.table, labels, static_cast<int64_t>(n));
+    return pixels.size() + norm.table.size() * sizeof(float) +
+           labels.size() * sizeof(int32_t);
+  }
   data::LoaderOptions all = lo;
   all.indicesOnly = false;
   all.shuffle = false;
@@ -78,19 +135,10 @@ size_t copySetIntoModel(Model &model, const data::ImageSet &set,
   data::Loader loader(set, all);
   const size_t perImage = static_cast<size_t>(model.imageFloats());
   std::vector<float> images;
-  std::vector<int32_t> labels;
   try {
     images.resize(loader.size() * perImage);
-    labels.resize(loader.size());
   } catch (const std::bad_alloc &) {
-    char gb[32];
-    std::snprintf(gb, sizeof gb, "%.1f",
-                  loader.size() * perImage * sizeof(float) / 1e9);
-    throw std::runtime_error(
-        "rnc-run: --data-on-device: the " + std::to_string(loader.size()) +
-        " training images take " + gb +
-        " GB at the model's input size, more than this machine can hold; "
-        "leave the flag off (or use --train-limit)");
+    tooLarge(loader.size(), perImage * sizeof(float));
   }
   size_t at = 0;
   while (size_t b =

@@ -302,9 +302,10 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
       ->check(rule("--stop-after"));
   cmd->add_flag(
       "--data-on-device", r.dataOnDevice,
-      "Copy the training set (normalized) into the model once and "
-      "train each step on the indices of its images (rnc_set_dataset): "
-      "on a GPU no image crosses the bus after that copy. The same "
+      "Copy the training set into the model once (its 8-bit pixels; "
+      "the model normalizes them as it gathers a batch) and train each "
+      "step on the indices of its images (rnc_set_dataset_u8): on a GPU "
+      "no image crosses the bus after that copy. The same "
       "weights and losses as without; needs the augmentation off "
       "and the set in device memory (on the cpu target it only "
       "costs host memory)");

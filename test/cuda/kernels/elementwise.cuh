@@ -50,4 +50,56 @@ void test_elementwise(ct::Report &report) {
   report.compare("nhwc_to_nchw", back.get(), img, 0.0);
 }
 
+// The gathers of rnc_train_step_indexed: a batch at repeated and
+// out-of-order indices of a dataset on the device, float NCHW or 8-bit
+// pixels [HW][C] through a table, into NHWC, with its labels (exact).
+void test_gathers(ct::Report &report) {
+  const int count = 5, N = 4, C = 3;
+  const long HW = 19 * 7, sample = C * HW;
+  const std::vector<int32_t> index = {4, 0, 4, 2};
+  const std::vector<int32_t> data_labels = {3, 1, 4, 1, 5};
+  std::vector<float> want_labels;
+  for (int32_t i : index)
+    want_labels.push_back(float(data_labels[size_t(i)]));
+  auto labels_of = [](const Dev<int32_t> &d) {
+    std::vector<float> v;
+    for (int32_t l : d.get())
+      v.push_back(float(l));
+    return v;
+  };
+  Dev<int32_t> dindex(index), dlabels(data_labels), labels(N);
+
+  auto data = ct::random_vec(size_t(count * sample), 54);
+  std::vector<float> picked;
+  for (int32_t i : index)
+    picked.insert(picked.end(), data.begin() + i * sample,
+                  data.begin() + (i + 1) * sample);
+  Dev<> ddata(data), out(size_t(N * sample));
+  cu::gather_nchw_to_nhwc(out.p, labels.p, ddata.p, dlabels.p, dindex.p, N, C,
+                          HW);
+  expect_clean(report, "gather_nchw_to_nhwc");
+  report.compare("gather_nchw_to_nhwc", out.get(),
+                 ct::to_nhwc(picked, N, C, HW), 0.0);
+  report.compare("gather_nchw_to_nhwc labels", labels_of(labels), want_labels,
+                 0.0);
+
+  std::vector<uint8_t> pixels(size_t(count * sample));
+  for (size_t i = 0; i < pixels.size(); ++i)
+    pixels[i] = uint8_t((i * 97 + i / 7) & 255);
+  const auto lut = ct::random_vec(size_t(C) * 256, 55);
+  std::vector<float> want;
+  for (int32_t i : index)
+    for (long e = 0; e < sample; ++e)
+      want.push_back(lut[size_t(e % C * 256 + pixels[size_t(i * sample + e)])]);
+  Dev<uint8_t> dpixels(pixels);
+  Dev<> dlut(lut);
+  Dev<int32_t> labels8(N);
+  cu::gather_u8_to_nhwc(out.p, labels8.p, dpixels.p, dlut.p, dlabels.p,
+                        dindex.p, N, C, HW);
+  expect_clean(report, "gather_u8_to_nhwc");
+  report.compare("gather_u8_to_nhwc", out.get(), want, 0.0);
+  report.compare("gather_u8_to_nhwc labels", labels_of(labels8), want_labels,
+                 0.0);
+}
+
 } // namespace kernels_test
