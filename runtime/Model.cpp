@@ -241,6 +241,13 @@ rnc_step_result Model::trainStep(const std::vector<float> &images,
   return out;
 }
 
+void Model::requireOptional(bool present, const char *call,
+                            const char *what) const {
+  if (!present)
+    throw ModelError(path_ + ": " + call + ": this model has no " + what +
+                     " (compiled by an older rnc; recompile it)");
+}
+
 namespace {
 // A dataset call's count against its buffers: `samples` images' worth of
 // values and `labels` labels (`held` says what the buffers hold).
@@ -254,10 +261,7 @@ void checkSamples(const std::string &where, int64_t count, size_t samples,
 
 void Model::setDataset(const std::vector<float> &images,
                        const std::vector<int32_t> &labels, int64_t count) {
-  if (!hasDataset())
-    throw ModelError(path_ + ": rnc_set_dataset: this model has no dataset "
-                             "functions (compiled by an older rnc; recompile "
-                             "it)");
+  requireOptional(hasDataset(), "rnc_set_dataset", "dataset functions");
   checkSamples(path_ + ": rnc_set_dataset: ", count,
                images.size() / size_t(imageFloats()), labels.size(), false,
                std::to_string(images.size()) + " image values and " +
@@ -270,10 +274,8 @@ void Model::setDataset(const std::vector<float> &images,
 void Model::setDatasetU8(const std::vector<uint8_t> &pixels,
                          const std::vector<float> &lut,
                          const std::vector<int32_t> &labels, int64_t count) {
-  if (!hasDatasetU8())
-    throw ModelError(path_ + ": rnc_set_dataset_u8: this model has no 8-bit "
-                             "dataset function (compiled by an older rnc; "
-                             "recompile it)");
+  requireOptional(hasDatasetU8(), "rnc_set_dataset_u8",
+                  "8-bit dataset function");
   checkSamples(path_ + ": rnc_set_dataset_u8: ", count,
                pixels.size() / size_t(imageFloats()), labels.size(),
                lut.size() < size_t(info_->input_c) * 256,
@@ -287,10 +289,7 @@ void Model::setDatasetU8(const std::vector<uint8_t> &pixels,
 
 rnc_step_result Model::trainStepIndexed(const std::vector<int32_t> &index,
                                         int32_t batch, const rnc_sgd &opt) {
-  if (!hasDataset())
-    throw ModelError(path_ + ": rnc_train_step_indexed: this model has no "
-                             "dataset functions (compiled by an older rnc; "
-                             "recompile it)");
+  requireOptional(hasDataset(), "rnc_train_step_indexed", "dataset functions");
   checkBatch("rnc_train_step_indexed", batch, index.size(), 1, "indices");
   rnc_step_result out{};
   check(api_.trainStepIndexed(live("rnc_train_step_indexed"), index.data(),

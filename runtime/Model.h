@@ -116,6 +116,9 @@ private:
   void *symbol(const char *name) const;
   void checkInfo();
   rnc_model *live(const char *call) const;
+  /// Throws, naming `call`, where an optional function is absent:
+  /// "this model has no <what> (compiled by an older rnc; recompile it)".
+  void requireOptional(bool present, const char *call, const char *what) const;
   // Throws ModelError for a non-zero `status` returned by `call`.
   void check(int status, const char *call) const;
   int64_t numelOf(const std::string &name) const;
