@@ -93,18 +93,62 @@ inline int check_dataset(rnc_model *m, const float *images,
 }
 
 // rnc_set_dataset_u8's arguments.
+// `what`: the function's name (rnc_set_dataset_u8_resized checks these too).
 inline int check_dataset_u8(rnc_model *m, const uint8_t *pixels,
                             const float *lut, const int32_t *labels,
-                            int64_t count) {
+                            int64_t count,
+                            const std::string &what = "rnc_set_dataset_u8") {
   if (!m)
     return 1;
   if (count < 0)
-    return fail(m, "rnc_set_dataset_u8: count " + std::to_string(count) +
-                       " is negative");
+    return fail(m, what + ": count " + std::to_string(count) + " is negative");
   if (count > 0 && (!pixels || !lut || !labels))
-    return fail(m,
-                "rnc_set_dataset_u8: pixels, lut and labels must not be null");
-  return check_labels(m, labels, count, "rnc_set_dataset_u8: ");
+    return fail(m, what + ": pixels, lut and labels must not be null");
+  return check_labels(m, labels, count, (what + ": ").c_str());
+}
+
+// One axis of rnc_set_dataset_u8_resized's table: `out` outputs, each
+// reading count[i] in [1, taps] stored pixels from first[i] >= 0, all
+// within `in`.
+inline int check_resize_axis(rnc_model *m, const char *axis, int out, int in,
+                             int taps, const int32_t *first,
+                             const int32_t *count, const int32_t *weights) {
+  const std::string a(axis), pre = "rnc_set_dataset_u8_resized: ";
+  const std::string side = a == "y" ? "height" : "width";
+  if (in < 1 || in > 65536)
+    return fail(m, pre + "stored " + side + " " + std::to_string(in) +
+                       " is outside [1, 65536]");
+  if (taps < 1 || taps > in)
+    return fail(m, pre + "taps_" + a + " " + std::to_string(taps) +
+                       " is outside [1, " + std::to_string(in) +
+                       "] (the stored " + side + ")");
+  if (!first || !count || !weights)
+    return fail(m, pre + "first_" + a + ", count_" + a + " and weights_" + a +
+                       " must not be null");
+  for (int i = 0; i < out; ++i) {
+    const std::string at = "[" + std::to_string(i) + "]";
+    if (count[i] < 1 || count[i] > taps)
+      return fail(m, pre + "count_" + a + at + " " + std::to_string(count[i]) +
+                         " is outside [1, taps_" + a + " = " +
+                         std::to_string(taps) + "]");
+    if (first[i] < 0 || int64_t(first[i]) + count[i] > in)
+      return fail(m, pre + "first_" + a + at + " + count_" + a + at + " = " +
+                         std::to_string(first[i]) + " + " +
+                         std::to_string(count[i]) + " reads outside the " +
+                         std::to_string(in) + " stored pixels of a " +
+                         (a == "y" ? "column" : "row"));
+  }
+  return 0;
+}
+
+// rnc_set_dataset_u8_resized's table (the rest is check_dataset_u8's).
+inline int check_resize(rnc_model *m, const rnc_resize *r) {
+  if (!r)
+    return fail(m, "rnc_set_dataset_u8_resized: resize must not be null");
+  return check_resize_axis(m, "y", gen::kInfo.input_h, r->height, r->taps_y,
+                           r->first_y, r->count_y, r->weights_y) ||
+         check_resize_axis(m, "x", gen::kInfo.input_w, r->width, r->taps_x,
+                           r->first_x, r->count_x, r->weights_x);
 }
 
 // rnc_train_step_indexed's arguments, for the dataset the model holds

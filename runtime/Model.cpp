@@ -102,6 +102,7 @@ Model::Model(const std::string &path) : path_(path) {
   };
   optional(api_.setDataset, "rnc_set_dataset");
   optional(api_.setDatasetU8, "rnc_set_dataset_u8");
+  optional(api_.setDatasetU8Resized, "rnc_set_dataset_u8_resized");
   optional(api_.trainStepIndexed, "rnc_train_step_indexed");
   checkInfo();
 }
@@ -285,6 +286,30 @@ void Model::setDatasetU8(const std::vector<uint8_t> &pixels,
   check(api_.setDatasetU8(live("rnc_set_dataset_u8"), pixels.data(), lut.data(),
                           labels.data(), count),
         "rnc_set_dataset_u8");
+}
+
+void Model::setDatasetU8Resized(const std::vector<uint8_t> &pixels,
+                                const rnc_resize &resize,
+                                const std::vector<float> &lut,
+                                const std::vector<int32_t> &labels,
+                                int64_t count) {
+  requireOptional(hasDatasetU8Resized(), "rnc_set_dataset_u8_resized",
+                  "function to resize a dataset");
+  const std::string where = path_ + ": rnc_set_dataset_u8_resized: ";
+  if (resize.height < 1 || resize.width < 1)
+    throw ModelError(where + "stored size " + std::to_string(resize.height) +
+                     "x" + std::to_string(resize.width) + " is empty");
+  checkSamples(where, count,
+               pixels.size() / (size_t(resize.height) * resize.width *
+                                size_t(info_->input_c)),
+               labels.size(), lut.size() < size_t(info_->input_c) * 256,
+               std::to_string(pixels.size()) + " pixels, " +
+                   std::to_string(labels.size()) + " labels and " +
+                   std::to_string(lut.size()) + " table entries");
+  check(api_.setDatasetU8Resized(live("rnc_set_dataset_u8_resized"),
+                                 pixels.data(), &resize, lut.data(),
+                                 labels.data(), count),
+        "rnc_set_dataset_u8_resized");
 }
 
 rnc_step_result Model::trainStepIndexed(const std::vector<int32_t> &index,

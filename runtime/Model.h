@@ -82,6 +82,19 @@ public:
   void setDatasetU8(const std::vector<uint8_t> &pixels,
                     const std::vector<float> &lut,
                     const std::vector<int32_t> &labels, int64_t count);
+  /// Whether the .so also has rnc_set_dataset_u8_resized (the pixels kept at
+  /// their stored size, resized by the model while it gathers a batch).
+  bool hasDatasetU8Resized() const {
+    return hasDatasetU8() && api_.setDatasetU8Resized;
+  }
+  /// Copies `count` samples as pixels [count, resize.height, resize.width,
+  /// C] with the resize table (its arrays as rnc_abi.h says: the model
+  /// checks their contents, the caller their lengths), the table lut and
+  /// labels; otherwise as setDatasetU8.
+  void setDatasetU8Resized(const std::vector<uint8_t> &pixels,
+                           const rnc_resize &resize,
+                           const std::vector<float> &lut,
+                           const std::vector<int32_t> &labels, int64_t count);
   /// A training step on samples index[0, batch) of that dataset.
   rnc_step_result trainStepIndexed(const std::vector<int32_t> &index,
                                    int32_t batch, const rnc_sgd &opt);
@@ -110,6 +123,7 @@ private:
     // Optional (null where the model lacks them).
     decltype(&rnc_set_dataset) setDataset;
     decltype(&rnc_set_dataset_u8) setDatasetU8;
+    decltype(&rnc_set_dataset_u8_resized) setDatasetU8Resized;
     decltype(&rnc_train_step_indexed) trainStepIndexed;
   };
 

@@ -20,6 +20,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fp_env.h"
+#include "kernels/resize.h"
 #include "runtime/rnc_abi.h"
 
 #define RNC_EXPORT extern "C" __attribute__((visibility("default")))
@@ -31,11 +32,14 @@ struct rnc_model {
   bool distributed = false;
   // rnc_set_dataset's copy ([count, C, H, W] images, labels) or
   // rnc_set_dataset_u8's ([count, H, W, C] pixels, the [C][256] table,
-  // labels), and the batch rnc_train_step_indexed gathers from it
-  // ([max_batch, C, H, W], labels).
+  // labels; rnc_set_dataset_u8_resized's pixels at their stored size, with
+  // the resize table's copy in data_taps), and the batch
+  // rnc_train_step_indexed gathers from it ([max_batch, C, H, W], labels).
   float *data_images = nullptr;
   uint8_t *data_pixels = nullptr;
   float *data_lut = nullptr;
+  int32_t *data_taps = nullptr; // non-null: data_resize points into it
+  rnc_resize data_resize{};
   int32_t *data_labels = nullptr;
   int64_t data_count = 0;
   float *batch_images = nullptr;
@@ -80,21 +84,22 @@ inline void free_dataset(rnc_model *m) {
   for (void *p :
        {static_cast<void *>(m->data_images),
         static_cast<void *>(m->data_pixels), static_cast<void *>(m->data_lut),
-        static_cast<void *>(m->data_labels),
+        static_cast<void *>(m->data_taps), static_cast<void *>(m->data_labels),
         static_cast<void *>(m->batch_images),
         static_cast<void *>(m->batch_labels)})
     std::free(p);
   m->data_images = m->batch_images = m->data_lut = nullptr;
   m->data_pixels = nullptr;
-  m->data_labels = m->batch_labels = nullptr;
+  m->data_labels = m->batch_labels = m->data_taps = nullptr;
   m->data_count = 0;
 }
 
 // A dataset's storage: `sample_bytes` per sample (float images, or pixels
-// with their [C][256] table when `u8`), the labels and the gathered batch.
-// False, with nothing held and the error set, when memory runs out.
+// with their [C][256] table when `u8`, and `taps` ints of a resize table),
+// the labels and the gathered batch. False, with nothing held and the error
+// set, when memory runs out.
 inline bool alloc_dataset(rnc_model *m, int64_t count, size_t sample_bytes,
-                          bool u8, const char *what) {
+                          bool u8, long taps, const char *what) {
   const size_t B = size_t(gen::kInfo.max_batch);
   void *data = rnc::cpu::alloc_large(sample_bytes * size_t(count));
   if (u8) {
@@ -104,13 +109,16 @@ inline bool alloc_dataset(rnc_model *m, int64_t count, size_t sample_bytes,
   } else {
     m->data_images = static_cast<float *>(data);
   }
+  if (taps > 0)
+    m->data_taps =
+        static_cast<int32_t *>(std::malloc(sizeof(int32_t) * size_t(taps)));
   m->data_labels =
       static_cast<int32_t *>(std::malloc(sizeof(int32_t) * size_t(count)));
   m->batch_images = static_cast<float *>(
       rnc::cpu::alloc_large(sizeof(float) * size_t(image_floats()) * B));
   m->batch_labels = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * B));
-  if (data && (m->data_lut || !u8) && m->data_labels && m->batch_images &&
-      m->batch_labels)
+  if (data && (m->data_lut || !u8) && (m->data_taps || taps == 0) &&
+      m->data_labels && m->batch_images && m->batch_labels)
     return true;
   free_dataset(m); // frees `data` too
   fail(m, std::string(what) + ": out of memory for " + std::to_string(count) +
@@ -222,7 +230,8 @@ RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
   if (count == 0)
     return 0;
   const size_t image_bytes = sizeof(float) * size_t(gen_abi::image_floats());
-  if (!gen_abi::alloc_dataset(m, count, image_bytes, false, "rnc_set_dataset"))
+  if (!gen_abi::alloc_dataset(m, count, image_bytes, false, 0,
+                              "rnc_set_dataset"))
     return 1;
   std::memcpy(m->data_images, images, image_bytes * size_t(count));
   std::memcpy(m->data_labels, labels, sizeof(int32_t) * size_t(count));
@@ -230,24 +239,80 @@ RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
   return 0;
 }
 
+namespace gen_abi {
+
+// rnc_set_dataset_u8 (`resized` false, resize unused) and
+// rnc_set_dataset_u8_resized.
+inline int set_dataset_u8(rnc_model *m, const uint8_t *pixels, bool resized,
+                          const rnc_resize *resize, const float *lut,
+                          const int32_t *labels, int64_t count,
+                          const char *what) {
+  if (check_dataset_u8(m, pixels, lut, labels, count, what) ||
+      (resized && count > 0 && check_resize(m, resize)))
+    return 1;
+  if (!resized || count == 0)
+    resize = nullptr;
+  free_dataset(m);
+  if (count == 0)
+    return 0;
+  const int C = gen::kInfo.input_c, H = gen::kInfo.input_h,
+            W = gen::kInfo.input_w;
+  const size_t sample_bytes = resize
+                                  ? size_t(resize->height) * resize->width * C
+                                  : size_t(image_floats());
+  const long taps = resize ? rnc::resize_table_ints(*resize, H, W) : 0;
+  if (!alloc_dataset(m, count, sample_bytes, true, taps, what))
+    return 1;
+  std::memcpy(m->data_pixels, pixels, sample_bytes * size_t(count));
+  std::memcpy(m->data_lut, lut, sizeof(float) * 256 * size_t(C));
+  std::memcpy(m->data_labels, labels, sizeof(int32_t) * size_t(count));
+  if (resize) {
+    rnc::pack_resize(*resize, H, W, m->data_taps);
+    m->data_resize = rnc::packed_resize(*resize, H, W, m->data_taps);
+  }
+  m->data_count = count;
+  return 0;
+}
+
+// Sample `i` of a dataset of pixels, resized where it is stored at another
+// size, through the table, into dst [C][H][W].
+inline void gather_pixels(const rnc_model *m, int32_t i, float *dst) {
+  const int C = gen::kInfo.input_c, H = gen::kInfo.input_h,
+            W = gen::kInfo.input_w;
+  const long HW = long(H) * W;
+  const float *lut = m->data_lut;
+  if (!m->data_taps) { // [H][W][C] pixels through the table, to [C][H][W]
+    const uint8_t *src = m->data_pixels + i * HW * C;
+    for (int c = 0; c < C; ++c)
+      for (long p = 0; p < HW; ++p)
+        dst[c * HW + p] = lut[c * 256 + src[p * C + c]];
+    return;
+  }
+  const rnc_resize &r = m->data_resize;
+  const uint8_t *src = m->data_pixels + long(i) * r.height * r.width * C;
+  for (int c = 0; c < C; ++c)
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < W; ++x)
+        dst[c * HW + long(y) * W + x] =
+            lut[c * 256 + rnc::resized_pixel(src, C, r, y, x, c)];
+}
+
+} // namespace gen_abi
+
 RNC_EXPORT int rnc_set_dataset_u8(rnc_model *m, const uint8_t *pixels,
                                   const float *lut, const int32_t *labels,
                                   int64_t count) {
-  if (gen_abi::check_dataset_u8(m, pixels, lut, labels, count))
-    return 1;
-  gen_abi::free_dataset(m);
-  if (count == 0)
-    return 0;
-  const size_t sample_bytes = size_t(gen_abi::image_floats());
-  if (!gen_abi::alloc_dataset(m, count, sample_bytes, true,
-                              "rnc_set_dataset_u8"))
-    return 1;
-  std::memcpy(m->data_pixels, pixels, sample_bytes * size_t(count));
-  std::memcpy(m->data_lut, lut,
-              sizeof(float) * 256 * size_t(gen::kInfo.input_c));
-  std::memcpy(m->data_labels, labels, sizeof(int32_t) * size_t(count));
-  m->data_count = count;
-  return 0;
+  return gen_abi::set_dataset_u8(m, pixels, false, nullptr, lut, labels, count,
+                                 "rnc_set_dataset_u8");
+}
+
+RNC_EXPORT int rnc_set_dataset_u8_resized(rnc_model *m, const uint8_t *pixels,
+                                          const rnc_resize *resize,
+                                          const float *lut,
+                                          const int32_t *labels,
+                                          int64_t count) {
+  return gen_abi::set_dataset_u8(m, pixels, true, resize, lut, labels, count,
+                                 "rnc_set_dataset_u8_resized");
 }
 
 RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,
@@ -256,15 +321,10 @@ RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,
   if (gen_abi::check_indexed_step(m, index, batch, opt, out))
     return 1;
   const long F = gen_abi::image_floats();
-  const int C = gen::kInfo.input_c;
-  const long HW = F / C;
   for (int32_t i = 0; i < batch; ++i) {
     float *dst = m->batch_images + i * F;
-    if (m->data_pixels) { // [H][W][C] pixels through the table, to [C][H][W]
-      const uint8_t *src = m->data_pixels + index[i] * F;
-      for (int c = 0; c < C; ++c)
-        for (long p = 0; p < HW; ++p)
-          dst[c * HW + p] = m->data_lut[c * 256 + src[p * C + c]];
+    if (m->data_pixels) {
+      gen_abi::gather_pixels(m, index[i], dst);
     } else {
       std::memcpy(dst, m->data_images + index[i] * F,
                   sizeof(float) * size_t(F));

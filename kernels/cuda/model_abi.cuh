@@ -52,10 +52,11 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/cpu/profile.h"
 #include "debug.cuh"
-#include "stream.cuh"
+#include "kernels/cpu/profile.h"
+#include "kernels/resize.h"
 #include "runtime/rnc_abi.h"
+#include "stream.cuh"
 
 #define RNC_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -93,11 +94,14 @@ struct rnc_model {
   int32_t *pinned_labels = nullptr;   // host, page-locked [max_batch]
   int32_t *pinned_index = nullptr;    // host, page-locked [max_batch]
   // The dataset on the device: rnc_set_dataset's images [count, C, H, W],
-  // or rnc_set_dataset_u8's pixels [count, H, W, C] and table [C][256]; the
-  // labels [count].
+  // or rnc_set_dataset_u8's pixels [count, H, W, C] and table [C][256]
+  // (rnc_set_dataset_u8_resized's at their stored size, with the resize
+  // table in data_taps, data_resize pointing there); the labels [count].
   float *data_images = nullptr;
   uint8_t *data_pixels = nullptr;
   float *data_lut = nullptr;
+  int32_t *data_taps = nullptr;
+  rnc_resize data_resize{};
   int32_t *data_labels = nullptr;
   int64_t data_count = 0;
   cudaStream_t stream = nullptr;
@@ -150,6 +154,7 @@ inline void release(rnc_model *m) {
   cudaFree(m->data_images);
   cudaFree(m->data_pixels);
   cudaFree(m->data_lut);
+  cudaFree(m->data_taps);
   cudaFree(m->data_labels);
   cudaFree(m->state);
   cudaFree(m->work);
@@ -393,6 +398,11 @@ inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
     if (input == StepInput::kHostBatch)
       rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
                               HW);
+    else if (input == StepInput::kDataset && m->data_taps)
+      rnc::cuda::gather_u8_resized_to_nhwc(
+          io.images, io.labels, m->data_pixels, m->data_resize, m->data_lut,
+          m->data_labels, io.index, N, gen::kInfo.input_c, gen::kInfo.input_h,
+          gen::kInfo.input_w);
     else if (input == StepInput::kDataset && m->data_pixels)
       rnc::cuda::gather_u8_to_nhwc(io.images, io.labels, m->data_pixels,
                                    m->data_lut, m->data_labels, io.index, N,
@@ -543,11 +553,11 @@ inline void drop_dataset(rnc_model *m) {
   for (void *p :
        {static_cast<void *>(m->data_images),
         static_cast<void *>(m->data_pixels), static_cast<void *>(m->data_lut),
-        static_cast<void *>(m->data_labels)})
+        static_cast<void *>(m->data_taps), static_cast<void *>(m->data_labels)})
     cudaFree(p);
   m->data_images = m->data_lut = nullptr;
   m->data_pixels = nullptr;
-  m->data_labels = nullptr;
+  m->data_labels = m->data_taps = nullptr;
   m->data_count = 0;
 }
 
@@ -594,7 +604,8 @@ inline int dataset_refused(rnc_model *m, const char *what) {
 // its indices and gathers its batch on the device, into NHWC, inside the
 // step's graph: float images in their NCHW form (gather_nchw_to_nhwc), or
 // 8-bit pixels already channels last, normalized through the table while
-// gathered (gather_u8_to_nhwc: a quarter of the device memory).
+// gathered (gather_u8_to_nhwc: a quarter of the device memory), or those
+// pixels at their stored size, resized too (gather_u8_resized_to_nhwc).
 RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
                                const int32_t *labels, int64_t count) {
   if (gen_abi::check_dataset(m, images, labels, count) ||
@@ -613,24 +624,68 @@ RNC_EXPORT int rnc_set_dataset(rnc_model *m, const float *images,
                                  "rnc_set_dataset");
 }
 
+namespace gen_abi {
+
+// rnc_set_dataset_u8 (`resized` false, resize unused) and
+// rnc_set_dataset_u8_resized.
+inline int set_dataset_u8(rnc_model *m, const uint8_t *pixels, bool resized,
+                          const rnc_resize *resize, const float *lut,
+                          const int32_t *labels, int64_t count,
+                          const char *what) {
+  if (check_dataset_u8(m, pixels, lut, labels, count, what) ||
+      (resized && count > 0 && check_resize(m, resize)))
+    return 1;
+  if (!resized || count == 0)
+    resize = nullptr;
+  if (dataset_refused(m, what))
+    return 1;
+  drop_dataset(m);
+  if (count == 0)
+    return 0;
+  const int C = gen::kInfo.input_c, H = gen::kInfo.input_h,
+            W = gen::kInfo.input_w;
+  const size_t sample_bytes = resize
+                                  ? size_t(resize->height) * resize->width * C
+                                  : size_t(image_floats());
+  const size_t pixel_bytes = sample_bytes * size_t(count);
+  const size_t lut_bytes = sizeof(float) * 256 * size_t(C);
+  const size_t label_bytes = sizeof(int32_t) * size_t(count);
+  std::vector<int32_t> taps;
+  if (resize)
+    taps.resize(size_t(rnc::resize_table_ints(*resize, H, W)));
+  cudaError_t e = cudaSuccess;
+  e = upload_part(m, e, m->data_pixels, pixels, pixel_bytes);
+  e = upload_part(m, e, m->data_lut, lut, lut_bytes);
+  e = upload_part(m, e, m->data_labels, labels, label_bytes);
+  if (resize) { // packed on the host, used where its copy lies
+    rnc::pack_resize(*resize, H, W, taps.data());
+    e = upload_part(m, e, m->data_taps, taps.data(),
+                    sizeof(int32_t) * taps.size());
+    if (e == cudaSuccess)
+      m->data_resize = rnc::packed_resize(*resize, H, W, m->data_taps);
+  }
+  return finish_dataset(m, e, count,
+                        pixel_bytes + lut_bytes + label_bytes +
+                            sizeof(int32_t) * taps.size(),
+                        what);
+}
+
+} // namespace gen_abi
+
 RNC_EXPORT int rnc_set_dataset_u8(rnc_model *m, const uint8_t *pixels,
                                   const float *lut, const int32_t *labels,
                                   int64_t count) {
-  if (gen_abi::check_dataset_u8(m, pixels, lut, labels, count) ||
-      gen_abi::dataset_refused(m, "rnc_set_dataset_u8"))
-    return 1;
-  gen_abi::drop_dataset(m);
-  if (count == 0)
-    return 0;
-  const size_t pixel_bytes = size_t(gen_abi::image_floats()) * size_t(count);
-  const size_t lut_bytes = sizeof(float) * 256 * size_t(gen::kInfo.input_c);
-  const size_t label_bytes = sizeof(int32_t) * size_t(count);
-  cudaError_t e = cudaSuccess;
-  e = gen_abi::upload_part(m, e, m->data_pixels, pixels, pixel_bytes);
-  e = gen_abi::upload_part(m, e, m->data_lut, lut, lut_bytes);
-  e = gen_abi::upload_part(m, e, m->data_labels, labels, label_bytes);
-  return gen_abi::finish_dataset(
-      m, e, count, pixel_bytes + lut_bytes + label_bytes, "rnc_set_dataset_u8");
+  return gen_abi::set_dataset_u8(m, pixels, false, nullptr, lut, labels, count,
+                                 "rnc_set_dataset_u8");
+}
+
+RNC_EXPORT int rnc_set_dataset_u8_resized(rnc_model *m, const uint8_t *pixels,
+                                          const rnc_resize *resize,
+                                          const float *lut,
+                                          const int32_t *labels,
+                                          int64_t count) {
+  return gen_abi::set_dataset_u8(m, pixels, true, resize, lut, labels, count,
+                                 "rnc_set_dataset_u8_resized");
 }
 
 RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,

@@ -39,6 +39,13 @@ _I32P = C.POINTER(C.c_int32)
 _U8P = C.POINTER(C.c_uint8)
 
 
+class _Resize(C.Structure):
+    _fields_ = [("height", C.c_int32), ("width", C.c_int32),
+                ("taps_y", C.c_int32), ("taps_x", C.c_int32),
+                ("first_y", _I32P), ("count_y", _I32P), ("weights_y", _I32P),
+                ("first_x", _I32P), ("count_x", _I32P), ("weights_x", _I32P)]
+
+
 def _f32(a):
     """A C-contiguous float32 copy (or view) of `a` and its data pointer."""
     a = np.ascontiguousarray(a, dtype=np.float32)
@@ -82,6 +89,10 @@ class Model:
         self._set_dataset_u8 = getattr(lib, "rnc_set_dataset_u8", None)
         if self._set_dataset_u8 is not None:
             self._set_dataset_u8.argtypes = [C.c_void_p, _U8P, _F32P, _I32P, C.c_int64]
+        self._set_dataset_u8_resized = getattr(lib, "rnc_set_dataset_u8_resized", None)
+        if self._set_dataset_u8_resized is not None:
+            self._set_dataset_u8_resized.argtypes = [C.c_void_p, _U8P, C.POINTER(_Resize),
+                                                     _F32P, _I32P, C.c_int64]
         self._lib = lib
 
         i = lib.rnc_info().contents
@@ -199,6 +210,41 @@ class Model:
                                          lut.ctypes.data_as(_F32P),
                                          labels.ctypes.data_as(_I32P), len(labels)),
                     "rnc_set_dataset_u8")
+
+    @property
+    def has_dataset_u8_resized(self):
+        """Whether the model also has rnc_set_dataset_u8_resized."""
+        return self.has_dataset_u8 and self._set_dataset_u8_resized is not None
+
+    def set_dataset_u8_resized(self, pixels, table, lut, labels):
+        """set_dataset_u8 of pixels [count, h, w, C] at their stored size,
+        resized to the model's input while gathered by `table`: a dict of
+        int32 arrays first_y, count_y [H], weights_y [H, taps_y], first_x,
+        count_x [W], weights_x [W, taps_x] (runtime/rnc_abi.h, rnc_resize)."""
+        if not self.has_dataset_u8_resized:
+            raise RncError(f"{self.path}: no rnc_set_dataset_u8_resized (a model compiled by an older rnc)")
+        c, h, w = self.input_shape
+        labels = np.ascontiguousarray(labels, dtype=np.int32)
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        lut = np.ascontiguousarray(lut, dtype=np.float32)
+        t = {k: np.ascontiguousarray(v, dtype=np.int32) for k, v in table.items()}
+        want = {"first_y": (h,), "count_y": (h,), "first_x": (w,), "count_x": (w,)}
+        bad = [k for k, shape in want.items() if t[k].shape != shape]
+        bad += [k for k, n in (("weights_y", h), ("weights_x", w))
+                if t[k].ndim != 2 or t[k].shape[0] != n]
+        if (pixels.ndim != 4 or pixels.shape[0] != len(labels) or pixels.shape[3] != c
+                or lut.shape != (c, 256) or bad):
+            raise RncError(f"{self.path}: set_dataset_u8_resized: pixels {pixels.shape}, lut "
+                           f"{lut.shape}, table {', '.join(bad) or 'ok'}; the model needs "
+                           f"({len(labels)}, h, w, {c}), ({c}, 256) and a table for {h}x{w}")
+        ptr = {k: v.ctypes.data_as(_I32P) for k, v in t.items()}
+        r = _Resize(pixels.shape[1], pixels.shape[2], t["weights_y"].shape[1],
+                    t["weights_x"].shape[1], ptr["first_y"], ptr["count_y"], ptr["weights_y"],
+                    ptr["first_x"], ptr["count_x"], ptr["weights_x"])
+        self._check(self._set_dataset_u8_resized(self._m, pixels.ctypes.data_as(_U8P),
+                                                 C.byref(r), lut.ctypes.data_as(_F32P),
+                                                 labels.ctypes.data_as(_I32P), len(labels)),
+                    "rnc_set_dataset_u8_resized")
 
     def train_step_indexed(self, index, lr, momentum=0.0, weight_decay=0.0):
         """One SGD step on samples `index` of the dataset set_dataset gave:

@@ -96,6 +96,10 @@ public:
   size_t size() const override { return samples_.size(); }
   int32_t label(size_t i) const override { return labels_[i]; }
   Image loadNative(size_t i) const override {
+    return fitTo(loadStored(i), shape_.height, shape_.width);
+  }
+  Shape storedShape() const override { return Shape{3, kSide, kSide}; }
+  Image loadStored(size_t i) const override {
     const Sample s = samples_[i];
     const File &f = files_[s.file];
     const size_t record = labelBytes_ + kPixelBytes;
@@ -106,7 +110,7 @@ public:
     for (int p = 0; p < kPlane; ++p)
       for (int c = 0; c < 3; ++c)
         img.pixels[static_cast<size_t>(p) * 3 + c] = planes[c * kPlane + p];
-    return fitTo(img, shape_.height, shape_.width);
+    return img;
   }
   std::string name(size_t i) const override {
     return files_[samples_[i].file].path + " record " +

@@ -21,9 +21,15 @@ public:
   size_t size() const override { return data_.size(); }
   int32_t label(size_t i) const override { return data_.labels[i]; }
   Image loadNative(size_t i) const override {
+    return fitTo(loadStored(i), shape_.height, shape_.width);
+  }
+  Shape storedShape() const override {
+    return Shape{1, FashionMnist::kRows, FashionMnist::kCols};
+  }
+  Image loadStored(size_t i) const override {
     Image img(FashionMnist::kRows, FashionMnist::kCols, 1);
     std::memcpy(img.pixels.data(), data_.image(i), FashionMnist::kPixels);
-    return fitTo(img, shape_.height, shape_.width);
+    return img;
   }
   std::string name(size_t i) const override {
     return imagesPath_ + " image " + std::to_string(i);

@@ -60,4 +60,28 @@ void ImageSet::load(size_t i, uint8_t *dst) const {
   }
 }
 
+Image ImageSet::loadStored(size_t i) const {
+  throw std::logic_error(name(i) + ": the " + format_ +
+                         " reader keeps no stored size");
+}
+
+bool ImageSet::keepStoredInModel() const {
+  const Shape st = storedShape();
+  return st.channels == shape_.channels &&
+         static_cast<size_t>(st.height) * st.width <
+             static_cast<size_t>(shape_.height) * shape_.width;
+}
+
+void ImageSet::loadStoredInto(size_t i, uint8_t *dst) const {
+  const Image img = loadStored(i);
+  const Shape st = storedShape();
+  if (img.height != st.height || img.width != st.width ||
+      img.channels != st.channels)
+    throw std::logic_error(
+        name(i) + ": reader stored " + std::to_string(img.height) + "x" +
+        std::to_string(img.width) + "x" + std::to_string(img.channels) +
+        ", expected " + st.text());
+  std::memcpy(dst, img.pixels.data(), img.size());
+}
+
 } // namespace rnc::data

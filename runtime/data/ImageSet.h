@@ -37,6 +37,22 @@ public:
   /// Whether load() costs enough (decoding, resizing) to be worth a memory
   /// cache: not for IDX or CIFAR images at their own size.
   virtual bool worthCaching() const { return true; }
+  /// The shape every image of the split is stored at before fitting, in
+  /// its own channels, where all share one (IDX: 1x28x28, CIFAR: 3x32x32);
+  /// channels 0 where each image has its own size (folders).
+  virtual Shape storedShape() const { return Shape{0, 0, 0}; }
+  /// Image i as stored (storedShape()), before fitting. Only where
+  /// storedShape().channels > 0.
+  virtual Image loadStored(size_t i) const;
+
+  /// Whether a model that resizes images itself while it gathers a batch
+  /// (rnc_set_dataset_u8_resized) should keep this split at its stored
+  /// size: all images share one (storedShape()) in shape()'s channels, with
+  /// fewer pixels than at shape().
+  bool keepStoredInModel() const;
+  /// Image i as stored, as uint8 [height][width][channels] of
+  /// storedShape() into `dst`. Only where keepStoredInModel().
+  void loadStoredInto(size_t i, uint8_t *dst) const;
 
   /// Image i at shape(): loadNative, gray copied to R, G, B when shape() has
   /// 3 channels, as uint8 [height][width][channels] into `dst`

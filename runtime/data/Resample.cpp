@@ -178,6 +178,61 @@ Image fitTo(const Image &in, int height, int width) {
   return centerCrop(resized, height, width);
 }
 
+namespace {
+
+// One axis of fitTaps: `out` outputs of an axis of `in` stored pixels,
+// resized to `resized` and cropped from `offset`.
+void axisTaps(int in, int resized, int offset, int out, int &tapsOut,
+              std::vector<int32_t> &first, std::vector<int32_t> &count,
+              std::vector<int32_t> &weights) {
+  first.resize(out);
+  count.resize(out);
+  if (in == resized) { // no pass on this axis: a copy
+    tapsOut = 1;
+    weights.assign(out, 1 << kPrecisionBits);
+    for (int i = 0; i < out; ++i) {
+      first[i] = offset + i;
+      count[i] = 1;
+    }
+    return;
+  }
+  const Taps t = taps(in, resized);
+  tapsOut = 1;
+  for (int i = 0; i < out; ++i)
+    tapsOut = std::max(tapsOut, t.count[offset + i]);
+  weights.assign(static_cast<size_t>(out) * tapsOut, 0);
+  for (int i = 0; i < out; ++i) {
+    const int d = offset + i;
+    first[i] = t.first[d];
+    count[i] = t.count[d];
+    for (int k = 0; k < t.count[d]; ++k)
+      weights[static_cast<size_t>(i) * tapsOut + k] =
+          t.weights[static_cast<size_t>(d) * t.size + k];
+  }
+}
+
+// centerCrop's offset of `out` within `in`.
+int cropOffset(int in, int out) {
+  return static_cast<int>(std::nearbyint((in - out) / 2.0));
+}
+
+} // namespace
+
+FitTaps fitTaps(int inHeight, int inWidth, int height, int width) {
+  checkSize(Image(inHeight, inWidth, 0), height, width); // no pixels
+  int h = height, w = width;
+  if (inHeight != height || inWidth != width)
+    coverSize(inHeight, inWidth, height, width, h, w);
+  FitTaps f;
+  f.inHeight = inHeight;
+  f.inWidth = inWidth;
+  axisTaps(inHeight, h, cropOffset(h, height), height, f.tapsY, f.firstY,
+           f.countY, f.weightsY);
+  axisTaps(inWidth, w, cropOffset(w, width), width, f.tapsX, f.firstX, f.countX,
+           f.weightsX);
+  return f;
+}
+
 Image convertChannels(const Image &in, int channels) {
   if (in.channels == channels)
     return in;

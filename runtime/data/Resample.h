@@ -32,6 +32,22 @@ Image centerCrop(const Image &in, int height, int width);
 /// unchanged.
 Image fitTo(const Image &in, int height, int width);
 
+/// fitTo's arithmetic as per-axis taps, for a model that resizes stored
+/// images itself while it gathers a batch (rnc_set_dataset_u8_resized,
+/// kernels/resize.h): output row y of `height` reads countY[y] stored rows
+/// from firstY[y] with weights weightsY[y * tapsY + k] (fixed point, 22
+/// fraction bits), the center crop applied; the same for columns. An axis
+/// that keeps its size gets one tap of weight 1, which passes a value
+/// through unchanged. Evaluated as kernels/resize.h does, the taps give
+/// fitTo(image, height, width) exactly, for any image inHeight x inWidth.
+struct FitTaps {
+  int inHeight = 0, inWidth = 0;
+  int tapsY = 0, tapsX = 0; // the most taps any output row / column reads
+  std::vector<int32_t> firstY, countY, weightsY; // [height], [height][tapsY]
+  std::vector<int32_t> firstX, countX, weightsX; // [width], [width][tapsX]
+};
+FitTaps fitTaps(int inHeight, int inWidth, int height, int width);
+
 /// Pillow's convert("L") (L = (19595 R + 38470 G + 7471 B + 2^15) >> 16) for
 /// channels 1, convert("RGB") (gray copied to R, G, B) for channels 3.
 Image convertChannels(const Image &in, int channels);

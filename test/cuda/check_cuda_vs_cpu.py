@@ -14,7 +14,11 @@ batch in reverse order, which the cuda model gathers from the batch kept on
 the device (rnc_set_dataset, rnc_train_step_indexed: a third graph); then a
 fourth, the same from random 8-bit pixels and a random table
 (rnc_set_dataset_u8: the model normalizes while it gathers), which the cpu
-model gets as the floats lut[c, pixel].
+model gets as the floats lut[c, pixel]; then a fifth from random pixels at
+another size and a random resize table (rnc_set_dataset_u8_resized: the
+model resizes while it gathers), which the cpu model gets resized here, by
+numpy, as runtime/rnc_abi.h defines the arithmetic (--self-test thus checks
+the cpu target's resizing against that definition).
 
 Tolerance: the relative error ||cuda - cpu|| / ||cpu|| of each tensor (0 when
 both are 0) must stay within TOLERANCE[precision]. fp32 differs from the cpu
@@ -120,6 +124,46 @@ class Report:
         return not self.failures
 
 
+def random_resize(rng, stored, out):
+    """A random valid rnc_resize table from `stored` (h, w) to `out` (H, W):
+    per output row/column 1..taps taps anywhere inside the stored side, and
+    weights that overshoot both ends of 0..255 now and then (the clamps)."""
+    import numpy as np
+    table = {}
+    for axis, n_in, n_out in (("y", stored[0], out[0]), ("x", stored[1], out[1])):
+        taps = min(3, n_in)
+        count = rng.integers(1, taps + 1, n_out)
+        first = rng.integers(0, n_in - count + 1)
+        weights = rng.integers(-(1 << 20), (1 << 23) // taps, (n_out, taps))
+        weights[np.arange(taps)[None, :] >= count[:, None]] = 0
+        table.update({f"first_{axis}": first, f"count_{axis}": count,
+                      f"weights_{axis}": weights})
+    return {k: v.astype(np.int32) for k, v in table.items()}
+
+
+def resize_numpy(pixels, t):
+    """pixels [N, h, w, C] through table t, as runtime/rnc_abi.h defines it:
+    the horizontal pass on every stored row, rounded and clamped to 8 bits,
+    then the vertical pass on those."""
+    import numpy as np
+
+    def clip8(v):
+        return np.where(v >= 256 << 22, 255, np.where(v <= 0, 0, v >> 22))
+
+    def one_pass(a, first, weights, axis):
+        # a [N, rows, cols, C]; the pass reads along `axis` (1 or 2).
+        n = a.shape[axis]
+        acc = np.full(a.shape[:axis] + (len(first),) + a.shape[axis + 1:], 1 << 21, np.int64)
+        for k in range(weights.shape[1]):
+            src = np.take(a, np.minimum(first + k, n - 1), axis=axis).astype(np.int64)
+            w = weights[:, k].astype(np.int64)
+            acc += src * (w[None, :, None, None] if axis == 1 else w[None, None, :, None])
+        return clip8(acc)
+
+    h = one_pass(pixels, t["first_x"], t["weights_x"], 2)
+    return one_pass(h, t["first_y"], t["weights_y"], 1).astype(np.uint8)
+
+
 def compare_model(args, name, precision):
     import numpy as np
     from rnc_py.abi import Model, GRADIENT, PARAM, BUFFER, OPTIMIZER
@@ -157,14 +201,27 @@ def compare_model(args, name, precision):
         lut = rng.standard_normal((shape[1], 256)).astype(np.float32)
         x8 = np.ascontiguousarray(
             lut[np.arange(shape[1]), pixels].transpose(0, 3, 1, 2))
+        # Step 5: pixels stored at another size (about half, one side odd)
+        # and a random resize table (rnc_set_dataset_u8_resized); the cpu
+        # model gets them resized here.
+        stored = rng.integers(0, 256, (max_batch, shape[2] // 2 + 1, shape[3] // 2 + 2,
+                                       shape[1])).astype(np.uint8)
+        table = random_resize(rng, stored.shape[1:3], shape[2:])
+        x5 = np.ascontiguousarray(
+            lut[np.arange(shape[1]), resize_numpy(stored, table)].transpose(0, 3, 1, 2))
         steps = ((1, max_batch), (2, ragged), (3, max_batch))
         if gpu.has_dataset_u8:
             steps += ((4, max_batch),)
+        if gpu.has_dataset_u8_resized:
+            steps += ((5, max_batch),)
         for step, batch in steps:
             index = backwards if step >= 3 else np.arange(batch, dtype=np.int32)
-            xs = x8 if step == 4 else x
+            xs = {4: x8, 5: x5}.get(step, x)
             lc, cc = cpu.train_step(xs[index], y[index], **SGD)
-            if step == 4:
+            if step == 5:
+                gpu.set_dataset_u8_resized(stored, table, lut, y)
+                lg, cg = gpu.train_step_indexed(index, **SGD)
+            elif step == 4:
                 gpu.set_dataset_u8(pixels, lut, y)
                 lg, cg = gpu.train_step_indexed(index, **SGD)
             elif step == 3 and gpu.has_dataset:

@@ -21,6 +21,7 @@
 #include "kernels/cuda/collectives.cuh"
 #include "kernels/cuda/debug.cuh"
 #include "kernels/cuda/stream.cuh"
+#include "kernels/resize.h"
 #include "runtime/rnc_abi.h"
 
 // ----------------------------------------------------------------------------
@@ -84,6 +85,27 @@ inline void gather_u8_to_nhwc(float *dst, int32_t *labels,
       for (long e = 0; e < HW * C; ++e)
         dst[n * HW * C + e] =
             lut[e % C * 256 + pixels[long(index[n]) * HW * C + e]];
+      labels[n] = data_labels[index[n]];
+    }
+  });
+}
+// The same of pixels stored at another size, resized as they are read (the
+// table's arrays in "device" memory: the mock's device is the host's).
+inline void gather_u8_resized_to_nhwc(float *dst, int32_t *labels,
+                                      const uint8_t *pixels,
+                                      const rnc_resize &r, const float *lut,
+                                      const int32_t *data_labels,
+                                      const int32_t *index, int N, int C, int H,
+                                      int W) {
+  cudamock::enqueue(current_stream(), [=] {
+    const long stored = long(r.height) * r.width * C;
+    for (int n = 0; n < N; ++n) {
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x)
+          for (int c = 0; c < C; ++c)
+            dst[((long(n) * H + y) * W + x) * C + c] =
+                lut[c * 256 + rnc::resized_pixel(pixels + index[n] * stored, C,
+                                                 r, y, x, c)];
       labels[n] = data_labels[index[n]];
     }
   });
@@ -860,6 +882,133 @@ TEST_F(CudaAbi, U8DatasetErrors) {
   EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 0)
       << rnc_last_error(m);
   EXPECT_EQ(out.loss, 4 * 0.5f + 10.0f + 100.0f); // w 1..4, b 10..40: seed 0
+}
+
+// rnc_set_dataset_u8_resized: 3x3 pixels resized to the model's 2x2 while
+// gathered, by a table worked out here by hand; the same step as
+// rnc_set_dataset given the resized, normalized floats. The caller's
+// pixels and table may go after the call.
+struct ResizeCase {
+  // Columns: 0 <- stored column 0; 1 <- the mean of columns 1 and 2.
+  // Rows: 0 <- the mean of rows 0 and 1; 1 <- 3/4 row 1 + 1/4 row 2.
+  std::vector<int32_t> first_x{0, 1}, count_x{1, 2};
+  std::vector<int32_t> weights_x{1 << 22, 0, 1 << 21, 1 << 21};
+  std::vector<int32_t> first_y{0, 1}, count_y{2, 2};
+  std::vector<int32_t> weights_y{1 << 21, 1 << 21, 3 << 20, 1 << 20};
+  rnc_resize table() const {
+    return {3,
+            3,
+            2,
+            2,
+            first_y.data(),
+            count_y.data(),
+            weights_y.data(),
+            first_x.data(),
+            count_x.data(),
+            weights_x.data()};
+  }
+  // Sample 0, and sample 1 a constant (any table whose weights sum to 1
+  // keeps it). Horizontal pass, rounded: rows (10, 25), (40, 56), (70, 85);
+  // then vertical: (25, 40.5 -> 41), (47.5 -> 48, 63.25 -> 63).
+  std::vector<uint8_t> pixels{10,  20,  30,  40,  50,  61,  70,  80,  90,
+                              200, 200, 200, 200, 200, 200, 200, 200, 200};
+  std::vector<uint8_t> resized{25, 41, 48, 63, 200, 200, 200, 200};
+};
+
+TEST_F(CudaAbi, U8ResizedDatasetResizesWhileGathered) {
+  ResizeCase rc;
+  std::vector<float> lut(256);
+  for (int v = 0; v < 256; ++v)
+    lut[v] = (float(v) / 255.0f - 0.25f) / 0.5f;
+  std::vector<int32_t> labels = {2, 1};
+  Batch floats;
+  for (uint8_t v : rc.resized)
+    floats.images.push_back(lut[v]);
+  floats.labels = labels;
+  const int32_t index[] = {1, 0, 0};
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result want{}, got{};
+  create();
+  ASSERT_EQ(rnc_init(m, 3), 0);
+  ASSERT_EQ(rnc_set_dataset(m, floats.images.data(), floats.labels.data(), 2),
+            0);
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 3, &opt, &want), 0);
+  std::vector<float> w_want = read("w");
+  rnc_destroy(m);
+  create();
+  ASSERT_EQ(rnc_init(m, 3), 0);
+  rnc_resize table = rc.table();
+  ASSERT_EQ(rnc_set_dataset_u8_resized(m, rc.pixels.data(), &table, lut.data(),
+                                       labels.data(), 2),
+            0)
+      << rnc_last_error(m);
+  for (auto *v : {&rc.first_x, &rc.count_x, &rc.weights_x, &rc.first_y,
+                  &rc.count_y, &rc.weights_y})
+    std::fill(v->begin(), v->end(), 1 << 30);
+  std::fill(rc.pixels.begin(), rc.pixels.end(), 0);
+  table = {};
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 3, &opt, &got), 0)
+      << rnc_last_error(m);
+  EXPECT_EQ(got.loss, want.loss);
+  EXPECT_EQ(got.correct, 1); // the label of sample 1
+  EXPECT_EQ(read("w"), w_want);
+}
+
+TEST_F(CudaAbi, U8ResizedDatasetErrors) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  ResizeCase rc;
+  std::vector<float> lut(256, 0.5f);
+  std::vector<int32_t> labels = {0, 1};
+  auto set = [&](const rnc_resize *r) {
+    int e = rnc_set_dataset_u8_resized(m, rc.pixels.data(), r, lut.data(),
+                                       labels.data(), 2);
+    return e ? std::string(rnc_last_error(m)) : std::string("ok");
+  };
+  EXPECT_EQ(set(nullptr),
+            "rnc_set_dataset_u8_resized: resize must not be null");
+  rnc_resize t = rc.table();
+  t.taps_x = 4;
+  EXPECT_EQ(set(&t), "rnc_set_dataset_u8_resized: taps_x 4 is outside [1, 3] "
+                     "(the stored width)");
+  rc.count_y[1] = 3;
+  t = rc.table();
+  EXPECT_EQ(set(&t), "rnc_set_dataset_u8_resized: count_y[1] 3 is outside "
+                     "[1, taps_y = 2]");
+  rc.count_y[1] = 2;
+  rc.first_x[1] = 2;
+  t = rc.table();
+  EXPECT_EQ(set(&t), "rnc_set_dataset_u8_resized: first_x[1] + count_x[1] = "
+                     "2 + 2 reads outside the 3 stored pixels of a row");
+  rc.first_x[1] = 1;
+  t = rc.table();
+  t.weights_y = nullptr;
+  EXPECT_EQ(set(&t), "rnc_set_dataset_u8_resized: first_y, count_y and "
+                     "weights_y must not be null");
+  labels[1] = 3;
+  t = rc.table();
+  EXPECT_EQ(
+      set(&t),
+      "rnc_set_dataset_u8_resized: label 3 of sample 1 is outside [0, 3)");
+  labels[1] = 1;
+  // The table's copy (the fourth) fails: nothing held, no device memory
+  // leaked (the fixture checks), the model goes on.
+  cudamock::world().fail_next["cudaMemcpyAsync"] = cudaErrorInvalidValue;
+  cudamock::world().pass_first["cudaMemcpyAsync"] = 3;
+  std::string e = set(&t);
+  EXPECT_NE(e.find("CUDA error in rnc_set_dataset_u8_resized (2 samples"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(cudamock::world().fail_next.count("cudaMemcpyAsync"), 0u)
+      << "the fourth copy was not reached";
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result out{};
+  const int32_t index[] = {0};
+  EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 1)
+      << "the failed call left no dataset";
+  EXPECT_EQ(set(&t), "ok");
+  EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 0)
+      << rnc_last_error(m);
 }
 
 // A new dataset drops the graphs that hold the old one's pointers.

@@ -1,8 +1,10 @@
 // Tests of resizing (against Pillow), cover size and center crop (torchvision's arithmetic) and channel conversion.
 #include "runtime/data/Resample.h"
+#include "kernels/resize.h"
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -139,6 +141,55 @@ TEST(Fit, ResizesThenCrops) {
   EXPECT_EQ(fitted.width, 2);
   EXPECT_EQ(fitted.pixels, manual.pixels);
   EXPECT_EQ(fitTo(in, 4, 8).pixels, px) << "already the size: unchanged";
+}
+
+// fitTaps evaluated as a model evaluates them (kernels/resize.h, the code
+// both targets' gathers run) gives fitTo's pixels exactly: up and down,
+// one axis or both, with and without a crop, the same size, 1 and 3
+// channels. (fitTo itself is checked against Pillow above and in
+// check_images.py.)
+TEST(FitTaps, AsAModelEvaluatesThemTheyGiveFitTo) {
+  const int sizes[][4] = {
+      {28, 28, 96, 96},     {28, 28, 28, 28},   {28, 28, 224, 224},
+      {32, 32, 28, 28},     {32, 32, 224, 224}, {3, 3, 5, 7},
+      {6, 8, 4, 3},         {4, 8, 2, 2},       {1, 1, 4, 4},
+      {1, 5, 3, 3},         {7, 3, 7, 9},       {40, 17, 12, 12},
+      {500, 375, 224, 224}, {12, 12, 12, 7},    {9, 30, 9, 10}};
+  std::mt19937 rng(5);
+  for (const auto &sz : sizes)
+    for (int channels : {1, 3}) {
+      const int inH = sz[0], inW = sz[1], H = sz[2], W = sz[3];
+      Image in(inH, inW, channels);
+      for (uint8_t &p : in.pixels)
+        p = static_cast<uint8_t>(rng() % 4 == 0 ? 255 * (rng() % 2)
+                                                : rng() % 256);
+      const Image want = fitTo(in, H, W);
+      const FitTaps t = fitTaps(inH, inW, H, W);
+      ASSERT_EQ(t.firstY.size(), size_t(H));
+      ASSERT_EQ(t.weightsX.size(), size_t(W) * t.tapsX);
+      EXPECT_LE(t.tapsY, inH);
+      EXPECT_LE(t.tapsX, inW);
+      const rnc_resize r{inH,
+                         inW,
+                         t.tapsY,
+                         t.tapsX,
+                         t.firstY.data(),
+                         t.countY.data(),
+                         t.weightsY.data(),
+                         t.firstX.data(),
+                         t.countX.data(),
+                         t.weightsX.data()};
+      std::vector<uint8_t> got(want.pixels.size());
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x)
+          for (int c = 0; c < channels; ++c)
+            got[(size_t(y) * W + x) * channels + c] =
+                resized_pixel(in.pixels.data(), channels, r, y, x, c);
+      EXPECT_EQ(got, want.pixels) << inH << "x" << inW << " -> " << H << "x"
+                                  << W << ", " << channels << " channels";
+    }
+  EXPECT_THROW(fitTaps(0, 5, 3, 3), std::invalid_argument);
+  EXPECT_THROW(fitTaps(5, 5, 3, kMaxSide + 1), std::invalid_argument);
 }
 
 // Pillow's convert("L"): L = (19595 R + 38470 G + 7471 B + 32768) >> 16.

@@ -103,6 +103,13 @@ TEST(Model, DatasetFunctionsAreOptional) {
   EXPECT_EQ(errorOf([&] { m.setDatasetU8(pixels, lut, y, 1); }),
             kFake + ": rnc_set_dataset_u8: this model has no 8-bit dataset "
                     "function (compiled by an older rnc; recompile it)");
+  EXPECT_FALSE(m.hasDatasetU8Resized());
+  const rnc_resize r{2,       2,       1,       1,       nullptr,
+                     nullptr, nullptr, nullptr, nullptr, nullptr};
+  EXPECT_EQ(errorOf([&] { m.setDatasetU8Resized(pixels, r, lut, y, 1); }),
+            kFake + ": rnc_set_dataset_u8_resized: this model has no function "
+                    "to resize a dataset (compiled by an older rnc; recompile "
+                    "it)");
 }
 
 TEST(Model, ErrorsCarryTheModelsMessage) {

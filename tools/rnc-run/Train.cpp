@@ -8,6 +8,7 @@
 #include "Report.h"
 
 #include "runtime/data/Loader.h"
+#include "runtime/data/Resample.h"
 
 #include <algorithm>
 #include <chrono>
@@ -74,10 +75,12 @@ void checkFits(const Model &model, const TrainOptions &o, const Comm &comm) {
 
 // The first `n` images of `set` as 8-bit pixels [n, H, W, C], loaded by
 // `threads` threads (each image is a copy from the memory cache, or a
-// decode and resize where the set is not cached).
+// decode and resize where the set is not cached); with `stored`, at their
+// stored size instead (ImageSet::loadStoredInto).
 std::vector<uint8_t> loadPixels(const data::ImageSet &set, size_t n,
-                                int threads) {
-  const size_t values = set.shape().values();
+                                int threads, bool stored) {
+  const data::Shape st = set.storedShape();
+  const size_t values = stored ? st.values() : set.shape().values();
   std::vector<uint8_t> pixels;
   try {
     pixels.resize(n * values);
@@ -91,7 +94,10 @@ std::vector<uint8_t> loadPixels(const data::ImageSet &set, size_t n,
     workers.emplace_back([&, t] {
       try {
         for (size_t i = n * t / T; i < n * (t + 1) / T; ++i)
-          set.load(i, pixels.data() + i * values);
+          if (stored)
+            set.loadStoredInto(i, pixels.data() + i * values);
+          else
+            set.load(i, pixels.data() + i * values);
       } catch (...) {
         errors[t] = std::current_exception();
       }
@@ -104,13 +110,21 @@ std::vector<uint8_t> loadPixels(const data::ImageSet &set, size_t n,
   return pixels;
 }
 
+// What copySetIntoModel copied.
+struct ModelSetCopy {
+  size_t bytes = 0;
+  std::string form; // "8-bit pixels at 28x28, resized in the model", ...
+};
+
 // --data-on-device: the first `limit` images of the training split (all:
 // 0) copied into the model once, as the loader would give them (lo's
 // augmentation is off): as 8-bit pixels with the loader's normalization
 // table where the model takes them (rnc_set_dataset_u8: a quarter of the
-// memory), else normalized floats. Returns the copy's size in bytes.
-size_t copySetIntoModel(Model &model, const data::ImageSet &set,
-                        const data::LoaderOptions &lo) {
+// memory; rnc_set_dataset_u8_resized: at their stored size where that is
+// smaller, resized by the model as the loader would, bit for bit), else
+// normalized floats.
+ModelSetCopy copySetIntoModel(Model &model, const data::ImageSet &set,
+                              const data::LoaderOptions &lo) {
   if (!model.hasDataset())
     throw std::runtime_error("rnc-run: --data-on-device: " + model.path() +
                              " has no dataset functions (compiled by an "
@@ -120,12 +134,36 @@ size_t copySetIntoModel(Model &model, const data::ImageSet &set,
   std::vector<int32_t> labels(n);
   for (size_t i = 0; i < n; ++i)
     labels[i] = set.label(i);
+  const data::Shape shape = set.shape();
+  const std::string size =
+      std::to_string(shape.height) + "x" + std::to_string(shape.width);
+  if (model.hasDatasetU8Resized() && set.keepStoredInModel()) {
+    const data::Shape st = set.storedShape();
+    const std::vector<uint8_t> pixels = loadPixels(set, n, lo.threads, true);
+    const data::Normalizer norm(lo.mean, lo.std, shape.channels);
+    const data::FitTaps t =
+        data::fitTaps(st.height, st.width, shape.height, shape.width);
+    const rnc_resize r{t.inHeight,        t.inWidth,       t.tapsY,
+                       t.tapsX,           t.firstY.data(), t.countY.data(),
+                       t.weightsY.data(), t.firstX.data(), t.countX.data(),
+                       t.weightsX.data()};
+    model.setDatasetU8Resized(pixels, r, norm.table, labels,
+                              static_cast<int64_t>(n));
+    return {pixels.size() + norm.table.size() * sizeof(float) +
+                labels.size() * sizeof(int32_t) +
+                sizeof(int32_t) * (t.firstY.size() * 2 + t.weightsY.size() +
+                                   t.firstX.size() * 2 + t.weightsX.size()),
+            "8-bit pixels at " + std::to_string(st.height) + "x" +
+                std::to_string(st.width) + ", resized to " + size +
+                " in the model"};
+  }
   if (model.hasDatasetU8()) {
-    const std::vector<uint8_t> pixels = loadPixels(set, n, lo.threads);
-    const data::Normalizer norm(lo.mean, lo.std, set.shape().channels);
+    const std::vector<uint8_t> pixels = loadPixels(set, n, lo.threads, false);
+    const data::Normalizer norm(lo.mean, lo.std, shape.channels);
     model.setDatasetU8(pixels, norm.table, labels, static_cast<int64_t>(n));
-    return pixels.size() + norm.table.size() * sizeof(float) +
-           labels.size() * sizeof(int32_t);
+    return {pixels.size() + norm.table.size() * sizeof(float) +
+                labels.size() * sizeof(int32_t),
+            "8-bit pixels at " + size};
   }
   data::LoaderOptions all = lo;
   all.indicesOnly = false;
@@ -145,7 +183,8 @@ size_t copySetIntoModel(Model &model, const data::ImageSet &set,
              loader.next(images.data() + at * perImage, labels.data() + at))
     at += b;
   model.setDataset(images, labels, static_cast<int64_t>(at));
-  return images.size() * sizeof(float) + labels.size() * sizeof(int32_t);
+  return {images.size() * sizeof(float) + labels.size() * sizeof(int32_t),
+          "floats at " + size};
 }
 
 std::string joined(const std::vector<std::string> &names) {
@@ -330,11 +369,11 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
     broadcastState(model, comm);
   if (r.dataOnDevice) {
     const Clock::time_point t0 = Clock::now();
-    const size_t bytes = copySetIntoModel(model, *d.train, lo);
+    const ModelSetCopy copy = copySetIntoModel(model, *d.train, lo);
     std::printf("data   the %zu training images copied into the model once "
-                "(%.1f MB%s, %.1f s): each step sends only indices "
+                "(%s: %.1f MB%s, %.1f s): each step sends only indices "
                 "(--data-on-device)\n",
-                loader.size(), bytes / 1e6,
+                loader.size(), copy.form.c_str(), copy.bytes / 1e6,
                 std::string(info.target) == "cuda" ? " of device memory" : "",
                 secondsSince(t0));
     std::fflush(stdout);

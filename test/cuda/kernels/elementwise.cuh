@@ -52,7 +52,8 @@ void test_elementwise(ct::Report &report) {
 
 // The gathers of rnc_train_step_indexed: a batch at repeated and
 // out-of-order indices of a dataset on the device, float NCHW or 8-bit
-// pixels [HW][C] through a table, into NHWC, with its labels (exact).
+// pixels [HW][C] through a table (at the model's size, or resized), into
+// NHWC, with its labels (exact).
 void test_gathers(ct::Report &report) {
   const int count = 5, N = 4, C = 3;
   const long HW = 19 * 7, sample = C * HW;
@@ -100,6 +101,54 @@ void test_gathers(ct::Report &report) {
   report.compare("gather_u8_to_nhwc", out.get(), want, 0.0);
   report.compare("gather_u8_to_nhwc labels", labels_of(labels8), want_labels,
                  0.0);
+
+  // The same of pixels stored at 9x5, resized to 19x7 by a table with 1 to
+  // 3 taps per output and weights that overshoot 0..255 both ways (the
+  // clamps); expected: the same function (kernels/resize.h) on the host.
+  const int SH = 9, SW = 5, H = 19, W = 7, taps = 3;
+  std::vector<int32_t> first_y(H), count_y(H), weights_y(H * taps, 0);
+  std::vector<int32_t> first_x(W), count_x(W), weights_x(W * taps, 0);
+  auto fill = [&](int n_out, int n_in, std::vector<int32_t> &first,
+                  std::vector<int32_t> &cnt, std::vector<int32_t> &w) {
+    for (int o = 0; o < n_out; ++o) {
+      cnt[o] = 1 + o % taps;
+      first[o] = o * (n_in - cnt[o]) / (n_out - 1);
+      for (int k = 0; k < cnt[o]; ++k)
+        w[o * taps + k] = (5 - (o + k) % 7) * (1 << 20);
+    }
+  };
+  fill(H, SH, first_y, count_y, weights_y);
+  fill(W, SW, first_x, count_x, weights_x);
+  Dev<int32_t> dfy(first_y), dcy(count_y), dwy(weights_y), dfx(first_x),
+      dcx(count_x), dwx(weights_x);
+  const rnc_resize host{SH,
+                        SW,
+                        taps,
+                        taps,
+                        first_y.data(),
+                        count_y.data(),
+                        weights_y.data(),
+                        first_x.data(),
+                        count_x.data(),
+                        weights_x.data()};
+  const rnc_resize dev{SH,    SW,    taps,  taps,  dfy.p,
+                       dcy.p, dwy.p, dfx.p, dcx.p, dwx.p};
+  const long stored = long(SH) * SW * C;
+  std::vector<float> want_resized;
+  for (int32_t i : index)
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < W; ++x)
+        for (int c = 0; c < C; ++c)
+          want_resized.push_back(lut[size_t(
+              c * 256 + rnc::resized_pixel(pixels.data() + i * stored, C, host,
+                                           y, x, c))]);
+  Dev<int32_t> labels_r(N);
+  cu::gather_u8_resized_to_nhwc(out.p, labels_r.p, dpixels.p, dev, dlut.p,
+                                dlabels.p, dindex.p, N, C, H, W);
+  expect_clean(report, "gather_u8_resized_to_nhwc");
+  report.compare("gather_u8_resized_to_nhwc", out.get(), want_resized, 0.0);
+  report.compare("gather_u8_resized_to_nhwc labels", labels_of(labels_r),
+                 want_labels, 0.0);
 }
 
 } // namespace kernels_test

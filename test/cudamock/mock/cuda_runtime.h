@@ -112,6 +112,7 @@ struct World {
   cudaError_t sticky = cudaSuccess; // a kernel faulted: every sync says so
   bool hung = false; // a kernel never ends: nothing runs any more
   std::map<std::string, cudaError_t> fail_next; // fn -> its next result
+  std::map<std::string, int> pass_first; // fn -> calls before fail_next applies
   std::vector<std::string> misuse;
 };
 
@@ -129,6 +130,9 @@ inline cudaError_t call(const char *fn, cudaStream_t s = nullptr,
   w.calls.push_back({fn, on_stream && s == nullptr});
   auto it = w.fail_next.find(fn);
   if (it == w.fail_next.end())
+    return cudaSuccess;
+  auto pass = w.pass_first.find(fn);
+  if (pass != w.pass_first.end() && pass->second-- > 0)
     return cudaSuccess;
   cudaError_t e = it->second;
   w.fail_next.erase(it);
@@ -201,6 +205,7 @@ inline void reset() {
   w.last = w.sticky = cudaSuccess;
   w.hung = false;
   w.fail_next.clear();
+  w.pass_first.clear();
   w.misuse.clear();
 }
 
