@@ -153,24 +153,68 @@ inline int check_resize(rnc_model *m, const rnc_resize *r) {
 
 // rnc_train_step_indexed's arguments, for the dataset the model holds
 // (data_count samples: a member of both targets' rnc_model).
-inline int check_indexed_step(rnc_model *m, const int32_t *index, int32_t batch,
-                              const rnc_sgd *opt, const rnc_step_result *out) {
+inline int
+check_indexed_step(rnc_model *m, const int32_t *index, int32_t batch,
+                   const rnc_sgd *opt, const rnc_step_result *out,
+                   const std::string &what = "rnc_train_step_indexed") {
   if (!m)
     return 1;
   const int64_t count = m->data_count;
   if (count == 0)
-    return fail(m, "rnc_train_step_indexed: the model holds no dataset "
-                   "(rnc_set_dataset first)");
+    return fail(m, what + ": the model holds no dataset "
+                          "(rnc_set_dataset first)");
   if (!index || !opt || !out)
     return fail(m, "index, opt and out must not be null");
   if (check_batch_size(m, batch) || check_sgd(m, opt))
     return 1;
   for (int32_t i = 0; i < batch; ++i)
     if (index[i] < 0 || index[i] >= count)
-      return fail(m, "rnc_train_step_indexed: index " +
-                         std::to_string(index[i]) + " at position " +
-                         std::to_string(i) + " is outside the dataset's [0, " +
+      return fail(m, what + ": index " + std::to_string(index[i]) +
+                         " at position " + std::to_string(i) +
+                         " is outside the dataset's [0, " +
                          std::to_string(count) + ")");
+  return 0;
+}
+
+// rnc_train_step_augmented's arguments: those of an indexed step, an 8-bit
+// dataset (data_pixels: a member of both targets' rnc_model), and each
+// sample's augmentation as runtime/rnc_abi.h bounds it.
+inline int check_augmented_step(rnc_model *m, const int32_t *index,
+                                const rnc_augment *aug, int32_t batch,
+                                const rnc_sgd *opt,
+                                const rnc_step_result *out) {
+  const std::string what = "rnc_train_step_augmented";
+  if (check_indexed_step(m, index, batch, opt, out, what))
+    return 1;
+  if (!m->data_pixels)
+    return fail(m, what + ": the dataset is floats; augmentation needs its "
+                          "8-bit pixels (rnc_set_dataset_u8)");
+  if (!aug)
+    return fail(m, what + ": aug must not be null");
+  const int64_t H = gen::kInfo.input_h, W = gen::kInfo.input_w;
+  for (int32_t i = 0; i < batch; ++i) {
+    const rnc_augment &a = aug[i];
+    const std::string at = what + ": aug[" + std::to_string(i) + "]";
+    if (a.flip != 0 && a.flip != 1)
+      return fail(m, at + ".flip " + std::to_string(a.flip) +
+                         " is neither 0 nor 1");
+    if (a.shift_y < -65536 || a.shift_y > 65536 || a.shift_x < -65536 ||
+        a.shift_x > 65536)
+      return fail(m, at + " shift (" + std::to_string(a.shift_y) + ", " +
+                         std::to_string(a.shift_x) +
+                         ") is outside [-65536, 65536]");
+    const bool none = a.erase_height == 0 || a.erase_width == 0;
+    if (a.erase_height < 0 || a.erase_width < 0 ||
+        (!none && (a.erase_top < 0 || a.erase_left < 0 ||
+                   a.erase_top + int64_t(a.erase_height) > H ||
+                   a.erase_left + int64_t(a.erase_width) > W)))
+      return fail(m, at + ": the erased " + std::to_string(a.erase_height) +
+                         "x" + std::to_string(a.erase_width) + " at (" +
+                         std::to_string(a.erase_top) + ", " +
+                         std::to_string(a.erase_left) + ") is not inside the " +
+                         std::to_string(H) + "x" + std::to_string(W) +
+                         " input");
+  }
   return 0;
 }
 

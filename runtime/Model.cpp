@@ -104,6 +104,7 @@ Model::Model(const std::string &path) : path_(path) {
   optional(api_.setDatasetU8, "rnc_set_dataset_u8");
   optional(api_.setDatasetU8Resized, "rnc_set_dataset_u8_resized");
   optional(api_.trainStepIndexed, "rnc_train_step_indexed");
+  optional(api_.trainStepAugmented, "rnc_train_step_augmented");
   checkInfo();
 }
 
@@ -320,6 +321,20 @@ rnc_step_result Model::trainStepIndexed(const std::vector<int32_t> &index,
   check(api_.trainStepIndexed(live("rnc_train_step_indexed"), index.data(),
                               batch, &opt, &out),
         "rnc_train_step_indexed");
+  return out;
+}
+
+rnc_step_result Model::trainStepAugmented(const std::vector<int32_t> &index,
+                                          const std::vector<rnc_augment> &aug,
+                                          int32_t batch, const rnc_sgd &opt) {
+  requireOptional(hasAugmentedStep(), "rnc_train_step_augmented",
+                  "augmented step");
+  checkBatch("rnc_train_step_augmented", batch, index.size(), 1, "indices");
+  checkBatch("rnc_train_step_augmented", batch, aug.size(), 1, "augmentations");
+  rnc_step_result out{};
+  check(api_.trainStepAugmented(live("rnc_train_step_augmented"), index.data(),
+                                aug.data(), batch, &opt, &out),
+        "rnc_train_step_augmented");
   return out;
 }
 

@@ -95,6 +95,16 @@ public:
                            const rnc_resize &resize,
                            const std::vector<float> &lut,
                            const std::vector<int32_t> &labels, int64_t count);
+  /// Whether the .so also has rnc_train_step_augmented (the augmentation
+  /// applied by the model to an 8-bit dataset).
+  bool hasAugmentedStep() const {
+    return hasDataset() && api_.trainStepAugmented;
+  }
+  /// A training step on samples index[0, batch) of an 8-bit dataset, sample
+  /// i augmented as aug[i] says (runtime/rnc_abi.h).
+  rnc_step_result trainStepAugmented(const std::vector<int32_t> &index,
+                                     const std::vector<rnc_augment> &aug,
+                                     int32_t batch, const rnc_sgd &opt);
   /// A training step on samples index[0, batch) of that dataset.
   rnc_step_result trainStepIndexed(const std::vector<int32_t> &index,
                                    int32_t batch, const rnc_sgd &opt);
@@ -125,6 +135,7 @@ private:
     decltype(&rnc_set_dataset_u8) setDatasetU8;
     decltype(&rnc_set_dataset_u8_resized) setDatasetU8Resized;
     decltype(&rnc_train_step_indexed) trainStepIndexed;
+    decltype(&rnc_train_step_augmented) trainStepAugmented;
   };
 
   void *symbol(const char *name) const;

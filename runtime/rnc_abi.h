@@ -188,6 +188,26 @@ int rnc_set_dataset_u8_resized(rnc_model *m, const uint8_t *pixels,
  * index outside [0, count). */
 int rnc_train_step_indexed(rnc_model *m, const int32_t *index, int32_t batch,
                            const rnc_sgd *opt, rnc_step_result *out);
+/* What the training augmentation decided for one sample (the loader's
+ * random crop with zero padding, horizontal flip and random erasing, in
+ * torchvision's order; runtime/data/Augment.h): output (y, x) of the model's
+ * input reads the sample at (y + shift_y, x' + shift_x), x' = input_w - 1 -
+ * x where flip is 1, else x; outside the sample it is pixel 0 (the crop's
+ * zero padding). After normalization the rectangle of erase_height rows and
+ * erase_width columns at (erase_top, erase_left) is set to 0.0 (height 0:
+ * nothing erased). Shifts within [-65536, 65536]; the rectangle inside the
+ * input. All zeros: the sample as it is. */
+typedef struct rnc_augment {
+  int32_t shift_y, shift_x, flip;
+  int32_t erase_top, erase_left, erase_height, erase_width;
+} rnc_augment;
+/* rnc_train_step_indexed with sample i augmented as aug[i] says, inside
+ * the model (the cuda target: on the device, in the step's graph), so that
+ * an augmented run need not send images either. Needs an 8-bit dataset
+ * (rnc_set_dataset_u8 or _resized). Optional like the functions above. */
+int rnc_train_step_augmented(rnc_model *m, const int32_t *index,
+                             const rnc_augment *aug, int32_t batch,
+                             const rnc_sgd *opt, rnc_step_result *out);
 
 #ifdef __cplusplus
 }

@@ -20,7 +20,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/fp_env.h"
-#include "kernels/resize.h"
+#include "kernels/gather.h"
 #include "runtime/rnc_abi.h"
 
 #define RNC_EXPORT extern "C" __attribute__((visibility("default")))
@@ -275,26 +275,47 @@ inline int set_dataset_u8(rnc_model *m, const uint8_t *pixels, bool resized,
 }
 
 // Sample `i` of a dataset of pixels, resized where it is stored at another
-// size, through the table, into dst [C][H][W].
-inline void gather_pixels(const rnc_model *m, int32_t i, float *dst) {
+// size, augmented as `aug` says (null: not), through the table, into dst
+// [C][H][W].
+inline void gather_pixels(const rnc_model *m, int32_t i, const rnc_augment *aug,
+                          float *dst) {
   const int C = gen::kInfo.input_c, H = gen::kInfo.input_h,
             W = gen::kInfo.input_w;
   const long HW = long(H) * W;
   const float *lut = m->data_lut;
-  if (!m->data_taps) { // [H][W][C] pixels through the table, to [C][H][W]
+  if (!m->data_taps && !aug) { // [H][W][C] through the table, to [C][H][W]
     const uint8_t *src = m->data_pixels + i * HW * C;
     for (int c = 0; c < C; ++c)
       for (long p = 0; p < HW; ++p)
         dst[c * HW + p] = lut[c * 256 + src[p * C + c]];
     return;
   }
-  const rnc_resize &r = m->data_resize;
-  const uint8_t *src = m->data_pixels + long(i) * r.height * r.width * C;
+  const rnc_resize *r = m->data_taps ? &m->data_resize : nullptr;
+  const long stored = r ? long(r->height) * r->width * C : HW * C;
+  const uint8_t *src = m->data_pixels + i * stored;
   for (int c = 0; c < C; ++c)
     for (int y = 0; y < H; ++y)
       for (int x = 0; x < W; ++x)
         dst[c * HW + long(y) * W + x] =
-            lut[c * 256 + rnc::resized_pixel(src, C, r, y, x, c)];
+            rnc::gathered_value(src, lut, r, aug, C, H, W, y, x, c);
+}
+
+// rnc_train_step_indexed (aug null) and rnc_train_step_augmented, their
+// arguments checked: the batch gathered, then a step on it.
+inline int gathered_step(rnc_model *m, const int32_t *index,
+                         const rnc_augment *aug, int32_t batch,
+                         const rnc_sgd *opt, rnc_step_result *out) {
+  const long F = image_floats();
+  for (int32_t i = 0; i < batch; ++i) {
+    float *dst = m->batch_images + i * F;
+    if (m->data_pixels)
+      gather_pixels(m, index[i], aug ? aug + i : nullptr, dst);
+    else
+      std::memcpy(dst, m->data_images + index[i] * F,
+                  sizeof(float) * size_t(F));
+    m->batch_labels[i] = m->data_labels[index[i]];
+  }
+  return train_step(m, m->batch_images, m->batch_labels, batch, opt, out);
 }
 
 } // namespace gen_abi
@@ -320,19 +341,16 @@ RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,
                                       rnc_step_result *out) {
   if (gen_abi::check_indexed_step(m, index, batch, opt, out))
     return 1;
-  const long F = gen_abi::image_floats();
-  for (int32_t i = 0; i < batch; ++i) {
-    float *dst = m->batch_images + i * F;
-    if (m->data_pixels) {
-      gen_abi::gather_pixels(m, index[i], dst);
-    } else {
-      std::memcpy(dst, m->data_images + index[i] * F,
-                  sizeof(float) * size_t(F));
-    }
-    m->batch_labels[i] = m->data_labels[index[i]];
-  }
-  return gen_abi::train_step(m, m->batch_images, m->batch_labels, batch, opt,
-                             out);
+  return gen_abi::gathered_step(m, index, nullptr, batch, opt, out);
+}
+
+RNC_EXPORT int rnc_train_step_augmented(rnc_model *m, const int32_t *index,
+                                        const rnc_augment *aug, int32_t batch,
+                                        const rnc_sgd *opt,
+                                        rnc_step_result *out) {
+  if (gen_abi::check_augmented_step(m, index, aug, batch, opt, out))
+    return 1;
+  return gen_abi::gathered_step(m, index, aug, batch, opt, out);
 }
 
 RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {

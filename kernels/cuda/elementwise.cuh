@@ -1,11 +1,11 @@
 // Elementwise kernels on flat buffers: ReLU forward/backward, add, add+ReLU,
 // accumulate, device copies, and the NCHW <-> NHWC transposes of the inputs
-// (one of them gathering a batch from a dataset on the device, resized
-// there where it is stored at another size).
+// (one of them gathering a batch from a dataset on the device, resized and
+// augmented there: kernels/gather.h).
 #pragma once
 
 #include "common.cuh"
-#include "kernels/resize.h"
+#include "kernels/gather.h"
 
 namespace rnc::cuda {
 
@@ -93,21 +93,24 @@ __global__ void gather_u8_to_nhwc_kernel(float *dst, int32_t *labels,
   }
 }
 
-// gather_u8_to_nhwc of pixels stored at another size
-// (rnc_set_dataset_u8_resized): each value resized (kernels/resize.h) and
-// then looked up. Element i of the batch is (n, y, x, c) of [N, H, W, C].
-__global__ void gather_u8_resized_to_nhwc_kernel(
-    float *dst, int32_t *labels, const uint8_t *pixels, rnc_resize r,
-    const float *lut, const int32_t *data_labels, const int32_t *index, int N,
-    int C, int W, long sample, long stored, long total) {
+// gather_u8_to_nhwc of pixels stored at another size (resized: `r`,
+// rnc_set_dataset_u8_resized) and/or augmented (aug[n] for sample n,
+// rnc_train_step_augmented): each value as kernels/gather.h computes it.
+// Element i of the batch is (n, y, x, c) of [N, H, W, C].
+__global__ void gather_u8_transformed_to_nhwc_kernel(
+    float *dst, int32_t *labels, const uint8_t *pixels, bool resized,
+    rnc_resize r, const float *lut, const int32_t *data_labels,
+    const int32_t *index, const rnc_augment *aug, int N, int C, int H, int W,
+    long sample, long stored, long total) {
   for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += long(gridDim.x) * blockDim.x) {
     const long n = i / sample, e = i - n * sample;
     const int c = int(e % C);
     const long p = e / C;
     const int y = int(p / W), x = int(p - long(y) * W);
-    dst[i] = lut[c * 256 + rnc::resized_pixel(pixels + long(index[n]) * stored,
-                                              C, r, y, x, c)];
+    dst[i] = rnc::gathered_value(pixels + long(index[n]) * stored, lut,
+                                 resized ? &r : nullptr,
+                                 aug ? aug + n : nullptr, C, H, W, y, x, c);
     if (i < N)
       labels[i] = data_labels[index[i]];
   }
@@ -237,28 +240,30 @@ inline void gather_u8_to_nhwc(float *dst, int32_t *labels,
   detail::after_launch();
 }
 
-// gather_u8_to_nhwc of a dataset of pixels [count, r.height, r.width, C]
-// resized to H x W while gathered: `r`'s arrays in device memory (checked
-// by the caller: kernels/abi_checks.h, check_resize).
-inline void gather_u8_resized_to_nhwc(float *dst, int32_t *labels,
-                                      const uint8_t *pixels,
-                                      const rnc_resize &r, const float *lut,
-                                      const int32_t *data_labels,
-                                      const int32_t *index, int N, int C, int H,
-                                      int W) {
+// gather_u8_to_nhwc of a dataset of pixels stored at the model's H x W, or
+// with `resize` (its arrays in device memory; the struct itself may be on
+// the host) at [count, resize->height, resize->width, C], resized while
+// gathered; each sample n augmented as aug[n] says (device memory; null:
+// none). The tables are checked by the caller (kernels/abi_checks.h).
+inline void gather_u8_transformed_to_nhwc(
+    float *dst, int32_t *labels, const uint8_t *pixels,
+    const rnc_resize *resize, const float *lut, const int32_t *data_labels,
+    const int32_t *index, const rnc_augment *aug, int N, int C, int H, int W) {
   if (!detail::check_args(dst && labels && pixels && lut && data_labels &&
-                          index && r.first_y && r.count_y && r.weights_y &&
-                          r.first_x && r.count_x && r.weights_x && N > 0 &&
-                          C > 0 && H > 0 && W > 0))
+                          index && N > 0 && C > 0 && H > 0 && W > 0 &&
+                          (!resize || (resize->first_y && resize->count_y &&
+                                       resize->weights_y && resize->first_x &&
+                                       resize->count_x && resize->weights_x))))
     return;
   const long sample = long(C) * H * W;
-  const long stored = long(C) * r.height * r.width;
+  const long stored =
+      resize ? long(C) * resize->height * resize->width : sample;
   const long total = long(N) * sample; // >= N: every label is written
-  detail::gather_u8_resized_to_nhwc_kernel<<<detail::element_blocks(total),
-                                             detail::kElementThreads, 0,
-                                             current_stream()>>>(
-      dst, labels, pixels, r, lut, data_labels, index, N, C, W, sample, stored,
-      total);
+  detail::gather_u8_transformed_to_nhwc_kernel<<<detail::element_blocks(total),
+                                                 detail::kElementThreads, 0,
+                                                 current_stream()>>>(
+      dst, labels, pixels, resize != nullptr, resize ? *resize : rnc_resize{},
+      lut, data_labels, index, aug, N, C, H, W, sample, stored, total);
   detail::after_launch();
 }
 

@@ -54,7 +54,7 @@
 
 #include "debug.cuh"
 #include "kernels/cpu/profile.h"
-#include "kernels/resize.h"
+#include "kernels/gather.h"
 #include "runtime/rnc_abi.h"
 #include "stream.cuh"
 
@@ -75,6 +75,7 @@ struct DeviceIo {
   float *images = nullptr;      // [max_batch, H, W, C], what the model reads
   int32_t *labels = nullptr;    // [max_batch]
   int32_t *index = nullptr;     // [max_batch], rnc_train_step_indexed's
+  rnc_augment *aug = nullptr;   // [max_batch], rnc_train_step_augmented's
   float *hyper = nullptr;       // [3]
   float *loss = nullptr;        // [1]
   int32_t *correct = nullptr;   // [1]
@@ -93,6 +94,7 @@ struct rnc_model {
   float *pinned_images = nullptr;     // host, page-locked [max_batch*C*H*W]
   int32_t *pinned_labels = nullptr;   // host, page-locked [max_batch]
   int32_t *pinned_index = nullptr;    // host, page-locked [max_batch]
+  rnc_augment *pinned_aug = nullptr;  // host, page-locked [max_batch]
   // The dataset on the device: rnc_set_dataset's images [count, C, H, W],
   // or rnc_set_dataset_u8's pixels [count, H, W, C] and table [C][256]
   // (rnc_set_dataset_u8_resized's at their stored size, with the resize
@@ -106,9 +108,10 @@ struct rnc_model {
   int64_t data_count = 0;
   cudaStream_t stream = nullptr;
   // By batch size (train: N << 32 | NG); repeat_graphs: rnc_cuda_repeat_step;
-  // indexed_graphs: rnc_train_step_indexed (the dataset's pointers baked in).
+  // indexed_graphs: rnc_train_step_indexed, augmented_graphs:
+  // rnc_train_step_augmented (the dataset's pointers baked in).
   std::map<long long, cudaGraphExec_t> train_graphs, eval_graphs, repeat_graphs,
-      indexed_graphs;
+      indexed_graphs, augmented_graphs;
   rnc_collectives comm{};   // valid when distributed
   // The step's communication stream, forked and joined by events
   // (collectives.cuh); made by the first rnc_set_collectives of a world > 1.
@@ -148,7 +151,7 @@ inline void release(rnc_model *m) {
   if (m->wedged)
     return; // the process is about to end; the device memory goes with it
   for (auto *graphs : {&m->train_graphs, &m->eval_graphs, &m->repeat_graphs,
-                       &m->indexed_graphs})
+                       &m->indexed_graphs, &m->augmented_graphs})
     for (auto &entry : *graphs)
       cudaGraphExecDestroy(entry.second);
   cudaFree(m->data_images);
@@ -164,6 +167,7 @@ inline void release(rnc_model *m) {
   cudaFreeHost(m->pinned_images);
   cudaFreeHost(m->pinned_labels);
   cudaFreeHost(m->pinned_index);
+  cudaFreeHost(m->pinned_aug);
   if (m->stream)
     cudaStreamDestroy(m->stream);
   if (m->comm_stream)
@@ -196,6 +200,7 @@ inline cudaError_t allocate_io(rnc_model *m) {
                           sizeof(float) * B * image_floats(),
                           sizeof(int32_t) * B,
                           sizeof(int32_t) * B,
+                          sizeof(rnc_augment) * B,
                           sizeof(float) * 3,
                           sizeof(float),
                           sizeof(int32_t),
@@ -211,6 +216,7 @@ inline cudaError_t allocate_io(rnc_model *m) {
                     reinterpret_cast<void **>(&m->io.images),
                     reinterpret_cast<void **>(&m->io.labels),
                     reinterpret_cast<void **>(&m->io.index),
+                    reinterpret_cast<void **>(&m->io.aug),
                     reinterpret_cast<void **>(&m->io.hyper),
                     reinterpret_cast<void **>(&m->io.loss),
                     reinterpret_cast<void **>(&m->io.correct),
@@ -359,8 +365,9 @@ inline int global_batch(rnc_model *m, int N, const char *what) {
 // Where a step's batch comes from: the pinned images and labels
 // (rnc_train_step), the device already (the last step's batch:
 // rnc_cuda_repeat_step), or the dataset on the device at the pinned
-// indices (rnc_train_step_indexed).
-enum class StepInput { kHostBatch, kLastBatch, kDataset };
+// indices (rnc_train_step_indexed), augmented as the pinned draws say
+// (rnc_train_step_augmented).
+enum class StepInput { kHostBatch, kLastBatch, kDataset, kDatasetAugmented };
 
 // One training step of batch N as a graph (run_graph): the batch as
 // `input` says (uploaded and NCHW -> NHWC, or gathered from the dataset
@@ -389,20 +396,25 @@ inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
                       cudaMemcpyHostToDevice, s);
       cudaMemcpyAsync(io.labels, m->pinned_labels, sizeof(int32_t) * N,
                       cudaMemcpyHostToDevice, s);
-    } else if (input == StepInput::kDataset) {
+    } else if (input != StepInput::kLastBatch) {
       cudaMemcpyAsync(io.index, m->pinned_index, sizeof(int32_t) * N,
                       cudaMemcpyHostToDevice, s);
     }
+    const bool augmented = input == StepInput::kDatasetAugmented;
+    if (augmented)
+      cudaMemcpyAsync(io.aug, m->pinned_aug, sizeof(rnc_augment) * N,
+                      cudaMemcpyHostToDevice, s);
     cudaMemcpyAsync(io.hyper, m->pinned->hyper, sizeof(float) * 3,
                     cudaMemcpyHostToDevice, s);
     if (input == StepInput::kHostBatch)
       rnc::cuda::nchw_to_nhwc(io.images, io.images_nchw, N, gen::kInfo.input_c,
                               HW);
-    else if (input == StepInput::kDataset && m->data_taps)
-      rnc::cuda::gather_u8_resized_to_nhwc(
-          io.images, io.labels, m->data_pixels, m->data_resize, m->data_lut,
-          m->data_labels, io.index, N, gen::kInfo.input_c, gen::kInfo.input_h,
-          gen::kInfo.input_w);
+    else if (input != StepInput::kLastBatch && (m->data_taps || augmented))
+      rnc::cuda::gather_u8_transformed_to_nhwc(
+          io.images, io.labels, m->data_pixels,
+          m->data_taps ? &m->data_resize : nullptr, m->data_lut, m->data_labels,
+          io.index, augmented ? io.aug : nullptr, N, gen::kInfo.input_c,
+          gen::kInfo.input_h, gen::kInfo.input_w);
     else if (input == StepInput::kDataset && m->data_pixels)
       rnc::cuda::gather_u8_to_nhwc(io.images, io.labels, m->data_pixels,
                                    m->data_lut, m->data_labels, io.index, N,
@@ -469,6 +481,7 @@ RNC_EXPORT rnc_model *rnc_create(void) {
           cudaSuccess &&
       cudaMallocHost(&m->pinned_labels, sizeof(int32_t) * B) == cudaSuccess &&
       cudaMallocHost(&m->pinned_index, sizeof(int32_t) * B) == cudaSuccess &&
+      cudaMallocHost(&m->pinned_aug, sizeof(rnc_augment) * B) == cudaSuccess &&
       gen_abi::on_stream(m, [&](cudaStream_t s) {
         cudaError_t e = cudaMemsetAsync(m->state, 0, bytes(gen::kStateFloats), s);
         return e != cudaSuccess
@@ -547,9 +560,11 @@ namespace gen_abi {
 // the graphs that hold its pointers.
 inline void drop_dataset(rnc_model *m) {
   cudaStreamSynchronize(m->stream);
-  for (auto &entry : m->indexed_graphs)
-    cudaGraphExecDestroy(entry.second);
-  m->indexed_graphs.clear();
+  for (auto *graphs : {&m->indexed_graphs, &m->augmented_graphs}) {
+    for (auto &entry : *graphs)
+      cudaGraphExecDestroy(entry.second);
+    graphs->clear();
+  }
   for (void *p :
        {static_cast<void *>(m->data_images),
         static_cast<void *>(m->data_pixels), static_cast<void *>(m->data_lut),
@@ -703,6 +718,23 @@ RNC_EXPORT int rnc_train_step_indexed(rnc_model *m, const int32_t *index,
   return 0;
 }
 
+RNC_EXPORT int rnc_train_step_augmented(rnc_model *m, const int32_t *index,
+                                        const rnc_augment *aug, int32_t batch,
+                                        const rnc_sgd *opt,
+                                        rnc_step_result *out) {
+  if (gen_abi::check_augmented_step(m, index, aug, batch, opt, out))
+    return 1;
+  std::memcpy(m->pinned_index, index, sizeof(int32_t) * batch);
+  std::memcpy(m->pinned_aug, aug, sizeof(rnc_augment) * batch);
+  m->uploaded_batch = 0;
+  if (int status = gen_abi::run_step(m, m->augmented_graphs, batch, opt, out,
+                                     gen_abi::StepInput::kDatasetAugmented,
+                                     "rnc_train_step_augmented"))
+    return status;
+  m->uploaded_batch = batch;
+  return 0;
+}
+
 RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
                         float *logits) {
   if (gen_abi::check_batch(m, images, batch))
@@ -742,8 +774,8 @@ RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
   if (gen_abi::check_collectives(m, c))
     return 1;
   cudaStreamSynchronize(m->stream);
-  for (auto *graphs :
-       {&m->train_graphs, &m->repeat_graphs, &m->indexed_graphs}) {
+  for (auto *graphs : {&m->train_graphs, &m->repeat_graphs, &m->indexed_graphs,
+                       &m->augmented_graphs}) {
     for (auto &entry : *graphs)
       cudaGraphExecDestroy(entry.second);
     graphs->clear();

@@ -89,6 +89,10 @@ class Model:
         self._set_dataset_u8 = getattr(lib, "rnc_set_dataset_u8", None)
         if self._set_dataset_u8 is not None:
             self._set_dataset_u8.argtypes = [C.c_void_p, _U8P, _F32P, _I32P, C.c_int64]
+        self._step_augmented = getattr(lib, "rnc_train_step_augmented", None)
+        if self._step_augmented is not None:
+            self._step_augmented.argtypes = [C.c_void_p, _I32P, _I32P, C.c_int32,
+                                             C.POINTER(_Sgd), C.POINTER(_StepResult)]
         self._set_dataset_u8_resized = getattr(lib, "rnc_set_dataset_u8_resized", None)
         if self._set_dataset_u8_resized is not None:
             self._set_dataset_u8_resized.argtypes = [C.c_void_p, _U8P, C.POINTER(_Resize),
@@ -257,6 +261,31 @@ class Model:
         self._check(self._step_indexed(self._m, index.ctypes.data_as(_I32P), len(index),
                                        C.byref(opt), C.byref(res)),
                     "rnc_train_step_indexed")
+        return res.loss, res.correct
+
+    @property
+    def has_augmented_step(self):
+        """Whether the model has rnc_train_step_augmented."""
+        return self.has_dataset and self._step_augmented is not None
+
+    def train_step_augmented(self, index, aug, lr, momentum=0.0, weight_decay=0.0):
+        """train_step_indexed on an 8-bit dataset with sample i augmented as
+        aug[i] says: int32 rows (shift_y, shift_x, flip, erase_top,
+        erase_left, erase_height, erase_width), runtime/rnc_abi.h's
+        rnc_augment."""
+        if not self.has_augmented_step:
+            raise RncError(f"{self.path}: no rnc_train_step_augmented (a model compiled by an older rnc)")
+        index = np.ascontiguousarray(index, dtype=np.int32)
+        aug = np.ascontiguousarray(aug, dtype=np.int32)
+        if aug.shape != (len(index), 7):
+            raise RncError(f"{self.path}: train_step_augmented: aug {aug.shape}, "
+                           f"needs ({len(index)}, 7)")
+        opt = _Sgd(lr, momentum, weight_decay)
+        res = _StepResult()
+        self._check(self._step_augmented(self._m, index.ctypes.data_as(_I32P),
+                                         aug.ctypes.data_as(_I32P), len(index),
+                                         C.byref(opt), C.byref(res)),
+                    "rnc_train_step_augmented")
         return res.loss, res.correct
 
     @property

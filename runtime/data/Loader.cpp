@@ -46,9 +46,6 @@ const LoaderOptions &checked(const LoaderOptions &o, const ImageSet &s) {
         std::to_string(o.shards) + " shards");
   if (s.size() > std::numeric_limits<uint32_t>::max())
     bad("data set too large");
-  if (o.indicesOnly && o.augment.any())
-    bad("indices only, but augmentation (" + o.augment.text() +
-        ") is applied as images are loaded");
   return o;
 }
 
@@ -196,15 +193,25 @@ void Loader::prepare(size_t slot, size_t begin, size_t end) {
   }
 }
 
-size_t Loader::nextIndices(int32_t *index) {
+size_t Loader::nextIndices(int32_t *index, Draw *draws) {
   if (!options_.indicesOnly)
     throw std::logic_error("Loader::nextIndices needs indicesOnly");
+  const bool augment = options_.augment.any();
+  if (augment && !draws)
+    throw std::logic_error("Loader::nextIndices: augmentation needs draws");
   if (nextBatch_ >= batchesPerEpoch())
     return 0;
   size_t count = 0, first = 0;
   shareOf(nextBatch_++, &lastGlobal_, &count, &first);
-  for (size_t i = 0; i < count; ++i)
-    index[i] = static_cast<int32_t>(order_[first + i]);
+  const Shape shape = set_.shape();
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t idx = order_[first + i];
+    index[i] = static_cast<int32_t>(idx);
+    if (augment) {
+      SampleRng rng(options_.seed, epoch_, idx);
+      draws[i] = drawAugment(options_.augment, shape.height, shape.width, rng);
+    }
+  }
   return count;
 }
 

@@ -43,7 +43,9 @@ struct LoaderOptions {
   /// Hand out only the positions of each batch's images in the set
   /// (nextIndices), in the same order and shares as next() would load
   /// them; no image is read. For a model that holds the set itself
-  /// (rnc_set_dataset); augmentation must be off.
+  /// (rnc_set_dataset); with augmentation, nextIndices also hands out what
+  /// it drew for each image, for the model to apply
+  /// (rnc_train_step_augmented).
   bool indicesOnly = false;
 };
 
@@ -92,9 +94,10 @@ public:
 
   /// With indicesOnly: fills `index` with the positions in the set of the
   /// next batch's images (what next() would load, in its order) and returns
-  /// their count; 0 once the epoch is over. `index` must have room for a
-  /// full batch.
-  size_t nextIndices(int32_t *index);
+  /// their count; 0 once the epoch is over. With augmentation, `draws`
+  /// (not null then) gets each image's Draw, the one next() would apply.
+  /// Both must have room for a full batch.
+  size_t nextIndices(int32_t *index, Draw *draws = nullptr);
 
   /// Seconds next() has waited for batches since startEpoch.
   double waitSeconds() const { return waitSeconds_; }

@@ -18,7 +18,10 @@ model gets as the floats lut[c, pixel]; then a fifth from random pixels at
 another size and a random resize table (rnc_set_dataset_u8_resized: the
 model resizes while it gathers), which the cpu model gets resized here, by
 numpy, as runtime/rnc_abi.h defines the arithmetic (--self-test thus checks
-the cpu target's resizing against that definition).
+the cpu target's resizing against that definition); then a sixth on that
+dataset with random augmentations (rnc_train_step_augmented: shifts past
+the edges, flips, erased rectangles), which the cpu model gets augmented by
+numpy.
 
 Tolerance: the relative error ||cuda - cpu|| / ||cpu|| of each tensor (0 when
 both are 0) must stay within TOLERANCE[precision]. fp32 differs from the cpu
@@ -164,6 +167,46 @@ def resize_numpy(pixels, t):
     return one_pass(h, t["first_y"], t["weights_y"], 1).astype(np.uint8)
 
 
+def random_augment(rng, n, shape):
+    """n random rnc_augment rows (shift_y, shift_x, flip, erase_top,
+    erase_left, erase_height, erase_width) for an input of `shape` (H, W):
+    shifts up to 3 past either edge, a flip and an erased rectangle on about
+    half of the samples each."""
+    import numpy as np
+    h, w = shape
+    a = np.zeros((n, 7), np.int32)
+    a[:, 0] = rng.integers(-3, 4, n)
+    a[:, 1] = rng.integers(-3, 4, n)
+    a[:, 2] = rng.integers(0, 2, n)
+    erase = rng.integers(0, 2, n).astype(bool)
+    eh, ew = rng.integers(1, h + 1, n), rng.integers(1, w + 1, n)
+    a[:, 3] = np.where(erase, rng.integers(0, h - eh + 1), 0)
+    a[:, 4] = np.where(erase, rng.integers(0, w - ew + 1), 0)
+    a[:, 5] = np.where(erase, eh, 0)
+    a[:, 6] = np.where(erase, ew, 0)
+    return a
+
+
+def augment_numpy(pixels, lut, aug):
+    """Normalized NCHW floats of pixels [N, H, W, C] augmented as runtime/
+    rnc_abi.h defines rnc_augment: shifted (outside: pixel 0), flipped,
+    normalized through lut [C, 256], then the rectangle erased to 0.0."""
+    import numpy as np
+    n, h, w, c = pixels.shape
+    out = np.empty((n, c, h, w), np.float32)
+    ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
+    for i, (dy, dx, flip, et, el, eh, ew) in enumerate(aug):
+        sy = ys + dy
+        sx = (w - 1 - xs if flip else xs) + dx
+        inside = (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+        p = pixels[i, np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)]  # [H, W, C]
+        p = np.where(inside[:, :, None], p, 0)
+        v = lut[np.arange(c), p].transpose(2, 0, 1)
+        v[:, et:et + eh, el:el + ew] = 0.0
+        out[i] = v
+    return out
+
+
 def compare_model(args, name, precision):
     import numpy as np
     from rnc_py.abi import Model, GRADIENT, PARAM, BUFFER, OPTIMIZER
@@ -207,18 +250,28 @@ def compare_model(args, name, precision):
         stored = rng.integers(0, 256, (max_batch, shape[2] // 2 + 1, shape[3] // 2 + 2,
                                        shape[1])).astype(np.uint8)
         table = random_resize(rng, stored.shape[1:3], shape[2:])
-        x5 = np.ascontiguousarray(
-            lut[np.arange(shape[1]), resize_numpy(stored, table)].transpose(0, 3, 1, 2))
+        resized = resize_numpy(stored, table)
+        x5 = np.ascontiguousarray(lut[np.arange(shape[1]), resized].transpose(0, 3, 1, 2))
+        # Step 6: that dataset augmented (rnc_train_step_augmented); the cpu
+        # model gets the batch augmented here, sample by sample in index
+        # order.
+        aug = random_augment(rng, max_batch, shape[2:])
+        x6 = augment_numpy(resized[backwards], lut, aug)
         steps = ((1, max_batch), (2, ragged), (3, max_batch))
         if gpu.has_dataset_u8:
             steps += ((4, max_batch),)
         if gpu.has_dataset_u8_resized:
             steps += ((5, max_batch),)
+        if gpu.has_augmented_step and gpu.has_dataset_u8_resized:
+            steps += ((6, max_batch),)
         for step, batch in steps:
             index = backwards if step >= 3 else np.arange(batch, dtype=np.int32)
-            xs = {4: x8, 5: x5}.get(step, x)
-            lc, cc = cpu.train_step(xs[index], y[index], **SGD)
-            if step == 5:
+            # x6 is already in index order.
+            batch_x = x6 if step == 6 else {4: x8, 5: x5}.get(step, x)[index]
+            lc, cc = cpu.train_step(batch_x, y[index], **SGD)
+            if step == 6:
+                lg, cg = gpu.train_step_augmented(index, aug, **SGD)
+            elif step == 5:
                 gpu.set_dataset_u8_resized(stored, table, lut, y)
                 lg, cg = gpu.train_step_indexed(index, **SGD)
             elif step == 4:
@@ -227,7 +280,7 @@ def compare_model(args, name, precision):
             elif step == 3 and gpu.has_dataset:
                 lg, cg = gpu.train_step_indexed(index, **SGD)
             else:
-                lg, cg = gpu.train_step(xs[index], y[index], **SGD)
+                lg, cg = gpu.train_step(batch_x, y[index], **SGD)
             rep.check(f"step {step} loss", [lg], [lc])
             if abs(cg - cc) > max(1, batch // 8):
                 rep.failures.append(f"step {step} correct: cuda {cg}, cpu {cc}")

@@ -21,7 +21,7 @@
 #include "kernels/cuda/collectives.cuh"
 #include "kernels/cuda/debug.cuh"
 #include "kernels/cuda/stream.cuh"
-#include "kernels/resize.h"
+#include "kernels/gather.h"
 #include "runtime/rnc_abi.h"
 
 // ----------------------------------------------------------------------------
@@ -89,23 +89,26 @@ inline void gather_u8_to_nhwc(float *dst, int32_t *labels,
     }
   });
 }
-// The same of pixels stored at another size, resized as they are read (the
-// table's arrays in "device" memory: the mock's device is the host's).
-inline void gather_u8_resized_to_nhwc(float *dst, int32_t *labels,
-                                      const uint8_t *pixels,
-                                      const rnc_resize &r, const float *lut,
-                                      const int32_t *data_labels,
-                                      const int32_t *index, int N, int C, int H,
-                                      int W) {
+// The same of pixels stored at another size and/or augmented, each value
+// as kernels/gather.h computes it (the table's arrays and the draws in
+// "device" memory: the mock's device is the host's).
+inline void gather_u8_transformed_to_nhwc(
+    float *dst, int32_t *labels, const uint8_t *pixels,
+    const rnc_resize *resize, const float *lut, const int32_t *data_labels,
+    const int32_t *index, const rnc_augment *aug, int N, int C, int H, int W) {
+  const bool resized = resize != nullptr;
+  const rnc_resize r =
+      resized ? *resize : rnc_resize{}; // by value, as a kernel
   cudamock::enqueue(current_stream(), [=] {
-    const long stored = long(r.height) * r.width * C;
+    const long stored =
+        resized ? long(r.height) * r.width * C : long(H) * W * C;
     for (int n = 0; n < N; ++n) {
       for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x)
           for (int c = 0; c < C; ++c)
-            dst[((long(n) * H + y) * W + x) * C + c] =
-                lut[c * 256 + rnc::resized_pixel(pixels + index[n] * stored, C,
-                                                 r, y, x, c)];
+            dst[((long(n) * H + y) * W + x) * C + c] = rnc::gathered_value(
+                pixels + index[n] * stored, lut, resized ? &r : nullptr,
+                aug ? aug + n : nullptr, C, H, W, y, x, c);
       labels[n] = data_labels[index[n]];
     }
   });
@@ -1009,6 +1012,86 @@ TEST_F(CudaAbi, U8ResizedDatasetErrors) {
   EXPECT_EQ(set(&t), "ok");
   EXPECT_EQ(rnc_train_step_indexed(m, index, 1, &opt, &out), 0)
       << rnc_last_error(m);
+}
+
+// rnc_train_step_augmented: the draws uploaded with the indices inside the
+// step's graph (a graph of its own), each sample shifted, flipped and
+// erased on the "device"; the same step as rnc_train_step on the floats
+// worked out here by hand.
+TEST_F(CudaAbi, AugmentedStepAugmentsWhileGathered) {
+  // Two 2x2 samples; sample 1 flipped, then read one column further right
+  // (x = 0 reads column (2 - 1 - 0) + 1 = 2: the padding; x = 1 reads
+  // column 0 + 1 = 1), its (1, 0) erased; sample 0 as it is.
+  std::vector<uint8_t> pixels = {10, 20, 30, 40, 50, 60, 70, 80};
+  std::vector<float> lut(256);
+  for (int v = 0; v < 256; ++v)
+    lut[v] = float(v) / 4.0f + 1.0f; // pixel 0 -> 1.0, not 0.0
+  std::vector<int32_t> labels = {1, 2};
+  const int32_t index[] = {1, 0};
+  std::vector<rnc_augment> aug = {{0, 1, 1, 1, 0, 1, 1}, {}};
+  // Sample 1 (50 60 / 70 80): row 0: (pad, 60), row 1: (erased, 80).
+  Batch floats;
+  floats.images = {lut[0],  lut[60], 0.0f,    lut[80], // index 1, augmented
+                   lut[10], lut[20], lut[30], lut[40]};
+  floats.labels = {2, 1};
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result want{}, got{};
+  create();
+  ASSERT_EQ(rnc_init(m, 3), 0);
+  ASSERT_EQ(rnc_train_step(m, floats.images.data(), floats.labels.data(), 2,
+                           &opt, &want),
+            0);
+  std::vector<float> w_want = read("w");
+  rnc_destroy(m);
+  create();
+  ASSERT_EQ(rnc_init(m, 3), 0);
+  ASSERT_EQ(rnc_set_dataset_u8(m, pixels.data(), lut.data(), labels.data(), 2),
+            0);
+  const int made = calls("cudaGraphInstantiate");
+  ASSERT_EQ(rnc_train_step_augmented(m, index, aug.data(), 2, &opt, &got), 0)
+      << rnc_last_error(m);
+  EXPECT_EQ(got.loss, want.loss);
+  EXPECT_EQ(read("w"), w_want);
+  // An indexed step of the same size is another graph, without the draws.
+  ASSERT_EQ(rnc_train_step_indexed(m, index, 2, &opt, &got), 0);
+  EXPECT_EQ(calls("cudaGraphInstantiate"), made + 2);
+}
+
+TEST_F(CudaAbi, AugmentedStepErrors) {
+  create();
+  ASSERT_EQ(rnc_init(m, 0), 0);
+  std::vector<uint8_t> pixels(8, 1);
+  std::vector<float> lut(256, 0.5f), floats(8, 0.5f);
+  std::vector<int32_t> labels = {0, 1};
+  const int32_t index[] = {1, 0};
+  rnc_augment aug[2] = {};
+  rnc_sgd opt{0.5f, 0.9f, 0.0f};
+  rnc_step_result out{};
+  auto step = [&] {
+    int e = rnc_train_step_augmented(m, index, aug, 2, &opt, &out);
+    return e ? std::string(rnc_last_error(m)) : std::string("ok");
+  };
+  EXPECT_EQ(step(), "rnc_train_step_augmented: the model holds no dataset "
+                    "(rnc_set_dataset first)");
+  ASSERT_EQ(rnc_set_dataset(m, floats.data(), labels.data(), 2), 0);
+  EXPECT_EQ(step(), "rnc_train_step_augmented: the dataset is floats; "
+                    "augmentation needs its 8-bit pixels (rnc_set_dataset_u8)");
+  ASSERT_EQ(rnc_set_dataset_u8(m, pixels.data(), lut.data(), labels.data(), 2),
+            0);
+  aug[1].flip = 2;
+  EXPECT_EQ(step(), "rnc_train_step_augmented: aug[1].flip 2 is neither 0 "
+                    "nor 1");
+  aug[1] = {0, -70000, 0, 0, 0, 0, 0};
+  EXPECT_EQ(step(), "rnc_train_step_augmented: aug[1] shift (0, -70000) is "
+                    "outside [-65536, 65536]");
+  aug[1] = {0, 0, 0, 1, 1, 2, 1};
+  EXPECT_EQ(step(), "rnc_train_step_augmented: aug[1]: the erased 2x1 at "
+                    "(1, 1) is not inside the 2x2 input");
+  aug[1] = {0, 0, 0, 1, 1, 1, 1};
+  EXPECT_EQ(step(), "ok");
+  EXPECT_EQ(rnc_train_step_augmented(m, index, nullptr, 2, &opt, &out), 1);
+  EXPECT_EQ(std::string(rnc_last_error(m)),
+            "rnc_train_step_augmented: aug must not be null");
 }
 
 // A new dataset drops the graphs that hold the old one's pointers.

@@ -170,7 +170,7 @@ TEST(Loader, ShardsSplitEveryGlobalBatch) {
 
 // indicesOnly: the positions next() would have loaded, batch by batch and
 // shard by shard (the 3-shard geometry above, with a limit), reading no
-// image; next() is refused, and so is augmentation.
+// image; next() is refused.
 TEST(Loader, IndicesOnlyGivesWhatNextWouldLoad) {
   MemorySet d(1000, kGray28);
   for (int shard = 0; shard < 3; ++shard) {
@@ -202,10 +202,48 @@ TEST(Loader, IndicesOnlyGivesWhatNextWouldLoad) {
     int32_t index[64];
     EXPECT_THROW(images.nextIndices(index), std::logic_error);
   }
-  LoaderOptions o = plain(64, 0);
-  o.indicesOnly = true;
+}
+
+// indicesOnly with augmentation: each image's Draw, which applied to the
+// image (toTensor) gives exactly the floats next() gives for it; without a
+// place for the draws nextIndices refuses.
+TEST(Loader, IndicesOnlyHandsOutTheDrawsNextWouldApply) {
+  MemorySet d(300, kGray28);
+  LoaderOptions o = plain(64, 4);
+  o.mean = {0.25f};
+  o.std = {0.5f};
+  o.augment.cropPadding = 4;
   o.augment.hflip = true;
-  EXPECT_THROW(Loader(d, o), std::invalid_argument);
+  o.augment.erasing = 0.5f;
+  Loader images(d, o);
+  o.indicesOnly = true;
+  Loader indices(d, o);
+  const Normalizer norm(o.mean, o.std, 1);
+  const size_t values = d.shape().values();
+  int flipped = 0, erased = 0;
+  for (uint64_t e : {0, 3}) {
+    Epoch ep = runEpoch(images, d, e);
+    indices.startEpoch(e);
+    std::vector<int32_t> index(64);
+    std::vector<Draw> draws(64);
+    std::vector<float> x;
+    std::vector<uint8_t> pixels(values);
+    std::vector<float> one(values);
+    while (size_t b = indices.nextIndices(index.data(), draws.data()))
+      for (size_t k = 0; k < b; ++k) {
+        d.load(size_t(index[k]), pixels.data());
+        toTensor(pixels.data(), d.shape(), 4, draws[k], norm, one.data());
+        x.insert(x.end(), one.begin(), one.end());
+        flipped += draws[k].flip;
+        erased += draws[k].erase;
+      }
+    EXPECT_EQ(x, ep.x) << "epoch " << e;
+  }
+  EXPECT_GT(flipped, 100) << "the draws vary";
+  EXPECT_GT(erased, 100);
+  int32_t index[64];
+  indices.startEpoch(0);
+  EXPECT_THROW(indices.nextIndices(index), std::logic_error);
 }
 
 TEST(Loader, SeedsAndEpochs) {

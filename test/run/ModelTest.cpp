@@ -110,6 +110,11 @@ TEST(Model, DatasetFunctionsAreOptional) {
             kFake + ": rnc_set_dataset_u8_resized: this model has no function "
                     "to resize a dataset (compiled by an older rnc; recompile "
                     "it)");
+  EXPECT_FALSE(m.hasAugmentedStep());
+  EXPECT_EQ(
+      errorOf([&] { m.trainStepAugmented(y, {rnc_augment{}}, 1, rnc_sgd{}); }),
+      kFake + ": rnc_train_step_augmented: this model has no augmented "
+              "step (compiled by an older rnc; recompile it)");
 }
 
 TEST(Model, ErrorsCarryTheModelsMessage) {

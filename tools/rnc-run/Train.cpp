@@ -110,6 +110,22 @@ std::vector<uint8_t> loadPixels(const data::ImageSet &set, size_t n,
   return pixels;
 }
 
+// A loader's draw as the model applies it (runtime/rnc_abi.h): the crop's
+// offset into the image padded by `padding` as a shift of the image.
+rnc_augment augmentOf(const data::Draw &d, int padding) {
+  rnc_augment a{};
+  a.shift_y = d.top - padding;
+  a.shift_x = d.left - padding;
+  a.flip = d.flip ? 1 : 0;
+  if (d.erase) {
+    a.erase_top = d.eraseTop;
+    a.erase_left = d.eraseLeft;
+    a.erase_height = d.eraseHeight;
+    a.erase_width = d.eraseWidth;
+  }
+  return a;
+}
+
 // What copySetIntoModel copied.
 struct ModelSetCopy {
   size_t bytes = 0;
@@ -299,11 +315,15 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
   lo.std = d.std;
   lo.shards = comm.world();
   lo.shard = comm.rank();
-  if (r.dataOnDevice && o.augment.any())
-    throw std::runtime_error("rnc-run: --data-on-device: the augmentation (" +
-                             o.augment.text() +
-                             ") is applied as images are "
-                             "loaded; leave it off");
+  // --data-on-device with augmentation: the loader draws, the model applies
+  // the draws to its 8-bit set (rnc_train_step_augmented).
+  const bool augmentInModel = r.dataOnDevice && o.augment.any();
+  if (augmentInModel && !(model.hasAugmentedStep() && model.hasDatasetU8()))
+    throw std::runtime_error(
+        "rnc-run: --data-on-device: " + model.path() +
+        " cannot apply the augmentation (" + o.augment.text() +
+        ") itself (compiled by an older rnc; recompile it, or leave the "
+        "augmentation or the flag off)");
   lo.indicesOnly = r.dataOnDevice;
   data::Loader loader(*d.train, lo);
   data::LoaderOptions testOptions = lo;
@@ -380,6 +400,8 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
   }
   std::vector<float> x(r.dataOnDevice ? 0 : loader.batchFloats());
   std::vector<int32_t> y(static_cast<size_t>(o.batchSize));
+  std::vector<data::Draw> draws(augmentInModel ? y.size() : 0);
+  std::vector<rnc_augment> aug(draws.size());
   Progress progress(comm.distributed());
   int64_t &globalStep = state.step;
   double trainingSeconds = 0; // every epoch's, without the evaluations
@@ -395,8 +417,10 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
     int64_t step = 0;
     loader.startEpoch(static_cast<uint64_t>(epoch - 1));
     auto next = [&] {
-      return r.dataOnDevice ? loader.nextIndices(y.data())
-                            : loader.next(x.data(), y.data());
+      return r.dataOnDevice
+                 ? loader.nextIndices(y.data(),
+                                      augmentInModel ? draws.data() : nullptr)
+                 : loader.next(x.data(), y.data());
     };
     while (size_t b = next()) {
       rnc_sgd sgd{learningRate(o, globalStep, totalSteps), o.momentum,
@@ -404,9 +428,15 @@ void train(Model &model, const TrainOptions &o, const RunOptions &rIn,
       rnc_step_result res{};
       try {
         // y holds the batch's labels, or with --data-on-device its indices.
-        res = r.dataOnDevice
-                  ? model.trainStepIndexed(y, static_cast<int32_t>(b), sgd)
-                  : model.trainStep(x, y, static_cast<int32_t>(b), sgd);
+        const int32_t batch = static_cast<int32_t>(b);
+        if (augmentInModel) {
+          for (size_t i = 0; i < b; ++i)
+            aug[i] = augmentOf(draws[i], o.augment.cropPadding);
+          res = model.trainStepAugmented(y, aug, batch, sgd);
+        } else {
+          res = r.dataOnDevice ? model.trainStepIndexed(y, batch, sgd)
+                               : model.trainStep(x, y, batch, sgd);
+        }
       } catch (const StepTimedOut &e) { // a cuda step in a job of several
         comm.checkAfterTimedOutStep(e.what());
       }

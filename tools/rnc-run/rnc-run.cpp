@@ -302,13 +302,13 @@ void addTrain(CLI::App *cmd, TrainCommand &t) {
       ->check(rule("--stop-after"));
   cmd->add_flag(
       "--data-on-device", r.dataOnDevice,
-      "Copy the training set into the model once (its 8-bit pixels; "
-      "the model normalizes them as it gathers a batch) and train each "
-      "step on the indices of its images (rnc_set_dataset_u8): on a GPU "
-      "no image crosses the bus after that copy. The same "
-      "weights and losses as without; needs the augmentation off "
-      "and the set in device memory (on the cpu target it only "
-      "costs host memory)");
+      "Copy the training set into the model once (its 8-bit pixels, at "
+      "their stored size where that is smaller; the model resizes, "
+      "augments and normalizes them as it gathers a batch) and train each "
+      "step on the indices of its images and the loader's augmentation "
+      "draws: on a GPU no image crosses the bus after that copy. The same "
+      "weights and losses as without; needs the set in device memory (on "
+      "the cpu target it only costs host memory)");
   cmd->add_flag("--sync-bn", r.syncBn,
                 "Under mpirun: batch-norm statistics over the whole global "
                 "batch, summed over the ranks inside each step (without it "

@@ -143,12 +143,40 @@ void test_gathers(ct::Report &report) {
               c * 256 + rnc::resized_pixel(pixels.data() + i * stored, C, host,
                                            y, x, c))]);
   Dev<int32_t> labels_r(N);
-  cu::gather_u8_resized_to_nhwc(out.p, labels_r.p, dpixels.p, dev, dlut.p,
-                                dlabels.p, dindex.p, N, C, H, W);
-  expect_clean(report, "gather_u8_resized_to_nhwc");
-  report.compare("gather_u8_resized_to_nhwc", out.get(), want_resized, 0.0);
-  report.compare("gather_u8_resized_to_nhwc labels", labels_of(labels_r),
+  cu::gather_u8_transformed_to_nhwc(out.p, labels_r.p, dpixels.p, &dev, dlut.p,
+                                    dlabels.p, dindex.p, nullptr, N, C, H, W);
+  expect_clean(report, "gather_u8_transformed_to_nhwc resized");
+  report.compare("gather_u8_transformed_to_nhwc resized", out.get(),
+                 want_resized, 0.0);
+  report.compare("gather_u8_transformed_to_nhwc labels", labels_of(labels_r),
                  want_labels, 0.0);
+
+  // Augmented (shifted past the edges, flipped, erased), resized or not.
+  const std::vector<rnc_augment> aug = {{2, -3, 1, 0, 0, 0, 0},
+                                        {-4, 1, 0, 3, 2, 5, 4},
+                                        {0, 0, 0, 0, 0, 0, 0},
+                                        {-1, 5, 1, 18, 6, 1, 1}};
+  Dev<rnc_augment> daug(aug);
+  for (bool resized : {false, true}) {
+    const int h = resized ? H : 19, w = resized ? W : 7; // HW = 19 * 7
+    std::vector<float> want_aug;
+    for (int n = 0; n < N; ++n) {
+      const long stride = resized ? stored : sample;
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          for (int c = 0; c < C; ++c)
+            want_aug.push_back(rnc::gathered_value(
+                pixels.data() + index[size_t(n)] * stride, lut.data(),
+                resized ? &host : nullptr, &aug[size_t(n)], C, h, w, y, x, c));
+    }
+    const std::string name = std::string("gather_u8_transformed_to_nhwc ") +
+                             (resized ? "resized, " : "") + "augmented";
+    cu::gather_u8_transformed_to_nhwc(out.p, labels_r.p, dpixels.p,
+                                      resized ? &dev : nullptr, dlut.p,
+                                      dlabels.p, dindex.p, daug.p, N, C, h, w);
+    expect_clean(report, name.c_str());
+    report.compare(name.c_str(), out.get(), want_aug, 0.0);
+  }
 }
 
 } // namespace kernels_test
