@@ -114,6 +114,11 @@ lap "$n test programs and models"
 ln -s ../so/resnet50-cuda-bf16.so "$stage/bench/resnet50-224-b256-bf16.so"
 ln -s ../so/resnext50_32x4d-cuda-bf16.so "$stage/bench/resnext50_32x4d-224-b256-bf16.so"
 ln -s ../so/d2l_resnet18-cuda-bf16.so "$stage/bench/d2l_resnet18-96-b128-bf16.so"
+# fusion/'s fused variant is the same compile as so/'s d2l_resnet18 (cuda
+# bf16, sm_90a, 1x96x96, batch 128, fusion on): one copy travels (1.3 MB of
+# the 64 MiB a call may carry).
+ln -sf ../so/d2l_resnet18-cuda-bf16.so \
+  "$stage/fusion/d2l_resnet18-1x96x96-b128-cuda-bf16-fused.so"
 cp "$data"/*.gz "$stage/fashion-mnist/"
 # The NCCL plugin and its two GPU programs (built by scripts/build.sh).
 ninja -C "$build" rnc-nccl nccl-plugin-tests nccl-pair >/dev/null
