@@ -250,7 +250,7 @@ inline int set_dataset_u8(rnc_model *m, const uint8_t *pixels, bool resized,
   if (check_dataset_u8(m, pixels, lut, labels, count, what) ||
       (resized && count > 0 && check_resize(m, resize)))
     return 1;
-  if (!resized || count == 0)
+  if (!resized)
     resize = nullptr;
   free_dataset(m);
   if (count == 0)

@@ -46,6 +46,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <new>
 #include <string>
@@ -147,13 +148,22 @@ inline int cuda_ok(rnc_model *m, cudaError_t e, const char *what,
 // Where a graph fails, no op is named.
 constexpr const char *kSyncHint = "rerun with RNC_CUDA_SYNC=1 to name the op";
 
+using GraphMap = std::map<long long, cudaGraphExec_t>;
+
+// Destroys the graphs of `maps` and empties them.
+inline void drop_graphs(std::initializer_list<GraphMap *> maps) {
+  for (GraphMap *graphs : maps) {
+    for (auto &entry : *graphs)
+      cudaGraphExecDestroy(entry.second);
+    graphs->clear();
+  }
+}
+
 inline void release(rnc_model *m) {
   if (m->wedged)
     return; // the process is about to end; the device memory goes with it
-  for (auto *graphs : {&m->train_graphs, &m->eval_graphs, &m->repeat_graphs,
-                       &m->indexed_graphs, &m->augmented_graphs})
-    for (auto &entry : *graphs)
-      cudaGraphExecDestroy(entry.second);
+  drop_graphs({&m->train_graphs, &m->eval_graphs, &m->repeat_graphs,
+               &m->indexed_graphs, &m->augmented_graphs});
   cudaFree(m->data_images);
   cudaFree(m->data_pixels);
   cudaFree(m->data_lut);
@@ -282,8 +292,8 @@ inline int wait_for_step(rnc_model *m, const char *what) {
 // N, or finds the one captured before; then launches it and waits. In the
 // debug modes it runs `enqueue` uncaptured instead (run_eager).
 template <class Enqueue>
-int run_graph(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
-              long long key, const Enqueue &enqueue, const char *what) {
+int run_graph(rnc_model *m, GraphMap &graphs, long long key,
+              const Enqueue &enqueue, const char *what) {
   if (rnc::cuda::op_debug().on())
     return run_eager(m, enqueue, what);
   if (m->wedged)
@@ -373,9 +383,8 @@ enum class StepInput { kHostBatch, kLastBatch, kDataset, kDatasetAugmented };
 // `input` says (uploaded and NCHW -> NHWC, or gathered from the dataset
 // into NHWC), {lr, momentum, weight_decay}, the generated step, the download
 // of loss and correct.
-inline int run_step(rnc_model *m, std::map<long long, cudaGraphExec_t> &graphs,
-                    int N, const rnc_sgd *opt, rnc_step_result *out,
-                    StepInput input, const char *what) {
+inline int run_step(rnc_model *m, GraphMap &graphs, int N, const rnc_sgd *opt,
+                    rnc_step_result *out, StepInput input, const char *what) {
   const int NG = global_batch(m, N, what);
   if (NG == 0)
     return 1;
@@ -560,11 +569,7 @@ namespace gen_abi {
 // the graphs that hold its pointers.
 inline void drop_dataset(rnc_model *m) {
   cudaStreamSynchronize(m->stream);
-  for (auto *graphs : {&m->indexed_graphs, &m->augmented_graphs}) {
-    for (auto &entry : *graphs)
-      cudaGraphExecDestroy(entry.second);
-    graphs->clear();
-  }
+  drop_graphs({&m->indexed_graphs, &m->augmented_graphs});
   for (void *p :
        {static_cast<void *>(m->data_images),
         static_cast<void *>(m->data_pixels), static_cast<void *>(m->data_lut),
@@ -650,7 +655,7 @@ inline int set_dataset_u8(rnc_model *m, const uint8_t *pixels, bool resized,
   if (check_dataset_u8(m, pixels, lut, labels, count, what) ||
       (resized && count > 0 && check_resize(m, resize)))
     return 1;
-  if (!resized || count == 0)
+  if (!resized)
     resize = nullptr;
   if (dataset_refused(m, what))
     return 1;
@@ -774,12 +779,8 @@ RNC_EXPORT int rnc_set_collectives(rnc_model *m, const rnc_collectives *c) {
   if (gen_abi::check_collectives(m, c))
     return 1;
   cudaStreamSynchronize(m->stream);
-  for (auto *graphs : {&m->train_graphs, &m->repeat_graphs, &m->indexed_graphs,
-                       &m->augmented_graphs}) {
-    for (auto &entry : *graphs)
-      cudaGraphExecDestroy(entry.second);
-    graphs->clear();
-  }
+  gen_abi::drop_graphs({&m->train_graphs, &m->repeat_graphs, &m->indexed_graphs,
+                        &m->augmented_graphs});
   m->distributed = c && c->world > 1;
   m->comm = m->distributed ? *c : rnc_collectives{};
   if (m->distributed)

@@ -133,12 +133,12 @@ struct ModelSetCopy {
 };
 
 // --data-on-device: the first `limit` images of the training split (all:
-// 0) copied into the model once, as the loader would give them (lo's
-// augmentation is off): as 8-bit pixels with the loader's normalization
-// table where the model takes them (rnc_set_dataset_u8: a quarter of the
-// memory; rnc_set_dataset_u8_resized: at their stored size where that is
-// smaller, resized by the model as the loader would, bit for bit), else
-// normalized floats.
+// 0) copied into the model once, as the loader would give them before any
+// augmentation (the model applies the loader's draws): as 8-bit pixels with the
+// loader's normalization table where the model takes them (rnc_set_dataset_u8:
+// a quarter of the memory; rnc_set_dataset_u8_resized: at their stored size
+// where that is smaller, resized by the model as the loader would, bit for
+// bit), else normalized floats.
 ModelSetCopy copySetIntoModel(Model &model, const data::ImageSet &set,
                               const data::LoaderOptions &lo) {
   if (!model.hasDataset())
