@@ -13,9 +13,11 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fcntl.h>
 #include <iostream>
+#include <sched.h>
 #include <unistd.h>
 
 namespace rnc::codegen {
@@ -49,7 +51,40 @@ bool writeFile(const std::string &path, const std::string &text) {
   return !os.has_error();
 }
 
+/// Whether `program` is GCC's C++ compiler: its --version names the Free
+/// Software Foundation (clang's names clang). The answer goes through `log`.
+bool isGcc(const std::string &program, const std::string &log,
+           const std::function<void()> &onSignal) {
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return false;
+  ChildResult run = runChild({program, "--version"}, fd, onSignal);
+  ::close(fd);
+  auto buf = llvm::MemoryBuffer::getFile(log);
+  if (run.status != 0 || !buf)
+    return false;
+  llvm::StringRef text = (*buf)->getBuffer();
+  return text.contains("Free Software Foundation") && !text.contains("clang");
+}
+
 } // namespace
+
+int availableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    return std::max(1, CPU_COUNT(&set));
+  return 1;
+}
+
+std::vector<std::string> parallelFlags(bool cuda, bool gcc, int jobs) {
+  if (jobs <= 1)
+    return {};
+  if (cuda)
+    return {"--threads", std::to_string(jobs)};
+  if (gcc)
+    return {"-flto=" + std::to_string(jobs)};
+  return {};
+}
 
 std::vector<std::string> defaultCompileFlags(const std::string &march) {
   return {"-std=c++20", "-O3",    "-march=" + march,
@@ -139,6 +174,14 @@ bool buildSharedObject(const std::string &source, const std::string &output,
   for (const std::string &f : options.cuda
                                    ? cudaCompileFlags(options.cudaArchs)
                                    : defaultCompileFlags(options.march))
+    args.push_back(f);
+  const bool gcc = !options.cuda && options.jobs > 1 &&
+                   isGcc(*program, (dir + "/version.log").str(), [&] {
+                     cleanup();
+                     if (options.onSignal)
+                       options.onSignal();
+                   });
+  for (const std::string &f : parallelFlags(options.cuda, gcc, options.jobs))
     args.push_back(f);
   for (const std::string &f : options.flags)
     args.push_back(f);

@@ -18,6 +18,8 @@ struct BuildOptions {
   std::vector<std::string> flags;  // appended after the default flags
   std::string keepSource;          // if set, also write the C++ here
   bool verbose = false;            // print the compiler command
+  int jobs = 1;                    // compiler processes that may run at
+                                   // once (parallelFlags)
   std::function<void()> onSignal;  // runs when a signal ends the build, after
                                    // its own files are removed (release locks)
 };
@@ -32,6 +34,19 @@ std::vector<std::string> defaultCompileFlags(const std::string &march);
 /// -gencode per arch (SASS, plus PTX of the newest for later GPUs), host code
 /// as the C++ flags build it, and rnc's include path.
 std::vector<std::string> cudaCompileFlags(const std::vector<std::string> &archs);
+
+/// The flags that let one build use `jobs` cores (none when jobs <= 1).
+/// cuda: nvcc's --threads, which compiles the architectures side by side
+/// (each one's code is exactly what a serial build makes). cpu, with g++:
+/// -flto=<jobs>, which splits the generated file's code generation into
+/// partitions compiled in parallel at link time (the whole model is still
+/// one translation unit to the optimizer: the same inlining and, with ISO
+/// C++'s -ffp-contract=off, the same arithmetic). clang gets none (its
+/// parallel LTO needs a linker we do not require).
+std::vector<std::string> parallelFlags(bool cuda, bool gcc, int jobs);
+
+/// The number of CPUs this process may run on (its affinity mask), at least 1.
+int availableCpus();
 
 /// The nvcc to use: $RNC_NVCC, else /usr/local/cuda/bin/nvcc, else nvcc on
 /// PATH; "" when none exists.

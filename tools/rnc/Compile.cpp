@@ -128,6 +128,14 @@ void addCompileOptions(CLI::App *cmd, CompileOptions &o) {
   cmd->add_option("--nvcc", o.nvcc,
                   "cuda: nvcc to use (default: $RNC_NVCC, else "
                   "/usr/local/cuda/bin/nvcc, else nvcc on PATH)");
+  cmd->add_option("-j,--jobs", o.jobs,
+                  "Cores the C++ compiler or nvcc may use at once (0: every "
+                  "CPU this process may run on). cpu with g++: the code is "
+                  "generated in parallel partitions (-flto=N); cuda: the "
+                  "architectures are compiled side by side (--threads N). "
+                  "1 builds serially")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   cmd->add_flag("-v,--verbose", o.verbose, "Print the compiler command");
 }
 
@@ -281,6 +289,7 @@ int runCompile(const CompileOptions &o) {
   build.compiler = cuda ? o.nvcc : o.cxx;
   build.keepSource = o.emitCpp;
   build.verbose = o.verbose;
+  build.jobs = o.jobs > 0 ? o.jobs : codegen::availableCpus();
   build.onSignal = [&] { files.release(); };
   std::string error;
   if (!codegen::buildSharedObject(cpp, output, build, error)) {

@@ -26,6 +26,7 @@ struct CompileOptions {
   std::string cxx;      // C++ compiler ("" = $CXX or c++)
   std::string nvcc;     // CUDA compiler ("" = $RNC_NVCC or the toolkit's)
   bool verbose = false;
+  int jobs = 0; // compiler jobs (0 = every CPU this process may use)
 };
 
 /// Adds the `compile` subcommand's options to `cmd`.
