@@ -39,14 +39,20 @@ template <Conv2DShape S> struct ConvDims {
   // (whose taps are innermost); otherwise k = rs*C + c.
   template <int C>
   __host__ __device__ static void tap_channel(int k, int &rs, int &c) {
+    tap_channel_of<C, RS>(k, rs, c);
+  }
+  // The same over `Taps` taps (a stride phase's subset of the kernel).
+  template <int C, int Taps>
+  __host__ __device__ static void tap_channel_of(int k, int &t, int &c) {
     if constexpr (C % kTileK == 0) {
+      constexpr int kTaps = Taps > 0 ? Taps : 1; // (no k exists at 0 taps)
       const int slice = k / kTileK, lane = k - slice * kTileK;
-      const int chunk = slice / RS;
-      rs = slice - chunk * RS;
+      const int chunk = slice / kTaps;
+      t = slice - chunk * kTaps;
       c = chunk * kTileK + lane;
     } else {
-      rs = k / C;
-      c = k - rs * C;
+      t = k / C;
+      c = k - t * C;
     }
   }
 
@@ -84,6 +90,27 @@ template <Conv2DShape S> struct ConvDims {
   __host__ __device__ static long weight_offset(int g, int o, int c, int rs) {
     return (long(g * Mg + o) * Cg + c) * RS + rs;
   }
+
+  // Whether the GEMMs read the weights as a KRSC copy (krsc_weights): with
+  // more than one tap, a KCRS weight's channels are RS floats apart, so the
+  // copy with channels innermost is what lets them load as float4.
+  static constexpr bool kKrsc = RS > 1 && Cg % 4 == 0;
+  // Offset of w[g*Mg + o][c][rs] in the layout the GEMMs read.
+  __host__ __device__ static long staged_weight_offset(int g, int o, int c,
+                                                       int rs) {
+    if constexpr (kKrsc)
+      return (long(g * Mg + o) * RS + rs) * Cg + c;
+    else
+      return weight_offset(g, o, c, rs);
+  }
+  // The KRSC offset of KCRS element i (the copy kernel and its host test).
+  __host__ __device__ static long krsc_of_kcrs(long i) {
+    const long oc = i / RS;
+    const int rs = int(i - oc * RS);
+    const long o = oc / Cg;
+    const int c = int(oc - o * Cg);
+    return (o * RS + rs) * Cg + c;
+  }
 };
 
 __host__ __device__ __forceinline__ float4 load4(const float *p) {
@@ -100,7 +127,7 @@ template <Conv2DShape S, class Epi, bool Stats> struct ConvFwdOp {
   static constexpr int kGroups = S.groups, kN = D::Mg, kK = D::RS * D::Cg;
   static constexpr bool kAAlongK = true, kBAlongK = true;
   static constexpr bool kAVec = D::Cg % 4 == 0;
-  static constexpr bool kBVec = D::RS == 1 && D::Cg % 4 == 0;
+  static constexpr bool kBVec = D::Cg % 4 == 0; // KCRS at RS 1, else KRSC
   static constexpr bool kStats = Stats;
 
   float *y;
@@ -126,11 +153,16 @@ template <Conv2DShape S, class Epi, bool Stats> struct ConvFwdOp {
   __host__ __device__ __forceinline__ float b(int g, int k, int j) const {
     int rs, c;
     D::template tap_channel<D::Cg>(k, rs, c);
-    return ldg(w + D::weight_offset(g, j, c, rs));
+    return ldg(w + D::staged_weight_offset(g, j, c, rs));
   }
-  // RS == 1: k is the input channel, contiguous in KCRS.
+  // k % 4 == 0 and Cg % 4 == 0: 4 input channels of one tap, contiguous in
+  // KCRS at RS 1 and in the KRSC copy otherwise.
   __host__ __device__ __forceinline__ float4 b4(int g, int k, int j) const {
-    return load4(w + D::weight_offset(g, j, k, 0));
+    if constexpr (D::RS == 1)
+      return load4(w + D::weight_offset(g, j, k, 0));
+    int rs, c;
+    D::template tap_channel<D::Cg>(k, rs, c);
+    return load4(w + D::staged_weight_offset(g, j, c, rs));
   }
   __host__ __device__ __forceinline__ float store(int g, int m, int j,
                                                   float v) const {
@@ -153,18 +185,18 @@ template <Conv2DShape S, class Epi, bool Stats> struct ConvFwdOp {
   }
 };
 
-// Backward data: row m = n*H*W + ih*W + iw (input pixel), column c (input
-// channel g*Cg + c), k = rs*Mg + o. A is dy gathered through the taps (zero
-// where no output pixel uses tap rs at this input pixel: padding and the
-// stride's holes), B is the weight read as [K, Cg] -- no flip needed.
-// With Sums (rn.conv2d_grad_input_bn_reduce), the stored values v are also
-// reduced per input channel: sum v and sum v * (bn_x - bn_mean[c]).
-template <Conv2DShape S, class Epi, bool Sums = false> struct ConvBwdDataOp {
+// The part both data-gradient problems below share: the operands, a dy
+// element by offset, the weight as [K, Cg] through (tap rs, output channel
+// o) -- no flip needed -- and the store side: the epilogue at input pixel
+// p = n*H*W + q, dx, and with Sums (rn.conv2d_grad_input_bn_reduce) the
+// per-input-channel sums of the stored v: sum v and sum v * (bn_x -
+// bn_mean[c]).
+template <Conv2DShape S, class Epi, bool Sums> struct DataGradIo {
   using D = ConvDims<S>;
-  static constexpr int kGroups = S.groups, kN = D::Cg, kK = D::RS * D::Mg;
+  static constexpr int kGroups = S.groups, kN = D::Cg;
   static constexpr bool kAAlongK = true, kBAlongK = false;
   static constexpr bool kAVec = D::Mg % 4 == 0;
-  static constexpr bool kBVec = D::RS == 1 && D::Cg % 4 == 0;
+  static constexpr bool kBVec = D::Cg % 4 == 0; // KCRS at RS 1, else KRSC
   static constexpr bool kStats = Sums;
 
   float *dx;
@@ -172,6 +204,51 @@ template <Conv2DShape S, class Epi, bool Sums = false> struct ConvBwdDataOp {
   Epi epi;
   const float *bn_x = nullptr, *bn_mean = nullptr; // only with Sums
   float *sum = nullptr, *dev_sum = nullptr;
+
+  __host__ __device__ __forceinline__ float dy_at(long i) const {
+    return i < 0 ? 0.0f : ldg(dy + i);
+  }
+  __host__ __device__ __forceinline__ float4 dy4_at(long i) const {
+    return i < 0 ? zero4() : load4(dy + i);
+  }
+  __host__ __device__ __forceinline__ float w_at(int g, int o, int c,
+                                                 int rs) const {
+    return ldg(w + D::staged_weight_offset(g, o, c, rs));
+  }
+  __host__ __device__ __forceinline__ float4 w4_at(int g, int o, int c,
+                                                   int rs) const {
+    return load4(w + D::staged_weight_offset(g, o, c, rs));
+  }
+  __host__ __device__ __forceinline__ float
+  store_at(int n, long q, long p, int g, int c, float v) const {
+    const int ci = g * D::Cg + c;
+    v = epi(n, ci, q, v);
+    dx[p * D::Cin + ci] = v;
+    return v;
+  }
+  __host__ __device__ __forceinline__ float second_stat_at(long p, int g, int c,
+                                                           float v) const {
+    const int ci = g * D::Cg + c;
+    return v * (ldg(bn_x + p * D::Cin + ci) - ldg(bn_mean + ci));
+  }
+  __host__ __device__ __forceinline__ void add_stats(int g, int c, float s,
+                                                     float sd) const {
+    if constexpr (Sums) {
+      atomic_add(sum + g * D::Cg + c, s);
+      atomic_add(dev_sum + g * D::Cg + c, sd);
+    }
+  }
+};
+
+// Backward data: row m = n*H*W + ih*W + iw (input pixel), column c (input
+// channel g*Cg + c), k = rs*Mg + o. A is dy gathered through the taps (zero
+// where no output pixel uses tap rs at this input pixel: padding and, with
+// dilation, the stride's holes; strided layers of dilation 1 run
+// ConvBwdDataPhaseOp instead).
+template <Conv2DShape S, class Epi, bool Sums = false>
+struct ConvBwdDataOp : DataGradIo<S, Epi, Sums> {
+  using D = ConvDims<S>;
+  static constexpr int kK = D::RS * D::Mg;
 
   __host__ __device__ __forceinline__ long a_offset(int g, int m, int k) const {
     const int n = m / D::HW, q = m - n * D::HW;
@@ -182,43 +259,150 @@ template <Conv2DShape S, class Epi, bool Sums = false> struct ConvBwdDataOp {
     return pixel < 0 ? -1 : pixel + g * D::Mg + o;
   }
   __host__ __device__ __forceinline__ float a(int g, int m, int k) const {
-    const long i = a_offset(g, m, k);
-    return i < 0 ? 0.0f : ldg(dy + i);
+    return this->dy_at(a_offset(g, m, k));
   }
   __host__ __device__ __forceinline__ float4 a4(int g, int m, int k) const {
-    const long i = a_offset(g, m, k);
-    return i < 0 ? zero4() : load4(dy + i);
+    return this->dy4_at(a_offset(g, m, k));
   }
   __host__ __device__ __forceinline__ float b(int g, int k, int c) const {
     int rs, o;
     D::template tap_channel<D::Mg>(k, rs, o);
-    return ldg(w + D::weight_offset(g, o, c, rs));
+    return this->w_at(g, o, c, rs);
   }
-  // RS == 1: 4 consecutive input channels of one output channel.
+  // c % 4 == 0: 4 consecutive input channels of one output channel and tap.
   __host__ __device__ __forceinline__ float4 b4(int g, int k, int c) const {
-    return load4(w + D::weight_offset(g, k, c, 0));
+    if constexpr (D::RS == 1)
+      return load4(this->w + D::weight_offset(g, k, c, 0));
+    int rs, o;
+    D::template tap_channel<D::Mg>(k, rs, o);
+    return this->w4_at(g, o, c, rs);
   }
   __host__ __device__ __forceinline__ float store(int g, int m, int c,
                                                   float v) const {
-    const int ci = g * D::Cg + c;
     const int n = m / D::HW, q = m - n * D::HW;
-    v = epi(n, ci, long(q), v);
-    dx[long(m) * D::Cin + ci] = v;
-    return v;
+    return this->store_at(n, long(q), long(m), g, c, v);
   }
   __host__ __device__ __forceinline__ float second_stat(int g, int m, int c,
                                                         float v) const {
-    const int ci = g * D::Cg + c;
-    return v * (ldg(bn_x + long(m) * D::Cin + ci) - ldg(bn_mean + ci));
-  }
-  __host__ __device__ __forceinline__ void add_stats(int g, int c, float s,
-                                                     float sd) const {
-    if constexpr (Sums) {
-      atomic_add(sum + g * D::Cg + c, s);
-      atomic_add(dev_sum + g * D::Cg + c, sd);
-    }
+    return this->second_stat_at(long(m), g, c, v);
   }
 };
+
+// Backward data of a strided convolution, one stride phase (PY, PX) at a
+// time: the input pixels with ih % SH == PY and iw % SW == PX. Only the taps
+// with (PY + PH - r) % SH == 0 (and likewise s) reach them from an output
+// pixel, so each phase is a GEMM over its own taps: a 3x3 stride-2 layer's
+// four phases have 1, 2, 2 and 4 taps instead of 9 each (the stride's
+// holes, three quarters of the multiply-adds, are never multiplied); a 1x1
+// stride-2 layer's phase (0, 0) has its one tap and the other three none
+// (K = 0: the store pass writes the epilogue of 0 and adds its statistics).
+// Dilation 1 only (kDataPhases).
+//   row m = n*Hp*Wp + i*Wp + j: input pixel (PY + i*SH, PX + j*SW);
+//   k = t*Mg + o (tap_channel_of), tap t = (tr, ts): r = R0 + tr*SH,
+//   s = S0 + ts*SW, read from output pixel (i + CY - tr, j + CX - ts).
+template <Conv2DShape S, class Epi, bool Sums, int PY, int PX>
+struct ConvBwdDataPhaseOp : DataGradIo<S, Epi, Sums> {
+  using D = ConvDims<S>;
+  static constexpr int R0 = (PY + D::PH) % D::SH, S0 = (PX + D::PW) % D::SW;
+  static constexpr int TR = R0 < D::KH ? (D::KH - R0 + D::SH - 1) / D::SH : 0;
+  static constexpr int TS = S0 < D::KW ? (D::KW - S0 + D::SW - 1) / D::SW : 0;
+  static constexpr int CY = (PY + D::PH - R0) / D::SH;
+  static constexpr int CX = (PX + D::PW - S0) / D::SW;
+  static constexpr int Hp = PY < D::H ? (D::H - PY + D::SH - 1) / D::SH : 0;
+  static constexpr int Wp = PX < D::W ? (D::W - PX + D::SW - 1) / D::SW : 0;
+  static constexpr int kPlane = Hp * Wp; // input pixels of the phase
+  static constexpr int kK = TR * TS * D::Mg;
+
+  // Image n and phase coordinates (i, j) of row m.
+  __host__ __device__ static void row(int m, int &n, int &i, int &j) {
+    n = m / kPlane;
+    const int q = m - n * kPlane;
+    i = q / Wp;
+    j = q - i * Wp;
+  }
+  // Input pixel index n*H*W + ih*W + iw of row m, and its plane offset q.
+  __host__ __device__ static long pixel(int m, int &n, int &q) {
+    int i, j;
+    row(m, n, i, j);
+    q = (PY + i * D::SH) * D::W + PX + j * D::SW;
+    return long(n) * D::HW + q;
+  }
+  // Tap (tr, ts) and output channel o of reduction index k.
+  __host__ __device__ static void tap(int k, int &tr, int &ts, int &o) {
+    int t;
+    D::template tap_channel_of<D::Mg, TR * TS>(k, t, o);
+    tr = t / (TS > 0 ? TS : 1);
+    ts = t - tr * TS;
+  }
+  __host__ __device__ static int kernel_tap(int tr, int ts) {
+    return (R0 + tr * D::SH) * D::KW + S0 + ts * D::SW;
+  }
+  __host__ __device__ __forceinline__ long a_offset(int g, int m, int k) const {
+    int n, i, j, tr, ts, o;
+    row(m, n, i, j);
+    tap(k, tr, ts, o);
+    const int oh = i + CY - tr, ow = j + CX - ts;
+    if (oh < 0 || oh >= D::OH || ow < 0 || ow >= D::OW)
+      return -1;
+    return ((long(n) * D::OH + oh) * D::OW + ow) * D::Cout + g * D::Mg + o;
+  }
+  __host__ __device__ __forceinline__ float a(int g, int m, int k) const {
+    return this->dy_at(a_offset(g, m, k));
+  }
+  __host__ __device__ __forceinline__ float4 a4(int g, int m, int k) const {
+    return this->dy4_at(a_offset(g, m, k));
+  }
+  __host__ __device__ __forceinline__ float b(int g, int k, int c) const {
+    int tr, ts, o;
+    tap(k, tr, ts, o);
+    return this->w_at(g, o, c, kernel_tap(tr, ts));
+  }
+  // c % 4 == 0: 4 consecutive input channels of one output channel and tap.
+  __host__ __device__ __forceinline__ float4 b4(int g, int k, int c) const {
+    int tr, ts, o;
+    tap(k, tr, ts, o);
+    return this->w4_at(g, o, c, kernel_tap(tr, ts));
+  }
+  __host__ __device__ __forceinline__ float store(int g, int m, int c,
+                                                  float v) const {
+    int n, q;
+    const long p = pixel(m, n, q);
+    return this->store_at(n, long(q), p, g, c, v);
+  }
+  __host__ __device__ __forceinline__ float second_stat(int g, int m, int c,
+                                                        float v) const {
+    int n, q;
+    return this->second_stat_at(pixel(m, n, q), g, c, v);
+  }
+};
+
+// Whether a data gradient runs as one GEMM per stride phase.
+template <Conv2DShape S>
+inline constexpr bool kDataPhases = (S.stride_h > 1 || S.stride_w > 1) &&
+                                    S.dilation_h == 1 && S.dilation_w == 1;
+
+// The GEMMs of a data gradient: launch(op, M) for each (one Op, or one
+// ConvBwdDataPhaseOp per stride phase with input pixels, phase (0, 0)
+// first). The launchers pass launch_igemm; the host emulation test its
+// emulation, so both run the same decomposition.
+template <Conv2DShape S, class Epi, bool Sums, int Phase = 0, class Launch>
+void data_gradient_gemms(const Launch &launch, float *dx, const float *dy,
+                         const float *w, int N, const Epi &epi,
+                         const float *bn_x, const float *bn_mean, float *sum,
+                         float *dev_sum) {
+  if constexpr (!kDataPhases<S>) {
+    using Op = ConvBwdDataOp<S, Epi, Sums>;
+    launch(Op{{dx, dy, w, epi, bn_x, bn_mean, sum, dev_sum}},
+           N * int(S.in_plane()));
+  } else if constexpr (Phase < S.stride_h * S.stride_w) {
+    using Op = ConvBwdDataPhaseOp<S, Epi, Sums, Phase / S.stride_w,
+                                  Phase % S.stride_w>;
+    if constexpr (Op::kPlane > 0)
+      launch(Op{dx, dy, w, epi, bn_x, bn_mean, sum, dev_sum}, N * Op::kPlane);
+    data_gradient_gemms<S, Epi, Sums, Phase + 1>(launch, dx, dy, w, N, epi,
+                                                 bn_x, bn_mean, sum, dev_sum);
+  }
+}
 
 // Backward weight: row o (output channel g*Mg + o), column j = rs*Cg + c,
 // k = n*P + q (output pixel). Partial sums of a K split are added into dw
@@ -278,13 +462,47 @@ weight_grad_splits(long K, long tiles, int groups, int bk, int *k_split) {
   return int(ceil_div(K, len));
 }
 
+// wt = w in KRSC, one thread per element (reads coalesced). Shape is
+// ShapeOf<S> (nvcc's kernel stubs cannot name a class-type template
+// argument).
+template <class Shape>
+__global__ void __launch_bounds__(256)
+    kcrs_to_krsc_kernel(float *__restrict__ wt, const float *__restrict__ w) {
+  constexpr Conv2DShape S = Shape::value;
+  const long i = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < S.weight_size())
+    wt[ConvDims<S>::krsc_of_kcrs(i)] = ldg(w + i);
+}
+
+// The weights as the GEMMs of shape S read them: w itself (one tap, or
+// channels per group not a multiple of 4), or its KRSC copy in the weight
+// scratch (stream.cuh), made here on the current stream. nullptr (recorded)
+// when the scratch is unset or too small.
+template <Conv2DShape S> const float *krsc_weights(const float *w) {
+  if constexpr (!ConvDims<S>::kKrsc) {
+    return w;
+  } else {
+    const DeviceScratch &scratch = weight_scratch();
+    if (!check_args(scratch.data && scratch.floats >= S.weight_size()) ||
+        !check_aligned(aligned16(scratch.data)))
+      return nullptr;
+    constexpr int kThreads = 256;
+    kcrs_to_krsc_kernel<ShapeOf<S>>
+        <<<unsigned(ceil_div(S.weight_size(), long(kThreads))), kThreads, 0,
+           current_stream()>>>(scratch.data, w);
+    after_launch();
+    return scratch.data;
+  }
+}
+
 template <Conv2DShape S, class Epi, bool Stats>
-void conv_forward_launch(float *y, const float *x, const float *w,
+void conv_forward_launch(float *y, const float *x, const float *w_kcrs,
                          const float *bias, float *sum, float *sumsq, int N,
                          const Epi &epi) {
   using Op = ConvFwdOp<S, Epi, Stats>;
   const long M = long(N) * S.out_plane();
-  if (!check_args(M < (1L << 31)) ||
+  const float *w = krsc_weights<S>(w_kcrs);
+  if (!w || !check_args(M < (1L << 31)) ||
       !check_aligned((!Op::kAVec || aligned16(x)) &&
                      (!Op::kBVec || aligned16(w))))
     return;
@@ -302,7 +520,10 @@ void conv_forward_launch(float *y, const float *x, const float *w,
 
 // ----------------------------------------------------------------------------
 // Launchers. Every pointer is a device pointer; activations NHWC, weights
-// KCRS [out_channels, in_channels/groups, kernel_h, kernel_w].
+// KCRS [out_channels, in_channels/groups, kernel_h, kernel_w]. The forward
+// and data-gradient launchers of a layer with more than one tap (and a
+// multiple of 4 channels per group) copy w into the weight scratch first
+// (krsc_weights): set_weight_scratch must have given one.
 
 // y [N, OH, OW, out_channels] = conv(x [N, H, W, in_channels], w) + bias
 // (bias may be null), then epi(n, c, oh*OW + ow, v) on every output.
@@ -338,13 +559,14 @@ void conv2d_bn_train_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
 // epilogue reads must not alias dx. Writes dx (never accumulates).
 namespace detail {
 template <Conv2DShape S, bool Sums, class Epilogue>
-void conv_backward_data_launch(float *dx, const float *dy, const float *w,
+void conv_backward_data_launch(float *dx, const float *dy, const float *w_kcrs,
                                int N, const Epilogue &epi, const float *bn_x,
                                const float *bn_mean, float *sum,
                                float *dev_sum) {
   using Op = ConvBwdDataOp<S, Epilogue, Sums>;
   const long M = long(N) * S.in_plane();
-  if (!check_args(M < (1L << 31)) ||
+  const float *w = krsc_weights<S>(w_kcrs);
+  if (!w || !check_args(M < (1L << 31)) ||
       !check_aligned((!Op::kAVec || aligned16(dy)) &&
                      (!Op::kBVec || aligned16(w))))
     return;
@@ -354,9 +576,13 @@ void conv_backward_data_launch(float *dx, const float *dy, const float *w,
     record(cudaMemsetAsync(dev_sum, 0, sizeof(float) * S.in_channels,
                            current_stream()));
   }
-  launch_igemm<Op, ColsCfg<Op::kN, Op::kK>>(
-      Op{dx, dy, w, epi, bn_x, bn_mean, sum, dev_sum}, int(M), Op::kK, 1,
-      Op::kK);
+  data_gradient_gemms<S, Epilogue, Sums>(
+      [](const auto &op, int rows) {
+        using PhaseOp = std::decay_t<decltype(op)>;
+        launch_igemm<PhaseOp, ColsCfg<PhaseOp::kN, PhaseOp::kK>>(
+            op, rows, PhaseOp::kK, 1, PhaseOp::kK);
+      },
+      dx, dy, w, N, epi, bn_x, bn_mean, sum, dev_sum);
 }
 } // namespace detail
 

@@ -88,7 +88,7 @@ struct DeviceIo {
 struct rnc_model {
   float *state = nullptr; // device: parameters, buffers, optimizer, gradients
   float *work = nullptr;  // device: the planned workspace
-  float *stats = nullptr; // device: g_sum, g_sumsq
+  float *stats = nullptr; // device: g_sum, g_sumsq, the weight scratch
   void *device_io = nullptr;          // one allocation behind `io`
   gen_abi::DeviceIo io;
   gen_abi::Pinned *pinned = nullptr;  // host, page-locked
@@ -143,6 +143,28 @@ inline int cuda_ok(rnc_model *m, cudaError_t e, const char *what,
   return fail(m, std::string("CUDA error in ") + what + ": " +
                      cudaGetErrorString(e) +
                      (hint ? std::string(" (") + hint + ")" : ""));
+}
+
+// The device scratch of m->stats: g_sum and g_sumsq (kStatChannels each),
+// then, from a 64-byte boundary, the weight scratch of the convolutions
+// (kernels/cuda/stream.cuh): as large as the largest weight with more than
+// one tap.
+inline long stat_floats() { return (2L * gen::kStatChannels + 15) / 16 * 16; }
+inline long weight_scratch_floats() {
+  long most = 0;
+  for (const rnc_tensor_info &t : gen::kTensors)
+    if (t.kind == RNC_PARAM && t.rank == 4 && t.shape[2] * t.shape[3] > 1)
+      most = t.numel > most ? t.numel : most;
+  return most;
+}
+
+// Points the generated code at this model's scratch (before a step or eval
+// is enqueued: a captured graph keeps the pointers).
+inline void bind_scratch(rnc_model *m) {
+  gen::g_sum = m->stats;
+  gen::g_sumsq = m->stats + gen::kStatChannels;
+  rnc::cuda::set_weight_scratch(m->stats + stat_floats(),
+                                weight_scratch_floats());
 }
 
 // Where a graph fails, no op is named.
@@ -394,8 +416,7 @@ inline int run_step(rnc_model *m, GraphMap &graphs, int N, const rnc_sgd *opt,
   rnc::cuda::StepComm comm{m->distributed ? &m->comm : nullptr,
                            m->comm_stream, m->fork_event, m->join_event};
   auto enqueue = [m, N, NG, input, &comm] {
-    gen::g_sum = m->stats; // this model's scratch, baked into the graph
-    gen::g_sumsq = m->stats + gen::kStatChannels;
+    gen_abi::bind_scratch(m); // this model's scratch, baked into the graph
     cudaStream_t s = m->stream;
     const DeviceIo &io = m->io;
     const long HW = long(gen::kInfo.input_h) * gen::kInfo.input_w;
@@ -483,7 +504,9 @@ RNC_EXPORT rnc_model *rnc_create(void) {
           cudaSuccess &&
       cudaMalloc(&m->state, bytes(gen::kStateFloats)) == cudaSuccess &&
       cudaMalloc(&m->work, bytes(gen::kWorkFloats)) == cudaSuccess &&
-      cudaMalloc(&m->stats, bytes(2L * gen::kStatChannels)) == cudaSuccess &&
+      cudaMalloc(&m->stats, bytes(gen_abi::stat_floats() +
+                                  gen_abi::weight_scratch_floats())) ==
+          cudaSuccess &&
       gen_abi::allocate_io(m) == cudaSuccess &&
       cudaMallocHost(&m->pinned, sizeof(gen_abi::Pinned)) == cudaSuccess &&
       cudaMallocHost(&m->pinned_images, bytes(B * gen_abi::image_floats())) ==
@@ -750,8 +773,7 @@ RNC_EXPORT int rnc_eval(rnc_model *m, const float *images, int32_t batch,
   std::memcpy(m->pinned_images, images, sizeof(float) * n);
   const int N = batch;
   auto enqueue = [m, N, n] {
-    gen::g_sum = m->stats;
-    gen::g_sumsq = m->stats + gen::kStatChannels;
+    gen_abi::bind_scratch(m);
     const gen_abi::DeviceIo &io = m->io;
     cudaMemcpyAsync(io.images_nchw, m->pinned_images, sizeof(float) * n,
                     cudaMemcpyHostToDevice, m->stream);

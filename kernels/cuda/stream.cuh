@@ -1,6 +1,6 @@
-// The stream every rnc::cuda launcher enqueues on and the record of launch
-// errors: host code only, so the ABI glue (model_abi.cuh) and its host tests
-// use it without the kernels.
+// The stream every rnc::cuda launcher enqueues on, the weight scratch and
+// the record of launch errors: host code only, so the ABI glue (model_abi.cuh)
+// and its host tests use it without the kernels.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,28 @@ inline cudaStream_t &current_stream() {
 }
 
 inline void set_stream(cudaStream_t stream) { current_stream() = stream; }
+
+// ----------------------------------------------------------------------------
+// The device buffer the convolutions with more than one tap copy their
+// weights into before each GEMM, channels innermost (KRSC, conv.cuh's
+// krsc_weights), so that the GEMMs load them as float4. The glue sets it
+// with the stream; it must hold the largest such weight (it is reused by
+// every convolution in stream order). Unset, those launchers record
+// cudaErrorInvalidValue and skip.
+
+struct DeviceScratch {
+  float *data = nullptr;
+  long floats = 0;
+};
+
+inline DeviceScratch &weight_scratch() {
+  static DeviceScratch scratch;
+  return scratch;
+}
+
+inline void set_weight_scratch(float *data, long floats) {
+  weight_scratch() = DeviceScratch{data, data ? floats : 0};
+}
 
 // ----------------------------------------------------------------------------
 // Errors. Launchers never abort and never synchronize: a bad argument (N <= 0,

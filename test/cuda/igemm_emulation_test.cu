@@ -103,6 +103,22 @@ bool emulate_igemm(const Op &op, int M, int K, int splits, int k_split) {
   return covered;
 }
 
+// One GEMM of a data gradient (cd::data_gradient_gemms), emulated with the
+// tile config the launcher picks for it.
+template <class Op> bool emulate_data_gemm(const Op &op, int M) {
+  return emulate_igemm<Op, cd::ColsCfg<Op::kN, Op::kK>>(op, M, Op::kK, 1,
+                                                        Op::kK);
+}
+
+// Stride phases that hold input pixels.
+template <Conv2DShape S> int data_phases() {
+  int n = 0;
+  for (int py = 0; py < S.stride_h; ++py)
+    for (int px = 0; px < S.stride_w; ++px)
+      n += py < S.in_h && px < S.in_w;
+  return n;
+}
+
 template <Conv2DShape S> std::string conv_name() {
   char buf[160];
   std::snprintf(buf, sizeof buf, "%d->%d %dx%d k%dx%d s%d,%d p%d,%d d%d g%d",
@@ -126,6 +142,12 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
   const auto x_h = ct::to_nhwc(x, N, Ci, Pi),
              res_h = ct::to_nhwc(res, N, Co, Po);
   const auto dy_h = ct::to_nhwc(dy, N, Co, Po);
+  // The weights as the forward and data-gradient GEMMs read them (the KRSC
+  // copy krsc_weights makes on the GPU, by the same index function).
+  std::vector<float> w_staged = w;
+  if constexpr (cd::ConvDims<S>::kKrsc)
+    for (long i = 0; i < S.weight_size(); ++i)
+      w_staged[cd::ConvDims<S>::krsc_of_kcrs(i)] = w[i];
   const auto res_in_h = ct::to_nhwc(res_in, N, Ci, Pi);
   const auto mask_in_h = ct::to_nhwc(mask_in, N, Ci, Pi);
 
@@ -138,13 +160,8 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
     using Epi = cu::ResidualAddEpilogue<float>;
     using Op = cd::ConvFwdOp<S, Epi, true>;
     std::vector<float> y(y_ref.size()), sum(Co, 0.0f), sumsq(Co, 0.0f);
-    Op op{y.data(),
-          x_h.data(),
-          w.data(),
-          bias.data(),
-          sum.data(),
-          sumsq.data(),
-          Epi{res_h.data(), Co, Po}};
+    Op op{y.data(),   x_h.data(),   w_staged.data(),          bias.data(),
+          sum.data(), sumsq.data(), Epi{res_h.data(), Co, Po}};
     const int M = int(N * Po);
     bool covered = emulate_igemm<Op, cd::ColsCfg<Op::kN, Op::kK>>(op, M, Op::kK,
                                                                   1, Op::kK);
@@ -172,12 +189,21 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
     auto epi =
         cu::Compose{cu::ResidualAddEpilogue<float>{res_in_h.data(), Ci, Pi},
                     cu::ReluMaskEpilogue<float>{mask_in_h.data(), Ci, Pi}};
-    using Op = cd::ConvBwdDataOp<S, decltype(epi)>;
-    std::vector<float> dx(dx_ref.size());
-    Op op{dx.data(), dy_h.data(), w.data(), epi};
-    bool covered = emulate_igemm<Op, cd::ColsCfg<Op::kN, Op::kK>>(
-        op, int(N * Pi), Op::kK, 1, Op::kK);
+    // NaN where no GEMM stores: every pixel of every stride phase must.
+    std::vector<float> dx(dx_ref.size(),
+                          std::numeric_limits<float>::quiet_NaN());
+    bool covered = true;
+    int gemms = 0;
+    cd::data_gradient_gemms<S, decltype(epi), false>(
+        [&](const auto &op, int M) {
+          covered &= emulate_data_gemm(op, M);
+          ++gemms;
+        },
+        dx.data(), dy_h.data(), w_staged.data(), N, epi, nullptr, nullptr,
+        nullptr, nullptr);
     report.expect(name + " backward data: tiles fully staged", covered);
+    report.expect(name + " backward data: one GEMM per stride phase",
+                  gemms == (cd::kDataPhases<S> ? data_phases<S>() : 1));
     report.compare(name + " backward data dx", ct::to_nchw(dx, N, Ci, Pi),
                    dx_ref, kTol);
   }
@@ -196,12 +222,13 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
     auto epi =
         cu::Compose{cu::ResidualAddEpilogue<float>{res_in_h.data(), Ci, Pi},
                     cu::ReluMaskEpilogue<float>{mask_in_h.data(), Ci, Pi}};
-    using Op = cd::ConvBwdDataOp<S, decltype(epi), true>;
-    std::vector<float> dx(dx_ref.size()), gs(Ci, 0.0f), gds(Ci, 0.0f);
-    Op op{dx.data(),   dy_h.data(),   w.data(), epi,
-          x_h.data(),  mean.data(),   gs.data(), gds.data()};
-    emulate_igemm<Op, cd::ColsCfg<Op::kN, Op::kK>>(op, int(N * Pi), Op::kK, 1,
-                                                    Op::kK);
+    std::vector<float> dx(dx_ref.size(),
+                          std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> gs(Ci, 0.0f), gds(Ci, 0.0f);
+    cd::data_gradient_gemms<S, decltype(epi), true>(
+        [&](const auto &op, int M) { emulate_data_gemm(op, M); }, dx.data(),
+        dy_h.data(), w_staged.data(), N, epi, x_h.data(), mean.data(),
+        gs.data(), gds.data());
     report.compare(name + " backward data + BN sums: dx",
                    ct::to_nchw(dx, N, Ci, Pi), dx_sums_ref, kTol);
     // The sums of what was stored, and against the cpu kernel's sums.

@@ -53,6 +53,13 @@ int run(int pass, int N, float *out, float *out2, float *out3, const float *a,
         const float *b, const float *c, const float *d, const float *e) {
   cu::set_stream(nullptr);
   cu::last_launch_error();
+  if (!cu::weight_scratch().data) { // the KRSC weight copies, once
+    constexpr long kFloats = 512L * 512 * 9;
+    float *scratch = nullptr;
+    if (cudaError_t e = cudaMalloc(&scratch, sizeof(float) * kFloats))
+      return int(e);
+    cu::set_weight_scratch(scratch, kFloats);
+  }
   switch (pass) {
   case 0: // y, sum, sumsq <- x, w
     cu::conv2d_bn_train_stats<S>(out, out2, out3, a, b, nullptr, N);
