@@ -405,8 +405,10 @@ void data_gradient_gemms(const Launch &launch, float *dx, const float *dy,
 }
 
 // Backward weight: row o (output channel g*Mg + o), column j = rs*Cg + c,
-// k = n*P + q (output pixel). Partial sums of a K split are added into dw
-// (zeroed first) with atomics.
+// k = n*P + q (output pixel). Unsplit, the sums go to dw; split over K,
+// split s writes its partial sums to partial + s * weight_size, which
+// sum_splits_kernel then adds up in split order (no atomics: the same bits
+// on every run).
 template <Conv2DShape S> struct ConvBwdWeightOp {
   using D = ConvDims<S>;
   static constexpr int kGroups = S.groups, kM = D::Mg, kN = D::RS * D::Cg;
@@ -414,9 +416,11 @@ template <Conv2DShape S> struct ConvBwdWeightOp {
   static constexpr bool kAVec = D::Mg % 4 == 0;
   static constexpr bool kBVec = D::Cg % 4 == 0;
   static constexpr bool kStats = false;
+  static constexpr bool kStoresPerSplit = true;
 
   float *dw;
   const float *dy, *x;
+  float *partial = nullptr; // [splits][weight_size] when split, else null
 
   __host__ __device__ __forceinline__ float a(int g, int o, int k) const {
     return ldg(dy + long(k) * D::Cout + g * D::Mg + o);
@@ -439,10 +443,14 @@ template <Conv2DShape S> struct ConvBwdWeightOp {
     const long i = b_offset(g, k, j);
     return i < 0 ? zero4() : load4(x + i);
   }
-  __host__ __device__ __forceinline__ float store(int g, int o, int j,
-                                                  float v) const {
+  __host__ __device__ __forceinline__ float store_split(int split, int g, int o,
+                                                        int j, float v) const {
     const int rs = j / D::Cg, c = j - rs * D::Cg;
-    atomic_add(dw + D::weight_offset(g, o, c, rs), v);
+    const long i = D::weight_offset(g, o, c, rs);
+    if (partial)
+      partial[split * S.weight_size() + i] = v;
+    else
+      dw[i] = v;
     return v;
   }
   __host__ __device__ __forceinline__ void add_stats(int, int, float,
@@ -450,16 +458,54 @@ template <Conv2DShape S> struct ConvBwdWeightOp {
 };
 
 // Number of K slices of a weight gradient: enough blocks to fill the GPU,
-// at least 4 BK slices each. Returns the split count; *k_split its length (a
-// multiple of BK).
-__host__ __device__ constexpr int
-weight_grad_splits(long K, long tiles, int groups, int bk, int *k_split) {
+// at least 4 BK slices each, at most `cap` (the partial sums that fit the
+// split scratch). Returns the split count; *k_split its length (a multiple
+// of BK).
+__host__ __device__ constexpr int weight_grad_splits(long K, long tiles,
+                                                     int groups, int bk,
+                                                     int *k_split,
+                                                     long cap = 65535) {
   long want = ceil_div(kTargetBlocks, tiles > 0 ? tiles : 1);
-  long most = min_l(ceil_div(K, 4L * bk), 65535L / groups);
+  long most = min_l(min_l(ceil_div(K, 4L * bk), 65535L / groups), cap);
   long splits = max_l(1, min_l(want, most));
   long len = ceil_div(ceil_div(K, splits), bk) * bk;
   *k_split = int(len);
   return int(ceil_div(K, len));
+}
+
+// The K split of shape S's weight gradient at batch N with `scratch_floats`
+// of split scratch: the split count (1: unsplit, straight into dw); *k_split
+// the length of a split.
+template <Conv2DShape S>
+int weight_grad_plan(int N, long scratch_floats, int *k_split) {
+  using Op = ConvBwdWeightOp<S>;
+  using Cfg = RowsCfg<Op::kM>;
+  const long tiles =
+      ceil_div(Op::kM, Cfg::BM) * ceil_div(Op::kN, Cfg::BN) * S.groups;
+  return weight_grad_splits(long(N) * S.out_plane(), tiles, S.groups, Cfg::BK,
+                            k_split,
+                            max_l(1, scratch_floats / S.weight_size()));
+}
+
+// Element i of a weight split `splits` ways: the sum of its partial sums in
+// split order (the kernel below and the host emulation test).
+__host__ __device__ __forceinline__ float
+split_sum(const float *partial, int splits, long size, long i) {
+  float v = 0.0f;
+  for (int s = 0; s < splits; ++s)
+    v += partial[s * size + i];
+  return v;
+}
+
+// dw = the sum of `splits` partial weight gradients, in split order.
+template <class Shape>
+__global__ void __launch_bounds__(256)
+    sum_splits_kernel(float *__restrict__ dw, const float *__restrict__ partial,
+                      int splits) {
+  constexpr long kSize = Shape::value.weight_size();
+  const long i = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < kSize)
+    dw[i] = split_sum(partial, splits, kSize, i);
 }
 
 // wt = w in KRSC, one thread per element (reads coalesced). Shape is
@@ -618,8 +664,9 @@ void conv2d_grad_input_bn_reduce(T *dx, T *grad_sum, T *grad_dev_sum,
 }
 
 // dw [out_channels, in_channels/groups, KH, KW] = sum over the batch of
-// dy_g^T im2col(x_g). Zeroes dw, then adds the partial products of K slices
-// with atomics (the last bits depend on timing). Writes dw.
+// dy_g^T im2col(x_g). Split over K (as many splits as fill the GPU and fit
+// the split scratch, stream.cuh), the partial sums go to the scratch and are
+// summed in split order: the same bits on every run. Writes dw.
 template <Conv2DShape S, class T = float>
 void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
   static_assert(S.valid(),
@@ -632,14 +679,20 @@ void conv2d_grad_weight(T *dw, const T *dy, const T *x, int N) {
       !detail::check_aligned((!Op::kAVec || detail::aligned16(dy)) &&
                              (!Op::kBVec || detail::aligned16(x))))
     return;
-  detail::record(cudaMemsetAsync(dw, 0, sizeof(float) * S.weight_size(),
-                                 current_stream()));
-  const long tiles = detail::ceil_div(Op::kM, Cfg::BM) *
-                     detail::ceil_div(Op::kN, Cfg::BN) * S.groups;
+  const DeviceScratch &scratch = split_scratch();
   int k_split = 0;
-  const int splits =
-      detail::weight_grad_splits(K, tiles, S.groups, Cfg::BK, &k_split);
-  detail::launch_igemm<Op, Cfg>(Op{dw, dy, x}, Op::kM, int(K), splits, k_split);
+  const int splits = detail::weight_grad_plan<S>(
+      N, scratch.data ? scratch.floats : 0, &k_split);
+  float *partial = splits > 1 ? scratch.data : nullptr;
+  detail::launch_igemm<Op, Cfg>(Op{dw, dy, x, partial}, Op::kM, int(K), splits,
+                                k_split);
+  if (partial) {
+    constexpr int kThreads = 256;
+    detail::sum_splits_kernel<detail::ShapeOf<S>>
+        <<<unsigned(detail::ceil_div(S.weight_size(), long(kThreads))),
+           kThreads, 0, current_stream()>>>(dw, partial, splits);
+    detail::after_launch();
+  }
 }
 
 // db [out_channels] = sum of dy over N, OH, OW. Writes db.

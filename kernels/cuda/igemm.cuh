@@ -15,6 +15,10 @@
 //   float  a(g, m, k), b(g, k, n);              // 0 outside the problem
 //   float4 a4(g, m, k), b4(g, k, n);            // only called when k.Vec
 //   float  store(g, m, n, v);                   // returns the stored value
+//                                               // (or, with a constexpr
+//                                               // kStoresPerSplit = true,
+//                                               // store_split(split, g, m,
+//                                               // n, v))
 //   float  second_stat(g, m, n, v);             // only when kStats: the
 //                                               // term of the second sum
 //                                               // (v*v for BN statistics)
@@ -22,6 +26,8 @@
 // The engine masks m >= M, n >= kN and k outside [k_begin, k_end); the Op
 // masks what only it knows (convolution padding, stride phases).
 #pragma once
+
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -320,14 +326,22 @@ using WarpMath = WarpFma<Cfg, SA, SB>;
 #endif
 
 // ----------------------------------------------------------------------------
+// Whether Op stores per K split (op.store_split(split, g, m, n, v): a
+// weight gradient's partial sums) instead of op.store(g, m, n, v).
+template <class Op, class = void> struct StoresPerSplit : std::false_type {};
+template <class Op>
+struct StoresPerSplit<Op, std::void_t<decltype(Op::kStoresPerSplit)>>
+    : std::bool_constant<Op::kStoresPerSplit> {};
+
 // The store pass of thread t over the finished BM x BN tile Cs (row-major,
-// LDC floats per row): t owns column t % BN and rows t / BN, + kThreads/BN,
-// ..., so a warp stores consecutive columns (channels, contiguous in NHWC).
-// Adds the stored values of its column to sum and sumsq when Op::kStats.
+// LDC floats per row) of K split `split`: t owns column t % BN and rows t /
+// BN, + kThreads/BN, ..., so a warp stores consecutive columns (channels,
+// contiguous in NHWC). Adds the stored values of its column to sum and sumsq
+// when Op::kStats.
 template <class Op, class Cfg>
 __host__ __device__ __forceinline__ void
-store_tile_column(const Op &op, const float *Cs, int t, int g, int m0, int n0,
-                  int M, float &sum, float &sumsq) {
+store_tile_column(const Op &op, const float *Cs, int t, int g, int split,
+                  int m0, int n0, int M, float &sum, float &sumsq) {
   constexpr int kRowStep = Cfg::kThreads / Cfg::BN;
   const int col = t % Cfg::BN;
   const int n = n0 + col;
@@ -337,7 +351,11 @@ store_tile_column(const Op &op, const float *Cs, int t, int g, int m0, int n0,
     const int m = m0 + r;
     if (m >= M)
       break;
-    const float v = op.store(g, m, n, Cs[r * Cfg::LDC + col]);
+    float v = Cs[r * Cfg::LDC + col];
+    if constexpr (StoresPerSplit<Op>::value)
+      v = op.store_split(split, g, m, n, v);
+    else
+      v = op.store(g, m, n, v);
     if constexpr (Op::kStats) {
       sum += v;
       sumsq += op.second_stat(g, m, n, v);
@@ -429,7 +447,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   math.store(Cs, wm0, wn0);
   __syncthreads();
   float sum = 0.0f, sumsq = 0.0f;
-  store_tile_column<Op, Cfg>(op, Cs, t, g, m0, n0, M, sum, sumsq);
+  store_tile_column<Op, Cfg>(op, Cs, t, g, split, m0, n0, M, sum, sumsq);
   if constexpr (Op::kStats) {
     // The kThreads/BN partial sums of each column, then one global atomic
     // per column and block.

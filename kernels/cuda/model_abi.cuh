@@ -88,7 +88,7 @@ struct DeviceIo {
 struct rnc_model {
   float *state = nullptr; // device: parameters, buffers, optimizer, gradients
   float *work = nullptr;  // device: the planned workspace
-  float *stats = nullptr; // device: g_sum, g_sumsq, the weight scratch
+  float *stats = nullptr; // device: g_sum, g_sumsq, the conv scratch
   void *device_io = nullptr;          // one allocation behind `io`
   gen_abi::DeviceIo io;
   gen_abi::Pinned *pinned = nullptr;  // host, page-locked
@@ -146,16 +146,27 @@ inline int cuda_ok(rnc_model *m, cudaError_t e, const char *what,
 }
 
 // The device scratch of m->stats: g_sum and g_sumsq (kStatChannels each),
-// then, from a 64-byte boundary, the weight scratch of the convolutions
-// (kernels/cuda/stream.cuh): as large as the largest weight with more than
-// one tap.
-inline long stat_floats() { return (2L * gen::kStatChannels + 15) / 16 * 16; }
+// then, each from a 64-byte boundary, the two scratch buffers of the
+// convolutions (kernels/cuda/stream.cuh): the weight scratch, as large as
+// the largest weight with more than one tap, and, if the model has a
+// convolution, the split scratch of the weight gradients.
+inline long round16(long floats) { return (floats + 15) / 16 * 16; }
+inline long stat_floats() { return round16(2L * gen::kStatChannels); }
 inline long weight_scratch_floats() {
   long most = 0;
   for (const rnc_tensor_info &t : gen::kTensors)
     if (t.kind == RNC_PARAM && t.rank == 4 && t.shape[2] * t.shape[3] > 1)
       most = t.numel > most ? t.numel : most;
-  return most;
+  return round16(most);
+}
+inline long split_scratch_floats() {
+  for (const rnc_tensor_info &t : gen::kTensors)
+    if (t.kind == RNC_PARAM && t.rank == 4)
+      return rnc::cuda::kSplitScratchFloats;
+  return 0;
+}
+inline long scratch_floats() {
+  return stat_floats() + weight_scratch_floats() + split_scratch_floats();
 }
 
 // Points the generated code at this model's scratch (before a step or eval
@@ -163,8 +174,10 @@ inline long weight_scratch_floats() {
 inline void bind_scratch(rnc_model *m) {
   gen::g_sum = m->stats;
   gen::g_sumsq = m->stats + gen::kStatChannels;
-  rnc::cuda::set_weight_scratch(m->stats + stat_floats(),
-                                weight_scratch_floats());
+  float *weights = m->stats + stat_floats();
+  rnc::cuda::set_weight_scratch(weights, weight_scratch_floats());
+  rnc::cuda::set_split_scratch(weights + weight_scratch_floats(),
+                               split_scratch_floats());
 }
 
 // Where a graph fails, no op is named.
@@ -504,9 +517,7 @@ RNC_EXPORT rnc_model *rnc_create(void) {
           cudaSuccess &&
       cudaMalloc(&m->state, bytes(gen::kStateFloats)) == cudaSuccess &&
       cudaMalloc(&m->work, bytes(gen::kWorkFloats)) == cudaSuccess &&
-      cudaMalloc(&m->stats, bytes(gen_abi::stat_floats() +
-                                  gen_abi::weight_scratch_floats())) ==
-          cudaSuccess &&
+      cudaMalloc(&m->stats, bytes(gen_abi::scratch_floats())) == cudaSuccess &&
       gen_abi::allocate_io(m) == cudaSuccess &&
       cudaMallocHost(&m->pinned, sizeof(gen_abi::Pinned)) == cudaSuccess &&
       cudaMallocHost(&m->pinned_images, bytes(B * gen_abi::image_floats())) ==

@@ -42,6 +42,24 @@ inline void set_weight_scratch(float *data, long floats) {
   weight_scratch() = DeviceScratch{data, data ? floats : 0};
 }
 
+// The device buffer a weight gradient split over K writes its partial sums
+// to, one weight per split, before summing them in split order (conv.cuh's
+// conv2d_grad_weight: no atomics, the same bits every run). The split count
+// is capped to what fits; without it a weight gradient runs unsplit (right,
+// but one block per tile). kSplitScratchFloats is what the glue gives:
+// twice the largest split x weight the launcher asks for (kTargetBlocks
+// tiles of 64 x 64).
+inline constexpr long kSplitScratchFloats = 8L << 20;
+
+inline DeviceScratch &split_scratch() {
+  static DeviceScratch scratch;
+  return scratch;
+}
+
+inline void set_split_scratch(float *data, long floats) {
+  split_scratch() = DeviceScratch{data, data ? floats : 0};
+}
+
 // ----------------------------------------------------------------------------
 // Errors. Launchers never abort and never synchronize: a bad argument (N <= 0,
 // a null pointer, a misaligned pointer where a kernel loads float4) skips the

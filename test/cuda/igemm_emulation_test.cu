@@ -89,7 +89,7 @@ bool emulate_igemm(const Op &op, int M, int K, int splits, int k_split) {
         }
         for (int t = 0; t < Cfg::kThreads; ++t) {
           sums[t] = sumsqs[t] = 0.0f;
-          cd::store_tile_column<Op, Cfg>(op, Cs.data(), t, g, m0, n0, M,
+          cd::store_tile_column<Op, Cfg>(op, Cs.data(), t, g, split, m0, n0, M,
                                          sums[t], sumsqs[t]);
         }
         if constexpr (Op::kStats)
@@ -253,27 +253,32 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
     }
   }
 
-  // Backward weight, split over K exactly as the launcher splits it.
+  // Backward weight, split over K exactly as the launcher splits it (its
+  // plan with a large split scratch, and with room for one weight: unsplit),
+  // the partial sums added up as sum_splits_kernel does.
   std::vector<float> dw_ref(w.size());
   cpu::conv2d_grad_weight<S>(dw_ref.data(), dy.data(), x.data(), N);
-  {
+  for (long scratch : {long(cu::kSplitScratchFloats), long(S.weight_size())}) {
     using Op = cd::ConvBwdWeightOp<S>;
     using Cfg = cd::RowsCfg<Op::kM>;
-    std::vector<float> dw(w.size(), 0.0f);
-    const long K = long(N) * Po;
-    const long tiles = cd::ceil_div(Op::kM, Cfg::BM) *
-                       cd::ceil_div(Op::kN, Cfg::BN) * S.groups;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
     int k_split = 0;
-    const int splits =
-        cd::weight_grad_splits(K, tiles, S.groups, Cfg::BK, &k_split);
+    const int splits = cd::weight_grad_plan<S>(N, scratch, &k_split);
+    std::vector<float> dw(w.size(), nan);
+    std::vector<float> partial(splits > 1 ? splits * w.size() : 0, nan);
     bool covered =
-        emulate_igemm<Op, Cfg>(Op{dw.data(), dy_h.data(), x_h.data()}, Op::kM,
-                               int(K), splits, k_split);
-    report.expect(name + " backward weight: tiles fully staged (" +
-                      std::to_string(splits) + " K splits of " +
-                      std::to_string(k_split) + ")",
+        emulate_igemm<Op, Cfg>(Op{dw.data(), dy_h.data(), x_h.data(),
+                                  splits > 1 ? partial.data() : nullptr},
+                               Op::kM, int(long(N) * Po), splits, k_split);
+    if (splits > 1)
+      for (long i = 0; i < long(w.size()); ++i)
+        dw[i] = cd::split_sum(partial.data(), splits, long(w.size()), i);
+    const std::string how =
+        std::to_string(splits) + " K splits of " + std::to_string(k_split);
+    report.expect(name + " backward weight: tiles fully staged (" + how + ")",
                   covered);
-    report.compare(name + " backward weight dw", dw, dw_ref, kTol);
+    report.compare(name + " backward weight dw (" + how + ")", dw, dw_ref,
+                   kTol);
   }
 }
 

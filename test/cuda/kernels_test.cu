@@ -148,10 +148,13 @@ int begin(bool first) {
   cu::set_stream(g_stream);
   // The convolutions' KRSC weight copies (stream.cuh): more than any
   // weight of the cases (512 x 512 x 3 x 3 is 2.4 M floats).
+  // Then the weight gradients' split scratch, as a model's glue gives it.
   constexpr long kScratchFloats = 1L << 23;
   float *scratch = nullptr;
-  CUDA_CHECK(cudaMalloc(&scratch, sizeof(float) * kScratchFloats));
+  CUDA_CHECK(cudaMalloc(
+      &scratch, sizeof(float) * (kScratchFloats + cu::kSplitScratchFloats)));
   cu::set_weight_scratch(scratch, kScratchFloats);
+  cu::set_split_scratch(scratch + kScratchFloats, cu::kSplitScratchFloats);
   return 0;
 }
 
@@ -159,6 +162,7 @@ void end() {
   cu::set_stream(nullptr);
   CUDA_CHECK(cudaFree(cu::weight_scratch().data));
   cu::set_weight_scratch(nullptr, 0);
+  cu::set_split_scratch(nullptr, 0);
   CUDA_CHECK(cudaStreamDestroy(g_stream));
 }
 

@@ -53,12 +53,14 @@ int run(int pass, int N, float *out, float *out2, float *out3, const float *a,
         const float *b, const float *c, const float *d, const float *e) {
   cu::set_stream(nullptr);
   cu::last_launch_error();
-  if (!cu::weight_scratch().data) { // the KRSC weight copies, once
-    constexpr long kFloats = 512L * 512 * 9;
+  if (!cu::weight_scratch().data) { // the scratch a model's glue gives, once
+    constexpr long kFloats = 512L * 512 * 9; // the largest weight's copy
     float *scratch = nullptr;
-    if (cudaError_t e = cudaMalloc(&scratch, sizeof(float) * kFloats))
+    if (cudaError_t e = cudaMalloc(
+            &scratch, sizeof(float) * (kFloats + cu::kSplitScratchFloats)))
       return int(e);
     cu::set_weight_scratch(scratch, kFloats);
+    cu::set_split_scratch(scratch + kFloats, cu::kSplitScratchFloats);
   }
   switch (pass) {
   case 0: // y, sum, sumsq <- x, w
