@@ -1,6 +1,7 @@
-// The stream every rnc::cuda launcher enqueues on, the weight scratch and
-// the record of launch errors: host code only, so the ABI glue (model_abi.cuh)
-// and its host tests use it without the kernels.
+// The stream every rnc::cuda launcher enqueues on, the convolutions' two
+// scratch buffers (weight copies, weight-gradient partial sums) and the record
+// of launch errors: host code only, so the ABI glue (model_abi.cuh) and its
+// host tests use it without the kernels.
 #pragma once
 
 #include <cstdint>
