@@ -184,6 +184,7 @@ LogicalResult emitModel(ModuleOp module, const ModelMeta &meta,
   for (const std::string &def : shapes.definitions())
     os << def << "\n";
   os << "\n";
+  model.convShapes = shapes.namesOf("Conv2DShape");
   target->emitFunctions(initBody(*state), model, os);
   return success();
 }

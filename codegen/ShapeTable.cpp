@@ -15,9 +15,18 @@ std::string ShapeTable::get(llvm::StringRef type, llvm::StringRef prefix,
     return it->second;
   std::string name = llvm::formatv("k{0}{1}", prefix, names.size()).str();
   names.insert({key, name});
+  typed.push_back({type.str(), name});
   defs.push_back(
       llvm::formatv("constexpr rnc::{0} {1}{2};", type, name, init));
   return name;
+}
+
+std::vector<std::string> ShapeTable::namesOf(llvm::StringRef type) const {
+  std::vector<std::string> out;
+  for (const auto &[t, name] : typed)
+    if (t == type)
+      out.push_back(name);
+  return out;
 }
 
 std::string ShapeTable::conv(RankedTensorType in, RankedTensorType w,

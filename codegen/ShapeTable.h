@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rnc::codegen {
@@ -21,6 +22,8 @@ public:
   std::string get(llvm::StringRef type, llvm::StringRef prefix,
                   const std::string &init);
   const std::vector<std::string> &definitions() const { return defs; }
+  /// The names of the constants of `type`, in definition order.
+  std::vector<std::string> namesOf(llvm::StringRef type) const;
 
   /// Shape of a convolution with input (or input gradient) type `in` and
   /// weight (or weight gradient) type `w`.
@@ -42,6 +45,7 @@ public:
 private:
   std::map<std::string, std::string> names;
   std::vector<std::string> defs;
+  std::vector<std::pair<std::string, std::string>> typed; // (type, name)
 };
 
 } // namespace rnc::codegen

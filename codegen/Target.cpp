@@ -3,6 +3,7 @@
 
 #include "codegen/EmitModel.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cstdio>
@@ -155,7 +156,7 @@ public:
     int macro = meta.precision == "fp32" ? 0 : meta.precision == "tf32" ? 1 : 2;
     os << "#ifndef RNC_CUDA_PRECISION\n#define RNC_CUDA_PRECISION " << macro
        << " // " << meta.precision << "\n#endif\n"
-       << "#include <cstring>\n\n"
+       << "#include <array>\n#include <cstring>\n\n"
        << "#include \"kernels/cuda/rnc_cuda.cuh\"\n"
        << "#include \"kernels/init.h\"\n"
        << "#include \"runtime/rnc_abi.h\"\n\n"
@@ -189,6 +190,11 @@ public:
        << "  (void)NB;\n"
        << model.trainBody << "}\n\n";
     emitEval(model, os);
+    os << "// The convolution shapes (the glue sizes the scratch of their "
+          "partial\n// sums for kInfo.max_batch).\n"
+       << "constexpr std::array<rnc::Conv2DShape, " << model.convShapes.size()
+       << "> kConvShapes = {{" << llvm::join(model.convShapes, ", ")
+       << "}};\n\n";
     os << "} // namespace gen\n\n#include \"kernels/cuda/model_abi.cuh\"\n";
   }
 };

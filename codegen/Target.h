@@ -27,6 +27,9 @@ struct EmittedModel {
   std::vector<std::string> sgdTable;
   /// Channels of the widest fused BN (size of the g_sum/g_sumsq scratch).
   int64_t statChannels = 1;
+  /// Names of the model's Conv2DShape constants (cuda: kConvShapes, from
+  /// which the glue sizes the scratch of the convolutions' partial sums).
+  std::vector<std::string> convShapes;
 };
 
 class Target {

@@ -64,14 +64,6 @@ template <class T> __host__ __device__ __forceinline__ T ldg(const T *p) {
 #endif
 }
 
-__host__ __device__ __forceinline__ void atomic_add(float *p, float v) {
-#ifdef __CUDA_ARCH__
-  atomicAdd(p, v);
-#else
-  *p += v;
-#endif
-}
-
 // ----------------------------------------------------------------------------
 // Reductions.
 

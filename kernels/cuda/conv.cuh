@@ -14,6 +14,7 @@
 #include "epilogue.cuh"
 #include "igemm.cuh"
 #include "reduce.cuh"
+#include "stat_partials.h"
 
 namespace rnc::cuda {
 
@@ -21,6 +22,8 @@ namespace detail {
 
 // ----------------------------------------------------------------------------
 // Kernels: the three problems (accessors for igemm_kernel).
+
+template <Conv2DShape S> inline constexpr bool kDataPhases = data_phases(S);
 
 template <Conv2DShape S> struct ConvDims {
   static constexpr int Cin = S.in_channels, Cout = S.out_channels;
@@ -120,8 +123,48 @@ __host__ __device__ __forceinline__ float4 zero4() {
   return make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 }
 
+// ----------------------------------------------------------------------------
+// Statistics without atomics. A GEMM with statistics (BN sums of a forward,
+// BN backward sums of a data gradient) stores each block's column sums as
+// one row of a [rows][2][C] buffer of partial sums in the split scratch
+// (stream.cuh); sum_stat_partials then adds the rows up in a fixed order.
+// No float atomics anywhere, so the same bits on every run.
+
+// Stores a block's two column sums s and s2 of channel c at `row`.
+__host__ __device__ __forceinline__ void
+store_stat_partial(float *partial, long row, int C, int c, float s, float s2) {
+  float *const p = partial + row * 2 * C;
+  p[c] = s;
+  p[C + c] = s2;
+}
+
+// [rows][2][C] partial sums, read by channel_sums_kernel (reduce.cuh).
+template <int C> struct StatPartialRows {
+  const float *partial;
+  __device__ void operator()(long r, int c, float (&acc)[2]) const {
+    acc[0] += partial[r * 2 * C + c];
+    acc[1] += partial[r * 2 * C + C + c];
+  }
+};
+
+// out0[c], out1[c] = the sums of `rows` rows of partial sums, in a fixed
+// order.
+template <int C>
+void sum_stat_partials(const float *partial, long rows, float *out0,
+                       float *out1) {
+  launch_channel_sums<C, 2>(StatPartialRows<C>{partial}, out0, out1, rows);
+}
+
+// The split scratch when it holds `floats` floats, else nullptr (recorded).
+inline float *stat_scratch(long floats) {
+  const DeviceScratch &scratch = split_scratch();
+  return check_args(scratch.data && scratch.floats >= floats) ? scratch.data
+                                                              : nullptr;
+}
+
 // Forward: row m = n*P + q (output pixel), column j (output channel g*Mg+j),
-// k = rs*Cg + c.
+// k = rs*Cg + c. With Stats, block b's column sums go to row b of
+// stat_partial.
 template <Conv2DShape S, class Epi, bool Stats> struct ConvFwdOp {
   using D = ConvDims<S>;
   static constexpr int kGroups = S.groups, kN = D::Mg, kK = D::RS * D::Cg;
@@ -132,7 +175,7 @@ template <Conv2DShape S, class Epi, bool Stats> struct ConvFwdOp {
 
   float *y;
   const float *x, *w, *bias;
-  float *sum, *sumsq;
+  float *stat_partial; // [forward_stat_rows][2][Cout], only with Stats
   Epi epi;
 
   __host__ __device__ __forceinline__ long a_offset(int g, int m, int k) const {
@@ -178,10 +221,9 @@ template <Conv2DShape S, class Epi, bool Stats> struct ConvFwdOp {
                                                         float v) const {
     return v * v;
   }
-  __host__ __device__ __forceinline__ void add_stats(int g, int j, float s,
-                                                     float ss) const {
-    atomic_add(sum + g * D::Mg + j, s);
-    atomic_add(sumsq + g * D::Mg + j, ss);
+  __host__ __device__ __forceinline__ void add_stats(int g, int j, int bm,
+                                                     float s, float ss) const {
+    store_stat_partial(stat_partial, bm, D::Cout, g * D::Mg + j, s, ss);
   }
 };
 
@@ -203,7 +245,10 @@ template <Conv2DShape S, class Epi, bool Sums> struct DataGradIo {
   const float *dy, *w;
   Epi epi;
   const float *bn_x = nullptr, *bn_mean = nullptr; // only with Sums
-  float *sum = nullptr, *dev_sum = nullptr;
+  // With Sums: block b's column sums go to row stat_row0 + b of the
+  // [data_stat_rows][2][Cin] partial sums (each phase's GEMM its own rows).
+  float *stat_partial = nullptr;
+  long stat_row0 = 0;
 
   __host__ __device__ __forceinline__ float dy_at(long i) const {
     return i < 0 ? 0.0f : ldg(dy + i);
@@ -231,12 +276,11 @@ template <Conv2DShape S, class Epi, bool Sums> struct DataGradIo {
     const int ci = g * D::Cg + c;
     return v * (ldg(bn_x + p * D::Cin + ci) - ldg(bn_mean + ci));
   }
-  __host__ __device__ __forceinline__ void add_stats(int g, int c, float s,
-                                                     float sd) const {
-    if constexpr (Sums) {
-      atomic_add(sum + g * D::Cg + c, s);
-      atomic_add(dev_sum + g * D::Cg + c, sd);
-    }
+  __host__ __device__ __forceinline__ void add_stats(int g, int c, int bm,
+                                                     float s, float sd) const {
+    if constexpr (Sums)
+      store_stat_partial(stat_partial, stat_row0 + bm, D::Cin, g * D::Cg + c, s,
+                         sd);
   }
 };
 
@@ -308,8 +352,8 @@ struct ConvBwdDataPhaseOp : DataGradIo<S, Epi, Sums> {
   static constexpr int TS = S0 < D::KW ? (D::KW - S0 + D::SW - 1) / D::SW : 0;
   static constexpr int CY = (PY + D::PH - R0) / D::SH;
   static constexpr int CX = (PX + D::PW - S0) / D::SW;
-  static constexpr int Hp = PY < D::H ? (D::H - PY + D::SH - 1) / D::SH : 0;
-  static constexpr int Wp = PX < D::W ? (D::W - PX + D::SW - 1) / D::SW : 0;
+  static constexpr int Hp = phase_extent(D::H, PY, D::SH);
+  static constexpr int Wp = phase_extent(D::W, PX, D::SW);
   static constexpr int kPlane = Hp * Wp; // input pixels of the phase
   static constexpr int kK = TR * TS * D::Mg;
 
@@ -376,31 +420,30 @@ struct ConvBwdDataPhaseOp : DataGradIo<S, Epi, Sums> {
   }
 };
 
-// Whether a data gradient runs as one GEMM per stride phase.
-template <Conv2DShape S>
-inline constexpr bool kDataPhases = (S.stride_h > 1 || S.stride_w > 1) &&
-                                    S.dilation_h == 1 && S.dilation_w == 1;
-
 // The GEMMs of a data gradient: launch(op, M) for each (one Op, or one
 // ConvBwdDataPhaseOp per stride phase with input pixels, phase (0, 0)
-// first). The launchers pass launch_igemm; the host emulation test its
-// emulation, so both run the same decomposition.
+// first; with Sums, each phase's partial sums start at the row after the
+// previous phase's, data_stat_rows in all). The launchers pass launch_igemm;
+// the host emulation test its emulation, so both run the same
+// decomposition.
 template <Conv2DShape S, class Epi, bool Sums, int Phase = 0, class Launch>
 void data_gradient_gemms(const Launch &launch, float *dx, const float *dy,
                          const float *w, int N, const Epi &epi,
-                         const float *bn_x, const float *bn_mean, float *sum,
-                         float *dev_sum) {
+                         const float *bn_x, const float *bn_mean,
+                         float *stat_partial, long row0 = 0) {
   if constexpr (!kDataPhases<S>) {
     using Op = ConvBwdDataOp<S, Epi, Sums>;
-    launch(Op{{dx, dy, w, epi, bn_x, bn_mean, sum, dev_sum}},
+    launch(Op{{dx, dy, w, epi, bn_x, bn_mean, stat_partial, row0}},
            N * int(S.in_plane()));
   } else if constexpr (Phase < S.stride_h * S.stride_w) {
     using Op = ConvBwdDataPhaseOp<S, Epi, Sums, Phase / S.stride_w,
                                   Phase % S.stride_w>;
+    const int rows = N * Op::kPlane;
     if constexpr (Op::kPlane > 0)
-      launch(Op{dx, dy, w, epi, bn_x, bn_mean, sum, dev_sum}, N * Op::kPlane);
+      launch(Op{dx, dy, w, epi, bn_x, bn_mean, stat_partial, row0}, rows);
     data_gradient_gemms<S, Epi, Sums, Phase + 1>(launch, dx, dy, w, N, epi,
-                                                 bn_x, bn_mean, sum, dev_sum);
+                                                 bn_x, bn_mean, stat_partial,
+                                                 row0 + blocks_of_rows(rows));
   }
 }
 
@@ -453,7 +496,7 @@ template <Conv2DShape S> struct ConvBwdWeightOp {
       dw[i] = v;
     return v;
   }
-  __host__ __device__ __forceinline__ void add_stats(int, int, float,
+  __host__ __device__ __forceinline__ void add_stats(int, int, int, float,
                                                      float) const {}
 };
 
@@ -547,19 +590,20 @@ void conv_forward_launch(float *y, const float *x, const float *w_kcrs,
                          const Epi &epi) {
   using Op = ConvFwdOp<S, Epi, Stats>;
   const long M = long(N) * S.out_plane();
+  const long rows = forward_stat_rows(S, N);
+  float *partial = nullptr;
+  if constexpr (Stats)
+    if (!(partial = stat_scratch(rows * 2 * S.out_channels)))
+      return;
   const float *w = krsc_weights<S>(w_kcrs);
   if (!w || !check_args(M < (1L << 31)) ||
       !check_aligned((!Op::kAVec || aligned16(x)) &&
                      (!Op::kBVec || aligned16(w))))
     return;
-  if constexpr (Stats) {
-    record(cudaMemsetAsync(sum, 0, sizeof(float) * S.out_channels,
-                           current_stream()));
-    record(cudaMemsetAsync(sumsq, 0, sizeof(float) * S.out_channels,
-                           current_stream()));
-  }
-  launch_igemm<Op, ColsCfg<Op::kN, Op::kK>>(Op{y, x, w, bias, sum, sumsq, epi},
+  launch_igemm<Op, ColsCfg<Op::kN, Op::kK>>(Op{y, x, w, bias, partial, epi},
                                             int(M), Op::kK, 1, Op::kK);
+  if constexpr (Stats)
+    sum_stat_partials<S.out_channels>(partial, rows, sum, sumsq);
 }
 
 } // namespace detail
@@ -585,8 +629,10 @@ void conv2d(T *y, const T *x, const T *w, const std::type_identity_t<T> *bias,
 }
 
 // The same, plus per output channel the sum and sum of squares of the stored
-// y over N, OH, OW (fp32; block partial sums added with atomics, so the last
-// bits depend on timing). The sums are zeroed here first.
+// y over N, OH, OW (fp32; each block's partial sums go to the split scratch,
+// then are added in a fixed order: the same bits on every run). Writes the
+// sums (never accumulates). The split scratch must hold
+// stat_partial_floats(S, N).
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
 void conv2d_bn_train_stats(T *y, T *channel_sum, T *channel_sumsq, const T *x,
                            const T *w, const std::type_identity_t<T> *bias,
@@ -611,24 +657,25 @@ void conv_backward_data_launch(float *dx, const float *dy, const float *w_kcrs,
                                float *dev_sum) {
   using Op = ConvBwdDataOp<S, Epilogue, Sums>;
   const long M = long(N) * S.in_plane();
+  const long rows = data_stat_rows(S, N);
+  float *partial = nullptr;
+  if constexpr (Sums)
+    if (!(partial = stat_scratch(rows * 2 * S.in_channels)))
+      return;
   const float *w = krsc_weights<S>(w_kcrs);
   if (!w || !check_args(M < (1L << 31)) ||
       !check_aligned((!Op::kAVec || aligned16(dy)) &&
                      (!Op::kBVec || aligned16(w))))
     return;
-  if constexpr (Sums) {
-    record(cudaMemsetAsync(sum, 0, sizeof(float) * S.in_channels,
-                           current_stream()));
-    record(cudaMemsetAsync(dev_sum, 0, sizeof(float) * S.in_channels,
-                           current_stream()));
-  }
   data_gradient_gemms<S, Epilogue, Sums>(
-      [](const auto &op, int rows) {
+      [](const auto &op, int m) {
         using PhaseOp = std::decay_t<decltype(op)>;
         launch_igemm<PhaseOp, ColsCfg<PhaseOp::kN, PhaseOp::kK>>(
-            op, rows, PhaseOp::kK, 1, PhaseOp::kK);
+            op, m, PhaseOp::kK, 1, PhaseOp::kK);
       },
-      dx, dy, w, N, epi, bn_x, bn_mean, sum, dev_sum);
+      dx, dy, w, N, epi, bn_x, bn_mean, partial);
+  if constexpr (Sums)
+    sum_stat_partials<S.in_channels>(partial, rows, sum, dev_sum);
 }
 } // namespace detail
 
@@ -646,8 +693,9 @@ void conv2d_grad_input(T *dx, const T *dy, const T *w, int N,
 // conv2d_grad_input that also writes, per input channel c over N, H, W,
 //   grad_sum[c] = sum g,   grad_dev_sum[c] = sum g * (x - mean[c])
 // of the stored (epilogue-applied) values g, for the batch norm whose output
-// gradient g is (rn.conv2d_grad_input_bn_reduce). Block partial sums are
-// added with atomics (zeroed here first), so the last bits depend on timing.
+// gradient g is (rn.conv2d_grad_input_bn_reduce). Block partial sums go to
+// the split scratch (which must hold stat_partial_floats(S, N)) and are
+// added in a fixed order: the same bits on every run. Writes the sums.
 template <Conv2DShape S, class T = float, class Epilogue = NoEpilogue>
 void conv2d_grad_input_bn_reduce(T *dx, T *grad_sum, T *grad_dev_sum,
                                  const T *dy, const T *w, const T *x,

@@ -22,7 +22,12 @@
 //   float  second_stat(g, m, n, v);             // only when kStats: the
 //                                               // term of the second sum
 //                                               // (v*v for BN statistics)
-//   void   add_stats(g, n, sum, second);        // only when kStats
+//   void   add_stats(g, n, block_m, sum,        // only when kStats: the
+//                    second);                   // column's sums over the
+//                                               // block's rows (block_m:
+//                                               // the block's index
+//                                               // along M), stored, never
+//                                               // added with atomics
 // The engine masks m >= M, n >= kN and k outside [k_begin, k_end); the Op
 // masks what only it knows (convolution padding, stride phases).
 #pragma once
@@ -33,6 +38,7 @@
 #include <mma.h>
 
 #include "common.cuh"
+#include "stat_partials.h"
 
 namespace rnc::cuda::detail {
 
@@ -98,13 +104,15 @@ struct TileCfg {
 template <int K> inline constexpr int kSliceFor = K <= 16 ? 16 : kTileK;
 
 // Forward and backward-data tiles, by the number of columns (channels per
-// group) and the reduction depth K: 128 x 64 with 8 warps, or narrower for
-// small groups.
+// group) and the reduction depth K: kColsBM x 64 with 8 warps, or narrower
+// for small groups. Every one is kColsBM rows high, so the number of blocks
+// along M (and of statistics partial sums, stat_partials.h) depends on M
+// alone.
 template <int Cols, int K>
 using ColsCfg = std::conditional_t<
-    (Cols > 32), TileCfg<128, 64, 4, 2, kSliceFor<K>>,
-    std::conditional_t<(Cols > 16), TileCfg<128, 32, 4, 1, kSliceFor<K>>,
-                       TileCfg<128, 16, 4, 1, kSliceFor<K>>>>;
+    (Cols > 32), TileCfg<kColsBM, 64, 4, 2, kSliceFor<K>>,
+    std::conditional_t<(Cols > 16), TileCfg<kColsBM, 32, 4, 1, kSliceFor<K>>,
+                       TileCfg<kColsBM, 16, 4, 1, kSliceFor<K>>>>;
 
 // Weight-gradient tiles, by the number of rows (output channels per group);
 // the long K (N * out_plane) is split across blocks instead.
@@ -387,7 +395,10 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   constexpr int kTileBytes = Cfg::BM * Cfg::LDC * int(sizeof(float));
   __shared__ __align__(128) unsigned char
       smem[kMainBytes > kTileBytes ? kMainBytes : kTileBytes];
-  __shared__ float stats[2][Op::kStats ? Cfg::BN : 1];
+  // The store pass's partial column sums, [sum][row step][column].
+  constexpr int kRowStep = Cfg::kThreads / Cfg::BN;
+  __shared__ float stats[2][Op::kStats ? kRowStep : 1]
+                        [Op::kStats ? Cfg::BN : 1];
 
   MmaElem *const As = reinterpret_cast<MmaElem *>(smem);
   MmaElem *const Bs = As + 2 * SA::kElems;
@@ -401,9 +412,6 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   const int wn0 = warp % Cfg::kWarpsN * Cfg::WN;
 
   const int t = int(threadIdx.x);
-  if constexpr (Op::kStats)
-    if (t < Cfg::BN)
-      stats[0][t] = stats[1][t] = 0.0f;
 
   auto a1 = [&](int k, int m) { return op.a(g, m, k); };
   auto a4 = [&](int k, int m) { return op.a4(g, m, k); };
@@ -449,16 +457,20 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   float sum = 0.0f, sumsq = 0.0f;
   store_tile_column<Op, Cfg>(op, Cs, t, g, split, m0, n0, M, sum, sumsq);
   if constexpr (Op::kStats) {
-    // The kThreads/BN partial sums of each column, then one global atomic
-    // per column and block.
-    const int col = t % Cfg::BN;
-    if (n0 + col < Op::kN) {
-      atomicAdd(&stats[0][col], sum);
-      atomicAdd(&stats[1][col], sumsq);
-    }
+    // The kRowStep partial sums of each column added in row-step order (no
+    // atomics: the same bits every run), then stored as the block's.
+    stats[0][t / Cfg::BN][t % Cfg::BN] = sum;
+    stats[1][t / Cfg::BN][t % Cfg::BN] = sumsq;
     __syncthreads();
-    if (t < Cfg::BN && n0 + t < Op::kN)
-      op.add_stats(g, n0 + t, stats[0][t], stats[1][t]);
+    if (t < Cfg::BN && n0 + t < Op::kN) {
+      float s = 0.0f, s2 = 0.0f;
+#pragma unroll
+      for (int r = 0; r < kRowStep; ++r) {
+        s += stats[0][r][t];
+        s2 += stats[1][r][t];
+      }
+      op.add_stats(g, n0 + t, int(blockIdx.x), s, s2);
+    }
   }
 }
 

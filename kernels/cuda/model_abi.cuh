@@ -57,6 +57,7 @@
 #include "kernels/cpu/profile.h"
 #include "kernels/gather.h"
 #include "runtime/rnc_abi.h"
+#include "stat_partials.h"
 #include "stream.cuh"
 
 #define RNC_EXPORT extern "C" __attribute__((visibility("default")))
@@ -146,10 +147,12 @@ inline int cuda_ok(rnc_model *m, cudaError_t e, const char *what,
 }
 
 // The device scratch of m->stats: g_sum and g_sumsq (kStatChannels each),
-// then, each from a 64-byte boundary, the two scratch buffers of the
-// convolutions (kernels/cuda/stream.cuh): the weight scratch, as large as
-// the largest weight with more than one tap, and, if the model has a
-// convolution, the split scratch of the weight gradients.
+// then, each from a 64-byte boundary, the three scratch buffers of the
+// kernels (kernels/cuda/stream.cuh): the weight scratch, as large as the
+// largest weight with more than one tap; if the model has a convolution, the
+// split scratch of the convolutions' partial sums (kSplitScratchFloats, or
+// more if the statistics of gen::kConvShapes need it at the largest batch);
+// and the reduce scratch of the channel sums.
 inline long round16(long floats) { return (floats + 15) / 16 * 16; }
 inline long stat_floats() { return round16(2L * gen::kStatChannels); }
 inline long weight_scratch_floats() {
@@ -160,13 +163,19 @@ inline long weight_scratch_floats() {
   return round16(most);
 }
 inline long split_scratch_floats() {
-  for (const rnc_tensor_info &t : gen::kTensors)
-    if (t.kind == RNC_PARAM && t.rank == 4)
-      return rnc::cuda::kSplitScratchFloats;
-  return 0;
+  if (gen::kConvShapes.empty())
+    return 0;
+  long most = rnc::cuda::kSplitScratchFloats;
+  for (const rnc::Conv2DShape &s : gen::kConvShapes) {
+    const long need = rnc::cuda::stat_partial_floats(s, gen::kInfo.max_batch);
+    most = need > most ? need : most;
+  }
+  return round16(most);
 }
+inline long reduce_scratch_floats() { return rnc::cuda::kReduceScratchFloats; }
 inline long scratch_floats() {
-  return stat_floats() + weight_scratch_floats() + split_scratch_floats();
+  return stat_floats() + weight_scratch_floats() + split_scratch_floats() +
+         reduce_scratch_floats();
 }
 
 // Points the generated code at this model's scratch (before a step or eval
@@ -176,8 +185,10 @@ inline void bind_scratch(rnc_model *m) {
   gen::g_sumsq = m->stats + gen::kStatChannels;
   float *weights = m->stats + stat_floats();
   rnc::cuda::set_weight_scratch(weights, weight_scratch_floats());
-  rnc::cuda::set_split_scratch(weights + weight_scratch_floats(),
-                               split_scratch_floats());
+  float *split = weights + weight_scratch_floats();
+  rnc::cuda::set_split_scratch(split, split_scratch_floats());
+  rnc::cuda::set_reduce_scratch(split + split_scratch_floats(),
+                                reduce_scratch_floats());
 }
 
 // Where a graph fails, no op is named.

@@ -1,7 +1,7 @@
-// The stream every rnc::cuda launcher enqueues on, the convolutions' two
-// scratch buffers (weight copies, weight-gradient partial sums) and the record
-// of launch errors: host code only, so the ABI glue (model_abi.cuh) and its
-// host tests use it without the kernels.
+// The stream every rnc::cuda launcher enqueues on, the three scratch buffers
+// of the kernels (weight copies, the convolutions' partial sums, the channel
+// sums' block partials) and the record of launch errors: host code only, so
+// the ABI glue (model_abi.cuh) and its host tests use it without the kernels.
 #pragma once
 
 #include <cstdint>
@@ -43,13 +43,18 @@ inline void set_weight_scratch(float *data, long floats) {
   weight_scratch() = DeviceScratch{data, data ? floats : 0};
 }
 
-// The device buffer a weight gradient split over K writes its partial sums
-// to, one weight per split, before summing them in split order (conv.cuh's
-// conv2d_grad_weight: no atomics, the same bits every run). The split count
-// is capped to what fits; without it a weight gradient runs unsplit (right,
-// but one block per tile). kSplitScratchFloats is what the glue gives:
-// twice the largest split x weight the launcher asks for (kTargetBlocks
-// tiles of 64 x 64).
+// The device buffer of the convolutions' partial sums, summed afterwards in
+// a fixed order (no atomics, the same bits every run): a weight gradient
+// split over K writes one weight per split (conv2d_grad_weight; the split
+// count is capped to what fits, and without the buffer a weight gradient
+// runs unsplit: right, but one block per tile), and a GEMM with BN
+// statistics one row of column sums per block (conv2d_bn_train_stats,
+// conv2d_grad_input_bn_reduce: they need stat_partial_floats(S, N) floats,
+// conv.cuh, and without them record cudaErrorInvalidValue and skip). The
+// glue gives kSplitScratchFloats, twice the largest split x weight the
+// weight gradients ask for (kTargetBlocks tiles of 64 x 64), or the largest
+// stat_partial_floats of its convolutions at its largest batch if that is
+// more (ResNet-50 at batch 256: 3.2 M floats).
 inline constexpr long kSplitScratchFloats = 8L << 20;
 
 inline DeviceScratch &split_scratch() {
@@ -59,6 +64,22 @@ inline DeviceScratch &split_scratch() {
 
 inline void set_split_scratch(float *data, long floats) {
   split_scratch() = DeviceScratch{data, data ? floats : 0};
+}
+
+// The device buffer of the channel sums' block partial sums (reduce.cuh,
+// summed in block order: BN statistics and backward sums, bias gradients,
+// the convolutions' statistics). kReduceScratchFloats holds any sum's; a
+// sum of more than one block of rows without it records
+// cudaErrorInvalidValue and skips.
+inline constexpr long kReduceScratchFloats = 64L << 10;
+
+inline DeviceScratch &reduce_scratch() {
+  static DeviceScratch scratch;
+  return scratch;
+}
+
+inline void set_reduce_scratch(float *data, long floats) {
+  reduce_scratch() = DeviceScratch{data, data ? floats : 0};
 }
 
 // ----------------------------------------------------------------------------

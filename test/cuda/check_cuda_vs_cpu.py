@@ -21,7 +21,11 @@ numpy, as runtime/rnc_abi.h defines the arithmetic (--self-test thus checks
 the cpu target's resizing against that definition); then a sixth on that
 dataset with random augmentations (rnc_train_step_augmented: shifts past
 the edges, flips, erased rectangles), which the cpu model gets augmented by
-numpy.
+numpy. At bf16 (the default precision) it then checks run-to-run
+determinism: a fresh cuda instance, initialised with the same seed, takes
+the first two steps twice (two instances one after the other), and the
+losses and every state tensor must be the same bits both times (no float
+atomics in the kernels: kernels/cuda/README.md, "Determinism").
 
 Tolerance: the relative error ||cuda - cpu|| / ||cpu|| of each tensor (0 when
 both are 0) must stay within TOLERANCE[precision]. fp32 differs from the cpu
@@ -291,8 +295,39 @@ def compare_model(args, name, precision):
                     if n.endswith("num_batches_tracked"):
                         continue
                     rep.check(f"step {step} {label} {n}", b[n], a[n])
+        # (--self-test: the cpu .so, so the check itself runs without a GPU.)
+        if precision == "bf16" or args.self_test:
+            check_repeatable(rep, cuda_so, x, y, ((1, max_batch), (2, ragged)))
     print(f"{name} {precision}: compared in {time.perf_counter() - t0:.1f} s", flush=True)
     return rep.summary()
+
+
+def check_repeatable(rep, cuda_so, x, y, steps):
+    """Two runs of `steps` (step, batch) from init(0), each on a fresh
+    instance: the losses, correct counts and every state tensor must be
+    bit-identical."""
+    from rnc_py.abi import Model, GRADIENT, PARAM, BUFFER, OPTIMIZER
+
+    runs = []
+    for _ in range(2):
+        with Model(cuda_so) as g:
+            g.init(0)
+            out = [g.train_step(x[:batch], y[:batch], **SGD) for _, batch in steps]
+            state = {}
+            for kind in (GRADIENT, PARAM, OPTIMIZER, BUFFER):
+                state.update({n: v.tobytes() for n, v in g.read_all(kind).items()})
+            runs.append((out, state))
+    (out_a, state_a), (out_b, state_b) = runs
+    for (step, _), a, b in zip(steps, out_a, out_b):
+        if list(map(float, a)) != list(map(float, b)):
+            rep.failures.append(f"run to run: step {step} loss/correct {a} then {b}")
+    differ = [n for n in state_a if state_a[n] != state_b.get(n)]
+    if differ:
+        rep.failures.append(f"run to run: {len(differ)} tensors differ after "
+                            f"{len(steps)} steps, e.g. {differ[0]}")
+    else:
+        print(f"    run to run: {len(steps)} steps twice, losses and "
+              f"{len(state_a)} tensors bit-identical", flush=True)
 
 
 def train_accuracy(args):

@@ -11,6 +11,7 @@
 // it cannot check: the wmma fragments (emulated by a scalar product over the
 // same shared-memory layouts), the real concurrency (barriers, atomics) and
 // the tf32 rounding (the host keeps fp32). Exit status 0 when all pass.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -92,15 +93,40 @@ bool emulate_igemm(const Op &op, int M, int K, int splits, int k_split) {
           cd::store_tile_column<Op, Cfg>(op, Cs.data(), t, g, split, m0, n0, M,
                                          sums[t], sumsqs[t]);
         }
+        // The block's column sums, its row steps added in order.
         if constexpr (Op::kStats)
           for (int col = 0; col < BN && n0 + col < Op::kN; ++col) {
             float s = 0.0f, ss = 0.0f;
             for (int t = col; t < Cfg::kThreads; t += BN)
               s += sums[t], ss += sumsqs[t];
-            op.add_stats(g, n0 + col, s, ss);
+            op.add_stats(g, n0 + col, int(bx), s, ss);
           }
       }
   return covered;
+}
+
+// [rows + 1][2][C] partial sums, NaN: the GEMMs must store rows [0, rows)
+// and leave the last one alone.
+std::vector<float> nan_partials(long rows, int C) {
+  return std::vector<float>(size_t(rows + 1) * 2 * C,
+                            std::numeric_limits<float>::quiet_NaN());
+}
+
+// The two per-channel sums of the `rows` rows of nan_partials (as
+// sum_stat_partials adds them on the GPU, up to the order); *exact false
+// when an entry of those rows is still NaN (a row no block stored) or one of
+// the extra row is not (a block stored past the rows).
+std::vector<float> partial_sums(const std::vector<float> &partial, long rows,
+                                int C, bool *exact) {
+  std::vector<float> out(2 * size_t(C), 0.0f);
+  for (long r = 0; r <= rows; ++r)
+    for (int i = 0; i < 2 * C; ++i) {
+      const float v = partial[size_t(r) * 2 * C + i];
+      *exact &= std::isnan(v) == (r == rows);
+      if (r < rows)
+        out[size_t(i)] += v;
+    }
+  return out;
 }
 
 // One GEMM of a data gradient (cd::data_gradient_gemms), emulated with the
@@ -159,13 +185,25 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
   {
     using Epi = cu::ResidualAddEpilogue<float>;
     using Op = cd::ConvFwdOp<S, Epi, true>;
-    std::vector<float> y(y_ref.size()), sum(Co, 0.0f), sumsq(Co, 0.0f);
-    Op op{y.data(),   x_h.data(),   w_staged.data(),          bias.data(),
-          sum.data(), sumsq.data(), Epi{res_h.data(), Co, Po}};
+    std::vector<float> y(y_ref.size());
+    // One row of column sums per block along M, NaN until stored.
+    const long rows = cd::forward_stat_rows(S, N);
+    std::vector<float> partial = nan_partials(rows, Co);
+    report.expect(name + " forward: partial sums fit stat_partial_floats",
+                  rows * 2 * Co <= cu::stat_partial_floats(S, N));
+    Op op{y.data(),    x_h.data(),     w_staged.data(),
+          bias.data(), partial.data(), Epi{res_h.data(), Co, Po}};
     const int M = int(N * Po);
     bool covered = emulate_igemm<Op, cd::ColsCfg<Op::kN, Op::kK>>(op, M, Op::kK,
                                                                   1, Op::kK);
     report.expect(name + " forward: tiles fully staged", covered);
+    bool all = true;
+    const std::vector<float> sums = partial_sums(partial, rows, Co, &all);
+    report.expect(name + " forward: every block stored its row of partial "
+                         "sums, none past them",
+                  all);
+    const std::vector<float> sum(sums.begin(), sums.begin() + Co),
+        sumsq(sums.begin() + Co, sums.end());
     report.compare(name + " forward y", ct::to_nchw(y, N, Co, Po), y_ref, kTol);
     // The sums of what was stored (exactly what the kernel must add up).
     std::vector<float> s_own(Co), ss_own(Co);
@@ -200,7 +238,7 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
           ++gemms;
         },
         dx.data(), dy_h.data(), w_staged.data(), N, epi, nullptr, nullptr,
-        nullptr, nullptr);
+        nullptr);
     report.expect(name + " backward data: tiles fully staged", covered);
     report.expect(name + " backward data: one GEMM per stride phase",
                   gemms == (cd::kDataPhases<S> ? data_phases<S>() : 1));
@@ -224,11 +262,29 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
                     cu::ReluMaskEpilogue<float>{mask_in_h.data(), Ci, Pi}};
     std::vector<float> dx(dx_ref.size(),
                           std::numeric_limits<float>::quiet_NaN());
-    std::vector<float> gs(Ci, 0.0f), gds(Ci, 0.0f);
+    // The phases' rows of partial sums follow one another: every one is
+    // stored once (NaN until then) and none lies past data_stat_rows.
+    const long rows = cd::data_stat_rows(S, N);
+    std::vector<float> partial = nan_partials(rows, Ci);
+    report.expect(name + " backward data: partial sums fit stat_partial_floats",
+                  rows * 2 * Ci <= cu::stat_partial_floats(S, N));
+    long rows_used = 0;
     cd::data_gradient_gemms<S, decltype(epi), true>(
-        [&](const auto &op, int M) { emulate_data_gemm(op, M); }, dx.data(),
-        dy_h.data(), w_staged.data(), N, epi, x_h.data(), mean.data(),
-        gs.data(), gds.data());
+        [&](const auto &op, int M) {
+          emulate_data_gemm(op, M);
+          rows_used = std::max(rows_used, op.stat_row0 + cd::blocks_of_rows(M));
+        },
+        dx.data(), dy_h.data(), w_staged.data(), N, epi, x_h.data(),
+        mean.data(), partial.data());
+    report.expect(name + " backward data + BN sums: rows of partial sums",
+                  rows_used == rows);
+    bool all = true;
+    const std::vector<float> sums = partial_sums(partial, rows, Ci, &all);
+    report.expect(name + " backward data + BN sums: every block stored its "
+                         "row of partial sums, none past them",
+                  all);
+    const std::vector<float> gs(sums.begin(), sums.begin() + Ci),
+        gds(sums.begin() + Ci, sums.end());
     report.compare(name + " backward data + BN sums: dx",
                    ct::to_nchw(dx, N, Ci, Pi), dx_sums_ref, kTol);
     // The sums of what was stored, and against the cpu kernel's sums.
@@ -409,8 +465,33 @@ constexpr Conv2DShape kLinear{
 
 } // namespace
 
+// The row partition of the channel sums (reduce.cuh): every row in exactly
+// one block's slice, and the block partial sums (yblocks * 2 * C, for more
+// than one block) within the reduce scratch, from one row to ResNet-50's
+// largest activation and from 1 to 4096 channels.
+void check_channel_sums_plans(ct::Report &report) {
+  bool covers = true, fits = true;
+  int plans = 0;
+  for (long rows :
+       {1L, 7L, 255L, 256L, 257L, 1000L, 65536L, 802816L, 3211264L, 51380224L})
+    for (int C : {1, 3, 31, 32, 33, 64, 100, 256, 1000, 2048, 4096}) {
+      const cd::ChannelSumsPlan p = cd::channel_sums_plan(rows, C);
+      covers &= p.yblocks >= 1 && p.per_block >= 1 &&
+                p.per_block * p.yblocks >= rows &&
+                p.per_block * (p.yblocks - 1) < rows;
+      fits &= p.yblocks == 1 || p.yblocks * 2 * C <= cu::kReduceScratchFloats;
+      ++plans;
+    }
+  report.expect("channel sums: every row in one block (" +
+                    std::to_string(plans) + " plans)",
+                covers);
+  report.expect("channel sums: block partial sums fit the reduce scratch",
+                fits);
+}
+
 int main() {
   ct::Report report;
+  check_channel_sums_plans(report);
   std::printf("igemm emulation, RNC_CUDA_PRECISION=%d (BK %d)\n",
               RNC_CUDA_PRECISION, cd::kTileK);
   check_conv<kStem>(report, 2);

@@ -2,9 +2,9 @@
 // the CPU kernels of kernels/cpu (NCHW; inputs and outputs transposed), one
 // line per compared tensor with its largest difference. One file per launcher
 // family in test/cuda/kernels/ (conv, batch_norm, pool, linear, loss,
-// elementwise, optimizer, graph; the shapes; the harness), included here and
-// compiled as one program; the cases and main are below. Inputs are those the
-// CPU kernel tests draw (test/common/reference_data.h).
+// elementwise, optimizer, graph, determinism; the shapes; the harness),
+// included here and compiled as one program; the cases and main are below.
+// Inputs are those the CPU kernel tests draw (test/common/reference_data.h).
 //
 //   kernels_test [--list] [--no-fork] [--case-timeout S] [FILTER...]
 //
@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,9 @@ using rnc::Conv2DShape;
 using rnc::LinearShape;
 using rnc::Pool2DShape;
 
-// The launcher families, one file each (test/cuda/kernels/).
+// The launcher families, one file each (test/cuda/kernels/): the harness
+// first, the shapes before the determinism case that names them.
+// clang-format off
 #include "test/cuda/kernels/harness.cuh"
 #include "test/cuda/kernels/conv.cuh"
 #include "test/cuda/kernels/batch_norm.cuh"
@@ -53,6 +56,8 @@ using rnc::Pool2DShape;
 #include "test/cuda/kernels/optimizer.cuh"
 #include "test/cuda/kernels/graph.cuh"
 #include "test/cuda/kernels/shapes.cuh"
+#include "test/cuda/kernels/determinism.cuh"
+// clang-format on
 
 namespace kernels_test {
 
@@ -114,6 +119,7 @@ std::vector<Case> all_cases() {
       {"dataset gathers", test_gathers},
       {"sgd_update_all", test_sgd},
       {"graph capture and replay", test_graph},
+      {"determinism: two runs, the same bits", test_determinism},
       {"argument errors",
        [](ct::Report &r) {
          // A bad argument is recorded, not fatal, and nothing is launched.
@@ -148,13 +154,18 @@ int begin(bool first) {
   cu::set_stream(g_stream);
   // The convolutions' KRSC weight copies (stream.cuh): more than any
   // weight of the cases (512 x 512 x 3 x 3 is 2.4 M floats).
-  // Then the weight gradients' split scratch, as a model's glue gives it.
+  // Then the split scratch of the convolutions' partial sums and the reduce
+  // scratch of the channel sums, as a model's glue gives them (the cases'
+  // statistics need far less than kSplitScratchFloats).
   constexpr long kScratchFloats = 1L << 23;
+  constexpr long kSplit = cu::kSplitScratchFloats;
   float *scratch = nullptr;
-  CUDA_CHECK(cudaMalloc(
-      &scratch, sizeof(float) * (kScratchFloats + cu::kSplitScratchFloats)));
+  CUDA_CHECK(cudaMalloc(&scratch, sizeof(float) * (kScratchFloats + kSplit +
+                                                   cu::kReduceScratchFloats)));
   cu::set_weight_scratch(scratch, kScratchFloats);
-  cu::set_split_scratch(scratch + kScratchFloats, cu::kSplitScratchFloats);
+  cu::set_split_scratch(scratch + kScratchFloats, kSplit);
+  cu::set_reduce_scratch(scratch + kScratchFloats + kSplit,
+                         cu::kReduceScratchFloats);
   return 0;
 }
 
@@ -163,6 +174,7 @@ void end() {
   CUDA_CHECK(cudaFree(cu::weight_scratch().data));
   cu::set_weight_scratch(nullptr, 0);
   cu::set_split_scratch(nullptr, 0);
+  cu::set_reduce_scratch(nullptr, 0);
   CUDA_CHECK(cudaStreamDestroy(g_stream));
 }
 

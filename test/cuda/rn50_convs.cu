@@ -10,6 +10,7 @@
 //
 // Every pointer is a device pointer (NHWC activations, KCRS weights); work
 // is enqueued on the legacy default stream, PyTorch's default stream.
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 
@@ -48,20 +49,36 @@ constexpr int kUses[] = {1, 1, 3, 4, 2, 1, 1, 4, 1, 3, 3, 1,
 constexpr int kNumShapes = sizeof(kShapes) / sizeof(kShapes[0]);
 static_assert(sizeof(kUses) / sizeof(kUses[0]) == kNumShapes);
 
+// The scratch buffers a model's glue gives (stream.cuh), (re)allocated
+// when batch N needs a larger split scratch than the last call's.
+int ensure_scratch(int N) {
+  constexpr long kWeightFloats = 512L * 512 * 9; // the largest weight's copy
+  long split = cu::kSplitScratchFloats;
+  for (const Conv2DShape &s : kShapes)
+    split = std::max(split, cu::stat_partial_floats(s, N));
+  if (cu::weight_scratch().data && cu::split_scratch().floats >= split)
+    return 0;
+  if (cudaError_t e = cudaFree(cu::weight_scratch().data))
+    return int(e);
+  float *scratch = nullptr;
+  if (cudaError_t e =
+          cudaMalloc(&scratch, sizeof(float) * (kWeightFloats + split +
+                                                cu::kReduceScratchFloats)))
+    return int(e);
+  cu::set_weight_scratch(scratch, kWeightFloats);
+  cu::set_split_scratch(scratch + kWeightFloats, split);
+  cu::set_reduce_scratch(scratch + kWeightFloats + split,
+                         cu::kReduceScratchFloats);
+  return 0;
+}
+
 template <Conv2DShape S>
 int run(int pass, int N, float *out, float *out2, float *out3, const float *a,
         const float *b, const float *c, const float *d, const float *e) {
   cu::set_stream(nullptr);
   cu::last_launch_error();
-  if (!cu::weight_scratch().data) { // the scratch a model's glue gives, once
-    constexpr long kFloats = 512L * 512 * 9; // the largest weight's copy
-    float *scratch = nullptr;
-    if (cudaError_t e = cudaMalloc(
-            &scratch, sizeof(float) * (kFloats + cu::kSplitScratchFloats)))
-      return int(e);
-    cu::set_weight_scratch(scratch, kFloats);
-    cu::set_split_scratch(scratch + kFloats, cu::kSplitScratchFloats);
-  }
+  if (int e = ensure_scratch(N))
+    return e;
   switch (pass) {
   case 0: // y, sum, sumsq <- x, w
     cu::conv2d_bn_train_stats<S>(out, out2, out3, a, b, nullptr, N);

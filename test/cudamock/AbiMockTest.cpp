@@ -7,6 +7,7 @@
 // The model is a stand-in for generated code: two state tensors and three
 // "ops" whose kernels (host lambdas on the current stream) read the state,
 // the uploaded images and labels when they run, not when they are enqueued.
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "kernels/cuda/debug.cuh"
 #include "kernels/cuda/stream.cuh"
 #include "kernels/gather.h"
+#include "kernels/shapes.h"
 #include "runtime/rnc_abi.h"
 
 // ----------------------------------------------------------------------------
@@ -136,6 +138,7 @@ long g_op_calls[kNumOps + 1];
 using OpTimer = rnc::cuda::OpTimer<g_op_seconds, g_op_calls>;
 constexpr int kStatChannels = 1;
 float *g_sum = nullptr, *g_sumsq = nullptr;
+constexpr std::array<rnc::Conv2DShape, 0> kConvShapes{}; // no convolution
 
 void init(float *S, uint64_t seed) {
   for (int i = 0; i < 4; ++i) {
