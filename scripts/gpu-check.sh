@@ -192,7 +192,7 @@ stage_steps() {
   precheck steps || return
   local t0=$SECONDS log="$OUT/steps.log" rcs=()
   run_step 35 "$log" python3 test/cuda/check_cuda_vs_cpu.py --so-dir "$B/so" --out-dir /tmp/rnc-vs-cpu \
-    --models tiny,d2l_resnext18 --precisions fp32,tf32,bf16
+    --models tiny,d2l_resnext18 --precisions fp32,tf32,bf16 --repeat-check
   rcs+=("$RC")
   run_step 45 "$log" python3 test/cuda/check_cuda_vs_cpu.py --so-dir "$B/so" --out-dir /tmp/rnc-vs-cpu \
     --models resnet50 --precisions bf16,fp32
