@@ -224,6 +224,43 @@ template <class Cfg, int D, bool AlongK, bool WantVec> struct Stager {
 // Warp-level multiply of one staged BK slice: tensor cores (wmma) or SIMT.
 
 #if RNC_CUDA_PRECISION != 0
+// wmma::load_matrix_sync from shared memory, spelled out: nvcc emits the
+// API's loads with a generic address (PTX wmma.load without a state space),
+// which ptxas turns into one generic 32-bit LD per register and 64-bit
+// address arithmetic; with .shared and a 32-bit shared address it can use
+// shared-memory loads (LDS/LDSM). Same instruction otherwise, so the same
+// fragment layout as the API's. A (Operand 'a') or B ('b'), row- or
+// column-major in shared memory, ldm in elements.
+template <char Operand, bool RowMajor, class Frag>
+__device__ __forceinline__ void load_shared(Frag &f, const MmaElem *p,
+                                            unsigned ldm) {
+  static_assert(sizeof(f.x) == 4 * sizeof(unsigned),
+                "bf16 m16n16k16 and tf32 m16n16k8 A and B fragments are four "
+                "32-bit registers");
+  unsigned *r = reinterpret_cast<unsigned *>(&f.x[0]);
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
+#if RNC_CUDA_PRECISION == 2
+#define RNC_WMMA_SHAPE "m16n16k16.shared.bf16"
+#else
+#define RNC_WMMA_SHAPE "m16n16k8.shared.tf32"
+#endif
+#define RNC_WMMA_LOAD(OP, LAYOUT)                                              \
+  asm volatile("wmma.load." OP ".sync.aligned." LAYOUT "." RNC_WMMA_SHAPE      \
+               " {%0, %1, %2, %3}, [%4], %5;"                                  \
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])                \
+               : "r"(addr), "r"(ldm))
+  if constexpr (Operand == 'a' && RowMajor)
+    RNC_WMMA_LOAD("a", "row");
+  else if constexpr (Operand == 'a')
+    RNC_WMMA_LOAD("a", "col");
+  else if constexpr (RowMajor)
+    RNC_WMMA_LOAD("b", "row");
+  else
+    RNC_WMMA_LOAD("b", "col");
+#undef RNC_WMMA_LOAD
+#undef RNC_WMMA_SHAPE
+}
+
 template <class Cfg, class SA, class SB> struct WarpMma {
   static constexpr int FM = Cfg::WM / 16, FN = Cfg::WN / 16;
 #if RNC_CUDA_PRECISION == 2
@@ -256,10 +293,12 @@ template <class Cfg, class SA, class SB> struct WarpMma {
       wmma::fragment<wmma::matrix_b, 16, 16, kMmaK, FragElem, BLayout> b[FN];
 #pragma unroll
       for (int i = 0; i < FM; ++i)
-        wmma::load_matrix_sync(a[i], As + SA::offset(kk, wm0 + i * 16), SA::LD);
+        load_shared<'a', SA::kAlongK>(a[i], As + SA::offset(kk, wm0 + i * 16),
+                                      SA::LD);
 #pragma unroll
       for (int j = 0; j < FN; ++j)
-        wmma::load_matrix_sync(b[j], Bs + SB::offset(kk, wn0 + j * 16), SB::LD);
+        load_shared<'b', !SB::kAlongK>(b[j], Bs + SB::offset(kk, wn0 + j * 16),
+                                       SB::LD);
 #pragma unroll
       for (int i = 0; i < FM; ++i)
 #pragma unroll
