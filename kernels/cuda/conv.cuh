@@ -193,10 +193,61 @@ template <Conv2DShape S, class Epi, bool Stats> struct ConvFwdOp {
     const long i = a_offset(g, m, k);
     return i < 0 ? zero4() : load4(x + i);
   }
+  // Precomputed offsets (igemm.cuh): per row, the virtual pixel (ih0, iw0)
+  // its taps are taken from and where its channel g*Cg would be (dereferenced
+  // only at a tap inside the image); per k, the tap's displacement and
+  // channel.
+  struct ARow {
+    const float *p;
+    int ih0, iw0;
+  };
+  struct ATap {
+    int delta, dr, ds;
+  };
+  __host__ __device__ __forceinline__ ARow a_row(int g, int m) const {
+    if constexpr (S.pointwise())
+      return {x + long(m) * D::Cin + g * D::Cg, 0, 0};
+    const int n = m / D::P, q = m - n * D::P;
+    const int oh = q / D::OW, ow = q - oh * D::OW;
+    const int ih0 = oh * D::SH - D::PH, iw0 = ow * D::SW - D::PW;
+    return {x + ((long(n) * D::H + ih0) * D::W + iw0) * D::Cin + g * D::Cg, ih0,
+            iw0};
+  }
+  __host__ __device__ __forceinline__ ATap a_tap(int k) const {
+    int rs, c;
+    D::template tap_channel<D::Cg>(k, rs, c);
+    const int r = rs / D::KW, s = rs - r * D::KW;
+    const int dr = r * D::DH, ds = s * D::DW;
+    return {(dr * D::W + ds) * D::Cin + c, dr, ds};
+  }
+  __host__ __device__ __forceinline__ float4 a4_at(const ARow &r,
+                                                   const ATap &t) const {
+    if constexpr (!S.pointwise()) {
+      const int ih = r.ih0 + t.dr, iw = r.iw0 + t.ds;
+      if (unsigned(ih) >= unsigned(D::H) || unsigned(iw) >= unsigned(D::W))
+        return zero4();
+    }
+    return load4(r.p + t.delta);
+  }
   __host__ __device__ __forceinline__ float b(int g, int k, int j) const {
     int rs, c;
     D::template tap_channel<D::Cg>(k, rs, c);
     return ldg(w + D::staged_weight_offset(g, j, c, rs));
+  }
+  // The weights as B with precomputed offsets: output channel g*Mg + j's
+  // row of K, and k's position in it (KCRS at RS 1, KRSC otherwise).
+  using BRow = const float *;
+  using BTap = int;
+  __host__ __device__ __forceinline__ BRow b_row(int g, int j) const {
+    return w + long(g * D::Mg + j) * kK;
+  }
+  __host__ __device__ __forceinline__ BTap b_tap(int k) const {
+    int rs, c;
+    D::template tap_channel<D::Cg>(k, rs, c);
+    return rs * D::Cg + c;
+  }
+  __host__ __device__ __forceinline__ float4 b4_at(BRow r, BTap t) const {
+    return load4(r + t);
   }
   // k % 4 == 0 and Cg % 4 == 0: 4 input channels of one tap, contiguous in
   // KCRS at RS 1 and in the KRSC copy otherwise.
@@ -256,6 +307,32 @@ template <Conv2DShape S, class Epi, bool Sums> struct DataGradIo {
   __host__ __device__ __forceinline__ float4 dy4_at(long i) const {
     return i < 0 ? zero4() : load4(dy + i);
   }
+  // Precomputed offsets of the dy gather (igemm.cuh): a row reads output
+  // pixels (oh0 - dr, ow0 - ds) for its taps' (dr, ds), zero outside the
+  // output; the row holds where (oh0, ow0)'s channel g*Mg would be
+  // (dereferenced only inside), the tap its displacement and channel o.
+  struct ARow {
+    const float *p;
+    int oh0, ow0;
+  };
+  struct ATap {
+    int delta, dr, ds;
+  };
+  __host__ __device__ __forceinline__ ARow gather_row(int n, int oh0, int ow0,
+                                                      int g) const {
+    return {dy + ((long(n) * D::OH + oh0) * D::OW + ow0) * D::Cout + g * D::Mg,
+            oh0, ow0};
+  }
+  __host__ __device__ static ATap gather_tap(int dr, int ds, int o) {
+    return {o - (dr * D::OW + ds) * D::Cout, dr, ds};
+  }
+  __host__ __device__ __forceinline__ float4 a4_at(const ARow &r,
+                                                   const ATap &t) const {
+    const int oh = r.oh0 - t.dr, ow = r.ow0 - t.ds;
+    if (unsigned(oh) >= unsigned(D::OH) || unsigned(ow) >= unsigned(D::OW))
+      return zero4();
+    return load4(r.p + t.delta);
+  }
   __host__ __device__ __forceinline__ float w_at(int g, int o, int c,
                                                  int rs) const {
     return ldg(w + D::staged_weight_offset(g, o, c, rs));
@@ -307,6 +384,22 @@ struct ConvBwdDataOp : DataGradIo<S, Epi, Sums> {
   }
   __host__ __device__ __forceinline__ float4 a4(int g, int m, int k) const {
     return this->dy4_at(a_offset(g, m, k));
+  }
+  // Precomputed offsets at stride 1 (output pixel = input pixel + padding -
+  // tap): the dilated strided layers that come here keep a4.
+  static constexpr bool kPrepareA = D::SH == 1 && D::SW == 1;
+  __host__ __device__ __forceinline__ typename DataGradIo<S, Epi, Sums>::ARow
+  a_row(int g, int m) const {
+    const int n = m / D::HW, q = m - n * D::HW;
+    const int ih = q / D::W, iw = q - ih * D::W;
+    return this->gather_row(n, ih + D::PH, iw + D::PW, g);
+  }
+  __host__ __device__ __forceinline__ typename DataGradIo<S, Epi, Sums>::ATap
+  a_tap(int k) const {
+    int rs, o;
+    D::template tap_channel<D::Mg>(k, rs, o);
+    const int r = rs / D::KW, s = rs - r * D::KW;
+    return this->gather_tap(r * D::DH, s * D::DW, o);
   }
   __host__ __device__ __forceinline__ float b(int g, int k, int c) const {
     int rs, o;
@@ -395,6 +488,18 @@ struct ConvBwdDataPhaseOp : DataGradIo<S, Epi, Sums> {
   }
   __host__ __device__ __forceinline__ float4 a4(int g, int m, int k) const {
     return this->dy4_at(a_offset(g, m, k));
+  }
+  __host__ __device__ __forceinline__ typename DataGradIo<S, Epi, Sums>::ARow
+  a_row(int g, int m) const {
+    int n, i, j;
+    row(m, n, i, j);
+    return this->gather_row(n, i + CY, j + CX, g);
+  }
+  __host__ __device__ __forceinline__ typename DataGradIo<S, Epi, Sums>::ATap
+  a_tap(int k) const {
+    int tr, ts, o;
+    tap(k, tr, ts, o);
+    return this->gather_tap(tr, ts, o);
   }
   __host__ __device__ __forceinline__ float b(int g, int k, int c) const {
     int tr, ts, o;

@@ -28,11 +28,17 @@
 //                                               // the block's index
 //                                               // along M), stored, never
 //                                               // added with atomics
+// and, optionally, precomputed offsets for the float4 loads of an operand
+// staged along k (OperandA/OperandB below):
+//   struct ARow, ATap;  ARow a_row(g, m);  ATap a_tap(k);
+//   float4 a4_at(ARow, ATap);                   // == a4(g, m, k)
+// (and BRow, BTap, b_row(g, n), b_tap(k), b4_at for B).
 // The engine masks m >= M, n >= kN and k outside [k_begin, k_end); the Op
 // masks what only it knows (convolution padding, stride phases).
 #pragma once
 
 #include <type_traits>
+#include <utility>
 
 #include <cuda_bf16.h>
 #include <mma.h>
@@ -134,7 +140,78 @@ using RowsCfg =
 
 template <int N> struct alignas(N * sizeof(MmaElem)) ElemVec { MmaElem e[N]; };
 
-template <class Cfg, int D, bool AlongK, bool WantVec> struct Stager {
+// How a Stager reads operand A or B of problem Op (group g): get1(k, d) and
+// get4(k, d) through the Op's accessors, and, where the Op opts in with
+// precomputed offsets (types ARow/ATap or BRow/BTap), row(d) -> Row once per
+// block and load, tap(k) -> Tap once per slice, get4(Row, Tap) per load:
+// the operand's index arithmetic (image, pixel, tap and padding decode)
+// mostly leaves the main loop.
+// (An Op whose A offsets hold for some shapes only sets kPrepareA.)
+template <class Op, class = void> struct HasARows : std::false_type {};
+template <class Op>
+struct HasARows<Op, std::void_t<typename Op::ARow>> : std::true_type {};
+template <class Op, class = void> struct PrepareA : std::true_type {};
+template <class Op>
+struct PrepareA<Op, std::void_t<decltype(Op::kPrepareA)>>
+    : std::bool_constant<Op::kPrepareA> {};
+template <class Op, class = void> struct HasBRows : std::false_type {};
+template <class Op>
+struct HasBRows<Op, std::void_t<typename Op::BRow>> : std::true_type {};
+
+struct NoRow {};
+
+// A (IsB false) or B of problem Op in group g, as a Stager reads it.
+template <class Op, bool IsB> struct Operand {
+  const Op &op;
+  int g;
+  static constexpr bool kPrepared =
+      IsB ? HasBRows<Op>::value : HasARows<Op>::value && PrepareA<Op>::value;
+  __host__ __device__ __forceinline__ float get1(int k, int d) const {
+    if constexpr (IsB)
+      return op.b(g, k, d);
+    else
+      return op.a(g, d, k);
+  }
+  __host__ __device__ __forceinline__ float4 get4(int k, int d) const {
+    if constexpr (IsB)
+      return op.b4(g, k, d);
+    else
+      return op.a4(g, d, k);
+  }
+  __host__ __device__ __forceinline__ auto row(int d) const {
+    if constexpr (IsB)
+      return op.b_row(g, d);
+    else
+      return op.a_row(g, d);
+  }
+  __host__ __device__ __forceinline__ auto tap(int k) const {
+    if constexpr (IsB)
+      return op.b_tap(k);
+    else
+      return op.a_tap(k);
+  }
+  template <class R, class T>
+  __host__ __device__ __forceinline__ float4 get4(const R &r,
+                                                  const T &t) const {
+    if constexpr (IsB)
+      return op.b4_at(r, t);
+    else
+      return op.a4_at(r, t);
+  }
+};
+template <class Op> using OperandA = Operand<Op, false>;
+template <class Op> using OperandB = Operand<Op, true>;
+
+// The Row type of an operand view (NoRow where it is not prepared).
+template <class View, bool = View::kPrepared> struct RowOf {
+  using type = NoRow;
+};
+template <class View> struct RowOf<View, true> {
+  using type = decltype(std::declval<View>().row(0));
+};
+
+template <class Cfg, int D, bool AlongK, bool WantVec, class View>
+struct Stager {
   static constexpr int BK = Cfg::BK, kThreads = Cfg::kThreads;
   static constexpr bool kAlongK = AlongK;
   // float4 loads only when the tile splits into whole quads per thread.
@@ -164,34 +241,65 @@ template <class Cfg, int D, bool AlongK, bool WantVec> struct Stager {
     }
   }
 
+  // Precomputed offsets: float4 loads along k, where a thread's loads all
+  // have the same k (kThreads a multiple of BK/4), and a View that offers
+  // them.
+  static constexpr bool kPrepared =
+      View::kPrepared && AlongK && kVec && kThreads % (BK / V) == 0;
+  using Row = std::conditional_t<kPrepared, typename RowOf<View>::type, NoRow>;
+
   MmaElem reg[kLoads * V];
+  Row rows[kPrepared ? kLoads : 1];
+
+  // Once per block whose tile starts at row d0: each load's row context.
+  __host__ __device__ __forceinline__ void prepare(int t, int d0,
+                                                   const View &view) {
+    if constexpr (kPrepared) {
+#pragma unroll
+      for (int i = 0; i < kLoads; ++i) {
+        int k, d;
+        coords(t, i, k, d);
+        rows[i] = view.row(d0 + d);
+      }
+    }
+  }
 
   // Thread t's part of the tile whose corner is (k0, d0); elements with
-  // k >= kend or d >= dend are zero. get1(k, d) -> float, get4(k, d) ->
-  // float4.
-  template <class Get1, class Get4>
+  // k >= kend or d >= dend are zero. After prepare(t, d0, view).
   __host__ __device__ __forceinline__ void
-  fetch(int t, int k0, int d0, int kend, int dend, const Get1 &get1,
-        const Get4 &get4) {
+  fetch(int t, int k0, int d0, int kend, int dend, const View &view) {
+    [[maybe_unused]] auto tap = [&] {
+      if constexpr (kPrepared) {
+        int k, d;
+        coords(t, 0, k, d);
+        return view.tap(k0 + k); // the same k for every load
+      } else {
+        return NoRow{};
+      }
+    }();
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) {
       int k, d;
       coords(t, i, k, d);
       const int gk = k0 + k, gd = d0 + d;
       if constexpr (V == 1) {
-        reg[i] = to_mma(gk < kend && gd < dend ? get1(gk, gd) : 0.0f);
+        reg[i] = to_mma(gk < kend && gd < dend ? view.get1(gk, gd) : 0.0f);
       } else {
         float v[4];
         const bool whole = AlongK ? (gk + 3 < kend && gd < dend)
                                   : (gk < kend && gd + 3 < dend);
         if (whole) {
-          const float4 q = get4(gk, gd);
+          float4 q;
+          if constexpr (kPrepared)
+            q = view.get4(rows[i], tap);
+          else
+            q = view.get4(gk, gd);
           v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
         } else {
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
             const int kk = AlongK ? gk + j : gk, dd = AlongK ? gd : gd + j;
-            v[j] = kk < kend && dd < dend ? get1(kk, dd) : 0.0f;
+            v[j] = kk < kend && dd < dend ? view.get1(kk, dd) : 0.0f;
           }
         }
 #pragma unroll
@@ -219,6 +327,12 @@ template <class Cfg, int D, bool AlongK, bool WantVec> struct Stager {
     }
   }
 };
+
+// The stagers of problem Op's operands with tile config Cfg.
+template <class Op, class Cfg>
+using StagerA = Stager<Cfg, Cfg::BM, Op::kAAlongK, Op::kAVec, OperandA<Op>>;
+template <class Op, class Cfg>
+using StagerB = Stager<Cfg, Cfg::BN, Op::kBAlongK, Op::kBVec, OperandB<Op>>;
 
 // ----------------------------------------------------------------------------
 // Warp-level multiply of one staged BK slice: tensor cores (wmma) or SIMT.
@@ -426,8 +540,8 @@ template <class Op, class Cfg> inline dim3 igemm_grid(int M, int splits) {
 template <class Op, class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads)
     igemm_kernel(const Op op, int M, int K, int k_split) {
-  using SA = Stager<Cfg, Cfg::BM, Op::kAAlongK, Op::kAVec>;
-  using SB = Stager<Cfg, Cfg::BN, Op::kBAlongK, Op::kBVec>;
+  using SA = StagerA<Op, Cfg>;
+  using SB = StagerB<Op, Cfg>;
   constexpr int BK = Cfg::BK;
   constexpr int kMainBytes =
       2 * (SA::kElems + SB::kElems) * int(sizeof(MmaElem));
@@ -452,10 +566,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 
   const int t = int(threadIdx.x);
 
-  auto a1 = [&](int k, int m) { return op.a(g, m, k); };
-  auto a4 = [&](int k, int m) { return op.a4(g, m, k); };
-  auto b1 = [&](int k, int n) { return op.b(g, k, n); };
-  auto b4 = [&](int k, int n) { return op.b4(g, k, n); };
+  const OperandA<Op> va{op, g};
+  const OperandB<Op> vb{op, g};
 
   SA sa;
   SB sb;
@@ -463,8 +575,10 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   math.zero();
   const int slices = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
   if (slices > 0) {
-    sa.fetch(t, k_begin, m0, k_end, M, a1, a4);
-    sb.fetch(t, k_begin, n0, k_end, Op::kN, b1, b4);
+    sa.prepare(t, m0, va);
+    sb.prepare(t, n0, vb);
+    sa.fetch(t, k_begin, m0, k_end, M, va);
+    sb.fetch(t, k_begin, n0, k_end, Op::kN, vb);
     sa.commit(t, As);
     sb.commit(t, Bs);
     __syncthreads();
@@ -476,8 +590,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       const bool more = s + 1 < slices;
       if (more) {
         const int k = k_begin + (s + 1) * BK;
-        sa.fetch(t, k, m0, k_end, M, a1, a4);
-        sb.fetch(t, k, n0, k_end, Op::kN, b1, b4);
+        sa.fetch(t, k, m0, k_end, M, va);
+        sb.fetch(t, k, n0, k_end, Op::kN, vb);
       }
       math.step(As + cur * SA::kElems, Bs + cur * SB::kElems, wm0, wn0);
       if (more) {

@@ -39,8 +39,8 @@ constexpr double kTol = RNC_CUDA_PRECISION == 2 ? 1e-2 : 2e-5;
 // after it: every (k, d) of both tiles must have been written.
 template <class Op, class Cfg>
 bool emulate_igemm(const Op &op, int M, int K, int splits, int k_split) {
-  using SA = cd::Stager<Cfg, Cfg::BM, Op::kAAlongK, Op::kAVec>;
-  using SB = cd::Stager<Cfg, Cfg::BN, Op::kBAlongK, Op::kBVec>;
+  using SA = cd::StagerA<Op, Cfg>;
+  using SB = cd::StagerB<Op, Cfg>;
   constexpr int BK = Cfg::BK, BM = Cfg::BM, BN = Cfg::BN;
   const dim3 grid = cd::igemm_grid<Op, Cfg>(M, splits);
   std::vector<cd::MmaElem> As(SA::kElems), Bs(SB::kElems);
@@ -57,15 +57,17 @@ bool emulate_igemm(const Op &op, int M, int K, int splits, int k_split) {
         const int m0 = int(bx) * BM, n0 = int(by) * BN;
         const int k_begin = split * k_split;
         const int k_end = int(cd::min_l(K, long(k_begin) + k_split));
-        auto a1 = [&](int k, int m) { return op.a(g, m, k); };
-        auto a4 = [&](int k, int m) { return op.a4(g, m, k); };
-        auto b1 = [&](int k, int n) { return op.b(g, k, n); };
-        auto b4 = [&](int k, int n) { return op.b4(g, k, n); };
+        const cd::OperandA<Op> va{op, g};
+        const cd::OperandB<Op> vb{op, g};
         std::fill(Cs.begin(), Cs.end(), 0.0f);
+        for (int t = 0; t < Cfg::kThreads; ++t) {
+          sa[t].prepare(t, m0, va);
+          sb[t].prepare(t, n0, vb);
+        }
         for (int k0 = k_begin; k0 < k_end; k0 += BK) {
           for (int t = 0; t < Cfg::kThreads; ++t) {
-            sa[t].fetch(t, k0, m0, k_end, M, a1, a4);
-            sb[t].fetch(t, k0, n0, k_end, Op::kN, b1, b4);
+            sa[t].fetch(t, k0, m0, k_end, M, va);
+            sb[t].fetch(t, k0, n0, k_end, Op::kN, vb);
           }
           std::fill(As.begin(), As.end(), cd::to_mma(nan));
           std::fill(Bs.begin(), Bs.end(), cd::to_mma(nan));
