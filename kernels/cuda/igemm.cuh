@@ -343,9 +343,9 @@ using StagerB = Stager<Cfg, Cfg::BN, Op::kBAlongK, Op::kBVec, OperandB<Op>>;
 // which ptxas turns into one generic 32-bit LD per register and 64-bit
 // address arithmetic; with .shared and a 32-bit shared address it can use
 // shared-memory loads (LDS/LDSM). Same instruction otherwise, so the same
-// fragment layout as the API's. A (Operand 'a') or B ('b'), row- or
+// fragment layout as the API's. A (Which 'a') or B ('b'), row- or
 // column-major in shared memory, ldm in elements.
-template <char Operand, bool RowMajor, class Frag>
+template <char Which, bool RowMajor, class Frag>
 __device__ __forceinline__ void load_shared(Frag &f, const MmaElem *p,
                                             unsigned ldm) {
   static_assert(sizeof(f.x) == 4 * sizeof(unsigned),
@@ -363,9 +363,9 @@ __device__ __forceinline__ void load_shared(Frag &f, const MmaElem *p,
                " {%0, %1, %2, %3}, [%4], %5;"                                  \
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])                \
                : "r"(addr), "r"(ldm))
-  if constexpr (Operand == 'a' && RowMajor)
+  if constexpr (Which == 'a' && RowMajor)
     RNC_WMMA_LOAD("a", "row");
-  else if constexpr (Operand == 'a')
+  else if constexpr (Which == 'a')
     RNC_WMMA_LOAD("a", "col");
   else if constexpr (RowMajor)
     RNC_WMMA_LOAD("b", "row");
