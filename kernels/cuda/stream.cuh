@@ -22,25 +22,35 @@ inline cudaStream_t &current_stream() {
 inline void set_stream(cudaStream_t stream) { current_stream() = stream; }
 
 // ----------------------------------------------------------------------------
-// The device buffer the convolutions with more than one tap copy their
-// weights into before each GEMM, channels innermost (KRSC, conv.cuh's
-// krsc_weights), so that the GEMMs load them as float4. The glue sets it
-// with the stream; it must hold the largest such weight (it is reused by
-// every convolution in stream order). Unset, those launchers record
-// cudaErrorInvalidValue and skip.
+// The kernels' scratch buffers: device memory the glue gives once, with the
+// stream (model_abi.cuh's bind_scratch), each reused by every launcher that
+// needs it in stream order.
 
 struct DeviceScratch {
   float *data = nullptr;
   long floats = 0;
 };
 
-inline DeviceScratch &weight_scratch() {
+enum class Scratch { kWeights, kSplit, kReduce };
+
+template <Scratch Which> DeviceScratch &scratch_buffer() {
   static DeviceScratch scratch;
   return scratch;
 }
+template <Scratch Which> void set_scratch_buffer(float *data, long floats) {
+  scratch_buffer<Which>() = DeviceScratch{data, data ? floats : 0};
+}
 
+// The device buffer the convolutions with more than one tap copy their
+// weights into before each GEMM, channels innermost (KRSC, conv.cuh's
+// krsc_weights), so that the GEMMs load them as float4. It must hold the
+// largest such weight. Unset, those launchers record cudaErrorInvalidValue
+// and skip.
+inline DeviceScratch &weight_scratch() {
+  return scratch_buffer<Scratch::kWeights>();
+}
 inline void set_weight_scratch(float *data, long floats) {
-  weight_scratch() = DeviceScratch{data, data ? floats : 0};
+  set_scratch_buffer<Scratch::kWeights>(data, floats);
 }
 
 // The device buffer of the convolutions' partial sums, summed afterwards in
@@ -58,12 +68,10 @@ inline void set_weight_scratch(float *data, long floats) {
 inline constexpr long kSplitScratchFloats = 8L << 20;
 
 inline DeviceScratch &split_scratch() {
-  static DeviceScratch scratch;
-  return scratch;
+  return scratch_buffer<Scratch::kSplit>();
 }
-
 inline void set_split_scratch(float *data, long floats) {
-  split_scratch() = DeviceScratch{data, data ? floats : 0};
+  set_scratch_buffer<Scratch::kSplit>(data, floats);
 }
 
 // The device buffer of the channel sums' block partial sums (reduce.cuh,
@@ -74,12 +82,10 @@ inline void set_split_scratch(float *data, long floats) {
 inline constexpr long kReduceScratchFloats = 64L << 10;
 
 inline DeviceScratch &reduce_scratch() {
-  static DeviceScratch scratch;
-  return scratch;
+  return scratch_buffer<Scratch::kReduce>();
 }
-
 inline void set_reduce_scratch(float *data, long floats) {
-  reduce_scratch() = DeviceScratch{data, data ? floats : 0};
+  set_scratch_buffer<Scratch::kReduce>(data, floats);
 }
 
 // ----------------------------------------------------------------------------
