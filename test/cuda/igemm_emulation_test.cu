@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/rnc_cpu.h"
@@ -131,6 +132,20 @@ std::vector<float> partial_sums(const std::vector<float> &partial, long rows,
   return out;
 }
 
+// partial_sums, expecting every row stored and none past them ("what:
+// every block stored ..."); the first and the second sums.
+std::pair<std::vector<float>, std::vector<float>>
+checked_partial_sums(ct::Report &report, const std::string &what,
+                     const std::vector<float> &partial, long rows, int C) {
+  bool exact = true;
+  const std::vector<float> sums = partial_sums(partial, rows, C, &exact);
+  report.expect(what + ": every block stored its row of partial sums, none "
+                       "past them",
+                exact);
+  return {std::vector<float>(sums.begin(), sums.begin() + C),
+          std::vector<float>(sums.begin() + C, sums.end())};
+}
+
 // One GEMM of a data gradient (cd::data_gradient_gemms), emulated with the
 // tile config the launcher picks for it.
 template <class Op> bool emulate_data_gemm(const Op &op, int M) {
@@ -199,13 +214,8 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
     bool covered = emulate_igemm<Op, cd::ColsCfg<Op::kN, Op::kK>>(op, M, Op::kK,
                                                                   1, Op::kK);
     report.expect(name + " forward: tiles fully staged", covered);
-    bool all = true;
-    const std::vector<float> sums = partial_sums(partial, rows, Co, &all);
-    report.expect(name + " forward: every block stored its row of partial "
-                         "sums, none past them",
-                  all);
-    const std::vector<float> sum(sums.begin(), sums.begin() + Co),
-        sumsq(sums.begin() + Co, sums.end());
+    const auto [sum, sumsq] =
+        checked_partial_sums(report, name + " forward", partial, rows, Co);
     report.compare(name + " forward y", ct::to_nchw(y, N, Co, Po), y_ref, kTol);
     // The sums of what was stored (exactly what the kernel must add up).
     std::vector<float> s_own(Co), ss_own(Co);
@@ -280,13 +290,8 @@ template <Conv2DShape S> void check_conv(ct::Report &report, int N) {
         mean.data(), partial.data());
     report.expect(name + " backward data + BN sums: rows of partial sums",
                   rows_used == rows);
-    bool all = true;
-    const std::vector<float> sums = partial_sums(partial, rows, Ci, &all);
-    report.expect(name + " backward data + BN sums: every block stored its "
-                         "row of partial sums, none past them",
-                  all);
-    const std::vector<float> gs(sums.begin(), sums.begin() + Ci),
-        gds(sums.begin() + Ci, sums.end());
+    const auto [gs, gds] = checked_partial_sums(
+        report, name + " backward data + BN sums", partial, rows, Ci);
     report.compare(name + " backward data + BN sums: dx",
                    ct::to_nchw(dx, N, Ci, Pi), dx_sums_ref, kTol);
     // The sums of what was stored, and against the cpu kernel's sums.
