@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "channel_rows.cuh"
 #include "common.cuh"
 #include "epilogue.cuh"
 #include "reduce.cuh"
@@ -122,26 +123,48 @@ __global__ void bn_dgamma_finalize_kernel(float *dgamma, const float *inv_std,
     dgamma[c] = dgamma[c] * inv_std[c];
 }
 
-// y[i] = epi(n, c, q, x[i] * scale + shift), scale = inv_std[c] * gamma[c],
-// shift = beta[c] - mean[c] * scale; element i = (n*P + q)*C + c. With
-// FromVar, `inv` holds running variances and inv_std = 1/sqrt(var + eps).
-template <int C, long P, bool FromVar, class Epi>
-__global__ void bn_apply_kernel(float *y, const float *x, const float *mean,
-                                const float *inv, const float *gamma,
-                                const float *beta, long total, float eps,
-                                Epi epi) {
-  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += long(gridDim.x) * blockDim.x) {
-    const int c = int(i % C);
-    const long row = i / C;
-    const int n = int(row / P);
-    const long q = row - long(n) * P;
+// y = epi(n, c, q, x * scale + shift) for the V channels [c, c + V) of
+// every row the thread walks (channel_rows.cuh), scale = inv_std[c] *
+// gamma[c], shift = beta[c] - mean[c] * scale; row r = n*P + q. With FromVar,
+// `inv` holds running variances and inv_std = 1/sqrt(var + eps).
+template <int C, long P, bool FromVar, int V, class Epi>
+__host__ __device__ inline void
+bn_apply_thread(const ThreadIndex &t, float *y, const float *x,
+                const float *mean, const float *inv, const float *gamma,
+                const float *beta, int rows, float eps, const Epi &epi) {
+  using R = ChannelRows<C, V>;
+  const typename R::Walk w = R::walk(t);
+  if (!w.active)
+    return;
+  const int c = w.group * V;
+  float scale[V], shift[V];
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
     const float inv_std =
-        FromVar ? 1.0f / sqrtf(__ldg(inv + c) + eps) : __ldg(inv + c);
-    const float scale = inv_std * __ldg(gamma + c);
-    const float shift = __ldg(beta + c) - __ldg(mean + c) * scale;
-    y[i] = epi(n, c, q, x[i] * scale + shift);
+        FromVar ? 1.0f / sqrtf(ldg(inv + c + i) + eps) : ldg(inv + c + i);
+    scale[i] = inv_std * ldg(gamma + c + i);
+    shift[i] = ldg(beta + c + i) - ldg(mean + c + i) * scale[i];
   }
+  for (int r = w.row; r < rows; r += w.stride) {
+    const int n = r / int(P), q = r - n * int(P);
+    const long at = long(r) * C + c;
+    float v[V];
+    load_group<V>(x + at, v);
+#pragma unroll
+    for (int i = 0; i < V; ++i)
+      v[i] = v[i] * scale[i] + shift[i];
+    apply_epilogue_group<V>(epi, n, c, q, v);
+    store_group<V>(y + at, v);
+  }
+}
+
+template <int C, long P, bool FromVar, int V, class Epi>
+__global__ void __launch_bounds__(ChannelRows<C, V>::kThreads)
+    bn_apply_kernel(float *y, const float *x, const float *mean,
+                    const float *inv, const float *gamma, const float *beta,
+                    int rows, float eps, Epi epi) {
+  bn_apply_thread<C, P, FromVar, V>(this_thread(), y, x, mean, inv, gamma, beta,
+                                    rows, eps, epi);
 }
 
 // The per-channel sums of the backward: {g, g * (x - mean)} with g = dy, or
@@ -171,22 +194,74 @@ template <int C> struct BnSquaredDeviation {
   }
 };
 
-// dx = gamma inv_std (g - dbeta/count - (x - mean) inv_std dgamma/count).
-template <int C, bool Relu>
-__global__ void
-bn_backward_dx_kernel(float *dx, const float *dy, const float *relu_out,
-                      const float *x, const float *mean, const float *inv_std,
-                      const float *gamma, const float *dgamma,
-                      const float *dbeta, long total, float count) {
-  for (long i = long(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += long(gridDim.x) * blockDim.x) {
-    const int c = int(i % C);
-    const float inv = __ldg(inv_std + c), mu = __ldg(mean + c);
-    const float k = __ldg(gamma + c) * inv;
-    const float mdb = __ldg(dbeta + c) / count, mdg = __ldg(dgamma + c) / count;
-    const float g = Relu && !(relu_out[i] > 0.0f) ? 0.0f : dy[i];
-    dx[i] = k * (g - mdb - (x[i] - mu) * inv * mdg);
+// dx = gamma inv_std (g - dbeta/count - (x - mean) inv_std dgamma/count),
+// g = dy, or dy masked by relu_out > 0, for the V channels [c, c + V) of
+// every row the thread walks (channel_rows.cuh).
+template <int C, bool Relu, int V>
+__host__ __device__ inline void bn_backward_dx_thread(
+    const ThreadIndex &t, float *dx, const float *dy, const float *relu_out,
+    const float *x, const float *mean, const float *inv_std, const float *gamma,
+    const float *dgamma, const float *dbeta, int rows, float count) {
+  using R = ChannelRows<C, V>;
+  const typename R::Walk w = R::walk(t);
+  if (!w.active)
+    return;
+  const int c = w.group * V;
+  float inv[V], mu[V], k[V], mdb[V], mdg[V];
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    inv[i] = ldg(inv_std + c + i);
+    mu[i] = ldg(mean + c + i);
+    k[i] = ldg(gamma + c + i) * inv[i];
+    mdb[i] = ldg(dbeta + c + i) / count;
+    mdg[i] = ldg(dgamma + c + i) / count;
   }
+  for (int r = w.row; r < rows; r += w.stride) {
+    const long at = long(r) * C + c;
+    float g[V], xv[V];
+    load_group<V>(dy + at, g);
+    load_group<V>(x + at, xv);
+    if constexpr (Relu) {
+      float m[V];
+      load_group<V>(relu_out + at, m);
+#pragma unroll
+      for (int i = 0; i < V; ++i)
+        g[i] = m[i] > 0.0f ? g[i] : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < V; ++i)
+      g[i] = k[i] * (g[i] - mdb[i] - (xv[i] - mu[i]) * inv[i] * mdg[i]);
+    store_group<V>(dx + at, g);
+  }
+}
+
+template <int C, bool Relu, int V>
+__global__ void __launch_bounds__(ChannelRows<C, V>::kThreads)
+    bn_backward_dx_kernel(float *dx, const float *dy, const float *relu_out,
+                          const float *x, const float *mean,
+                          const float *inv_std, const float *gamma,
+                          const float *dgamma, const float *dbeta, int rows,
+                          float count) {
+  bn_backward_dx_thread<C, Relu, V>(this_thread(), dx, dy, relu_out, x, mean,
+                                    inv_std, gamma, dgamma, dbeta, rows, count);
+}
+
+// Launches a per-channel pass over `rows` rows of C channels:
+// launch(V, grid, threads) with V a std::integral_constant, the group width
+// channel_group_width<C> chose.
+template <int C, class Launch>
+void launch_channel_rows(long rows, bool vector_ok, const Launch &launch) {
+  if (!check_args(channel_rows_fit(rows)))
+    return;
+  if constexpr (C % 4 == 0) {
+    if (channel_group_width<C>(vector_ok) == 4) {
+      using R = ChannelRows<C, 4>;
+      launch(std::integral_constant<int, 4>{}, R::grid(rows), R::kThreads);
+      return;
+    }
+  }
+  using R = ChannelRows<C, 1>;
+  launch(std::integral_constant<int, 1>{}, R::grid(rows), R::kThreads);
 }
 
 inline unsigned channel_blocks(int channels) {
@@ -195,6 +270,22 @@ inline unsigned channel_blocks(int channels) {
 
 inline float unbias_factor(long count) {
   return count > 1 ? float(double(count) / double(count - 1)) : 1.0f;
+}
+
+// batch_norm_apply (FromVar false) and the eval batch_norm (true).
+template <BatchNormShape S, bool FromVar, class Epi>
+void bn_apply_launch(float *y, const float *x, const float *mean,
+                     const float *inv, const float *gamma, const float *beta,
+                     int N, float eps, const Epi &epi) {
+  constexpr int C = S.channels;
+  const long rows = long(N) * S.plane;
+  const bool vec = aligned16(y) && aligned16(x) && epilogue_vector_ok(epi);
+  launch_channel_rows<C>(rows, vec, [&](auto v, dim3 grid, int threads) {
+    bn_apply_kernel<C, S.plane, FromVar, decltype(v)::value, Epi>
+        <<<grid, threads, 0, current_stream()>>>(y, x, mean, inv, gamma, beta,
+                                                 int(rows), eps, epi);
+    after_launch();
+  });
 }
 
 // The dx pass of every BN backward, once dgamma and dbeta are final.
@@ -208,7 +299,7 @@ void bn_backward_dx_launch(float *dx, const float *dy, const float *relu_out,
                            const float *dgamma, const float *dbeta, int N,
                            const Sync &sync) {
   constexpr int C = S.channels;
-  const long rows = long(N) * S.plane, total = rows * C;
+  const long rows = long(N) * S.plane;
   float count = float(rows);
   if (sync.active()) {
     float *global = sync.scratch();
@@ -223,11 +314,15 @@ void bn_backward_dx_launch(float *dx, const float *dy, const float *relu_out,
     dbeta = global + C;
     count = float(long(sync.batch(N)) * S.plane);
   }
-  bn_backward_dx_kernel<C, Relu>
-      <<<element_blocks(total), kElementThreads, 0, current_stream()>>>(
-          dx, dy, relu_out, x, mean, inv_std, gamma, dgamma, dbeta, total,
-          count);
-  after_launch();
+  const bool vec = aligned16(dx) && aligned16(dy) &&
+                   (!Relu || aligned16(relu_out)) && aligned16(x);
+  launch_channel_rows<C>(rows, vec, [&](auto v, dim3 grid, int threads) {
+    bn_backward_dx_kernel<C, Relu, decltype(v)::value>
+        <<<grid, threads, 0, current_stream()>>>(dx, dy, relu_out, x, mean,
+                                                 inv_std, gamma, dgamma, dbeta,
+                                                 int(rows), count);
+    after_launch();
+  });
 }
 
 template <BatchNormShape S, bool Relu, class Sync>
@@ -329,12 +424,8 @@ void batch_norm_apply(T *y, const T *x, const T *mean, const T *inv_std,
   RNC_CUDA_FLOAT_ONLY(T, "batch_norm_apply");
   if (!detail::check_args(N > 0 && y && x && mean && inv_std && gamma && beta))
     return;
-  const long total = long(N) * S.plane * S.channels;
-  detail::bn_apply_kernel<S.channels, S.plane, false, Epilogue>
-      <<<detail::element_blocks(total), detail::kElementThreads, 0,
-         current_stream()>>>(y, x, mean, inv_std, gamma, beta, total, 0.0f,
-                             epi);
-  detail::after_launch();
+  detail::bn_apply_launch<S, false>(y, x, mean, inv_std, gamma, beta, N, 0.0f,
+                                    epi);
 }
 
 // Training forward: batch mean, then biased variance from squared deviations
@@ -395,12 +486,8 @@ void batch_norm(T *y, const T *x, const T *gamma, const T *beta,
   if (!detail::check_args(N > 0 && y && x && gamma && beta && running_mean &&
                           running_var))
     return;
-  const long total = long(N) * S.plane * S.channels;
-  detail::bn_apply_kernel<S.channels, S.plane, true, Epilogue>
-      <<<detail::element_blocks(total), detail::kElementThreads, 0,
-         current_stream()>>>(y, x, running_mean, running_var, gamma, beta,
-                             total, eps, epi);
-  detail::after_launch();
+  detail::bn_apply_launch<S, true>(y, x, running_mean, running_var, gamma, beta,
+                                   N, eps, epi);
 }
 
 // Backward of the training forward (batch statistics), writing all three:

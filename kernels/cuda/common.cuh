@@ -64,6 +64,30 @@ template <class T> __host__ __device__ __forceinline__ T ldg(const T *p) {
 #endif
 }
 
+// V consecutive floats: a float4 load or store when V is 4 (p 16-byte
+// aligned), else one float. The per-channel passes move channel groups with
+// them (channel_rows.cuh).
+template <int V>
+__host__ __device__ __forceinline__ void load_group(const float *p,
+                                                    float (&v)[V]) {
+  static_assert(V == 1 || V == 4, "groups of 1 or 4 floats");
+  if constexpr (V == 4) {
+    const float4 t = *reinterpret_cast<const float4 *>(p);
+    v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+  } else {
+    v[0] = *p;
+  }
+}
+template <int V>
+__host__ __device__ __forceinline__ void store_group(float *p,
+                                                     const float (&v)[V]) {
+  static_assert(V == 1 || V == 4, "groups of 1 or 4 floats");
+  if constexpr (V == 4)
+    *reinterpret_cast<float4 *>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  else
+    *p = v[0];
+}
+
 // ----------------------------------------------------------------------------
 // Reductions.
 

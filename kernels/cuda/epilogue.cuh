@@ -51,6 +51,17 @@ template <class T> struct ResidualAddEpilogue {
   __host__ __device__ T operator()(int n, int c, long idx, T v) const {
     return v + residual[(long(n) * plane + idx) * channels + c];
   }
+  template <int V>
+  __host__ __device__ void group(int n, int c, long idx, float (&v)[V]) const {
+    float r[V];
+    detail::load_group<V>(residual + (long(n) * plane + idx) * channels + c, r);
+#pragma unroll
+    for (int i = 0; i < V; ++i)
+      v[i] = v[i] + r[i];
+  }
+  bool vector_ok() const {
+    return channels % 4 == 0 && detail::aligned16(residual);
+  }
 };
 
 // v where relu_result[(n*plane + idx)*channels + c] > 0, else 0: the gradient
@@ -63,6 +74,18 @@ template <class T> struct ReluMaskEpilogue {
     return relu_result[(long(n) * plane + idx) * channels + c] > T(0) ? v
                                                                       : T(0);
   }
+  template <int V>
+  __host__ __device__ void group(int n, int c, long idx, float (&v)[V]) const {
+    float r[V];
+    detail::load_group<V>(relu_result + (long(n) * plane + idx) * channels + c,
+                          r);
+#pragma unroll
+    for (int i = 0; i < V; ++i)
+      v[i] = r[i] > 0.0f ? v[i] : 0.0f;
+  }
+  bool vector_ok() const {
+    return channels % 4 == 0 && detail::aligned16(relu_result);
+  }
 };
 
 // second(first(v)).
@@ -74,6 +97,43 @@ template <class First, class Second> struct Compose {
     return second(n, c, idx, first(n, c, idx, v));
   }
 };
+
+// The epilogue on the V channels [c, c + V) of one position, in place: one
+// vector load of the operand where the epilogue has a `group<V>` member
+// (ResidualAdd, ReluMask), else V calls of operator(). Same values as the
+// scalar calls.
+template <int V, class E>
+__host__ __device__ __forceinline__ void
+apply_epilogue_group(const E &epi, int n, int c, long idx, float (&v)[V]) {
+  if constexpr (requires { epi.template group<V>(n, c, idx, v); }) {
+    epi.template group<V>(n, c, idx, v);
+  } else {
+#pragma unroll
+    for (int i = 0; i < V; ++i)
+      v[i] = epi(n, c + i, idx, v[i]);
+  }
+}
+template <int V, class First, class Second>
+__host__ __device__ __forceinline__ void
+apply_epilogue_group(const Compose<First, Second> &epi, int n, int c, long idx,
+                     float (&v)[V]) {
+  apply_epilogue_group<V>(epi.first, n, c, idx, v);
+  apply_epilogue_group<V>(epi.second, n, c, idx, v);
+}
+
+// Whether an epilogue's operands allow 4-float groups (16-byte aligned, a
+// channel count divisible by 4): its `vector_ok()` where it has one (a
+// Compose: both parts'), else true.
+template <class E> bool epilogue_vector_ok(const E &epi) {
+  if constexpr (requires { epi.vector_ok(); })
+    return epi.vector_ok();
+  else
+    return true;
+}
+template <class First, class Second>
+bool epilogue_vector_ok(const Compose<First, Second> &epi) {
+  return epilogue_vector_ok(epi.first) && epilogue_vector_ok(epi.second);
+}
 
 // C++20 deduces aggregates without it; spelled out so
 // `Compose{ResidualAddEpilogue<float>{...}, ReluMaskEpilogue<float>{...}}`
