@@ -14,7 +14,8 @@
 #   D2L recipe trained on the GPU with its training set on the device
 #   (issue 16's 30-second target): `scripts/gpu-check.sh recipe`; fusion,
 #   d2l_resnet18's training step with fusion on and off (--no-fusion):
-#   `scripts/gpu-check.sh fusion`.
+#   `scripts/gpu-check.sh fusion`; profile, where resnet50's training step
+#   spends its time op by op (RNC_PROFILE=1): `scripts/gpu-check.sh profile`.
 #   Environment: BUDGET (seconds, default 480), RNC_GPU_BIN (default
 #   gpu-bin), RNC_GPU_WORK (where the bundle is unpacked, default
 #   /tmp/rnc-gpu).
@@ -33,7 +34,7 @@ SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"
 DEFAULT_STAGES=(env kernels sanitizer steps convs bench mainjob nccl)
-ALL_STAGES=("${DEFAULT_STAGES[@]}" figures recipe fusion)
+ALL_STAGES=("${DEFAULT_STAGES[@]}" figures recipe fusion profile)
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${DEFAULT_STAGES[@]}")
 for s in "${STAGES[@]}"; do
@@ -315,6 +316,27 @@ stage_fusion() {
   grep -hE '^\| |fused|^SKIPPED|error' "$log" | tee -a "$SUMMARY" >/dev/null
   row_from fusion "$(status_of "$RC")" "$t0" "$log" \
     "$(grep -h '^| d2l' "$log" | awk -F'|' '{gsub(/^ +| +$/, "", $5); gsub(/^ +| +$/, "", $6); print "step ms " $5 ", speed-up " $6}')"
+}
+
+# Where resnet50's training step (bf16, batch 256, the batch kept in the
+# model) spends its time on the GPU, op by op (issue 16: measure first):
+# RNC_PROFILE=1 runs the steps uncaptured, synchronized around every op, and
+# the model prints the time by op kind and the 25 slowest ops when it is
+# destroyed (docs/cuda.md). Launch gaps count, so the total is above a
+# captured step's.
+stage_profile() {
+  precheck profile || return
+  if [ -n "$GPU" ]; then
+    row profile SKIPPED 0 "no GPU"; return
+  fi
+  local t0=$SECONDS log="$OUT/profile.log"
+  run_step 120 "$log" env RNC_PROFILE=1 RNC_PROFILE_OPS=25 python3 bench/gpu_train.py \
+    --child rnc --so "$B/bench/resnet50-224-b256-bf16.so" --batch 256 --warmup 1 \
+    --windows 1 --steps 2
+  note "== profile: resnet50 bf16 batch 256, time by op kind (RNC_PROFILE=1, synchronized per op)"
+  sed -n '/^rnc profile:/,/^{/p' "$log" | grep -v '^{' | tee -a "$SUMMARY" >/dev/null
+  row_from profile "$(status_of "$RC")" "$t0" "$log" \
+    "$(grep -h -m1 '^rnc profile:' "$log" | cut -c1-80)"
 }
 
 # --------------------------------------------------------------------------
