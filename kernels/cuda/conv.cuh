@@ -591,6 +591,56 @@ template <Conv2DShape S> struct ConvBwdWeightOp {
     const long i = b_offset(g, k, j);
     return i < 0 ? zero4() : load4(x + i);
   }
+
+  // Precomputed offsets of B (x as im2col, staged along the pixels k with a
+  // thread's column j = rs*Cg + c fixed for the block): the column's tap and
+  // channel once per block (b_col), the pixel decoded once per block and
+  // then advanced by constant steps (b_pix, b_pix_advance), so that a load
+  // is a few adds and compares instead of four divisions. Not for pointwise
+  // shapes, whose offset k*Cin + c needs no decode.
+  static constexpr bool kPrepareBCols = !S.pointwise();
+  struct BCol {
+    int r, s, c; // r*DH - PH, s*DW - PW, g*Cg + c
+  };
+  struct BPix {
+    int n, oh, ow;
+  };
+  __host__ __device__ __forceinline__ BCol b_col(int g, int j) const {
+    const int rs = j / D::Cg, c = j - rs * D::Cg;
+    const int r = rs / D::KW, s = rs - r * D::KW;
+    return {r * D::DH - D::PH, s * D::DW - D::PW, g * D::Cg + c};
+  }
+  __host__ __device__ __forceinline__ static BPix b_pix(int k) {
+    const int n = k / D::P, q = k - n * D::P;
+    const int oh = q / D::OW;
+    return {n, oh, q - oh * D::OW};
+  }
+  // b_pix(k) -> b_pix(k + Delta): Delta = a*P + b*OW + c with b < OH and
+  // c < OW, so each of ow and oh carries at most once.
+  template <int Delta>
+  __host__ __device__ __forceinline__ static void b_pix_advance(BPix &p) {
+    constexpr int a = Delta / D::P, b = Delta % D::P / D::OW, c = Delta % D::OW;
+    p.ow += c;
+    if (p.ow >= D::OW) {
+      p.ow -= D::OW;
+      ++p.oh;
+    }
+    p.oh += b;
+    if (p.oh >= D::OH) {
+      p.oh -= D::OH;
+      ++p.n;
+    }
+    p.n += a;
+  }
+  // b4(g, k, j) from b_col(g, j) and b_pix(k).
+  __host__ __device__ __forceinline__ float4 b4_col(const BCol &col,
+                                                    const BPix &p) const {
+    const int ih = p.oh * D::SH + col.r, iw = p.ow * D::SW + col.s;
+    if (unsigned(ih) >= unsigned(D::H) || unsigned(iw) >= unsigned(D::W))
+      return zero4();
+    return load4(x + ((long(p.n) * D::H + ih) * D::W + iw) * D::Cin + col.c);
+  }
+
   __host__ __device__ __forceinline__ float store_split(int split, int g, int o,
                                                         int j, float v) const {
     const int rs = j / D::Cg, c = j - rs * D::Cg;

@@ -157,6 +157,13 @@ struct PrepareA<Op, std::void_t<decltype(Op::kPrepareA)>>
 template <class Op, class = void> struct HasBRows : std::false_type {};
 template <class Op>
 struct HasBRows<Op, std::void_t<typename Op::BRow>> : std::true_type {};
+// B staged along d (not k) with precomputed offsets: the Op's b_col(g, d)
+// once per block, b_pix(k) once per block and b_pix_advance<Delta> after,
+// b4_col(Col, Pix) per load (ConvBwdWeightOp, where kPrepareBCols).
+template <class Op, class = void> struct HasBCols : std::false_type {};
+template <class Op>
+struct HasBCols<Op, std::void_t<typename Op::BCol>>
+    : std::bool_constant<Op::kPrepareBCols> {};
 
 struct NoRow {};
 
@@ -166,6 +173,7 @@ template <class Op, bool IsB> struct Operand {
   int g;
   static constexpr bool kPrepared =
       IsB ? HasBRows<Op>::value : HasARows<Op>::value && PrepareA<Op>::value;
+  static constexpr bool kPreparedCols = IsB && HasBCols<Op>::value;
   __host__ __device__ __forceinline__ float get1(int k, int d) const {
     if constexpr (IsB)
       return op.b(g, k, d);
@@ -198,6 +206,22 @@ template <class Op, bool IsB> struct Operand {
     else
       return op.a4_at(r, t);
   }
+  // Along d (kPreparedCols): the column, the pixel, its advance, the load.
+  __host__ __device__ __forceinline__ auto col(int d) const {
+    return op.b_col(g, d);
+  }
+  __host__ __device__ __forceinline__ static auto pix(int k) {
+    return Op::b_pix(k);
+  }
+  template <int Delta, class P>
+  __host__ __device__ __forceinline__ static void advance(P &p) {
+    Op::template b_pix_advance<Delta>(p);
+  }
+  template <class Col, class P>
+  __host__ __device__ __forceinline__ float4 get4_col(const Col &c,
+                                                      const P &p) const {
+    return op.b4_col(c, p);
+  }
 };
 template <class Op> using OperandA = Operand<Op, false>;
 template <class Op> using OperandB = Operand<Op, true>;
@@ -208,6 +232,15 @@ template <class View, bool = View::kPrepared> struct RowOf {
 };
 template <class View> struct RowOf<View, true> {
   using type = decltype(std::declval<View>().row(0));
+};
+// The Col and Pix types of a view prepared along d (NoRow where it is not).
+template <class View, bool = View::kPreparedCols> struct ColsOf {
+  using Col = NoRow;
+  using Pix = NoRow;
+};
+template <class View> struct ColsOf<View, true> {
+  using Col = decltype(std::declval<View>().col(0));
+  using Pix = decltype(View::pix(0));
 };
 
 template <class Cfg, int D, bool AlongK, bool WantVec, class View>
@@ -248,8 +281,22 @@ struct Stager {
       View::kPrepared && AlongK && kVec && kThreads % (BK / V) == 0;
   using Row = std::conditional_t<kPrepared, typename RowOf<View>::type, NoRow>;
 
+  // Precomputed offsets along d: float4 loads along d, where a thread's
+  // loads all have the same d (kThreads a multiple of D/4) and k steps of
+  // kStepK, and a View that offers them. The pixel of the first load is
+  // decoded at the block's first slice and advanced after: fetch() on the
+  // slice after the last one it fetched advances it, any other k0 decodes.
+  static constexpr bool kPreparedCols =
+      View::kPreparedCols && !AlongK && kVec && kThreads % (D / V) == 0;
+  static constexpr int kStepK = kThreads / (D / V > 0 ? D / V : 1);
+  using Col = typename ColsOf<View, kPreparedCols>::Col;
+  using Pix = typename ColsOf<View, kPreparedCols>::Pix;
+
   MmaElem reg[kLoads * V];
   Row rows[kPrepared ? kLoads : 1];
+  Col col;
+  Pix pix;    // the first load's pixel at k = next_k - BK
+  int next_k; // the k0 whose pixel is one advance away
 
   // Once per block whose tile starts at row d0: each load's row context.
   __host__ __device__ __forceinline__ void prepare(int t, int d0,
@@ -261,6 +308,12 @@ struct Stager {
         coords(t, i, k, d);
         rows[i] = view.row(d0 + d);
       }
+    }
+    if constexpr (kPreparedCols) {
+      int k, d;
+      coords(t, 0, k, d);
+      col = view.col(d0 + d);
+      next_k = -1;
     }
   }
 
@@ -277,11 +330,26 @@ struct Stager {
         return NoRow{};
       }
     }();
+    [[maybe_unused]] Pix p;
+    if constexpr (kPreparedCols) {
+      if (k0 == next_k) {
+        View::template advance<BK>(pix);
+      } else {
+        int k, d;
+        coords(t, 0, k, d);
+        pix = View::pix(k0 + k);
+      }
+      next_k = k0 + BK;
+      p = pix;
+    }
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) {
       int k, d;
       coords(t, i, k, d);
       const int gk = k0 + k, gd = d0 + d;
+      if constexpr (kPreparedCols)
+        if (i > 0)
+          View::template advance<kStepK>(p);
       if constexpr (V == 1) {
         reg[i] = to_mma(gk < kend && gd < dend ? view.get1(gk, gd) : 0.0f);
       } else {
@@ -292,14 +360,21 @@ struct Stager {
           float4 q;
           if constexpr (kPrepared)
             q = view.get4(rows[i], tap);
+          else if constexpr (kPreparedCols)
+            q = view.get4_col(col, p);
           else
             q = view.get4(gk, gd);
           v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+        } else if constexpr (!AlongK) {
+          // Along d a quad is wholly inside or outside: the d extent of an
+          // operand loaded as float4 along d is a multiple of 4 (kAVec and
+          // kBVec say so: Mg, Cg or RS*Cg channels), so no element path.
+          v[0] = v[1] = v[2] = v[3] = 0.0f;
         } else {
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
-            const int kk = AlongK ? gk + j : gk, dd = AlongK ? gd : gd + j;
-            v[j] = kk < kend && dd < dend ? view.get1(kk, dd) : 0.0f;
+            const int kk = gk + j;
+            v[j] = kk < kend && gd < dend ? view.get1(kk, gd) : 0.0f;
           }
         }
 #pragma unroll

@@ -496,9 +496,36 @@ void check_channel_sums_plans(ct::Report &report) {
                 fits);
 }
 
+// The weight gradient's pixel walk (ConvBwdWeightOp::b_pix_advance, the
+// Stager's steps along the pixels) against a fresh decode: for every pixel
+// k of four images, advancing by Delta lands where b_pix(k + Delta) does.
+template <Conv2DShape S, int... Deltas>
+void check_pixel_advance(ct::Report &report) {
+  using Op = cd::ConvBwdWeightOp<S>;
+  const int pixels = 4 * S.out_plane();
+  bool ok = true;
+  auto one = [&]<int Delta>() {
+    for (int k = 0; k < pixels; ++k) {
+      typename Op::BPix p = Op::b_pix(k);
+      Op::template b_pix_advance<Delta>(p);
+      const typename Op::BPix want = Op::b_pix(k + Delta);
+      ok &= p.n == want.n && p.oh == want.oh && p.ow == want.ow;
+    }
+  };
+  (one.template operator()<Deltas>(), ...);
+  report.expect("pixel walk of the " + std::to_string(S.out_h()) + "x" +
+                    std::to_string(S.out_w()) +
+                    " weight gradient: every advance equals a fresh decode",
+                ok);
+}
+
 int main() {
   ct::Report report;
   check_channel_sums_plans(report);
+  check_pixel_advance<kResNeXt, 1, 7, 8, 16, 32, 48, 49, 50, 64, 97, 98>(
+      report);
+  check_pixel_advance<kNoPad5, 1, 3, 4, 8, 16, 32, 64, 100>(report);
+  check_pixel_advance<k3x3, 1, 8, 10, 16, 32, 64, 100, 128>(report);
   std::printf("igemm emulation, RNC_CUDA_PRECISION=%d (BK %d)\n",
               RNC_CUDA_PRECISION, cd::kTileK);
   check_conv<kStem>(report, 2);
