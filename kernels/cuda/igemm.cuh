@@ -353,10 +353,10 @@ struct Stager {
       if constexpr (V == 1) {
         reg[i] = to_mma(gk < kend && gd < dend ? view.get1(gk, gd) : 0.0f);
       } else {
-        float v[4];
-        const bool whole = AlongK ? (gk + 3 < kend && gd < dend)
-                                  : (gk < kend && gd + 3 < dend);
-        if (whole) {
+        // A quad is wholly inside or outside (quads_whole: the extent along
+        // the quads is a multiple of 4), so there is no element path.
+        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (gk < kend && gd < dend) {
           float4 q;
           if constexpr (kPrepared)
             q = view.get4(rows[i], tap);
@@ -365,17 +365,6 @@ struct Stager {
           else
             q = view.get4(gk, gd);
           v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-        } else if constexpr (!AlongK) {
-          // Along d a quad is wholly inside or outside: the d extent of an
-          // operand loaded as float4 along d is a multiple of 4 (kAVec and
-          // kBVec say so: Mg, Cg or RS*Cg channels), so no element path.
-          v[0] = v[1] = v[2] = v[3] = 0.0f;
-        } else {
-#pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            const int kk = gk + j;
-            v[j] = kk < kend && gd < dend ? view.get1(kk, gd) : 0.0f;
-          }
         }
 #pragma unroll
         for (int j = 0; j < 4; ++j)
@@ -702,10 +691,28 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   }
 }
 
+// Whether every float4 quad the stagers of a GEMM of M rows, K deep in
+// splits of k_split read is wholly inside or outside the operand, as their
+// fetch assumes: along k, K and the split length are multiples of 4; along
+// d, the extent (M for A, Op::kN for B) is. An Op sets kAVec or kBVec only
+// where its channels per group are a multiple of 4, which makes all of them
+// so; launch_igemm refuses anything else.
+template <class Op, class Cfg>
+__host__ __device__ constexpr bool quads_whole(int M, int K, int k_split) {
+  using SA = StagerA<Op, Cfg>;
+  using SB = StagerB<Op, Cfg>;
+  const bool along_k = (SA::kVec && SA::kAlongK) || (SB::kVec && SB::kAlongK);
+  return (!along_k || (K % 4 == 0 && k_split % 4 == 0)) &&
+         (!(SA::kVec && !SA::kAlongK) || M % 4 == 0) &&
+         (!(SB::kVec && !SB::kAlongK) || Op::kN % 4 == 0);
+}
+
 // Enqueues one implicit GEMM: M rows, K deep, split into `splits` slices of
 // k_split (splits == 1: k_split = K).
 template <class Op, class Cfg>
 void launch_igemm(const Op &op, int M, int K, int splits, int k_split) {
+  if (!check_args(quads_whole<Op, Cfg>(M, K, k_split)))
+    return;
   const dim3 grid = igemm_grid<Op, Cfg>(M, splits);
   igemm_kernel<Op, Cfg>
       <<<grid, Cfg::kThreads, 0, current_stream()>>>(op, M, K, k_split);

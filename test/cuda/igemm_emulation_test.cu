@@ -43,6 +43,11 @@ bool emulate_igemm(const Op &op, int M, int K, int splits, int k_split) {
   using SA = cd::StagerA<Op, Cfg>;
   using SB = cd::StagerB<Op, Cfg>;
   constexpr int BK = Cfg::BK, BM = Cfg::BM, BN = Cfg::BN;
+  if (!cd::quads_whole<Op, Cfg>(M, K, k_split)) {
+    std::printf("launch_igemm would refuse this GEMM: a float4 quad crosses "
+                "its edge (quads_whole)\n");
+    return false;
+  }
   const dim3 grid = cd::igemm_grid<Op, Cfg>(M, splits);
   std::vector<cd::MmaElem> As(SA::kElems), Bs(SB::kElems);
   std::vector<SA> sa(Cfg::kThreads);
