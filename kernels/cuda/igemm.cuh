@@ -292,7 +292,8 @@ struct Stager {
   using Col = typename ColsOf<View, kPreparedCols>::Col;
   using Pix = typename ColsOf<View, kPreparedCols>::Pix;
 
-  MmaElem reg[kLoads * V];
+  float raw[kLoads * V];   // fetched, fp32
+  MmaElem reg[kLoads * V]; // converted, for commit
   Row rows[kPrepared ? kLoads : 1];
   Col col;
   Pix pix;    // the first load's pixel at k = next_k - BK
@@ -317,8 +318,11 @@ struct Stager {
     }
   }
 
-  // Thread t's part of the tile whose corner is (k0, d0); elements with
-  // k >= kend or d >= dend are zero. After prepare(t, d0, view).
+  // Thread t's part of the tile whose corner is (k0, d0), loaded as fp32
+  // into raw; elements with k >= kend or d >= dend are zero. After
+  // prepare(t, d0, view). Nothing reads a loaded value before convert():
+  // all of a slice's loads (both operands') are in flight together, instead
+  // of each conversion waiting for its load before the next load issues.
   __host__ __device__ __forceinline__ void
   fetch(int t, int k0, int d0, int kend, int dend, const View &view) {
     [[maybe_unused]] auto tap = [&] {
@@ -351,26 +355,30 @@ struct Stager {
         if (i > 0)
           View::template advance<kStepK>(p);
       if constexpr (V == 1) {
-        reg[i] = to_mma(gk < kend && gd < dend ? view.get1(gk, gd) : 0.0f);
+        raw[i] = gk < kend && gd < dend ? view.get1(gk, gd) : 0.0f;
       } else {
         // A quad is wholly inside or outside (quads_whole: the extent along
         // the quads is a multiple of 4), so there is no element path.
-        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        float4 q = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (gk < kend && gd < dend) {
-          float4 q;
           if constexpr (kPrepared)
             q = view.get4(rows[i], tap);
           else if constexpr (kPreparedCols)
             q = view.get4_col(col, p);
           else
             q = view.get4(gk, gd);
-          v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
         }
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          reg[i * 4 + j] = to_mma(v[j]);
+        raw[i * 4] = q.x, raw[i * 4 + 1] = q.y;
+        raw[i * 4 + 2] = q.z, raw[i * 4 + 3] = q.w;
       }
     }
+  }
+
+  // The fetched values in the MMA's element type, for commit().
+  __host__ __device__ __forceinline__ void convert() {
+#pragma unroll
+    for (int i = 0; i < kLoads * V; ++i)
+      reg[i] = to_mma(raw[i]);
   }
 
   __host__ __device__ __forceinline__ void commit(int t, MmaElem *s) const {
@@ -643,6 +651,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     sb.prepare(t, n0, vb);
     sa.fetch(t, k_begin, m0, k_end, M, va);
     sb.fetch(t, k_begin, n0, k_end, Op::kN, vb);
+    sa.convert();
+    sb.convert();
     sa.commit(t, As);
     sb.commit(t, Bs);
     __syncthreads();
@@ -656,6 +666,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         const int k = k_begin + (s + 1) * BK;
         sa.fetch(t, k, m0, k_end, M, va);
         sb.fetch(t, k, n0, k_end, Op::kN, vb);
+        sa.convert();
+        sb.convert();
       }
       math.step(As + cur * SA::kElems, Bs + cur * SB::kElems, wm0, wn0);
       if (more) {

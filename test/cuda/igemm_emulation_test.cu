@@ -74,6 +74,8 @@ bool emulate_igemm(const Op &op, int M, int K, int splits, int k_split) {
           for (int t = 0; t < Cfg::kThreads; ++t) {
             sa[t].fetch(t, k0, m0, k_end, M, va);
             sb[t].fetch(t, k0, n0, k_end, Op::kN, vb);
+            sa[t].convert();
+            sb[t].convert();
           }
           std::fill(As.begin(), As.end(), cd::to_mma(nan));
           std::fill(Bs.begin(), Bs.end(), cd::to_mma(nan));
