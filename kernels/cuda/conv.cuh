@@ -258,19 +258,26 @@ template <Conv2DShape S, class Epi, bool Stats> struct ConvFwdOp {
     D::template tap_channel<D::Cg>(k, rs, c);
     return load4(w + D::staged_weight_offset(g, j, c, rs));
   }
-  __host__ __device__ __forceinline__ float store(int g, int m, int j,
-                                                  float v) const {
-    const int co = g * D::Mg + j;
-    if (bias)
-      v += ldg(bias + co);
-    const int n = m / D::P, q = m - n * D::P;
-    v = epi(n, co, long(q), v);
-    y[long(m) * D::Cout + co] = v;
-    return v;
+  // Output (g, m, j): output channel co of output pixel q of image n.
+  struct Out {
+    int n, q, co;
+  };
+  __host__ __device__ __forceinline__ Out out(int g, int m, int j) const {
+    const int n = m / D::P;
+    return {n, m - n * D::P, g * D::Mg + j};
   }
-  __host__ __device__ __forceinline__ float second_stat(int, int, int,
+  __host__ __device__ __forceinline__ float finish(const Out &o,
+                                                   float v) const {
+    if (bias)
+      v += ldg(bias + o.co);
+    return epi(o.n, o.co, long(o.q), v);
+  }
+  __host__ __device__ __forceinline__ float second_stat(const Out &,
                                                         float v) const {
     return v * v;
+  }
+  __host__ __device__ __forceinline__ void write(const Out &o, float v) const {
+    y[(long(o.n) * D::P + o.q) * D::Cout + o.co] = v;
   }
   __host__ __device__ __forceinline__ void add_stats(int g, int j, int bm,
                                                      float s, float ss) const {
@@ -341,17 +348,22 @@ template <Conv2DShape S, class Epi, bool Sums> struct DataGradIo {
                                                    int rs) const {
     return load4(w + D::staged_weight_offset(g, o, c, rs));
   }
-  __host__ __device__ __forceinline__ float
-  store_at(int n, long q, long p, int g, int c, float v) const {
-    const int ci = g * D::Cg + c;
-    v = epi(n, ci, q, v);
-    dx[p * D::Cin + ci] = v;
-    return v;
+  // Output element: input channel ci of input pixel p (= n*HW + q) of
+  // image n.
+  struct Out {
+    int n, ci;
+    long q, p;
+  };
+  __host__ __device__ __forceinline__ float finish(const Out &o,
+                                                   float v) const {
+    return epi(o.n, o.ci, o.q, v);
   }
-  __host__ __device__ __forceinline__ float second_stat_at(long p, int g, int c,
-                                                           float v) const {
-    const int ci = g * D::Cg + c;
-    return v * (ldg(bn_x + p * D::Cin + ci) - ldg(bn_mean + ci));
+  __host__ __device__ __forceinline__ float second_stat(const Out &o,
+                                                        float v) const {
+    return v * (ldg(bn_x + o.p * D::Cin + o.ci) - ldg(bn_mean + o.ci));
+  }
+  __host__ __device__ __forceinline__ void write(const Out &o, float v) const {
+    dx[o.p * D::Cin + o.ci] = v;
   }
   __host__ __device__ __forceinline__ void add_stats(int g, int c, int bm,
                                                      float s, float sd) const {
@@ -414,14 +426,10 @@ struct ConvBwdDataOp : DataGradIo<S, Epi, Sums> {
     D::template tap_channel<D::Mg>(k, rs, o);
     return this->w4_at(g, o, c, rs);
   }
-  __host__ __device__ __forceinline__ float store(int g, int m, int c,
-                                                  float v) const {
-    const int n = m / D::HW, q = m - n * D::HW;
-    return this->store_at(n, long(q), long(m), g, c, v);
-  }
-  __host__ __device__ __forceinline__ float second_stat(int g, int m, int c,
-                                                        float v) const {
-    return this->second_stat_at(long(m), g, c, v);
+  __host__ __device__ __forceinline__ typename DataGradIo<S, Epi, Sums>::Out
+  out(int g, int m, int c) const {
+    const int n = m / D::HW;
+    return {n, g * D::Cg + c, long(m - n * D::HW), long(m)};
   }
 };
 
@@ -512,16 +520,11 @@ struct ConvBwdDataPhaseOp : DataGradIo<S, Epi, Sums> {
     tap(k, tr, ts, o);
     return this->w4_at(g, o, c, kernel_tap(tr, ts));
   }
-  __host__ __device__ __forceinline__ float store(int g, int m, int c,
-                                                  float v) const {
+  __host__ __device__ __forceinline__ typename DataGradIo<S, Epi, Sums>::Out
+  out(int g, int m, int c) const {
     int n, q;
     const long p = pixel(m, n, q);
-    return this->store_at(n, long(q), p, g, c, v);
-  }
-  __host__ __device__ __forceinline__ float second_stat(int g, int m, int c,
-                                                        float v) const {
-    int n, q;
-    return this->second_stat_at(pixel(m, n, q), g, c, v);
+    return {n, g * D::Cg + c, long(q), p};
   }
 };
 

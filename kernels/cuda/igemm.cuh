@@ -14,12 +14,16 @@
 //   static constexpr bool kStats;               // per-column sums wanted
 //   float  a(g, m, k), b(g, k, n);              // 0 outside the problem
 //   float4 a4(g, m, k), b4(g, k, n);            // only called when k.Vec
-//   float  store(g, m, n, v);                   // returns the stored value
+//   struct Out;  Out out(g, m, n);              // where C(m, n) goes
+//   float  finish(Out, v);                      // bias and epilogue: the
+//                                               // value to store (reads
+//                                               // memory, never writes)
+//   void   write(Out, v);                       // stores it
 //                                               // (or, with a constexpr
 //                                               // kStoresPerSplit = true,
 //                                               // store_split(split, g, m,
-//                                               // n, v))
-//   float  second_stat(g, m, n, v);             // only when kStats: the
+//                                               // n, v) for all three)
+//   float  second_stat(Out, v);                 // only when kStats: the
 //                                               // term of the second sum
 //                                               // (v*v for BN statistics)
 //   void   add_stats(g, n, block_m, sum,        // only when kStats: the
@@ -560,7 +564,7 @@ using WarpMath = WarpFma<Cfg, SA, SB>;
 
 // ----------------------------------------------------------------------------
 // Whether Op stores per K split (op.store_split(split, g, m, n, v): a
-// weight gradient's partial sums) instead of op.store(g, m, n, v).
+// weight gradient's partial sums) instead of op.out, finish and write.
 template <class Op, class = void> struct StoresPerSplit : std::false_type {};
 template <class Op>
 struct StoresPerSplit<Op, std::void_t<decltype(Op::kStoresPerSplit)>>
@@ -580,18 +584,43 @@ store_tile_column(const Op &op, const float *Cs, int t, int g, int split,
   const int n = n0 + col;
   if (n >= Op::kN)
     return;
-  for (int r = t / Cfg::BN; r < Cfg::BM; r += kRowStep) {
-    const int m = m0 + r;
-    if (m >= M)
-      break;
-    float v = Cs[r * Cfg::LDC + col];
-    if constexpr (StoresPerSplit<Op>::value)
-      v = op.store_split(split, g, m, n, v);
-    else
-      v = op.store(g, m, n, v);
-    if constexpr (Op::kStats) {
-      sum += v;
-      sumsq += op.second_stat(g, m, n, v);
+  if constexpr (StoresPerSplit<Op>::value) {
+    for (int r = t / Cfg::BN; r < Cfg::BM; r += kRowStep) {
+      const int m = m0 + r;
+      if (m >= M)
+        break;
+      op.store_split(split, g, m, n, Cs[r * Cfg::LDC + col]);
+    }
+  } else {
+    // kUnroll rows at a time: first every row's value (the epilogue's and
+    // the statistics' loads, with no store between them to keep them from
+    // being in flight together), then the stores, and the sums in row order.
+    constexpr int kRows = Cfg::BM / kRowStep;
+    constexpr int kUnroll = kRows < 8 ? kRows : 8;
+    for (int r0 = t / Cfg::BN; r0 < Cfg::BM; r0 += kUnroll * kRowStep) {
+      typename Op::Out o[kUnroll];
+      float v[kUnroll], second[kUnroll];
+      bool in[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int r = r0 + u * kRowStep, m = m0 + r;
+        in[u] = r < Cfg::BM && m < M;
+        if (in[u]) {
+          o[u] = op.out(g, m, n);
+          v[u] = op.finish(o[u], Cs[r * Cfg::LDC + col]);
+          if constexpr (Op::kStats)
+            second[u] = op.second_stat(o[u], v[u]);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        if (in[u]) {
+          op.write(o[u], v[u]);
+          if constexpr (Op::kStats) {
+            sum += v[u];
+            sumsq += second[u];
+          }
+        }
     }
   }
 }
