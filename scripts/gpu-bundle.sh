@@ -6,6 +6,8 @@
 #     bin/rnc-run                  runtime only, static but for glibc
 #     bin/kernels-test-{fp32,tf32,bf16}   test/cuda/kernels_test.cu, sm_90a
 #     lib/rn50-convs-{bf16,fp32}.so       test/cuda/rn50_convs.cu, sm_90a
+#     lib/rn50-convs-bf16-w4.so           the same, 4 warps of 64x32 in the
+#                                         128x64 tiles (gpu-check.sh tiles)
 #     lib/libgomp.so.1             in case the GPU machine lacks it
 #     lib/librnc-nccl.so, bin/nccl-plugin-tests, bin/nccl-pair
 #                                  the NCCL path (needs the machine's
@@ -79,6 +81,8 @@ model() { # NAME TARGET PRECISION INPUT MAX_BATCH
   cuda_test bin/kernels-test-bf16 kernels_test.cu 2
   cuda_test lib/rn50-convs-bf16.so rn50_convs.cu 2 -shared -Xcompiler=-fPIC
   cuda_test lib/rn50-convs-fp32.so rn50_convs.cu 0 -shared -Xcompiler=-fPIC
+  cuda_test lib/rn50-convs-bf16-w4.so rn50_convs.cu 2 -shared -Xcompiler=-fPIC \
+    -DRNC_CUDA_WARPS_128X64=4
   for p in fp32 tf32 bf16; do
     model tiny cuda $p 3x12x12 16
     model d2l_resnext18 cuda $p 1x32x32 16

@@ -15,7 +15,9 @@
 #   (issue 16's 30-second target): `scripts/gpu-check.sh recipe`; fusion,
 #   d2l_resnet18's training step with fusion on and off (--no-fusion):
 #   `scripts/gpu-check.sh fusion`; profile, where resnet50's training step
-#   spends its time op by op (RNC_PROFILE=1): `scripts/gpu-check.sh profile`.
+#   spends its time op by op (RNC_PROFILE=1): `scripts/gpu-check.sh profile`;
+#   tiles, the ResNet-50 convolutions with 8 warps of 32x32 against 4 warps
+#   of 64x32 in the 128x64 tiles: `scripts/gpu-check.sh tiles`.
 #   Environment: BUDGET (seconds, default 480), RNC_GPU_BIN (default
 #   gpu-bin), RNC_GPU_WORK (where the bundle is unpacked, default
 #   /tmp/rnc-gpu).
@@ -34,7 +36,7 @@ SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"
 DEFAULT_STAGES=(env kernels sanitizer steps convs bench mainjob nccl)
-ALL_STAGES=("${DEFAULT_STAGES[@]}" figures recipe fusion profile)
+ALL_STAGES=("${DEFAULT_STAGES[@]}" figures recipe fusion profile tiles)
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${DEFAULT_STAGES[@]}")
 for s in "${STAGES[@]}"; do
@@ -337,6 +339,24 @@ stage_profile() {
   sed -n '/^rnc profile:/,/^{/p' "$log" | grep -v '^{' | tee -a "$SUMMARY" >/dev/null
   row_from profile "$(status_of "$RC")" "$t0" "$log" \
     "$(grep -h -m1 '^rnc profile:' "$log" | cut -c1-80)"
+}
+
+# The warp tiles of the forward and data-gradient GEMMs (issue 16): the 23
+# ResNet-50 convolution shapes at batch 256, each checked against cuDNN and
+# timed, built with the default 8 warps of 32x32 and with 4 warps of 64x32
+# (RNC_CUDA_WARPS_128X64=4: twice the MMAs per staged element, 168-255
+# registers instead of 94-128, half the warps), one after the other.
+stage_tiles() {
+  precheck tiles || return
+  local t0=$SECONDS log="$OUT/tiles.log" rcs=()
+  run_step 60 "$log" python3 test/cuda/check_rn50_convs.py --lib "$B/lib/rn50-convs-bf16.so" --batch 256
+  rcs+=("$RC")
+  run_step 60 "$log" python3 test/cuda/check_rn50_convs.py --lib "$B/lib/rn50-convs-bf16-w4.so" --batch 256
+  rcs+=("$RC")
+  note "== tiles: the ResNet-50 convolutions, 8 warps of 32x32 (first) against 4 of 64x32 (second)"
+  grep -hE '^FAIL|convolutions of one|shapes in|^SKIPPED|^  ' "$log" | head -90 | tee -a "$SUMMARY" >/dev/null
+  row_from tiles "$(status_of "${rcs[@]}")" "$t0" "$log" \
+    "$(grep -h 'shapes in' "$log" | sed 's/ in [0-9]* s//' | tr '\n' ';')"
 }
 
 # --------------------------------------------------------------------------

@@ -118,9 +118,20 @@ template <int K> inline constexpr int kSliceFor = K <= 16 ? 16 : kTileK;
 // for small groups. Every one is kColsBM rows high, so the number of blocks
 // along M (and of statistics partial sums, stat_partials.h) depends on M
 // alone.
+// RNC_CUDA_WARPS_128X64=4 builds the widest tile with 4 warps of 64x32
+// instead of 8 of 32x32 (twice the MMAs per staged element and per
+// fragment load, half the warps): an experiment for a GPU to time
+// (scripts/gpu-check.sh tiles), not the default.
+#ifndef RNC_CUDA_WARPS_128X64
+#define RNC_CUDA_WARPS_128X64 8
+#endif
+static_assert(RNC_CUDA_WARPS_128X64 == 8 || RNC_CUDA_WARPS_128X64 == 4,
+              "RNC_CUDA_WARPS_128X64 is 8 (32x32 warp tiles) or 4 (64x32)");
+inline constexpr int kWideWarpsM = RNC_CUDA_WARPS_128X64 == 8 ? 4 : 2;
+
 template <int Cols, int K>
 using ColsCfg = std::conditional_t<
-    (Cols > 32), TileCfg<kColsBM, 64, 4, 2, kSliceFor<K>>,
+    (Cols > 32), TileCfg<kColsBM, 64, kWideWarpsM, 2, kSliceFor<K>>,
     std::conditional_t<(Cols > 16), TileCfg<kColsBM, 32, 4, 1, kSliceFor<K>>,
                        TileCfg<kColsBM, 16, 4, 1, kSliceFor<K>>>>;
 
