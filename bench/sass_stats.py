@@ -93,10 +93,14 @@ def sass_functions(text):
 MATH = re.compile(r"\b(HMMA|HGMMA|FFMA)\b")
 
 
+MMA = re.compile(r"\b(HMMA|HGMMA)\b")
+
+
 def main_loop(seq):
-    """The instructions of the largest backward-branch loop that issues MMA or
-    FFMA instructions, or None."""
-    where, best = {}, None
+    """The instructions of the largest backward-branch loop that issues MMA
+    instructions, else of the largest that issues FFMA (a SIMT kernel's; an
+    epilogue's FFMA loop never outranks a tensor-core main loop), or None."""
+    where, best, best_key = {}, None, None
     for i, (kind, v) in enumerate(seq):
         if kind == "label":
             where[v] = i
@@ -104,8 +108,10 @@ def main_loop(seq):
         m = re.search(r"BRA\s+`?\(?(\.L_x_\d+)", v)
         if m and m.group(1) in where:
             body = [x for k, x in seq[where[m.group(1)]:i + 1] if k == "ins"]
-            if any(MATH.search(x) for x in body) and (best is None or len(body) > len(best)):
-                best = body
+            if any(MATH.search(x) for x in body):
+                key = (any(MMA.search(x) for x in body), len(body))
+                if best_key is None or key > best_key:
+                    best, best_key = body, key
     return best
 
 
