@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """bench/sass_stats.py's readers of ptxas -v and nvdisasm -c output, on
 canned text (the tool itself needs nvcc and nvdisasm): registers and spills
-per kernel, the main loop (the largest backward-branch loop with MMA or FMA
-instructions, not a larger loop without them), and the short kernel names.
+per kernel, the main loop (the largest backward-branch loop with MMA
+instructions, else with FMA ones; not a larger loop without them, nor a
+larger FFMA loop beside an MMA loop), and the short kernel names.
 Exit status 0 when every check passes.
 """
 import os
@@ -38,6 +39,16 @@ SASS = """\
         /*0090*/                   EXIT ;
 \t.section\t.text._Z1bv,"ax",@progbits
         /*0000*/                   EXIT ;
+\t.section\t.text._Z1cv,"ax",@progbits
+.L_x_2:
+        /*0000*/                   HMMA.16816.F32.BF16 R8, R12, R16, R8 ;
+        /*0010*/              @P0  BRA `(.L_x_2) ;
+.L_x_3:
+        /*0020*/                   FFMA R0, R1, R2, R0 ;
+        /*0030*/                   STG.E desc[UR4][R4.64], R0 ;
+        /*0040*/                   FFMA R0, R1, R2, R0 ;
+        /*0050*/              @P1  BRA `(.L_x_3) ;
+        /*0060*/                   EXIT ;
 """
 
 
@@ -51,10 +62,12 @@ def main():
     usage = sass_stats.ptxas_usage(PTXAS)
     expect("ptxas registers and spills", usage, {"_Z1av": (128, 8), "_Z1bv": (40, 0)})
     funcs = sass_stats.sass_functions(SASS)
-    expect("kernels", sorted(funcs), ["_Z1av", "_Z1bv"])
+    expect("kernels", sorted(funcs), ["_Z1av", "_Z1bv", "_Z1cv"])
     loop = sass_stats.main_loop(funcs["_Z1av"])
     expect("main loop: the MMA loop, not the larger plain one", len(loop or []), 3)
     expect("no main loop without one", sass_stats.main_loop(funcs["_Z1bv"]), None)
+    expect("main loop: the MMA loop, not a larger FFMA (epilogue) loop",
+           len(sass_stats.main_loop(funcs["_Z1cv"]) or []), 2)
     dem = ("void rnc::cuda::detail::igemm_kernel<rnc::cuda::detail::ConvBwdDataPhaseOp<"
            "rnc::Conv2DShape{64, 128, 24, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1}, rnc::cuda::Compose<"
            "rnc::cuda::ResidualAddEpilogue<float>, rnc::cuda::ReluMaskEpilogue<float>>, false, "
