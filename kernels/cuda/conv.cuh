@@ -644,15 +644,14 @@ template <Conv2DShape S> struct ConvBwdWeightOp {
     return load4(x + ((long(p.n) * D::H + ih) * D::W + iw) * D::Cin + col.c);
   }
 
-  __host__ __device__ __forceinline__ float store_split(int split, int g, int o,
-                                                        int j, float v) const {
+  __host__ __device__ __forceinline__ void store_split(int split, int g, int o,
+                                                       int j, float v) const {
     const int rs = j / D::Cg, c = j - rs * D::Cg;
     const long i = D::weight_offset(g, o, c, rs);
     if (partial)
       partial[split * S.weight_size() + i] = v;
     else
       dw[i] = v;
-    return v;
   }
   __host__ __device__ __forceinline__ void add_stats(int, int, int, float,
                                                      float) const {}
